@@ -1,0 +1,148 @@
+"""The emulated device: CPU family, firmware and what follows from them.
+
+Many rules depend on the device that runs the block (domain.md §2–§4): the allowed port range,
+the TLS versions, the key types, the largest LEN. :class:`Device` keeps those facts in one place so
+the parameter validator, the certificate store and the TLS engine all ask the same object.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import re
+from dataclasses import dataclass, field
+from enum import Enum
+
+from ouc.errors import ConfigError
+
+__all__ = ["SYSTEM_PORTS", "Device", "Family", "Role", "TLSVersion"]
+
+
+class Role(Enum):
+    """Which side of a connection an endpoint plays."""
+
+    ACTIVE = "active"  # TSEND_C side, TLS client, connects out
+    PASSIVE = "passive"  # TRCV_C side, TLS server, listens
+
+
+class Family(Enum):
+    """CPU families whose Secure OUC behaviour ouc emulates."""
+
+    S7_1200 = "S7-1200"
+    S7_1500 = "S7-1500"
+
+
+class TLSVersion(Enum):
+    """TLS protocol versions a firmware may speak (TLS 1.2 is the floor, always)."""
+
+    TLS1_2 = "TLSv1.2"
+    TLS1_3 = "TLSv1.3"
+
+
+# Ports the CPU's own services occupy (domain.md §2, 16#80A2).
+SYSTEM_PORTS: frozenset[int] = frozenset(
+    {20, 21, 25, 80, 102, 123, 135, 161, 162, 443, 502, 4840, 34962, 34963, 34964}
+)
+
+_FIRMWARE = re.compile(r"^[Vv]?(\d+)\.(\d+)(?:\.(\d+))?$")
+
+
+def _parse_firmware(text: str) -> tuple[int, int]:
+    match = _FIRMWARE.match(text.strip())
+    if not match:
+        raise ConfigError(f"firmware {text!r} is not a version like V3.1", path="firmware")
+    return int(match.group(1)), int(match.group(2))
+
+
+@dataclass(frozen=True)
+class Device:
+    """An emulated CPU.
+
+    Args:
+        family: S7-1200 or S7-1500.
+        firmware: (major, minor), e.g. (3, 1) for V3.1.
+        own_addresses: the device's own IPv4 addresses (a block naming one as partner is 16#80A4).
+        name: the device name used by the certificate store's assignments.
+    """
+
+    family: Family = Family.S7_1500
+    firmware: tuple[int, int] = (3, 1)
+    own_addresses: tuple[str, ...] = ()
+    name: str = "PLC_1"
+    _own: frozenset[ipaddress.IPv4Address] = field(init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        try:
+            own = frozenset(ipaddress.IPv4Address(a) for a in self.own_addresses)
+        except ValueError as exc:
+            raise ConfigError(f"own address is not IPv4: {exc}", path="own_addresses") from exc
+        object.__setattr__(self, "_own", own)
+
+    @classmethod
+    def from_text(
+        cls, family: str = "S7-1500", firmware: str = "V3.1", **kwargs: object
+    ) -> Device:
+        """Build from user text such as ``("S7-1200", "V4.5")``; raises ConfigError when unknown."""
+        try:
+            fam = Family(family.upper().replace("S7_", "S7-"))
+        except ValueError as exc:
+            raise ConfigError(
+                f"unknown CPU family {family!r}; use S7-1200 or S7-1500", path="family"
+            ) from exc
+        return cls(family=fam, firmware=_parse_firmware(firmware), **kwargs)  # type: ignore[arg-type]
+
+    @property
+    def firmware_text(self) -> str:
+        return f"V{self.firmware[0]}.{self.firmware[1]}"
+
+    @property
+    def max_port(self) -> int:
+        """Highest port number a TCON block may use: 65535 from S7-1500 V3.0, else 49151."""
+        if self.family is Family.S7_1500 and self.firmware >= (3, 0):
+            return 65535
+        return 49151
+
+    @property
+    def tls_versions(self) -> tuple[TLSVersion, ...]:
+        """TLS versions the firmware speaks; empty when it has no Secure OUC at all."""
+        v12, v13 = (2, 0), (2, 9)
+        if self.family is Family.S7_1200:
+            v12, v13 = (4, 4), (4, 5)
+        versions: list[TLSVersion] = []
+        if self.firmware >= v12:
+            versions.append(TLSVersion.TLS1_2)
+        if self.firmware >= v13:
+            versions.append(TLSVersion.TLS1_3)
+        return tuple(versions)
+
+    @property
+    def supports_secure_ouc(self) -> bool:
+        return bool(self.tls_versions)
+
+    @property
+    def rsa_key_sizes(self) -> frozenset[int]:
+        """RSA key sizes the device accepts: 4096 only on S7-1500 (domain.md §3)."""
+        sizes = {1024, 2048, 3072}
+        if self.family is Family.S7_1500:
+            sizes.add(4096)
+        return frozenset(sizes)
+
+    @property
+    def ec_curves(self) -> frozenset[str]:
+        """EC curves the device accepts, by OpenSSL short name."""
+        return frozenset({"secp256r1", "secp384r1"})
+
+    @property
+    def max_send_len(self) -> int:
+        """Largest LEN for TSEND_C/TRCV_C: 65536 on S7-1500, 8192 on S7-1200."""
+        return 65536 if self.family is Family.S7_1500 else 8192
+
+    @property
+    def max_certificates(self) -> int:
+        """A device holds at most 64 certificates/keys (domain.md §7)."""
+        return 64
+
+    def is_own_address(self, address: str) -> bool:
+        try:
+            return ipaddress.IPv4Address(address) in self._own
+        except ValueError:
+            return False

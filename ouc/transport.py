@@ -1,0 +1,134 @@
+"""The byte-transform contract between the connection state machine and what lies under it.
+
+The sans-I/O connection (``ouc.conn``) speaks TSEND_C/TRCV_C framing over a *transport*: either
+plain TCP (bytes pass through unchanged) or the TLS engine (``ouc.tls``), which turns wire bytes
+into plaintext and back. Both follow the h11-style three verbs: feed wire bytes in, pull events
+out, take wire bytes to send. Nothing here does I/O; the drivers move the bytes.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from dataclasses import dataclass, field
+from typing import Protocol, runtime_checkable
+
+__all__ = [
+    "Closed",
+    "Failed",
+    "HandshakeComplete",
+    "PlainTransport",
+    "PlaintextReceived",
+    "SessionInfo",
+    "Transport",
+    "TransportEvent",
+]
+
+
+@dataclass(frozen=True)
+class SessionInfo:
+    """What a PLC engineer wants to see about an established connection.
+
+    For plain TCP every TLS field is None and ``secure`` is False.
+    """
+
+    secure: bool = False
+    version: str | None = None  # "TLSv1.3"
+    cipher: str | None = None  # "TLS_AES_256_GCM_SHA384"
+    group: str | None = None  # "x25519"
+    peer_subject: str | None = None  # RFC 4514 subject of the peer's end-entity certificate
+    peer_cert_der: bytes | None = None
+    resumed: bool = False
+    own_cert_id: int | None = None  # certificate-manager ID of the certificate we presented
+    peer_anchor_id: int | None = None  # ID of the store certificate that validated the peer
+    insecure: bool = False  # verification was switched off explicitly
+
+
+@dataclass(frozen=True)
+class HandshakeComplete:
+    """The transport is ready for application data."""
+
+    info: SessionInfo
+
+
+@dataclass(frozen=True)
+class PlaintextReceived:
+    """Application bytes from the peer (any split; framing is the connection's job)."""
+
+    data: bytes
+
+
+@dataclass(frozen=True)
+class Closed:
+    """The peer ended the stream cleanly (TCP FIN, TLS close_notify)."""
+
+
+@dataclass(frozen=True)
+class Failed:
+    """The transport failed; ``status`` is the PLC code (16#80E0..16#80EE, 16#80C5, ...)."""
+
+    status: int
+    reason: str
+    # True when the firmware-like "strict" profile wants the TCP connection reset rather than
+    # closed after an alert: the driver then closes with SO_LINGER 0.
+    reset: bool = False
+
+
+TransportEvent = HandshakeComplete | PlaintextReceived | Closed | Failed
+
+
+@runtime_checkable
+class Transport(Protocol):
+    """Sans-I/O byte transform under the connection state machine."""
+
+    def start(self) -> None:
+        """Begin: a TLS client produces its ClientHello here; plain TCP is ready at once."""
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes from the wire; ``b""`` means the peer closed its sending side."""
+
+    def next_event(self) -> TransportEvent | None:
+        """Pull the next event, or None when more wire bytes are needed."""
+
+    def send(self, data: bytes) -> None:
+        """Queue application bytes (only after HandshakeComplete)."""
+
+    def data_to_send(self) -> bytes:
+        """Take the bytes to write to the wire now (may be empty)."""
+
+    def close(self) -> None:
+        """Start an orderly close (TLS close_notify); the driver then half-closes the socket."""
+
+
+@dataclass
+class PlainTransport:
+    """Plain TCP (``ActivateSecureConn`` FALSE): bytes pass through unchanged."""
+
+    _events: deque[TransportEvent] = field(default_factory=deque)
+    _out: bytearray = field(default_factory=bytearray)
+    _closed: bool = False
+
+    def start(self) -> None:
+        self._events.append(HandshakeComplete(SessionInfo()))
+
+    def receive_data(self, data: bytes) -> None:
+        if self._closed:
+            return
+        if data:
+            self._events.append(PlaintextReceived(bytes(data)))
+        else:
+            self._closed = True
+            self._events.append(Closed())
+
+    def next_event(self) -> TransportEvent | None:
+        return self._events.popleft() if self._events else None
+
+    def send(self, data: bytes) -> None:
+        self._out += data
+
+    def data_to_send(self) -> bytes:
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def close(self) -> None:
+        """Plain TCP has no close message: the driver's half-close is the whole story."""
