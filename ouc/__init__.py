@@ -11,4 +11,13 @@ from ouc.errors import OucError, Status, format_status
 
 __version__ = "0.1.0"
 
-__all__ = ["Device", "Family", "OucError", "Role", "Status", "TLSVersion", "__version__", "format_status"]
+__all__ = [
+    "Device",
+    "Family",
+    "OucError",
+    "Role",
+    "Status",
+    "TLSVersion",
+    "__version__",
+    "format_status",
+]

@@ -78,9 +78,7 @@ class Device:
         object.__setattr__(self, "_own", own)
 
     @classmethod
-    def from_text(
-        cls, family: str = "S7-1500", firmware: str = "V3.1", **kwargs: object
-    ) -> Device:
+    def from_text(cls, family: str = "S7-1500", firmware: str = "V3.1", **kwargs: object) -> Device:
         """Build from user text such as ``("S7-1200", "V4.5")``; raises ConfigError when unknown."""
         try:
             fam = Family(family.upper().replace("S7_", "S7-"))

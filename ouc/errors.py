@@ -114,9 +114,8 @@ class OucError(Exception):
         return text
 
     def __repr__(self) -> str:
-        return (
-            f"{type(self).__name__}({self.message!r}, status={self.status_text}, path={self.path!r})"
-        )
+        name = type(self).__name__
+        return f"{name}({self.message!r}, status={self.status_text}, path={self.path!r})"
 
 
 class ParamError(OucError):

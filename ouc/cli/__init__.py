@@ -12,13 +12,13 @@ import sys
 from collections.abc import Sequence
 
 from ouc import __version__
-from ouc.cli import _params
+from ouc.cli import _bench, _certs, _channel, _db, _demo, _endpoints, _params
 from ouc.errors import OucError
 
 __all__ = ["main"]
 
 # Sub-command modules, in the order ``ouc --help`` lists them.
-_MODULES = (_params,)
+_MODULES = (_demo, _params, _certs, _db, _endpoints, _channel, _bench)
 
 
 def build_parser() -> argparse.ArgumentParser:

@@ -1,0 +1,9 @@
+"""``ouc channel``: placeholder until issue 8 lands; registers no sub-command yet."""
+
+from __future__ import annotations
+
+import argparse
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Register nothing yet (issue 8)."""
