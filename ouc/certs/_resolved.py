@@ -35,6 +35,8 @@ class ResolvedEndpoint:
         check_san: active side with ExtTLSCapabilities bit 0: check the server's subjectAltName
             against the address connected to.
         crls: revocation lists to honour (the PLC has none; the PC side does).
+        legacy_anchors: anchors whose SHA-1 signatures are accepted (the legacy default CA 1);
+            pass them to ``verify_peer_chain(legacy_anchors=...)``.
     """
 
     role: Role
@@ -48,6 +50,7 @@ class ResolvedEndpoint:
     require_peer_cert: bool = True
     check_san: bool = False
     crls: tuple[x509.CertificateRevocationList, ...] = ()
+    legacy_anchors: tuple[x509.Certificate, ...] = ()
 
     def anchor_id_for(self, cert: x509.Certificate) -> int | None:
         """The store ID of ``cert`` when it is one of the anchors, else None."""

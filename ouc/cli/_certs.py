@@ -1,9 +1,337 @@
-"""``ouc certs``: placeholder until issue 3 lands; registers no sub-command yet."""
+"""``ouc certs``: the certificate manager on the command line (issue 3).
+
+``ouc certs init|create|list|show|renew|replace|delete|export|import|revoke|assign``, each with
+``--store DIR`` (default ``./ouc-store``) and ``--json`` for scripts. The clock is the PC's
+current time unless ``--now`` sets the emulated one. Passwords never go on the command line:
+``--password-env VAR`` names an environment variable holding the file's password, and the store's
+key password comes from ``OUC_STORE_PASSWORD`` when set.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ouc.certs import KEY_TYPES, CertRow, CertStore, Template
+from ouc.device import Device
+from ouc.errors import ConfigError
+
+__all__ = ["register"]
+
+STORE_PASSWORD_ENV = "OUC_STORE_PASSWORD"
+_Handler = Callable[[argparse.Namespace], int]
+
+
+def _now(args: argparse.Namespace) -> dt.datetime:
+    if args.now is None:
+        return dt.datetime.now(dt.UTC)
+    try:
+        moment = dt.datetime.fromisoformat(args.now)
+    except ValueError as exc:
+        raise ConfigError(f"--now {args.now!r} is not an ISO date/time", path="--now") from exc
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.UTC)
+
+
+def _env_password(name: str | None, option: str = "--password-env") -> str | None:
+    if name is None:
+        return None
+    value = os.environ.get(name)
+    if value is None:
+        raise ConfigError(f"environment variable {name} is not set", path=option)
+    return value
+
+
+def _open(args: argparse.Namespace) -> CertStore:
+    return CertStore(args.store, password=os.environ.get(STORE_PASSWORD_ENV))
+
+
+def _emit(args: argparse.Namespace, doc: Any, text: str) -> int:
+    print(json.dumps(doc, indent=2) if args.json else text)
+    return 0
+
+
+def _table(rows: Sequence[CertRow]) -> str:
+    head = (
+        "ID",
+        "Common name",
+        "Serial",
+        "Issuer",
+        "Valid to",
+        "Used as",
+        "Key",
+        "Signature",
+        "Bits",
+    )
+    lines = [head]
+    for r in rows:
+        serial = r.serial if len(r.serial) <= 12 else r.serial[:11] + "…"
+        flags = (" legacy" if r.legacy else "") + (" revoked" if r.revoked else "")
+        lines.append(
+            (
+                str(r.id),
+                r.common_name,
+                serial,
+                r.issuer,
+                f"{r.valid_to:%Y-%m-%d}",
+                r.used_as + flags,
+                "yes" if r.private_key else "no",
+                r.signature_algorithm,
+                str(r.key_length),
+            )
+        )
+    widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
+    return "\n".join(
+        "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
+        for line in lines
+    )
+
+
+# -- handlers ------------------------------------------------------------------------------------
+
+
+def _init(args: argparse.Namespace) -> int:
+    store = CertStore.init(args.store, now=_now(args), password=os.environ.get(STORE_PASSWORD_ENV))
+    ids = store.ids()
+    return _emit(args, {"store": str(store.path), "ids": ids}, f"created {store.path}: CAs {ids}")
+
+
+def _create(args: argparse.Namespace) -> int:
+    store = _open(args)
+    device = None
+    if args.family:
+        firmware = args.firmware or ("V4.6" if "1200" in args.family else "V3.1")
+        device = Device.from_text(args.family, firmware)
+    new_id = store.create(
+        common_name=args.cn,
+        template=Template.from_text(args.template),
+        now=_now(args),
+        key_type=args.key,
+        issuer_id=args.issuer,
+        days=args.days,
+        ip_sans=args.ip,
+        dns_sans=args.dns,
+        uri_sans=args.uri,
+        hash_name=args.hash,
+        device=device,
+        cert_id=args.id,
+    )
+    for name in args.assign:
+        store.assign(name, [new_id])
+    return _emit(args, {"id": new_id}, f"created ID {new_id}")
+
+
+def _list(args: argparse.Namespace) -> int:
+    store = _open(args)
+    rows = store.rows()
+    if args.device:
+        assigned = set(store.device_ids(args.device))
+        rows = [r for r in rows if r.id in assigned]
+    return _emit(args, [r.as_json() for r in rows], _table(rows))
+
+
+def _show(args: argparse.Namespace) -> int:
+    info = _open(args).show(args.id)
+    r = info.row
+    text = "\n".join(
+        [
+            f"ID:                  {r.id}{'  (legacy)' if r.legacy else ''}",
+            f"Subject:             {info.subject}",
+            f"Issuer:              {info.issuer_dn}"
+            + (f"  (ID {info.issuer_id})" if info.issuer_id is not None else ""),
+            f"Serial:              {r.serial}",
+            f"Valid from:          {info.valid_from:%Y-%m-%d %H:%M}Z",
+            f"Valid to:            {r.valid_to:%Y-%m-%d %H:%M}Z",
+            f"Used as:             {r.used_as}",
+            f"Key:                 {r.key_type} ({r.key_length} bits), private key "
+            + ("yes" + (", encrypted" if info.key_encrypted else "") if r.private_key else "no"),
+            f"Signature:           {r.signature_algorithm}",
+            f"subjectAltName:      {', '.join(info.sans) or '-'}",
+            f"KeyUsage:            {', '.join(info.key_usage) or '-'}",
+            f"ExtendedKeyUsage:    {', '.join(info.extended_key_usage) or '-'}",
+            f"Revoked:             {'yes' if r.revoked else 'no'}",
+            f"Devices:             {', '.join(info.devices) or '-'}",
+            f"SHA-256 fingerprint: {info.fingerprint_sha256}",
+        ]
+    )
+    if args.pem:
+        text += "\n" + info.pem.rstrip()
+    return _emit(args, info.as_json(), text)
+
+
+def _renew(args: argparse.Namespace) -> int:
+    store = _open(args)
+    cert = store.renew(args.id, now=_now(args), days=args.days, new_key=args.new_key)
+    until = cert.not_valid_after_utc
+    doc = {"id": args.id, "serial": f"{cert.serial_number:X}", "valid_to": until.isoformat()}
+    return _emit(args, doc, f"renewed ID {args.id}, valid to {until:%Y-%m-%d}")
+
+
+def _replace(args: argparse.Namespace) -> int:
+    store = _open(args)
+    store.replace_from_file(
+        args.id, args.file, password=_env_password(args.password_env), key_path=args.key
+    )
+    return _emit(args, {"id": args.id}, f"replaced ID {args.id} from {args.file}")
+
+
+def _delete(args: argparse.Namespace) -> int:
+    _open(args).delete(args.id)
+    return _emit(args, {"deleted": args.id}, f"deleted ID {args.id} (the ID is never reused)")
+
+
+def _export(args: argparse.Namespace) -> int:
+    store = _open(args)
+    if Path(args.file).suffix.lower() == ".crl":
+        written = [store.export_crl(args.id, args.file)]
+    else:
+        written = store.export(
+            args.id,
+            args.file,
+            with_key=args.key,
+            password=_env_password(args.password_env),
+            chain=args.chain,
+        )
+    names = [str(p) for p in written]
+    return _emit(args, {"files": names}, "wrote " + ", ".join(names))
+
+
+def _import(args: argparse.Namespace) -> int:
+    store = _open(args)
+    ids = store.import_file(args.file, password=_env_password(args.password_env), key_path=args.key)
+    for name in args.assign:
+        store.assign(name, ids[:1])
+    return _emit(args, {"ids": ids}, "imported as ID " + ", ".join(str(i) for i in ids))
+
+
+def _revoke(args: argparse.Namespace) -> int:
+    store = _open(args)
+    store.revoke(args.id, now=_now(args))
+    issuer = store.entry(args.id).issuer_id
+    return _emit(
+        args, {"revoked": args.id, "ca": issuer}, f"revoked ID {args.id} in CA {issuer}'s CRL"
+    )
+
+
+def _assign(args: argparse.Namespace) -> int:
+    store = _open(args)
+    if args.remove:
+        ids = store.unassign(args.device, args.ids)
+    elif args.ids:
+        ids = store.assign(args.device, args.ids)
+    else:
+        ids = store.device_ids(args.device)
+    doc = {"device": args.device, "ids": list(ids)}
+    return _emit(args, doc, f"{args.device}: {', '.join(map(str, ids)) or '(none)'}")
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+
+def _common() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--store", default="ouc-store", metavar="DIR", help="store folder (default ./ouc-store)"
+    )
+    common.add_argument("--json", action="store_true", help="print JSON for scripts")
+    common.add_argument(
+        "--now", metavar="ISO", help="emulated clock time (default: now; naive means UTC)"
+    )
+    return common
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register nothing yet (issue 3)."""
+    """Add ``ouc certs`` and its sub-commands."""
+    certs = sub.add_parser(
+        "certs",
+        help="the certificate store: numeric IDs, templates, devices, import/export",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    actions = certs.add_subparsers(dest="certs_command", metavar="ACTION")
+    actions.required = True
+    common = [_common()]
+
+    def add(name: str, handler: _Handler, help_text: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, parents=common, help=help_text, description=help_text)
+        parser.set_defaults(func=handler)
+        return parser
+
+    add("init", _init, "create a store with default CAs 1 (SHA-1, legacy) and 2 (SHA-256)")
+
+    p = add("create", _create, "create a CA or device certificate from a template")
+    p.add_argument("--cn", required=True, help="common name")
+    p.add_argument(
+        "--template",
+        required=True,
+        help="tls (TLS Client/Server), tls-client, web, opcua or ca",
+    )
+    p.add_argument("--key", default="EC-P256", help=f"key type: {', '.join(KEY_TYPES)}")
+    p.add_argument("--issuer", type=int, metavar="ID", help="signing CA's ID (default self-signed)")
+    p.add_argument("--days", type=int, help="validity in days (default CA 3650, others 730)")
+    p.add_argument("--ip", action="append", default=[], help="IP subjectAltName (repeatable)")
+    p.add_argument("--dns", action="append", default=[], help="DNS subjectAltName (repeatable)")
+    p.add_argument("--uri", action="append", default=[], help="URI subjectAltName (repeatable)")
+    p.add_argument("--hash", default="SHA256", help="SHA256 (default), SHA384, SHA512, SHA1")
+    p.add_argument("--id", type=int, help="claim this ID (it must never have been used)")
+    p.add_argument("--family", help="refuse keys this CPU family does not support: S7-1200/S7-1500")
+    p.add_argument("--firmware", help="firmware for --family (default V4.6 / V3.1)")
+    p.add_argument(
+        "--assign", action="append", default=[], metavar="DEVICE", help="assign to this device"
+    )
+
+    p = add("list", _list, "list the certificates (ID, CN, serial, issuer, validity, ...)")
+    p.add_argument("--device", help="only the certificates assigned to this device")
+
+    p = add("show", _show, "show one certificate in detail")
+    p.add_argument("id", type=int)
+    p.add_argument("--pem", action="store_true", help="also print the PEM")
+
+    p = add("renew", _renew, "new validity and serial, same ID (and same key unless --new-key)")
+    p.add_argument("id", type=int)
+    p.add_argument("--days", type=int, help="validity in days (default: as before)")
+    p.add_argument("--new-key", action="store_true", help="generate a new key of the same type")
+
+    p = add("replace", _replace, "swap in a certificate from a file or .p12, same ID")
+    p.add_argument("id", type=int)
+    p.add_argument("file", help=".der/.cer/.crt/.pem/.p12")
+    p.add_argument("--key", metavar="FILE", help="separate private key file")
+    p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
+
+    p = add("delete", _delete, "delete a certificate (its ID is never reused)")
+    p.add_argument("id", type=int)
+
+    p = add("export", _export, "export by suffix: .der/.cer, .crt/.pem, .p12, or a CA's .crl")
+    p.add_argument("id", type=int)
+    p.add_argument("file")
+    p.add_argument("--key", action="store_true", help="include the private key")
+    p.add_argument("--chain", action="store_true", help="include the issuing CAs (.pem/.p12)")
+    p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
+
+    p = add("import", _import, "import .der/.cer/.crt/.pem/.p12 (new IDs) or a .crl")
+    p.add_argument("file")
+    p.add_argument("--key", metavar="FILE", help="separate private key file")
+    p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
+    p.add_argument(
+        "--assign", action="append", default=[], metavar="DEVICE", help="assign to this device"
+    )
+
+    p = add("revoke", _revoke, "revoke a certificate in its CA's revocation list")
+    p.add_argument("id", type=int)
+
+    p = add("assign", _assign, "assign certificates to a device (max 64); no IDs: show them")
+    p.add_argument("device")
+    p.add_argument("ids", type=int, nargs="*")
+    p.add_argument("--remove", action="store_true", help="remove the IDs from the device")
+
+
+def main(argv: Sequence[str] | None = None) -> int:  # pragma: no cover - convenience
+    """Run ``ouc certs ...`` directly (same as ``ouc certs``)."""
+    from ouc.cli import main as ouc_main
+
+    return ouc_main(["certs", *(argv if argv is not None else sys.argv[1:])])

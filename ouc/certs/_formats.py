@@ -1,0 +1,199 @@
+"""The certificate manager's file formats, as pure bytes ↔ objects functions (no file I/O).
+
+Formats (domain.md §7): ``.der``/``.cer`` (one certificate, DER; a ``.cer`` in PEM is accepted
+too), ``.crt``/``.pem`` (PEM certificates, optionally the chain, optionally the private key in the
+same file, optionally encrypted), ``.p12``/``.pfx`` (PKCS#12 with a password), ``.crl``
+(revocation list, DER or PEM) and separate key files (``.key``, PEM or DER, PKCS#8).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.hazmat.primitives.serialization import pkcs12
+
+from ouc.certs._keys import PrivateKey
+from ouc.errors import CertError, ConfigError
+
+__all__ = [
+    "CERT_SUFFIXES",
+    "Bundle",
+    "crl_bytes",
+    "export_bytes",
+    "key_bytes",
+    "load_bundle",
+    "load_crl",
+    "load_key",
+]
+
+CERT_SUFFIXES = (".der", ".cer", ".crt", ".pem", ".p12", ".pfx")
+_PEM_KEY = re.compile(
+    rb"-----BEGIN (?:ENCRYPTED |RSA |EC )?PRIVATE KEY-----.+?-----END (?:ENCRYPTED |RSA |EC )?"
+    rb"PRIVATE KEY-----",
+    re.DOTALL,
+)
+
+
+@dataclass(frozen=True)
+class Bundle:
+    """What a certificate file held: certificates (the first is the main one) and maybe a key."""
+
+    certs: tuple[x509.Certificate, ...]
+    key: PrivateKey | None = None
+
+    @property
+    def cert(self) -> x509.Certificate:
+        return self.certs[0]
+
+
+def _password(password: str | bytes | None) -> bytes | None:
+    if password is None or isinstance(password, bytes):
+        return password
+    return password.encode()
+
+
+def _checked_key(key: object, where: str) -> PrivateKey:
+    if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
+        raise CertError(f"{where}: only RSA and EC keys are supported", path=where)
+    return key
+
+
+def load_key(data: bytes, *, password: str | bytes | None = None, where: str = "key") -> PrivateKey:
+    """Load a PEM or DER private key (PKCS#8 or traditional), decrypting with ``password``.
+
+    Raises:
+        ConfigError: encrypted without (or with a wrong) password.
+        CertError: not a key, or neither RSA nor EC.
+    """
+    secret = _password(password)
+    try:
+        if b"-----BEGIN" in data:
+            key = serialization.load_pem_private_key(data, secret)
+        else:
+            key = serialization.load_der_private_key(data, secret)
+    except TypeError as exc:
+        raise ConfigError(f"{where}: the key is encrypted; give its password", path=where) from exc
+    except ValueError as exc:
+        text = "wrong password or not a private key" if secret else "not a private key"
+        raise ConfigError(f"{where}: {text}", path=where) from exc
+    return _checked_key(key, where)
+
+
+def load_bundle(
+    data: bytes, *, suffix: str, password: str | bytes | None = None, where: str = "file"
+) -> Bundle:
+    """Parse a certificate file by its suffix (see module docstring).
+
+    Raises:
+        CertError: not a certificate file of that kind.
+        ConfigError: a bad or missing password.
+    """
+    suffix = suffix.lower()
+    if suffix in (".p12", ".pfx"):
+        try:
+            p12 = pkcs12.load_pkcs12(data, _password(password))
+        except ValueError as exc:
+            raise ConfigError(f"{where}: not a PKCS#12 file or wrong password", path=where) from exc
+        if p12.cert is None:
+            raise CertError(f"{where}: the PKCS#12 file holds no certificate", path=where)
+        key = None if p12.key is None else _checked_key(p12.key, where)
+        extra = tuple(c.certificate for c in p12.additional_certs)
+        return Bundle(certs=(p12.cert.certificate, *extra), key=key)
+    if suffix not in CERT_SUFFIXES:
+        raise ConfigError(
+            f"{where}: unknown certificate format {suffix!r}; use {', '.join(CERT_SUFFIXES)}",
+            path=where,
+        )
+    try:
+        if b"-----BEGIN" in data:
+            certs = tuple(x509.load_pem_x509_certificates(data))
+        else:
+            certs = (x509.load_der_x509_certificate(data),)
+    except ValueError as exc:
+        raise CertError(f"{where}: no readable certificate ({exc})", path=where) from exc
+    match = _PEM_KEY.search(data)
+    key = None if match is None else load_key(match.group(0), password=password, where=where)
+    return Bundle(certs=certs, key=key)
+
+
+def load_crl(data: bytes, *, where: str = "crl") -> x509.CertificateRevocationList:
+    """Parse a DER or PEM revocation list; raises CertError when it is not one."""
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_crl(data)
+        return x509.load_der_x509_crl(data)
+    except ValueError as exc:
+        raise CertError(f"{where}: not a revocation list ({exc})", path=where) from exc
+
+
+def key_bytes(
+    key: PrivateKey,
+    *,
+    password: str | bytes | None = None,
+    encoding: serialization.Encoding = serialization.Encoding.PEM,
+) -> bytes:
+    """PKCS#8 bytes of ``key``, encrypted with ``password`` when one is given."""
+    secret = _password(password)
+    algorithm: serialization.KeySerializationEncryption = (
+        serialization.BestAvailableEncryption(secret) if secret else serialization.NoEncryption()
+    )
+    return key.private_bytes(encoding, serialization.PrivateFormat.PKCS8, algorithm)
+
+
+def crl_bytes(crl: x509.CertificateRevocationList, *, pem: bool = False) -> bytes:
+    """DER (the tool's ``.crl``) or PEM bytes of a revocation list."""
+    return crl.public_bytes(serialization.Encoding.PEM if pem else serialization.Encoding.DER)
+
+
+def export_bytes(
+    cert: x509.Certificate,
+    *,
+    suffix: str,
+    key: PrivateKey | None = None,
+    password: str | bytes | None = None,
+    chain: Sequence[x509.Certificate] = (),
+    name: str = "ouc",
+) -> tuple[bytes, bytes | None]:
+    """Encode ``cert`` for a file with ``suffix``; returns (file bytes, separate key bytes or None).
+
+    ``.der``/``.cer`` cannot hold a key, so the key comes back separately (PKCS#8 PEM) and the chain
+    is refused; ``.crt``/``.pem`` put chain and key into the one file; ``.p12`` needs a password
+    when it holds a key.
+
+    Raises:
+        ConfigError: an unknown suffix, a chain for DER, a .p12 key without password.
+    """
+    suffix = suffix.lower()
+    if suffix in (".der", ".cer"):
+        if chain:
+            raise ConfigError(
+                "a .der/.cer file holds one certificate; use .pem or .p12 for a chain"
+            )
+        separate = None if key is None else key_bytes(key, password=password)
+        return cert.public_bytes(serialization.Encoding.DER), separate
+    if suffix in (".crt", ".pem"):
+        parts = [c.public_bytes(serialization.Encoding.PEM) for c in (cert, *chain)]
+        if key is not None:
+            parts.append(key_bytes(key, password=password))
+        return b"".join(parts), None
+    if suffix in (".p12", ".pfx"):
+        secret = _password(password)
+        if key is not None and not secret:
+            raise ConfigError("a .p12 file with a private key needs a password", path="password")
+        algorithm: serialization.KeySerializationEncryption = (
+            serialization.BestAvailableEncryption(secret)
+            if secret
+            else serialization.NoEncryption()
+        )
+        data = pkcs12.serialize_key_and_certificates(
+            name.encode(), key, cert, list(chain) or None, algorithm
+        )
+        return data, None
+    raise ConfigError(
+        f"unknown certificate format {suffix!r}; use {', '.join(CERT_SUFFIXES)} or .crl"
+    )

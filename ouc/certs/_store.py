@@ -1,0 +1,490 @@
+"""The project certificate store: numeric IDs → certificates and keys in a folder (domain.md §7).
+
+Layout::
+
+    STORE/index.json           the commit point (see ``_index``)
+    STORE/certs/0009-r1.pem    one PEM certificate per ID and revision
+    STORE/keys/0009-r1.key     its private key, PKCS#8 PEM, mode 0600, optionally encrypted
+    STORE/crls/0003-2.crl      a CA's revocation list (DER), by CRL number
+
+Every change writes its new files first, then commits a new ``index.json`` atomically, then removes
+the files the old index named and the new one does not. IDs are assigned on create/import, never
+changed and never reused (deleted IDs are kept as "retired"). Time is always a ``now`` argument.
+The store notices when another process committed a new index and reloads it, so a running
+endpoint picks up renewed certificates on its next connection.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+
+from ouc.certs._create import Template, as_utc, create_certificate, is_ca, reissue
+from ouc.certs._formats import crl_bytes
+from ouc.certs._index import Entry, Index, Revocations, write_index
+from ouc.certs._keys import (
+    PrivateKey,
+    check_key_supported,
+    check_key_type,
+    describe_key,
+    generate_key,
+)
+from ouc.certs._listing import CertDetails, CertRow, cert_details, cert_row
+from ouc.certs._storebase import StoreBase, device_name
+from ouc.certs._transfer import export_cert, export_crl, import_file, read_bundle
+from ouc.device import Device
+from ouc.errors import CertError, StoreError
+
+__all__ = ["DEFAULT_CA_IDS", "MAX_DEVICE_CERTS", "CertStore"]
+
+#: The two CAs every new store gets: ID 1 (RSA 2048, SHA-1, legacy) and ID 2 (RSA 2048, SHA-256).
+DEFAULT_CA_IDS = (1, 2)
+#: A device holds at most 64 certificates (domain.md §7).
+MAX_DEVICE_CERTS = 64
+_CA_DAYS = 3650
+_LEAF_DAYS = 730
+_CRL_DAYS = 30
+
+
+class CertStore(StoreBase):
+    """A certificate store folder. Open an existing one with ``CertStore(path, password=...)``;
+    make a new one with :meth:`init`.
+    """
+
+    # -- creation -------------------------------------------------------------------------------
+
+    @classmethod
+    def init(
+        cls,
+        path: str | Path,
+        *,
+        now: dt.datetime,
+        password: str | bytes | None = None,
+        default_ca_keys: tuple[PrivateKey, PrivateKey] | None = None,
+    ) -> CertStore:
+        """Create a new store with the default CAs 1 (SHA-1, legacy) and 2 (SHA-256).
+
+        Args:
+            path: folder to create (may exist if empty).
+            now: creation time; the CAs are valid from ``now`` for ten years.
+            password: encrypts the private keys.
+            default_ca_keys: RSA 2048 keys for CA 1 and CA 2 (tests reuse keys; RSA is slow).
+
+        Raises:
+            StoreError: the folder already holds a store or cannot be written.
+        """
+        folder = Path(path)
+        if (folder / "index.json").exists():
+            raise StoreError("a certificate store already exists here", path=str(folder))
+        folder.mkdir(parents=True, exist_ok=True)
+        write_index(folder, Index())
+        store = cls(folder, password=password)
+        keys = default_ca_keys or (generate_key("RSA-2048"), generate_key("RSA-2048"))
+        for ca_id, label, hash_name, key in (
+            (1, "Default CA 1 (SHA-1, legacy)", "SHA1", keys[0]),
+            (2, "Default CA 2", "SHA256", keys[1]),
+        ):
+            if describe_key(key) != "RSA-2048":
+                raise StoreError("the default CAs use RSA 2048 keys", path="default_ca_keys")
+            store.create(
+                common_name=label,
+                template=Template.CA,
+                key=key,
+                now=now,
+                hash_name=hash_name,
+                cert_id=ca_id,
+                _legacy=ca_id == 1,
+                _default=True,
+            )
+        return store
+
+    def create(
+        self,
+        *,
+        common_name: str,
+        template: Template,
+        now: dt.datetime,
+        key_type: str = "EC-P256",
+        key: PrivateKey | None = None,
+        issuer_id: int | None = None,
+        not_before: dt.datetime | None = None,
+        not_after: dt.datetime | None = None,
+        days: int | None = None,
+        ip_sans: Sequence[str] = (),
+        dns_sans: Sequence[str] = (),
+        uri_sans: Sequence[str] = (),
+        hash_name: str = "SHA256",
+        device: Device | None = None,
+        cert_id: int | None = None,
+        _legacy: bool = False,
+        _default: bool = False,
+    ) -> int:
+        """Create a certificate from a template and a new (or given) key; returns its ID.
+
+        Args:
+            common_name / template / ip_sans / dns_sans / uri_sans / hash_name: as in
+                :func:`~ouc.certs.create_certificate`.
+            now: the current time; validity starts here unless ``not_before`` is given.
+            key_type: key to generate ("EC-P256", "RSA-2048", ...), unless ``key`` is given.
+            issuer_id: the store CA that signs it (it needs its private key); None self-signs.
+            not_after / days: end of validity; default 10 years for a CA, 2 years otherwise.
+            device: refuse key types this emulated device does not support (16#80E2).
+            cert_id: an explicit ID (one never used before); default the next free ID.
+
+        Raises:
+            CertError: template/SAN/key problems, issuer missing, not a CA, without key or not
+                valid at ``now``; StoreError: an ID already used, a write failure.
+        """
+        index = self._current()
+        new_id = self._claim_id(index, cert_id)
+        if key is None:
+            check_key_type(key_type, device)  # refuse before a slow RSA generation
+        own_key = key if key is not None else generate_key(key_type)
+        check_key_supported(own_key, device)
+        start = as_utc(not_before or now)
+        if not_after is None:
+            span = days if days is not None else (_CA_DAYS if template.is_ca else _LEAF_DAYS)
+            not_after = start + dt.timedelta(days=span)
+        issuer_cert, issuer_key = None, None
+        if issuer_id is not None:
+            issuer_cert, issuer_key = self._signer(issuer_id, now)
+        cert = create_certificate(
+            common_name=common_name,
+            template=template,
+            key=own_key,
+            issuer_cert=issuer_cert,
+            issuer_key=issuer_key,
+            not_before=start,
+            not_after=not_after,
+            ip_sans=ip_sans,
+            dns_sans=dns_sans,
+            uri_sans=uri_sans,
+            hash_name=hash_name,
+        )
+        entry = Entry(
+            id=new_id,
+            cert_file="",
+            template=template.value,
+            legacy=_legacy,
+            default=_default,
+            issuer_id=issuer_id,
+        )
+        self._write_entry(index, entry, cert, own_key)
+        return new_id
+
+    def add(
+        self,
+        cert: x509.Certificate,
+        key: PrivateKey | None = None,
+        *,
+        cert_id: int | None = None,
+    ) -> int:
+        """Add an existing certificate (and its key) under a new ID; returns the ID.
+
+        Raises:
+            CertError: ``key`` does not belong to ``cert``; StoreError: ID in use, write failure.
+        """
+        index = self._current()
+        new_id = self._claim_id(index, cert_id)
+        self._check_pair(cert, key)
+        entry = Entry(id=new_id, cert_file="", issuer_id=self.find_issuer(cert))
+        self._write_entry(index, entry, cert, key)
+        return new_id
+
+    def assign(self, device: str, ids: Iterable[int]) -> tuple[int, ...]:
+        """Assign certificates to a named device; returns its assigned IDs.
+
+        Raises:
+            StoreError: unknown ID, bad device name, or more than 64 certificates on the device.
+        """
+        name = device_name(device)
+        index = self._current()
+        wanted = list(index.devices.get(name, ()))
+        for cert_id in ids:
+            self.entry(cert_id)
+            if cert_id not in wanted:
+                wanted.append(cert_id)
+        if len(wanted) > MAX_DEVICE_CERTS:
+            raise StoreError(
+                f"device {name} would hold {len(wanted)} certificates; a device holds at most "
+                f"{MAX_DEVICE_CERTS}",
+                path=name,
+            )
+        devices = {**index.devices, name: tuple(wanted)}
+        self._commit(index.evolve(devices=devices))
+        return tuple(wanted)
+
+    def unassign(self, device: str, ids: Iterable[int]) -> tuple[int, ...]:
+        """Remove certificates from a device; returns what stays assigned."""
+        name = device_name(device)
+        index = self._current()
+        drop = set(ids)
+        kept = tuple(i for i in index.devices.get(name, ()) if i not in drop)
+        devices = dict(index.devices)
+        if kept:
+            devices[name] = kept
+        else:
+            devices.pop(name, None)
+        self._commit(index.evolve(devices=devices))
+        return kept
+
+    # -- lifecycle ------------------------------------------------------------------------------
+
+    def renew(
+        self, cert_id: int, *, now: dt.datetime, days: int | None = None, new_key: bool = False
+    ) -> x509.Certificate:
+        """Re-issue ``cert_id`` with a new validity and serial; the ID stays, so does the rest.
+
+        Subject, extensions, signature hash and signer stay the same. The key stays too unless
+        ``new_key`` asks for a fresh one of the same type ("same key parameters"); renewing a CA
+        with its key keeps every certificate it issued valid.
+
+        Args:
+            now: the new validity starts here.
+            days: new validity length; default: the old certificate's.
+
+        Raises:
+            StoreError: the signer (itself or its CA) has no private key in the store.
+        """
+        index = self._current()
+        entry = self.entry(cert_id)
+        old = self.certificate(cert_id)
+        own_key = self.private_key(cert_id)
+        if new_key:
+            own_key = generate_key(describe_key(old.public_key()))
+        if entry.issuer_id is None:
+            if own_key is None:
+                raise StoreError(
+                    f"ID {cert_id} is self-signed and the store has no private key for it",
+                    path=f"ID {cert_id}",
+                )
+            issuer_name, signer = old.subject, own_key
+        else:
+            issuer_cert, signer = self._signer(entry.issuer_id, now)
+            issuer_name = issuer_cert.subject
+        public = own_key.public_key() if own_key is not None else old.public_key()
+        span = (
+            dt.timedelta(days=days)
+            if days is not None
+            else old.not_valid_after_utc - old.not_valid_before_utc
+        )
+        start = as_utc(now)
+        cert = reissue(
+            old,
+            signer=signer,
+            issuer_name=issuer_name,
+            public_key=public,  # type: ignore[arg-type]
+            not_before=start,
+            not_after=start + span,
+        )
+        self._write_entry(index, entry, cert, own_key if new_key else None, keep_key=not new_key)
+        return cert
+
+    def replace(self, cert_id: int, cert: x509.Certificate, key: PrivateKey | None = None) -> None:
+        """Swap in a new certificate (e.g. from a .p12) under the same ID.
+
+        The stored key is kept when it matches the new certificate, replaced by ``key`` when one
+        is given, and dropped otherwise.
+
+        Raises:
+            CertError: ``key`` does not belong to ``cert``.
+        """
+        index = self._current()
+        entry = self.entry(cert_id)
+        self._check_pair(cert, key)
+        keep = False
+        if key is None and entry.key_file is not None:
+            old_key = self.private_key(cert_id)
+            keep = old_key is not None and old_key.public_key() == cert.public_key()
+        updated = Entry(
+            id=cert_id,
+            cert_file="",
+            template=None,
+            legacy=entry.legacy,
+            default=entry.default,
+            issuer_id=self.find_issuer(cert),
+            revision=entry.revision,
+            key_file=entry.key_file if keep else None,
+            key_encrypted=entry.key_encrypted if keep else False,
+        )
+        self._write_entry(index, updated, cert, key, keep_key=keep)
+
+    def delete(self, cert_id: int) -> None:
+        """Delete ``cert_id``; its ID is retired, never reused. Device assignments are dropped.
+
+        Raises:
+            StoreError: a default CA (1, 2) that a device or another certificate still references.
+        """
+        index = self._current()
+        entry = self.entry(cert_id)
+        if entry.default:
+            users = [name for name, ids in index.devices.items() if cert_id in ids]
+            users += [f"ID {e.id}" for e in index.entries.values() if e.issuer_id == cert_id]
+            if users:
+                raise StoreError(
+                    f"default CA {cert_id} is still referenced by {', '.join(users)}",
+                    path=f"ID {cert_id}",
+                )
+        entries = {i: e for i, e in index.entries.items() if i != cert_id}
+        devices = {
+            name: tuple(i for i in ids if i != cert_id) for name, ids in index.devices.items()
+        }
+        revocations = {ca: rev for ca, rev in index.revocations.items() if ca != cert_id}
+        self._commit(
+            index.evolve(
+                entries=entries,
+                retired=index.retired | {cert_id},
+                devices={name: ids for name, ids in devices.items() if ids},
+                revocations=revocations,
+            )
+        )
+
+    # -- revocation -----------------------------------------------------------------------------
+
+    def revoke(self, cert_id: int, *, now: dt.datetime) -> x509.CertificateRevocationList:
+        """Revoke ``cert_id`` in its issuing CA's CRL; returns the CA's new CRL.
+
+        Raises:
+            StoreError: the certificate has no issuing CA in the store, or the CA has no key.
+        """
+        entry = self.entry(cert_id)
+        if entry.issuer_id is None:
+            raise StoreError(
+                f"ID {cert_id} has no issuing CA in the store; nothing can revoke it",
+                path=f"ID {cert_id}",
+            )
+        index = self._current()
+        rev = index.revocations.get(entry.issuer_id, Revocations())
+        serial = f"{self.certificate(cert_id).serial_number:X}"
+        entries = rev.entries
+        if all(s != serial for s, _ in entries):
+            entries = (*entries, (serial, as_utc(now).isoformat()))
+        return self._issue_crl(index, entry.issuer_id, entries, now)
+
+    def add_crl(self, crl: x509.CertificateRevocationList) -> int:
+        """Store an imported revocation list for the CA that signed it; returns the CA's ID.
+
+        Raises:
+            CertError: no CA in the store issued and signed this CRL.
+        """
+        index = self._current()
+        for ca_id in self.ids():
+            ca = self.certificate(ca_id)
+            if ca.subject != crl.issuer or not is_ca(ca):
+                continue
+            if not crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
+                continue
+            entries = tuple(
+                (f"{r.serial_number:X}", r.revocation_date_utc.isoformat()) for r in crl
+            )
+            # Our bookkeeping number only grows, so file names never collide with older CRLs.
+            number = index.revocations.get(ca_id, Revocations()).crl_number + 1
+            try:
+                own = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+                number = max(number, own)
+            except x509.ExtensionNotFound:
+                pass
+            self._save_crl(index, ca_id, crl, number, entries)
+            return ca_id
+        raise CertError(f"no CA in the store issued the CRL of {crl.issuer.rfc4514_string()}")
+
+    # -- internals ------------------------------------------------------------------------------
+
+    def _issue_crl(
+        self,
+        index: Index,
+        ca_id: int,
+        entries: tuple[tuple[str, str], ...],
+        now: dt.datetime,
+    ) -> x509.CertificateRevocationList:
+        ca_cert, ca_key = self._signer(ca_id, None)
+        number = index.revocations.get(ca_id, Revocations()).crl_number + 1
+        moment = as_utc(now)
+        builder = (
+            x509.CertificateRevocationListBuilder()
+            .issuer_name(ca_cert.subject)
+            .last_update(moment)
+            .next_update(moment + dt.timedelta(days=_CRL_DAYS))
+            .add_extension(x509.CRLNumber(number), critical=False)
+        )
+        for serial, when in entries:
+            revoked = (
+                x509.RevokedCertificateBuilder()
+                .serial_number(int(serial, 16))
+                .revocation_date(dt.datetime.fromisoformat(when))
+                .build()
+            )
+            builder = builder.add_revoked_certificate(revoked)
+        # cryptography signs no SHA-1 CRLs, so even the legacy CA's CRL is SHA-256 signed.
+        crl = builder.sign(ca_key, hashes.SHA256())
+        self._save_crl(index, ca_id, crl, number, entries)
+        return crl
+
+    def _save_crl(
+        self,
+        index: Index,
+        ca_id: int,
+        crl: x509.CertificateRevocationList,
+        number: int,
+        entries: tuple[tuple[str, str], ...],
+    ) -> None:
+        """Write the CA's CRL file (named by CRL number) and commit it to the index."""
+        name = f"crls/{ca_id:04d}-{number}.crl"
+        self._write_file(name, crl_bytes(crl))
+        revocations = {
+            **index.revocations,
+            ca_id: Revocations(crl_number=number, entries=entries, crl_file=name),
+        }
+        self._commit(index.evolve(revocations=revocations))
+
+    # -- listing, files -------------------------------------------------------------------------
+
+    def rows(self) -> list[CertRow]:
+        """The listing: one :class:`CertRow` per ID, ascending."""
+        return [cert_row(self, cert_id) for cert_id in self.ids()]
+
+    def show(self, cert_id: int) -> CertDetails:
+        """The detail view of one certificate."""
+        return cert_details(self, cert_id)
+
+    def import_file(
+        self,
+        path: str | Path,
+        *,
+        password: str | bytes | None = None,
+        key_path: str | Path | None = None,
+    ) -> list[int]:
+        """Import .der/.cer/.crt/.pem/.p12 (new IDs, main first) or a .crl (its CA's ID)."""
+        return import_file(self, path, password=password, key_path=key_path)
+
+    def replace_from_file(
+        self,
+        cert_id: int,
+        path: str | Path,
+        *,
+        password: str | bytes | None = None,
+        key_path: str | Path | None = None,
+    ) -> None:
+        """:meth:`replace` with the certificate (and key) read from a file or .p12."""
+        bundle = read_bundle(path, password=password, key_path=key_path)
+        self.replace(cert_id, bundle.cert, bundle.key)
+
+    def export(
+        self,
+        cert_id: int,
+        path: str | Path,
+        *,
+        with_key: bool = False,
+        password: str | bytes | None = None,
+        chain: bool = False,
+    ) -> list[Path]:
+        """Export by ``path``'s suffix (.der/.cer/.crt/.pem/.p12); returns the files written."""
+        return export_cert(self, cert_id, path, with_key=with_key, password=password, chain=chain)
+
+    def export_crl(self, ca_id: int, path: str | Path) -> Path:
+        """Write the CA's revocation list (.crl DER, .pem PEM)."""
+        return export_crl(self, ca_id, path)

@@ -1,0 +1,295 @@
+"""The read side and the file mechanics of the project certificate store (see ``_store``).
+
+:class:`StoreBase` owns the folder: it reads the index (reloading it when another process
+committed a new one), parses certificates and keys once per file revision, claims IDs, writes new
+file revisions and commits the index. :class:`~ouc.certs._store.CertStore` adds the workflows.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from pathlib import Path
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ouc.certs._atomic import TMP_SUFFIX, fsync_dir, write_atomic
+from ouc.certs._create import as_utc, is_ca
+from ouc.certs._formats import key_bytes, load_crl, load_key
+from ouc.certs._index import Entry, Index, index_stamp, read_index, write_index
+from ouc.certs._keys import PrivateKey
+from ouc.certs._verify import signed_by
+from ouc.errors import CertError, ConfigError, StoreError
+
+__all__ = ["MAX_ID", "StoreBase", "device_name"]
+
+MAX_ID = 2**32 - 1  # TLSServerCertRef / TLSClientCertRef are UDInt
+
+
+def _password(password: str | bytes | None) -> bytes | None:
+    return password.encode() if isinstance(password, str) else password
+
+
+class StoreBase:
+    """An open store folder: reading, caching, and the write/commit mechanics.
+
+    Args:
+        path: the store folder (holding ``index.json``).
+        password: encrypts newly written private keys and decrypts encrypted ones.
+    """
+
+    def __init__(self, path: str | Path, *, password: str | bytes | None = None) -> None:
+        self._path = Path(path)
+        self._password = _password(password)
+        self._index, stamp = read_index(self._path)
+        self._stamp: tuple[int, int, int] | None = stamp
+        self._parsed: dict[str, x509.Certificate] = {}
+        self._keys: dict[str, PrivateKey] = {}
+
+    # -- reading --------------------------------------------------------------------------------
+
+    @property
+    def path(self) -> Path:
+        return self._path
+
+    def ids(self) -> list[int]:
+        """All live IDs, ascending."""
+        return sorted(self._current().entries)
+
+    def id_available(self, cert_id: int) -> bool:
+        """True when ``cert_id`` was never used, so ``create(cert_id=...)`` may claim it."""
+        index = self._current()
+        return 1 <= cert_id <= MAX_ID and cert_id not in index.entries | dict.fromkeys(
+            index.retired
+        )
+
+    def __contains__(self, cert_id: object) -> bool:
+        return cert_id in self._current().entries
+
+    def entry(self, cert_id: int) -> Entry:
+        """The index entry of ``cert_id``; StoreError when there is none."""
+        entry = self._current().entries.get(cert_id)
+        if entry is None:
+            raise StoreError(f"no certificate with ID {cert_id} in the store", path=f"ID {cert_id}")
+        return entry
+
+    def certificate(self, cert_id: int) -> x509.Certificate:
+        """The certificate with ``cert_id`` (parsed once per file revision)."""
+        name = self.entry(cert_id).cert_file
+        cert = self._parsed.get(name)
+        if cert is None:
+            data = self._read(name)
+            try:
+                cert = x509.load_pem_x509_certificate(data)
+            except ValueError as exc:
+                raise StoreError(f"damaged certificate file: {exc}", path=name) from exc
+            self._parsed[name] = cert
+        return cert
+
+    def has_private_key(self, cert_id: int) -> bool:
+        return self.entry(cert_id).key_file is not None
+
+    def private_key(self, cert_id: int) -> PrivateKey | None:
+        """The private key of ``cert_id``, None when the store has none.
+
+        Raises:
+            StoreError: the key is encrypted and no (or a wrong) store password was given.
+        """
+        entry = self.entry(cert_id)
+        if entry.key_file is None:
+            return None
+        key = self._keys.get(entry.key_file)
+        if key is None:
+            if entry.key_encrypted and not self._password:
+                raise StoreError(
+                    f"the key of ID {cert_id} is encrypted; open the store with its password",
+                    path=entry.key_file,
+                )
+            try:
+                key = load_key(self._read(entry.key_file), password=self._password)
+            except (CertError, ConfigError) as exc:
+                raise StoreError(exc.message, path=entry.key_file) from exc
+            self._keys[entry.key_file] = key
+        return key
+
+    def is_ca(self, cert_id: int) -> bool:
+        return is_ca(self.certificate(cert_id))
+
+    def is_legacy(self, cert_id: int) -> bool:
+        return self.entry(cert_id).legacy
+
+    def find_issuer(self, cert: x509.Certificate) -> int | None:
+        """ID of the store CA whose signature is on ``cert``; None if self-signed or unknown."""
+        if cert.issuer == cert.subject:
+            return None
+        for cert_id in self.ids():
+            candidate = self.certificate(cert_id)
+            if candidate == cert or not is_ca(candidate):
+                continue
+            if signed_by(cert, candidate):
+                return cert_id
+        return None
+
+    def chain(self, cert_id: int) -> list[x509.Certificate]:
+        """The issuing CAs of ``cert_id`` up to the root, as far as the store knows them."""
+        out: list[x509.Certificate] = []
+        seen = {cert_id}
+        current = self.entry(cert_id).issuer_id
+        while current is not None and current in self and current not in seen:
+            out.append(self.certificate(current))
+            seen.add(current)
+            current = self.entry(current).issuer_id
+        return out
+
+    # -- devices --------------------------------------------------------------------------------
+
+    def devices(self) -> dict[str, tuple[int, ...]]:
+        """Device name → assigned IDs."""
+        return dict(self._current().devices)
+
+    def device_ids(self, device: str) -> tuple[int, ...]:
+        """IDs assigned to ``device`` (empty when it has none)."""
+        return self._current().devices.get(device, ())
+
+    def crl(self, ca_id: int) -> x509.CertificateRevocationList | None:
+        """The CA's current revocation list, None when it has none."""
+        rev = self._current().revocations.get(ca_id)
+        if rev is None or rev.crl_file is None:
+            return None
+        return load_crl(self._read(rev.crl_file), where=rev.crl_file)
+
+    def crls(self) -> list[x509.CertificateRevocationList]:
+        """Every revocation list in the store."""
+        found = (self.crl(ca) for ca in sorted(self._current().revocations))
+        return [crl for crl in found if crl is not None]
+
+    def is_revoked(self, cert_id: int) -> bool:
+        """True when the issuing CA's revocation list names this certificate's serial."""
+        issuer = self.entry(cert_id).issuer_id
+        rev = self._current().revocations.get(issuer) if issuer is not None else None
+        serial = f"{self.certificate(cert_id).serial_number:X}"
+        return rev is not None and any(s == serial for s, _ in rev.entries)
+
+    def _current(self) -> Index:
+        """The index, reloaded when another process committed a new one since we read it."""
+        stamp = index_stamp(self._path)
+        if stamp is not None and stamp != self._stamp:
+            self._index, self._stamp = read_index(self._path)
+        return self._index
+
+    def _claim_id(self, index: Index, cert_id: int | None) -> int:
+        if cert_id is None:
+            return index.next_id()
+        if not 1 <= cert_id <= MAX_ID:
+            raise StoreError(f"certificate ID {cert_id} is outside 1..{MAX_ID}", path="cert_id")
+        if cert_id in index.entries or cert_id in index.retired:
+            raise StoreError(
+                f"certificate ID {cert_id} is already used (IDs are never reused)",
+                path="cert_id",
+            )
+        return cert_id
+
+    def _signer(self, ca_id: int, now: dt.datetime | None) -> tuple[x509.Certificate, PrivateKey]:
+        """The CA certificate and key that sign for ``ca_id``; checks it can."""
+        ca = self.certificate(ca_id)
+        if not is_ca(ca):
+            raise CertError(f"ID {ca_id} is not a CA certificate", path="issuer_id")
+        key = self.private_key(ca_id)
+        if key is None:
+            raise CertError(f"CA {ca_id} has no private key in the store", path="issuer_id")
+        if now is not None:
+            moment = as_utc(now)
+            if not ca.not_valid_before_utc <= moment <= ca.not_valid_after_utc:
+                raise CertError(f"CA {ca_id} is not valid at {moment:%Y-%m-%d}", path="issuer_id")
+        return ca, key
+
+    @staticmethod
+    def _check_pair(cert: x509.Certificate, key: PrivateKey | None) -> None:
+        if key is not None and key.public_key() != cert.public_key():
+            raise CertError("the private key does not belong to the certificate", path="key")
+
+    def _write_entry(
+        self,
+        index: Index,
+        entry: Entry,
+        cert: x509.Certificate,
+        key: PrivateKey | None,
+        *,
+        keep_key: bool = False,
+    ) -> None:
+        """Write the files of a new revision of ``entry`` and commit them."""
+        previous = index.entries.get(entry.id)
+        revision = previous.revision + 1 if previous is not None else 1
+        stem = f"{entry.id:04d}-r{revision}"
+        cert_file = f"certs/{stem}.pem"
+        key_file, encrypted = (entry.key_file, entry.key_encrypted) if keep_key else (None, False)
+        if key is not None:
+            key_file, encrypted = f"keys/{stem}.key", self._password is not None
+            self._write_file(key_file, key_bytes(key, password=self._password), secret=True)
+        self._write_file(cert_file, cert.public_bytes(serialization.Encoding.PEM))
+        updated = Entry(
+            id=entry.id,
+            cert_file=cert_file,
+            key_file=key_file,
+            key_encrypted=encrypted,
+            template=entry.template,
+            legacy=entry.legacy,
+            default=entry.default,
+            issuer_id=entry.issuer_id,
+            revision=revision,
+        )
+        self._parsed[cert_file] = cert
+        if key is not None and key_file is not None:
+            self._keys[key_file] = key
+        self._commit(index.evolve(entries={**index.entries, entry.id: updated}))
+
+    def _commit(self, index: Index) -> None:
+        """Write ``index`` atomically, then remove the files only the old index named."""
+        old_files = self._index.files()
+        write_index(self._path, index)
+        self._index, self._stamp = index, index_stamp(self._path)
+        for name in sorted(old_files - index.files()):
+            (self._path / name).unlink(missing_ok=True)
+            self._parsed.pop(name, None)
+            self._keys.pop(name, None)
+
+    def _write_file(self, name: str, data: bytes, *, secret: bool = False) -> None:
+        target = self._path / name
+        if secret:
+            target.parent.mkdir(mode=0o700, exist_ok=True)
+        write_atomic(target, data, mode=0o600 if secret else 0o644)
+
+    def _read(self, name: str) -> bytes:
+        try:
+            return (self._path / name).read_bytes()
+        except OSError as exc:
+            raise StoreError(f"cannot read store file: {exc.strerror}", path=name) from exc
+
+    def leftovers(self) -> list[Path]:
+        """Files in the store that no index names (interrupted writes); safe to delete."""
+        named = self._current().files() | {"index.json"}
+        found: list[Path] = []
+        for folder in (self._path, *(self._path / sub for sub in ("certs", "keys", "crls"))):
+            if not folder.is_dir():
+                continue
+            for child in folder.iterdir():
+                rel = child.relative_to(self._path).as_posix()
+                if child.is_file() and (rel not in named or child.name.endswith(TMP_SUFFIX)):
+                    found.append(child)
+        return sorted(found)
+
+    def clean(self) -> list[Path]:
+        """Delete :meth:`leftovers`; returns what was removed."""
+        removed = self.leftovers()
+        for path in removed:
+            path.unlink(missing_ok=True)
+        if removed:
+            fsync_dir(self._path)
+        return removed
+
+
+def device_name(device: str) -> str:
+    name = device.strip()
+    if not name or len(name) > 128:
+        raise StoreError("a device name needs 1..128 characters", path="device")
+    return name

@@ -1,0 +1,123 @@
+"""Import and export between a store and the tool's file formats (domain.md §7).
+
+File bytes are parsed and encoded by ``_formats``; this module adds the file system and the
+store's rules: imported certificates get new IDs, a chain's CA certificates already in the store
+are not duplicated, exported private keys are written with mode 0600.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ouc.certs._atomic import write_atomic
+from ouc.certs._formats import Bundle, crl_bytes, export_bytes, load_bundle, load_crl, load_key
+from ouc.errors import ConfigError, StoreError
+
+if TYPE_CHECKING:
+    from ouc.certs._store import CertStore
+
+__all__ = ["export_cert", "export_crl", "import_file", "read_bundle"]
+
+
+def _read(path: Path) -> bytes:
+    try:
+        return path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read {path}: {exc.strerror}", path=str(path)) from exc
+
+
+def read_bundle(
+    path: str | Path,
+    *,
+    password: str | bytes | None = None,
+    key_path: str | Path | None = None,
+) -> Bundle:
+    """Read a certificate file (and optionally a separate key file) into a :class:`Bundle`."""
+    source = Path(path)
+    bundle = load_bundle(_read(source), suffix=source.suffix, password=password, where=str(source))
+    if key_path is not None:
+        key_file = Path(key_path)
+        key = load_key(_read(key_file), password=password, where=str(key_file))
+        bundle = Bundle(certs=bundle.certs, key=key)
+    return bundle
+
+
+def import_file(
+    store: CertStore,
+    path: str | Path,
+    *,
+    password: str | bytes | None = None,
+    key_path: str | Path | None = None,
+) -> list[int]:
+    """Import a certificate file (.der/.cer/.crt/.pem/.p12) or a revocation list (.crl).
+
+    Returns:
+        the new IDs, the file's main certificate first, then CA certificates of its chain that
+        the store did not hold yet; for a ``.crl``, the ID of the CA it belongs to.
+
+    Raises:
+        StoreError: the main certificate is already in the store.
+    """
+    source = Path(path)
+    if source.suffix.lower() == ".crl":
+        return [store.add_crl(load_crl(_read(source), where=str(source)))]
+    bundle = read_bundle(source, password=password, key_path=key_path)
+    known = {store.certificate(i): i for i in store.ids()}
+    if bundle.cert in known:
+        raise StoreError(
+            f"this certificate is already in the store as ID {known[bundle.cert]}",
+            path=str(source),
+        )
+    # CAs first, so the main certificate's issuer is found among them.
+    new_ids = [store.add(extra) for extra in reversed(bundle.certs[1:]) if extra not in known]
+    main = store.add(bundle.cert, bundle.key)
+    return [main, *reversed(new_ids)]
+
+
+def export_cert(
+    store: CertStore,
+    cert_id: int,
+    path: str | Path,
+    *,
+    with_key: bool = False,
+    password: str | bytes | None = None,
+    chain: bool = False,
+) -> list[Path]:
+    """Export ``cert_id`` in the format ``path``'s suffix names; returns the files written.
+
+    ``.der``/``.cer`` write the key (when asked) to ``<path>.key`` beside it.
+
+    Raises:
+        StoreError: a key was asked for and the store has none.
+    """
+    target = Path(path)
+    key = store.private_key(cert_id) if with_key else None
+    if with_key and key is None:
+        raise StoreError(f"ID {cert_id} has no private key to export", path=f"ID {cert_id}")
+    data, separate = export_bytes(
+        store.certificate(cert_id),
+        suffix=target.suffix,
+        key=key,
+        password=password,
+        chain=store.chain(cert_id) if chain else (),
+        name=f"ouc-{cert_id}",
+    )
+    holds_key = key is not None and separate is None
+    write_atomic(target, data, mode=0o600 if holds_key else 0o644)
+    written = [target]
+    if separate is not None:
+        key_file = target.with_suffix(".key")
+        write_atomic(key_file, separate, mode=0o600)
+        written.append(key_file)
+    return written
+
+
+def export_crl(store: CertStore, ca_id: int, path: str | Path) -> Path:
+    """Write the CA's revocation list as DER (``.crl``); StoreError when it has none."""
+    crl = store.crl(ca_id)
+    if crl is None:
+        raise StoreError(f"CA {ca_id} has no revocation list (nothing revoked yet)")
+    target = Path(path)
+    write_atomic(target, crl_bytes(crl, pem=target.suffix.lower() == ".pem"))
+    return target

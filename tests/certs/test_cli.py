@@ -1,0 +1,175 @@
+"""``ouc certs``: the standard example built with the CLI alone, listing, errors (item 9)."""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+
+from ouc.certs import CertStore, resolve
+from ouc.cli import main
+from ouc.device import Role
+from ouc.params import STANDARD_CLIENT, STANDARD_SERVER
+
+NOW_TEXT = "2026-01-01T12:00:00"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["certs", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+@pytest.fixture(scope="module")
+def built_store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A store made with ``ouc certs init`` plus the standard example, CLI only (once: RSA)."""
+    store = tmp_path_factory.mktemp("cli") / "ouc-store"
+    common = ("--store", str(store), "--now", NOW_TEXT)
+    steps = [
+        ("init",),
+        ("create", "--id", "3", "--template", "ca", "--key", "EC-P256", "--cn", "CA 3"),
+        ("create", "--id", "9", "--template", "tls", "--cn", "PLC_1", "--issuer", "3",
+         "--ip", "192.168.0.1", "--assign", "PLC_1"),
+        ("create", "--id", "11", "--template", "tls", "--cn", "PLC_2", "--issuer", "3",
+         "--ip", "192.168.0.2", "--assign", "PLC_2"),
+        ("assign", "PLC_1", "3"),
+        ("assign", "PLC_2", "3"),
+    ]  # fmt: skip
+    for step in steps:
+        out, err = io.StringIO(), io.StringIO()
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            code = main(["certs", *step, *common])
+        assert code == 0, err.getvalue()
+    return store
+
+
+@pytest.fixture
+def cli_store(built_store: Path, tmp_path: Path) -> str:
+    """A private copy of the CLI-built store for one test."""
+    return str(shutil.copytree(built_store, tmp_path / "ouc-store"))
+
+
+def test_standard_example_with_the_cli_alone_resolves(cli_store: str) -> None:
+    import datetime as dt
+
+    now = dt.datetime(2026, 1, 2, tzinfo=dt.UTC)
+    store = CertStore(cli_store)
+    server = resolve(store, STANDARD_SERVER, device="PLC_1", now=now)
+    client = resolve(store, STANDARD_CLIENT, device="PLC_2", now=now)
+    assert (server.role, server.own_id, server.anchor_ids) == (Role.PASSIVE, 9, (3,))
+    assert (client.role, client.own_id, client.anchor_ids) == (Role.ACTIVE, 11, (3,))
+    ca = store.certificate(3)
+    assert ca.signature_algorithm_oid == x509.SignatureAlgorithmOID.ECDSA_WITH_SHA256
+
+
+def test_list_table_and_json(cli_store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "list", "--store", cli_store)
+    assert code == 0
+    header, *lines = out.splitlines()
+    assert header.split()[:3] == ["ID", "Common", "name"]
+    assert [line.split()[0] for line in lines] == ["1", "2", "3", "9", "11"]
+    assert "legacy" in lines[0] and "sha1RSA" in lines[0]
+    code, out, _ = run(capsys, "list", "--store", cli_store, "--json", "--device", "PLC_1")
+    rows = json.loads(out)
+    assert [r["id"] for r in rows] == [3, 9]
+    assert rows[1]["issuer"] == "CA 3" and rows[1]["private_key"] is True
+    assert rows[1]["key_length"] == 256 and rows[1]["signature_algorithm"] == "sha256ECDSA"
+
+
+def test_show(cli_store: str, capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "show", "9", "--store", cli_store, "--pem")
+    assert code == 0
+    assert "IP:192.168.0.1" in out and "(ID 3)" in out and "BEGIN CERTIFICATE" in out
+    code, out, _ = run(capsys, "show", "9", "--store", cli_store, "--json")
+    assert json.loads(out)["devices"] == ["PLC_1"]
+
+
+def test_renew_revoke_delete_export_import(
+    cli_store: str,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    s = ("--store", cli_store, "--now", NOW_TEXT)
+    before = CertStore(cli_store).certificate(9)
+    assert run(capsys, "renew", "9", "--days", "10", *s)[0] == 0
+    assert CertStore(cli_store).certificate(9) != before
+    assert run(capsys, "revoke", "11", *s)[0] == 0
+    assert run(capsys, "export", "3", str(tmp_path / "ca3.crl"), *s)[0] == 0
+    monkeypatch.setenv("P12_PW", "pw")
+    out_file = tmp_path / "plc1.p12"
+    code, out, _ = run(
+        capsys,
+        "export",
+        "9",
+        str(out_file),
+        "--key",
+        "--chain",
+        "--password-env",
+        "P12_PW",
+        "--json",
+        *s,
+    )
+    assert code == 0 and json.loads(out)["files"] == [str(out_file)]
+    assert run(capsys, "replace", "9", str(out_file), "--password-env", "P12_PW", *s)[0] == 0
+    code, out, _ = run(capsys, "import", str(out_file), "--password-env", "P12_PW", *s)
+    assert code == 2  # the same certificate is already ID 9
+    assert run(capsys, "delete", "11", *s)[0] == 0
+    code, out, _ = run(capsys, "assign", "PLC_2", "--json", *s)
+    assert json.loads(out) == {"device": "PLC_2", "ids": [3]}
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [
+        ("show", "99"),
+        ("create", "--cn", "x", "--template", "tls"),
+        ("create", "--cn", "x", "--template", "nope"),
+        ("create", "--cn", "x", "--template", "ca", "--key", "RSA-4096", "--family", "S7-1200"),
+        ("delete", "1"),
+        ("export", "9", "x.p12", "--key"),
+        ("export", "9", "x.p12", "--key", "--password-env", "OUC_TEST_UNSET_VAR"),
+        ("renew", "9", "--now", "yesterday"),
+    ],
+)
+def test_errors_are_one_line_and_exit_2(
+    cli_store: str,
+    capsys: pytest.CaptureFixture[str],
+    argv: tuple[str, ...],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.delenv("OUC_TEST_UNSET_VAR", raising=False)
+    monkeypatch.chdir(tmp_path)  # nothing may be written, but never into the source tree
+    CertStore(cli_store).assign("PLC_1", [1])  # makes "delete 1" a referenced default CA
+    code, out, err = run(capsys, *argv, "--store", cli_store)
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ouc: error: ")
+    assert "Traceback" not in err
+    assert not (tmp_path / "x.p12").exists()
+
+
+def test_missing_store_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    code, _, err = run(capsys, "list", "--store", str(tmp_path / "none"))
+    assert code == 2 and "ouc certs init" in err
+
+
+def test_through_a_subprocess(cli_store: str) -> None:
+    result = subprocess.run(
+        [sys.executable, "-m", "ouc", "certs", "list", "--store", cli_store, "--json"],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr
+    assert [row["id"] for row in json.loads(result.stdout)] == [1, 2, 3, 9, 11]

@@ -1,0 +1,127 @@
+"""A client/server :class:`~ouc.conn.Connection` pair wired through buffers, no sockets.
+
+:class:`Pair` plays both drivers: it moves ``data_to_send()`` of each side into the other's
+``receive_data()`` (optionally cut into chunks by a splitter), half-closes a side (feeds the
+peer ``b""``) once that side is closing or ended, and collects every event. The pump loop is
+bounded in rounds; a pair that still moves bytes after that is a bug and fails the test.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+
+from ouc.conn import Connection, ConnectionConfig, ConnectionEvent, ConnState, IsoConfig
+from ouc.device import Device, Role
+from ouc.transport import PlainTransport, Transport
+
+Splitter = Callable[[bytes], list[bytes]]
+
+MAX_ROUNDS = 200
+
+
+def whole(data: bytes) -> list[bytes]:
+    return [data]
+
+
+class Pair:
+    """Two connections, the active one (``client``) and the passive one (``server``)."""
+
+    def __init__(
+        self,
+        client: Connection,
+        server: Connection,
+        split: Splitter = whole,
+    ) -> None:
+        self.client = client
+        self.server = server
+        self.split = split
+        self.events: dict[str, list[ConnectionEvent]] = {"client": [], "server": []}
+        self._eof_sent = {"client": False, "server": False}
+        self.now = 0.0
+
+    def start(self, now: float = 0.0) -> None:
+        """Both drivers have their TCP connection: CONT 0→1 on both sides, then pump."""
+        self.now = now
+        self.server.connect(now)
+        self.client.connect(now)
+        self.pump()
+
+    def _side(self, name: str) -> tuple[Connection, Connection]:
+        if name == "client":
+            return self.client, self.server
+        return self.server, self.client
+
+    def pump(self) -> None:
+        """Move bytes until both sides are quiet (bounded)."""
+        for _ in range(MAX_ROUNDS):
+            moved = False
+            for name in ("client", "server"):
+                conn, peer = self._side(name)
+                data = conn.data_to_send()
+                if data and not peer.ended:
+                    for chunk in self.split(data):
+                        peer.receive_data(chunk, now=self.now)
+                    moved = True
+                closing = conn.state in (
+                    ConnState.DISCONNECTING,
+                    ConnState.CLOSED,
+                    ConnState.FAILED,
+                )
+                if closing and not self._eof_sent[name] and not data:
+                    self._eof_sent[name] = True
+                    peer.receive_data(b"", now=self.now)
+                    moved = True
+            self.collect()
+            if not moved:
+                return
+        raise AssertionError(f"pair still busy after {MAX_ROUNDS} rounds")
+
+    def collect(self) -> None:
+        for name in ("client", "server"):
+            conn, _ = self._side(name)
+            while (event := conn.next_event()) is not None:
+                self.events[name].append(event)
+
+    def of(self, name: str, kind: type) -> list:  # type: ignore[type-arg]
+        return [e for e in self.events[name] if isinstance(e, kind)]
+
+
+def make_config(role: Role, receive_len: int = 258, **kwargs: object) -> ConnectionConfig:
+    return ConnectionConfig(role, receive_len, **kwargs)  # type: ignore[arg-type]
+
+
+def make_pair(
+    receive_len: int = 258,
+    *,
+    adhoc: bool = False,
+    iso: tuple[IsoConfig, IsoConfig] | None = None,
+    device: Device | None = None,
+    split: Splitter = whole,
+    transports: tuple[Transport, Transport] | None = None,
+    **kwargs: object,
+) -> Pair:
+    """A pair with the same receive settings on both sides (ISO: client config, server config)."""
+    device = device or Device()
+    client_t, server_t = transports or (PlainTransport(), PlainTransport())
+    common = dict(adhoc=adhoc, device=device, **kwargs)
+    client = Connection(
+        make_config(Role.ACTIVE, receive_len, iso=iso[0] if iso else None, **common), client_t
+    )
+    server = Connection(
+        make_config(Role.PASSIVE, receive_len, iso=iso[1] if iso else None, **common), server_t
+    )
+    return Pair(client, server, split)
+
+
+@pytest.fixture(scope="session")
+def pair_factory() -> Callable[..., Pair]:
+    """``pair_factory(receive_len, adhoc=, iso=, device=, split=, transports=, **config)``."""
+    return make_pair
+
+
+@pytest.fixture(scope="session")
+def pair_type() -> type[Pair]:
+    """The :class:`Pair` class, for tests that build their own two connections."""
+    return Pair

@@ -1,0 +1,137 @@
+"""The same connection over the TLS engine instead of plain TCP: nothing in it may care.
+
+Real certificates (ouc.certs) and the real engine (ouc.tls), wired in memory. This checks the
+seam between the state machine and the TLS transport; the TLS failure mapping itself is tested
+with the engine.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from ouc.certs import ResolvedEndpoint, Template, create_certificate, generate_key
+from ouc.conn import Connection, ConnectionConfig, Disconnected, Established, FrameReceived
+from ouc.device import Device, Role
+from ouc.tls import TLSContext, TLSEngine
+
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+SERVER_IP = "192.168.0.1"
+SEND_DATA = b"\x01\x00\xfe\x0c" + b"Hello World!" + bytes(242)
+
+
+def _cert(name: str, template: Template, issuer: tuple[Any, Any] | None = None, **kw: Any) -> Any:
+    key = generate_key("EC-P256")
+    signer = {"issuer_cert": issuer[0], "issuer_key": issuer[1]} if issuer else {}
+    cert = create_certificate(
+        common_name=name,
+        template=template,
+        key=key,
+        not_before=NOW - dt.timedelta(days=30),
+        not_after=NOW + dt.timedelta(days=365),
+        **signer,
+        **kw,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="module")
+def contexts() -> tuple[TLSContext, TLSContext]:
+    """The standard example: CA 3, server certificate 9, client certificate 11, mutual TLS."""
+    ca = _cert("CA 3", Template.CA)
+    server, server_key = _cert("PLC_1", Template.TLS_CLIENT_SERVER, ca, ip_sans=(SERVER_IP,))
+    client, client_key = _cert("PLC_2", Template.TLS_CLIENT, ca)
+    passive = ResolvedEndpoint(Role.PASSIVE, 9, server, server_key, (), (3,), (ca[0],))
+    active = ResolvedEndpoint(Role.ACTIVE, 11, client, client_key, (), (3,), (ca[0],))
+    return TLSContext.build(active, Device()), TLSContext.build(passive, Device())
+
+
+def _tls_pair(
+    pair_type: Any,
+    contexts: tuple[TLSContext, TLSContext],
+    receive_len: int = 258,
+    split: Callable[[bytes], list[bytes]] | None = None,
+    server_now: dt.datetime = NOW,
+) -> Any:
+    client_ctx, server_ctx = contexts
+    client = Connection(
+        ConnectionConfig(Role.ACTIVE, receive_len, secure=True),
+        TLSEngine(client_ctx, now=lambda: NOW, peer_address=SERVER_IP),
+    )
+    server = Connection(
+        ConnectionConfig(Role.PASSIVE, receive_len, secure=True),
+        TLSEngine(server_ctx, now=lambda: server_now),
+    )
+    return pair_type(client, server, split) if split else pair_type(client, server)
+
+
+def test_mutual_tls_frame_and_status_sequences(
+    pair_type: Any, contexts: tuple[TLSContext, TLSContext]
+) -> None:
+    pair = _tls_pair(pair_type, contexts)
+    pair.start()
+    (client_up,) = pair.of("client", Established)
+    assert client_up.info.secure
+    assert client_up.info.version == "TLSv1.3"
+    assert (client_up.info.own_cert_id, client_up.info.peer_anchor_id) == (11, 3)
+    pair.client.send(SEND_DATA)
+    pair.pump()
+    assert pair.of("server", FrameReceived) == [FrameReceived(SEND_DATA, 258)]
+    assert pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7004 → 7005 → 0000"
+    assert pair.server.format_sequence("TRCV_C") == "7000 → 7001 → 7004 → 7006 → 0000"
+    pair.client.close()
+    pair.pump()
+    (end,) = pair.of("server", Disconnected)
+    assert end.status == 0x80C5
+
+
+@settings(max_examples=15)
+@given(cuts=st.lists(st.integers(1, 400), min_size=1, max_size=6))
+def test_tls_records_in_random_splits(
+    pair_type: Any, contexts: tuple[TLSContext, TLSContext], cuts: list[int]
+) -> None:
+    def split(data: bytes) -> list[bytes]:
+        edges = [0, *sorted({c for c in cuts if c < len(data)}), len(data)]
+        return [data[a:b] for a, b in itertools.pairwise(edges)]
+
+    pair = _tls_pair(pair_type, contexts, receive_len=100, split=split)
+    pair.start()
+    frames = [bytes([n]) * 100 for n in range(3)]
+    for frame in frames:
+        pair.client.send(frame)
+    pair.pump()
+    assert [e.data for e in pair.of("server", FrameReceived)] == frames
+
+
+def test_tls_failure_becomes_a_tls_status(
+    pair_type: Any, contexts: tuple[TLSContext, TLSContext]
+) -> None:
+    # The server's PLC clock says the client certificate is not valid yet.
+    pair = _tls_pair(pair_type, contexts, server_now=NOW - dt.timedelta(days=3650))
+    pair.start()
+    (end,) = pair.of("server", Disconnected)
+    assert 0x80E0 <= end.status <= 0x80EE
+    assert pair.server.trcv.ERROR
+    assert end.status == pair.server.trcv.STATUS
+    assert pair.of("server", Established) == []
+
+
+def test_close_during_the_tls_handshake_ends_at_once(
+    pair_type: Any, contexts: tuple[TLSContext, TLSContext]
+) -> None:
+    pair = _tls_pair(pair_type, contexts)
+    pair.client.connect(0.0)
+    assert pair.client.data_to_send()  # the ClientHello
+    assert pair.client.state.value == "handshaking"
+    pair.client.close()
+    pair.collect()
+    assert pair.events["client"] == [
+        Disconnected(0, "closed before the connection was established")
+    ]
+    assert pair.client.tsend.STATUS == 0x7000

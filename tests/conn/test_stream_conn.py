@@ -1,0 +1,282 @@
+"""The connection over plain TCP: establishment, fixed and ad hoc framing, LEN checks, STATUS."""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from ouc.conn import (
+    TRANSITIONS,
+    Connection,
+    ConnectionConfig,
+    ConnState,
+    Disconnected,
+    Established,
+    FrameReceived,
+)
+from ouc.device import Device, Family, Role
+from ouc.errors import ConfigError, FramingError, OucConnectionError, Status
+from ouc.transport import PlainTransport, SessionInfo
+
+Factory = Callable[..., Any]
+
+# Send_Data {Var1 := TRUE; Var2 := 'Hello World!'}: Bool + pad + String[254] = 258 bytes.
+SEND_DATA = b"\x01\x00\xfe\x0c" + b"Hello World!" + bytes(242)
+
+
+def _byte_by_byte(data: bytes) -> list[bytes]:
+    return [data[i : i + 1] for i in range(len(data))]
+
+
+def test_both_sides_establish_over_plain_tcp(pair_factory: Factory) -> None:
+    pair = pair_factory()
+    pair.start()
+    for name in ("client", "server"):
+        (established,) = pair.events[name]
+        assert established == Established(SessionInfo(), None)
+    assert pair.client.state is ConnState.CONNECTED
+    assert pair.server.state is ConnState.CONNECTED
+    assert pair.client.info == SessionInfo(secure=False)
+
+
+def test_status_sequences_of_one_send_and_receive(pair_factory: Factory) -> None:
+    pair = pair_factory(258)
+    pair.start()
+    pair.client.send(SEND_DATA)
+    pair.pump()
+    assert pair.of("server", FrameReceived) == [FrameReceived(SEND_DATA, 258)]
+    assert pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7004 → 7005 → 0000"
+    assert pair.server.format_sequence("TRCV_C") == "7000 → 7001 → 7004 → 7006 → 0000"
+    trcv = pair.server.trcv
+    assert (trcv.DONE, trcv.BUSY, trcv.ERROR, trcv.STATUS, trcv.RCVD_LEN) == (
+        True,
+        False,
+        False,
+        0,
+        258,
+    )
+    tsend = pair.client.tsend
+    assert (tsend.DONE, tsend.BUSY, tsend.ERROR) == (True, False, False)
+    assert repr(trcv) == "<TRCV_C STATUS=16#0000 DONE RCVD_LEN=258>"
+
+
+@pytest.mark.parametrize("split", [None, _byte_by_byte], ids=["whole", "byte-by-byte"])
+def test_fixed_frames(pair_factory: Factory, split: Callable[[bytes], list[bytes]] | None) -> None:
+    pair = pair_factory(258, **({"split": split} if split else {}))
+    pair.start()
+    frames = [bytes([n]) * 258 for n in range(3)]
+    for frame in frames:
+        pair.client.send(frame)
+    pair.pump()
+    assert [e.data for e in pair.of("server", FrameReceived)] == frames
+    assert pair.server.trcv.RCVD_LEN == 258
+
+
+def test_partial_frame_shows_7006_until_complete() -> None:
+    conn = Connection(ConnectionConfig(Role.PASSIVE, 10), PlainTransport())
+    conn.connect(0.0)
+    conn.next_event()
+    conn.receive_data(b"12345", now=1.0)
+    assert conn.next_event() is None
+    assert (conn.trcv.STATUS, conn.trcv.BUSY) == (Status.RECEIVING, True)
+    assert conn.buffered == 5
+    conn.receive_data(b"67890abc", now=2.0)
+    assert conn.next_event() == FrameReceived(b"1234567890", 10)
+    assert conn.trcv.STATUS == Status.RECEIVING  # "abc" starts the next frame
+    assert list(conn.status_history)[-3:] == [
+        (1.0, "TRCV_C", 0x7006),
+        (2.0, "TRCV_C", 0x0000),
+        (2.0, "TRCV_C", 0x7006),
+    ]
+
+
+@given(
+    sizes=st.lists(st.integers(1, 300), min_size=1, max_size=6),
+    length=st.integers(1, 100),
+    cuts=st.lists(st.integers(0, 2000), max_size=15),
+    adhoc=st.booleans(),
+)
+def test_any_split_of_the_stream(
+    pair_factory: Factory, sizes: list[int], length: int, cuts: list[int], adhoc: bool
+) -> None:
+    stream = b"".join(bytes([i % 251]) * size for i, size in enumerate(sizes))
+    edges = [0, *sorted(min(c, len(stream)) for c in cuts), len(stream)]
+    # b"" means end of stream to receive_data, so empty cuts are left out.
+    chunks = [stream[a:b] for a, b in itertools.pairwise(edges) if b > a]
+    pair = pair_factory(length, adhoc=adhoc)
+    pair.start()
+    for chunk in chunks:
+        pair.server.receive_data(chunk)
+    pair.collect()
+    received = pair.of("server", FrameReceived)
+    if adhoc:
+        assert b"".join(e.data for e in received) == stream
+        assert all(1 <= e.rcvd_len == len(e.data) <= length for e in received)
+    else:
+        whole = len(stream) // length
+        assert [e.data for e in received] == [
+            stream[i * length : (i + 1) * length] for i in range(whole)
+        ]
+        assert pair.server.buffered == len(stream) % length
+
+
+def test_adhoc_larger_than_len_arrives_in_pieces(pair_factory: Factory) -> None:
+    pair = pair_factory(100, adhoc=True)
+    pair.start()
+    pair.client.send(bytes(250))
+    pair.pump()
+    assert [e.rcvd_len for e in pair.of("server", FrameReceived)] == [100, 100, 50]
+    assert pair.server.trcv.RCVD_LEN == 50
+
+
+class TestLen:
+    @pytest.mark.parametrize(
+        ("length", "frame"), [(0, b"abcd"), (4, b"abcd"), (2, b"ab")], ids=["0", "all", "prefix"]
+    )
+    def test_len_zero_is_the_whole_data_area_else_a_prefix(
+        self, pair_factory: Factory, length: int, frame: bytes
+    ) -> None:
+        pair = pair_factory(len(frame))
+        pair.start()
+        pair.client.send(b"abcd", length)
+        pair.pump()
+        assert pair.of("server", FrameReceived) == [FrameReceived(frame, len(frame))]
+
+    @pytest.mark.parametrize(
+        ("family", "data", "length"),
+        [
+            (Family.S7_1500, bytes(65537), 0),
+            (Family.S7_1500, bytes(70000), 65537),
+            (Family.S7_1200, bytes(8193), 0),
+            (Family.S7_1200, bytes(9000), 8193),
+            (Family.S7_1500, b"", 0),
+            (Family.S7_1500, b"abc", -1),
+        ],
+    )
+    def test_8085(self, pair_factory: Factory, family: Family, data: bytes, length: int) -> None:
+        pair = pair_factory(4, device=Device(family=family, firmware=(4, 5)))
+        pair.start()
+        with pytest.raises(FramingError) as info:
+            pair.client.send(data, length)
+        assert info.value.status == Status.LEN_INVALID
+        assert (pair.client.tsend.ERROR, pair.client.tsend.STATUS) == (True, 0x8085)
+        assert pair.client.data_to_send() == b""
+        # The connection stays up and the next job works.
+        pair.client.send(b"abcd")
+        assert pair.client.tsend.STATUS == Status.DONE
+
+    def test_largest_len_passes(self, pair_factory: Factory) -> None:
+        pair = pair_factory(8192, device=Device(family=Family.S7_1200, firmware=(4, 5)))
+        pair.start()
+        pair.client.send(bytes(8192))
+        pair.pump()
+        assert [e.rcvd_len for e in pair.of("server", FrameReceived)] == [8192]
+
+    def test_len_beyond_data_is_8088(self, pair_factory: Factory) -> None:
+        pair = pair_factory()
+        pair.start()
+        with pytest.raises(FramingError) as info:
+            pair.client.send(b"abc", 4)
+        assert info.value.status == Status.RECEIVE_AREA_TOO_SMALL
+
+    def test_receive_len_is_checked_against_the_device(self) -> None:
+        with pytest.raises(ConfigError) as info:
+            ConnectionConfig(Role.PASSIVE, 8193, device=Device(family=Family.S7_1200))
+        assert (info.value.status, info.value.path) == (Status.LEN_INVALID, "receive_len")
+
+
+class TestLifecycle:
+    def test_partner_close_is_80c5_and_our_close_is_7003_then_7000(
+        self, pair_factory: Factory
+    ) -> None:
+        pair = pair_factory()
+        pair.start()
+        pair.client.close()
+        assert pair.client.state is ConnState.DISCONNECTING
+        assert (pair.client.tsend.STATUS, pair.client.tsend.BUSY) == (0x7003, True)
+        pair.pump()
+        (server_end,) = pair.of("server", Disconnected)
+        assert server_end.status == Status.PARTNER_CLOSED
+        assert (pair.server.trcv.ERROR, pair.server.trcv.STATUS) == (True, 0x80C5)
+        assert pair.server.state is ConnState.CLOSED
+        (client_end,) = pair.of("client", Disconnected)
+        assert client_end == Disconnected(0, "closed", False)
+        assert pair.client.state is ConnState.CLOSED
+        assert pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7004 → 7003 → 7000"
+
+    def test_partner_close_reports_a_lost_partial_frame(self, pair_factory: Factory) -> None:
+        pair = pair_factory(10)
+        pair.start()
+        pair.server.receive_data(b"abc")
+        pair.server.receive_data(b"")
+        pair.collect()
+        (end,) = pair.of("server", Disconnected)
+        assert end.status == Status.PARTNER_CLOSED
+        assert "3 bytes" in end.reason
+
+    def test_data_after_close_is_not_delivered(self, pair_factory: Factory) -> None:
+        pair = pair_factory(3)
+        pair.start()
+        pair.server.close()
+        pair.server.receive_data(b"abc")
+        pair.collect()
+        assert pair.of("server", FrameReceived) == []
+
+    def test_close_twice_and_after_the_end_does_nothing(self, pair_factory: Factory) -> None:
+        pair = pair_factory()
+        pair.start()
+        pair.client.close()
+        pair.client.close()
+        pair.pump()
+        pair.client.close()
+        pair.collect()
+        assert len(pair.of("client", Disconnected)) == 1
+        pair.client.receive_data(b"late")  # ignored after the end
+        assert pair.client.next_event() is None
+
+    def test_close_before_connect(self) -> None:
+        conn = Connection(ConnectionConfig(Role.ACTIVE, 4), PlainTransport())
+        conn.close()
+        assert conn.state is ConnState.CLOSED
+        assert conn.next_event() == Disconnected(0, "closed before the connection was established")
+
+    def test_receive_before_connect_is_a_usage_error(self) -> None:
+        conn = Connection(ConnectionConfig(Role.PASSIVE, 4), PlainTransport())
+        with pytest.raises(OucConnectionError) as info:
+            conn.receive_data(b"x")
+        assert info.value.status == Status.NO_SUCH_CONNECTION
+
+    def test_connect_twice_is_a_usage_error(self) -> None:
+        conn = Connection(ConnectionConfig(Role.PASSIVE, 4), PlainTransport())
+        conn.connect(0.0)
+        with pytest.raises(OucConnectionError):
+            conn.connect(1.0)
+
+    @pytest.mark.parametrize("when", ["before", "after"])
+    def test_send_without_connection_is_80a3(self, pair_factory: Factory, when: str) -> None:
+        pair = pair_factory()
+        if when == "after":
+            pair.start()
+            pair.client.close()
+            pair.pump()
+        with pytest.raises(OucConnectionError) as info:
+            pair.client.send(b"x")
+        assert info.value.status == Status.NO_SUCH_CONNECTION
+        assert pair.client.tsend.STATUS == Status.NO_SUCH_CONNECTION
+
+    def test_ended_states_have_no_exit(self) -> None:
+        assert TRANSITIONS[ConnState.CLOSED] == frozenset()
+        assert TRANSITIONS[ConnState.FAILED] == frozenset()
+        assert set(TRANSITIONS) == set(ConnState)
+
+    def test_history_is_bounded(self) -> None:
+        conn = Connection(ConnectionConfig(Role.PASSIVE, 1), PlainTransport(), history_limit=8)
+        conn.connect(0.0)
+        conn.receive_data(bytes(100))
+        assert len(conn.status_history) == 8
+        assert conn.trcv.STATUS == Status.DONE

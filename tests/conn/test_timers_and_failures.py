@@ -1,0 +1,153 @@
+"""Timeouts through injected time, and transport failures turned into block errors."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import pytest
+
+from ouc.conn import Connection, ConnectionConfig, ConnState, Disconnected, IsoConfig
+from ouc.device import Role
+from ouc.errors import OucConnectionError, Status, TLSError
+from ouc.transport import Failed, PlainTransport
+
+Factory = Callable[..., Any]
+
+
+def _ends(conn: Connection) -> list[Disconnected]:
+    events = []
+    while (event := conn.next_event()) is not None:
+        if isinstance(event, Disconnected):
+            events.append(event)
+    return events
+
+
+class TestHandshakeTimeout:
+    def test_passive_iso_side_without_a_cr_times_out_with_80c7(self) -> None:
+        config = ConnectionConfig(
+            Role.PASSIVE, 100, iso=IsoConfig(b"\x01\x02"), handshake_timeout=10.0
+        )
+        conn = Connection(config, PlainTransport())
+        conn.connect(100.0)
+        assert conn.state is ConnState.ISO_CONNECTING
+        assert conn.next_timer() == 110.0
+        conn.handle_timer(109.9)
+        assert conn.state is ConnState.ISO_CONNECTING
+        conn.handle_timer(110.0)
+        (end,) = _ends(conn)
+        assert end.status == Status.TIMEOUT
+        assert "10 s" in end.reason
+        assert (conn.tsend.STATUS, conn.trcv.STATUS) == (0x80C7, 0x80C7)
+        assert conn.next_timer() is None
+
+    def test_send_while_still_connecting_is_80c4(self) -> None:
+        config = ConnectionConfig(Role.ACTIVE, 100, iso=IsoConfig(b"\x01\x00", b"\x01\x02"))
+        conn = Connection(config, PlainTransport())
+        conn.connect(0.0)
+        with pytest.raises(OucConnectionError) as info:
+            conn.send(b"early")
+        assert info.value.status == Status.TEMPORARY
+
+    def test_no_handshake_limit(self) -> None:
+        config = ConnectionConfig(
+            Role.PASSIVE, 100, iso=IsoConfig(b"\x01\x02"), handshake_timeout=None
+        )
+        conn = Connection(config, PlainTransport())
+        conn.connect(0.0)
+        assert conn.next_timer() is None
+        conn.handle_timer(1e9)
+        assert conn.state is ConnState.ISO_CONNECTING
+
+
+class TestIdleTimeout:
+    def test_idle_timer_follows_data_with_exact_times(self, pair_factory: Factory) -> None:
+        pair = pair_factory(4, idle_timeout=5.0)
+        pair.start(0.0)
+        server = pair.server
+        assert server.next_timer() == 5.0
+        server.receive_data(b"abcd", now=3.0)
+        assert server.next_timer() == 8.0
+        server.handle_timer(7.9)
+        assert server.state is ConnState.CONNECTED
+        server.handle_timer(8.0)
+        (end,) = [e for e in _ends(server)]
+        assert end.status == Status.TIMEOUT
+        assert server.trcv.STATUS == Status.TIMEOUT
+
+    def test_sending_counts_as_activity(self, pair_factory: Factory) -> None:
+        pair = pair_factory(4, idle_timeout=5.0)
+        pair.start(0.0)
+        pair.client.send(b"abcd", now=4.0)
+        assert pair.client.next_timer() == 9.0
+
+    def test_activity_without_a_time_never_times_out_early(self, pair_factory: Factory) -> None:
+        pair = pair_factory(4, idle_timeout=5.0)
+        pair.start(0.0)
+        server = pair.server
+        server.receive_data(b"ab")  # at some moment the driver did not pass
+        server.handle_timer(5.0)  # the old deadline: activity since, so no timeout
+        assert server.state is ConnState.CONNECTED
+        assert server.next_timer() == 10.0
+        server.handle_timer(10.0)
+        assert [e.status for e in _ends(server)] == [Status.TIMEOUT]
+
+    def test_no_idle_limit_means_no_timer(self, pair_factory: Factory) -> None:
+        pair = pair_factory(4)
+        pair.start(0.0)
+        assert pair.server.next_timer() is None
+        pair.server.handle_timer(1e9)
+        assert pair.server.state is ConnState.CONNECTED
+
+
+def test_close_timeout_ends_the_wait_for_the_partner(pair_factory: Factory) -> None:
+    pair = pair_factory(4, close_timeout=2.0)
+    pair.start(0.0)
+    client = pair.client
+    client.close(now=1.0)
+    assert client.next_timer() == 3.0
+    client.handle_timer(2.9)
+    assert client.state is ConnState.DISCONNECTING
+    client.handle_timer(3.0)
+    (end,) = _ends(client)
+    assert end.status == 0
+    assert "did not close" in end.reason
+    assert client.tsend.STATUS == Status.NO_JOB
+
+
+@dataclass
+class FailingTransport(PlainTransport):
+    """Plain TCP whose first received bytes fail like a TLS certificate check (a test double)."""
+
+    send_error: TLSError | None = None
+
+    def receive_data(self, data: bytes) -> None:
+        self._events.append(Failed(Status.TLS_CERT_EXPIRED, "certificate expired", reset=True))
+
+    def send(self, data: bytes) -> None:
+        if self.send_error is not None:
+            raise self.send_error
+        super().send(data)
+
+
+def test_transport_failure_becomes_the_blocks_error() -> None:
+    conn = Connection(ConnectionConfig(Role.ACTIVE, 4), FailingTransport())
+    conn.connect(0.0)
+    conn.receive_data(b"\x16\x03\x03")
+    ends = _ends(conn)
+    assert ends == [Disconnected(0x80E5, "certificate expired", True)]
+    assert conn.state is ConnState.FAILED
+    assert (conn.tsend.ERROR, conn.tsend.STATUS) == (True, 0x80E5)
+    assert (conn.trcv.ERROR, conn.trcv.STATUS) == (True, 0x80E5)
+    assert conn.disconnect == ends[0]
+
+
+def test_transport_send_error_fails_the_connection_and_is_raised() -> None:
+    error = TLSError("handshake not complete", status=Status.TLS_HANDSHAKE_INCOMPLETE)
+    conn = Connection(ConnectionConfig(Role.ACTIVE, 4), FailingTransport(send_error=error))
+    conn.connect(0.0)
+    with pytest.raises(TLSError):
+        conn.send(b"abcd")
+    assert [e.status for e in _ends(conn)] == [Status.TLS_HANDSHAKE_INCOMPLETE]
+    assert conn.tsend.STATUS == Status.TLS_HANDSHAKE_INCOMPLETE
