@@ -1,0 +1,247 @@
+"""The command line of the suite, shared by ``ouc bench`` and ``python -m benchmarks``.
+
+``add_arguments`` defines the options on any parser, ``run_from_args`` runs them, ``main`` is the
+entry of ``python -m benchmarks`` (through the ``ouc`` dispatcher: an OucError is one line on
+stderr and exit 2, never a traceback). Exit status 0 when every selected row measured, 1 when a
+row failed (its error is in the table and JSON).
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+from ouc.bench._harness import REGISTRY, Budget, Case, Registry, Row, RunContext, run_suite, steps
+from ouc.bench._progress import Progress
+
+__all__ = ["add_arguments", "load_registry", "main", "run_from_args"]
+
+_QUICK = {"rounds": 3, "seconds": 0.1, "connections": 300}
+_FULL = {"rounds": 5, "seconds": 1.0, "connections": 10_000}
+_loaded = False
+
+
+def load_registry() -> Registry:
+    """The registry with every row registered (baselines first; ouc rows add theirs here)."""
+    global _loaded
+    if not _loaded:
+        from ouc.bench._cases import register_baselines
+
+        register_baselines(REGISTRY)
+        _loaded = True
+    return REGISTRY
+
+
+def _positive_float(text: str) -> float:
+    """argparse type: a number above 0."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
+    if not value > 0:
+        raise argparse.ArgumentTypeError(f"{text} must be above 0")
+    return value
+
+
+def _positive_int(text: str) -> int:
+    """argparse type: a whole number of at least 1."""
+    value = _positive_float(text)
+    if value != int(value):
+        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
+    return int(value)
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """Define the suite's options on ``parser``."""
+    parser.add_argument(
+        "--quick",
+        action="store_true",
+        help="short runs, fewer rounds and connections (under a minute)",
+    )
+    parser.add_argument(
+        "--only",
+        action="append",
+        default=[],
+        metavar="PATTERN",
+        help="run rows whose name or group matches (glob, or substring); "
+        "repeatable, comma-separated; baselines are added",
+    )
+    parser.add_argument("--list", action="store_true", help="list the rows and exit")
+    parser.add_argument("--json", metavar="FILE", help="write the results as JSON (- = stdout)")
+    parser.add_argument(
+        "--markdown", metavar="FILE", help="write the results as Markdown (for RESULTS.md)"
+    )
+    parser.add_argument("--chart", metavar="FILE.png", help="draw handshakes/s per configuration")
+    parser.add_argument(
+        "--rounds", type=_positive_int, help="interleaved rounds per row (default 5, quick 3)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=_positive_float,
+        help="wall-time budget of one run of one row (default 1.0, quick 0.1)",
+    )
+    parser.add_argument(
+        "--max-ops",
+        type=_positive_int,
+        default=1_000_000,
+        help="at most this many operations per run",
+    )
+    parser.add_argument(
+        "--concurrency",
+        type=_positive_int,
+        default=8,
+        help="clients in the concurrent handshake rows (default 8)",
+    )
+    parser.add_argument(
+        "--connections",
+        type=_positive_int,
+        help="idle connections in the memory rows (default 10000, quick 300)",
+    )
+    target = parser.add_argument_group("load generator against your own peer")
+    target.add_argument(
+        "--target",
+        metavar="HOST:PORT",
+        help="run the ouc active endpoint's loops against this peer",
+    )
+    target.add_argument("--store", type=Path, metavar="DIR", help="certificate store (ouc certs)")
+    target.add_argument(
+        "--server-cert-ref",
+        type=int,
+        default=0,
+        metavar="ID",
+        help="TLSServerCertRef: CA validating the peer, 0 = every CA",
+    )
+    target.add_argument(
+        "--client-cert-ref",
+        type=int,
+        default=0,
+        metavar="ID",
+        help="TLSClientCertRef: our own certificate, 0 = none",
+    )
+    target.add_argument("--family", default="S7-1500", help="emulated CPU family")
+    target.add_argument("--firmware", default="V3.1", help="emulated firmware version")
+    target.add_argument(
+        "--size",
+        type=_positive_int,
+        action="append",
+        metavar="BYTES",
+        help="echo frame size, repeatable (default 258)",
+    )
+    target.add_argument("--plain", action="store_true", help="plain TCP (ActivateSecureConn 0)")
+    target.add_argument(
+        "--insecure", action="store_true", help="do not verify the peer's certificate (explicit)"
+    )
+
+
+def _patterns(args: argparse.Namespace) -> list[str]:
+    return [p.strip() for chunk in args.only for p in chunk.split(",") if p.strip()]
+
+
+def _list(cases: Sequence[Case]) -> int:
+    width = max(len(c.name) for c in cases)
+    for case in cases:
+        flag = "quick" if case.quick else "full "
+        base = f" (vs {case.baseline})" if case.baseline else ""
+        print(f"{case.name:<{width}}  {flag}  {case.group}: {case.description}{base}")
+    return 0
+
+
+def _target_cases(args: argparse.Namespace) -> list[Case]:
+    from ouc.bench._target import TargetPlan, parse_target, target_cases, target_ops
+    from ouc.device import Device
+
+    host, port = parse_target(args.target)
+    plan = TargetPlan(
+        host=host,
+        port=port,
+        store=args.store,
+        server_cert_ref=args.server_cert_ref,
+        client_cert_ref=args.client_cert_ref,
+        device=Device.from_text(args.family, args.firmware),
+        sizes=tuple(args.size or (258,)),
+        plain=args.plain,
+        insecure=args.insecure,
+    )
+    make_op, connect = target_ops(plan)
+    return target_cases(plan, make_op, connect)
+
+
+def run_from_args(args: argparse.Namespace) -> int:
+    """Run the suite (or the target load generator) as ``args`` say; returns the exit status."""
+    mode = _QUICK if args.quick else _FULL
+    if args.target is not None:
+        cases = _target_cases(args)
+    else:
+        cases = load_registry().select(_patterns(args), quick=args.quick)
+    if args.list:
+        return _list(cases)
+    rounds = args.rounds or int(mode["rounds"])
+    settings: dict[str, Any] = {
+        "quick": args.quick,
+        "rounds": rounds,
+        "seconds": args.seconds or mode["seconds"],
+        "max_ops": args.max_ops,
+        "concurrency": args.concurrency,
+        "connections": args.connections or mode["connections"],
+        "only": _patterns(args),
+        "target": args.target,
+    }
+    progress = Progress(steps(cases, rounds), enabled=args.json is None)
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="ouc-bench-") as workdir:
+        ctx = RunContext(
+            quick=args.quick,
+            budget=Budget(seconds=settings["seconds"], max_ops=args.max_ops),
+            concurrency=args.concurrency,
+            connections=settings["connections"],
+            workdir=Path(workdir),
+        )
+        try:
+            rows = run_suite(cases, ctx, rounds=rounds, progress=progress)
+        finally:
+            progress.close()
+            ctx.close()
+    settings["duration_s"] = round(time.monotonic() - started, 1)
+    return _report(rows, settings, args)
+
+
+def _report(rows: list[Row], settings: dict[str, Any], args: argparse.Namespace) -> int:
+    from ouc.bench._report import (
+        document,
+        format_markdown,
+        format_table,
+        write_chart,
+        write_json,
+        write_text,
+    )
+
+    if args.json != "-":
+        print(format_table(rows))
+        print(f"\n{len(rows)} rows in {settings['duration_s']} s")
+    doc = document(rows, settings)
+    if args.json is not None:
+        write_json(args.json, doc)
+    if args.markdown is not None:
+        write_text(args.markdown, format_markdown(rows, doc), "--markdown")
+    if args.chart is not None:
+        message = write_chart(rows, args.chart)
+        if message is not None:
+            print(f"ouc bench: {message}", file=sys.stderr)
+    failed = [r for r in rows if r.error is not None and not r.skipped]
+    return 1 if failed else 0
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """``python -m benchmarks [OPTIONS]``: exactly ``ouc bench [OPTIONS]``; the exit status.
+
+    It goes through the ``ouc`` dispatcher, so errors read and exit the same way (one line on
+    stderr, exit 2).
+    """
+    from ouc.cli import main as ouc_main
+
+    return ouc_main(["bench", *(sys.argv[1:] if argv is None else argv)])

@@ -1,0 +1,169 @@
+"""``ouc bench --target HOST:PORT``: the ouc active endpoint as a load generator for any peer.
+
+Users point it at their own Secure OUC server (a real CPU, a gateway, their own software) and get
+the handshake loop (sequential and N concurrent clients) and the record loop (echo of their frame
+sizes) of the active side (TSEND_C, TLS client), reported like the rest of the suite. There is no
+baseline: nothing of ours runs on the other side.
+
+The parsing, validation and reporting are here; running the ouc active endpoint needs the
+drivers (issue 5), see :func:`target_ops`.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from ouc.bench._harness import Case, Metric, Result, RunContext
+from ouc.bench._loops import concurrent_loop, echo_loop, op_loop, to_result
+from ouc.bench._sockets import Stream
+from ouc.device import Device
+from ouc.errors import ConfigError, Status
+
+__all__ = ["TargetPlan", "parse_target", "target_cases", "target_ops"]
+
+
+@dataclass(frozen=True)
+class TargetPlan:
+    """What ``--target`` measures and how the active endpoint is configured.
+
+    Attributes:
+        host / port: the peer (any Secure OUC passive endpoint).
+        store: certificate store directory (``ouc certs``); None with ``plain``.
+        server_cert_ref: TLSServerCertRef of the active side: ID of the CA (or certificate) that
+            validates the server, 0 = every CA assigned to the device.
+        client_cert_ref: TLSClientCertRef: ID of our own client certificate, 0 = present none.
+        device: the emulated CPU (its TLS versions, key types, largest LEN).
+        sizes: frame sizes of the echo loop (each ≤ device.max_send_len).
+        plain: ActivateSecureConn FALSE: plain TCP, no TLS.
+        insecure: skip verification of the server (explicit, never a fallback).
+    """
+
+    host: str
+    port: int
+    store: Path | None
+    server_cert_ref: int
+    client_cert_ref: int
+    device: Device
+    sizes: tuple[int, ...]
+    plain: bool = False
+    insecure: bool = False
+
+    def __post_init__(self) -> None:
+        for size in self.sizes:
+            if not 1 <= size <= self.device.max_send_len:
+                raise ConfigError(
+                    f"frame size {size} is outside 1..{self.device.max_send_len} "
+                    f"for {self.device.family.value}",
+                    status=Status.LEN_INVALID,
+                    path="--size",
+                )
+        for name, ref in (
+            ("--server-cert-ref", self.server_cert_ref),
+            ("--client-cert-ref", self.client_cert_ref),
+        ):
+            if not 0 <= ref <= 0xFFFFFFFF:
+                raise ConfigError(f"{ref} is not a UDInt certificate ID", path=name)
+        if not self.plain and self.store is None and not self.insecure:
+            raise ConfigError(
+                "a secure target needs --store (or --plain, or --insecure)", path="--store"
+            )
+
+
+def parse_target(text: str) -> tuple[str, int]:
+    """``"192.168.0.1:2000"`` / ``"plc.example.:2000"`` / ``"[::1]:2000"`` → (host, port).
+
+    Raises:
+        ConfigError: not HOST:PORT, or the port is outside 1..65535.
+    """
+    host, sep, port_text = text.strip().rpartition(":")
+    if not sep or not host or not port_text:
+        raise ConfigError(f"{text!r} is not HOST:PORT", path="--target")
+    if host.startswith("[") and host.endswith("]"):
+        host = host[1:-1]
+        try:
+            ipaddress.IPv6Address(host)
+        except ValueError as exc:
+            raise ConfigError(f"{host!r} is not an IPv6 address", path="--target") from exc
+    elif ":" in host:
+        raise ConfigError(f"{text!r}: write an IPv6 address as [ADDR]:PORT", path="--target")
+    try:
+        port = int(port_text)
+    except ValueError as exc:
+        raise ConfigError(f"port {port_text!r} is not a number", path="--target") from exc
+    if not 1 <= port <= 65535:
+        raise ConfigError(f"port {port} is outside 1..65535", path="--target")
+    return host, port
+
+
+OpFactory = Callable[[], Callable[[], None]]
+
+
+def target_ops(plan: TargetPlan) -> tuple[OpFactory, Callable[[], Stream]]:
+    """The active endpoint's two loops against ``plan``: (make one handshake op, open a stream).
+
+    TODO(issue 6, with the ouc drivers): resolve ``plan`` into a ResolvedEndpoint (store + a
+    TCON_IP_V4_SEC block with ActiveEstablished TRUE, RemoteAddress/RemotePort from the target,
+    TLSServerCertRef/TLSClientCertRef from the plan), build the TLS context once, and return
+    ``make_op`` (one op = connect with the blocking client driver, complete the handshake, send
+    and receive one byte, close) and ``connect`` (an established client as a Stream: sendall /
+    recv_into / close). Everything else — cases, loops, table, JSON — is already wired.
+
+    Raises:
+        ConfigError: always, until the ouc drivers exist.
+    """
+    raise ConfigError("needs the ouc drivers", path="--target")
+
+
+def target_cases(plan: TargetPlan, make_op: OpFactory, connect: Callable[[], Stream]) -> list[Case]:
+    """The rows of a target run: sequential and concurrent handshakes, echo per frame size."""
+    where = f"{plan.host}:{plan.port}"
+
+    def sequential(ctx: RunContext) -> Result:
+        return to_result(op_loop(make_op(), ctx.budget), info={"target": where})
+
+    def concurrent(ctx: RunContext) -> Result:
+        timing = concurrent_loop(make_op, ctx.concurrency, ctx.budget)
+        return to_result(timing, info={"target": where, "clients": str(ctx.concurrency)})
+
+    def echo(size: int) -> Callable[[RunContext], Result]:
+        def run(ctx: RunContext) -> Result:
+            stream = connect()
+            try:
+                timing = echo_loop(stream.sendall, stream.recv_into, size, ctx.budget)
+            finally:
+                stream.close()
+            return to_result(timing, payload_per_op=size, info={"target": where})
+
+        return run
+
+    cases = [
+        Case(
+            "target-hs-sequential",
+            "target-handshake",
+            None,
+            sequential,
+            description=f"active endpoint handshakes against {where}, one client",
+        ),
+        Case(
+            "target-hs-concurrent",
+            "target-handshake",
+            None,
+            concurrent,
+            description=f"active endpoint handshakes against {where}, N clients",
+        ),
+    ]
+    for size in plan.sizes:
+        cases.append(
+            Case(
+                f"target-echo-{size}",
+                "target-record",
+                None,
+                echo(size),
+                Metric.RATE,
+                description=f"echo round trips of {size} B against {where}",
+            )
+        )
+    return cases

@@ -1,0 +1,262 @@
+"""What both drivers share: an endpoint's setup, the plant-to-loopback address map, behaviours.
+
+An :class:`EndpointSpec` is built once per endpoint from a CONNECT block: it resolves the
+certificate IDs, builds the TLS context once (style: "build each TLS context once per endpoint and
+reuse it") and then makes one sans-I/O :class:`~ouc.conn.Connection` per TCP connection. The
+drivers only move bytes between sockets and those connections.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import ipaddress
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+
+from ouc.certs import CertStore, ResolvedEndpoint, resolve
+from ouc.conn import Connection, ConnectionConfig, FrameReceived
+from ouc.device import Device, Role
+from ouc.errors import ConfigError, Status
+from ouc.params import Block, TconIpV4Sec, TconQdnSec
+from ouc.tls import PeerVerifier, TLSContext, TLSEngine, TLSProfile, TLSSession
+from ouc.transport import PlainTransport
+
+__all__ = [
+    "AddressMap",
+    "Behaviour",
+    "EndpointSpec",
+    "PeerContext",
+    "echo",
+    "receive_only",
+    "reply",
+    "system_clock",
+]
+
+Clock = Callable[[], dt.datetime]
+
+
+def system_clock() -> dt.datetime:
+    """The host's clock in UTC: the default emulated PLC clock."""
+    return dt.datetime.now(dt.UTC)
+
+
+def _split_hostport(text: str, what: str) -> tuple[str, int | None]:
+    host, sep, port = text.strip().rpartition(":")
+    if not sep:
+        return text.strip(), None
+    try:
+        number = int(port)
+    except ValueError:
+        raise ConfigError(f"{what} {text!r}: port {port!r} is not a number") from None
+    if not 0 <= number <= 65535:
+        raise ConfigError(f"{what} {text!r}: port {number} is outside 0..65535")
+    return host, number
+
+
+@dataclass(frozen=True)
+class AddressMap:
+    """Maps plant addresses (192.168.0.1) to where they really run (127.0.0.1 on this host).
+
+    Entries map an address or ``address:port`` to an address or ``address:port``; a port-level
+    entry wins over an address-level one. Names (for TCON_QDN's RemoteQDN) map the same way.
+    Addresses with no entry are used as they are. The reverse direction turns a connecting
+    peer's real address back into its plant address, for the passive side's partner check.
+    """
+
+    entries: Mapping[tuple[str, int | None], tuple[str, int | None]] = field(default_factory=dict)
+
+    @classmethod
+    def parse(cls, items: list[str] | tuple[str, ...]) -> AddressMap:
+        """Parse ``PLANT=LOCAL`` items such as ``192.168.0.1:2000=127.0.0.1:40123``."""
+        entries: dict[tuple[str, int | None], tuple[str, int | None]] = {}
+        for item in items:
+            plant, sep, local = item.partition("=")
+            if not sep or not plant.strip() or not local.strip():
+                raise ConfigError(
+                    f"address map entry {item!r} is not PLANT=LOCAL, "
+                    "e.g. 192.168.0.1=127.0.0.1 or 192.168.0.1:2000=127.0.0.1:40123"
+                )
+            entries[_split_hostport(plant, "address map")] = _split_hostport(local, "address map")
+        return cls(entries)
+
+    def add(self, plant: str, plant_port: int | None, local: str, local_port: int | None) -> None:
+        """Add an entry (used when a server bound port 0 and learnt its real port)."""
+        assert isinstance(self.entries, dict)
+        self.entries[(plant, plant_port)] = (local, local_port)
+
+    def to_local(self, host: str, port: int) -> tuple[str, int]:
+        """Where to really connect for the plant address ``host:port``."""
+        hit = self.entries.get((host, port)) or self.entries.get((host, None))
+        if hit is None:
+            return host, port
+        return hit[0], port if hit[1] is None else hit[1]
+
+    def to_plant(self, host: str) -> str:
+        """The plant address of a peer that connected from ``host`` (itself when unmapped)."""
+        for (plant, _), (local, _) in self.entries.items():
+            if local == host:
+                return plant
+        return host
+
+
+@dataclass(frozen=True)
+class PeerContext:
+    """Who a passive endpoint is talking to, handed to behaviours with each frame."""
+
+    address: str  # the peer's plant address (after the address map)
+    port: int
+    connection: Connection
+
+
+Behaviour = Callable[[FrameReceived, PeerContext], bytes | None]
+"""What a passive endpoint does with each received frame: return bytes to send back, or None."""
+
+
+def receive_only() -> Behaviour:
+    """TRCV_C only: take every frame, answer nothing."""
+
+    def behaviour(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+        return None
+
+    return behaviour
+
+
+def echo() -> Behaviour:
+    """Send every received frame straight back (the classic loop-back test partner)."""
+
+    def behaviour(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+        return frame.data
+
+    return behaviour
+
+
+def reply(data: bytes) -> Behaviour:
+    """Answer every received frame with the same data block image ``data``."""
+    answer = bytes(data)
+
+    def behaviour(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+        return answer
+
+    return behaviour
+
+
+@dataclass(frozen=True)
+class EndpointSpec:
+    """One endpoint's fixed configuration, and the factory of its per-TCP-connection machines.
+
+    Build with :meth:`from_block`. ``tls`` is None for plain TCP (ActivateSecureConn FALSE) and
+    ISO-on-TCP.
+    """
+
+    block: Block
+    device: Device
+    config: ConnectionConfig
+    tls: TLSContext | None
+    clock: Clock
+    resolved: ResolvedEndpoint | None = None
+
+    @property
+    def role(self) -> Role:
+        return self.config.role
+
+    @classmethod
+    def from_block(
+        cls,
+        block: Block,
+        *,
+        device: Device | None = None,
+        store: CertStore | None = None,
+        device_name: str | None = None,
+        receive_len: int | None = None,
+        adhoc: bool | None = None,
+        profile: TLSProfile | str = TLSProfile.COMPATIBLE,
+        insecure: bool = False,
+        keylog: Callable[[bytes], None] | None = None,
+        verifier: PeerVerifier | None = None,
+        clock: Clock = system_clock,
+        handshake_timeout: float | None = 10.0,
+        idle_timeout: float | None = None,
+        resolved: ResolvedEndpoint | None = None,
+        session_tickets: bool = True,
+    ) -> EndpointSpec:
+        """Set up an endpoint from its CONNECT block.
+
+        Args:
+            block: any ``ouc.params`` block; its ActiveEstablished decides the role.
+            device: the emulated CPU (default: S7-1500 V3.1).
+            store: the project certificate store, needed when the block is secure (unless
+                ``resolved`` is given).
+            device_name: whose certificate assignments count (default ``device.name``).
+            receive_len: TRCV_C LEN: the fixed frame length, or the largest ad hoc piece. When
+                None, receive ad hoc up to the device's largest LEN.
+            adhoc: TRCV_C ADHOC; default: True when ``receive_len`` is None, else False.
+            profile / insecure / keylog / verifier / session_tickets: see ``TLSContext.build``.
+            clock: the emulated PLC clock that certificates are checked against.
+            handshake_timeout / idle_timeout: seconds; expiry is 16#80C7.
+            resolved: certificates already resolved (skips the store).
+
+        Raises:
+            OucError: the block's certificates do not resolve (16#80E9, 16#80ED, ...), the
+                device has no Secure OUC, LEN is out of range (16#8085).
+        """
+        device = device or Device()
+        if adhoc is None:
+            adhoc = receive_len is None
+        config = ConnectionConfig.from_block(
+            block,
+            device,
+            receive_len=receive_len or device.max_send_len,
+            adhoc=adhoc,
+            handshake_timeout=handshake_timeout,
+            idle_timeout=idle_timeout,
+        )
+        tls = None
+        if block.secure:
+            assert isinstance(block, TconIpV4Sec | TconQdnSec)  # only these types can be secure
+            if resolved is None:
+                if store is None:
+                    raise ConfigError(
+                        "the block has ActivateSecureConn TRUE: give a certificate store "
+                        "(--store DIR; create one with 'ouc certs init')",
+                        path="ActivateSecureConn",
+                    )
+                resolved = resolve(store, block, device=device_name or device.name, now=clock())
+            tls = TLSContext.build(
+                resolved,
+                device,
+                profile=profile,
+                insecure=insecure,
+                keylog=keylog,
+                verifier=verifier,
+                session_tickets=session_tickets,
+            )
+        return cls(
+            block=block, device=device, config=config, tls=tls, clock=clock, resolved=resolved
+        )
+
+    def partner_allowed(self, plant_address: str) -> bool:
+        """The passive side's partner check: RemoteAddress 0.0.0.0 accepts anyone (16#80C9)."""
+        remote = self.block.remote_address
+        if remote is None or ipaddress.IPv4Address(remote) == ipaddress.IPv4Address(0):
+            return True
+        return plant_address == remote
+
+    def new_connection(
+        self, *, peer_address: str | None = None, session: TLSSession | None = None
+    ) -> Connection:
+        """A fresh sans-I/O connection (call ``connect(now)`` once the TCP link is up).
+
+        Args:
+            peer_address: the partner's plant address (the SAN check of the active side uses
+                the address it connected to).
+            session: a TLS session to offer for resumption (active side only).
+        """
+        if self.tls is None:
+            return Connection(self.config, PlainTransport())
+        engine = TLSEngine(self.tls, now=self.clock, peer_address=peer_address, session=session)
+        return Connection(self.config, engine)
+
+
+def refused_status() -> int:
+    """The status a passive endpoint reports for a partner that is not its RemoteAddress."""
+    return int(Status.PARTNER_REFUSED)

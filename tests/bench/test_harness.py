@@ -1,0 +1,215 @@
+"""The harness without I/O: selection, interleaving, medians, ratios, errors, reporting.
+
+Synthetic cases return scripted results, so every assertion here is exact; nothing is timed.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import statistics
+import sys
+from pathlib import Path
+
+import pytest
+
+from ouc.bench import Budget, Case, Metric, Registry, Result, RunContext, run_suite
+from ouc.bench._harness import clusters, median_result, steps
+from ouc.bench._progress import Progress
+from ouc.bench._report import document, format_table, write_chart, write_json
+from ouc.errors import ConfigError, TLSError
+
+
+def _ctx(tmp_path: Path) -> RunContext:
+    return RunContext(
+        quick=True,
+        budget=Budget(seconds=0.01, max_ops=3),
+        concurrency=2,
+        connections=2,
+        workdir=tmp_path,
+    )
+
+
+class Script:
+    """Cases whose results come from a list, recording the order they ran in."""
+
+    def __init__(self) -> None:
+        self.calls: list[str] = []
+
+    def case(
+        self, name: str, values: list[float], baseline: str | None = None, **kw: object
+    ) -> Case:
+        queue = list(values)
+
+        def run(ctx: RunContext) -> Result:
+            self.calls.append(name)
+            return Result(rate=queue.pop(0), cpu_us=10.0, ops=1, seconds=1.0)
+
+        return Case(name, "g", baseline, run, **kw)  # type: ignore[arg-type]
+
+
+def test_rounds_alternate_direction_and_ratio_is_median_of_paired_ratios(tmp_path: Path) -> None:
+    script = Script()
+    base = script.case("base", [100.0, 100.0, 200.0, 50.0], warmup=False)
+    subj = script.case("subj", [90.0, 120.0, 100.0, 50.0], baseline="base", warmup=False)
+    rows = run_suite([base, subj], _ctx(tmp_path), rounds=4)
+    assert script.calls == ["base", "subj", "subj", "base", "base", "subj", "subj", "base"]
+    by = {r.name: r for r in rows}
+    # Paired per-round ratios: 0.9, 1.2, 0.5, 1.0 -> median 0.95 (the ratio of medians differs).
+    assert by["subj"].ratio == pytest.approx(statistics.median([0.9, 1.2, 0.5, 1.0]))
+    assert by["subj"].result.rate == pytest.approx(statistics.median([90, 120, 100, 50]))
+    assert by["base"].ratio is None
+    assert by["subj"].rounds == 4 and len(by["subj"].samples) == 4
+    assert by["subj"].result.ops == 4
+    assert by["subj"].spread == pytest.approx((120 - 50) / 2 / 95)
+
+
+def test_warmup_runs_once_unrecorded_with_a_tenth_of_the_budget(tmp_path: Path) -> None:
+    budgets: list[float] = []
+
+    def run(ctx: RunContext) -> Result:
+        budgets.append(ctx.budget.seconds)
+        return Result(rate=1.0)
+
+    rows = run_suite([Case("w", "g", None, run)], _ctx(tmp_path), rounds=2)
+    assert budgets == pytest.approx([0.001, 0.01, 0.01])
+    assert rows[0].rounds == 2
+
+
+def test_errors_skips_and_max_rounds(tmp_path: Path) -> None:
+    calls: list[str] = []
+
+    def failing(ctx: RunContext) -> Result:
+        calls.append("failing")
+        raise TLSError("handshake broke", status=0x80E1)
+
+    def once(ctx: RunContext) -> Result:
+        calls.append("once")
+        return Result(bytes_per_conn=5000.0)
+
+    cases = [
+        Case("failing", "g", None, failing, warmup=False),
+        Case("skipped", "g", None, once, available=lambda: "skipped: not here"),
+        Case("once", "g", None, once, Metric.BYTES_PER_CONN, max_rounds=1, warmup=False),
+    ]
+    rows = {r.name: r for r in run_suite(cases, _ctx(tmp_path), rounds=3)}
+    assert calls == ["failing", "once"]  # a failed case is not retried, a skipped one never runs
+    assert rows["failing"].error == "TLSError: handshake broke (16#80E1)"
+    assert not rows["failing"].skipped
+    assert rows["skipped"].skipped and rows["skipped"].error == "skipped: not here"
+    assert rows["once"].rounds == 1 and rows["once"].result.bytes_per_conn == 5000.0
+
+
+def test_select_adds_baselines_transitively_and_refuses_unknown_patterns() -> None:
+    reg = Registry()
+    noop = lambda ctx: Result()  # noqa: E731
+    for name, base, quick in (("a", None, True), ("b", "a", True), ("c", "b", False)):
+        reg.add(Case(name, "grp", base, noop, quick=quick))
+    assert [c.name for c in reg.select(["c"])] == ["a", "b", "c"]
+    assert [c.name for c in reg.select(["c*"])] == ["a", "b", "c"]
+    assert [c.name for c in reg.select([], quick=True)] == ["a", "b"]
+    assert [c.name for c in reg.select([])] == ["a", "b", "c"]
+    assert [c.name for c in reg.select(["grp"])] == ["a", "b", "c"]  # groups match too
+    with pytest.raises(ConfigError, match="matches no benchmark"):
+        reg.select(["nothing-like-this"])
+    with pytest.raises(ConfigError, match="registered twice"):
+        reg.add(Case("a", "grp", None, noop))
+    reg.add(Case("d", "grp", "missing", noop))
+    with pytest.raises(ConfigError, match="unknown baseline"):
+        reg.select(["d"])
+
+
+def test_clusters_follow_baseline_edges() -> None:
+    noop = lambda ctx: Result()  # noqa: E731
+    cases = [
+        Case("x", "g", None, noop),
+        Case("y", "g", None, noop),
+        Case("x2", "g", "x", noop),
+        Case("x3", "g", "x2", noop),
+    ]
+    assert [[c.name for c in cl] for cl in clusters(cases)] == [["x", "x2", "x3"], ["y"]]
+    assert steps(cases, 3) == 12
+
+
+def test_median_result_ignores_missing_fields() -> None:
+    merged = median_result([Result(rate=1.0, p50_ms=None), Result(rate=3.0), Result(rate=2.0)])
+    assert merged.rate == 2.0 and merged.p50_ms is None
+    assert median_result([]) == Result()
+
+
+def test_table_json_and_chart_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    script = Script()
+    cases = [
+        script.case("hs-sock-base", [100.0, 100.0], warmup=False),
+        script.case("hs-sock-subj", [50.0, 150.0], baseline="hs-sock-base", warmup=False),
+    ]
+    cases = [Case(c.name, "handshake-socket", c.baseline, c.run, warmup=False) for c in cases]
+    rows = run_suite(cases, _ctx(tmp_path), rounds=2)
+    table = format_table(rows)
+    assert "== handshake-socket" in table
+    assert "1.00x rate" in table  # median of 0.5 and 1.5
+    assert "±50%" in table  # subj: range 100 around a median of 100
+    out = tmp_path / "r.json"
+    write_json(str(out), document(rows, {"quick": True}))
+    doc = json.loads(out.read_text())
+    assert [r["name"] for r in doc["rows"]] == ["hs-sock-base", "hs-sock-subj"]
+    assert doc["rows"][1]["ratio"] == pytest.approx(1.0)
+    assert doc["machine"]["cores"] >= 1 and "pyopenssl_openssl" in doc["machine"]
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now fails
+    message = write_chart(rows, str(tmp_path / "c.png"))
+    assert message is not None and "matplotlib is not installed" in message
+    assert "\n" not in message
+    assert not (tmp_path / "c.png").exists()
+    with pytest.raises(ConfigError, match="cannot write"):
+        write_json(str(tmp_path / "missing-dir" / "r.json"), doc)
+
+
+def test_progress_draws_only_on_a_tty() -> None:
+    plain = io.StringIO()
+    bar = Progress(4, stream=plain)
+    bar("one")
+    bar.close()
+    assert plain.getvalue() == ""
+
+    class Tty(io.StringIO):
+        def isatty(self) -> bool:
+            return True
+
+    tty = Tty()
+    bar = Progress(4, stream=tty, width=8)
+    bar("one")
+    bar("two")
+    assert tty.getvalue().startswith("\r[##......] 1/4 0:00 one")
+    assert "\r[####....] 2/4 0:00 two" in tty.getvalue()
+    bar.close()
+    assert tty.getvalue().endswith("\r")
+    silent = Tty()
+    Progress(4, stream=silent, enabled=False)("x")
+    assert silent.getvalue() == ""
+
+
+def test_op_loop_is_bounded_by_count_and_keeps_a_minimum() -> None:
+    from ouc.bench._loops import op_loop
+
+    calls: list[int] = []
+    timing = op_loop(lambda: calls.append(1), Budget(seconds=60.0, max_ops=7))
+    assert timing.ops == 7 == len(calls) == len(timing.latencies)
+    timing = op_loop(lambda: calls.append(1), Budget(seconds=0.0, max_ops=7, min_ops=2))
+    assert timing.ops == 2
+
+
+def test_concurrent_loop_reports_the_first_client_failure() -> None:
+    from ouc.bench._loops import concurrent_loop
+
+    made: list[int] = []
+
+    def make_op() -> object:
+        made.append(1)
+        if len(made) == 2:
+            raise TLSError("client 2 could not start", status=0x80E1)
+        return lambda: None
+
+    with pytest.raises(TLSError, match="client 2"):
+        concurrent_loop(make_op, 3, Budget(seconds=0.05, max_ops=30))  # type: ignore[arg-type]
+    timing = concurrent_loop(lambda: lambda: None, 3, Budget(seconds=60.0, max_ops=30))
+    assert timing.ops == 30 and len(timing.latencies) == 30
