@@ -1,9 +1,199 @@
-"""``ouc params``: decode, encode and check TCON connection descriptions (filled in by issue 2)."""
+"""``ouc params``: decode, encode and check TCON connection descriptions.
+
+* ``ouc params decode FILE | --hex HEX [--type T] [--json] [--lenient]`` prints the TIA-style
+  table (offset, field, type, value) or the TIA-view JSON;
+* ``ouc params encode FILE.json [-o OUT.bin] [--bool-form bits]`` writes the binary image, or
+  prints it as hex without ``-o``;
+* ``ouc params check FILE [--family S7-1500 --firmware V3.1 --own-ip IP --ports-in-use P,..
+  --id N --cert-ids 3,9,11 --json]`` lists the findings with their status codes; exit 1 when any.
+
+Any bad input (file, hex, number, type) is one ``ouc: error: ...`` line on stderr and exit 2.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from pathlib import Path
+from typing import NoReturn
+
+from ouc.device import Device
+from ouc.errors import ConfigError, format_status
+from ouc.params import (
+    Block,
+    BoolForm,
+    build,
+    describe,
+    dump_json,
+    load,
+    parse,
+    validate,
+)
+
+__all__ = ["register"]
+
+
+class _OneLineParser(argparse.ArgumentParser):
+    """Usage errors as one line on stderr (exit 2), like every other bad input."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    sub.add_parser("params", help="decode, encode and check TCON parameter blocks")
+    """Add ``ouc params`` with its three actions."""
+    parser = sub.add_parser(
+        "params",
+        help="decode, encode and check TCON parameter blocks",
+        description="Decode, encode and check TCON connection descriptions (CONNECT blocks).",
+    )
+    actions = parser.add_subparsers(
+        dest="params_action", metavar="ACTION", parser_class=_OneLineParser
+    )
+    actions.required = True
+
+    decode = actions.add_parser("decode", help="show a block as a TIA-style table or JSON")
+    source = decode.add_mutually_exclusive_group(required=True)
+    source.add_argument("file", nargs="?", help="a block file: JSON or the binary image")
+    source.add_argument("--hex", help="the block's bytes as hex (spaces and colons allowed)")
+    decode.add_argument("--type", help="the block type (default: detected from the length)")
+    decode.add_argument("--json", action="store_true", help="print the TIA-view JSON instead")
+    decode.add_argument(
+        "--lenient",
+        action="store_true",
+        help="accept stray bits, non-zero reserved bytes and stale String characters",
+    )
+    decode.set_defaults(func=_decode)
+
+    encode = actions.add_parser("encode", help="write a JSON block as its binary image")
+    encode.add_argument("file", help="a block file (JSON, or binary to re-encode)")
+    encode.add_argument("-o", "--output", help="write the bytes here (default: hex to stdout)")
+    encode.add_argument(
+        "--bool-form",
+        choices=["bytes", "bits"],
+        help="SEC blocks: store the two Bools as bytes 16/17 or as bits 16.0/16.1",
+    )
+    encode.set_defaults(func=_encode)
+
+    check = actions.add_parser("check", help="validate a block; exit 1 when a rule is broken")
+    check.add_argument("file", help="a block file: JSON or the binary image")
+    check.add_argument("--family", default="S7-1500", help="S7-1200 or S7-1500 (S7-1500)")
+    check.add_argument("--firmware", default="V3.1", help="firmware version (V3.1)")
+    check.add_argument(
+        "--own-ip", action="append", default=[], help="the CPU's own IPv4 address (repeatable)"
+    )
+    check.add_argument("--ports-in-use", default="", help="local ports already taken: 2000,2001")
+    check.add_argument("--id", help="the ID input of the instruction (16#80B8)")
+    check.add_argument("--cert-ids", help="certificate IDs in the device's store: 3,9,11")
+    check.add_argument("--json", action="store_true", help="print the findings as JSON")
+    check.set_defaults(func=_check)
+
+
+def _read(args: argparse.Namespace) -> Block:
+    strict = not getattr(args, "lenient", False)
+    if getattr(args, "hex", None) is not None:
+        text = args.hex.replace(":", " ").strip()
+        text = text[2:] if text.lower().startswith("0x") else text
+        try:
+            data = bytes.fromhex(text)
+        except ValueError:
+            raise ConfigError(
+                "--hex is not hex bytes such as '00 40 00 01'", path="--hex"
+            ) from None
+        return parse(data, args.type, strict=strict)
+    return load(args.file, getattr(args, "type", None), strict=strict)
+
+
+def _decode(args: argparse.Namespace) -> int:
+    block = _read(args)
+    if args.json:
+        sys.stdout.write(dump_json(block))
+        return 0
+    rows = describe(block)
+    form = getattr(block, "bool_form", None)
+    at = next((int(r.offset.split(".")[0]) for r in rows if r.path == "ActivateSecureConn"), 0)
+    note = ""
+    if form is BoolForm.BITS:
+        note = f", Bools bit-packed in byte {at} (bits .0 and .1)"
+    elif form is BoolForm.BYTES:
+        note = f", Bools as bytes {at} and {at + 1}"
+    print(f"{block.type_name}, {block.size} bytes{note}")
+    table = [("offset", "field", "type", "value")]
+    for row in rows:
+        name = "  " * row.path.count(".") + row.path.rsplit(".", 1)[-1]
+        table.append((row.offset, name, row.tia_type, row.value))
+    widths = [max(len(r[i]) for r in table) for i in range(3)]
+    for r in table:
+        print(f"{r[0]:<{widths[0]}}  {r[1]:<{widths[1]}}  {r[2]:<{widths[2]}}  {r[3]}".rstrip())
+    return 0
+
+
+def _encode(args: argparse.Namespace) -> int:
+    block = load(args.file)
+    form = None if args.bool_form is None else BoolForm(args.bool_form.upper())
+    data = build(block, form)
+    if args.output is None:
+        print(data.hex())
+        return 0
+    try:
+        Path(args.output).write_bytes(data)
+    except OSError as exc:
+        raise ConfigError(f"cannot write: {exc.strerror or exc}", path=args.output) from exc
+    print(f"wrote {len(data)} bytes ({block.type_name}) to {args.output}")
+    return 0
+
+
+def _numbers(text: str | None, option: str) -> list[int]:
+    """``"2000, 2001"`` or ``"16#7D0"`` → ints; ConfigError naming the option otherwise."""
+    values: list[int] = []
+    for item in (text or "").replace(";", ",").split(","):
+        item = item.strip()
+        if not item:
+            continue
+        try:
+            values.append(int(item[3:], 16) if item.startswith("16#") else int(item))
+        except ValueError:
+            raise ConfigError(f"{item!r} is not a number", path=option) from None
+    return values
+
+
+def _check(args: argparse.Namespace) -> int:
+    own = tuple(a.strip() for item in args.own_ip for a in item.split(",") if a.strip())
+    device = Device.from_text(args.family, args.firmware, own_addresses=own)
+    block_ids = _numbers(args.id, "--id")
+    if len(block_ids) > 1:
+        raise ConfigError("give one ID", path="--id")
+    block = load(args.file)
+    findings = validate(
+        block,
+        device=device,
+        block_id=block_ids[0] if block_ids else None,
+        ports_in_use=_numbers(args.ports_in_use, "--ports-in-use"),
+        cert_ids=None if args.cert_ids is None else _numbers(args.cert_ids, "--cert-ids"),
+    )
+    where = f"{block.type_name} on {device.family.value} {device.firmware_text}"
+    if args.json:
+        report = {
+            "file": args.file,
+            "type": block.type_name,
+            "device": f"{device.family.value} {device.firmware_text}",
+            "findings": [
+                {
+                    "path": f.path,
+                    "status": format_status(f.status),
+                    "rule": f.rule,
+                    "message": f.message,
+                }
+                for f in findings
+            ],
+        }
+        print(json.dumps(report, indent=2))
+    elif not findings:
+        print(f"{args.file}: {where}: OK, no findings")
+    else:
+        count = f"{len(findings)} finding{'s' if len(findings) > 1 else ''}"
+        print(f"{args.file}: {where}: {count}")
+        for f in findings:
+            print(f"  {format_status(f.status)}  {f.path}: {f.message}")
+    return 1 if findings else 0

@@ -1,0 +1,126 @@
+"""The public hypothesis strategies keep their promises."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+import pytest
+from hypothesis import given, settings
+
+from ouc.device import Device, Family
+from ouc.errors import ConfigError, OucError, ParamError
+from ouc.params import BLOCK_TYPES, RULES, Block, build, parse, validate
+from ouc.strategies import (
+    RULE_NAMES,
+    BrokenBlock,
+    broken_blocks,
+    context_for,
+    mutated_bytes,
+    valid_blocks,
+)
+
+
+def test_every_rule_can_be_broken() -> None:
+    assert tuple(RULES) == RULE_NAMES
+
+
+@pytest.mark.parametrize("rule", RULE_NAMES)
+def test_broken_blocks_break_exactly_the_named_rule(rule: str) -> None:
+    @settings(max_examples=12)
+    @given(broken_blocks(rule))
+    def run(item: BrokenBlock) -> None:
+        block, name, status = item
+        assert (name, status) == (rule, RULES[rule])
+        if isinstance(block, bytes):
+            with pytest.raises(ParamError) as info:
+                parse(block)
+            assert info.value.status == status
+            return
+        findings = validate(block, **item.context())
+        assert [(f.rule, f.status) for f in findings] == [(rule, status)]
+        assert findings[0].message[0].isupper() and findings[0].message.endswith(".")
+        assert context_for(block, rule) == item.context()
+
+    run()
+
+
+@settings(max_examples=40)
+@given(broken_blocks())
+def test_any_rule_without_a_name(item: BrokenBlock) -> None:
+    assert item.rule in RULES and item.status == RULES[item.rule]
+
+
+@pytest.mark.parametrize("type_name", sorted(BLOCK_TYPES))
+def test_valid_blocks_of_one_type_validate_clean(type_name: str) -> None:
+    @settings(max_examples=30)
+    @given(valid_blocks(type_name.lower()))
+    def run(block: Block) -> None:
+        assert block.type_name == type_name
+        assert validate(block) == []
+
+    run()
+
+
+@settings(max_examples=60)
+@given(valid_blocks(device=Device(Family.S7_1200, (4, 5))))
+def test_valid_blocks_respect_the_device(block: Block) -> None:
+    assert validate(block, device=Device(Family.S7_1200, (4, 5))) == []
+    assert block.local_port <= 49151 and block.remote_port <= 49151
+
+
+@settings(max_examples=150)
+@given(mutated_bytes() | mutated_bytes("TCON_IP_V4_SEC"))
+def test_mutated_bytes_parse_or_fail_with_an_ouc_error(data: bytes) -> None:
+    try:
+        block = parse(data)
+    except OucError as exc:
+        assert exc.status is not None
+    else:
+        assert block.size == len(data)
+
+
+def test_some_mutations_still_parse_and_some_do_not() -> None:
+    seen: set[bool] = set()
+
+    @settings(max_examples=200, database=None)
+    @given(mutated_bytes("TCON_IP_V4"))
+    def run(data: bytes) -> None:
+        try:
+            parse(data)
+            seen.add(True)
+        except OucError:
+            seen.add(False)
+
+    run()
+    assert seen == {True, False}
+
+
+def test_unknown_rule_or_type_is_an_ouc_error() -> None:
+    with pytest.raises(ConfigError):
+        broken_blocks("no_such_rule")
+    with pytest.raises(ParamError):
+        valid_blocks("TCON_IP_V6")
+    with pytest.raises(ParamError):
+        mutated_bytes("TCON_IP_V6")
+
+
+def test_built_blocks_are_bytes_of_the_right_size() -> None:
+    @settings(max_examples=20)
+    @given(valid_blocks())
+    def run(block: Block) -> None:
+        assert len(build(block)) == block.size
+
+    run()
+
+
+def test_import_without_hypothesis_says_what_to_install() -> None:
+    code = (
+        "import sys; sys.modules['hypothesis'] = None\n"
+        "try:\n    import ouc.strategies\n"
+        "except ImportError as exc:\n    print(exc)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
+    )
+    assert "pip install ouc[test]" in result.stdout
