@@ -13,6 +13,7 @@ from collections.abc import Sequence
 
 from ouc import __version__
 from ouc.cli import _bench, _certs, _channel, _db, _demo, _endpoints, _params
+from ouc.cli._parser import OneLineParser
 from ouc.errors import OucError
 
 __all__ = ["main"]
@@ -22,7 +23,7 @@ _MODULES = (_demo, _params, _certs, _db, _endpoints, _channel, _bench)
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(
+    parser = OneLineParser(
         prog="ouc",
         description=(
             "Emulate Siemens S7-1200/S7-1500 Secure Open User Communication endpoints: "

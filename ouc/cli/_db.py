@@ -1,9 +1,214 @@
-"""``ouc db``: placeholder until issue 4 lands; registers no sub-command yet."""
+"""``ouc db``: data-block layouts on the command line (issue 4).
+
+* ``ouc db layout FILE [--json] [--no-elements]`` — the offset table, like the engineering tool's
+  "Offset" column, and the total size (the ``LEN`` to use);
+* ``ouc db encode FILE [--set PATH=VALUE ...] [--values JSON] [--hex] [-o OUT]`` — the byte image
+  (hex on stdout unless ``-o`` names a file; ``-o -`` writes raw bytes to stdout);
+* ``ouc db decode FILE [DATA | --hex HEX] [--json] [--strict]`` — named values of received bytes
+  (DATA is a file, ``-`` for stdin).
+
+FILE is SCL source (``.scl``, ``.db``: declarations or a whole ``DATA_BLOCK``) or the JSON form.
+``--set`` values are SCL literals (``TRUE``, ``16#FF``, ``T#5s``); for String and Char variables
+the text is taken as it is (quote it as ``'...'`` to use ``$`` escapes).
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import sys
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from ouc.db import Entry, Layout, Literal, format_value, load_layout, to_json
+from ouc.device import Device, Family
+from ouc.errors import ConfigError
+
+__all__ = ["register"]
+
+_Handler = Callable[[argparse.Namespace], int]
+
+
+def _layout_cmd(args: argparse.Namespace) -> int:
+    layout = load_layout(args.file)
+    entries = layout.entries(expand_arrays=not args.no_elements)
+    if args.json:
+        doc = {
+            "name": layout.name,
+            "size": layout.size,
+            "entries": [
+                {
+                    "path": e.path,
+                    "type": e.type,
+                    "offset": e.offset,
+                    "bits": e.bits,
+                    "start": None if e.start is None else to_json(e.start),
+                }
+                for e in entries
+            ],
+        }
+        print(json.dumps(doc, indent=2))
+        return 0
+    rows = [("Offset", "Name", "Data type", "Start value")]
+    rows += [
+        (e.offset, "  " * e.depth + e.path.rsplit(".", 1)[-1], e.type, _shown(e, e.start))
+        for e in entries
+    ]
+    print(_table(rows))
+    print(_size_line(layout))
+    return 0
+
+
+def _size_line(layout: Layout) -> str:
+    line = f"Total size: {layout.size} bytes (LEN = {layout.size})"
+    small = Device(family=Family.S7_1200).max_send_len
+    if layout.size > small:
+        line += f"; more than an S7-1200 sends in one job ({small})"
+    return line
+
+
+def _shown(entry: Entry, value: Any) -> str:
+    if entry.start is None and value is None:
+        return ""
+    return format_value(entry.dtype, value)
+
+
+def _table(rows: Sequence[Sequence[str]]) -> str:
+    widths = [max(len(r[i]) for r in rows) for i in range(len(rows[0]))]
+    return "\n".join(
+        "  ".join(c.ljust(w) for c, w in zip(r, widths, strict=True)).rstrip() for r in rows
+    )
+
+
+def _values(args: argparse.Namespace) -> dict[str, Any]:
+    values: dict[str, Any] = {}
+    if args.values:
+        try:
+            loaded = json.loads(Path(args.values).read_text(encoding="utf-8-sig"))
+        except OSError as exc:
+            raise ConfigError(f"cannot read: {exc.strerror or exc}", path=args.values) from exc
+        except json.JSONDecodeError as exc:
+            raise ConfigError(
+                f"is not JSON: {exc.msg} (line {exc.lineno})", path=args.values
+            ) from exc
+        if not isinstance(loaded, dict):
+            raise ConfigError("must hold a JSON object of variable values", path=args.values)
+        values.update(_literals(loaded))
+    for item in args.set or ():
+        path, sep, text = item.partition("=")
+        if not sep or not path.strip():
+            raise ConfigError(f"{item!r} is not PATH=VALUE", path="--set")
+        values[path.strip()] = Literal(text)
+    return values
+
+
+def _literals(value: Any) -> Any:
+    """JSON values as the codecs take them: text becomes a Literal read by the variable's type."""
+    if isinstance(value, dict):
+        return {k: _literals(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_literals(v) for v in value]
+    if isinstance(value, str):
+        return Literal(value)
+    return value
+
+
+def _encode_cmd(args: argparse.Namespace) -> int:
+    layout = load_layout(args.file)
+    data = layout.encode(_values(args))
+    if args.output is None:
+        print(data.hex())
+    elif args.output == "-":
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
+    else:
+        try:
+            out = Path(args.output)
+            if args.hex:
+                out.write_text(data.hex() + "\n", encoding="ascii")
+            else:
+                out.write_bytes(data)
+        except OSError as exc:
+            raise ConfigError(f"cannot write: {exc.strerror or exc}", path=args.output) from exc
+    return 0
+
+
+def _read_data(args: argparse.Namespace) -> bytes:
+    if args.hex is not None:
+        text = args.hex.replace(":", "").replace(" ", "").removeprefix("0x")
+        try:
+            return bytes.fromhex(text)
+        except ValueError as exc:
+            raise ConfigError("is not hexadecimal bytes", path="--hex") from exc
+    if args.data is None:
+        raise ConfigError("give the received bytes as a file (DATA, - for stdin) or --hex HEX")
+    if args.data == "-":
+        return sys.stdin.buffer.read()
+    try:
+        return Path(args.data).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=args.data) from exc
+
+
+def _decode_cmd(args: argparse.Namespace) -> int:
+    layout = load_layout(args.file)
+    if args.data is not None and args.hex is not None:
+        raise ConfigError("give DATA or --hex, not both")
+    values = layout.decode(_read_data(args), strict=args.strict)
+    if args.json:
+        print(json.dumps(to_json(values), indent=2, ensure_ascii=False))
+        return 0
+    flat = layout.flatten(values)
+    rows = [("Offset", "Name", "Data type", "Value")]
+    for entry in layout.entries():
+        if entry.path in flat:  # Struct and Array rows hold no value of their own
+            rows.append(
+                (entry.offset, entry.path, entry.type, format_value(entry.dtype, flat[entry.path]))
+            )
+    print(_table(rows))
+    return 0
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register nothing yet (issue 4)."""
+    """Add ``ouc db layout|encode|decode``."""
+    db = sub.add_parser(
+        "db",
+        help="data-block layouts: offsets, encode and decode",
+        description=__doc__.split("\n\n")[0] if __doc__ else None,
+    )
+    actions = db.add_subparsers(dest="db_command", metavar="ACTION")
+    actions.required = True
+
+    def add(name: str, handler: _Handler, help_text: str) -> argparse.ArgumentParser:
+        parser = actions.add_parser(name, help=help_text, description=help_text)
+        parser.add_argument("file", metavar="FILE", help="layout: SCL source (.scl/.db) or JSON")
+        parser.set_defaults(func=handler)
+        return parser
+
+    p = add("layout", _layout_cmd, "the offset table and total size (LEN) of a layout")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.add_argument("--no-elements", action="store_true", help="do not list array elements")
+
+    p = add("encode", _encode_cmd, "the byte image of a layout: start values plus --set values")
+    p.add_argument(
+        "--set",
+        action="append",
+        metavar="PATH=VALUE",
+        help="a value, e.g. Var2='Hello' or Motor.Speeds[2]=1.5 (repeatable)",
+    )
+    p.add_argument(
+        "--values", metavar="JSON", help="a JSON file of values (as decode --json prints)"
+    )
+    p.add_argument("--hex", action="store_true", help="write hex text (the default on stdout)")
+    p.add_argument(
+        "-o", "--output", metavar="OUT", help="write to a file (- for raw bytes on stdout)"
+    )
+
+    p = add("decode", _decode_cmd, "named values of received bytes")
+    p.add_argument("data", metavar="DATA", nargs="?", help="file with the bytes (- for stdin)")
+    p.add_argument("--hex", metavar="HEX", help="the bytes as hex text instead of a file")
+    p.add_argument("--json", action="store_true", help="JSON output")
+    p.add_argument(
+        "--strict", action="store_true", help="also check String headers and DTL weekdays"
+    )

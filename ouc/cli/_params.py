@@ -16,7 +16,6 @@ import argparse
 import json
 import sys
 from pathlib import Path
-from typing import NoReturn
 
 from ouc.device import Device
 from ouc.errors import ConfigError, format_status
@@ -34,13 +33,6 @@ from ouc.params import (
 __all__ = ["register"]
 
 
-class _OneLineParser(argparse.ArgumentParser):
-    """Usage errors as one line on stderr (exit 2), like every other bad input."""
-
-    def error(self, message: str) -> NoReturn:
-        self.exit(2, f"{self.prog}: error: {message} (see --help)\n")
-
-
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``ouc params`` with its three actions."""
     parser = sub.add_parser(
@@ -48,9 +40,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="decode, encode and check TCON parameter blocks",
         description="Decode, encode and check TCON connection descriptions (CONNECT blocks).",
     )
-    actions = parser.add_subparsers(
-        dest="params_action", metavar="ACTION", parser_class=_OneLineParser
-    )
+    actions = parser.add_subparsers(dest="params_action", metavar="ACTION")
     actions.required = True
 
     decode = actions.add_parser("decode", help="show a block as a TIA-style table or JSON")
