@@ -1,0 +1,580 @@
+"""The sans-I/O TLS engine: wire bytes in, events and wire bytes out, over pyOpenSSL memory BIOs.
+
+:class:`TLSEngine` implements :class:`ouc.transport.Transport` for one connection of a
+:class:`~ouc.tls.TLSContext`. It never touches a socket or a clock: the driver feeds what it read
+(``receive_data``), writes what the engine produced (``data_to_send``) and asks for events
+(``next_event``); the PLC clock comes in through ``now``.
+
+Every failure becomes one ``Failed(status, reason, reset)`` event with the PLC's 16#80Ex code;
+nothing escapes as an exception except misuse of the API (sending before the handshake, a
+verifier that is itself broken). The record path calls libssl through pyOpenSSL's cffi binding
+directly: one ``BIO_write`` + ``SSL_read`` loop per chunk received, one ``SSL_write`` per send,
+one ``BIO_read`` of exactly the pending size per ``data_to_send`` — no WantRead exceptions, no
+fixed-size buffers held by idle connections. Layer 2: no sockets, threads or clocks.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import weakref
+from collections.abc import Callable
+from enum import Enum
+from typing import Any
+
+from cryptography import x509
+from OpenSSL import SSL
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _lib
+
+from ouc.device import Role
+from ouc.errors import CertError, ConfigError, OucConnectionError, Status, TLSError
+from ouc.tls._context import TLSContext, TLSProfile, TLSSession
+from ouc.tls._peercert import PeerCert
+from ouc.tls._status import map_error_queue
+from ouc.transport import (
+    Closed,
+    Failed,
+    HandshakeComplete,
+    PlaintextReceived,
+    SessionInfo,
+    TransportEvent,
+)
+
+__all__ = ["TLSEngine", "TLSState"]
+
+
+class TLSState(Enum):
+    """Where a connection's TLS layer is; the transition table below is the only way between."""
+
+    IDLE = "idle"  # created, start() not called yet
+    HANDSHAKING = "handshaking"
+    ESTABLISHED = "established"  # application data flows both ways
+    CLOSING = "closing"  # we sent close_notify; the peer may still send data
+    CLOSED = "closed"  # the peer closed (close_notify or EOF), or we closed before the handshake
+    FAILED = "failed"  # a Failed event was emitted; nothing more happens
+
+
+_TRANSITIONS: dict[TLSState, frozenset[TLSState]] = {
+    TLSState.IDLE: frozenset({TLSState.HANDSHAKING, TLSState.CLOSED, TLSState.FAILED}),
+    TLSState.HANDSHAKING: frozenset({TLSState.ESTABLISHED, TLSState.CLOSED, TLSState.FAILED}),
+    TLSState.ESTABLISHED: frozenset({TLSState.CLOSING, TLSState.CLOSED, TLSState.FAILED}),
+    TLSState.CLOSING: frozenset({TLSState.CLOSED, TLSState.FAILED}),
+    TLSState.CLOSED: frozenset(),
+    TLSState.FAILED: frozenset(),
+}
+
+# Hot-path names bound once (attribute lookups on the cffi lib cost as much as the calls).
+_ESTABLISHED = TLSState.ESTABLISHED
+_CLOSING = TLSState.CLOSING
+_HANDSHAKING = TLSState.HANDSHAKING
+_NULL = _ffi.NULL
+_alloc = _ffi.new_allocator(should_clear_after_alloc=False)
+_buffer = _ffi.buffer
+_from_buffer = _ffi.from_buffer
+_BIO_write = _lib.BIO_write
+_BIO_read = _lib.BIO_read
+_BIO_pending = _lib.BIO_get_mem_data  # BIO_CTRL_INFO: bytes held by a memory BIO
+_SSL_read = _lib.SSL_read
+_SSL_write = _lib.SSL_write
+_SSL_pending = _lib.SSL_pending
+_SSL_get_error = _lib.SSL_get_error
+_ERR_clear = _lib.ERR_clear_error
+_WANT_READ = _lib.SSL_ERROR_WANT_READ
+_WANT_WRITE = _lib.SSL_ERROR_WANT_WRITE
+_ZERO_RETURN = _lib.SSL_ERROR_ZERO_RETURN
+_SYSCALL = _lib.SSL_ERROR_SYSCALL
+_SENT_SHUTDOWN = _lib.SSL_SENT_SHUTDOWN
+_CHAR = "char[]"
+
+
+def _utc(moment: dt.datetime) -> dt.datetime:
+    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
+
+
+def _valid_at(cert: x509.Certificate, moment: dt.datetime) -> bool:
+    moment = _utc(moment)
+    return cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc
+
+
+class TLSEngine:
+    """One TLS connection, sans-I/O; implements :class:`ouc.transport.Transport`.
+
+    Args:
+        context: the endpoint's :class:`TLSContext` (its role makes this a client or a server).
+        now: the emulated PLC clock; peer certificates are checked against it.
+        peer_address: the address connected to, for the SAN check (``ExtTLSCapabilities`` bit 0);
+            required when the resolved endpoint asks for that check.
+        session: a :class:`TLSSession` from an earlier connection of the same context, offered
+            for resumption (clients only). A session whose server certificate is outside its
+            validity at ``now()`` is not offered.
+
+    Raises:
+        ConfigError: a SAN check without ``peer_address``; a session from another context or
+            given to a server.
+    """
+
+    __slots__ = (
+        "__weakref__",
+        "_bio_in",
+        "_bio_out",
+        "_bug",
+        "_cert_error",
+        "_cert_requested",
+        "_conn",
+        "_context",
+        "_discard",
+        "_events",
+        "_failure",
+        "_info",
+        "_now",
+        "_offered",
+        "_peer",
+        "_peer_anchor_id",
+        "_session_at_handshake",
+        "_ssl",
+        "_state",
+        "_verdict",
+        "peer_address",
+    )
+
+    def __init__(
+        self,
+        context: TLSContext,
+        *,
+        now: Callable[[], dt.datetime],
+        peer_address: str | None = None,
+        session: TLSSession | None = None,
+    ) -> None:
+        resolved = context.resolved
+        if resolved.check_san and peer_address is None and not context.insecure:
+            raise ConfigError(
+                "the subjectAltName check (ExtTLSCapabilities bit 0) needs the peer address",
+                path="ExtTLSCapabilities",
+            )
+        self._context = context
+        self._now = now
+        self.peer_address = peer_address
+        conn = SSL.Connection(context._ctx, None)
+        # A weak reference: the verify callback finds the engine without a reference cycle, so
+        # a dropped connection is freed at once rather than by the cyclic collector.
+        conn.set_app_data(weakref.ref(self))
+        self._conn = conn
+        self._ssl = conn._ssl
+        self._bio_in = conn._into_ssl
+        self._bio_out = conn._from_ssl
+        self._state = TLSState.IDLE
+        self._events: list[TransportEvent] = []
+        self._verdict: bool | None = None
+        self._cert_error: CertError | None = None
+        self._cert_requested = False  # a client: the server asked for our certificate
+        self._bug: BaseException | None = None
+        self._peer: PeerCert | None = None
+        self._peer_anchor_id: int | None = None
+        self._info: SessionInfo | None = None
+        self._failure: Failed | None = None
+        self._discard = False
+        self._offered: TLSSession | None = None
+        self._session_at_handshake: SSL.Session | None = None
+        if context.role is Role.ACTIVE:
+            _lib.SSL_set_connect_state(self._ssl)
+        else:
+            _lib.SSL_set_accept_state(self._ssl)
+        if session is not None:
+            self._offer(session)
+
+    # -- public state ------------------------------------------------------------------------
+
+    @property
+    def context(self) -> TLSContext:
+        return self._context
+
+    @property
+    def state(self) -> TLSState:
+        return self._state
+
+    @property
+    def info(self) -> SessionInfo | None:
+        """What was negotiated, once the handshake is complete (else None)."""
+        return self._info
+
+    @property
+    def failure(self) -> Failed | None:
+        """The Failed event, once the connection failed (else None)."""
+        return self._failure
+
+    @property
+    def session(self) -> TLSSession | None:
+        """A session to offer on the next connection to the same peer (clients only).
+
+        None on a server, before the handshake, when tickets are off, and on TLS 1.3 until the
+        server's NewSessionTicket has been received (it follows the handshake).
+        """
+        context = self._context
+        if context.role is not Role.ACTIVE or not context.session_tickets or self._info is None:
+            return None
+        current = _lib.SSL_get_session(self._ssl)
+        if current == _NULL:
+            return None
+        first = self._session_at_handshake
+        if self._info.version == "TLSv1.3" and first is not None and current == first._session:
+            return None  # no ticket yet: this session object cannot be resumed
+        pysession = self._conn.get_session()
+        if pysession is None:  # pragma: no cover - SSL_get_session was not NULL just above
+            return None
+        der = self._info.peer_cert_der
+        peer = context._certs.from_der(der) if der is not None else None
+        return TLSSession(
+            context,
+            peer,
+            self._info.peer_anchor_id,
+            self._info.version or "",
+            self._info.own_cert_id is not None,
+            pysession,
+        )
+
+    # -- Transport ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Begin the handshake; a client queues its ClientHello (take it with data_to_send)."""
+        if self._state is not TLSState.IDLE:
+            return
+        self._set_state(TLSState.HANDSHAKING)
+        if self._context.role is Role.ACTIVE:
+            self._handshake()
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed wire bytes (bytes, bytearray or memoryview); ``b""`` means the peer closed."""
+        state = self._state
+        if state is _ESTABLISHED or state is _CLOSING:
+            if data:
+                if self._feed(data):
+                    self._read_records()
+            else:
+                self._set_state(TLSState.CLOSED)
+                self._events.append(Closed())
+            return
+        if state is TLSState.IDLE:
+            self.start()
+            state = self._state
+        if state is _HANDSHAKING:
+            if not data:
+                self._fail(
+                    Status.PARTNER_CLOSED,
+                    "the partner closed the connection during the TLS handshake",
+                    reset=False,
+                )
+                return
+            if self._feed(data):
+                self._handshake()
+
+    def next_event(self) -> TransportEvent | None:
+        """The next event, or None when more wire bytes are needed."""
+        events = self._events
+        return events.pop(0) if events else None
+
+    def send(self, data: bytes) -> None:
+        """Encrypt application bytes; raises when the connection cannot carry data (see below).
+
+        Raises:
+            TLSError: before the handshake completed (16#80EE) or after a failure (its status).
+            OucConnectionError: after the connection was closed (16#80C5 by the partner,
+                16#80A3 by us).
+        """
+        if self._state is not _ESTABLISHED:
+            self._refuse_send()
+        size = len(data)
+        if not size:
+            return
+        written = _SSL_write(self._ssl, data if type(data) is bytes else _from_buffer(data), size)
+        if written != size:
+            self._write_rest(data, written)
+
+    def data_to_send(self) -> bytes:
+        """Take the wire bytes produced so far (may be empty)."""
+        bio = self._bio_out
+        size = _BIO_pending(bio, _NULL)
+        if size <= 0:
+            return b""
+        buf = _alloc(_CHAR, size)
+        _BIO_read(bio, buf, size)
+        if self._discard:
+            return b""
+        return _buffer(buf, size)[:]
+
+    def close(self) -> None:
+        """Send close_notify (once established); before that, just stop."""
+        state = self._state
+        if state is TLSState.IDLE or state is _HANDSHAKING:
+            self._set_state(TLSState.CLOSED)
+            return
+        if state is TLSState.FAILED or state is _CLOSING:
+            return
+        if _lib.SSL_get_shutdown(self._ssl) & _SENT_SHUTDOWN:
+            return
+        if _lib.SSL_shutdown(self._ssl) < 0:
+            _lib.ERR_clear_error()
+        if state is _ESTABLISHED:
+            self._set_state(_CLOSING)
+
+    # -- internals ---------------------------------------------------------------------------
+
+    def _set_state(self, new: TLSState) -> None:
+        if new not in _TRANSITIONS[self._state]:
+            raise TLSError(
+                f"internal TLS state error: {self._state.value} -> {new.value}",
+                status=Status.TLS_HANDSHAKE_INCOMPLETE,
+            )
+        self._state = new
+
+    def _offer(self, session: TLSSession) -> None:
+        if self._context.role is not Role.ACTIVE:
+            raise ConfigError("only a TLS client (active side) offers a session", path="session")
+        if session.context is not self._context:
+            raise ConfigError("the session belongs to another TLS context", path="session")
+        peer = session.peer_cert
+        if peer is not None and not _valid_at(peer, self._now()):
+            return  # a full handshake will report the expired certificate properly
+        self._conn.set_session(session._session)
+        self._offered = session
+
+    def _feed(self, data: Any) -> bool:
+        """Append received bytes to the input BIO; False (and Failed) when memory ran out."""
+        size = len(data)
+        buffer = data if type(data) is bytes else _from_buffer(data)
+        if _BIO_write(self._bio_in, buffer, size) == size:
+            return True
+        self._fail(Status.RESOURCES, "out of memory buffering received TLS bytes", reset=True)
+        return False
+
+    def _handshake(self) -> None:
+        ssl = self._ssl
+        # SSL_get_error() reads the thread's error queue: it must start empty.
+        _ERR_clear()
+        result = _lib.SSL_do_handshake(ssl)
+        if result == 1:
+            self._complete()
+            return
+        error = _SSL_get_error(ssl, result)
+        if error in (_WANT_READ, _WANT_WRITE):
+            return
+        self._fail_openssl(error, handshaking=True)
+
+    def _complete(self) -> None:
+        self._set_state(_ESTABLISHED)
+        context = self._context
+        if context.role is Role.ACTIVE and context.session_tickets:
+            # Hold a reference so that its address cannot be reused: a TLS 1.3 ticket arriving
+            # later replaces the connection's session object, which is how `session` tells.
+            self._session_at_handshake = self._conn.get_session()
+        info = self._build_info()
+        self._info = info
+        self._peer = None  # the DER in info is all that stays per connection
+        if info.resumed and not self._resumed_peer_still_valid(info):
+            return
+        self._events.append(HandshakeComplete(info))
+        self._read_records()
+
+    def _build_info(self) -> SessionInfo:
+        conn = self._conn
+        context = self._context
+        resumed = self._resumed()
+        peer = self._peer
+        anchor_id = self._peer_anchor_id
+        if resumed and self._offered is not None:
+            peer, anchor_id = self._offered._peer, self._offered.peer_anchor_id
+        elif peer is None:
+            peer = self._peer_from_session()
+        return SessionInfo(
+            secure=True,
+            version=conn.get_protocol_version_name(),
+            cipher=conn.get_cipher_name(),
+            group=conn.get_group_name(),
+            peer_subject=peer.subject if peer is not None else None,
+            peer_cert_der=peer.der if peer is not None else None,
+            resumed=resumed,
+            own_cert_id=context.resolved.own_id if self._presented_own_cert() else None,
+            peer_anchor_id=anchor_id,
+            insecure=context.insecure,
+        )
+
+    def _peer_from_session(self) -> PeerCert | None:
+        """The peer's certificate when the verify callback did not run (resumption)."""
+        ptr = _lib.SSL_get_peer_certificate(self._ssl)  # get1: we own a reference
+        if ptr == _NULL:
+            return None
+        try:
+            return self._context._certs.from_ptr(ptr)
+        except CertError:
+            return None
+        finally:
+            _lib.X509_free(ptr)
+
+    def _presented_own_cert(self) -> bool:
+        """A server always presents its certificate; a client only when it was asked for one
+        (on resumption: when the resumed session carries a client certificate, seen by the
+        server; the client cannot tell, so it reports what the full handshake did)."""
+        if self._context.role is Role.PASSIVE:
+            return True
+        if self._cert_requested:
+            return True
+        offered = self._offered
+        return offered is not None and offered.own_cert_presented and self._resumed()
+
+    def _resumed(self) -> bool:
+        return bool(_lib.SSL_session_reused(self._ssl))
+
+    def _resumed_peer_still_valid(self, info: SessionInfo) -> bool:
+        """A resumed server side re-checks the client certificate against the PLC clock."""
+        if self._context.role is not Role.PASSIVE or info.peer_cert_der is None:
+            return True
+        if self._context.insecure:
+            return True
+        leaf = self._context._certs.from_der(info.peer_cert_der).cert
+        now = _utc(self._now())
+        if _valid_at(leaf, now):
+            return True
+        expired = now > leaf.not_valid_after_utc
+        status = Status.TLS_CERT_EXPIRED if expired else Status.TLS_CERT_INVALID
+        # The handshake is over, so there is no alert to send: close politely, or reset.
+        self.close()
+        self._fail(
+            status,
+            f"resumed session: client certificate {info.peer_subject} "
+            f"is not valid at {now:%Y-%m-%d %H:%M:%S}Z",
+            reset=None,
+        )
+        return False
+
+    def _read_records(self) -> None:
+        ssl = self._ssl
+        size = _BIO_pending(self._bio_in, _NULL) + _SSL_pending(ssl)
+        if size <= 0:
+            return
+        _ERR_clear()
+        # Plaintext never exceeds the ciphertext it came from, so one buffer of the pending
+        # size holds everything; the refill branch is only a safety net.
+        buf = _alloc(_CHAR, size)
+        got = 0
+        while True:
+            n = _SSL_read(ssl, buf + got if got else buf, size - got)
+            if n > 0:
+                got += n
+                if got == size:
+                    self._events.append(PlaintextReceived(_buffer(buf, got)[:]))
+                    size = _BIO_pending(self._bio_in, _NULL) + _SSL_pending(ssl)
+                    if size <= 0:
+                        return
+                    buf = _alloc(_CHAR, size)
+                    got = 0
+                continue
+            error = _SSL_get_error(ssl, n)
+            break
+        if got:
+            self._events.append(PlaintextReceived(_buffer(buf, got)[:]))
+        if error == _WANT_READ:
+            return
+        if error == _ZERO_RETURN:
+            self._set_state(TLSState.CLOSED)
+            self._events.append(Closed())
+            return
+        self._fail_openssl(error, handshaking=False)
+
+    def _write_rest(self, data: Any, written: int) -> None:
+        view = memoryview(data)
+        done = 0
+        while written > 0:
+            done += written
+            if done == len(view):
+                return
+            rest = view[done:]
+            written = _SSL_write(self._ssl, _from_buffer(rest), len(rest))
+        self._fail_openssl(_SSL_get_error(self._ssl, written), handshaking=False)
+
+    def _refuse_send(self) -> None:
+        state = self._state
+        if state is TLSState.IDLE or state is _HANDSHAKING:
+            raise TLSError(
+                "cannot send before the TLS handshake is complete",
+                status=Status.TLS_HANDSHAKE_INCOMPLETE,
+            )
+        if state is TLSState.FAILED and self._failure is not None:
+            raise TLSError(
+                f"the TLS connection failed: {self._failure.reason}", status=self._failure.status
+            )
+        if state is _CLOSING:
+            raise OucConnectionError(
+                "the connection is being closed", status=Status.NO_SUCH_CONNECTION
+            )
+        raise OucConnectionError("the partner closed the connection", status=Status.PARTNER_CLOSED)
+
+    def _fail_openssl(self, error: int, *, handshaking: bool) -> None:
+        bug = self._bug
+        if bug is not None:
+            self._bug = None
+            _lib.ERR_clear_error()
+            self._fail(Status.TLS_CERT_INVALID, f"the peer verifier raised {bug!r}")
+            raise bug
+        cert_error = self._cert_error
+        if cert_error is not None:
+            _lib.ERR_clear_error()
+            status = cert_error.status or Status.TLS_CERT_INVALID
+            self._fail(status, f"peer certificate refused: {cert_error.message}")
+            return
+        if error == _SYSCALL and _lib.ERR_peek_error() == 0:
+            self._fail(Status.PARTNER_CLOSED, "the partner closed the connection", reset=False)
+            return
+        status, reason = map_error_queue(handshaking)
+        self._fail(status, reason)
+
+    def _fail(self, status: int, reason: str, *, reset: bool | None = None) -> None:
+        """Emit Failed; ``reset`` None means "as the profile says" (strict resets)."""
+        if reset is None:
+            reset = self._context.profile is TLSProfile.STRICT
+        if reset:
+            # Like the firmware: not a single byte more (no alert), the driver resets.
+            self._discard = True
+            self.data_to_send()
+        self._set_state(TLSState.FAILED)
+        failure = Failed(int(status), reason, reset)
+        self._failure = failure
+        self._events.append(failure)
+
+    def _reject(self, error: CertError) -> bool:
+        """Refuse the peer's certificate with ``error`` (from the verify callback)."""
+        self._cert_error = error
+        self._verdict = False
+        return False
+
+    def _verify_peer(self, peer: PeerCert, extra: tuple[x509.Certificate, ...]) -> bool:
+        """Called once per handshake by the context's verify callback; returns the verdict."""
+        context = self._context
+        self._peer = peer
+        leaf = peer.cert
+        if context.insecure:
+            self._verdict = True
+            return True
+        resolved = context.resolved
+        peer_role = Role.PASSIVE if context.role is Role.ACTIVE else Role.ACTIVE
+        try:
+            path = context.verifier(
+                leaf,
+                anchors=resolved.anchors,
+                intermediates=extra + resolved.intermediates,
+                now=self._now(),
+                expected_address=self.peer_address if resolved.check_san else None,
+                crls=resolved.crls,
+                peer_role=peer_role,
+                legacy_anchors=resolved.legacy_anchors,
+            )
+        except CertError as exc:
+            return self._reject(exc)
+        except Exception as exc:  # a broken verifier is a bug: re-raised after the handshake
+            self._bug = exc
+            self._verdict = False
+            return False
+        self._peer_anchor_id = resolved.anchor_id_for(path[-1]) if path else None
+        self._verdict = True
+        return True
+
+    def __repr__(self) -> str:
+        return f"<TLSEngine {self._context.role.value} {self._state.value}>"

@@ -1,0 +1,87 @@
+"""Peer certificates out of OpenSSL, parsed once per context.
+
+A PLC talks to the same few partners over and over, so every handshake presents the same
+certificate bytes. :class:`PeerCertCache` keeps the parsed ``x509.Certificate`` (whose extensions
+cryptography parses once per object) and its RFC 4514 subject by DER, bounded, so a handshake
+pays for neither a parse nor a re-encoding; ``ouc.certs.verify_peer_chain`` then sees the same
+object each time. Layer 2: no I/O.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass
+from typing import Any
+
+from cryptography import x509
+from OpenSSL._util import ffi as _ffi
+from OpenSSL._util import lib as _lib
+
+from ouc.errors import CertError, Status
+
+__all__ = ["PeerCert", "PeerCertCache", "der_of"]
+
+
+def der_of(ptr: Any) -> bytes:
+    """The DER encoding of an OpenSSL ``X509 *`` (not consumed)."""
+    bio = _lib.BIO_new(_lib.BIO_s_mem())
+    if bio == _ffi.NULL:
+        raise MemoryError("BIO_new failed")
+    try:
+        if _lib.i2d_X509_bio(bio, ptr) != 1:
+            _lib.ERR_clear_error()
+            raise CertError("the peer's certificate cannot be encoded", status=0x80E2)
+        data = _ffi.new("char **")
+        size = _lib.BIO_get_mem_data(bio, data)
+        return _ffi.buffer(data[0], size)[:]
+    finally:
+        _lib.BIO_free(bio)
+
+
+@dataclass(frozen=True, slots=True)
+class PeerCert:
+    """A parsed peer certificate with what SessionInfo shows of it."""
+
+    cert: x509.Certificate
+    der: bytes
+    subject: str
+
+
+class PeerCertCache:
+    """Parsed certificates by DER; at most ``max_items``, the oldest dropped first.
+
+    Safe to share between threads: a race at worst parses a certificate twice.
+    """
+
+    __slots__ = ("_items", "_max")
+
+    def __init__(self, max_items: int = 128) -> None:
+        self._items: dict[bytes, PeerCert] = {}
+        self._max = max_items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def from_der(self, der: bytes) -> PeerCert:
+        """The parsed certificate; CertError (16#80E2) when the bytes are not a certificate."""
+        item = self._items.get(der)
+        if item is not None:
+            return item
+        try:
+            cert = x509.load_der_x509_certificate(der)
+            subject = cert.subject.rfc4514_string()
+        except ValueError as exc:
+            raise CertError(
+                f"the peer's certificate cannot be parsed: {exc}", status=Status.TLS_CERT_INVALID
+            ) from exc
+        item = PeerCert(cert, der, subject)
+        if len(self._items) >= self._max:
+            # Another thread may change the dict meanwhile: then skip this eviction.
+            with contextlib.suppress(RuntimeError, StopIteration):
+                self._items.pop(next(iter(self._items)), None)
+        self._items[der] = item
+        return item
+
+    def from_ptr(self, ptr: Any) -> PeerCert:
+        """The parsed certificate behind an OpenSSL ``X509 *``."""
+        return self.from_der(der_of(ptr))
