@@ -92,6 +92,8 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
             raise ConfigError(
                 f"is not JSON: {exc.msg} (line {exc.lineno})", path=args.values
             ) from exc
+        except RecursionError as exc:
+            raise ConfigError("is nested too deeply", path=args.values) from exc
         if not isinstance(loaded, dict):
             raise ConfigError("must hold a JSON object of variable values", path=args.values)
         values.update(_literals(loaded))
@@ -175,7 +177,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     db = sub.add_parser(
         "db",
         help="data-block layouts: offsets, encode and decode",
-        description=__doc__.split("\n\n")[0] if __doc__ else None,
+        description=(
+            "Standard-access data blocks: the offset table and LEN of a layout, and the bytes "
+            "TSEND_C sends and TRCV_C receives. FILE is SCL source or the JSON form."
+        ),
     )
     actions = db.add_subparsers(dest="db_command", metavar="ACTION")
     actions.required = True

@@ -1,0 +1,144 @@
+"""``ouc db layout|encode|decode``: in-process through ``main()``, and once as a subprocess."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from ouc.cli import main
+
+SEND = str(Path(__file__).resolve().parents[2] / "samples" / "send_data.scl")
+MACHINE = str(Path(__file__).resolve().parents[2] / "samples" / "machine_data.scl")
+STANDARD_HEX = ("0100fe0c" + b"Hello World!".hex()).ljust(258 * 2, "0")
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    code = main(["db", *argv])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_layout_table(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "layout", SEND)
+    assert (code, err) == (0, "")
+    lines = out.splitlines()
+    assert lines[0].split() == ["Offset", "Name", "Data", "type", "Start", "value"]
+    assert lines[1].split() == ["0.0", "Var1", "Bool", "TRUE"]
+    assert lines[2].split(None, 3) == ["2.0", "Var2", "String", "'Hello World!'"]
+    assert lines[-1] == "Total size: 258 bytes (LEN = 258)"
+
+
+def test_layout_json_and_nesting(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, _ = run(capsys, "layout", MACHINE, "--json")
+    doc = json.loads(out)
+    assert code == 0 and doc["size"] == 144 and doc["name"] == "Machine_Data"
+    rows = {e["path"]: e for e in doc["entries"]}
+    assert rows["Motor.Speed"] == {
+        "path": "Motor.Speed",
+        "type": "Int",
+        "offset": "8.0",
+        "bits": 16,
+        "start": 3000,
+    }
+    assert rows["Flags[1,0]"]["offset"] == "83.0"
+    assert rows["Delay"]["start"] == "T#1S_500MS"
+    code, out, _ = run(capsys, "layout", MACHINE, "--no-elements")
+    assert "Grid[1,0]" not in out and "Grid" in out
+
+
+def test_encode_hex_set_and_files(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    code, out, _ = run(capsys, "encode", SEND)
+    assert (code, out.strip()) == (0, STANDARD_HEX)
+    code, out, _ = run(capsys, "encode", SEND, "--set", "Var2=Hello", "--set", "Var1=FALSE")
+    assert out.strip() == ("0000fe05" + b"Hello".hex()).ljust(516, "0")
+    raw = tmp_path / "out.bin"
+    code, out, _ = run(capsys, "encode", SEND, "--set", "Var2='it$'s'", "-o", str(raw))
+    assert code == 0 and out == ""
+    assert raw.read_bytes()[:8] == b"\x01\x00\xfe\x04it's"
+    hex_file = tmp_path / "out.hex"
+    run(capsys, "encode", SEND, "--hex", "-o", str(hex_file))
+    assert hex_file.read_text().strip() == STANDARD_HEX
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"Var2": "from json"}))
+    code, out, _ = run(capsys, "encode", SEND, "--values", str(values))
+    assert bytes.fromhex(out.strip())[4:13] == b"from json"
+
+
+def test_decode_file_hex_and_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
+    data = tmp_path / "in.bin"
+    data.write_bytes(bytes.fromhex(STANDARD_HEX))
+    code, out, _ = run(capsys, "decode", SEND, str(data))
+    assert code == 0
+    assert [line.split(None, 3) for line in out.splitlines()[1:]] == [
+        ["0.0", "Var1", "Bool", "TRUE"],
+        ["2.0", "Var2", "String", "'Hello World!'"],
+    ]
+    code, out, _ = run(capsys, "decode", SEND, "--hex", STANDARD_HEX, "--json")
+    assert json.loads(out) == {"Var1": True, "Var2": "Hello World!"}
+    code, out, _ = run(
+        capsys, "encode", MACHINE, "--set", "Grid[2,3]=-7", "--set", "Flags[1,2]=TRUE"
+    )
+    code, out, _ = run(capsys, "decode", MACHINE, "--hex", out.strip())
+    rows = {line.split()[1]: line.split()[-1] for line in out.splitlines()[1:]}
+    assert rows["Grid[2,3]"] == "-7" and rows["Flags[1,2]"] == "TRUE"
+    assert rows["Stamp"] == "DTL#2024-01-31-12:00:00"
+
+
+@pytest.mark.parametrize(
+    ("argv", "fragment"),
+    [
+        (["encode", SEND, "--set", "Var1=7"], "Var1: Bool expects TRUE or FALSE"),
+        (["encode", SEND, "--set", "Var3=1"], "no variable 'Var3'"),
+        (["encode", SEND, "--set", "novalue"], "is not PATH=VALUE"),
+        (["decode", SEND, "--hex", "00"], "short of the 258-byte block"),
+        (["decode", SEND, "--hex", "00" * 259], "(16#8088)"),
+        (["decode", SEND, "--hex", "zz"], "not hexadecimal"),
+        (["decode", SEND], "give the received bytes"),
+        (["layout", "/nonexistent/x.scl"], "cannot read the layout"),
+    ],
+)
+def test_bad_input_is_one_line_and_exit_2(
+    capsys: pytest.CaptureFixture[str], argv: list[str], fragment: str
+) -> None:
+    code, out, err = run(capsys, *argv)
+    assert code == 2 and out == ""
+    assert err.count("\n") == 1 and err.startswith("ouc: error: ")
+    assert fragment in err
+
+
+def test_bad_layout_file_names_file_and_line(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    bad = tmp_path / "bad.scl"
+    bad.write_text("a : Int;\nb : Strng;\n")
+    code, _, err = run(capsys, "layout", str(bad))
+    assert code == 2
+    assert err == f"ouc: error: {bad}:2: 'Strng' is not an elementary data type\n"
+
+
+def test_subprocess_round_trip(tmp_path: Path) -> None:
+    out = tmp_path / "send.bin"
+    encode = [sys.executable, "-m", "ouc", "db", "encode", SEND, "--set", "Var2=Hi", "-o", str(out)]
+    subprocess.run(encode, check=True, timeout=60, capture_output=True)
+    decode = [sys.executable, "-m", "ouc", "db", "decode", SEND, str(out), "--json"]
+    done = subprocess.run(decode, check=True, timeout=60, capture_output=True, text=True)
+    assert json.loads(done.stdout) == {"Var1": True, "Var2": "Hi"}
+    failed = subprocess.run(
+        [sys.executable, "-m", "ouc", "db", "decode", SEND, "--hex", "00"],
+        timeout=60,
+        capture_output=True,
+        text=True,
+    )
+    assert failed.returncode == 2 and "Traceback" not in failed.stderr
+
+
+def test_usage_errors_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
+    with pytest.raises(SystemExit) as done:
+        main(["db", "encode"])
+    assert done.value.code == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "FILE" in err
