@@ -14,6 +14,21 @@ Parameter blocks (``ouc.strategies._params``):
     ...     block, rule, status = item
     ...     assert status == 0x80B5
 
+Data blocks (``ouc.strategies._db``):
+
+* :func:`data_types` / :func:`values_for` — S7 types (scalars, strings, arrays, structs) and
+  in-range values for one;
+* :func:`layouts`, :func:`layouts_with_values`, :func:`layout_values` — whole standard-access
+  layouts, with values that encode;
+* :func:`byte_images` — byte strings of exactly a layout's size, for decoder fuzzing.
+
+    >>> from hypothesis import given
+    >>> from ouc.strategies import layouts_with_values
+    >>> @given(layouts_with_values())
+    ... def test_round_trip(item):
+    ...     layout, values = item
+    ...     assert layout.decode(layout.encode(values)) == layout.decode(layout.encode(values))
+
 hypothesis is a test extra: ``pip install ouc[test]``.
 """
 
@@ -24,6 +39,14 @@ except ImportError as exc:  # pragma: no cover - depends on the environment.
         "ouc.strategies needs hypothesis, which comes with the test extra: pip install ouc[test]"
     ) from exc
 
+from ouc.strategies._db import (
+    byte_images,
+    data_types,
+    layout_values,
+    layouts,
+    layouts_with_values,
+    values_for,
+)
 from ouc.strategies._params import (
     RULE_NAMES,
     BrokenBlock,
@@ -41,7 +64,13 @@ __all__ = [
     "RULE_NAMES",
     "BrokenBlock",
     "broken_blocks",
+    "byte_images",
     "context_for",
+    "data_types",
+    "layout_values",
+    "layouts",
+    "layouts_with_values",
     "mutated_bytes",
     "valid_blocks",
+    "values_for",
 ]
