@@ -1,26 +1,72 @@
 """Drivers: the blocking (threads) and asyncio endpoints that move bytes for the sans-I/O core.
 
 Layer 3: the only place (with the CLI) that touches sockets, threads, asyncio and the clock.
+
+- :class:`EndpointSpec`: an endpoint's setup from its CONNECT block (TLS context built once).
+- :class:`PassiveEndpoint` (TRCV_C, TLS server) and :class:`ActiveEndpoint` (TSEND_C, TLS
+  client): the blocking driver, one thread per served connection.
+- :class:`AddressMap`: plant addresses (192.168.0.1) on loopback; behaviours :func:`echo`,
+  :func:`reply`, :func:`receive_only`, :func:`callback`.
+- :class:`EndpointRecord`: one line of an endpoint's event/status log (``on_event``).
+- :func:`standard_example`: the standard example's two endpoints on loopback (``ouc demo``).
 """
 
+from ouc.drivers._blocking import PassiveEndpoint, sequences_of
+from ouc.drivers._blocking_active import ActiveEndpoint, ReceiveEvent
+from ouc.drivers._example import LOOPBACK_MAP, ExampleSetup, example_store, standard_example
+from ouc.drivers._records import (
+    EndpointRecord,
+    EventCallback,
+    RecordKind,
+    Recorder,
+    describe_session,
+    session_json,
+)
 from ouc.drivers._setup import (
+    KEYLOG_ENV,
     AddressMap,
     Behaviour,
+    Clock,
     EndpointSpec,
+    KeyLogFile,
     PeerContext,
+    callback,
     echo,
+    offset_clock,
     receive_only,
     reply,
     system_clock,
 )
+from ouc.drivers._sockio import connection_error, os_error_status
 
 __all__ = [
+    "KEYLOG_ENV",
+    "LOOPBACK_MAP",
+    "ActiveEndpoint",
     "AddressMap",
     "Behaviour",
+    "Clock",
+    "EndpointRecord",
     "EndpointSpec",
+    "EventCallback",
+    "ExampleSetup",
+    "KeyLogFile",
+    "PassiveEndpoint",
     "PeerContext",
+    "ReceiveEvent",
+    "RecordKind",
+    "Recorder",
+    "callback",
+    "connection_error",
+    "describe_session",
     "echo",
+    "example_store",
+    "offset_clock",
+    "os_error_status",
     "receive_only",
     "reply",
+    "sequences_of",
+    "session_json",
+    "standard_example",
     "system_clock",
 ]

@@ -10,23 +10,31 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import os
+import threading
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
+from pathlib import Path
 
 from ouc.certs import CertStore, ResolvedEndpoint, resolve
 from ouc.conn import Connection, ConnectionConfig, FrameReceived
 from ouc.device import Device, Role
 from ouc.errors import ConfigError, Status
-from ouc.params import Block, TconIpV4Sec, TconQdnSec
+from ouc.params import Block, TconIpV4Sec, TconQdnSec, check
 from ouc.tls import PeerVerifier, TLSContext, TLSEngine, TLSProfile, TLSSession
 from ouc.transport import PlainTransport
 
 __all__ = [
+    "KEYLOG_ENV",
     "AddressMap",
     "Behaviour",
+    "Clock",
     "EndpointSpec",
+    "KeyLogFile",
     "PeerContext",
+    "callback",
     "echo",
+    "offset_clock",
     "receive_only",
     "reply",
     "system_clock",
@@ -34,10 +42,70 @@ __all__ = [
 
 Clock = Callable[[], dt.datetime]
 
+#: The environment variable browsers, curl and Wireshark agree on for TLS key logs.
+KEYLOG_ENV = "SSLKEYLOGFILE"
+
 
 def system_clock() -> dt.datetime:
     """The host's clock in UTC: the default emulated PLC clock."""
     return dt.datetime.now(dt.UTC)
+
+
+def offset_clock(plc_time: dt.datetime) -> Clock:
+    """An emulated PLC clock that reads ``plc_time`` now and runs on with the host's clock.
+
+    That is how a CPU whose clock was set to another time behaves: certificates are checked
+    against its time, which keeps advancing. A naive ``plc_time`` means UTC.
+    """
+    start = plc_time if plc_time.tzinfo else plc_time.replace(tzinfo=dt.UTC)
+    offset = start - system_clock()
+
+    def clock() -> dt.datetime:
+        return system_clock() + offset
+
+    return clock
+
+
+class KeyLogFile:
+    """Appends NSS key-log lines (``SSLKEYLOGFILE``) so Wireshark can decrypt the traffic.
+
+    Each line is one ``O_APPEND`` write of a file opened and closed around it: several
+    endpoints and processes may share one file without interleaving, and nothing stays open.
+    Only handshakes write key lines (a few per connection), so the cost is off the record path.
+    The file is created with mode 0600: whoever reads it can decrypt the recorded traffic.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        try:
+            self._append(b"")
+        except OSError as exc:
+            raise ConfigError(
+                f"cannot write the TLS key log: {exc.strerror or exc}", path=str(self.path)
+            ) from exc
+
+    def _append(self, data: bytes) -> None:
+        fd = os.open(self.path, os.O_WRONLY | os.O_APPEND | os.O_CREAT, 0o600)
+        try:
+            if data:
+                os.write(fd, data)
+        finally:
+            os.close(fd)
+
+    def __call__(self, line: bytes) -> None:
+        """Append one key-log line (the TLS engine's ``keylog=`` callback)."""
+        with self._lock:
+            self._append(line.rstrip(b"\n") + b"\n")
+
+    @classmethod
+    def from_env(cls, path: str | os.PathLike[str] | None = None) -> KeyLogFile | None:
+        """The key log at ``path``, else at ``$SSLKEYLOGFILE``, else None (no key log)."""
+        chosen = path if path is not None else os.environ.get(KEYLOG_ENV) or None
+        return None if chosen is None else cls(chosen)
+
+    def __repr__(self) -> str:
+        return f"KeyLogFile({str(self.path)!r})"
 
 
 def _split_hostport(text: str, what: str) -> tuple[str, int | None]:
@@ -140,6 +208,16 @@ def reply(data: bytes) -> Behaviour:
     return behaviour
 
 
+def callback(function: Callable[[bytes, PeerContext], bytes | None]) -> Behaviour:
+    """A user function per received frame: it gets the frame's bytes and the peer, and returns
+    the bytes to send back (or None). Equivalent to writing a :data:`Behaviour` directly."""
+
+    def behaviour(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+        return function(frame.data, peer)
+
+    return behaviour
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     """One endpoint's fixed configuration, and the factory of its per-TCP-connection machines.
@@ -154,10 +232,28 @@ class EndpointSpec:
     tls: TLSContext | None
     clock: Clock
     resolved: ResolvedEndpoint | None = None
+    device_name: str | None = None
+    keylog: KeyLogFile | None = None
 
     @property
     def role(self) -> Role:
         return self.config.role
+
+    @property
+    def name(self) -> str:
+        """The emulated device's name, as status lines show it (``PLC_1``)."""
+        return self.device_name or self.device.name
+
+    @property
+    def block_name(self) -> str:
+        """The block this endpoint plays: TRCV_C (passive) or TSEND_C (active)."""
+        return "TRCV_C" if self.role is Role.PASSIVE else "TSEND_C"
+
+    @property
+    def plant_address(self) -> str | None:
+        """The device's own plant address (the first of ``device.own_addresses``), if known."""
+        own = self.device.own_addresses
+        return own[0] if own else None
 
     @classmethod
     def from_block(
@@ -178,6 +274,8 @@ class EndpointSpec:
         idle_timeout: float | None = None,
         resolved: ResolvedEndpoint | None = None,
         session_tickets: bool = True,
+        keylog_file: str | os.PathLike[str] | None = None,
+        check_block: bool = True,
     ) -> EndpointSpec:
         """Set up an endpoint from its CONNECT block.
 
@@ -194,12 +292,20 @@ class EndpointSpec:
             clock: the emulated PLC clock that certificates are checked against.
             handshake_timeout / idle_timeout: seconds; expiry is 16#80C7.
             resolved: certificates already resolved (skips the store).
+            keylog_file: append NSS key-log lines here (for Wireshark). When neither this nor
+                ``keylog`` is given, the ``SSLKEYLOGFILE`` environment variable is honoured.
+            check_block: first check the block the way TCON does (``ouc.params.check`` on
+                ``device``), so a mock PLC refuses what the CPU refuses (16#80B7, 16#80A2, ...).
 
         Raises:
-            OucError: the block's certificates do not resolve (16#80E9, 16#80ED, ...), the
-                device has no Secure OUC, LEN is out of range (16#8085).
+            OucError: the block breaks a TCON rule (its status and field), the block's
+                certificates do not resolve (16#80E9, 16#80ED, ...), the device has no Secure
+                OUC, LEN is out of range (16#8085).
         """
         device = device or Device()
+        keylog_writer: KeyLogFile | None = None
+        if check_block:
+            check(block, device=device)
         if adhoc is None:
             adhoc = receive_len is None
         config = ConnectionConfig.from_block(
@@ -221,6 +327,9 @@ class EndpointSpec:
                         path="ActivateSecureConn",
                     )
                 resolved = resolve(store, block, device=device_name or device.name, now=clock())
+            if keylog is None:
+                keylog_writer = KeyLogFile.from_env(keylog_file)
+                keylog = keylog_writer
             tls = TLSContext.build(
                 resolved,
                 device,
@@ -231,7 +340,14 @@ class EndpointSpec:
                 session_tickets=session_tickets,
             )
         return cls(
-            block=block, device=device, config=config, tls=tls, clock=clock, resolved=resolved
+            block=block,
+            device=device,
+            config=config,
+            tls=tls,
+            clock=clock,
+            resolved=resolved,
+            device_name=device_name,
+            keylog=keylog_writer,
         )
 
     def partner_allowed(self, plant_address: str) -> bool:
@@ -251,10 +367,20 @@ class EndpointSpec:
                 the address it connected to).
             session: a TLS session to offer for resumption (active side only).
         """
+        return self.new_connection_and_engine(peer_address=peer_address, session=session)[0]
+
+    def new_connection_and_engine(
+        self, *, peer_address: str | None = None, session: TLSSession | None = None
+    ) -> tuple[Connection, TLSEngine | None]:
+        """Like :meth:`new_connection`, and also the TLS engine under it (None for plain TCP).
+
+        An active endpoint needs the engine for :attr:`TLSEngine.session` (resumption on the
+        next connection); the Connection does not expose its transport.
+        """
         if self.tls is None:
-            return Connection(self.config, PlainTransport())
+            return Connection(self.config, PlainTransport()), None
         engine = TLSEngine(self.tls, now=self.clock, peer_address=peer_address, session=session)
-        return Connection(self.config, engine)
+        return Connection(self.config, engine), engine
 
 
 def refused_status() -> int:
