@@ -1,9 +1,232 @@
-"""``ouc demo``: placeholder until issue 5 lands; registers no sub-command yet."""
+"""``ouc demo``: the standard Secure OUC example end to end, on this host, with nothing prepared.
+
+It builds a temporary certificate store with the example's certificates (CA 3, server
+certificate 9 for PLC_1 at 192.168.0.1, client certificate 11 for PLC_2 at 192.168.0.2), starts
+PLC_1's passive endpoint from the sample server block (TRCV_C, mutual TLS), connects PLC_2's
+active endpoint from the sample client block (TSEND_C), sends ``Send_Data {Var1 := TRUE; Var2 :=
+'Hello World!'}`` and reports what a PLC engineer looks at: both blocks' STATUS sequences, the TLS
+version, cipher and group, the certificates each side saw, and the server's ``Received_Data``
+values. The plant addresses run on loopback (127.0.0.1 and 127.0.0.2). Exit status 0 only when
+the values arrived.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import queue
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+from cryptography.hazmat.primitives.serialization import Encoding
+
+from ouc.certs import CertStore
+from ouc.cli._endpoints import value_lines
+from ouc.conn import FrameReceived
+from ouc.drivers import (
+    ActiveEndpoint,
+    PassiveEndpoint,
+    PeerContext,
+    RecordKind,
+    RecordLog,
+    describe_session,
+    example_store,
+    received_data_layout,
+    send_data_layout,
+    session_json,
+    standard_example,
+)
+from ouc.errors import ConfigError, OucConnectionError, Status
+from ouc.transport import SessionInfo
+
+__all__ = ["register", "run_demo"]
+
+_VALUES = {"Var1": True, "Var2": "Hello World!"}
+
+
+def _cert_id(store: CertStore, der: bytes | None) -> int | None:
+    """The store ID of the certificate a peer presented (matched by its DER bytes)."""
+    if der is None:
+        return None
+    for cert_id in store.ids():
+        if store.certificate(cert_id).public_bytes(Encoding.DER) == der:
+            return cert_id
+    return None
+
+
+def _peer(store: CertStore, info: SessionInfo | None) -> dict[str, Any]:
+    if info is None:
+        return {}
+    return {
+        "certificate_id": _cert_id(store, info.peer_cert_der),
+        "subject": info.peer_subject,
+        "trusted_through_ca": info.peer_anchor_id,
+        "own_certificate_id": info.own_cert_id,
+    }
+
+
+def run_demo(store_dir: Path, *, timeout: float = 10.0) -> dict[str, Any]:
+    """Run the example with a new store in ``store_dir``; returns the report as a dict.
+
+    Raises:
+        OucError: a step failed (its status says which); the report is then not complete.
+    """
+    started = time.monotonic()
+    store = example_store(store_dir, now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
+    setup = standard_example(store)
+    send_layout, receive_layout = send_data_layout(), received_data_layout()
+    data = send_layout.encode()
+    frames: queue.Queue[tuple[bytes, str]] = queue.Queue()
+    server_log, client_log = RecordLog(), RecordLog()
+
+    def receive_area(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+        frames.put((frame.data, f"{peer.address}:{peer.port}"))
+        return None
+
+    server = PassiveEndpoint(
+        setup.server, behaviour=receive_area, address_map=setup.address_map, on_event=server_log
+    )
+    with server:
+        client = ActiveEndpoint(
+            setup.client,
+            address_map=setup.address_map,
+            connect_timeout=timeout,
+            reconnect=False,
+            on_event=client_log,
+        )
+        with client:
+            client_info = client.info
+            client.send(data)
+            try:
+                received, peer = frames.get(timeout=timeout)
+            except queue.Empty:
+                raise OucConnectionError(
+                    f"the server received no frame within {timeout:g} s", status=Status.TIMEOUT
+                ) from None
+            server_connected = server_log.wait_for(RecordKind.CONNECTED, timeout=timeout)
+            local = client.local_address
+        server_closed = server_log.wait_for(RecordKind.CLOSED, timeout=timeout)
+        listening = server_log.of(RecordKind.LISTENING)[0].local
+    values = receive_layout.decode(received)
+    sent_lines, sent_json = value_lines(send_layout, data)
+    received_lines, received_json = value_lines(receive_layout, received)
+    server_info = server_connected.info
+    return {
+        "ok": values == _VALUES,
+        "seconds": round(time.monotonic() - started, 3),
+        "store": str(store.path),
+        "server": {
+            "device": setup.server.name,
+            "plant": "192.168.0.1:2000",
+            "listening": listening,
+            "peer": peer,
+            "sees": _peer(store, server_info),
+            "TRCV_C": server_closed.sequences.get("TRCV_C", ""),
+        },
+        "client": {
+            "device": setup.client.name,
+            "plant": "192.168.0.2",
+            "local": local,
+            "sees": _peer(store, client_info),
+            "TSEND_C": client.format_sequence("TSEND_C"),
+        },
+        "tls": session_json(client_info) if client_info is not None else None,
+        "tls_text": describe_session(client_info) if client_info is not None else "",
+        "sent": {"block": send_layout.name, "len": len(data), "values": sent_json},
+        "received": {
+            "block": receive_layout.name,
+            "rcvd_len": len(received),
+            "values": received_json,
+        },
+        "_lines": {"sent": sent_lines, "received": received_lines},
+    }
+
+
+def _seen(side: dict[str, Any], what: str) -> str:
+    sees = side["sees"]
+    cert = sees.get("certificate_id")
+    cert_text = f"certificate {cert}" if cert is not None else "a certificate"
+    return (
+        f"{side['device']} sees the {what}'s {cert_text} ({sees.get('subject')}), "
+        f"trusted through CA {sees.get('trusted_through_ca')}"
+    )
+
+
+def _text(report: dict[str, Any], kept: bool) -> str:
+    server, client, tls = report["server"], report["client"], report["tls"] or {}
+    lines = report["_lines"]
+    store_note = "kept" if kept else "temporary, removed afterwards"
+    out = [
+        "Secure OUC demo: the standard example (server PLC_1, client PLC_2) on this host",
+        "",
+        f"  certificate store   {report['store']} ({store_note})",
+        "                      CA 3 issued server certificate 9 (PLC_1, IP 192.168.0.1)",
+        "                      and client certificate 11 (PLC_2, IP 192.168.0.2)",
+        f"  server PLC_1        TRCV_C, passive, {server['plant']} on {server['listening']}",
+        f"  client PLC_2        TSEND_C, active, {client['plant']} from {client['local']}",
+        "",
+        "Connection",
+        f"  TLS                 {tls.get('version')}, {tls.get('cipher')}, "
+        f"group {tls.get('group')}, mutual authentication",
+        f"  client              {_seen(client, 'server')}",
+        f"  server              {_seen(server, 'client')}",
+        "",
+        f"Sent by PLC_2 (TSEND_C, {report['sent']['block']}, LEN {report['sent']['len']})",
+        *lines["sent"],
+        "",
+        f"Received by PLC_1 (TRCV_C, {report['received']['block']}, "
+        f"RCVD_LEN {report['received']['rcvd_len']})",
+        *lines["received"],
+        "",
+        "STATUS sequences",
+        f"  PLC_2 TSEND_C       {client['TSEND_C']}",
+        f"  PLC_1 TRCV_C        {server['TRCV_C']}",
+        "",
+    ]
+    if report["ok"]:
+        out.append(f"OK: the values arrived ({report['seconds']:.2f} s).")
+    else:
+        out.append("FAILED: the received values differ from the sent ones.")
+    return "\n".join(out)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    if args.keep_store is not None:
+        folder = Path(args.keep_store)
+        if folder.exists() and any(folder.iterdir()):
+            raise ConfigError(
+                "exists and is not empty; give a new folder for the demo's store",
+                path="--keep-store",
+            )
+        report = run_demo(folder, timeout=args.timeout)
+    else:
+        with tempfile.TemporaryDirectory(prefix="ouc-demo-") as tmp:
+            report = run_demo(Path(tmp) / "store", timeout=args.timeout)
+    if args.json:
+        doc = {k: v for k, v in report.items() if not k.startswith("_")}
+        doc["kept"] = args.keep_store is not None
+        print(json.dumps(doc, indent=2, ensure_ascii=False))
+    else:
+        print(_text(report, args.keep_store is not None))
+        if args.keep_store is not None:
+            print(f"Explore the store: ouc certs list --store {args.keep_store}")
+    return 0 if report["ok"] else 1
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register nothing yet (issue 5)."""
+    """Add ``ouc demo``."""
+    p = sub.add_parser(
+        "demo",
+        help="the standard Secure OUC example end to end on this host (start here)",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument("--json", action="store_true", help="the report as JSON")
+    p.add_argument(
+        "--keep-store", metavar="DIR", help="create the store here and keep it (default: temporary)"
+    )
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per step")
+    p.set_defaults(func=_demo)

@@ -1,9 +1,500 @@
-"""``ouc endpoints``: placeholder until issue 5 lands; registers no sub-command yet."""
+"""``ouc serve`` (a mock PLC, the passive TRCV_C side) and ``ouc connect`` (the TSEND_C side).
+
+``ouc serve`` listens like the server PLC of a CONNECT block (default: the standard example's
+server block, receiving ``Received_Data``) and prints one status line per connection event
+(``PLC_1 TRCV_C 192.168.0.2:51234 7004 connected TLSv1.3 ...``) and per received frame, decoded
+with ``--db``. ``ouc connect`` connects like the client PLC (default: the example's client
+block, sending ``Send_Data``), sends a data block or raw bytes, optionally waits for the reply,
+and prints the STATUS sequences. ``--json`` prints one JSON object per line instead.
+
+Plant addresses (192.168.0.1) run on this host through ``--map PLANT=LOCAL``: a peer connecting
+from a mapped local address is seen with its plant address by the partner check.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import os
+import signal
+import sys
+import threading
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
+from ouc.cli._db import _values as db_values
+from ouc.conn import FrameReceived
+from ouc.db import Layout, format_value, load_layout, to_json
+from ouc.device import Device, Role
+from ouc.drivers import (
+    ActiveEndpoint,
+    AddressMap,
+    Behaviour,
+    EndpointRecord,
+    EndpointSpec,
+    PassiveEndpoint,
+    PeerContext,
+    RecordKind,
+    echo,
+    offset_clock,
+    receive_only,
+    received_data_layout,
+    reply,
+    send_data_layout,
+    sequences_of,
+    split_host_port,
+    system_clock,
+)
+from ouc.drivers._setup import Clock
+from ouc.errors import ConfigError, OucConnectionError, OucError
+from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block, load
+
+__all__ = ["register"]
+
+STORE_PASSWORD_ENV = "OUC_STORE_PASSWORD"
+
+
+class Printer:
+    """Prints status lines or JSON lines, one at a time (endpoint threads print too)."""
+
+    def __init__(self, as_json: bool, partner: str | None = None) -> None:
+        self.json = as_json
+        self.partner = partner  # the block's RemoteAddress, for the hint on refused peers
+        self._lock = threading.Lock()
+
+    def line(self, text: str, doc: dict[str, Any] | None = None) -> None:
+        with self._lock:
+            if self.json:
+                if doc is not None:
+                    print(json.dumps(doc, ensure_ascii=False), flush=True)
+            else:
+                print(text, flush=True)
+
+    def record(self, record: EndpointRecord) -> None:
+        text = record.line()
+        if record.kind is RecordKind.REFUSED and record.peer and self.partner:
+            local = record.peer.rsplit(":", 1)[0]
+            text += f"; to accept it as the partner: --map {self.partner}={local}"
+        self.line(text, record.to_json())
+
+
+# -- shared setup --------------------------------------------------------------------------------
+
+
+def load_block(path: str | None, default: Block) -> Block:
+    return default if path is None else load(path)
+
+
+def open_store(path: str) -> CertStore:
+    """The certificate store at ``path``, or a ConfigError that says how to make one."""
+    folder = Path(path)
+    if not (folder / "index.json").is_file():
+        raise ConfigError(
+            f"no certificate store at {folder}: create one with 'ouc certs init --store {path}' "
+            "and the certificates the block names, or get the standard example's "
+            f"(CA 3, certificates 9 and 11) with 'ouc demo --keep-store {path}'",
+            path="--store",
+        )
+    return CertStore(folder, password=os.environ.get(STORE_PASSWORD_ENV))
+
+
+def make_clock(text: str | None) -> Clock:
+    """``--plc-time ISO``: the emulated PLC clock (runs on from that time); default: now."""
+    if text is None:
+        return system_clock
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{text!r} is not an ISO date/time", path="--plc-time") from exc
+    return offset_clock(moment)
+
+
+def make_device(args: argparse.Namespace, name: str) -> Device:
+    own = tuple(args.own_ip or ())
+    if args.family is None and args.firmware is None:
+        return Device(name=name, own_addresses=own)
+    family = args.family or "S7-1500"
+    firmware = args.firmware or ("V4.6" if "1200" in family else "V3.1")
+    return Device.from_text(family, firmware, name=name, own_addresses=own)
+
+
+def make_spec(
+    args: argparse.Namespace,
+    block: Block,
+    default_device: str,
+    *,
+    receive_len: int | None,
+    adhoc: bool | None,
+) -> EndpointSpec:
+    name = args.device or default_device
+    store = open_store(args.store) if block.secure else None
+    if args.insecure:
+        print(
+            "ouc: WARNING: --insecure: peer certificates are NOT verified, any partner is "
+            "accepted. Use this for commissioning tests only.",
+            file=sys.stderr,
+            flush=True,
+        )
+    return EndpointSpec.from_block(
+        block,
+        store=store,
+        device=make_device(args, name),
+        device_name=name,
+        receive_len=receive_len,
+        adhoc=adhoc,
+        profile=args.profile,
+        insecure=args.insecure,
+        clock=make_clock(args.plc_time),
+        handshake_timeout=args.handshake_timeout,
+        idle_timeout=args.idle_timeout,
+        keylog_file=args.keylog,
+    )
+
+
+def address_map(args: argparse.Namespace) -> AddressMap:
+    return AddressMap.parse(list(args.map or ()))
+
+
+def host_port(text: str, option: str, default_port: int | None = None) -> tuple[str, int]:
+    host, port = split_host_port(text, option)
+    if port is None:
+        if default_port is None:
+            raise ConfigError(f"{text!r} is not HOST:PORT", path=option)
+        port = default_port
+    return host or "127.0.0.1", port
+
+
+def value_lines(layout: Layout, data: bytes) -> tuple[list[str], Any]:
+    """``Var1 = TRUE`` lines and the JSON values of ``data`` decoded with ``layout``."""
+    values = layout.decode(data)
+    flat = layout.flatten(values)
+    lines = [
+        f"  {entry.path} = {format_value(entry.dtype, flat[entry.path])}"
+        for entry in layout.entries()
+        if entry.path in flat
+    ]
+    return lines, to_json(values)
+
+
+def parse_hex(text: str, option: str) -> bytes:
+    cleaned = text.replace(":", "").replace(" ", "").removeprefix("0x")
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError as exc:
+        raise ConfigError("is not hexadecimal bytes", path=option) from exc
+
+
+def read_file(path: str, option: str) -> bytes:
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+
+
+def _frame_printer(
+    printer: Printer, spec: EndpointSpec, layout: Layout | None
+) -> Callable[[FrameReceived, PeerContext], None]:
+    def show(frame: FrameReceived, peer: PeerContext) -> None:
+        where = f"{spec.name} {spec.block_name} {peer.address}:{peer.port}"
+        text = f"{where} 0000 received {frame.rcvd_len} bytes (RCVD_LEN {frame.rcvd_len})"
+        doc: dict[str, Any] = {
+            "event": "frame",
+            "device": spec.name,
+            "block": spec.block_name,
+            "peer": f"{peer.address}:{peer.port}",
+            "rcvd_len": frame.rcvd_len,
+        }
+        lines: list[str] = []
+        if layout is not None:
+            try:
+                lines, doc["values"] = value_lines(layout, frame.data)
+            except OucError as exc:
+                lines = [f"  cannot decode as {layout.name}: {exc}"]
+                doc["error"] = str(exc)
+        else:
+            preview = frame.data[:32].hex(" ")
+            lines = [f"  {preview}{' ...' if frame.rcvd_len > 32 else ''}"]
+            doc["hex"] = frame.data.hex()
+        printer.line("\n".join([text, *lines]), doc)
+
+    return show
+
+
+# -- ouc serve -----------------------------------------------------------------------------------
+
+
+def _serve(args: argparse.Namespace) -> int:
+    block = load_block(args.block, STANDARD_SERVER)
+    if block.role is not Role.PASSIVE:
+        raise ConfigError(
+            "the block has ActiveEstablished TRUE (the active side): use 'ouc connect'",
+            path="--block",
+        )
+    layout = load_layout(args.db) if args.db else None
+    if layout is None and args.block is None and args.len is None:
+        layout = received_data_layout()  # the example's receive area
+    receive_len = args.len if args.len is not None else layout.size if layout else None
+    adhoc = True if args.adhoc else None
+    spec = make_spec(args, block, SERVER_DEVICE, receive_len=receive_len, adhoc=adhoc)
+    printer = Printer(args.json, block.remote_address)
+    answer = _answer(args)
+    show = _frame_printer(printer, spec, layout)
+    done = threading.Event()
+    frames = [0]
+    lock = threading.Lock()
+
+    def behaviour(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+        show(frame, peer)
+        with lock:
+            frames[0] += 1
+            if args.count is not None and frames[0] >= args.count:
+                done.set()
+        return answer(frame, peer)
+
+    listen = None
+    if args.listen is not None or args.port is not None:
+        default_port = block.local_port or 0
+        host, port = host_port(args.listen or "127.0.0.1", "--listen", default_port)
+        listen = (host, args.port if args.port is not None else port)
+    endpoint = PassiveEndpoint(
+        spec,
+        behaviour=behaviour,
+        listen=listen,
+        address_map=address_map(args),
+        max_connections=args.max_connections,
+        on_event=printer.record,
+    )
+    previous = _on_sigterm()
+    try:
+        endpoint.start()
+        done.wait()
+    except KeyboardInterrupt:
+        printer.line(f"{spec.name} {spec.block_name} stopping", None)
+    finally:
+        endpoint.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _on_sigterm() -> Any:
+    """Stop cleanly on SIGTERM as on Ctrl-C (main thread only); returns the handler to restore.
+
+    The handler raises KeyboardInterrupt rather than setting an Event: taking a lock inside a
+    signal handler can deadlock with the interrupted code holding it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
+def _answer(args: argparse.Namespace) -> Behaviour:
+    if args.echo:
+        return echo()
+    if args.reply is not None:
+        return reply(read_file(args.reply, "--reply"))
+    if args.reply_hex is not None:
+        return reply(parse_hex(args.reply_hex, "--reply-hex"))
+    return receive_only()
+
+
+# -- ouc connect ---------------------------------------------------------------------------------
+
+
+def _payload(args: argparse.Namespace) -> tuple[bytes, Layout | None]:
+    sources = [x for x in (args.hex, args.file) if x is not None]
+    if len(sources) > 1 or (sources and (args.db or args.set)):
+        raise ConfigError("give one of --db (with --set), --hex or --file")
+    if args.hex is not None:
+        return parse_hex(args.hex, "--hex"), None
+    if args.file is not None:
+        return read_file(args.file, "--file"), None
+    layout = load_layout(args.db) if args.db else send_data_layout()
+    args.values = None  # ``ouc db``'s value reader also knows --values; not offered here
+    return layout.encode(db_values(args)), layout
+
+
+def _connect(args: argparse.Namespace) -> int:
+    block = load_block(args.block, STANDARD_CLIENT)
+    if block.role is not Role.ACTIVE:
+        raise ConfigError(
+            "the block has ActiveEstablished FALSE (the passive side): use 'ouc serve'",
+            path="--block",
+        )
+    data, layout = _payload(args)
+    reply_layout = load_layout(args.reply_db) if args.reply_db else layout
+    receive_len = args.reply_len
+    if receive_len is None and not args.adhoc:
+        receive_len = reply_layout.size if reply_layout is not None else len(data) or None
+    adhoc = True if args.adhoc or receive_len is None else None
+    spec = make_spec(args, block, CLIENT_DEVICE, receive_len=receive_len, adhoc=adhoc)
+    printer = Printer(args.json)
+    connect_to = host_port(args.to, "--to", block.remote_port) if args.to else None
+    bind = host_port(args.bind, "--bind", 0) if args.bind else None
+    endpoint = ActiveEndpoint(
+        spec,
+        address_map=address_map(args),
+        connect_to=connect_to,
+        bind=bind,
+        connect_timeout=args.timeout,
+        reconnect=False,
+        on_event=printer.record,
+    )
+    received: list[Any] = []
+    try:
+        _first_connect(endpoint, args)
+        for _ in range(args.count):
+            endpoint.send(data, args.len or 0)
+            length = args.len or len(data)
+            printer.line(
+                f"{spec.name} {spec.block_name} 0000 sent {length} bytes (LEN {length})",
+                {"event": "sent", "device": spec.name, "len": length},
+            )
+            if args.expect_reply:
+                event = endpoint.receive_event(timeout=args.timeout)
+                if not isinstance(event, FrameReceived):
+                    raise OucError(event.reason, status=event.status)
+                received.append(_show_reply(printer, spec, event, reply_layout))
+    finally:
+        endpoint.close()
+        conn = endpoint.connection
+        if conn is not None:
+            sequences = {b: endpoint.format_sequence(b) for b in sequences_of(conn)}
+            text = "\n".join(f"{spec.name} {b} STATUS: {s}" for b, s in sequences.items())
+            printer.line(text, {"event": "sequences", "device": spec.name, **sequences})
+    return 0
+
+
+def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
+    try:
+        endpoint.connect()
+    except OucConnectionError as exc:
+        if args.to is not None or args.map:
+            raise
+        host, port = endpoint.target()
+        raise OucConnectionError(
+            f"{exc.message}; to reach a mock PLC on this host: --to 127.0.0.1:{port} "
+            f"or --map {host}=127.0.0.1",
+            status=exc.status,
+        ) from exc
+
+
+def _show_reply(
+    printer: Printer, spec: EndpointSpec, event: FrameReceived, layout: Layout | None
+) -> Any:
+    text = f"{spec.name} TRCV_C 0000 received {event.rcvd_len} bytes (RCVD_LEN {event.rcvd_len})"
+    doc: dict[str, Any] = {"event": "frame", "device": spec.name, "rcvd_len": event.rcvd_len}
+    lines: list[str]
+    if layout is not None and event.rcvd_len == layout.size:
+        lines, doc["values"] = value_lines(layout, event.data)
+    else:
+        lines = [f"  {event.data[:64].hex(' ')}{' ...' if event.rcvd_len > 64 else ''}"]
+        doc["hex"] = event.data.hex()
+    printer.line("\n".join([text, *lines]), doc)
+    return doc
+
+
+# -- parser --------------------------------------------------------------------------------------
+
+
+def _common(parser: argparse.ArgumentParser, role: str) -> None:
+    device = SERVER_DEVICE if role == "passive" else CLIENT_DEVICE
+    sample = "standard_server" if role == "passive" else "standard_client"
+    parser.add_argument(
+        "--block", metavar="FILE", help=f"CONNECT block, JSON or binary (default: {sample})"
+    )
+    parser.add_argument(
+        "--store", default="ouc-store", metavar="DIR", help="certificate store (./ouc-store)"
+    )
+    parser.add_argument(
+        "--device", metavar="NAME", help=f"whose certificates count (default {device})"
+    )
+    parser.add_argument("--family", help="emulated CPU: S7-1500 (default) or S7-1200")
+    parser.add_argument("--firmware", help="firmware, e.g. V3.1 (decides TLS 1.2 / 1.3)")
+    parser.add_argument(
+        "--own-ip", action="append", metavar="IP", help="the device's own plant address"
+    )
+    parser.add_argument(
+        "--map",
+        action="append",
+        metavar="PLANT=LOCAL",
+        help="run a plant address here, e.g. 192.168.0.2=127.0.0.1 (repeatable)",
+    )
+    if role == "passive":
+        length = "TRCV_C LEN: the frame length (default: the --db size, else ad hoc)"
+    else:
+        length = "TSEND_C LEN: bytes of the data to send (default: all)"
+    parser.add_argument("--len", type=int, metavar="N", help=length)
+    parser.add_argument(
+        "--adhoc", action="store_true", help="receive ad hoc: what arrived, with RCVD_LEN"
+    )
+    parser.add_argument(
+        "--profile",
+        choices=("compatible", "strict"),
+        default="compatible",
+        help="strict: reset instead of sending TLS alerts, like the firmware",
+    )
+    parser.add_argument(
+        "--insecure", action="store_true", help="do NOT verify peer certificates (loud)"
+    )
+    parser.add_argument("--plc-time", metavar="ISO", help="the emulated PLC clock's time now")
+    parser.add_argument(
+        "--handshake-timeout", type=float, default=10.0, metavar="S", help="seconds (10)"
+    )
+    parser.add_argument("--idle-timeout", type=float, metavar="S", help="seconds (none)")
+    parser.add_argument(
+        "--keylog", metavar="FILE", help="append TLS key-log lines (default $SSLKEYLOGFILE)"
+    )
+    parser.add_argument("--json", action="store_true", help="JSON lines for scripts")
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register nothing yet (issue 5)."""
+    """Add ``ouc serve`` and ``ouc connect``."""
+    p = sub.add_parser(
+        "serve",
+        help="a mock PLC: the passive side (TRCV_C, TLS server) of a CONNECT block",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(p, "passive")
+    p.add_argument("--listen", metavar="HOST:PORT", help="where to listen (127.0.0.1:LocalPort)")
+    p.add_argument("--port", type=int, metavar="N", help="listen port (0: any free port)")
+    p.add_argument("--db", metavar="LAYOUT", help="decode each frame with this data-block layout")
+    answer = p.add_mutually_exclusive_group()
+    answer.add_argument("--echo", action="store_true", help="send every frame back")
+    answer.add_argument("--reply", metavar="FILE", help="answer every frame with this file")
+    answer.add_argument("--reply-hex", metavar="HEX", help="answer every frame with these bytes")
+    p.add_argument("--max-connections", type=int, default=64, metavar="N", help="(64)")
+    p.add_argument("--count", type=int, metavar="N", help="stop after N received frames")
+    p.set_defaults(func=_serve)
+
+    p = sub.add_parser(
+        "connect",
+        help="the active side (TSEND_C, TLS client): send a data block, print the reply",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    _common(p, "active")
+    p.add_argument(
+        "--to", metavar="HOST:PORT", help="connect here instead of RemoteAddress:RemotePort"
+    )
+    p.add_argument("--bind", metavar="HOST[:PORT]", help="local address to connect from")
+    p.add_argument("--db", metavar="LAYOUT", help="the data block to send (default: Send_Data)")
+    p.add_argument("--set", action="append", metavar="PATH=VALUE", help="a value, e.g. Var2='Hi'")
+    p.add_argument("--hex", metavar="HEX", help="send these bytes instead of a data block")
+    p.add_argument("--file", metavar="FILE", help="send this file's bytes")
+    p.add_argument("--count", type=int, default=1, metavar="N", help="send N times (1)")
+    p.add_argument(
+        "--expect-reply", action="store_true", help="wait for a frame back after each send"
+    )
+    p.add_argument("--reply-db", metavar="LAYOUT", help="decode replies with this layout")
+    p.add_argument("--reply-len", type=int, metavar="N", help="TRCV_C LEN of the reply")
+    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds (10)")
+    p.set_defaults(func=_connect)

@@ -13,12 +13,22 @@ Layer 3: the only place (with the CLI) that touches sockets, threads, asyncio an
 
 from ouc.drivers._blocking import PassiveEndpoint, sequences_of
 from ouc.drivers._blocking_active import ActiveEndpoint, ReceiveEvent
-from ouc.drivers._example import LOOPBACK_MAP, ExampleSetup, example_store, standard_example
+from ouc.drivers._example import (
+    LOOPBACK_MAP,
+    ExamplePem,
+    ExampleSetup,
+    example_pem,
+    example_store,
+    received_data_layout,
+    send_data_layout,
+    standard_example,
+)
 from ouc.drivers._records import (
     EndpointRecord,
     EventCallback,
-    RecordKind,
     Recorder,
+    RecordKind,
+    RecordLog,
     describe_session,
     session_json,
 )
@@ -35,6 +45,7 @@ from ouc.drivers._setup import (
     offset_clock,
     receive_only,
     reply,
+    split_host_port,
     system_clock,
 )
 from ouc.drivers._sockio import connection_error, os_error_status
@@ -49,24 +60,30 @@ __all__ = [
     "EndpointRecord",
     "EndpointSpec",
     "EventCallback",
+    "ExamplePem",
     "ExampleSetup",
     "KeyLogFile",
     "PassiveEndpoint",
     "PeerContext",
     "ReceiveEvent",
     "RecordKind",
+    "RecordLog",
     "Recorder",
     "callback",
     "connection_error",
     "describe_session",
     "echo",
+    "example_pem",
     "example_store",
     "offset_clock",
     "os_error_status",
     "receive_only",
+    "received_data_layout",
     "reply",
+    "send_data_layout",
     "sequences_of",
     "session_json",
+    "split_host_port",
     "standard_example",
     "system_clock",
 ]

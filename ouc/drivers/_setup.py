@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import logging
 import os
 import threading
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -37,10 +38,13 @@ __all__ = [
     "offset_clock",
     "receive_only",
     "reply",
+    "split_host_port",
     "system_clock",
 ]
 
 Clock = Callable[[], dt.datetime]
+
+log = logging.getLogger("ouc.drivers")
 
 #: The environment variable browsers, curl and Wireshark agree on for TLS key logs.
 KEYLOG_ENV = "SSLKEYLOGFILE"
@@ -100,15 +104,30 @@ class KeyLogFile:
 
     @classmethod
     def from_env(cls, path: str | os.PathLike[str] | None = None) -> KeyLogFile | None:
-        """The key log at ``path``, else at ``$SSLKEYLOGFILE``, else None (no key log)."""
-        chosen = path if path is not None else os.environ.get(KEYLOG_ENV) or None
-        return None if chosen is None else cls(chosen)
+        """The key log at ``path``, else at ``$SSLKEYLOGFILE``, else None (no key log).
+
+        Raises:
+            ConfigError: ``path`` cannot be written. An unwritable ``$SSLKEYLOGFILE`` only
+                logs a warning: an environment variable set for another program must not
+                stop the endpoint.
+        """
+        if path is not None:
+            return cls(path)
+        from_env = os.environ.get(KEYLOG_ENV)
+        if not from_env:
+            return None
+        try:
+            return cls(from_env)
+        except ConfigError as exc:
+            log.warning("%s is set but unusable, no TLS key log: %s", KEYLOG_ENV, exc)
+            return None
 
     def __repr__(self) -> str:
         return f"KeyLogFile({str(self.path)!r})"
 
 
-def _split_hostport(text: str, what: str) -> tuple[str, int | None]:
+def split_host_port(text: str, what: str) -> tuple[str, int | None]:
+    """``"192.168.0.1:2000"`` → ``("192.168.0.1", 2000)``; no port → None (ConfigError if bad)."""
     host, sep, port = text.strip().rpartition(":")
     if not sep:
         return text.strip(), None
@@ -119,6 +138,9 @@ def _split_hostport(text: str, what: str) -> tuple[str, int | None]:
     if not 0 <= number <= 65535:
         raise ConfigError(f"{what} {text!r}: port {number} is outside 0..65535")
     return host, number
+
+
+_split_hostport = split_host_port  # the name the lead's first version used
 
 
 @dataclass(frozen=True)
@@ -159,10 +181,14 @@ class AddressMap:
             return host, port
         return hit[0], port if hit[1] is None else hit[1]
 
-    def to_plant(self, host: str) -> str:
-        """The plant address of a peer that connected from ``host`` (itself when unmapped)."""
+    def to_plant(self, host: str, *, exclude: Collection[str] = ()) -> str:
+        """The plant address of a peer that connected from ``host`` (itself when unmapped).
+
+        ``exclude`` lists plant addresses that cannot be the peer's (the endpoint's own): when
+        the server and its partner both run on 127.0.0.1, the partner's entry must win.
+        """
         for (plant, _), (local, _) in self.entries.items():
-            if local == host:
+            if local == host and plant not in exclude:
                 return plant
         return host
 

@@ -1,0 +1,584 @@
+"""The blocking driver's passive endpoint: a mock PLC's TRCV_C side (TLS server) on threads.
+
+:class:`PassiveEndpoint` listens on one socket and serves every accepted TCP connection with
+one sans-I/O :class:`~ouc.conn.Connection` in a thread of its own — the fastest shape for the
+record path (a blocking ``recv_into`` per read, no selector round trip, no hand-off between
+threads). Threads are not created per connection either: acceptor threads take turns in
+``accept()`` (leader/follower), the thread that accepted a connection serves it and then goes
+back to ``accept()``, and a new thread is started only when no thread is left waiting. So a
+sequential handshake loop runs on two threads that never change, and concurrency costs one
+thread per live connection, up to ``max_connections`` (further peers are reset with 16#8087).
+
+Timeouts (handshake, idle, close) come from ``Connection.next_timer()``; the driver arms the
+kernel receive timer for them (:class:`~ouc.drivers._sockio.RecvTimeout`) and calls
+``handle_timer(time.monotonic())`` when a read times out.
+"""
+
+from __future__ import annotations
+
+import errno
+import logging
+import socket
+import threading
+import time
+from types import TracebackType
+
+from ouc.conn import Connection, ConnectionEvent, ConnState, Disconnected, FrameReceived
+from ouc.device import Role
+from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
+from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
+from ouc.drivers._sockio import (
+    RECEIVE_BUFFER,
+    RecvTimeout,
+    close_socket,
+    configure_stream,
+    connection_error,
+    shutdown_quietly,
+)
+from ouc.errors import ConfigError, OucConnectionError, OucError, Status
+
+__all__ = ["PassiveEndpoint", "sequences_of"]
+
+log = logging.getLogger("ouc.drivers")
+
+_CONNECTED = ConnState.CONNECTED
+_DISCONNECTING = ConnState.DISCONNECTING
+_ACCEPT_RETRY = 0.05  # seconds to wait after accept() ran out of descriptors
+_STOP_GRACE = 0.5  # seconds stop() lets connections send close_notify before cutting them
+
+
+class _Served:
+    """One accepted TCP connection and its sans-I/O machine (owned by its serving thread)."""
+
+    __slots__ = ("conn", "local", "peer", "peer_text", "serial", "sock", "stopping")
+
+    def __init__(
+        self, sock: socket.socket, conn: Connection, peer: PeerContext, serial: int, local: str
+    ) -> None:
+        self.sock = sock
+        self.conn = conn
+        self.peer = peer
+        self.peer_text = f"{peer.address}:{peer.port}"
+        self.serial = serial
+        self.local = local
+        self.stopping = False
+
+
+class PassiveEndpoint:
+    """A passive Secure OUC endpoint (TRCV_C, TLS server) serving many connections on threads.
+
+    Args:
+        spec: the endpoint's setup (a passive block: ActiveEstablished FALSE).
+        behaviour: what to do with each received frame (default: receive only); it runs in the
+            connection's thread and returns the bytes to send back, or None.
+        listen: ``(host, port)`` to bind. Default: where the address map puts the device's
+            plant address and the block's LocalPort, else ``127.0.0.1`` and LocalPort. Port 0
+            picks a free port (see :attr:`port`).
+        address_map: plant ↔ local addresses. The partner check sees a peer's plant address
+            through it; once bound, the endpoint adds ``plant:LocalPort → host:real port`` so an
+            active endpoint sharing the map finds it.
+        max_connections: connections served at once; further peers are reset (16#8087).
+        on_event: called with each :class:`~ouc.drivers.EndpointRecord` (from the serving
+            threads: keep it quick and thread-safe).
+        send_timeout: seconds a send may block on a peer that does not read (then 16#80C5 and
+            the connection ends); None waits forever.
+        backlog: the listen queue length.
+        spare_threads: idle acceptor threads kept for the next connections.
+    """
+
+    def __init__(
+        self,
+        spec: EndpointSpec,
+        *,
+        behaviour: Behaviour | None = None,
+        listen: tuple[str, int] | None = None,
+        address_map: AddressMap | None = None,
+        max_connections: int = 64,
+        on_event: EventCallback | None = None,
+        send_timeout: float | None = 30.0,
+        backlog: int = 128,
+        spare_threads: int = 4,
+    ) -> None:
+        if spec.role is not Role.PASSIVE:
+            raise ConfigError(
+                "the block has ActiveEstablished TRUE: that is the active side, use "
+                "ActiveEndpoint (ouc connect)",
+                path="ActiveEstablished",
+            )
+        if max_connections < 1:
+            raise ConfigError("max_connections must be at least 1", path="max_connections")
+        self.spec = spec
+        self.behaviour: Behaviour = behaviour if behaviour is not None else receive_only()
+        self.address_map = address_map if address_map is not None else AddressMap({})
+        self.max_connections = max_connections
+        self.send_timeout = send_timeout
+        self._listen = listen if listen is not None else self._default_listen()
+        self._backlog = backlog
+        self._spare = max(1, spare_threads)
+        self._recorder = Recorder(spec.name, spec.block_name, on_event)
+        self._lock = threading.Lock()
+        self._stop_event = threading.Event()
+        self._lsock: socket.socket | None = None
+        self._address: tuple[str, int] | None = None
+        self._threads: set[threading.Thread] = set()
+        self._served: dict[int, _Served] = {}
+        self._idle = 0
+        self._serial = 0
+        self._thread_serial = 0
+        self._stopping = False
+        self._stopped = False
+        self.refused = 0  # peers refused by the partner check (16#80C9) or the limit (16#8087)
+        self.served_total = 0  # connections served (accepted and handed a Connection)
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def _default_listen(self) -> tuple[str, int]:
+        port = self.spec.block.local_port or 0
+        plant = self.spec.plant_address
+        if plant is not None:
+            host, mapped = self.address_map.to_local(plant, port)
+            if (host, mapped) != (plant, port):
+                return host, mapped
+        return "127.0.0.1", port
+
+    def start(self) -> PassiveEndpoint:
+        """Bind, listen and start accepting; returns self.
+
+        Raises:
+            OucConnectionError: the address cannot be bound (16#80A1 when the port is taken).
+        """
+        with self._lock:
+            if self._lsock is not None or self._stopped:
+                raise OucConnectionError(
+                    "the endpoint was already started", status=Status.IN_PROGRESS
+                )
+            host, port = self._listen
+            lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+            try:
+                lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                lsock.bind((host, port))
+                lsock.listen(self._backlog)
+            except OSError as exc:
+                lsock.close()
+                raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+            self._lsock = lsock
+            self._address = lsock.getsockname()[:2]
+            self._spawn_acceptor()
+        self._register_address()
+        self._recorder.emit(
+            RecordKind.LISTENING,
+            Status.NO_JOB,
+            local=f"{self.address[0]}:{self.address[1]}",
+            reason=self._listening_reason(),
+        )
+        return self
+
+    def _register_address(self) -> None:
+        plant = self.spec.plant_address
+        plant_port = self.spec.block.local_port
+        host, port = self.address
+        if plant is not None and plant_port and (plant, plant_port) != (host, port):
+            self.address_map.add(plant, plant_port, host, port)
+
+    def _listening_reason(self) -> str:
+        block = self.spec.block
+        partner = block.remote_address or "any"
+        if partner == "0.0.0.0":
+            partner = "any"
+        plant = self.spec.plant_address
+        where = f"plant {plant}:{block.local_port}, " if plant else ""
+        mode = "plain TCP"
+        resolved = self.spec.resolved
+        if self.spec.tls is not None and resolved is not None:
+            auth = "mutual TLS" if resolved.require_peer_cert else "TLS"
+            mode = f"{auth}, server certificate {resolved.own_id}"
+            if resolved.anchor_ids:
+                mode += f", client CA {', '.join(map(str, resolved.anchor_ids))}"
+        return f"{where}partner {partner}, {mode}, max {self.max_connections} connections"
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)`` (after :meth:`start`)."""
+        if self._address is None:
+            raise OucConnectionError(
+                "the endpoint is not started", status=Status.NO_SUCH_CONNECTION
+            )
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (the real one when port 0 was asked for)."""
+        return self.address[1]
+
+    @property
+    def connection_count(self) -> int:
+        """Connections being served right now."""
+        with self._lock:
+            return len(self._served)
+
+    def peers(self) -> list[PeerContext]:
+        """The partners of the connections being served right now."""
+        with self._lock:
+            return [served.peer for served in self._served.values()]
+
+    def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting, close every connection (close_notify where possible), join every
+        thread and close every socket. Safe to call twice; bounded by ``timeout`` seconds."""
+        with self._lock:
+            if self._stopped:
+                return
+            self._stopped = self._stopping = True
+            lsock = self._lsock
+            served = list(self._served.values())
+            for item in served:
+                item.stopping = True
+                shutdown_quietly(item.sock, socket.SHUT_RD)
+        self._stop_event.set()
+        if lsock is not None:
+            # On Linux this wakes every thread blocked in accept() (EINVAL).
+            shutdown_quietly(lsock, socket.SHUT_RDWR)
+        deadline = time.monotonic() + timeout
+        self._join(min(deadline, time.monotonic() + _STOP_GRACE))
+        with self._lock:
+            for item in self._served.values():
+                shutdown_quietly(item.sock, socket.SHUT_RDWR)  # e.g. stuck in sendall
+        self._join(deadline)
+        if lsock is not None:
+            lsock.close()
+        with self._lock:
+            alive = [t.name for t in self._threads if t.is_alive()]
+        if alive:
+            log.error("threads still running after stop(): %s", ", ".join(alive))
+        if lsock is not None:
+            self._recorder.emit(RecordKind.STOPPED, Status.NO_JOB, local=self._local_text())
+
+    def _join(self, deadline: float) -> None:
+        while True:
+            with self._lock:
+                threads = [t for t in self._threads if t is not threading.current_thread()]
+            alive = [t for t in threads if t.is_alive()]
+            if not alive:
+                return
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return
+            alive[0].join(remaining)
+
+    def _local_text(self) -> str | None:
+        return None if self._address is None else f"{self._address[0]}:{self._address[1]}"
+
+    def __enter__(self) -> PassiveEndpoint:
+        if self._lsock is None:
+            self.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        where = self._local_text() or "not started"
+        return f"<PassiveEndpoint {self.spec.name} {where} {len(self._served)} connections>"
+
+    # ------------------------------------------------------------------------------ accepting
+
+    def _spawn_acceptor(self) -> None:
+        """Start one more acceptor thread (call with the lock held)."""
+        self._thread_serial += 1
+        thread = threading.Thread(
+            target=self._acceptor,
+            name=f"ouc-{self.spec.name}-{self._thread_serial}",
+            daemon=True,
+        )
+        self._threads.add(thread)
+        thread.start()
+
+    def _acceptor(self) -> None:
+        """Leader/follower: accept one connection, serve it, come back; exit when spare."""
+        lsock = self._lsock
+        assert lsock is not None
+        buffer = bytearray(RECEIVE_BUFFER)
+        me = threading.current_thread()
+        try:
+            while True:
+                with self._lock:
+                    if self._stopping:
+                        return
+                    self._idle += 1
+                try:
+                    sock, addr = lsock.accept()
+                except OSError as exc:
+                    with self._lock:
+                        self._idle -= 1
+                    if self._stopping:
+                        return
+                    self._accept_failed(exc)
+                    continue
+                with self._lock:
+                    self._idle -= 1
+                    if self._stopping:
+                        close_socket(sock, reset=True)
+                        return
+                    if self._idle == 0 and len(self._threads) <= self.max_connections:
+                        self._spawn_acceptor()
+                self._serve(sock, addr, buffer)
+                with self._lock:
+                    if self._idle >= self._spare:
+                        return
+        finally:
+            with self._lock:
+                self._threads.discard(me)
+
+    def _accept_failed(self, exc: OSError) -> None:
+        if exc.errno in (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM):
+            log.warning("accept() failed (%s); retrying in %g s", exc, _ACCEPT_RETRY)
+            self._stop_event.wait(_ACCEPT_RETRY)  # back off; the pending peer stays queued
+        # ECONNABORTED and friends: that peer is gone, the next one is what counts.
+
+    def _admit(self, sock: socket.socket, addr: tuple[str, int]) -> _Served | None:
+        """Partner check (16#80C9) and connection limit (16#8087); the served connection or None."""
+        plant = self.address_map.to_plant(addr[0], exclude=self.spec.device.own_addresses)
+        peer_text = f"{plant}:{addr[1]}"
+        if not self.spec.partner_allowed(plant):
+            self._refuse(
+                sock,
+                RecordKind.REFUSED,
+                Status.PARTNER_REFUSED,
+                peer_text,
+                f"partner {plant} is not RemoteAddress {self.spec.block.remote_address}",
+            )
+            return None
+        with self._lock:
+            if len(self._served) >= self.max_connections:
+                full = True
+            else:
+                full = False
+                self._serial += 1
+                serial = self._serial
+        if full:
+            self._refuse(
+                sock,
+                RecordKind.LIMIT,
+                Status.CONNECTION_LIMIT,
+                peer_text,
+                f"connection limit of {self.max_connections} reached",
+            )
+            return None
+        try:
+            conn = self.spec.new_connection(peer_address=plant)
+        except OucError as exc:
+            self._refuse(
+                sock, RecordKind.FAILED, exc.status or Status.RESOURCES, peer_text, str(exc)
+            )
+            return None
+        served = _Served(
+            sock, conn, PeerContext(plant, addr[1], conn), serial, self._local_text() or ""
+        )
+        with self._lock:
+            if self._stopping:
+                close_socket(sock, reset=True)
+                return None
+            self._served[serial] = served
+            self.served_total += 1
+        return served
+
+    def _refuse(
+        self, sock: socket.socket, kind: RecordKind, status: int, peer: str, reason: str
+    ) -> None:
+        close_socket(sock, reset=True)
+        with self._lock:
+            self.refused += 1
+        self._recorder.emit(
+            kind, status, peer=peer, local=self._local_text(), reason=reason, reset=True
+        )
+
+    # ------------------------------------------------------------------------------ serving
+
+    def _serve(self, sock: socket.socket, addr: tuple[str, int], buffer: bytearray) -> None:
+        served = self._admit(sock, addr)
+        if served is None:
+            return
+        reset = False
+        try:
+            configure_stream(sock, send_timeout=self.send_timeout)
+            reset = self._run(served, buffer)
+        except OSError as exc:  # setsockopt on a peer that already left
+            self._end_by_os_error(served, exc)
+        finally:
+            with self._lock:
+                self._served.pop(served.serial, None)
+                close_socket(sock, reset=reset)
+
+    def _run(self, served: _Served, buffer: bytearray) -> bool:
+        """The connection's loop; returns True when the socket must be reset, not closed."""
+        sock, conn = served.sock, served.conn
+        timer = RecvTimeout(sock)
+        monotonic = time.monotonic
+        now = monotonic()
+        conn.connect(now)
+        if self._pump(served):
+            return self._finish(served)
+        view = memoryview(buffer)
+        recv_into = sock.recv_into
+        receive_data = conn.receive_data
+        timed_connected = False  # the timer was armed for the CONNECTED state
+        half_closed = False
+        timer.until(conn.next_timer(), now)
+        while True:
+            try:
+                n = recv_into(buffer)
+            except BlockingIOError:
+                now = monotonic()
+                conn.handle_timer(now)
+                if self._pump(served):
+                    return self._finish(served)
+                timer.until(conn.next_timer(), now)
+                continue
+            except OSError as exc:
+                if served.stopping:
+                    return self._stop_connection(served)
+                self._end_by_os_error(served, exc)
+                return self._finish(served)
+            if served.stopping:
+                return self._stop_connection(served)
+            now = monotonic()
+            receive_data(view[:n] if n else b"", now)  # type: ignore[arg-type]
+            if self._pump(served):
+                return self._finish(served)
+            state = conn.state
+            if state is _CONNECTED:
+                if not timed_connected:
+                    timed_connected = True
+                    timer.until(conn.next_timer(), now)
+            else:
+                # Handshake, ISO connect or close: a peer trickling bytes must not outlive the
+                # deadline, so check it on every read here (a few reads per connection).
+                timed_connected = False
+                if state is _DISCONNECTING and not half_closed:
+                    half_closed = True  # close() (e.g. by a behaviour): our side is done
+                    shutdown_quietly(sock, socket.SHUT_WR)
+                deadline = conn.next_timer()
+                if deadline is not None and now >= deadline:
+                    conn.handle_timer(now)
+                    if self._pump(served):
+                        return self._finish(served)
+                    deadline = conn.next_timer()
+                timer.until(deadline, now)
+
+    def _pump(self, served: _Served) -> bool:
+        """Handle the connection's events and send what it produced; True once it ended."""
+        conn = served.conn
+        next_event = conn.next_event
+        behaviour = self.behaviour
+        event = next_event()
+        while event is not None:
+            if type(event) is FrameReceived:
+                try:
+                    answer = behaviour(event, served.peer)
+                except Exception as exc:
+                    answer = None
+                    self._behaviour_failed(served, exc)
+                if answer is not None:
+                    try:
+                        conn.send(answer)
+                    except OucError as exc:
+                        self._behaviour_failed(served, exc)
+            else:
+                self._on_event(served, event)
+            event = next_event()
+        data = conn.data_to_send()
+        if data:
+            try:
+                served.sock.sendall(data)
+            except OSError as exc:
+                if not conn.ended:
+                    self._end_by_os_error(served, exc)
+                return True
+        # An identity test first: ``ended`` hashes an Enum member, a Python-level call.
+        return conn.state is not _CONNECTED and conn.ended
+
+    def _on_event(self, served: _Served, event: ConnectionEvent) -> None:
+        if type(event) is Disconnected:
+            # Free the slot before telling anyone: whoever reads this record may connect anew.
+            with self._lock:
+                self._served.pop(served.serial, None)
+        self._recorder.connection_event(
+            event, served.conn, peer=served.peer_text, local=served.local, serial=served.serial
+        )
+
+    def _behaviour_failed(self, served: _Served, exc: Exception) -> None:
+        status = exc.status if isinstance(exc, OucError) and exc.status else Status.NO_JOB
+        if not isinstance(exc, OucError):
+            log.error("behaviour failed for %s", served.peer_text, exc_info=exc)
+        self._recorder.emit(
+            RecordKind.BEHAVIOUR_FAILED,
+            status,
+            peer=served.peer_text,
+            local=served.local,
+            reason=f"{type(exc).__name__}: {exc}",
+            connection=served.serial,
+        )
+
+    def _end_by_os_error(self, served: _Served, exc: OSError) -> None:
+        """The socket failed under a live connection: end it as a partner close (16#80C5)."""
+        conn = served.conn
+        if conn.ended:
+            return
+        if conn.state is ConnState.IDLE:
+            error = connection_error(exc, "the connection failed before it started")
+            self._recorder.emit(
+                RecordKind.FAILED,
+                error.status or Status.NETWORK_ERROR,
+                peer=served.peer_text,
+                local=served.local,
+                reason=error.message,
+                connection=served.serial,
+            )
+            return
+        log.info(
+            "%s %s: %s", self.spec.name, served.peer_text, connection_error(exc, "socket error")
+        )
+        conn.receive_data(b"", time.monotonic())
+        self._pump_quietly(served)
+
+    def _pump_quietly(self, served: _Served) -> None:
+        conn = served.conn
+        while (event := conn.next_event()) is not None:
+            if not isinstance(event, FrameReceived):
+                self._on_event(served, event)
+        conn.data_to_send()  # the socket is gone: drop what the close produced
+
+    def _stop_connection(self, served: _Served) -> bool:
+        """stop(): CONT 1→0 for this connection — close_notify, then close the socket."""
+        conn = served.conn
+        if not conn.ended:
+            conn.close(now=time.monotonic())
+            try:
+                data = conn.data_to_send()
+                if data:
+                    served.sock.sendall(data)
+            except OSError:
+                pass  # the peer is gone already; closing is all that is left
+            self._pump_quietly(served)
+            self._recorder.emit(
+                RecordKind.CLOSED,
+                Status.NO_JOB,
+                peer=served.peer_text,
+                local=served.local,
+                reason="the endpoint stopped",
+                sequences=sequences_of(conn),
+                connection=served.serial,
+            )
+        return False
+
+    def _finish(self, served: _Served) -> bool:
+        """The connection ended: whether to reset the socket (strict profile) or close it."""
+        disconnect: Disconnected | None = served.conn.disconnect
+        if disconnect is not None and disconnect.reset:
+            return True
+        shutdown_quietly(served.sock, socket.SHUT_WR)
+        return False

@@ -1,0 +1,707 @@
+"""The blocking driver's active endpoint: TSEND_C (TLS client) with automatic re-establishment.
+
+:class:`ActiveEndpoint` does its I/O in the calling thread — ``send()`` writes, ``receive()``
+reads until a frame is complete — so a request/response loop costs what a plain socket loop
+costs, with no hand-off between threads. What a PLC does by itself happens in one small watcher
+thread that never reads application data: it waits (``poll``) only for the partner's FIN or RST
+and for the connection's timers. When the connection drops while the program is not inside
+``send()``/``receive()``, the watcher notices, records the drop (16#80C5, ...) and re-establishes
+the connection with backoff, offering the previous TLS session for resumption — the active side
+re-establishes by itself once the connection was up (domain.md §4). A drop seen inside
+``receive()`` is re-established there, and ``send()`` waits for a connection that is down.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from collections import deque
+from contextlib import suppress
+from types import TracebackType
+
+from ouc.conn import (
+    BlockOutputs,
+    Connection,
+    ConnectionEvent,
+    ConnState,
+    Disconnected,
+    Established,
+    FrameReceived,
+    ReceiveFailed,
+    StatusEntry,
+)
+from ouc.device import Role
+from ouc.drivers._blocking_link import Link, Waker, error_for, open_link
+from ouc.drivers._records import EventCallback, Recorder, RecordKind
+from ouc.drivers._setup import AddressMap, EndpointSpec
+from ouc.drivers._sockio import (
+    RECEIVE_BUFFER,
+    close_socket,
+    connection_error,
+    shutdown_quietly,
+)
+from ouc.errors import (
+    ConfigError,
+    FramingError,
+    OucConnectionError,
+    OucError,
+    Status,
+)
+from ouc.tls import TLSSession
+from ouc.transport import SessionInfo
+
+__all__ = ["ActiveEndpoint", "ReceiveEvent"]
+
+log = logging.getLogger("ouc.drivers")
+
+ReceiveEvent = FrameReceived | ReceiveFailed
+"""What :meth:`ActiveEndpoint.receive_event` returns: a frame, or a failed receive (16#8088)."""
+
+_CONNECTED = ConnState.CONNECTED
+_CLOSE_WAIT = 2.0  # seconds close() waits for the partner to answer our close
+_HISTORY = 1024
+
+
+class ActiveEndpoint:
+    """An active Secure OUC endpoint (TSEND_C, TLS client) over a blocking socket.
+
+    Args:
+        spec: the endpoint's setup (an active block: ActiveEstablished TRUE).
+        address_map: plant ↔ local addresses: where RemoteAddress:RemotePort really runs, and
+            (when the device's own plant address is mapped) which local address to bind, so a
+            passive endpoint's partner check sees our plant address.
+        connect_to: ``(host, port)`` to connect to instead (the SAN check still uses the plant
+            address of the block, which is what the server certificate carries).
+        bind: ``(host, port)`` to bind before connecting (default: see ``address_map``; the
+            block's LocalPort when it is not 0).
+        connect_timeout: seconds for one TCP connect plus handshake attempt.
+        reconnect: re-establish by itself after a drop once the connection was up.
+        retry_delay / max_retry_delay: backoff between re-establishment attempts (the first
+            attempt after a drop is immediate).
+        send_timeout: seconds a send may block on a partner that does not read.
+        session_reuse: offer the previous connection's TLS session when re-establishing.
+        watch: run the watcher thread (started by the first :meth:`connect`): it notices drops
+            and runs the idle timer while the program is not reading, and re-establishes. Without
+            it a drop is noticed, and the connection re-established, at the next send/receive.
+        on_event: called with each :class:`~ouc.drivers.EndpointRecord` (from the calling
+            thread or the watcher thread: keep it quick and thread-safe).
+    """
+
+    def __init__(
+        self,
+        spec: EndpointSpec,
+        *,
+        address_map: AddressMap | None = None,
+        connect_to: tuple[str, int] | None = None,
+        bind: tuple[str, int] | None = None,
+        connect_timeout: float = 5.0,
+        reconnect: bool = True,
+        retry_delay: float = 0.1,
+        max_retry_delay: float = 5.0,
+        send_timeout: float | None = 30.0,
+        session_reuse: bool = True,
+        watch: bool = True,
+        on_event: EventCallback | None = None,
+    ) -> None:
+        if spec.role is not Role.ACTIVE:
+            raise ConfigError(
+                "the block has ActiveEstablished FALSE: that is the passive side, use "
+                "PassiveEndpoint (ouc serve)",
+                path="ActiveEstablished",
+            )
+        remote = spec.block.remote_address or getattr(spec.block, "remote_qdn", None)
+        if not remote:
+            raise ConfigError("the block names no partner to connect to", path="RemoteAddress")
+        self.spec = spec
+        self.address_map = address_map if address_map is not None else AddressMap({})
+        self.connect_to = connect_to
+        self.remote_plant: str = remote
+        self.remote_port: int = spec.block.remote_port or 0
+        self.connect_timeout = connect_timeout
+        self.reconnect = reconnect
+        self.retry_delay = retry_delay
+        self.max_retry_delay = max_retry_delay
+        self.send_timeout = send_timeout
+        self.session_reuse = session_reuse
+        self.watch = watch
+        self._bind = bind
+        self._recorder = Recorder(spec.name, spec.block_name, on_event)
+        self._io = threading.RLock()
+        self._closed = threading.Event()
+        self._link: Link | None = None
+        self._serial = 0
+        self._wanted = False  # CONT: True after connect(), False after disconnect()/close()
+        self._ever_up = False
+        self._session: TLSSession | None = None
+        self._want_ticket = False
+        self._frames: deque[FrameReceived | ReceiveFailed] = deque()
+        self._history: deque[StatusEntry] = deque(maxlen=_HISTORY)
+        self._last_conn: Connection | None = None
+        self._last_error: OucError | None = None
+        self._delay = 0.0
+        self._next_attempt = 0.0
+        self._buffer = bytearray(RECEIVE_BUFFER)
+        self._view = memoryview(self._buffer)
+        self._watcher: threading.Thread | None = None
+        # The watcher's wake-up pipe, made with the watcher (an endpoint never connected holds
+        # no descriptor, so forgetting close() on it leaks nothing).
+        self._waker: Waker | None = None
+        self.reconnects = 0  # re-establishments after a drop
+        self.connections = 0  # TCP connections established (handshake complete)
+
+    # ------------------------------------------------------------------------------ public state
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is established (STATUS 7004 and data may flow)."""
+        link = self._link
+        return link is not None and link.conn.state is ConnState.CONNECTED
+
+    @property
+    def connection(self) -> Connection | None:
+        """The current (or last) sans-I/O connection."""
+        link = self._link
+        return link.conn if link is not None else self._last_conn
+
+    @property
+    def info(self) -> SessionInfo | None:
+        """What the current (or last) connection negotiated: TLS version, cipher, peer."""
+        conn = self.connection
+        return conn.info if conn is not None else None
+
+    @property
+    def session(self) -> TLSSession | None:
+        """The TLS session offered on the next connection (None until a ticket arrived)."""
+        return self._session
+
+    @property
+    def last_error(self) -> OucError | None:
+        """Why the last connection attempt or connection failed."""
+        return self._last_error
+
+    @property
+    def local_address(self) -> str | None:
+        """Our ``host:port`` of the current connection."""
+        link = self._link
+        return link.local if link is not None else None
+
+    def target(self) -> tuple[str, int]:
+        """Where the next connection attempt goes (after the address map)."""
+        if self.connect_to is not None:
+            return self.connect_to
+        return self.address_map.to_local(self.remote_plant, self.remote_port)
+
+    @property
+    def tsend(self) -> BlockOutputs | None:
+        """TSEND_C's outputs (DONE, BUSY, ERROR, STATUS) on the current (or last) connection."""
+        conn = self.connection
+        return conn.tsend if conn is not None else None
+
+    @property
+    def trcv(self) -> BlockOutputs | None:
+        """TRCV_C's outputs (with RCVD_LEN) on the current (or last) connection."""
+        conn = self.connection
+        return conn.trcv if conn is not None else None
+
+    def status_history(self) -> list[StatusEntry]:
+        """Every STATUS change of every connection so far, oldest first.
+
+        Safe from any thread without waiting for a blocked ``receive()``: copying a deque is
+        one step under the GIL, and a link moves its history here before it is dropped.
+        """
+        entries = list(self._history)
+        link = self._link
+        if link is not None:
+            entries += list(link.conn.status_history)
+        return entries
+
+    def status_sequence(self, block: str = "TSEND_C") -> list[int]:
+        """The STATUS values ``block`` went through across connections (repeats folded)."""
+        values: list[int] = []
+        for _, name, status in self.status_history():
+            if name == block and (not values or values[-1] != status):
+                values.append(status)
+        return values
+
+    def format_sequence(self, block: str = "TSEND_C") -> str:
+        """``7000 → 7001 → 7004 → 7005 → 0000`` across connections."""
+        return " → ".join(f"{status:04X}" for status in self.status_sequence(block))
+
+    # ------------------------------------------------------------------------------ the blocks
+
+    def connect(self, timeout: float | None = None) -> SessionInfo:
+        """CONT 0→1: connect and complete the handshake (one attempt); returns what was negotiated.
+
+        Args:
+            timeout: seconds for the attempt (default ``connect_timeout``).
+
+        Raises:
+            OucConnectionError: refused (16#80C4), timed out (16#80C7), reset (16#80C5), ...
+            TLSError: the handshake failed (16#80E0..16#80EE).
+        """
+        with self._io:
+            self._check_open()
+            self._wanted = True
+            link = self._link
+            if link is None or link.conn.ended:
+                limit = self.connect_timeout if timeout is None else timeout
+                link = self._attempt(time.monotonic() + limit)
+            if self.watch:
+                self._start_watcher()
+            info = link.conn.info
+            assert info is not None
+            return info
+
+    def send(self, data: bytes, length: int = 0, *, timeout: float | None = None) -> None:
+        """TSEND_C with REQ: send ``length`` bytes of ``data`` (0: all) as one frame.
+
+        DONE means handed to the TCP stack, as on the PLC. When the connection is down and
+        re-establishment is on, waits up to ``timeout`` seconds (default ``connect_timeout``)
+        for it.
+
+        Raises:
+            FramingError: 16#8085 / 16#8088 for a bad LEN (TSEND_C shows it too).
+            OucConnectionError / TLSError: no connection, or it broke while sending.
+        """
+        with self._io:
+            link = self._link
+            if link is None or link.conn.state is not _CONNECTED:
+                wait = self.connect_timeout if timeout is None else timeout
+                link = self._ensure_up(time.monotonic() + wait)
+            if self._want_ticket:
+                self._poll_ticket(link)
+                if link.conn.ended:
+                    link = self._ensure_up(time.monotonic() + self.connect_timeout)
+            conn = link.conn
+            conn.send(data, length, now=time.monotonic())
+            out = conn.data_to_send()
+            try:
+                link.sock.sendall(out)
+            except OSError as exc:
+                error = connection_error(exc, "sending failed")
+                self._lost(link, exc)
+                raise error from exc
+
+    def receive(self, timeout: float | None = None) -> bytes:
+        """TRCV_C: the next received frame (fixed LEN, or ad hoc up to LEN).
+
+        Raises:
+            OucConnectionError: 16#80C7 when no frame arrived within ``timeout`` seconds (None:
+                wait for ever); the connection's failure when it is down and stays down.
+            FramingError: an ISO-on-TCP message larger than the receive area (16#8088).
+        """
+        event = self.receive_event(timeout)
+        if type(event) is FrameReceived:
+            return event.data
+        assert isinstance(event, ReceiveFailed)
+        raise FramingError(event.reason, status=event.status)
+
+    def receive_event(self, timeout: float | None = None) -> ReceiveEvent:
+        """Like :meth:`receive`, but returns the event (with RCVD_LEN), a failed receive too."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        frames = self._frames
+        with self._io:
+            while True:
+                if frames:
+                    return frames.popleft()
+                link = self._link
+                if link is None or (link.conn.state is not _CONNECTED and link.conn.ended):
+                    link = self._ensure_up(deadline)
+                    continue
+                self._read_once(link, deadline)
+
+    def disconnect(self) -> None:
+        """CONT 1→0: close the connection in order; no re-establishment until :meth:`connect`."""
+        self._wanted = False
+        self._interrupt_reader()
+        with self._io:
+            link = self._link
+            if link is not None:
+                self._close_link(link)
+
+    def close(self) -> None:
+        """Disconnect and release everything (the watcher thread, sockets). Safe to call twice."""
+        if self._closed.is_set():
+            return
+        self._wanted = False
+        self._closed.set()
+        self._wake()
+        self._interrupt_reader()
+        with self._io:
+            link = self._link
+            if link is not None:
+                self._close_link(link)
+        watcher = self._watcher
+        if watcher is not None and watcher is not threading.current_thread():
+            watcher.join(self.connect_timeout + 2.0)
+            if watcher.is_alive():
+                log.error("the watcher thread of %s did not stop", self.spec.name)
+        if self._waker is not None:
+            self._waker.close()
+
+    def __enter__(self) -> ActiveEndpoint:
+        self.connect()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        state = "connected" if self.connected else "closed" if self._closed.is_set() else "down"
+        plant = f"{self.remote_plant}:{self.remote_port}"
+        return f"<ActiveEndpoint {self.spec.name} → {plant} {state}>"
+
+    # ------------------------------------------------------------------------------ connecting
+
+    def _check_open(self) -> None:
+        if self._closed.is_set():
+            raise OucConnectionError("the endpoint is closed", status=Status.NO_SUCH_CONNECTION)
+
+    def _bind_address(self) -> tuple[str, int] | None:
+        if self._bind is not None:
+            return self._bind
+        # ISO-on-TCP's port 102 is the partner's; its own side is ephemeral like a PC's.
+        port = 0 if self.spec.config.iso is not None else self.spec.block.local_port or 0
+        own = self.spec.plant_address
+        if own is not None:
+            host, _ = self.address_map.to_local(own, port)
+            if host != own:
+                return host, port
+        return ("0.0.0.0", port) if port else None
+
+    def _attempt(self, deadline: float) -> Link:
+        """One TCP connect + handshake, bounded by ``deadline``; the new link or raises."""
+        host, port = self.target()
+        peer = f"{self.remote_plant}:{self.remote_port}"
+        self._recorder.emit(
+            RecordKind.CONNECTING, Status.CONNECTING, peer=peer, reason=f"to {host}:{port}"
+        )
+        try:
+            link = self._open(host, port, deadline)
+        except OucError as exc:
+            self._last_error = exc
+            self._recorder.emit(
+                RecordKind.FAILED, exc.status or Status.NETWORK_ERROR, peer=peer, reason=exc.message
+            )
+            raise
+        self._last_error = None
+        return link
+
+    def _open(self, host: str, port: int, deadline: float) -> Link:
+        self._serial += 1
+        link = open_link(
+            self.spec,
+            host,
+            port,
+            serial=self._serial,
+            deadline=deadline,
+            bind=self._bind_address(),
+            send_timeout=self.send_timeout,
+            peer_address=self.remote_plant,
+            session=self._session if self.session_reuse else None,
+        )
+        try:
+            event = link.handshake(self._buffer, self._view, deadline, self.connect_timeout)
+        except BaseException:
+            disconnect = link.conn.disconnect
+            self._retire(link)
+            close_socket(link.sock, reset=disconnect is not None and disconnect.reset)
+            raise
+        self._established(link, event)
+        return link
+
+    def _established(self, link: Link, event: Established) -> None:
+        self._link = link
+        self.connections += 1
+        self._delay = 0.0
+        engine = link.engine
+        self._want_ticket = (
+            engine is not None and self.session_reuse and engine.context.session_tickets
+        )
+        self._capture_session(link)
+        self._record(link, event)
+        if self._ever_up:
+            self.reconnects += 1
+        self._ever_up = True
+        self._wake()  # the watcher polls the new socket from now on
+        # The rest of the handshake flight (a TLS 1.3 ticket) may have come with it.
+        self._process(link)
+
+    def _ensure_up(self, deadline: float | None) -> Link:
+        """The established link; re-establishes (with backoff) when that is allowed."""
+        while True:
+            self._check_open()
+            link = self._link
+            if link is not None and not link.conn.ended:
+                return link
+            if not self._wanted:
+                raise OucConnectionError(
+                    "not connected (call connect())", status=Status.NO_SUCH_CONNECTION
+                )
+            if not (self.reconnect and self._ever_up):
+                raise self._last_error or OucConnectionError(
+                    "the connection is down", status=Status.NO_SUCH_CONNECTION
+                )
+            now = time.monotonic()
+            if now < self._next_attempt:
+                wait = self._next_attempt - now
+                if deadline is not None and now + wait > deadline:
+                    raise self._down_error()
+                self._closed.wait(wait)
+                continue
+            if deadline is not None and now >= deadline:
+                raise self._down_error()
+            limit = now + self.connect_timeout
+            if deadline is not None:
+                limit = min(limit, deadline)
+            try:
+                return self._attempt(limit)
+            except OucError as exc:
+                self._backoff(exc)
+
+    def _down_error(self) -> OucError:
+        last = self._last_error
+        why = f": {last.message}" if last is not None else ""
+        return OucConnectionError(
+            f"the connection is down and was not re-established in time{why}",
+            status=(last.status if last is not None else None) or Status.TEMPORARY,
+        )
+
+    def _backoff(self, exc: OucError) -> None:
+        self._delay = min(self.max_retry_delay, max(self.retry_delay, self._delay * 2))
+        self._next_attempt = time.monotonic() + self._delay
+        self._recorder.emit(
+            RecordKind.RETRYING,
+            exc.status or Status.TEMPORARY,
+            peer=f"{self.remote_plant}:{self.remote_port}",
+            reason=f"next attempt in {self._delay:g} s",
+        )
+
+    # ------------------------------------------------------------------------------ reading
+
+    def _read_once(self, link: Link, deadline: float | None) -> None:
+        """One blocking read (bounded by ``deadline`` and the connection's timer), processed."""
+        conn = link.conn
+        now = time.monotonic()
+        timer_at = conn.next_timer()
+        if timer_at is None:
+            limit = deadline
+        else:
+            limit = timer_at if deadline is None else min(deadline, timer_at)
+        link.timer.arm_within(None if limit is None else limit - now)
+        try:
+            n = link.sock.recv_into(self._buffer)
+        except BlockingIOError:
+            now = time.monotonic()
+            conn.handle_timer(now)
+            self._process(link)
+            if deadline is not None and now >= deadline and not self._frames:
+                raise OucConnectionError(
+                    "no frame received in time", status=Status.TIMEOUT
+                ) from None
+            return
+        except OSError as exc:
+            self._check_open()
+            self._lost(link, exc)
+            return
+        if not n:
+            # close() or disconnect() from another thread woke this read: not the partner.
+            self._check_open()
+            if not self._wanted:
+                raise OucConnectionError("disconnected", status=Status.NO_SUCH_CONNECTION)
+        conn.receive_data(self._view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
+        self._process(link)
+
+    def _read_available(self, link: Link) -> None:
+        """Read whatever has arrived without blocking (tickets, a FIN, frames), processed."""
+        error = link.read_available(self._buffer, self._view)
+        self._process(link)
+        if error is not None:
+            self._lost(link, error)
+
+    def _poll_ticket(self, link: Link) -> None:
+        """Before a send, until a TLS 1.3 session ticket arrived: pick it up if it is there."""
+        if link.readable():
+            self._read_available(link)
+
+    def _process(self, link: Link) -> None:
+        """Queue frames, record connection events, send what the connection produced."""
+        conn = link.conn
+        frames = self._frames
+        event = conn.next_event()
+        while event is not None:
+            if type(event) is FrameReceived or type(event) is ReceiveFailed:
+                frames.append(event)
+                if type(event) is ReceiveFailed:
+                    self._record(link, event)
+            elif isinstance(event, Disconnected):
+                self._ended(link, event)
+            event = conn.next_event()
+        if self._want_ticket:
+            self._capture_session(link)
+        self._flush(link)
+
+    def _flush(self, link: Link) -> None:
+        out = link.conn.data_to_send()
+        if out:
+            try:
+                link.sock.sendall(out)
+            except OSError as exc:
+                self._lost(link, exc)
+
+    def _capture_session(self, link: Link) -> None:
+        engine = link.engine
+        if engine is None:
+            self._want_ticket = False
+            return
+        session = engine.session
+        if session is not None:
+            self._session = session
+            self._want_ticket = False
+
+    def _record(self, link: Link, event: ConnectionEvent) -> None:
+        self._recorder.connection_event(
+            event,
+            link.conn,
+            peer=f"{self.remote_plant}:{self.remote_port}",
+            local=link.local,
+            serial=link.serial,
+        )
+
+    # ------------------------------------------------------------------------------ ending
+
+    def _lost(self, link: Link, exc: OSError) -> None:
+        """The socket failed under the connection: end it (16#80C5) and drop the link."""
+        conn = link.conn
+        if not conn.ended:
+            log.info("%s: %s", self.spec.name, connection_error(exc, "the connection broke"))
+            conn.receive_data(b"", time.monotonic())
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, Disconnected):
+                    self._ended(link, event)
+            conn.data_to_send()  # the socket is broken: nothing more goes out
+        if self._link is link:
+            self._drop(link, reset=False)
+
+    def _ended(self, link: Link, event: Disconnected) -> None:
+        """The connection reported its end: record it and drop the link."""
+        self._flush_quietly(link)
+        self._last_error = error_for(event.status, event.reason) if event.status else None
+        self._record(link, event)
+        if self._link is link:
+            self._drop(link, reset=event.reset)
+
+    def _flush_quietly(self, link: Link) -> None:
+        out = link.conn.data_to_send()
+        if out:
+            # The partner may be gone; what was left for it does not matter then.
+            with suppress(OSError):
+                link.sock.sendall(out)
+
+    def _drop(self, link: Link, *, reset: bool) -> None:
+        self._capture_session(link)
+        self._retire(link)
+        self._link = None
+        if not reset:
+            shutdown_quietly(link.sock, socket.SHUT_WR)
+        close_socket(link.sock, reset=reset)
+        self._next_attempt = time.monotonic() + self._delay
+        self._wake()
+
+    def _retire(self, link: Link) -> None:
+        """Keep the link's STATUS history in the endpoint's (it outlives the connection)."""
+        self._history.extend(link.conn.status_history)
+        self._last_conn = link.conn
+
+    def _close_link(self, link: Link) -> None:
+        """CONT 1→0 on the current link: close_notify, half-close, let the partner answer."""
+        conn = link.conn
+        if not conn.ended:
+            conn.close(now=time.monotonic())
+            self._flush_quietly(link)
+            shutdown_quietly(link.sock, socket.SHUT_WR)
+            wait = min(_CLOSE_WAIT, conn.config.close_timeout)
+            error = link.finish_close(self._buffer, self._view, wait)
+            self._process(link)
+            if error is not None:
+                self._lost(link, error)
+        if self._link is link:
+            self._drop(link, reset=False)
+
+    def _interrupt_reader(self) -> None:
+        """Wake a thread blocked in receive() on the current socket (close from elsewhere)."""
+        if self._io.acquire(blocking=False):
+            self._io.release()
+            return
+        link = self._link
+        if link is not None:
+            shutdown_quietly(link.sock, socket.SHUT_RD)
+
+    # ------------------------------------------------------------------------------ the watcher
+
+    def _wake(self) -> None:
+        waker = self._waker
+        if waker is not None:
+            waker.wake()
+
+    def _start_watcher(self) -> None:
+        if self._watcher is not None and self._watcher.is_alive():
+            return
+        if self._waker is None:
+            self._waker = Waker()
+        self._watcher = threading.Thread(
+            target=self._watch, args=(self._waker,), name=f"ouc-{self.spec.name}-watcher"
+        )
+        self._watcher.daemon = True
+        self._watcher.start()
+
+    def _watch(self, waker: Waker) -> None:
+        """Notice drops and timers while the program is not reading; re-establish."""
+        try:
+            while not self._closed.is_set():
+                wait = self._watch_once(waker)
+                if wait is None:
+                    continue
+                waker.sleep(None, wait)
+        except Exception:  # a bug here must not pass silently, nor kill the process
+            log.exception("the watcher of %s failed", self.spec.name)
+
+    def _watch_once(self, waker: Waker) -> float | None:
+        """One round; returns seconds to sleep on the wake pipe, or None to go on at once."""
+        with self._io:
+            if self._closed.is_set():
+                return 0.0
+            link = self._link
+            if link is None or link.conn.ended:
+                if not (self._wanted and self._ever_up and self.reconnect):
+                    return 3600.0
+                now = time.monotonic()
+                if now < self._next_attempt:
+                    return self._next_attempt - now
+                try:
+                    self._attempt(now + self.connect_timeout)
+                except OucError as exc:
+                    self._backoff(exc)
+                return None
+            timer_at = link.conn.next_timer()
+            sock = link.sock
+        wait = None if timer_at is None else max(0.0, timer_at - time.monotonic())
+        ready = waker.sleep(sock, wait)
+        with self._io:
+            if self._link is not link or self._closed.is_set():
+                return None
+            now = time.monotonic()
+            timer_at = link.conn.next_timer()
+            if timer_at is not None and now >= timer_at:
+                link.conn.handle_timer(now)
+                self._process(link)
+            if ready and self._link is link:
+                self._read_available(link)
+        return None

@@ -1,0 +1,322 @@
+"""The event/status log of an endpoint: one record per connection event.
+
+Every driver reports what a PLC engineer would look at — a peer connected (7004, with the TLS
+version, cipher and peer certificate), was refused (16#80C9 partner, 16#8087 limit), closed
+(16#80C5) or failed (16#80C7 timeout, 16#80Ex TLS) — as an :class:`EndpointRecord`, handed to the
+endpoint's ``on_event`` callback and to the ``ouc.drivers`` logger. Frames are *not* records: the
+record path must not pay for logging (a behaviour sees every frame instead).
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from enum import Enum
+from typing import Any
+
+from ouc.conn import Connection, ConnectionEvent, Disconnected, Established, ReceiveFailed
+from ouc.errors import Status, format_status
+from ouc.transport import SessionInfo
+
+__all__ = [
+    "EndpointRecord",
+    "EventCallback",
+    "RecordKind",
+    "RecordLog",
+    "Recorder",
+    "describe_session",
+    "sequences_of",
+    "session_json",
+]
+
+log = logging.getLogger("ouc.drivers")
+# A library does not print by itself: without this, Python's last-resort handler would write
+# every WARNING record to stderr, twice over for the CLI, which prints the records already.
+log.addHandler(logging.NullHandler())
+
+
+class RecordKind(Enum):
+    """What happened, in the words of the status line."""
+
+    LISTENING = "listening"
+    CONNECTING = "connecting"  # active side: a TCP connection attempt starts
+    CONNECTED = "connected"  # the handshake completed: STATUS 7004
+    REFUSED = "refused"  # passive side: a peer that is not RemoteAddress (16#80C9)
+    LIMIT = "limit"  # passive side: max_connections reached (16#8087)
+    RECEIVE_FAILED = "receive-failed"  # one receive failed, the connection stays (16#8088)
+    BEHAVIOUR_FAILED = "behaviour-failed"  # the user's behaviour raised
+    CLOSED = "closed"  # ended in order (by us: 0000/7000; by the partner: 16#80C5)
+    FAILED = "failed"  # ended by an error: timeout, TLS, network
+    RETRYING = "retrying"  # active side: re-establishment attempt failed, will retry
+    STOPPED = "stopped"
+
+
+@dataclass(frozen=True, slots=True)
+class EndpointRecord:
+    """One line of an endpoint's event/status log.
+
+    Attributes:
+        kind: what happened.
+        device: the emulated device (``PLC_1``).
+        block: ``TRCV_C`` (passive) or ``TSEND_C`` (active).
+        status: the STATUS a PLC shows for it (7004 connected, 16#80C9 refused, ...).
+        peer: the partner as ``plant-address:port`` (None for endpoint-level records).
+        local: our local ``address:port`` (the listening address for LISTENING).
+        reason: one sentence for the log.
+        info: the negotiated TLS parameters (CONNECTED records).
+        sequences: block name → STATUS sequence ``7000 → 7001 → 7004 ...`` (end records).
+        connection: serial number of the TCP connection within the endpoint (0: none).
+        reset: the connection was reset (RST) instead of closed.
+        time: wall-clock seconds (``time.time()``).
+    """
+
+    kind: RecordKind
+    device: str
+    block: str
+    status: int
+    peer: str | None = None
+    local: str | None = None
+    reason: str = ""
+    info: SessionInfo | None = None
+    sequences: Mapping[str, str] = field(default_factory=dict)
+    connection: int = 0
+    reset: bool = False
+    time: float = field(default_factory=time.time)
+
+    @property
+    def status_text(self) -> str:
+        return format_status(self.status)
+
+    @property
+    def error(self) -> bool:
+        """True for the 16#8xxx statuses (the blocks' ERROR output)."""
+        return self.status >= 0x8000
+
+    def line(self) -> str:
+        """The status line: ``PLC_1 TRCV_C 192.168.0.2:51234 7004 connected TLSv1.3 ...``."""
+        parts = [self.device, self.block]
+        if self.peer:
+            parts.append(self.peer)
+        parts += [f"{self.status:04X}", self.kind.value]
+        if self.kind is RecordKind.LISTENING and self.local:
+            parts.append(f"on {self.local}")
+        info = self.info
+        if info is not None:
+            parts.append(describe_session(info))
+        if self.reason:
+            parts.append(f"- {self.reason}")
+        if self.reset:
+            parts.append("(reset)")
+        return " ".join(parts)
+
+    def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``--json`` prints one per line)."""
+        doc: dict[str, Any] = {
+            "event": self.kind.value,
+            "device": self.device,
+            "block": self.block,
+            "status": self.status_text,
+            "peer": self.peer,
+            "local": self.local,
+            "reason": self.reason or None,
+            "connection": self.connection,
+            "time": self.time,
+        }
+        if self.reset:
+            doc["reset"] = True
+        if self.sequences:
+            doc["sequences"] = dict(self.sequences)
+        if self.info is not None:
+            doc["tls"] = session_json(self.info)
+        return doc
+
+
+def describe_session(info: SessionInfo) -> str:
+    """``TLSv1.3 TLS_AES_128_GCM_SHA256 x25519 peer CN=PLC_2 (CA 3)`` or ``plain TCP``."""
+    if not info.secure:
+        return "plain TCP"
+    parts = [info.version or "TLS", info.cipher or "?"]
+    if info.group:
+        parts.append(info.group)
+    if info.resumed:
+        parts.append("resumed")
+    if info.peer_subject:
+        anchor = f" (CA {info.peer_anchor_id})" if info.peer_anchor_id is not None else ""
+        parts.append(f"peer {info.peer_subject}{anchor}")
+    else:
+        parts.append("no peer certificate")
+    if info.own_cert_id is not None:
+        parts.append(f"own cert {info.own_cert_id}")
+    if info.insecure:
+        parts.append("INSECURE (verification off)")
+    return " ".join(parts)
+
+
+def session_json(info: SessionInfo) -> dict[str, Any]:
+    """The JSON form of :class:`~ouc.transport.SessionInfo` (without the DER bytes)."""
+    return {
+        "secure": info.secure,
+        "version": info.version,
+        "cipher": info.cipher,
+        "group": info.group,
+        "peer_subject": info.peer_subject,
+        "peer_anchor_id": info.peer_anchor_id,
+        "own_cert_id": info.own_cert_id,
+        "resumed": info.resumed,
+        "insecure": info.insecure,
+    }
+
+
+def sequences_of(conn: Connection) -> dict[str, str]:
+    """Both blocks' STATUS sequences of a connection (``{"TSEND_C": "7000 → ...", ...}``)."""
+    return {block: conn.format_sequence(block) for block in ("TSEND_C", "TRCV_C")}
+
+
+EventCallback = Callable[[EndpointRecord], None]
+
+# Kinds logged at WARNING; a partner closing (16#80C5) is ordinary and logs at INFO.
+_WARN = frozenset(
+    {
+        RecordKind.REFUSED,
+        RecordKind.LIMIT,
+        RecordKind.RECEIVE_FAILED,
+        RecordKind.BEHAVIOUR_FAILED,
+        RecordKind.FAILED,
+        RecordKind.RETRYING,
+    }
+)
+
+
+class Recorder:
+    """Hands records to the ``on_event`` callback and to the ``ouc.drivers`` logger.
+
+    Connection events log at INFO, failures and refusals at WARNING; a callback that raises is
+    logged and otherwise ignored (the endpoint must keep serving). Thread-safe: records are
+    immutable and the callback is the user's to guard.
+    """
+
+    __slots__ = ("_callback", "block", "device")
+
+    def __init__(self, device: str, block: str, callback: EventCallback | None) -> None:
+        self.device = device
+        self.block = block
+        self._callback = callback
+
+    def emit(self, kind: RecordKind, status: int, **fields: Any) -> EndpointRecord:
+        record = EndpointRecord(kind, self.device, self.block, int(status), **fields)
+        level = logging.WARNING if kind in _WARN else logging.INFO
+        if log.isEnabledFor(level):
+            log.log(level, "%s", record.line())
+        if self._callback is not None:
+            try:
+                self._callback(record)
+            except Exception:
+                log.exception("on_event callback failed for: %s", record.line())
+        return record
+
+    def connection_event(
+        self,
+        event: ConnectionEvent,
+        conn: Connection,
+        *,
+        peer: str,
+        local: str | None,
+        serial: int,
+    ) -> EndpointRecord | None:
+        """Record a connection's Established (7004), Disconnected (CLOSED for 0000/16#80C5,
+        else FAILED, with both STATUS sequences) or ReceiveFailed; frames are not recorded."""
+        if type(event) is Established:
+            return self.emit(
+                RecordKind.CONNECTED,
+                Status.CONNECTED_IDLE,
+                peer=peer,
+                local=local,
+                info=event.info,
+                connection=serial,
+            )
+        if type(event) is Disconnected:
+            orderly = event.status in (0, Status.PARTNER_CLOSED)
+            return self.emit(
+                RecordKind.CLOSED if orderly else RecordKind.FAILED,
+                event.status or Status.NO_JOB,
+                peer=peer,
+                local=local,
+                reason=event.reason,
+                reset=event.reset,
+                sequences=sequences_of(conn),
+                connection=serial,
+            )
+        if type(event) is ReceiveFailed:
+            return self.emit(
+                RecordKind.RECEIVE_FAILED,
+                event.status,
+                peer=peer,
+                local=local,
+                reason=event.reason,
+                connection=serial,
+            )
+        return None
+
+
+class RecordLog:
+    """An ``on_event`` callback that keeps the records and lets a thread wait for one.
+
+    For tests, scripts and ``ouc demo``: ``log = RecordLog(); PassiveEndpoint(..., on_event=log)``
+    then ``log.wait_for(RecordKind.CONNECTED, timeout=5)``. Waits are bounded and wake on each
+    new record (no polling). ``limit`` bounds the memory: the oldest records are dropped.
+    """
+
+    def __init__(self, limit: int = 10_000) -> None:
+        self._records: list[EndpointRecord] = []
+        self._limit = limit
+        self._cond = threading.Condition()
+        self._seen = 0
+
+    def __call__(self, record: EndpointRecord) -> None:
+        with self._cond:
+            self._records.append(record)
+            self._seen += 1
+            if len(self._records) > self._limit:
+                del self._records[: len(self._records) - self._limit]
+            self._cond.notify_all()
+
+    @property
+    def records(self) -> list[EndpointRecord]:
+        """A copy of the records kept, oldest first."""
+        with self._cond:
+            return list(self._records)
+
+    def of(self, kind: RecordKind) -> list[EndpointRecord]:
+        """The records of one kind, oldest first."""
+        return [r for r in self.records if r.kind is kind]
+
+    def wait_for(
+        self,
+        match: RecordKind | Callable[[EndpointRecord], bool],
+        *,
+        timeout: float,
+        count: int = 1,
+    ) -> EndpointRecord:
+        """Wait until ``count`` records match (a kind or a predicate); returns the last match.
+
+        Raises:
+            TimeoutError: fewer matched within ``timeout`` seconds (the message lists what came).
+        """
+        test = (lambda r: r.kind is match) if isinstance(match, RecordKind) else match
+        deadline = time.monotonic() + timeout
+        with self._cond:
+            while True:
+                hits = [r for r in self._records if test(r)]
+                if len(hits) >= count:
+                    return hits[count - 1]
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    seen = "; ".join(r.line() for r in self._records[-8:]) or "nothing"
+                    raise TimeoutError(
+                        f"{len(hits)} of {count} matching records after {timeout:g} s; "
+                        f"last records: {seen}"
+                    )
+                self._cond.wait(remaining)

@@ -1,0 +1,144 @@
+"""Socket helpers of the blocking driver: OSError → PLC status, resets, kernel-side timeouts.
+
+Timeouts come from the kernel (``SO_RCVTIMEO``/``SO_SNDTIMEO``) on sockets that Python treats as
+blocking, not from ``socket.settimeout``: a Python timeout makes every ``recv`` a ``poll`` plus a
+``recv``, two system calls per read on the record path. With the kernel timer a read that times
+out raises ``BlockingIOError`` (EAGAIN), which the driver turns into a ``handle_timer`` call, and
+the timer is re-armed only when the connection's deadline needs it (:class:`RecvTimeout`).
+"""
+
+from __future__ import annotations
+
+import errno
+import socket
+import struct
+from contextlib import suppress
+
+from ouc.errors import OucConnectionError, Status
+
+__all__ = [
+    "RECEIVE_BUFFER",
+    "RecvTimeout",
+    "close_socket",
+    "configure_stream",
+    "connection_error",
+    "os_error_status",
+    "shutdown_quietly",
+]
+
+#: Bytes one ``recv_into`` may take: room for a 64 KiB frame's records in one read.
+RECEIVE_BUFFER = 256 * 1024
+
+# SO_LINGER on with 0 seconds: close() sends RST instead of FIN (the firmware's strict reset).
+_LINGER_RESET = struct.pack("ii", 1, 0)
+_NO_TIMEOUT = struct.pack("ll", 0, 0)
+
+_REFUSED = frozenset({errno.ECONNREFUSED})
+_CLOSED = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN})
+_TIMEOUT = frozenset({errno.ETIMEDOUT, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINPROGRESS})
+_RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
+_IN_USE = frozenset({errno.EADDRINUSE})
+
+
+def os_error_status(exc: OSError) -> int:
+    """The PLC status for a socket error: refused 16#80C4, reset/closed 16#80C5, timeout
+    16#80C7, out of descriptors/buffers 16#80C3, local port taken 16#80A1, anything else
+    (unreachable, ...) 16#80C6."""
+    if isinstance(exc, TimeoutError):
+        return int(Status.TIMEOUT)
+    code = exc.errno
+    if code in _REFUSED:
+        return int(Status.TEMPORARY)
+    if code in _CLOSED:
+        return int(Status.PARTNER_CLOSED)
+    if code in _TIMEOUT:
+        return int(Status.TIMEOUT)
+    if code in _RESOURCES:
+        return int(Status.RESOURCES)
+    if code in _IN_USE:
+        return int(Status.LOCAL_PORT_IN_USE)
+    return int(Status.NETWORK_ERROR)
+
+
+def connection_error(exc: OSError, what: str) -> OucConnectionError:
+    """An OucConnectionError for ``exc`` (raise it ``from exc``): ``what`` failed, and why."""
+    why = exc.strerror or str(exc) or type(exc).__name__
+    if isinstance(exc, TimeoutError) and not exc.strerror:
+        why = "timed out"
+    return OucConnectionError(f"{what}: {why}", status=os_error_status(exc))
+
+
+def close_socket(sock: socket.socket, *, reset: bool = False) -> None:
+    """Close ``sock``; with ``reset`` send RST (SO_LINGER 0) instead of an orderly FIN."""
+    if reset:
+        # Already broken: a plain close is all that is left.
+        with suppress(OSError):
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, _LINGER_RESET)
+    sock.close()
+
+
+def shutdown_quietly(sock: socket.socket, how: int) -> None:
+    """``sock.shutdown(how)``, ignoring a socket that is already closed or disconnected."""
+    # Not connected any more, or closed by its owner: nothing left to wake.
+    with suppress(OSError):
+        sock.shutdown(how)
+
+
+def _timeval(seconds: float) -> bytes:
+    # Round up to whole milliseconds and never 0 (which means "no timeout" to the kernel).
+    micros = max(1000, int(seconds * 1000 + 0.999) * 1000)
+    return struct.pack("ll", micros // 1_000_000, micros % 1_000_000)
+
+
+def configure_stream(sock: socket.socket, *, send_timeout: float | None) -> None:
+    """Prepare a connected socket for the record path: blocking, TCP_NODELAY, send timeout.
+
+    ``send_timeout`` bounds a ``sendall`` to a peer that stopped reading (EAGAIN then ends
+    the connection with 16#80C7) instead of holding the thread forever.
+    """
+    sock.settimeout(None)
+    sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    if send_timeout is not None:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(send_timeout))
+
+
+class RecvTimeout:
+    """The kernel receive timer of one socket, changed only when a deadline needs it.
+
+    :meth:`arm` sets how long the next ``recv`` may block (None: forever). Setting the same
+    value twice costs nothing; the record path arms once per idle period, not per frame.
+    """
+
+    __slots__ = ("_current", "_seconds", "_sock")
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self._current = _NO_TIMEOUT
+        self._seconds: float | None = None
+
+    def arm(self, seconds: float | None) -> None:
+        """The next read returns after about ``seconds`` (None: no limit)."""
+        value = _NO_TIMEOUT if seconds is None else _timeval(seconds)
+        if value != self._current:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, value)
+            self._current = value
+            self._seconds = seconds
+
+    def arm_within(self, seconds: float | None) -> None:
+        """Like :meth:`arm`, but keep the current timer when it is close enough.
+
+        A read may then return up to 10 % (at least 5 ms) late, or early (the caller loops and
+        re-arms): a caller that waits "up to T" on every call sets the timer once, not per call.
+        """
+        current = self._seconds
+        if seconds is None:
+            if current is not None:
+                self.arm(None)
+            return
+        if current is not None and seconds * 0.5 <= current <= seconds * 1.1 + 0.005:
+            return
+        self.arm(seconds)
+
+    def until(self, deadline: float | None, now: float) -> None:
+        """Arm for the monotonic ``deadline`` (None: no deadline)."""
+        self.arm(None if deadline is None else deadline - now)

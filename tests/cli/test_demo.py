@@ -1,0 +1,83 @@
+"""``ouc demo``: the README's main job, in-process and once as ``python -m ouc demo``."""
+
+from __future__ import annotations
+
+import json
+import re
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from ouc.certs import CertStore
+from ouc.cli import main
+
+WAIT = 60.0
+
+
+def test_demo_report(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo"]) == 0
+    out = capsys.readouterr().out
+    for expected in (
+        "TLSv1.3",
+        "group x25519, mutual authentication",
+        "PLC_2 sees the server's certificate 9 (CN=PLC_1), trusted through CA 3",
+        "PLC_1 sees the client's certificate 11 (CN=PLC_2), trusted through CA 3",
+        "Received by PLC_1 (TRCV_C, Received_Data, RCVD_LEN 258)\n"
+        "  Var1 = TRUE\n  Var2 = 'Hello World!'",
+        "PLC_2 TSEND_C       7000 → 7001 → 7004 → 7005 → 0000 → 7003 → 7000",
+        "PLC_1 TRCV_C        7000 → 7001 → 7004 → 7006 → 0000 → 80C5",
+        "OK: the values arrived",
+    ):
+        assert expected in out
+    # The temporary store is gone afterwards.
+    match = re.search(r"certificate store\s+(\S+) \(temporary", out)
+    assert match is not None and not Path(match.group(1)).exists()
+
+
+def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["demo", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is True and doc["kept"] is False
+    assert doc["received"] == {
+        "block": "Received_Data",
+        "rcvd_len": 258,
+        "values": {"Var1": True, "Var2": "Hello World!"},
+    }
+    assert doc["tls"]["version"] == "TLSv1.3" and doc["tls"]["cipher"].startswith("TLS_")
+    assert doc["client"]["sees"]["certificate_id"] == 9
+    assert doc["server"]["sees"] == {
+        "certificate_id": 11,
+        "subject": "CN=PLC_2",
+        "trusted_through_ca": 3,
+        "own_certificate_id": 9,
+    }
+    assert doc["server"]["peer"].startswith("192.168.0.2:")
+
+
+def test_keep_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    folder = tmp_path / "kept"
+    assert main(["demo", "--keep-store", str(folder)]) == 0
+    assert f"ouc certs list --store {folder}" in capsys.readouterr().out
+    store = CertStore(folder)
+    assert store.ids() == [1, 2, 3, 9, 11]
+    assert set(store.device_ids("PLC_1")) == {3, 9}
+    # A second run does not overwrite the store it made.
+    assert main(["demo", "--keep-store", str(folder)]) == 2
+    assert "not empty" in capsys.readouterr().err
+
+
+def test_python_m_ouc_demo() -> None:
+    started = time.monotonic()
+    done = subprocess.run(
+        [sys.executable, "-m", "ouc", "demo"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "Var2 = 'Hello World!'" in done.stdout and done.stderr == ""
+    assert time.monotonic() - started < WAIT

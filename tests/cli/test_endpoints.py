@@ -1,0 +1,272 @@
+"""``ouc serve`` and ``ouc connect``: in-process against the blocking driver, and ``ouc serve`` once
+as a subprocess (its first line tells the port; it stops by itself after ``--count`` frames, and
+cleanly on SIGTERM). Every wait is bounded; subprocesses are always killed at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import queue
+import signal
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.cli import main
+from ouc.drivers import (
+    PassiveEndpoint,
+    RecordKind,
+    RecordLog,
+    echo,
+    example_store,
+    standard_example,
+)
+
+WAIT = 20.0
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
+
+
+@pytest.fixture
+def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
+    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
+
+
+class Lines:
+    """Reads a subprocess's stdout lines in a thread, so every read can have a timeout."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert proc.stdout is not None
+        stream = proc.stdout
+
+        def pump() -> None:
+            for line in stream:
+                self._queue.put(line)
+            self._queue.put(None)
+
+        self._thread = threading.Thread(target=pump, daemon=True)
+        self._thread.start()
+
+    def next(self) -> str:
+        line = self._queue.get(timeout=WAIT)
+        assert line is not None, "the process ended"
+        return line
+
+    def rest(self) -> list[str]:
+        self._thread.join(WAIT)
+        lines = []
+        while not self._queue.empty():
+            line = self._queue.get_nowait()
+            if line is not None:
+                lines.append(line)
+        return lines
+
+
+@pytest.fixture
+def serve(store: CertStore) -> Iterator[list[subprocess.Popen[str]]]:
+    """Started ``ouc serve`` processes; killed at the end whatever happened."""
+    procs: list[subprocess.Popen[str]] = []
+    yield procs
+    for proc in procs:
+        if proc.poll() is None:
+            proc.kill()
+        proc.wait(WAIT)
+        for stream in (proc.stdout, proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+def _start_serve(
+    procs: list[subprocess.Popen[str]], store: CertStore, *args: str
+) -> tuple[subprocess.Popen[str], Lines, int]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ouc", "serve", "--store", str(store.path), "--port", "0", *args],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "PYTHONUNBUFFERED": "1"},
+    )
+    procs.append(proc)
+    lines = Lines(proc)
+    listening = json.loads(lines.next())
+    assert listening["event"] == "listening"
+    return proc, lines, int(listening["local"].rsplit(":", 1)[1])
+
+
+def test_serve_subprocess_and_connect_in_process(
+    store: CertStore, serve: list[subprocess.Popen[str]], capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc, lines, port = _start_serve(
+        serve, store, "--json", "--echo", "--count", "1", "--map", "192.168.0.2=127.0.0.2"
+    )
+    status = main(
+        [
+            "connect",
+            "--store",
+            str(store.path),
+            "--to",
+            f"127.0.0.1:{port}",
+            "--bind",
+            "127.0.0.2",
+            "--set",
+            "Var2=Hi PLC",
+            "--expect-reply",
+            "--json",
+        ]
+    )
+    out = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
+    assert status == 0
+    events = [doc["event"] for doc in out]
+    # The server stops after its one frame, so its close may come in the same read as the
+    # echo: "closed" is then recorded before the frame is taken out and printed.
+    assert events[:3] == ["connecting", "connected", "sent"] and events[-1] == "sequences"
+    assert sorted(events[3:5]) == ["closed", "frame"]
+    assert out[1]["tls"]["version"] == "TLSv1.3" and out[1]["tls"]["peer_subject"] == "CN=PLC_1"
+    frame = next(doc for doc in out if doc["event"] == "frame")
+    assert frame["values"] == {"Var1": True, "Var2": "Hi PLC"}
+    assert out[-1]["TSEND_C"].startswith("7000 → 7001 → 7004 → 7005 → 0000 → ")
+    assert proc.wait(WAIT) == 0  # --count 1: it stops by itself
+    served = [json.loads(line) for line in lines.rest()]
+    kinds = [doc["event"] for doc in served]
+    assert kinds[:2] == ["connected", "frame"] and kinds[-1] == "stopped"
+    assert served[0]["peer"].startswith("192.168.0.2:")  # the plant address, via --map
+    assert served[0]["tls"]["peer_subject"] == "CN=PLC_2"
+    assert served[1]["values"] == {"Var1": True, "Var2": "Hi PLC"}
+
+
+def test_serve_stops_cleanly_on_sigterm(
+    store: CertStore, serve: list[subprocess.Popen[str]]
+) -> None:
+    proc, lines, _ = _start_serve(serve, store, "--json")
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
+    assert "stopped" in lines.rest()[-1]
+
+
+def test_serve_in_process_refuses_the_wrong_partner_with_a_hint(
+    store: CertStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """``ouc serve`` in a thread: a client from 127.0.0.1 is not partner 192.168.0.2."""
+    started = threading.Event()
+    ports: list[int] = []
+    real_start = PassiveEndpoint.start
+
+    def start(self: PassiveEndpoint) -> PassiveEndpoint:
+        real_start(self)
+        ports.append(self.port)
+        started.set()
+        return self
+
+    monkeypatch.setattr(PassiveEndpoint, "start", start)
+    result: list[int] = []
+    args = ["serve", "--store", str(store.path), "--port", "0", "--count", "1"]
+    args += ["--map", "192.168.0.2=127.0.0.2"]
+    server = threading.Thread(target=lambda: result.append(main(args)))
+    server.start()
+    try:
+        assert started.wait(WAIT)
+        to = f"127.0.0.1:{ports[0]}"
+        wrong = main(["connect", "--store", str(store.path), "--to", to])
+        right = main(["connect", "--store", str(store.path), "--to", to, "--bind", "127.0.0.2"])
+    finally:
+        server.join(WAIT)
+    out = capsys.readouterr().out
+    assert (wrong, right) == (2, 0)
+    assert not server.is_alive() and result == [0]  # --count 1 reached by the right partner
+    assert (
+        "80C9 refused - partner 127.0.0.1 is not RemoteAddress 192.168.0.2 (reset); "
+        "to accept it as the partner: --map 192.168.0.2=127.0.0.1"
+    ) in out
+    assert "received 258 bytes (RCVD_LEN 258)\n  Var1 = TRUE\n  Var2 = 'Hello World!'" in out
+
+
+def connect_to(store: CertStore, port: int, *options: str) -> int:
+    """``ouc connect`` from 127.0.0.2 (where the example's client PLC runs) to ``port``."""
+    where = ["--to", f"127.0.0.1:{port}", "--bind", "127.0.0.2"]
+    return main(["connect", "--store", str(store.path), *where, *options])
+
+
+def test_connect_to_the_driver_with_hex_and_adhoc_reply(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    setup = standard_example(store, receive_len=4)
+    with PassiveEndpoint(setup.server, behaviour=echo(), address_map=setup.address_map) as srv:
+        status = connect_to(
+            store, srv.port, "--hex", "de:ad:be:ef", "--count", "2", "--expect-reply", "--adhoc"
+        )
+    out = capsys.readouterr().out
+    assert status == 0
+    assert out.count("received 4 bytes (RCVD_LEN 4)") == 2
+    assert "de ad be ef" in out
+    assert "TSEND_C STATUS: 7000 → 7001 → 7004 → 7005 → 0000 → 7005 → 0000" in out
+
+
+def test_connect_refused_is_one_line_80c4(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        status = main(["connect", "--store", str(store.path), "--to", f"127.0.0.1:{port}"])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert err.count("\n") == 1 and "16#80C4" in err and "Traceback" not in err
+
+
+def test_missing_store_says_how_to_make_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status = main(["serve", "--store", str(tmp_path / "nowhere")])
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "ouc certs init" in err and "ouc demo --keep-store" in err
+
+
+def test_wrong_side_blocks_and_bad_options(
+    store: CertStore, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    client_block = Path(__file__).parents[2] / "samples" / "standard_client.json"
+    assert main(["serve", "--store", str(store.path), "--block", str(client_block)]) == 2
+    assert "use 'ouc connect'" in capsys.readouterr().err
+    server_block = Path(__file__).parents[2] / "samples" / "standard_server.json"
+    assert main(["connect", "--store", str(store.path), "--block", str(server_block)]) == 2
+    assert "use 'ouc serve'" in capsys.readouterr().err
+    assert main(["connect", "--store", str(store.path), "--hex", "zz"]) == 2
+    assert "--hex" in capsys.readouterr().err
+    assert main(["connect", "--store", str(store.path), "--hex", "00", "--file", "x"]) == 2
+    assert "give one of" in capsys.readouterr().err
+    assert main(["serve", "--store", str(store.path), "--plc-time", "yesterday"]) == 2
+    assert "--plc-time" in capsys.readouterr().err
+
+
+def test_plc_clock_after_expiry_refuses_the_own_certificate(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    later = (dt.datetime.now(dt.UTC) + dt.timedelta(days=3 * 365)).isoformat()
+    assert main(["serve", "--store", str(store.path), "--plc-time", later]) == 2
+    assert "16#80E5" in capsys.readouterr().err
+
+
+def test_insecure_is_loud(store: CertStore, capsys: pytest.CaptureFixture[str]) -> None:
+    log = RecordLog()
+    setup = standard_example(store)
+    with PassiveEndpoint(setup.server, address_map=setup.address_map, on_event=log) as srv:
+        status = connect_to(store, srv.port, "--insecure")
+        log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+    captured = capsys.readouterr()
+    assert status == 0
+    assert "NOT verified" in captured.err
+    assert "INSECURE" in captured.out

@@ -1,0 +1,320 @@
+"""The blocking driver when things go wrong: timeouts, TLS failures, resets, re-establishment.
+
+Short timeouts (0.2-0.3 s) keep these fast; every wait is bounded and wakes on the event it
+waits for (``RecordLog.wait_for``), never on a sleep.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import socket
+from pathlib import Path
+
+import pytest
+
+from ouc.certs import BadCertFactory, CertStore, PrivateKey, generate_key, resolve
+from ouc.conn import FrameReceived
+from ouc.device import Device
+from ouc.drivers import (
+    ActiveEndpoint,
+    EndpointSpec,
+    ExampleSetup,
+    PassiveEndpoint,
+    PeerContext,
+    RecordKind,
+    RecordLog,
+    echo,
+    example_store,
+    standard_example,
+)
+from ouc.errors import OucConnectionError, OucError, Status, TLSError
+from ouc.params import STANDARD_CLIENT, STANDARD_SERVER
+
+WAIT = 10.0
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+CLOSE = 0xFF  # a frame starting with this byte makes the test server close the connection
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
+
+
+@pytest.fixture
+def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
+    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
+
+
+@pytest.fixture
+def setup(store: CertStore) -> ExampleSetup:
+    return standard_example(store)
+
+
+def echo_or_close(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+    """Echo, except that a frame starting with CLOSE closes the connection (CONT 1→0)."""
+    if frame.data[0] == CLOSE:
+        peer.connection.close()
+        return None
+    return frame.data
+
+
+def test_handshake_timeout_frees_the_slot(store: CertStore) -> None:
+    log = RecordLog()
+    setup = standard_example(store, server_options={"handshake_timeout": 0.2})
+    with PassiveEndpoint(
+        setup.server, address_map=setup.address_map, on_event=log, max_connections=1
+    ) as server:
+        where = ("127.0.0.1", server.port)
+        with socket.create_connection(where, WAIT, ("127.0.0.2", 0)) as silent:
+            failed = log.wait_for(RecordKind.FAILED, timeout=WAIT)
+            assert silent.recv(100) == b""  # closed by the server, no TLS byte ever sent
+        # The slot is free again: a real client is served.
+        with ActiveEndpoint(setup.client, address_map=setup.address_map):
+            log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
+    assert failed.status == Status.TIMEOUT
+    assert "not established within 0.2 s" in failed.reason
+
+
+def test_idle_timeout_drops_a_silent_partner(store: CertStore) -> None:
+    server_log, client_log = RecordLog(), RecordLog()
+    setup = standard_example(store, server_options={"idle_timeout": 0.3})
+    with PassiveEndpoint(setup.server, address_map=setup.address_map, on_event=server_log):
+        client = ActiveEndpoint(
+            setup.client, address_map=setup.address_map, reconnect=False, on_event=client_log
+        )
+        with client:
+            # Traffic keeps the connection alive past one idle period ...
+            client.send(bytes(258))
+            failed = server_log.wait_for(RecordKind.FAILED, timeout=WAIT)
+            # ... and the client, not reading, still learns of the drop (its watcher).
+            closed = client_log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+    assert failed.status == Status.TIMEOUT and "no data" in failed.reason
+    assert closed.status == Status.PARTNER_CLOSED
+    assert not client.connected
+
+
+def test_client_idle_timeout_without_reading(store: CertStore) -> None:
+    """The active side's own idle timer runs in its watcher thread."""
+    client_log = RecordLog()
+    setup = standard_example(store, client_options={"idle_timeout": 0.2})
+    with PassiveEndpoint(setup.server, address_map=setup.address_map):
+        client = ActiveEndpoint(
+            setup.client, address_map=setup.address_map, reconnect=False, on_event=client_log
+        )
+        with client:
+            failed = client_log.wait_for(RecordKind.FAILED, timeout=WAIT)
+    assert failed.status == Status.TIMEOUT
+
+
+def test_expired_server_certificate_is_80e5_on_the_client(store: CertStore) -> None:
+    ca_key = store.private_key(3)
+    assert ca_key is not None
+    factory = BadCertFactory(
+        store.certificate(3), ca_key, now=dt.datetime.now(dt.UTC), address="192.168.0.1"
+    )
+    expired = factory.expired()
+    resolved = dataclasses.replace(
+        resolve(store, STANDARD_SERVER, device="PLC_1", now=NOW),
+        own_cert=expired.cert,
+        own_key=expired.key,
+    )
+    server_spec = EndpointSpec.from_block(
+        STANDARD_SERVER,
+        resolved=resolved,
+        device=Device(name="PLC_1", own_addresses=("192.168.0.1",)),
+        receive_len=258,
+    )
+    setup = standard_example(store)
+    server_log = RecordLog()
+    with PassiveEndpoint(server_spec, address_map=setup.address_map, on_event=server_log):
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map)
+        with pytest.raises(TLSError) as caught:
+            client.connect()
+        client.close()
+        alerted = server_log.wait_for(RecordKind.FAILED, timeout=WAIT)
+    assert caught.value.status == Status.TLS_CERT_EXPIRED
+    assert alerted.status == Status.TLS_CERT_EXPIRED  # the client's certificate_expired alert
+
+
+def _no_client_cert(store: CertStore) -> EndpointSpec:
+    block = dataclasses.replace(STANDARD_CLIENT, TLSClientCertRef=0)
+    return EndpointSpec.from_block(
+        block,
+        store=store,
+        device=Device(name="PLC_2", own_addresses=("192.168.0.2",)),
+        device_name="PLC_2",
+        receive_len=258,
+    )
+
+
+def _client_error(client: ActiveEndpoint) -> OucError:
+    """Connect (TLS 1.3: the client finishes before the server checks it) and read: the error."""
+    with pytest.raises(OucError) as caught:
+        client.connect()
+        client.receive(timeout=WAIT)
+    client.close()
+    return caught.value
+
+
+@pytest.mark.parametrize("profile", ["compatible", "strict"])
+def test_missing_client_certificate_is_80e2_on_the_server(store: CertStore, profile: str) -> None:
+    """Compatible: a certificate_required alert; strict: a reset, as the firmware does."""
+    setup = standard_example(store, server_options={"profile": profile})
+    server_log = RecordLog()
+    with PassiveEndpoint(setup.server, address_map=setup.address_map, on_event=server_log):
+        client = ActiveEndpoint(
+            _no_client_cert(store), address_map=setup.address_map, reconnect=False
+        )
+        error = _client_error(client)
+        failed = server_log.wait_for(RecordKind.FAILED, timeout=WAIT)
+    assert failed.status == Status.TLS_CERT_INVALID
+    if profile == "compatible":
+        assert not failed.reset
+        assert error.status == Status.TLS_CERT_INVALID  # from the alert
+    else:
+        assert failed.reset and "(reset)" in failed.line()
+        # No alert reached the client: it saw the TCP connection reset (16#80C5).
+        assert isinstance(error, OucConnectionError) and error.status == Status.PARTNER_CLOSED
+
+
+def test_connection_refused_is_80c4(setup: ExampleSetup) -> None:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, never listening: connecting is refused
+        client = ActiveEndpoint(setup.client, connect_to=("127.0.0.1", port))
+        with pytest.raises(OucConnectionError) as caught:
+            client.connect()
+        client.close()
+    assert caught.value.status == Status.TEMPORARY
+    assert client.last_error is caught.value
+
+
+def test_receive_timeout_is_80c7_and_the_connection_stays(setup: ExampleSetup) -> None:
+    with (
+        PassiveEndpoint(setup.server, address_map=setup.address_map),
+        ActiveEndpoint(setup.client, address_map=setup.address_map) as client,
+    ):
+        with pytest.raises(OucConnectionError) as caught:
+            client.receive(timeout=0.2)
+        assert caught.value.status == Status.TIMEOUT
+        assert client.connected
+        client.send(bytes(258))
+
+
+def test_reestablished_by_itself_with_session_resumption(setup: ExampleSetup) -> None:
+    client_log = RecordLog()
+    with PassiveEndpoint(setup.server, behaviour=echo_or_close, address_map=setup.address_map):
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map, on_event=client_log)
+        with client:
+            client.send(bytes(258))
+            assert client.receive(timeout=WAIT) == bytes(258)  # the ticket came before this
+            assert client.session is not None
+            client.send(bytes([CLOSE]) * 258)  # the server closes; nobody reads here
+            client_log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=2)
+            assert client.reconnects == 1
+            info = client.info
+            assert info is not None and info.resumed
+            assert info.peer_subject == "CN=PLC_1"  # still reported on a resumed connection
+            client.send(b"\x07" * 258)
+            assert client.receive(timeout=WAIT) == b"\x07" * 258
+    closed = client_log.of(RecordKind.CLOSED)[0]
+    assert closed.status == Status.PARTNER_CLOSED
+    sequence = client.format_sequence("TSEND_C")
+    assert sequence.startswith("7000 → 7001 → 7004 → 7005 → 0000")
+    assert "80C5 → 7000 → 7001 → 7004" in sequence
+
+
+def test_drop_seen_inside_receive_is_reestablished_there(setup: ExampleSetup) -> None:
+    client_log = RecordLog()
+    with PassiveEndpoint(setup.server, behaviour=echo_or_close, address_map=setup.address_map):
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map, on_event=client_log)
+        with client:
+            client.send(bytes([CLOSE]) * 258)
+            with pytest.raises(OucConnectionError) as caught:
+                client.receive(timeout=1.0)  # the drop and the new connection happen in here
+            assert caught.value.status == Status.TIMEOUT
+            assert client.connected and client.reconnects == 1
+    assert [r.kind for r in client_log.records][:4] == [
+        RecordKind.CONNECTING,
+        RecordKind.CONNECTED,
+        RecordKind.CLOSED,
+        RecordKind.CONNECTING,
+    ]
+
+
+def test_server_restart_on_the_same_port(setup: ExampleSetup) -> None:
+    """A PLC that reboots: the client retries with backoff until the server is back."""
+    client_log = RecordLog()
+    first = PassiveEndpoint(setup.server, behaviour=echo(), address_map=setup.address_map)
+    first.start()
+    port = first.port
+    client = ActiveEndpoint(
+        setup.client, address_map=setup.address_map, retry_delay=0.05, on_event=client_log
+    )
+    try:
+        client.connect()
+        first.stop()
+        client_log.wait_for(RecordKind.RETRYING, timeout=WAIT)  # refused while it is down
+        second = PassiveEndpoint(
+            setup.server,
+            behaviour=echo(),
+            listen=("127.0.0.1", port),
+            address_map=setup.address_map,
+        )
+        with second:
+            client_log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=2)
+            client.send(b"\x09" * 258)
+            assert client.receive(timeout=WAIT) == b"\x09" * 258
+    finally:
+        client.close()
+        first.stop()
+    # Refused (16#80C4) while nothing listens; reset (16#80C5) if it came while stopping.
+    retry = client_log.of(RecordKind.RETRYING)[0]
+    assert retry.status in (Status.TEMPORARY, Status.PARTNER_CLOSED)
+
+
+def test_send_waits_for_reestablishment_and_disconnect_stops_it(setup: ExampleSetup) -> None:
+    with PassiveEndpoint(setup.server, behaviour=echo_or_close, address_map=setup.address_map):
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map)
+        with client:
+            client.send(bytes([CLOSE]) * 258)
+            client.send(b"\x01" * 258, timeout=WAIT)  # on the old or on the new connection
+            client.disconnect()
+            assert not client.connected
+            with pytest.raises(OucConnectionError) as caught:
+                client.send(bytes(258))
+            assert caught.value.status == Status.NO_SUCH_CONNECTION
+            client.connect()
+            client.send(b"\x02" * 258)
+            # The echo of \x01 is there first when \x01 went out on the new connection.
+            frames = [client.receive(timeout=WAIT)]
+            if frames[0] != b"\x02" * 258:
+                frames.append(client.receive(timeout=WAIT))
+            assert frames[-1] == b"\x02" * 258
+            assert frames[:-1] in ([], [b"\x01" * 258])
+
+
+def test_close_from_another_thread_wakes_a_blocked_receive(setup: ExampleSetup) -> None:
+    import threading
+
+    with PassiveEndpoint(setup.server, address_map=setup.address_map):
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map)
+        client.connect()
+        errors: list[OucError] = []
+        started = threading.Event()
+
+        def wait_forever() -> None:
+            started.set()
+            try:
+                client.receive()
+            except OucError as exc:
+                errors.append(exc)
+
+        reader = threading.Thread(target=wait_forever)
+        reader.start()
+        started.wait(WAIT)
+        client.close()
+        reader.join(WAIT)
+        assert not reader.is_alive()
+    assert errors and errors[0].status == Status.NO_SUCH_CONNECTION
