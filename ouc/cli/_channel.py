@@ -1,9 +1,214 @@
-"""``ouc channel``: placeholder until issue 8 lands; registers no sub-command yet."""
+"""``ouc channel``: run a WinCC-style channel and control it from another shell (domain.md §8).
+
+- ``ouc channel run CONFIG``: start the channel the JSON/TOML file describes, print one line per
+  event (``PLC1 16#80E4 failed - ...``), serve its control socket, run until Ctrl-C / SIGTERM.
+- ``ouc channel set CONNECTION VARIABLE VALUE``: set ForceConnectionState, AlternativeAddress or
+  UseAlternativeAddress of a running channel (``--wait S`` waits for the outcome of a
+  ForceConnectionState change and exits 1 when the connection did not come up).
+- ``ouc channel status``: the table of connections (``--json`` for machines).
+
+``set`` and ``status`` find the running channel through ``--control SOCKET``, ``--config
+CONFIG`` (the socket next to it), ``$OUC_CHANNEL_CONTROL``, or the one ``*.ouc.sock`` in the
+current folder.
+"""
 
 from __future__ import annotations
 
 import argparse
+import datetime as dt
+import json
+import logging
+import os
+import signal
+import sys
+import threading
+from pathlib import Path
+from typing import Any
+
+from ouc.channel import (
+    ChannelConfig,
+    ChannelEvent,
+    ChannelRow,
+    ControlServer,
+    LinkState,
+    control_request,
+    format_table,
+)
+from ouc.drivers import Clock, offset_clock, system_clock
+from ouc.errors import ConfigError
+
+__all__ = ["register"]
+
+CONTROL_ENV = "OUC_CHANNEL_CONTROL"
+STORE_PASSWORD_ENV = "OUC_STORE_PASSWORD"
+_SOCKET_SUFFIX = ".ouc.sock"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Register nothing yet (issue 8)."""
+    """Add ``ouc channel`` with its ``run``, ``set`` and ``status`` sub-commands."""
+    parser = sub.add_parser(
+        "channel",
+        help="a WinCC-style PC channel: connections to many PLCs, manual trust, connection change",
+        description=(
+            "Run a PC-side channel holding named secure connections to PLCs (WinCC "
+            "S7-1200/S7-1500 channel) and control it while it runs."
+        ),
+    )
+    commands = parser.add_subparsers(dest="channel_command", metavar="COMMAND")
+    commands.required = True
+
+    run = commands.add_parser("run", help="run the channel a configuration file describes")
+    run.add_argument("config", metavar="CONFIG", help="the channel's JSON or TOML file")
+    run.add_argument("--control", metavar="SOCKET", help="control socket (default: next to CONFIG)")
+    run.add_argument(
+        "--time",
+        metavar="ISO",
+        help="start the channel's clock at this time (certificates are checked against it)",
+    )
+    run.add_argument("--json", action="store_true", help="one JSON object per event line")
+    run.set_defaults(func=_run)
+
+    setter = commands.add_parser("set", help="set a control value of a running channel")
+    setter.add_argument("connection", metavar="CONNECTION")
+    setter.add_argument(
+        "variable",
+        metavar="VARIABLE",
+        help="ForceConnectionState, AlternativeAddress or UseAlternativeAddress",
+    )
+    setter.add_argument("value", metavar="VALUE", help="1/0, or the AlternativeAddress text")
+    setter.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="for ForceConnectionState: wait for the outcome; exit 1 when not connected",
+    )
+    _add_locator(setter)
+    setter.set_defaults(func=_set)
+
+    status = commands.add_parser("status", help="the connections of a running channel")
+    _add_locator(status)
+    status.set_defaults(func=_status)
+
+
+def _add_locator(parser: argparse.ArgumentParser) -> None:
+    where = parser.add_mutually_exclusive_group()
+    where.add_argument("--config", metavar="CONFIG", help="the running channel's configuration")
+    where.add_argument("--control", metavar="SOCKET", help="the running channel's control socket")
+    parser.add_argument("--json", action="store_true", help="JSON instead of the table")
+
+
+def _control_path(args: argparse.Namespace) -> Path:
+    """Where the running channel's control socket is (see the module docstring)."""
+    if args.control:
+        return Path(args.control)
+    if args.config:
+        return ChannelConfig.load(args.config).control
+    env = os.environ.get(CONTROL_ENV)
+    if env:
+        return Path(env)
+    found = sorted(Path.cwd().glob(f"*{_SOCKET_SUFFIX}"))
+    if len(found) == 1:
+        return found[0]
+    if not found:
+        raise ConfigError(
+            "no running channel found in this folder: give --config CONFIG or --control SOCKET",
+            path="--config",
+        )
+    names = ", ".join(p.name for p in found)
+    raise ConfigError(f"several channels run here ({names}): give --config or --control")
+
+
+def _clock(text: str | None) -> Clock:
+    if text is None:
+        return system_clock
+    try:
+        moment = dt.datetime.fromisoformat(text)
+    except ValueError as exc:
+        raise ConfigError(f"{text!r} is not an ISO date/time", path="--time") from exc
+    return offset_clock(moment)
+
+
+class _Printer:
+    """Prints the channel's events as lines or JSON lines (worker threads print too)."""
+
+    def __init__(self, as_json: bool) -> None:
+        self.json = as_json
+        self._lock = threading.Lock()
+
+    def text(self, line: str, doc: dict[str, Any]) -> None:
+        with self._lock:
+            print(json.dumps(doc) if self.json else line, flush=True)
+
+    def event(self, event: ChannelEvent) -> None:
+        self.text(event.line(), event.to_json())
+
+
+def _run(args: argparse.Namespace) -> int:
+    config = ChannelConfig.load(args.config)
+    printer = _Printer(args.json)
+    # The event lines are the output; the loggers would repeat them on stderr (Python's
+    # last-resort handler prints warnings). Errors (bugs) still reach stderr.
+    quiet = logging.StreamHandler(sys.stderr)
+    quiet.setLevel(logging.ERROR)
+    root = logging.getLogger("ouc")
+    root.addHandler(quiet)
+    channel = config.build(
+        clock=_clock(args.time),
+        on_event=printer.event,
+        password=os.environ.get(STORE_PASSWORD_ENV),
+    )
+    control = ControlServer(channel, Path(args.control) if args.control else config.control)
+    control.start()
+    done = threading.Event()
+    previous = None
+    if threading.current_thread() is threading.main_thread():
+        previous = signal.signal(signal.SIGTERM, lambda signum, frame: done.set())
+    try:
+        channel.start()
+        names = ", ".join(channel.names)
+        printer.text(
+            f"ouc channel: {len(channel.names)} connections ({names}); control socket "
+            f"{control.path}",
+            {"event": "started", "connections": channel.names, "control": str(control.path)},
+        )
+        done.wait()
+    except KeyboardInterrupt:
+        printer.text("ouc channel: stopping (Ctrl-C)", {"event": "stopping"})
+    finally:
+        control.stop()
+        channel.close()
+        root.removeHandler(quiet)
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+    return 0
+
+
+def _set(args: argparse.Namespace) -> int:
+    if args.wait is not None and args.wait <= 0:
+        raise ConfigError("must be more than 0 seconds", path="--wait")
+    request = {
+        "op": "set",
+        "connection": args.connection,
+        "variable": args.variable,
+        "value": args.value,
+        "wait": args.wait,
+    }
+    answer = control_request(_control_path(args), request, timeout=(args.wait or 0.0) + 10.0)
+    row = ChannelRow.from_json(answer["row"])
+    if args.json:
+        print(json.dumps(row.to_json()))
+    else:
+        print(format_table([row]))
+    if args.wait is not None and row.force and row.state is not LinkState.CONNECTED:
+        return 1
+    return 0
+
+
+def _status(args: argparse.Namespace) -> int:
+    answer = control_request(_control_path(args), {"op": "status"})
+    rows = [ChannelRow.from_json(doc) for doc in answer["rows"]]
+    if args.json:
+        print(json.dumps([row.to_json() for row in rows], indent=2))
+    else:
+        print(format_table(rows))
+    return 0

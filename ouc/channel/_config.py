@@ -1,0 +1,361 @@
+"""The channel's configuration file (JSON or TOML) for ``ouc channel run``.
+
+A file names the connections and where their certificates live; relative paths are relative to
+the file's folder. TOML example::
+
+    device = "HMI_1"                      # the PC station in the project store
+    own_address = "192.168.0.10"          # the PC's plant address
+    device_store = "device-certificate-store"
+    ca_dir = "trusted-cas"                # imported CAs (the PC's certificate store)
+    project_store = "store"               # own client certificates (TLSClientCertRef)
+    map = ["192.168.0.1:2000=127.0.0.1:40001", "192.168.0.10=127.0.0.5"]
+    cpus = { "192.168.0.3" = "S7-1500 V2.8" }
+
+    [connections.PLC1]
+    block = "plc1.json"                   # an active TCON_IP_V4_SEC block (JSON or binary)
+    alternative_address = "AccessPoint=S7ONLINE; IPAddress=192.168.0.3;"
+
+Every key is checked: an unknown key, a wrong type or a bad value is one
+:class:`~ouc.errors.ConfigError` naming the file and the key (``channel.toml:
+connections.PLC1.force``).
+"""
+
+from __future__ import annotations
+
+import json
+import tomllib
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from ouc.certs import CertStore
+from ouc.channel._channel import Channel
+from ouc.channel._settings import ChannelConnection, check_channel_block, with_remote
+from ouc.channel._state import ChannelEvent
+from ouc.channel._trust import TrustedCAs
+from ouc.device import Device
+from ouc.drivers import AddressMap, Clock, system_clock
+from ouc.errors import ConfigError, OucError
+from ouc.params import load as load_block
+from ouc.tls import TLSProfile
+
+__all__ = ["ChannelConfig", "cpu_profile"]
+
+_TOP_KEYS = frozenset(
+    {
+        "device",
+        "own_address",
+        "device_store",
+        "ca_dir",
+        "cas",
+        "project_store",
+        "map",
+        "cpus",
+        "default_cpu",
+        "access_points",
+        "allow_unsecured",
+        "control",
+        "connect_timeout",
+        "retry_delay",
+        "max_retry_delay",
+        "profile",
+        "connections",
+    }
+)
+_CONNECTION_KEYS = frozenset(
+    {
+        "name",
+        "block",
+        "address",
+        "port",
+        "device_store",
+        "alternative_address",
+        "use_alternative",
+        "force",
+        "receive_len",
+    }
+)
+
+
+def cpu_profile(text: str, where: str = "cpu") -> Device:
+    """A CPU profile from text: ``"S7-1500 V2.8"``, ``"S7-1200 V4.5"`` or just ``"V2.8"``
+    (an S7-1500)."""
+    parts = str(text).split()
+    try:
+        if len(parts) == 1:
+            return Device.from_text("S7-1500", parts[0])
+        if len(parts) == 2:
+            return Device.from_text(parts[0], parts[1])
+    except ConfigError as exc:
+        raise ConfigError(exc.message, path=where) from exc
+    raise ConfigError(f"{text!r} is not a CPU like 'S7-1500 V3.1'", path=where)
+
+
+class _Reader:
+    """Typed access to one table of the file, with the key path in every error."""
+
+    def __init__(self, table: Any, where: str, allowed: frozenset[str]) -> None:
+        if not isinstance(table, dict):
+            raise ConfigError(f"must be a table, not {type(table).__name__}", path=where)
+        unknown = sorted(set(table) - allowed)
+        if unknown:
+            raise ConfigError(
+                f"unknown key {unknown[0]!r}; known keys: {', '.join(sorted(allowed))}",
+                path=f"{where}.{unknown[0]}" if where else unknown[0],
+            )
+        self.table = table
+        self.where = where
+
+    def path(self, key: str) -> str:
+        return f"{self.where}.{key}" if self.where else key
+
+    def get(self, key: str, kind: type | tuple[type, ...], default: Any = None) -> Any:
+        value = self.table.get(key, default)
+        if value is default:
+            return default
+        bad_bool = isinstance(value, bool) and kind in (int, float, (int, float))
+        if not isinstance(value, kind) or bad_bool:
+            name = (
+                kind.__name__ if isinstance(kind, type) else " or ".join(k.__name__ for k in kind)
+            )
+            raise ConfigError(f"must be {name}, not {value!r}", path=self.path(key))
+        return value
+
+    def flag(self, key: str, default: bool) -> bool:
+        value = self.table.get(key, default)
+        if isinstance(value, bool):
+            return value
+        if isinstance(value, int) and value in (0, 1):
+            return bool(value)
+        raise ConfigError(f"must be true/false or 1/0, not {value!r}", path=self.path(key))
+
+    def number(self, key: str, default: float) -> float:
+        value = float(self.get(key, (int, float), default))
+        if value <= 0:
+            raise ConfigError(f"must be more than 0, not {value:g}", path=self.path(key))
+        return value
+
+    def strings(self, key: str) -> list[str]:
+        value = self.get(key, list, [])
+        if not all(isinstance(item, str) for item in value):
+            raise ConfigError("must be a list of strings", path=self.path(key))
+        return list(value)
+
+    def mapping(self, key: str) -> dict[str, str]:
+        value = self.get(key, dict, {})
+        if not all(isinstance(v, str) for v in value.values()):
+            raise ConfigError("must map names to strings", path=self.path(key))
+        return dict(value)
+
+
+def _read_document(path: Path) -> dict[str, Any]:
+    try:
+        raw = path.read_bytes()
+    except OSError as exc:
+        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    try:
+        if path.suffix.lower() == ".toml":
+            doc = tomllib.loads(raw.decode("utf-8"))
+        else:
+            doc = json.loads(raw.decode("utf-8-sig"))
+    except UnicodeDecodeError as exc:
+        raise ConfigError(f"not UTF-8 text: {exc.reason}", path=str(path)) from exc
+    except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
+        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
+        raise ConfigError(f"not valid {kind}: {exc}", path=str(path)) from exc
+    if not isinstance(doc, dict):
+        raise ConfigError("the file must hold a table/object at the top", path=str(path))
+    return doc
+
+
+def _connection_tables(value: Any) -> list[tuple[str, Any, str]]:
+    """``(name, table, key path)`` for ``{name: {...}}`` or ``[{name: ..., ...}]``."""
+    if isinstance(value, dict):
+        return [(str(name), table, f"connections.{name}") for name, table in value.items()]
+    if isinstance(value, list):
+        out = []
+        for index, table in enumerate(value):
+            where = f"connections[{index}]"
+            name = table.get("name") if isinstance(table, dict) else None
+            if not isinstance(name, str):
+                raise ConfigError("needs a name", path=f"{where}.name")
+            out.append((name, table, where))
+        return out
+    raise ConfigError("must be a table of connections (or a list)", path="connections")
+
+
+@dataclass(frozen=True)
+class ChannelConfig:
+    """A loaded channel configuration; :meth:`build` makes the :class:`Channel`.
+
+    Attributes mirror the file's keys, with paths made absolute; ``control`` is the control
+    socket (default ``<file stem>.ouc.sock`` next to the file).
+    """
+
+    path: Path
+    connections: tuple[ChannelConnection, ...]
+    device: Device
+    device_store: Path
+    ca_dir: Path | None
+    cas: tuple[Path, ...]
+    project_store: Path | None
+    address_map: tuple[str, ...]
+    cpus: Mapping[str, Device]
+    default_cpu: Device
+    access_points: Mapping[str, str]
+    allow_unsecured: bool
+    control: Path
+    connect_timeout: float
+    retry_delay: float
+    max_retry_delay: float
+    profile: TLSProfile
+
+    @classmethod
+    def load(cls, path: str | Path) -> ChannelConfig:
+        """Read and check a JSON (``.json``) or TOML (``.toml``) channel configuration.
+
+        Raises:
+            ConfigError / ParamError: the file, a key or a block file is wrong (the message
+                names the file and the key).
+        """
+        file = Path(path)
+        try:
+            return cls._load(file, _read_document(file))
+        except OucError as exc:
+            if exc.path is not None and exc.path.startswith(str(file)):
+                raise
+            where = f"{file}: {exc.path}" if exc.path else str(file)
+            raise type(exc)(exc.message, status=exc.status, path=where) from exc
+
+    @classmethod
+    def _load(cls, file: Path, doc: dict[str, Any]) -> ChannelConfig:
+        top = _Reader(doc, "", _TOP_KEYS)
+        base = file.parent.resolve()
+
+        def local(value: str) -> Path:
+            return base / Path(value).expanduser()
+
+        own = top.get("own_address", str)
+        name = top.get("device", str, "PC")
+        try:
+            device = Device(name=name, own_addresses=(own,) if own else ())
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path="own_address") from exc
+        device_store = local(top.get("device_store", str, "device-certificate-store"))
+        ca_dir = top.get("ca_dir", str)
+        project = top.get("project_store", str)
+        cpus = {ip: cpu_profile(text, f"cpus.{ip}") for ip, text in top.mapping("cpus").items()}
+        default_cpu = cpu_profile(top.get("default_cpu", str, "S7-1500 V3.1"), "default_cpu")
+        items = top.strings("map")
+        try:
+            AddressMap.parse(items)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path="map") from exc
+        try:
+            profile = TLSProfile.parse(top.get("profile", str, "compatible"))
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path="profile") from exc
+        if "connections" not in doc:
+            raise ConfigError("names no connections", path="connections")
+        connections = tuple(
+            cls._connection(conn_name, table, where, local)
+            for conn_name, table, where in _connection_tables(doc["connections"])
+        )
+        control = top.get("control", str)
+        return cls(
+            path=file,
+            connections=connections,
+            device=device,
+            device_store=device_store,
+            ca_dir=None if ca_dir is None else local(ca_dir),
+            cas=tuple(local(p) for p in top.strings("cas")),
+            project_store=None if project is None else local(project),
+            address_map=tuple(items),
+            cpus=cpus,
+            default_cpu=default_cpu,
+            access_points=top.mapping("access_points"),
+            allow_unsecured=top.flag("allow_unsecured", False),
+            control=local(control) if control else base / f"{file.stem}.ouc.sock",
+            connect_timeout=top.number("connect_timeout", 5.0),
+            retry_delay=top.number("retry_delay", 1.0),
+            max_retry_delay=top.number("max_retry_delay", 10.0),
+            profile=profile,
+        )
+
+    @staticmethod
+    def _connection(
+        name: str, table: Any, where: str, local: Callable[[str], Path]
+    ) -> ChannelConnection:
+        conn = _Reader(table, where, _CONNECTION_KEYS)
+        block_file = conn.get("block", str)
+        if block_file is None:
+            raise ConfigError("needs a block file", path=conn.path("block"))
+        block = check_channel_block(load_block(local(block_file)), conn.path("block"))
+        address, port = conn.get("address", str), conn.get("port", int)
+        if port is not None and not 1 <= port <= 65535:
+            raise ConfigError(f"{port} is outside 1..65535", path=conn.path("port"))
+        if address is not None or port is not None:
+            try:
+                block = with_remote(block, address, port)
+            except OucError as exc:
+                raise ConfigError(exc.message, path=conn.path("address")) from exc
+        store = conn.get("device_store", str)
+        receive_len = conn.get("receive_len", int)
+        try:
+            return ChannelConnection(
+                name=name,
+                block=block,
+                device_store=None if store is None else local(store),
+                alternative_address=conn.get("alternative_address", str),
+                use_alternative=conn.flag("use_alternative", False),
+                force=conn.flag("force", True),
+                receive_len=receive_len,
+            )
+        except OucError as exc:
+            raise type(exc)(exc.message, status=exc.status, path=f"{where}.{exc.path}") from exc
+
+    def build(
+        self,
+        *,
+        clock: Clock = system_clock,
+        on_event: Callable[[ChannelEvent], None] | None = None,
+        password: str | None = None,
+    ) -> Channel:
+        """The :class:`Channel` this configuration describes (not started yet).
+
+        Args:
+            clock: the channel's clock (PLC certificates are checked against it).
+            on_event: the channel's event callback.
+            password: the project store's password (for encrypted keys).
+
+        Raises:
+            ConfigError / CertError / StoreError: the project store or a CA file is missing or
+                unreadable.
+        """
+        project = None
+        if self.project_store is not None:
+            if not (self.project_store / "index.json").is_file():
+                raise ConfigError(
+                    f"no certificate store at {self.project_store}", path="project_store"
+                )
+            project = CertStore(self.project_store, password=password)
+        trust = TrustedCAs(self.cas, folder=self.ca_dir)
+        return Channel(
+            self.connections,
+            device_store=self.device_store,
+            trust=trust,
+            project_store=project,
+            device=self.device,
+            address_map=AddressMap.parse(list(self.address_map)),
+            cpus=self.cpus,
+            default_cpu=self.default_cpu,
+            allow_unsecured=self.allow_unsecured,
+            access_points=self.access_points,
+            clock=clock,
+            profile=self.profile,
+            connect_timeout=self.connect_timeout,
+            retry_delay=self.retry_delay,
+            max_retry_delay=self.max_retry_delay,
+            on_event=on_event,
+        )

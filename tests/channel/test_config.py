@@ -1,0 +1,129 @@
+"""The channel's JSON/TOML configuration: what it accepts, and one clear error for what not."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ouc.channel import AlternativeAddress, ChannelConfig, LinkState
+from ouc.channel._settings import check_channel_block, with_remote, without_tls
+from ouc.errors import ConfigError, OucError
+from ouc.params import (
+    ISO_ON_TCP_EXAMPLE,
+    QDN_SEC_EXAMPLE,
+    STANDARD_CLIENT,
+    STANDARD_SERVER,
+    TconIpV4Sec,
+    dump_json,
+)
+
+Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
+
+
+@pytest.mark.parametrize("suffix", [".toml", ".json"])
+def test_a_configuration_builds_a_channel_that_connects(plant: Plant, suffix: str) -> None:
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9)
+    path = plant.write_config(plant.tmp_path, suffix=suffix)
+    config = ChannelConfig.load(path)
+    assert config.device.name == "HMI_1" and config.device.own_addresses == (plant.PC_IP,)
+    assert config.device_store == plant.tmp_path.resolve() / "dcs"
+    assert config.control == plant.tmp_path.resolve() / "channel.ouc.sock"
+    assert config.cpus[plant.PLC2_IP].firmware == (2, 8)
+    (conn,) = config.connections
+    assert conn.block == plant.block()
+    assert conn.alternative_address == AlternativeAddress(plant.PLC2_IP, "S7ONLINE")
+
+    channel = config.build(clock=plant.clock)
+    plant.channels.append(channel)
+    channel.start()
+    row = channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    assert row.peer == "CN=PLC_1"  # CA 3 came from the cas list
+    assert (plant.tmp_path / "dcs" / "untrusted").is_dir()
+
+
+def test_address_and_port_override_the_block(plant: Plant, tmp_path: Path) -> None:
+    (tmp_path / "b.json").write_text(dump_json(plant.block()))
+    (tmp_path / "c.json").write_text(
+        json.dumps({"connections": {"X": {"block": "b.json", "address": "10.0.0.7", "port": 4000}}})
+    )
+    (conn,) = ChannelConfig.load(tmp_path / "c.json").connections
+    assert (conn.block.remote_address, conn.block.remote_port) == ("10.0.0.7", 4000)
+    assert conn.block.secure
+
+
+@pytest.mark.parametrize(
+    ("doc", "where", "text"),
+    [
+        ({"conections": {}}, "conections", "unknown key"),
+        ({}, "connections", "names no connections"),
+        ({"connections": {"A": {"blok": "b.json"}}}, "connections.A.blok", "unknown key"),
+        ({"connections": {"A": {}}}, "connections.A.block", "needs a block"),
+        ({"connections": {"A": {"block": "b.json", "force": "yes"}}}, "connections.A.force", "1/0"),
+        ({"connections": {"A": {"block": "b.json", "port": 0}}}, "connections.A.port", "1..65535"),
+        (
+            {"connections": {"A": {"block": "b.json", "alternative_address": "IP=1.2.3.4"}}},
+            "connections.A.AlternativeAddress",
+            "'IP'",
+        ),
+        ({"connections": {"A": {"block": "missing.json"}}}, "missing.json", "cannot read"),
+        ({"connections": {"A": {"block": "server.json"}}}, "ActiveEstablished", "TRUE"),
+        ({"connections": [{"block": "b.json"}]}, "connections[0].name", "needs a name"),
+        ({"cpus": {"1.2.3.4": "S7-300 V1.0"}, "connections": {}}, "cpus.1.2.3.4", "S7-300"),
+        ({"retry_delay": True, "connections": {}}, "retry_delay", "must be"),
+        ({"map": ["nonsense"], "connections": {}}, "map", "PLANT=LOCAL"),
+        ({"profile": "loose", "connections": {}}, "profile", "loose"),
+        ({"own_address": "host", "connections": {}}, "own_address", "IPv4"),
+    ],
+)
+def test_errors_name_the_file_and_the_key(
+    plant: Plant, tmp_path: Path, doc: dict[str, Any], where: str, text: str
+) -> None:
+    (tmp_path / "b.json").write_text(dump_json(plant.block()))
+    (tmp_path / "server.json").write_text(dump_json(STANDARD_SERVER))
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps(doc))
+    with pytest.raises(OucError) as info:
+        ChannelConfig.load(path)
+    assert info.value.path is not None
+    assert info.value.path.startswith(str(path)) and where in info.value.path
+    assert text in str(info.value)
+
+
+def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="cannot read"):
+        ChannelConfig.load(tmp_path / "none.toml")
+    bad = tmp_path / "bad.toml"
+    bad.write_text("device = ")
+    with pytest.raises(ConfigError, match="not valid TOML"):
+        ChannelConfig.load(bad)
+    listed = tmp_path / "list.json"
+    listed.write_text("[]")
+    with pytest.raises(ConfigError, match="top"):
+        ChannelConfig.load(listed)
+
+
+def test_building_needs_an_existing_project_store(plant: Plant, tmp_path: Path) -> None:
+    (tmp_path / "b.json").write_text(dump_json(plant.block()))
+    (tmp_path / "c.json").write_text(
+        json.dumps({"project_store": "nowhere", "connections": {"A": {"block": "b.json"}}})
+    )
+    with pytest.raises(ConfigError, match="no certificate store") as info:
+        ChannelConfig.load(tmp_path / "c.json").build()
+    assert info.value.path == "project_store"
+
+
+def test_block_variants_for_a_change() -> None:
+    changed = with_remote(QDN_SEC_EXAMPLE, "192.168.0.3")
+    assert isinstance(changed, TconIpV4Sec)  # a QDN block becomes an IPv4 block
+    assert (changed.remote_address, changed.remote_port) == ("192.168.0.3", 2000)
+    assert changed.ExtTLSCapabilities == QDN_SEC_EXAMPLE.ExtTLSCapabilities == 1
+    assert changed.TLSClientCertRef == QDN_SEC_EXAMPLE.TLSClientCertRef
+    assert with_remote(QDN_SEC_EXAMPLE, port=4000).remote_qdn == QDN_SEC_EXAMPLE.remote_qdn
+    plain = without_tls(STANDARD_CLIENT)
+    assert not plain.secure and plain.ConnPara == STANDARD_CLIENT.ConnPara
+    assert without_tls(plain.ConnPara) == plain.ConnPara
+    with pytest.raises(ConfigError, match="TCON_IP_RFC"):
+        check_channel_block(ISO_ON_TCP_EXAMPLE)

@@ -1,0 +1,143 @@
+"""Issue 8 item 2 on loopback: certificate lifetime as WinCC documents it (domain.md §8).
+
+An established connection stays up when a certificate expires (by the channel's emulated
+clock); new certificates are used only when a connection is established again; certificates
+are updated while the channel runs (project store, device store, imported CAs).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import os
+import threading
+from typing import Any
+
+from cryptography import x509
+
+from ouc.channel import LinkState
+from ouc.drivers import RecordKind, RecordLog
+from ouc.errors import Status
+
+Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
+
+
+def test_connection_stays_up_when_the_plc_certificate_expires(plant: Plant) -> None:
+    plant.import_known_ca()
+    cert_id = plant.plc_cert("PLC_1", plant.PLC1_IP, "known-ca", days=30)
+    plant.start_plc("PLC_1", plant.PLC1_IP, cert_id)
+    channel = plant.channel()
+    row = channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    assert not row.peer_expired
+    assert row.peer_valid_to == plant.cert(cert_id).not_valid_after_utc
+
+    plant.clock.advance(dt.timedelta(days=60))  # the PLC certificate has expired now
+    row = channel.row("PLC1")
+    assert row.state is LinkState.CONNECTED
+    assert row.peer_expired
+    assert channel.request("PLC1", b"after expiry", timeout=plant.WAIT) == b"after expiry"
+
+    channel.set("PLC1", "ForceConnectionState", 0, wait=plant.WAIT)
+    row = channel.set("PLC1", "ForceConnectionState", 1, wait=plant.WAIT)
+    assert row.state is LinkState.RETRYING
+    assert row.status == Status.TLS_CERT_EXPIRED
+    assert "PLC_1" in row.reason
+
+
+def test_renewed_own_certificate_is_presented_from_the_next_establishment(plant: Plant) -> None:
+    plant.import_known_ca()
+    seen: list[bytes | None] = []
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9, require_client_cert=True, seen=seen)
+    channel = plant.channel()
+    channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    channel.request("PLC1", b"one", timeout=plant.WAIT)
+    first = x509.load_der_x509_certificate(seen[-1] or b"")
+    assert first == plant.cert(plant.hmi_id)
+
+    renewed = plant.store.renew(plant.hmi_id, now=plant.NOW + dt.timedelta(minutes=1))
+    assert renewed.serial_number != first.serial_number
+    channel.request("PLC1", b"two", timeout=plant.WAIT)  # same connection: old certificate
+    assert seen[-1] == seen[0]
+
+    channel.set("PLC1", "ForceConnectionState", 0, wait=plant.WAIT)
+    channel.set("PLC1", "ForceConnectionState", 1, wait=plant.WAIT)
+    channel.request("PLC1", b"three", timeout=plant.WAIT)
+    assert x509.load_der_x509_certificate(seen[-1] or b"") == renewed
+
+
+def test_plc_restarted_with_a_renewed_certificate_is_verified_when_re_established(
+    plant: Plant,
+) -> None:
+    plant.import_known_ca()
+    log = RecordLog()
+    plc = plant.start_plc("PLC_1", plant.PLC1_IP, 9, log=log)
+    channel = plant.channel()
+    before = channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+
+    address = plc.address
+    plc.stop()  # the PLC goes away: the channel sees the drop
+    row = channel.wait_for(
+        "PLC1",
+        lambda r: r.connections == 1 and r.state is not LinkState.CONNECTED,
+        timeout=plant.WAIT,
+    )
+    assert row.status >= 0x8000
+    renewed = plant.store.renew(9, now=plant.NOW + dt.timedelta(minutes=10))
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9, log=log, listen=address)
+
+    after = channel.wait_for(
+        "PLC1", lambda r: r.connections == 2 and r.connected, timeout=plant.WAIT
+    )
+    assert after.peer_valid_to == renewed.not_valid_after_utc != before.peer_valid_to
+    assert len(log.of(RecordKind.CONNECTED)) == 2
+    assert any(e.kind == "dropped" for e in channel.events())
+
+
+def test_a_ca_imported_while_running_is_used_by_the_next_attempt(plant: Plant) -> None:
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9)  # issued by CA 3, not imported yet
+    channel = plant.channel()
+    row = channel.wait_for("PLC1", lambda r: r.status == Status.TLS_NO_VALID_CA, timeout=plant.WAIT)
+    assert "CA 3" in row.reason
+
+    plant.import_known_ca()
+    row = channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    assert row.peer == "CN=PLC_1"
+
+
+def test_an_unknown_own_certificate_id_fails_80ed_without_connecting(plant: Plant) -> None:
+    plant.import_known_ca()
+    log = RecordLog()
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9, log=log)
+    plant.store.unassign("HMI_1", [plant.hmi_id])
+    channel = plant.channel()
+    row = channel.wait_for(
+        "PLC1", lambda r: r.attempts >= 1 and r.state is LinkState.RETRYING, timeout=plant.WAIT
+    )
+    assert row.status == Status.TLS_CERT_REF_UNKNOWN
+    assert "HMI_1" in row.reason
+
+    plant.store.assign("HMI_1", [plant.hmi_id])  # fixed in the project while running
+    channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    assert len(log.of(RecordKind.CONNECTED)) == 1
+
+
+def _channel_threads() -> list[str]:
+    return [t.name for t in threading.enumerate() if t.name.startswith(("ouc-channel", "ouc-HMI"))]
+
+
+def test_close_stops_every_thread_and_closes_in_order(plant: Plant) -> None:
+    plant.import_known_ca()
+    log = RecordLog()
+    fds = len(os.listdir("/proc/self/fd"))
+    plc = plant.start_plc("PLC_1", plant.PLC1_IP, 9, log=log)
+    channel = plant.channel()
+    channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    assert _channel_threads()  # a worker and the driver's watcher
+
+    channel.close()
+    assert channel.row("PLC1").state is LinkState.CLOSED
+    assert _channel_threads() == []
+    record = log.wait_for(RecordKind.CLOSED, timeout=plant.WAIT)  # the PLC saw an orderly close
+    assert not record.reset
+    channel.close()  # twice is harmless
+    plc.stop()
+    assert len(os.listdir("/proc/self/fd")) == fds  # no socket left behind
