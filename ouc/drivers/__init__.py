@@ -5,12 +5,16 @@ Layer 3: the only place (with the CLI) that touches sockets, threads, asyncio an
 - :class:`EndpointSpec`: an endpoint's setup from its CONNECT block (TLS context built once).
 - :class:`PassiveEndpoint` (TRCV_C, TLS server) and :class:`ActiveEndpoint` (TSEND_C, TLS
   client): the blocking driver, one thread per served connection.
+- :class:`AsyncPassiveEndpoint` and :class:`AsyncActiveEndpoint`: the asyncio driver, one
+  ``asyncio.Protocol`` per connection feeding the same core (no asyncio SSL streams).
 - :class:`AddressMap`: plant addresses (192.168.0.1) on loopback; behaviours :func:`echo`,
   :func:`reply`, :func:`receive_only`, :func:`callback`.
 - :class:`EndpointRecord`: one line of an endpoint's event/status log (``on_event``).
 - :func:`standard_example`: the standard example's two endpoints on loopback (``ouc demo``).
 """
 
+from ouc.drivers._aio import AsyncBehaviour, AsyncPassiveEndpoint
+from ouc.drivers._aio_active import AsyncActiveEndpoint
 from ouc.drivers._blocking import PassiveEndpoint, sequences_of
 from ouc.drivers._blocking_active import ActiveEndpoint, ReceiveEvent
 from ouc.drivers._example import (
@@ -55,6 +59,9 @@ __all__ = [
     "LOOPBACK_MAP",
     "ActiveEndpoint",
     "AddressMap",
+    "AsyncActiveEndpoint",
+    "AsyncBehaviour",
+    "AsyncPassiveEndpoint",
     "Behaviour",
     "Clock",
     "EndpointRecord",

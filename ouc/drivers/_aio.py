@@ -1,0 +1,358 @@
+"""The asyncio driver's passive endpoint: a mock PLC serving thousands of TLS connections.
+
+:class:`AsyncPassiveEndpoint` is the TRCV_C side (TLS server) of the blocking driver's
+:class:`~ouc.drivers.PassiveEndpoint`, on one event loop: the same constructor arguments, the
+same :class:`~ouc.drivers.EndpointRecord` status log, the same rules — partners other than the
+block's RemoteAddress are reset (16#80C9), so are connections beyond ``max_connections``
+(16#8087), silent peers are dropped after the handshake / idle timeout (16#80C7), the strict
+profile resets instead of alerting. Behaviours may be ``async``: reading from that peer pauses
+until the answer is out, frames are handled in order.
+
+Each connection is one :class:`~ouc.drivers._aio_link.Link` (a ``BufferedProtocol``) over one
+sans-I/O :class:`~ouc.conn.Connection`, not ``asyncio.start_server(ssl=...)``: ~30-37 KB
+instead of ~280 KB per idle TLS connection, most of it OpenSSL's (see that module for where
+the bytes go).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import logging
+from collections.abc import Awaitable, Callable
+from contextlib import suppress
+from types import TracebackType
+
+from ouc.conn import ConnectionEvent, FrameReceived
+from ouc.device import Role
+from ouc.drivers._aio_link import Link, shared_receive_buffer
+from ouc.drivers._records import EventCallback, Recorder, RecordKind
+from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
+from ouc.drivers._sockio import connection_error
+from ouc.errors import ConfigError, OucConnectionError, OucError, Status
+
+__all__ = ["AsyncBehaviour", "AsyncPassiveEndpoint"]
+
+log = logging.getLogger("ouc.drivers")
+
+AsyncBehaviour = Callable[[FrameReceived, PeerContext], Awaitable[bytes | None]]
+"""A behaviour that has to wait (a database, another PLC): reading pauses until it answers."""
+
+
+class _ServerLink(Link):
+    """One connection accepted by an :class:`AsyncPassiveEndpoint`."""
+
+    __slots__ = ("_context", "behaviour", "endpoint", "peer", "port", "serial")
+
+    def __init__(self, endpoint: AsyncPassiveEndpoint, loop: asyncio.AbstractEventLoop) -> None:
+        super().__init__(loop, endpoint._view, endpoint._tasks)
+        self.endpoint = endpoint
+        self.behaviour = endpoint.behaviour
+        self.peer = "?"  # the plant address once connection_made ran
+        self.port = 0
+        self.serial = 0
+        self._context: PeerContext | None = None  # made with the first frame: idle ones save it
+
+    @property
+    def peer_text(self) -> str:
+        return f"{self.peer}:{self.port}"
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        assert isinstance(transport, asyncio.Transport)
+        self.transport = transport
+        peername = transport.get_extra_info("peername")
+        if peername:
+            self.peer, self.port = str(peername[0]), int(peername[1])
+        self.endpoint._admit(self)
+
+    def on_frame(self, frame: FrameReceived, now: float) -> Awaitable[bytes | None] | None:
+        context = self._context
+        if context is None:
+            context = self._context = PeerContext(self.peer, self.port, self.conn)
+        try:
+            answer = self.behaviour(frame, context)
+        except Exception as exc:
+            self.on_failure(exc)
+            return None
+        if answer is None:
+            return None
+        if type(answer) is bytes:
+            try:
+                self.conn.send(answer, 0, now=now)
+            except OucError as exc:
+                if not self.closed:
+                    self.on_failure(exc)
+            return None
+        if inspect.isawaitable(answer):
+            return answer
+        self.send_answer(answer, now)
+        return None
+
+    def on_failure(self, exc: Exception) -> None:
+        self.endpoint._behaviour_failed(self, exc)
+
+    def on_pause(self) -> None:
+        self.endpoint.read_pauses += 1
+
+    def on_event(self, event: ConnectionEvent) -> None:
+        endpoint = self.endpoint
+        endpoint._recorder.connection_event(
+            event, self.conn, peer=self.peer_text, local=endpoint._local_text(), serial=self.serial
+        )
+
+    def on_lost(self) -> None:
+        self.endpoint._lost(self)
+
+
+class AsyncPassiveEndpoint:
+    """A passive Secure OUC endpoint (TRCV_C, TLS server) serving many connections on asyncio.
+
+    Args:
+        spec: the endpoint's setup (a passive block: ActiveEstablished FALSE); its TLS context
+            serves every connection, its timeouts apply to each.
+        behaviour: what to do with each received frame (default: receive only). A plain
+            :data:`~ouc.drivers.Behaviour` returns the bytes to send back or None; a callable
+            returning an awaitable (``async def``) pauses reading from that peer until it
+            answered.
+        listen: ``(host, port)`` to bind. Default: where the address map puts the device's
+            plant address and the block's LocalPort, else ``127.0.0.1`` and LocalPort. Port 0
+            picks a free port; once bound the endpoint adds ``plant:LocalPort → host:port`` to
+            the map so an active endpoint sharing the map finds it.
+        address_map: plant ↔ local addresses; the partner check sees a peer's plant address.
+        max_connections: connections served at once (None: as many as the process can open);
+            further peers are reset (16#8087).
+        on_event: called with each :class:`~ouc.drivers.EndpointRecord`, in the event loop.
+        backlog: the listen queue length.
+
+    Use ``async with AsyncPassiveEndpoint(...) as server:`` or ``await start()`` /
+    ``await stop()``. Refused peers are reset (RST), as a CPU's stack answers a connection for
+    which nothing is configured (an inference; the manuals only name 16#80C9 and 16#8087).
+    """
+
+    def __init__(
+        self,
+        spec: EndpointSpec,
+        *,
+        behaviour: Behaviour | AsyncBehaviour | None = None,
+        listen: tuple[str, int] | None = None,
+        address_map: AddressMap | None = None,
+        max_connections: int | None = 64,
+        on_event: EventCallback | None = None,
+        backlog: int = 4096,
+    ) -> None:
+        if spec.role is not Role.PASSIVE:
+            raise ConfigError(
+                "the block has ActiveEstablished TRUE: that is the active side, use "
+                "AsyncActiveEndpoint",
+                path="ActiveEstablished",
+            )
+        if max_connections is not None and max_connections < 1:
+            raise ConfigError("max_connections must be at least 1", path="max_connections")
+        self.spec = spec
+        self.behaviour: Behaviour | AsyncBehaviour = (
+            behaviour if behaviour is not None else receive_only()
+        )
+        self.address_map = address_map if address_map is not None else AddressMap({})
+        self.max_connections = max_connections
+        self._listen = listen if listen is not None else self._default_listen()
+        self._backlog = backlog
+        self._recorder = Recorder(spec.name, spec.block_name, on_event)
+        self._links: set[_ServerLink] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._server: asyncio.Server | None = None
+        self._address: tuple[str, int] | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._view = memoryview(b"")
+        self._idle: asyncio.Future[None] | None = None
+        self._stopping = False
+        self._serial = 0
+        self.refused = 0  # peers refused by the partner check (16#80C9) or the limit (16#8087)
+        self.served_total = 0  # connections served (accepted and handed a Connection)
+        # Times a connection stopped reading because its answers could not be written or an
+        # async behaviour was still busy (backpressure), for monitoring.
+        self.read_pauses = 0
+
+    # ------------------------------------------------------------------------------ lifecycle
+
+    def _default_listen(self) -> tuple[str, int]:
+        port = self.spec.block.local_port or 0
+        plant = self.spec.plant_address
+        if plant is not None:
+            host, mapped = self.address_map.to_local(plant, port)
+            if (host, mapped) != (plant, port):
+                return host, mapped
+        return "127.0.0.1", port
+
+    async def start(self) -> AsyncPassiveEndpoint:
+        """Bind, listen and start accepting; returns self.
+
+        Raises:
+            OucConnectionError: the address cannot be bound (16#80A1 when the port is taken).
+        """
+        if self._server is not None or self._stopping:
+            raise OucConnectionError("the endpoint was already started", status=Status.IN_PROGRESS)
+        loop = asyncio.get_running_loop()
+        self._loop = loop
+        self._view = shared_receive_buffer(loop)
+        host, port = self._listen
+        try:
+            server = await loop.create_server(
+                self._make_link, host, port, backlog=self._backlog, reuse_address=True
+            )
+        except OSError as exc:
+            raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+        self._server = server
+        self._address = server.sockets[0].getsockname()[:2]
+        plant = self.spec.plant_address
+        plant_port = self.spec.block.local_port
+        if plant is not None and plant_port and (plant, plant_port) != self._address:
+            self.address_map.add(plant, plant_port, *self._address)
+        limit = (
+            "no connection limit"
+            if self.max_connections is None
+            else (f"max {self.max_connections} connections")
+        )
+        self._recorder.emit(
+            RecordKind.LISTENING,
+            Status.NO_JOB,
+            local=self._local_text(),
+            reason=f"asyncio, {limit}",
+        )
+        return self
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)`` (after :meth:`start`)."""
+        if self._address is None:
+            raise OucConnectionError(
+                "the endpoint is not started", status=Status.NO_SUCH_CONNECTION
+            )
+        return self._address
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port (the real one when port 0 was asked for)."""
+        return self.address[1]
+
+    @property
+    def connection_count(self) -> int:
+        """Connections being served right now (handshaking or established)."""
+        return len(self._links)
+
+    def peers(self) -> list[PeerContext]:
+        """The partners of the connections being served right now."""
+        return [
+            PeerContext(link.peer, link.port, link.conn) for link in self._links if link.started
+        ]
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting and close every connection (close_notify, then FIN), bounded by
+        ``timeout`` seconds after which the rest are reset. Returns when every socket is closed
+        and no task of the endpoint is left. Safe to call twice."""
+        server = self._server
+        if server is None or self._stopping:
+            return
+        self._stopping = True
+        server.close()
+        loop = asyncio.get_running_loop()
+        for link in list(self._links):
+            link.shutdown()
+        if self._links and not await self._all_lost(loop, timeout):
+            for link in list(self._links):
+                link.abort(reset=True)
+            await self._all_lost(loop, 1.0)
+        if self._tasks:
+            await asyncio.gather(*self._tasks, return_exceptions=True)
+        await server.wait_closed()
+        if self._links:
+            log.error("%d connections still open after stop()", len(self._links))
+        self._recorder.emit(RecordKind.STOPPED, Status.NO_JOB, local=self._local_text())
+
+    async def _all_lost(self, loop: asyncio.AbstractEventLoop, timeout: float) -> bool:
+        """Wait (bounded) until every link's connection_lost ran; True when they all did."""
+        if not self._links:
+            return True
+        idle = self._idle = loop.create_future()
+        with suppress(TimeoutError):
+            await asyncio.wait_for(idle, timeout)
+        self._idle = None
+        return not self._links
+
+    def _local_text(self) -> str | None:
+        return f"{self._address[0]}:{self._address[1]}" if self._address else None
+
+    async def __aenter__(self) -> AsyncPassiveEndpoint:
+        return await self.start()
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.stop()
+
+    def __repr__(self) -> str:
+        where = self._local_text() or "not started"
+        return (
+            f"<AsyncPassiveEndpoint {self.spec.name} {where} connections={self.connection_count}>"
+        )
+
+    # ------------------------------------------------------------------------------ links
+
+    def _make_link(self) -> _ServerLink:
+        assert self._loop is not None
+        return _ServerLink(self, self._loop)
+
+    def _admit(self, link: _ServerLink) -> None:
+        """A TCP connection arrived: partner check, connection limit, then the handshake."""
+        link.peer = plant = self.address_map.to_plant(link.peer)
+        spec = self.spec
+        if self._stopping:
+            link.abort(reset=True)
+            return
+        if not spec.partner_allowed(plant):
+            reason = f"{plant} is not the configured partner {spec.block.remote_address}"
+            self._refuse(link, RecordKind.REFUSED, Status.PARTNER_REFUSED, reason)
+            return
+        limit = self.max_connections
+        if limit is not None and len(self._links) >= limit:
+            reason = f"connection limit of {limit} reached"
+            self._refuse(link, RecordKind.LIMIT, Status.CONNECTION_LIMIT, reason)
+            return
+        try:
+            link.conn = spec.new_connection(peer_address=plant)
+        except OucError as exc:
+            self._refuse(link, RecordKind.FAILED, exc.status or Status.RESOURCES, str(exc))
+            return
+        self._serial += 1
+        link.serial = self._serial
+        self.served_total += 1
+        self._links.add(link)
+        link.start()
+
+    def _refuse(self, link: _ServerLink, kind: RecordKind, status: int, reason: str) -> None:
+        self.refused += 1
+        link.abort(reset=True)
+        self._recorder.emit(
+            kind, status, peer=link.peer_text, local=self._local_text(), reason=reason, reset=True
+        )
+
+    def _behaviour_failed(self, link: _ServerLink, exc: Exception) -> None:
+        status = exc.status if isinstance(exc, OucError) and exc.status else Status.NO_JOB
+        if not isinstance(exc, OucError):
+            log.error("behaviour failed for %s", link.peer_text, exc_info=exc)
+        self._recorder.emit(
+            RecordKind.BEHAVIOUR_FAILED,
+            status,
+            peer=link.peer_text,
+            local=self._local_text(),
+            reason=f"{type(exc).__name__}: {exc}",
+            connection=link.serial,
+        )
+
+    def _lost(self, link: _ServerLink) -> None:
+        self._links.discard(link)
+        idle = self._idle
+        if idle is not None and not self._links and not idle.done():
+            idle.set_result(None)
