@@ -26,7 +26,14 @@ from types import TracebackType
 from ouc.conn import Connection, ConnectionEvent, ConnState, Disconnected, FrameReceived
 from ouc.device import Role
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
-from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
+from ouc.drivers._setup import (
+    AddressMap,
+    Behaviour,
+    EndpointSpec,
+    PeerContext,
+    ResetConnection,
+    receive_only,
+)
 from ouc.drivers._sockio import (
     RECEIVE_BUFFER,
     RecvTimeout,
@@ -50,7 +57,7 @@ _STOP_GRACE = 0.5  # seconds stop() lets connections send close_notify before cu
 class _Served:
     """One accepted TCP connection and its sans-I/O machine (owned by its serving thread)."""
 
-    __slots__ = ("conn", "local", "peer", "peer_text", "serial", "sock", "stopping")
+    __slots__ = ("aborted", "conn", "local", "peer", "peer_text", "serial", "sock", "stopping")
 
     def __init__(
         self, sock: socket.socket, conn: Connection, peer: PeerContext, serial: int, local: str
@@ -62,6 +69,7 @@ class _Served:
         self.serial = serial
         self.local = local
         self.stopping = False
+        self.aborted = False  # a behaviour raised ResetConnection: reset the socket
 
 
 class PassiveEndpoint:
@@ -479,6 +487,9 @@ class PassiveEndpoint:
             if type(event) is FrameReceived:
                 try:
                     answer = behaviour(event, served.peer)
+                except ResetConnection as exc:
+                    self._abort(served, exc)
+                    return True
                 except Exception as exc:
                     answer = None
                     self._behaviour_failed(served, exc)
@@ -575,8 +586,35 @@ class PassiveEndpoint:
             )
         return False
 
+    def _abort(self, served: _Served, exc: ResetConnection) -> None:
+        """A behaviour asked for a hard end: send its partial answer, then reset (RST)."""
+        conn = served.conn
+        served.aborted = True
+        try:
+            if exc.partial:
+                conn.send(exc.partial)
+            data = conn.data_to_send()
+            if data:
+                served.sock.sendall(data)
+        except (OucError, OSError):
+            pass  # the peer may be gone already; the reset is what was asked for
+        with self._lock:
+            self._served.pop(served.serial, None)
+        self._recorder.emit(
+            RecordKind.FAILED,
+            exc.status or Status.NETWORK_ERROR,
+            peer=served.peer_text,
+            local=served.local,
+            reason=exc.message,
+            reset=True,
+            sequences=sequences_of(conn),
+            connection=served.serial,
+        )
+
     def _finish(self, served: _Served) -> bool:
         """The connection ended: whether to reset the socket (strict profile) or close it."""
+        if served.aborted:
+            return True
         disconnect: Disconnected | None = served.conn.disconnect
         if disconnect is not None and disconnect.reset:
             return True

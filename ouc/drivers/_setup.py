@@ -20,7 +20,7 @@ from pathlib import Path
 from ouc.certs import CertStore, ResolvedEndpoint, resolve
 from ouc.conn import Connection, ConnectionConfig, FrameReceived
 from ouc.device import Device, Role
-from ouc.errors import ConfigError, Status
+from ouc.errors import ConfigError, OucConnectionError, Status
 from ouc.params import Block, TconIpV4Sec, TconQdnSec, check
 from ouc.tls import PeerVerifier, TLSContext, TLSEngine, TLSProfile, TLSSession
 from ouc.transport import PlainTransport
@@ -33,6 +33,7 @@ __all__ = [
     "EndpointSpec",
     "KeyLogFile",
     "PeerContext",
+    "ResetConnection",
     "callback",
     "echo",
     "offset_clock",
@@ -186,9 +187,11 @@ class AddressMap:
 
         ``exclude`` lists plant addresses that cannot be the peer's (the endpoint's own): when
         the server and its partner both run on 127.0.0.1, the partner's entry must win.
+        Port-level entries (``192.168.0.1:2000=127.0.0.1:40123``) say where a listener runs,
+        not where a peer connects from (its source port is ephemeral), so they never count.
         """
-        for (plant, _), (local, _) in self.entries.items():
-            if local == host and plant not in exclude:
+        for (plant, plant_port), (local, _) in self.entries.items():
+            if plant_port is None and local == host and plant not in exclude:
                 return plant
         return host
 
@@ -204,6 +207,25 @@ class PeerContext:
 
 Behaviour = Callable[[FrameReceived, PeerContext], bytes | None]
 """What a passive endpoint does with each received frame: return bytes to send back, or None."""
+
+
+class ResetConnection(OucConnectionError):  # noqa: N818 - a request, not an error
+    """Raised by a behaviour to end its connection the hard way, like a partner that dies
+    mid-frame: the blocking driver sends ``partial`` (as one TSEND_C, through TLS when the
+    connection is secure), then resets the TCP connection (RST) and records FAILED with
+    ``status`` (default 16#80C6) and ``reset``. For fault injection (``ouc.pytest_plugin``'s
+    ``Faults(reset_mid_frame=True)``); the asyncio driver records it as a failed behaviour.
+    """
+
+    def __init__(
+        self,
+        partial: bytes = b"",
+        *,
+        reason: str = "the behaviour reset the connection",
+        status: int = Status.NETWORK_ERROR,
+    ) -> None:
+        super().__init__(reason, status=status)
+        self.partial = bytes(partial)
 
 
 def receive_only() -> Behaviour:

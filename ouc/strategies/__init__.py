@@ -29,6 +29,25 @@ Data blocks (``ouc.strategies._db``):
     ...     layout, values = item
     ...     assert layout.decode(layout.encode(values)) == values
 
+Wire bytes (``ouc.strategies._wire``):
+
+* :func:`split_points` / :func:`frames_split` — a byte stream (or frames sent back to back) cut
+  at random points: non-empty chunks whose concatenation is the input;
+* :func:`tls_garbage` — TLS-record-ish bytes a TLS server must refuse (kinds in
+  :data:`GARBAGE_KINDS`); :func:`client_hellos` / :func:`client_hello` — well-formed ClientHello
+  records of any version (e.g. a TLS 1.0 hello an endpoint must refuse);
+* :func:`tpkt_garbage` — TPKT/COTP-ish streams for ISO-on-TCP decoders.
+
+    >>> from hypothesis import given
+    >>> from ouc.framing import FixedReceiver
+    >>> from ouc.strategies import split_points
+    >>> @given(split_points(b"A" * 258 + b"B" * 258))
+    ... def test_two_frames_however_they_arrive(chunks):
+    ...     receiver = FixedReceiver(258)
+    ...     frames = [f for chunk in chunks for f in receiver.feed(chunk)]
+    ...     assert frames == [b"A" * 258, b"B" * 258]
+    >>> test_two_frames_however_they_arrive()
+
 hypothesis is a test extra: ``pip install ouc[test]``.
 """
 
@@ -55,22 +74,38 @@ from ouc.strategies._params import (
     mutated_bytes,
     valid_blocks,
 )
+from ouc.strategies._wire import (
+    GARBAGE_KINDS,
+    client_hello,
+    client_hellos,
+    frames_split,
+    split_points,
+    tls_garbage,
+    tpkt_garbage,
+)
 
 RULES = RULE_NAMES
 """Alias of :data:`RULE_NAMES`: the names :func:`broken_blocks` accepts."""
 
 __all__ = [
+    "GARBAGE_KINDS",
     "RULES",
     "RULE_NAMES",
     "BrokenBlock",
     "broken_blocks",
     "byte_images",
+    "client_hello",
+    "client_hellos",
     "context_for",
     "data_types",
+    "frames_split",
     "layout_values",
     "layouts",
     "layouts_with_values",
     "mutated_bytes",
+    "split_points",
+    "tls_garbage",
+    "tpkt_garbage",
     "valid_blocks",
     "values_for",
 ]

@@ -1,0 +1,409 @@
+"""pytest plugin: a mock PLC in a fixture, ready to misbehave (loaded through ``pytest11``).
+
+Installing ouc is enough; every fixture name starts with ``ouc_``:
+
+* ``ouc_store`` — a temporary certificate store with the standard example (CA 3, server
+  certificate 9 for PLC_1 at 192.168.0.1, client certificate 11 for PLC_2 at 192.168.0.2);
+  keys and certificates are made once per test run and copied per test, so a test may renew,
+  replace or delete freely. Everything is valid from 30 days ago.
+* ``ouc_pem`` — the example's certificates and keys as PEM files for your own client or server
+  (``ca``, ``server_cert``, ``server_key``, ``client_cert``, ``client_key``).
+* ``ouc_passive`` — ``ouc_passive(block=STANDARD_SERVER, behaviour=echo(), faults=None, **kw)``
+  starts a mock server PLC (blocking driver) on 127.0.0.1 port 0, stopped after the test.
+* ``ouc_active`` — ``ouc_active(target=None, block=STANDARD_CLIENT, faults=None, connect=True,
+  **kw)`` a mock client PLC aimed at a passive endpoint or ``"HOST:PORT"``, closed after the test.
+* ``ouc_bad_certs`` — a :class:`~ouc.certs.BadCertFactory` under the store's CA 3.
+
+:class:`Faults` (``from ouc.pytest_plugin import Faults``) makes an endpoint misbehave:
+``Faults(close_after_handshake=True)``, ``reset_mid_frame``, ``delay=0.2``, ``wrong_length=+N``,
+``expired_certificate``, ``accept_any_client_cert``.
+
+Importing this module is cheap on purpose (it loads in every pytest run of every project that
+installed ouc): the heavy modules are imported inside the fixtures.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import inspect
+import shutil
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pytest
+
+from ouc._faults import Faults
+
+if TYPE_CHECKING:
+    from ouc.certs import BadCertFactory, CertStore
+    from ouc.drivers import ActiveEndpoint, Behaviour, PassiveEndpoint, RecordLog
+    from ouc.params import Block
+
+__all__ = [
+    "STORE_AGE",
+    "ActiveFactory",
+    "Faults",
+    "PassiveFactory",
+    "PemFiles",
+    "ouc_active",
+    "ouc_bad_certs",
+    "ouc_passive",
+    "ouc_pem",
+    "ouc_store",
+    "ouc_store_template",
+]
+
+#: The example's certificates start this long before the test run (so a test can present one
+#: that already expired, and a PLC clock set a little back still accepts them).
+STORE_AGE = dt.timedelta(days=30)
+#: TRCV_C LEN of the fixtures' endpoints unless given: the example's 258-byte data block.
+DEFAULT_LEN = 258
+
+
+def _now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+# --------------------------------------------------------------------------- certificates
+
+
+@pytest.fixture(scope="session")
+def ouc_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The standard example's store, built once per test run (``ouc_store`` copies it)."""
+    from ouc.drivers import example_store
+
+    path = tmp_path_factory.mktemp("ouc-store-template") / "store"
+    example_store(path, now=_now() - STORE_AGE)
+    return path
+
+
+@pytest.fixture
+def ouc_store(ouc_store_template: Path, tmp_path: Path) -> CertStore:
+    """A temporary certificate store with the standard example, this test's own copy."""
+    from ouc.certs import CertStore
+
+    path = tmp_path / "ouc-store"
+    shutil.copytree(ouc_store_template, path)
+    return CertStore(path)
+
+
+@dataclass(frozen=True)
+class PemFiles:
+    """The standard example as PEM files (for clients and servers that read files)."""
+
+    ca: Path  # CA 3: the trust anchor for both sides
+    server_cert: Path  # certificate 9 (PLC_1, IP SAN 192.168.0.1)
+    server_key: Path
+    client_cert: Path  # certificate 11 (PLC_2, IP SAN 192.168.0.2)
+    client_key: Path
+
+
+@pytest.fixture
+def ouc_pem(ouc_store: CertStore, tmp_path: Path) -> PemFiles:
+    """CA 3, certificate 9 and 11 with their keys, exported as PEM files (keys unencrypted)."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ouc.certs import EXAMPLE_CA_ID, EXAMPLE_CLIENT_ID, EXAMPLE_SERVER_ID
+
+    folder = tmp_path / "ouc-pem"
+    folder.mkdir()
+
+    def cert(cert_id: int, name: str) -> Path:
+        path = folder / name
+        pem = ouc_store.certificate(cert_id).public_bytes(serialization.Encoding.PEM)
+        path.write_bytes(pem)
+        return path
+
+    def key(cert_id: int, name: str) -> Path:
+        private = ouc_store.private_key(cert_id)
+        assert private is not None, f"the store has no key for {cert_id}"
+        path = folder / name
+        path.write_bytes(
+            private.private_bytes(
+                serialization.Encoding.PEM,
+                serialization.PrivateFormat.PKCS8,
+                serialization.NoEncryption(),
+            )
+        )
+        path.chmod(0o600)
+        return path
+
+    return PemFiles(
+        ca=cert(EXAMPLE_CA_ID, "ca-3.pem"),
+        server_cert=cert(EXAMPLE_SERVER_ID, "server-9.pem"),
+        server_key=key(EXAMPLE_SERVER_ID, "server-9.key"),
+        client_cert=cert(EXAMPLE_CLIENT_ID, "client-11.pem"),
+        client_key=key(EXAMPLE_CLIENT_ID, "client-11.key"),
+    )
+
+
+@pytest.fixture
+def ouc_bad_certs(ouc_store: CertStore) -> BadCertFactory:
+    """Bad certificates (expired, wrong SAN, unknown CA, ...) issued under the store's CA 3,
+    for the address 127.0.0.1 and the current time; each says the status a PLC reports."""
+    from ouc.certs import EXAMPLE_CA_ID, BadCertFactory
+
+    key = ouc_store.private_key(EXAMPLE_CA_ID)
+    assert key is not None
+    return BadCertFactory(ouc_store.certificate(EXAMPLE_CA_ID), key, now=_now())
+
+
+# --------------------------------------------------------------------------- endpoints
+
+
+def _split_options(
+    options: dict[str, Any], endpoint_class: type, what: str
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Keyword options → (``EndpointSpec.from_block`` ones, endpoint constructor ones)."""
+    from ouc.drivers import EndpointSpec
+
+    spec_names = set(inspect.signature(EndpointSpec.from_block).parameters) - {"block"}
+    endpoint_names = set(inspect.signature(endpoint_class).parameters) - {"spec"}
+    unknown = sorted(set(options) - spec_names - endpoint_names)
+    if unknown:
+        raise TypeError(
+            f"{what}() got unknown options {unknown}; it takes EndpointSpec.from_block's and "
+            f"{endpoint_class.__name__}'s keyword arguments"
+        )
+    spec = {k: v for k, v in options.items() if k in spec_names}
+    endpoint = {k: v for k, v in options.items() if k in endpoint_names}
+    return spec, endpoint
+
+
+def _prepare(
+    block: Block,
+    options: dict[str, Any],
+    endpoint_class: type,
+    what: str,
+    *,
+    device: tuple[str, str],
+    store: CertStore,
+    faults: Faults | None,
+) -> tuple[dict[str, Any], dict[str, Any]]:
+    """Split the options and fill in the defaults both factories share: the device (name and
+    plant address), LEN 258, the store for a secure block, and the certificate faults."""
+    from ouc.device import Device
+    from ouc.drivers._faults import certificate_options
+
+    spec_options, endpoint_options = _split_options(options, endpoint_class, what)
+    name, address = device
+    spec_options.setdefault("device", Device(name=name, own_addresses=(address,)))
+    spec_options.setdefault("device_name", spec_options["device"].name)
+    spec_options.setdefault("receive_len", DEFAULT_LEN)
+    if block.secure and "resolved" not in spec_options:
+        spec_options["store"] = store
+    if faults:
+        certificate_options(
+            faults,
+            spec_options=spec_options,
+            store=store,
+            block=block,
+            device_name=spec_options["device_name"],
+            now=_now(),
+        )
+    return spec_options, endpoint_options
+
+
+class _Factory:
+    """What both factories keep: the endpoints they made and each one's status log."""
+
+    def __init__(self, store: CertStore) -> None:
+        self.store = store
+        self.endpoints: list[Any] = []
+        self._logs: dict[int, RecordLog] = {}
+
+    def _keep(self, endpoint: Any, log: RecordLog) -> None:
+        self._logs[id(endpoint)] = log
+        self.endpoints.append(endpoint)
+
+    def log(self, endpoint: PassiveEndpoint | ActiveEndpoint) -> RecordLog:
+        """Every status record of ``endpoint`` (wait with ``.wait_for(kind, timeout=...)``)."""
+        return self._logs[id(endpoint)]
+
+
+class PassiveFactory(_Factory):
+    """``ouc_passive``: starts mock server PLCs; each is stopped after the test.
+
+    Call it as ``ouc_passive(block=None, behaviour=None, faults=None, *, partner="127.0.0.1",
+    store=None, **options)``:
+
+    * ``block`` — the CONNECT block (default :data:`ouc.params.STANDARD_SERVER`: mutual TLS,
+      server certificate 9, client CA 3, partner 192.168.0.2, LocalPort 2000);
+    * ``behaviour`` — what to do with each frame (default :func:`ouc.drivers.echo`);
+    * ``faults`` — a :class:`Faults` to misbehave;
+    * ``partner`` — the local address the block's partner (RemoteAddress) connects from: a
+      client on 127.0.0.1 counts as 192.168.0.2 for the partner check (16#80C9). None: no map;
+    * ``store`` — another certificate store (default ``ouc_store``);
+    * ``options`` — :meth:`EndpointSpec.from_block` and :class:`PassiveEndpoint` keywords
+      (``receive_len`` default 258 fixed, ``device`` default PLC_1 at 192.168.0.1,
+      ``handshake_timeout``, ``idle_timeout``, ``max_connections``, ``on_event``, ...).
+
+    Returns the started :class:`~ouc.drivers.PassiveEndpoint` (``.address``, ``.port``);
+    :meth:`log` gives its :class:`~ouc.drivers.RecordLog` (every status record).
+    """
+
+    def __call__(
+        self,
+        block: Block | None = None,
+        behaviour: Behaviour | None = None,
+        faults: Faults | None = None,
+        *,
+        partner: str | None = "127.0.0.1",
+        store: CertStore | None = None,
+        **options: Any,
+    ) -> PassiveEndpoint:
+        from ouc.certs import SERVER_DEVICE
+        from ouc.drivers import AddressMap, EndpointSpec, PassiveEndpoint, RecordLog, echo
+        from ouc.drivers._faults import apply_passive, chain
+        from ouc.params import STANDARD_SERVER
+
+        block = STANDARD_SERVER if block is None else block
+        spec_options, endpoint_options = _prepare(
+            block,
+            options,
+            PassiveEndpoint,
+            "ouc_passive",
+            device=(SERVER_DEVICE, "192.168.0.1"),
+            store=self.store if store is None else store,
+            faults=faults,
+        )
+        log = RecordLog()
+        behaviour, on_event, bind = apply_passive(
+            faults,
+            behaviour=echo() if behaviour is None else behaviour,
+            on_event=chain(log, endpoint_options.pop("on_event", None)),
+        )
+        if "address_map" not in endpoint_options:
+            endpoint_options["address_map"] = self._partner_map(block, partner, AddressMap)
+        endpoint_options.setdefault("listen", ("127.0.0.1", 0))
+        spec = EndpointSpec.from_block(block, **spec_options)
+        endpoint = PassiveEndpoint(
+            spec,
+            behaviour=behaviour,
+            on_event=on_event,
+            **endpoint_options,
+        )
+        bind(endpoint)
+        self._keep(endpoint, log)
+        return endpoint.start()
+
+    @staticmethod
+    def _partner_map(block: Block, partner: str | None, map_class: Any) -> Any:
+        remote = block.remote_address
+        if partner is None or not remote or remote == "0.0.0.0":
+            return map_class({})
+        return map_class({(remote, None): (partner, None)})
+
+    def stop_all(self) -> None:
+        for endpoint in reversed(self.endpoints):
+            endpoint.stop()
+
+
+@pytest.fixture
+def ouc_passive(ouc_store: CertStore) -> Iterator[PassiveFactory]:
+    """Factory of mock server PLCs on 127.0.0.1 port 0 (see :class:`PassiveFactory`)."""
+    factory = PassiveFactory(ouc_store)
+    yield factory
+    factory.stop_all()
+
+
+class ActiveFactory(_Factory):
+    """``ouc_active``: mock client PLCs; each is closed after the test.
+
+    Call it as ``ouc_active(target=None, block=None, faults=None, *, connect=True,
+    store=None, **options)``:
+
+    * ``target`` — a :class:`~ouc.drivers.PassiveEndpoint`, ``"HOST:PORT"`` or ``(host, port)``
+      (default: the last ``ouc_passive`` endpoint of this test);
+    * ``block`` — the CONNECT block (default :data:`ouc.params.STANDARD_CLIENT`: client
+      certificate 11, server CA 3; its RemoteAddress stays the plant address the SAN check uses);
+    * ``faults`` — a :class:`Faults` (``reset_mid_frame`` is passive-only);
+    * ``connect`` — connect (and complete the handshake) before returning; a failure raises;
+    * ``options`` — :meth:`EndpointSpec.from_block` and :class:`ActiveEndpoint` keywords
+      (``receive_len`` default 258, ``device`` default PLC_2 at 192.168.0.2, ``on_event``, ...).
+
+    :meth:`log` gives the endpoint's :class:`~ouc.drivers.RecordLog`.
+    """
+
+    def __init__(self, store: CertStore, passive: PassiveFactory) -> None:
+        super().__init__(store)
+        self.passive = passive
+
+    def __call__(
+        self,
+        target: PassiveEndpoint | str | tuple[str, int] | None = None,
+        block: Block | None = None,
+        faults: Faults | None = None,
+        *,
+        connect: bool = True,
+        store: CertStore | None = None,
+        **options: Any,
+    ) -> ActiveEndpoint:
+        from ouc.certs import CLIENT_DEVICE
+        from ouc.drivers import ActiveEndpoint, EndpointSpec, RecordLog
+        from ouc.drivers._faults import FaultyActiveEndpoint, apply_active, chain
+        from ouc.params import STANDARD_CLIENT
+
+        apply_active(faults)
+        block = STANDARD_CLIENT if block is None else block
+        spec_options, endpoint_options = _prepare(
+            block,
+            options,
+            ActiveEndpoint,
+            "ouc_active",
+            device=(CLIENT_DEVICE, "192.168.0.2"),
+            store=self.store if store is None else store,
+            faults=faults,
+        )
+        endpoint_options.setdefault("connect_to", self._target(target))
+        log = RecordLog()
+        on_event = chain(log, endpoint_options.pop("on_event", None))
+        spec = EndpointSpec.from_block(block, **spec_options)
+        endpoint: ActiveEndpoint
+        if faults:
+            endpoint = FaultyActiveEndpoint(
+                spec, faults=faults, on_event=on_event, **endpoint_options
+            )
+        else:
+            endpoint = ActiveEndpoint(spec, on_event=on_event, **endpoint_options)
+        self._keep(endpoint, log)
+        if connect:
+            endpoint.connect()
+        return endpoint
+
+    def _target(self, target: PassiveEndpoint | str | tuple[str, int] | None) -> tuple[str, int]:
+        from ouc.drivers import split_host_port
+        from ouc.errors import ConfigError
+
+        if target is None:
+            started = self.passive.endpoints
+            if not started:
+                raise ConfigError(
+                    "ouc_active() needs a target: a PassiveEndpoint, 'HOST:PORT' or (host, port) "
+                    "(or start one with ouc_passive first)",
+                    path="target",
+                )
+            target = started[-1]
+        if isinstance(target, str):
+            host, port = split_host_port(target, "target")
+            if port is None:
+                raise ConfigError(f"target {target!r} needs a port (HOST:PORT)", path="target")
+            return host, port
+        if isinstance(target, tuple):
+            return target[0], int(target[1])
+        return target.address
+
+    def close_all(self) -> None:
+        for endpoint in reversed(self.endpoints):
+            endpoint.close()
+
+
+@pytest.fixture
+def ouc_active(ouc_store: CertStore, ouc_passive: PassiveFactory) -> Iterator[ActiveFactory]:
+    """Factory of mock client PLCs (see :class:`ActiveFactory`); closed before the passive
+    endpoints stop, so they do not try to re-establish against a stopped server."""
+    factory = ActiveFactory(ouc_store, ouc_passive)
+    yield factory
+    factory.close_all()
