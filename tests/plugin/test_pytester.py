@@ -1,6 +1,6 @@
 """The plugin as a user meets it: loaded from the ``pytest11`` entry point in a fresh run.
 
-The README's examples (``README_SECTION.md``) run here verbatim, so the documentation cannot
+The README's pytest examples (its section "Testing your own PLC peer with pytest") run here verbatim, so the documentation cannot
 drift from what works.
 """
 
@@ -13,11 +13,15 @@ from pathlib import Path
 
 import pytest
 
-README = Path(__file__).with_name("README_SECTION.md")
+README = Path(__file__).parents[2] / "README.md"
+SECTION = "## Testing your own PLC peer with pytest\n"
 
 
 def readme_examples() -> list[str]:
-    return re.findall(r"```python\n(.*?)```", README.read_text(), flags=re.S)
+    text = README.read_text()
+    section = text[text.index(SECTION) :]
+    section = section[: section.index("\n## ", len(SECTION))]
+    return re.findall(r"```python\n(.*?)```", section, flags=re.S)
 
 
 def test_the_readme_example_is_under_ten_lines() -> None:
