@@ -214,6 +214,8 @@ def test_access_points_limit_the_alternative_address(plant: Plant) -> None:
     channel.wait_for("PLC", LinkState.CONNECTED, timeout=plant.WAIT)
     row = _change_to_alternative(channel, plant.WAIT)  # S7ONLINE binds 127.0.0.5
     assert row.connected
+    # The client's handshake ends before the server has read its Finished: wait for PLC2's record.
+    log2.wait_for(RecordKind.CONNECTED, timeout=plant.WAIT)
     (record,) = log2.of(RecordKind.CONNECTED)
     assert record.peer is not None and record.peer.startswith(f"{plant.PC_IP}:")
 

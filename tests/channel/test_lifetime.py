@@ -88,6 +88,7 @@ def test_plc_restarted_with_a_renewed_certificate_is_verified_when_re_establishe
         "PLC1", lambda r: r.connections == 2 and r.connected, timeout=plant.WAIT
     )
     assert after.peer_valid_to == renewed.not_valid_after_utc != before.peer_valid_to
+    log.wait_for(RecordKind.CONNECTED, timeout=plant.WAIT, count=2)  # the PLC side's record
     assert len(log.of(RecordKind.CONNECTED)) == 2
     assert any(e.kind == "dropped" for e in channel.events())
 
@@ -117,6 +118,7 @@ def test_an_unknown_own_certificate_id_fails_80ed_without_connecting(plant: Plan
 
     plant.store.assign("HMI_1", [plant.hmi_id])  # fixed in the project while running
     channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    log.wait_for(RecordKind.CONNECTED, timeout=plant.WAIT)  # the PLC side's record
     assert len(log.of(RecordKind.CONNECTED)) == 1
 
 
