@@ -26,6 +26,7 @@ from types import TracebackType
 from ouc.conn import ConnectionEvent, FrameReceived
 from ouc.device import Role
 from ouc.drivers._aio_link import Link, shared_receive_buffer
+from ouc.drivers._passive_common import PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
 from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
 from ouc.drivers._sockio import connection_error
@@ -104,7 +105,7 @@ class _ServerLink(Link):
         self.endpoint._lost(self)
 
 
-class AsyncPassiveEndpoint:
+class AsyncPassiveEndpoint(PassiveCommon):
     """A passive Secure OUC endpoint (TRCV_C, TLS server) serving many connections on asyncio.
 
     Args:
@@ -174,15 +175,6 @@ class AsyncPassiveEndpoint:
 
     # ------------------------------------------------------------------------------ lifecycle
 
-    def _default_listen(self) -> tuple[str, int]:
-        port = self.spec.block.local_port or 0
-        plant = self.spec.plant_address
-        if plant is not None:
-            host, mapped = self.address_map.to_local(plant, port)
-            if (host, mapped) != (plant, port):
-                return host, mapped
-        return "127.0.0.1", port
-
     async def start(self) -> AsyncPassiveEndpoint:
         """Bind, listen and start accepting; returns self.
 
@@ -203,10 +195,7 @@ class AsyncPassiveEndpoint:
             raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
         self._server = server
         self._address = server.sockets[0].getsockname()[:2]
-        plant = self.spec.plant_address
-        plant_port = self.spec.block.local_port
-        if plant is not None and plant_port and (plant, plant_port) != self._address:
-            self.address_map.add(plant, plant_port, *self._address)
+        self._register_address()
         limit = (
             "no connection limit"
             if self.max_connections is None
@@ -219,20 +208,6 @@ class AsyncPassiveEndpoint:
             reason=f"asyncio, {limit}",
         )
         return self
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound ``(host, port)`` (after :meth:`start`)."""
-        if self._address is None:
-            raise OucConnectionError(
-                "the endpoint is not started", status=Status.NO_SUCH_CONNECTION
-            )
-        return self._address
-
-    @property
-    def port(self) -> int:
-        """The bound TCP port (the real one when port 0 was asked for)."""
-        return self.address[1]
 
     @property
     def connection_count(self) -> int:
@@ -277,9 +252,6 @@ class AsyncPassiveEndpoint:
             await asyncio.wait_for(idle, timeout)
         self._idle = None
         return not self._links
-
-    def _local_text(self) -> str | None:
-        return f"{self._address[0]}:{self._address[1]}" if self._address else None
 
     async def __aenter__(self) -> AsyncPassiveEndpoint:
         return await self.start()
@@ -339,16 +311,8 @@ class AsyncPassiveEndpoint:
         )
 
     def _behaviour_failed(self, link: _ServerLink, exc: Exception) -> None:
-        status = exc.status if isinstance(exc, OucError) and exc.status else Status.NO_JOB
-        if not isinstance(exc, OucError):
-            log.error("behaviour failed for %s", link.peer_text, exc_info=exc)
-        self._recorder.emit(
-            RecordKind.BEHAVIOUR_FAILED,
-            status,
-            peer=link.peer_text,
-            local=self._local_text(),
-            reason=f"{type(exc).__name__}: {exc}",
-            connection=link.serial,
+        self._recorder.behaviour_failed(
+            exc, peer=link.peer_text, local=self._local_text(), serial=link.serial
         )
 
     def _lost(self, link: _ServerLink) -> None:

@@ -21,20 +21,19 @@ from types import TracebackType
 from ouc.conn import (
     Connection,
     ConnectionEvent,
-    ConnState,
     Disconnected,
     Established,
     FrameReceived,
     ReceiveFailed,
     StatusEntry,
 )
-from ouc.device import Role
+from ouc.drivers._active_common import ActiveCommon, remote_of
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._blocking_active import ReceiveEvent
-from ouc.drivers._records import EventCallback, Recorder, RecordKind
+from ouc.drivers._records import EventCallback, Recorder
 from ouc.drivers._setup import AddressMap, EndpointSpec
 from ouc.drivers._sockio import connection_error
-from ouc.errors import ConfigError, FramingError, OucConnectionError, OucError, Status, TLSError
+from ouc.errors import FramingError, OucConnectionError, OucError, Status, TLSError
 from ouc.tls import TLSEngine, TLSSession
 from ouc.transport import SessionInfo
 
@@ -98,7 +97,7 @@ class _ClientLink(Link):
         self.endpoint.read_pauses += 1
 
 
-class AsyncActiveEndpoint:
+class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
     """An active Secure OUC endpoint (TSEND_C, TLS client) on asyncio.
 
     Args:
@@ -139,15 +138,7 @@ class AsyncActiveEndpoint:
         max_buffered: int = 1 << 20,
         on_event: EventCallback | None = None,
     ) -> None:
-        if spec.role is not Role.ACTIVE:
-            raise ConfigError(
-                "the block has ActiveEstablished FALSE: that is the passive side, use "
-                "AsyncPassiveEndpoint",
-                path="ActiveEstablished",
-            )
-        remote = spec.block.remote_address or getattr(spec.block, "remote_qdn", None)
-        if not remote:
-            raise ConfigError("the block names no partner to connect to", path="RemoteAddress")
+        remote = remote_of(spec, "AsyncPassiveEndpoint")
         self.spec = spec
         self.address_map = address_map if address_map is not None else AddressMap({})
         self.connect_to = connect_to
@@ -185,68 +176,6 @@ class AsyncActiveEndpoint:
         self.reconnects = 0  # re-establishments after a drop
         self.connections = 0  # TCP connections established (handshake complete)
         self.read_pauses = 0  # times reading paused because max_buffered bytes were waiting
-
-    # ------------------------------------------------------------------------------ public state
-
-    @property
-    def connected(self) -> bool:
-        """True while a connection is established (STATUS 7004 and data may flow)."""
-        link = self._link
-        return link is not None and link.conn.state is ConnState.CONNECTED
-
-    @property
-    def connection(self) -> Connection | None:
-        """The current (or last) sans-I/O connection."""
-        link = self._link
-        return link.conn if link is not None else self._last_conn
-
-    @property
-    def info(self) -> SessionInfo | None:
-        """What the current (or last) connection negotiated: TLS version, cipher, peer."""
-        conn = self.connection
-        return conn.info if conn is not None else None
-
-    @property
-    def session(self) -> TLSSession | None:
-        """The TLS session offered on the next connection (None until a ticket arrived)."""
-        return self._session
-
-    @property
-    def last_error(self) -> OucError | None:
-        """Why the last connection attempt or connection failed."""
-        return self._last_error
-
-    @property
-    def local_address(self) -> str | None:
-        """Our ``host:port`` of the current connection."""
-        link = self._link
-        return link.local if link is not None else None
-
-    def target(self) -> tuple[str, int]:
-        """Where the next connection attempt goes (after the address map)."""
-        if self.connect_to is not None:
-            return self.connect_to
-        return self.address_map.to_local(self.remote_plant, self.remote_port)
-
-    def status_history(self) -> list[StatusEntry]:
-        """Every STATUS change of every connection so far, oldest first."""
-        entries = list(self._history)
-        link = self._link or self._pending
-        if link is not None:
-            entries += link.conn.status_history
-        return entries
-
-    def status_sequence(self, block: str = "TSEND_C") -> list[int]:
-        """The STATUS values ``block`` went through across connections (repeats folded)."""
-        values: list[int] = []
-        for _, name, status in self.status_history():
-            if name == block and (not values or values[-1] != status):
-                values.append(status)
-        return values
-
-    def format_sequence(self, block: str = "TSEND_C") -> str:
-        """``7000 → 7001 → 7004 → 7005 → 0000`` across connections."""
-        return " → ".join(f"{status:04X}" for status in self.status_sequence(block))
 
     # ------------------------------------------------------------------------------ the blocks
 
@@ -382,25 +311,10 @@ class AsyncActiveEndpoint:
         if self._closed:
             raise OucConnectionError("the endpoint is closed", status=Status.NO_SUCH_CONNECTION)
 
-    def _bind_address(self) -> tuple[str, int] | None:
-        if self._bind is not None:
-            return self._bind
-        # ISO-on-TCP blocks have no port fields (102 is implied, for the listener only).
-        port = 0 if self.spec.config.iso is not None else self.spec.block.local_port or 0
-        own = self.spec.plant_address
-        if own is not None:
-            host, _ = self.address_map.to_local(own, port)
-            if host != own:
-                return host, port
-        return ("0.0.0.0", port) if port else None
-
     async def _attempt(self, limit: float) -> _ClientLink:
         """One TCP connect + handshake within ``limit`` seconds; the new link or raises."""
         host, port = self.target()
-        peer = f"{self.remote_plant}:{self.remote_port}"
-        self._recorder.emit(
-            RecordKind.CONNECTING, Status.CONNECTING, peer=peer, reason=f"to {host}:{port}"
-        )
+        self._record_attempt(host, port)
         try:
             link = await asyncio.wait_for(self._open(host, port), limit)
         except TimeoutError:
@@ -412,10 +326,7 @@ class AsyncActiveEndpoint:
             error = exc
         else:
             return link
-        self._last_error = error
-        self._recorder.emit(
-            RecordKind.FAILED, error.status or Status.NETWORK_ERROR, peer=peer, reason=error.message
-        )
+        self._attempt_failed(error)
         raise error
 
     async def _open(self, host: str, port: int) -> _ClientLink:
@@ -467,14 +378,6 @@ class AsyncActiveEndpoint:
             raise self._down_error()
         return link
 
-    def _down_error(self) -> OucError:
-        last = self._last_error
-        why = f": {last.message}" if last is not None else ""
-        return OucConnectionError(
-            f"the connection is down and was not re-established in time{why}",
-            status=(last.status if last is not None else None) or Status.TEMPORARY,
-        )
-
     async def _reconnect_loop(self) -> None:
         """Re-establish after a drop: at once, then with a doubling back-off, until it works
         or the user disconnects."""
@@ -487,13 +390,8 @@ class AsyncActiveEndpoint:
             try:
                 await self._attempt(self.connect_timeout)
             except OucError as exc:
-                delay = min(self.max_retry_delay, max(self.retry_delay, delay * 2))
-                self._recorder.emit(
-                    RecordKind.RETRYING,
-                    exc.status or Status.TEMPORARY,
-                    peer=f"{self.remote_plant}:{self.remote_port}",
-                    reason=f"next attempt in {delay:g} s",
-                )
+                delay = self._next_delay(delay)
+                self._record_retry(exc, delay)
                 continue
             return
 
@@ -580,13 +478,7 @@ class AsyncActiveEndpoint:
     def _event(self, link: _ClientLink, event: ConnectionEvent) -> None:
         if type(event) is not Disconnected or link.up.done():
             # A handshake that fails is reported once, as the failed attempt (_attempt).
-            self._recorder.connection_event(
-                event,
-                link.conn,
-                peer=f"{self.remote_plant}:{self.remote_port}",
-                local=link.local,
-                serial=link.serial,
-            )
+            self._record(link, event)
         if type(event) is Established:
             self._established(link, event)
         elif type(event) is ReceiveFailed:
@@ -628,6 +520,9 @@ class AsyncActiveEndpoint:
         if self._wanted and self.reconnect and self._ever_up and idle:
             self._reconnector = link.loop.create_task(self._reconnect_loop())
         self._wake_receiver()
+
+    def _history_link(self) -> _ClientLink | None:
+        return self._link or self._pending  # a handshake in progress has a history too
 
     def _retire(self, link: _ClientLink) -> None:
         """Keep the link's STATUS history in the endpoint's (it outlives the connection)."""

@@ -25,6 +25,7 @@ from types import TracebackType
 
 from ouc.conn import Connection, ConnectionEvent, ConnState, Disconnected, FrameReceived
 from ouc.device import Role
+from ouc.drivers._passive_common import PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
 from ouc.drivers._setup import (
     AddressMap,
@@ -72,7 +73,7 @@ class _Served:
         self.aborted = False  # a behaviour raised ResetConnection: reset the socket
 
 
-class PassiveEndpoint:
+class PassiveEndpoint(PassiveCommon):
     """A passive Secure OUC endpoint (TRCV_C, TLS server) serving many connections on threads.
 
     Args:
@@ -140,15 +141,6 @@ class PassiveEndpoint:
 
     # ------------------------------------------------------------------------------ lifecycle
 
-    def _default_listen(self) -> tuple[str, int]:
-        port = self.spec.block.local_port or 0
-        plant = self.spec.plant_address
-        if plant is not None:
-            host, mapped = self.address_map.to_local(plant, port)
-            if (host, mapped) != (plant, port):
-                return host, mapped
-        return "127.0.0.1", port
-
     def start(self) -> PassiveEndpoint:
         """Bind, listen and start accepting; returns self.
 
@@ -181,13 +173,6 @@ class PassiveEndpoint:
         )
         return self
 
-    def _register_address(self) -> None:
-        plant = self.spec.plant_address
-        plant_port = self.spec.block.local_port
-        host, port = self.address
-        if plant is not None and plant_port and (plant, plant_port) != (host, port):
-            self.address_map.add(plant, plant_port, host, port)
-
     def _listening_reason(self) -> str:
         block = self.spec.block
         partner = block.remote_address or "any"
@@ -203,20 +188,6 @@ class PassiveEndpoint:
             if resolved.anchor_ids:
                 mode += f", client CA {', '.join(map(str, resolved.anchor_ids))}"
         return f"{where}partner {partner}, {mode}, max {self.max_connections} connections"
-
-    @property
-    def address(self) -> tuple[str, int]:
-        """The bound ``(host, port)`` (after :meth:`start`)."""
-        if self._address is None:
-            raise OucConnectionError(
-                "the endpoint is not started", status=Status.NO_SUCH_CONNECTION
-            )
-        return self._address
-
-    @property
-    def port(self) -> int:
-        """The bound TCP port (the real one when port 0 was asked for)."""
-        return self.address[1]
 
     @property
     def connection_count(self) -> int:
@@ -271,9 +242,6 @@ class PassiveEndpoint:
             if remaining <= 0:
                 return
             alive[0].join(remaining)
-
-    def _local_text(self) -> str | None:
-        return None if self._address is None else f"{self._address[0]}:{self._address[1]}"
 
     def __enter__(self) -> PassiveEndpoint:
         if self._lsock is None:
@@ -522,16 +490,8 @@ class PassiveEndpoint:
         )
 
     def _behaviour_failed(self, served: _Served, exc: Exception) -> None:
-        status = exc.status if isinstance(exc, OucError) and exc.status else Status.NO_JOB
-        if not isinstance(exc, OucError):
-            log.error("behaviour failed for %s", served.peer_text, exc_info=exc)
-        self._recorder.emit(
-            RecordKind.BEHAVIOUR_FAILED,
-            status,
-            peer=served.peer_text,
-            local=served.local,
-            reason=f"{type(exc).__name__}: {exc}",
-            connection=served.serial,
+        self._recorder.behaviour_failed(
+            exc, peer=served.peer_text, local=served.local, serial=served.serial
         )
 
     def _end_by_os_error(self, served: _Served, exc: OSError) -> None:

@@ -22,9 +22,7 @@ from contextlib import suppress
 from types import TracebackType
 
 from ouc.conn import (
-    BlockOutputs,
     Connection,
-    ConnectionEvent,
     ConnState,
     Disconnected,
     Established,
@@ -32,9 +30,9 @@ from ouc.conn import (
     ReceiveFailed,
     StatusEntry,
 )
-from ouc.device import Role
+from ouc.drivers._active_common import ActiveCommon, remote_of
 from ouc.drivers._blocking_link import Link, Waker, error_for, open_link
-from ouc.drivers._records import EventCallback, Recorder, RecordKind
+from ouc.drivers._records import EventCallback, Recorder
 from ouc.drivers._setup import AddressMap, EndpointSpec
 from ouc.drivers._sockio import (
     RECEIVE_BUFFER,
@@ -43,7 +41,6 @@ from ouc.drivers._sockio import (
     shutdown_quietly,
 )
 from ouc.errors import (
-    ConfigError,
     FramingError,
     OucConnectionError,
     OucError,
@@ -64,7 +61,7 @@ _CLOSE_WAIT = 2.0  # seconds close() waits for the partner to answer our close
 _HISTORY = 1024
 
 
-class ActiveEndpoint:
+class ActiveEndpoint(ActiveCommon[Link]):
     """An active Secure OUC endpoint (TSEND_C, TLS client) over a blocking socket.
 
     Args:
@@ -105,15 +102,7 @@ class ActiveEndpoint:
         watch: bool = True,
         on_event: EventCallback | None = None,
     ) -> None:
-        if spec.role is not Role.ACTIVE:
-            raise ConfigError(
-                "the block has ActiveEstablished FALSE: that is the passive side, use "
-                "PassiveEndpoint (ouc serve)",
-                path="ActiveEstablished",
-            )
-        remote = spec.block.remote_address or getattr(spec.block, "remote_qdn", None)
-        if not remote:
-            raise ConfigError("the block names no partner to connect to", path="RemoteAddress")
+        remote = remote_of(spec, "PassiveEndpoint (ouc serve)")
         self.spec = spec
         self.address_map = address_map if address_map is not None else AddressMap({})
         self.connect_to = connect_to
@@ -150,84 +139,6 @@ class ActiveEndpoint:
         self._waker: Waker | None = None
         self.reconnects = 0  # re-establishments after a drop
         self.connections = 0  # TCP connections established (handshake complete)
-
-    # ------------------------------------------------------------------------------ public state
-
-    @property
-    def connected(self) -> bool:
-        """True while a connection is established (STATUS 7004 and data may flow)."""
-        link = self._link
-        return link is not None and link.conn.state is ConnState.CONNECTED
-
-    @property
-    def connection(self) -> Connection | None:
-        """The current (or last) sans-I/O connection."""
-        link = self._link
-        return link.conn if link is not None else self._last_conn
-
-    @property
-    def info(self) -> SessionInfo | None:
-        """What the current (or last) connection negotiated: TLS version, cipher, peer."""
-        conn = self.connection
-        return conn.info if conn is not None else None
-
-    @property
-    def session(self) -> TLSSession | None:
-        """The TLS session offered on the next connection (None until a ticket arrived)."""
-        return self._session
-
-    @property
-    def last_error(self) -> OucError | None:
-        """Why the last connection attempt or connection failed."""
-        return self._last_error
-
-    @property
-    def local_address(self) -> str | None:
-        """Our ``host:port`` of the current connection."""
-        link = self._link
-        return link.local if link is not None else None
-
-    def target(self) -> tuple[str, int]:
-        """Where the next connection attempt goes (after the address map)."""
-        if self.connect_to is not None:
-            return self.connect_to
-        return self.address_map.to_local(self.remote_plant, self.remote_port)
-
-    @property
-    def tsend(self) -> BlockOutputs | None:
-        """TSEND_C's outputs (DONE, BUSY, ERROR, STATUS) on the current (or last) connection."""
-        conn = self.connection
-        return conn.tsend if conn is not None else None
-
-    @property
-    def trcv(self) -> BlockOutputs | None:
-        """TRCV_C's outputs (with RCVD_LEN) on the current (or last) connection."""
-        conn = self.connection
-        return conn.trcv if conn is not None else None
-
-    def status_history(self) -> list[StatusEntry]:
-        """Every STATUS change of every connection so far, oldest first.
-
-        Safe from any thread without waiting for a blocked ``receive()``: copying a deque is
-        one step under the GIL, and a link moves its history here before it is dropped.
-        """
-        entries = list(self._history)
-        link = self._link
-        if link is not None:
-            entries += list(link.conn.status_history)
-        return entries
-
-    def status_sequence(self, block: str = "TSEND_C") -> list[int]:
-        """The STATUS values ``block`` went through across connections (repeats folded)."""
-        values: list[int] = []
-        for _, name, status in self.status_history():
-            if name == block and (not values or values[-1] != status):
-                values.append(status)
-        return values
-
-    def format_sequence(self, block: str = "TSEND_C") -> str:
-        """``7000 → 7001 → 7004 → 7005 → 0000`` across connections."""
-        return " → ".join(f"{status:04X}" for status in self.status_sequence(block))
 
     # ------------------------------------------------------------------------------ the blocks
 
@@ -364,32 +275,14 @@ class ActiveEndpoint:
         if self._closed.is_set():
             raise OucConnectionError("the endpoint is closed", status=Status.NO_SUCH_CONNECTION)
 
-    def _bind_address(self) -> tuple[str, int] | None:
-        if self._bind is not None:
-            return self._bind
-        # ISO-on-TCP's port 102 is the partner's; its own side is ephemeral like a PC's.
-        port = 0 if self.spec.config.iso is not None else self.spec.block.local_port or 0
-        own = self.spec.plant_address
-        if own is not None:
-            host, _ = self.address_map.to_local(own, port)
-            if host != own:
-                return host, port
-        return ("0.0.0.0", port) if port else None
-
     def _attempt(self, deadline: float) -> Link:
         """One TCP connect + handshake, bounded by ``deadline``; the new link or raises."""
         host, port = self.target()
-        peer = f"{self.remote_plant}:{self.remote_port}"
-        self._recorder.emit(
-            RecordKind.CONNECTING, Status.CONNECTING, peer=peer, reason=f"to {host}:{port}"
-        )
+        self._record_attempt(host, port)
         try:
             link = self._open(host, port, deadline)
         except OucError as exc:
-            self._last_error = exc
-            self._recorder.emit(
-                RecordKind.FAILED, exc.status or Status.NETWORK_ERROR, peer=peer, reason=exc.message
-            )
+            self._attempt_failed(exc)
             raise
         self._last_error = None
         return link
@@ -466,23 +359,10 @@ class ActiveEndpoint:
             except OucError as exc:
                 self._backoff(exc)
 
-    def _down_error(self) -> OucError:
-        last = self._last_error
-        why = f": {last.message}" if last is not None else ""
-        return OucConnectionError(
-            f"the connection is down and was not re-established in time{why}",
-            status=(last.status if last is not None else None) or Status.TEMPORARY,
-        )
-
     def _backoff(self, exc: OucError) -> None:
-        self._delay = min(self.max_retry_delay, max(self.retry_delay, self._delay * 2))
+        self._delay = self._next_delay(self._delay)
         self._next_attempt = time.monotonic() + self._delay
-        self._recorder.emit(
-            RecordKind.RETRYING,
-            exc.status or Status.TEMPORARY,
-            peer=f"{self.remote_plant}:{self.remote_port}",
-            reason=f"next attempt in {self._delay:g} s",
-        )
+        self._record_retry(exc, self._delay)
 
     # ------------------------------------------------------------------------------ reading
 
@@ -565,15 +445,6 @@ class ActiveEndpoint:
         if session is not None:
             self._session = session
             self._want_ticket = False
-
-    def _record(self, link: Link, event: ConnectionEvent) -> None:
-        self._recorder.connection_event(
-            event,
-            link.conn,
-            peer=f"{self.remote_plant}:{self.remote_port}",
-            local=link.local,
-            serial=link.serial,
-        )
 
     # ------------------------------------------------------------------------------ ending
 

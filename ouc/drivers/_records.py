@@ -18,7 +18,7 @@ from enum import Enum
 from typing import Any
 
 from ouc.conn import Connection, ConnectionEvent, Disconnected, Established, ReceiveFailed
-from ouc.errors import Status, format_status
+from ouc.errors import OucError, Status, format_status
 from ouc.transport import SessionInfo
 
 __all__ = [
@@ -259,6 +259,23 @@ class Recorder:
                 connection=serial,
             )
         return None
+
+    def behaviour_failed(
+        self, exc: Exception, *, peer: str, local: str | None, serial: int
+    ) -> EndpointRecord:
+        """Record that the user's behaviour raised (its OucError's STATUS, else 0000); a bug
+        that is not an OucError is logged with its traceback too."""
+        status = exc.status if isinstance(exc, OucError) and exc.status else Status.NO_JOB
+        if not isinstance(exc, OucError):
+            log.error("behaviour failed for %s", peer, exc_info=exc)
+        return self.emit(
+            RecordKind.BEHAVIOUR_FAILED,
+            status,
+            peer=peer,
+            local=local,
+            reason=f"{type(exc).__name__}: {exc}",
+            connection=serial,
+        )
 
 
 class RecordLog:

@@ -127,6 +127,11 @@ class OucServer:
     """The ouc echo and sink servers in a spawned process."""
 
     def __init__(self, store_path: str) -> None:
+        # The spawned child unpickles _ouc_server from this module, by its dotted name under the
+        # repository root: put that root on the path the child inherits.
+        root = str(Path(__file__).resolve().parents[2])
+        if root not in sys.path:
+            sys.path.append(root)
         ctx = multiprocessing.get_context("spawn")
         self.pipe, child = ctx.Pipe()
         self.proc = ctx.Process(target=_ouc_server, args=(child, store_path), daemon=True)
