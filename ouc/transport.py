@@ -4,11 +4,17 @@ The sans-I/O connection (``ouc.conn``) speaks TSEND_C/TRCV_C framing over a *tra
 plain TCP (bytes pass through unchanged) or the TLS engine (``ouc.tls``), which turns wire bytes
 into plaintext and back. Both follow the h11-style three verbs: feed wire bytes in, pull events
 out, take wire bytes to send. Nothing here does I/O; the drivers move the bytes.
+
+A transport may also offer ``set_plaintext_sink(sink)`` (both here do): the connection's data
+phase then receives plaintext through ``sink(data)`` during ``receive_data`` instead of one
+:class:`PlaintextReceived` event per chunk, the record path's cheapest hand-off. It is optional,
+not part of :class:`Transport`, so that any object with the three verbs still qualifies.
 """
 
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Protocol, runtime_checkable
 
@@ -106,15 +112,24 @@ class PlainTransport:
     _events: deque[TransportEvent] = field(default_factory=deque)
     _out: bytearray = field(default_factory=bytearray)
     _closed: bool = False
+    _sink: Callable[[bytes], None] | None = None
 
     def start(self) -> None:
         self._events.append(HandshakeComplete(SessionInfo()))
+
+    def set_plaintext_sink(self, sink: Callable[[bytes], None] | None) -> None:
+        """Hand received bytes to ``sink`` while no event waits (see the module docstring)."""
+        self._sink = sink
 
     def receive_data(self, data: bytes) -> None:
         if self._closed:
             return
         if data:
-            self._events.append(PlaintextReceived(bytes(data)))
+            sink = self._sink
+            if sink is None or self._events:
+                self._events.append(PlaintextReceived(bytes(data)))
+            else:
+                sink(bytes(data))
         else:
             self._closed = True
             self._events.append(Closed())

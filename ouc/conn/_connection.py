@@ -24,6 +24,7 @@ stream receiver for TCP — so the record path is one receiver call per chunk.
 from __future__ import annotations
 
 from collections import deque
+from collections.abc import Callable
 from contextlib import suppress
 
 from ouc.conn._config import ConnectionConfig
@@ -108,6 +109,11 @@ class Connection:
     ) -> None:
         self.config = config
         self._transport = transport
+        # Bound once: the record path calls these for every chunk.
+        self._transport_receive = transport.receive_data
+        self._transport_event = transport.next_event
+        self._transport_send = transport.send
+        self._transport_output = transport.data_to_send
         self._state = ConnState.IDLE
         self._events: deque[ConnectionEvent] = deque()
         self.tsend = BlockOutputs(TSEND_C)
@@ -181,10 +187,16 @@ class Connection:
             if state is ConnState.CLOSED or state is ConnState.FAILED:
                 return
         try:
-            self._transport.receive_data(data)
+            self._transport_receive(data)
         except OucError as exc:
             self._fail_from(exc)
-        self._drain()
+        # _drain(), inline: with the plaintext sink set, this finds the queue empty at once.
+        next_event = self._transport_event
+        while (event := next_event()) is not None:
+            if type(event) is PlaintextReceived:
+                self._on_plaintext(event.data)
+            else:
+                self._on_transport_event(event)
 
     def next_event(self) -> ConnectionEvent | None:
         """The next event, or None when more bytes (or a timer) are needed."""
@@ -193,7 +205,7 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the wire now (may be empty)."""
-        return self._transport.data_to_send()
+        return self._transport_output()
 
     # ----------------------------------------------------------------- block actions
 
@@ -256,7 +268,7 @@ class Connection:
             record((now, TSEND_C, _SENDING))
         tsend._status = _SENDING
         try:
-            self._transport.send(payload)
+            self._transport_send(payload)
         except OucError as exc:
             self._fail_from(exc)
             raise
@@ -289,6 +301,7 @@ class Connection:
         self._notify_close()
         self._move(ConnState.DISCONNECTING)
         self._on_plaintext = self._discard
+        self._set_sink(None)
         self._deadline = self._now + self.config.close_timeout
         for outputs in (self.tsend, self.trcv):
             self._set(outputs, Status.DISCONNECTING)
@@ -331,7 +344,7 @@ class Connection:
     # ----------------------------------------------------------------- transport events
 
     def _drain(self) -> None:
-        next_event = self._transport.next_event
+        next_event = self._transport_event
         while (event := next_event()) is not None:
             if type(event) is PlaintextReceived:
                 self._on_plaintext(event.data)
@@ -360,6 +373,7 @@ class Connection:
             )
             self._on_plaintext = self._on_stream_data
             self._establish()
+            self._set_sink(self._on_stream_data)
             return
         self._decoder = TpduDecoder()
         self._assembler = MessageAssembler(self.config.receive_len)
@@ -544,6 +558,17 @@ class Connection:
 
     # ----------------------------------------------------------------- helpers
 
+    def _set_sink(self, sink: Callable[[bytes], None] | None) -> None:
+        """Let a transport that can (the TLS engine) hand plaintext straight to ``sink``.
+
+        Only the TCP data phase uses it: the stream receiver never calls back into the
+        transport. Cleared when the data phase ends, which also breaks the reference cycle
+        connection → engine → bound method.
+        """
+        set_sink = getattr(self._transport, "set_plaintext_sink", None)
+        if set_sink is not None:
+            set_sink(sink)
+
     def _send_raw(self, data: bytes) -> None:
         try:
             self._transport.send(data)
@@ -595,6 +620,7 @@ class Connection:
         self._move(state)
         self._deadline = None
         self._on_plaintext = self._discard
+        self._set_sink(None)
         shown = Status.NO_JOB if status == _DONE else status
         for outputs in (self.tsend, self.trcv):
             self._set(outputs, shown)

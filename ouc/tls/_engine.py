@@ -8,15 +8,19 @@
 Every failure becomes one ``Failed(status, reason, reset)`` event with the PLC's 16#80Ex code;
 nothing escapes as an exception except misuse of the API (sending before the handshake, a
 verifier that is itself broken). The record path calls libssl through pyOpenSSL's cffi binding
-directly: one ``BIO_write`` + ``SSL_read`` loop per chunk received, one ``SSL_write`` per send,
-one ``BIO_read`` of exactly the pending size per ``data_to_send`` — no WantRead exceptions, no
-fixed-size buffers held by idle connections. Layer 2: no sockets, threads or clocks.
+directly: one ``BIO_write`` + one ``SSL_read`` per record received, one ``SSL_write`` per send,
+one ``BIO_read`` per ``data_to_send`` — no WantRead exceptions, no fixed-size buffers held by
+idle connections (small reads use a few module-wide scratch buffers, taken from a list so that
+each belongs to one thread while libssl runs without the GIL). In the data phase the connection
+takes plaintext through :meth:`TLSEngine.set_plaintext_sink` rather than one event per chunk.
+Layer 2: no sockets, threads or clocks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import weakref
+from collections import deque
 from collections.abc import Callable
 from enum import Enum
 from typing import Any
@@ -69,7 +73,7 @@ _CLOSING = TLSState.CLOSING
 _HANDSHAKING = TLSState.HANDSHAKING
 _NULL = _ffi.NULL
 _alloc = _ffi.new_allocator(should_clear_after_alloc=False)
-_buffer = _ffi.buffer
+_unpack = _ffi.unpack
 _from_buffer = _ffi.from_buffer
 _BIO_write = _lib.BIO_write
 _BIO_read = _lib.BIO_read
@@ -85,6 +89,12 @@ _ZERO_RETURN = _lib.SSL_ERROR_ZERO_RETURN
 _SYSCALL = _lib.SSL_ERROR_SYSCALL
 _SENT_SHUTDOWN = _lib.SSL_SENT_SHUTDOWN
 _CHAR = "char[]"
+# data_to_send() reads output of up to _SCRATCH bytes into a pooled buffer; a send() larger than
+# _SMALL_SEND (whose records might not fit) takes the exact-size path instead.
+_SCRATCH = 4096
+_SMALL_SEND = _SCRATCH - 512
+_SCRATCH_POOL = 8  # buffers kept: about the number of threads inside data_to_send() at once
+_scratch: list[Any] = []
 
 
 def _utc(moment: dt.datetime) -> dt.datetime:
@@ -126,11 +136,13 @@ class TLSEngine:
         "_events",
         "_failure",
         "_info",
+        "_large",
         "_now",
         "_offered",
         "_peer",
         "_peer_anchor_id",
         "_session_at_handshake",
+        "_sink",
         "_ssl",
         "_state",
         "_verdict",
@@ -163,7 +175,8 @@ class TLSEngine:
         self._bio_in = conn._into_ssl
         self._bio_out = conn._from_ssl
         self._state = TLSState.IDLE
-        self._events: list[TransportEvent] = []
+        self._events: deque[TransportEvent] = deque()
+        self._sink: Callable[[bytes], None] | None = None
         self._verdict: bool | None = None
         self._cert_error: CertError | None = None
         self._cert_requested = False  # a client: the server asked for our certificate
@@ -173,6 +186,7 @@ class TLSEngine:
         self._info: SessionInfo | None = None
         self._failure: Failed | None = None
         self._discard = False
+        self._large = False  # send() queued more than a scratch buffer holds
         self._offered: TLSSession | None = None
         self._session_at_handshake: SSL.Session | None = None
         if context.role is Role.ACTIVE:
@@ -247,8 +261,12 @@ class TLSEngine:
         state = self._state
         if state is _ESTABLISHED or state is _CLOSING:
             if data:
-                if self._feed(data):
-                    self._read_records()
+                size = len(data)
+                buffer = data if type(data) is bytes else _from_buffer(data)
+                if _BIO_write(self._bio_in, buffer, size) == size:
+                    self._read_records(size)
+                else:
+                    self._out_of_memory()
             else:
                 self._set_state(TLSState.CLOSED)
                 self._events.append(Closed())
@@ -270,7 +288,18 @@ class TLSEngine:
     def next_event(self) -> TransportEvent | None:
         """The next event, or None when more wire bytes are needed."""
         events = self._events
-        return events.pop(0) if events else None
+        return events.popleft() if events else None
+
+    def set_plaintext_sink(self, sink: Callable[[bytes], None] | None) -> None:
+        """Hand received plaintext straight to ``sink`` instead of queueing PlaintextReceived.
+
+        The record path of a connection in its data phase: no event object per chunk and no
+        ``next_event`` round trip. Plaintext still goes through the queue while other events
+        wait there, so the order of everything the engine reports is unchanged. ``sink`` runs
+        inside :meth:`receive_data` and must not call back into the engine; ``None`` restores
+        the queue. Events other than plaintext (Closed, Failed) are always queued.
+        """
+        self._sink = sink
 
     def send(self, data: bytes) -> None:
         """Encrypt application bytes; raises when the connection cannot carry data (see below).
@@ -285,12 +314,34 @@ class TLSEngine:
         size = len(data)
         if not size:
             return
+        if size > _SMALL_SEND:
+            self._large = True
         written = _SSL_write(self._ssl, data if type(data) is bytes else _from_buffer(data), size)
         if written != size:
             self._write_rest(data, written)
 
     def data_to_send(self) -> bytes:
         """Take the wire bytes produced so far (may be empty)."""
+        if self._large:
+            self._large = False
+            return self._take_output()
+        # Small output (a frame of a few hundred bytes, an alert, a ticket): one BIO_read into
+        # a pooled scratch buffer, without asking the BIO for its size first. The pool is a
+        # list so that a buffer is owned by one thread while libssl fills it without the GIL.
+        try:  # not "if _scratch": another thread may take the last buffer in between
+            scratch = _scratch.pop()
+        except IndexError:
+            scratch = _alloc(_CHAR, _SCRATCH)
+        got = _BIO_read(self._bio_out, scratch, _SCRATCH)
+        data = _unpack(scratch, got) if got > 0 else b""
+        if len(_scratch) < _SCRATCH_POOL:
+            _scratch.append(scratch)
+        if got == _SCRATCH:
+            data += self._take_output()  # a handshake flight larger than the buffer
+        return b"" if self._discard else data
+
+    def _take_output(self) -> bytes:
+        """Everything the output BIO holds, read in one piece of exactly its size."""
         bio = self._bio_out
         size = _BIO_pending(bio, _NULL)
         if size <= 0:
@@ -299,7 +350,7 @@ class TLSEngine:
         _BIO_read(bio, buf, size)
         if self._discard:
             return b""
-        return _buffer(buf, size)[:]
+        return _unpack(buf, size)
 
     def close(self) -> None:
         """Send close_notify (once established); before that, just stop."""
@@ -343,8 +394,11 @@ class TLSEngine:
         buffer = data if type(data) is bytes else _from_buffer(data)
         if _BIO_write(self._bio_in, buffer, size) == size:
             return True
-        self._fail(Status.RESOURCES, "out of memory buffering received TLS bytes", reset=True)
+        self._out_of_memory()
         return False
+
+    def _out_of_memory(self) -> None:
+        self._fail(Status.RESOURCES, "out of memory buffering received TLS bytes", reset=True)
 
     def _handshake(self) -> None:
         ssl = self._ssl
@@ -372,7 +426,7 @@ class TLSEngine:
         if info.resumed and not self._resumed_peer_still_valid(info):
             return
         self._events.append(HandshakeComplete(info))
-        self._read_records()
+        self._read_pending()
 
     def _build_info(self) -> SessionInfo:
         conn = self._conn
@@ -445,32 +499,71 @@ class TLSEngine:
         )
         return False
 
-    def _read_records(self) -> None:
+    def _read_pending(self) -> None:
+        """Read whatever the input BIO holds (after the handshake completed)."""
+        size = _BIO_pending(self._bio_in, _NULL) + _SSL_pending(self._ssl)
+        if size > 0:
+            self._read_records(size)
+
+    def _read_records(self, size: int) -> None:
+        """Decrypt every complete record the input BIO holds; ``size`` bounds the plaintext.
+
+        ``size`` is the number of bytes just fed (or pending): plaintext never exceeds the
+        ciphertext it came from, so one buffer of that size (a pooled scratch buffer when that
+        is large enough) holds everything, read with one ``SSL_read`` per record. The refill
+        branch is the safety net for a record whose start arrived in an earlier chunk. OpenSSL
+        reads records from the memory BIO one at a time (no read-ahead), so once a record was
+        read and the BIO is empty nothing more can come out: the loop stops there instead of
+        paying for a failing ``SSL_read``.
+        """
         ssl = self._ssl
-        size = _BIO_pending(self._bio_in, _NULL) + _SSL_pending(ssl)
-        if size <= 0:
-            return
+        bio = self._bio_in
+        # SSL_get_error() reads the thread's error queue: it must start empty.
         _ERR_clear()
-        # Plaintext never exceeds the ciphertext it came from, so one buffer of the pending
-        # size holds everything; the refill branch is only a safety net.
-        buf = _alloc(_CHAR, size)
+        pooled = size <= _SCRATCH
+        if pooled:
+            try:
+                buf = _scratch.pop()
+            except IndexError:
+                buf = _alloc(_CHAR, _SCRATCH)
+            size = _SCRATCH
+        else:
+            buf = _alloc(_CHAR, size)
         got = 0
         while True:
             n = _SSL_read(ssl, buf + got if got else buf, size - got)
             if n > 0:
                 got += n
-                if got == size:
-                    self._events.append(PlaintextReceived(_buffer(buf, got)[:]))
-                    size = _BIO_pending(self._bio_in, _NULL) + _SSL_pending(ssl)
-                    if size <= 0:
-                        return
-                    buf = _alloc(_CHAR, size)
-                    got = 0
+                if got < size:
+                    if _BIO_pending(bio, _NULL) > 0:
+                        continue  # more records, or an alert, wait in the BIO
+                    # The read was not cut short by the buffer, so nothing waits inside SSL.
+                    data = _unpack(buf, got)
+                    if pooled and len(_scratch) < _SCRATCH_POOL:
+                        _scratch.append(buf)
+                    sink = self._sink
+                    if sink is not None and not self._events:
+                        sink(data)  # the record path: straight to the connection
+                    else:
+                        self._events.append(PlaintextReceived(data))
+                    return
+                self._emit(_unpack(buf, got))
+                if pooled:
+                    pooled = False
+                    if len(_scratch) < _SCRATCH_POOL:
+                        _scratch.append(buf)
+                size = _BIO_pending(bio, _NULL) + _SSL_pending(ssl)
+                if size <= 0:
+                    return
+                buf = _alloc(_CHAR, size)
+                got = 0
                 continue
             error = _SSL_get_error(ssl, n)
             break
         if got:
-            self._events.append(PlaintextReceived(_buffer(buf, got)[:]))
+            self._emit(_unpack(buf, got))
+        if pooled and len(_scratch) < _SCRATCH_POOL:
+            _scratch.append(buf)
         if error == _WANT_READ:
             return
         if error == _ZERO_RETURN:
@@ -478,6 +571,14 @@ class TLSEngine:
             self._events.append(Closed())
             return
         self._fail_openssl(error, handshaking=False)
+
+    def _emit(self, data: bytes) -> None:
+        """Plaintext out: to the sink when one is set and nothing waits in the queue."""
+        sink = self._sink
+        if sink is None or self._events:
+            self._events.append(PlaintextReceived(data))
+        else:
+            sink(data)
 
     def _write_rest(self, data: Any, written: int) -> None:
         view = memoryview(data)
@@ -533,7 +634,7 @@ class TLSEngine:
         if reset:
             # Like the firmware: not a single byte more (no alert), the driver resets.
             self._discard = True
-            self.data_to_send()
+            self._take_output()
         self._set_state(TLSState.FAILED)
         failure = Failed(int(status), reason, reset)
         self._failure = failure
