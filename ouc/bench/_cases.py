@@ -25,6 +25,8 @@ __all__ = [
     "RECORD_CONFIG",
     "SIZES",
     "VERSIONS",
+    "all_configs",
+    "describe_config",
     "pyopenssl_pair",
     "register_baselines",
     "tls_config",
@@ -131,11 +133,13 @@ def _speed(ctx: RunContext) -> Result:
 # -- registration ---------------------------------------------------------------------------
 
 
-def _configs() -> list[tuple[str, str, bool]]:
+def all_configs() -> list[tuple[str, str, bool]]:
+    """Every (version, key type, mutual) the handshake rows measure, in table order."""
     return [(v, k, m) for k in KEY_TYPES for v in VERSIONS for m in AUTHS]
 
 
-def _describe(version: str, key_type: str, mutual: bool) -> str:
+def describe_config(version: str, key_type: str, mutual: bool) -> str:
+    """``TLS 1.3, EC-P256 certificates, server auth, X25519`` (for row descriptions)."""
     auth = "mutual auth" if mutual else "server auth"
     return f"TLS {version}, {key_type} certificates, {auth}, X25519"
 
@@ -162,8 +166,8 @@ _ONEWAY = (
 def _handshake_cases() -> list[Case]:
     p = functools.partial
     cases: list[Case] = []
-    for v, k, m in _configs():
-        label, what = config_label(v, k, m), _describe(v, k, m)
+    for v, k, m in all_configs():
+        label, what = config_label(v, k, m), describe_config(v, k, m)
         cases.append(
             Case(
                 f"hs-mem-pyopenssl-{label}",
@@ -174,7 +178,7 @@ def _handshake_cases() -> list[Case]:
                 description=f"raw pyOpenSSL memory-BIO full handshake, both sides: {what}",
             )
         )
-    for v, k, m in _configs():
+    for v, k, m in all_configs():
         if k == "EC-P256":
             label = config_label(v, k, m)
             cases.append(
@@ -187,8 +191,8 @@ def _handshake_cases() -> list[Case]:
                     description=f"raw pyOpenSSL memory-BIO handshake resumed by {_resumed_by(v)}",
                 )
             )
-    for v, k, m in _configs():
-        label, what = config_label(v, k, m), _describe(v, k, m)
+    for v, k, m in all_configs():
+        label, what = config_label(v, k, m), describe_config(v, k, m)
         quick = (v, k, m) in _QUICK_CONFIGS
         base = f"hs-sock-pyopenssl-{label}"
         cases.append(
@@ -237,7 +241,7 @@ def _handshake_cases() -> list[Case]:
                 )
             )
     for m in AUTHS:
-        label, what = config_label("1.3", "EC-P256", m), _describe("1.3", "EC-P256", m)
+        label, what = config_label("1.3", "EC-P256", m), describe_config("1.3", "EC-P256", m)
         base = f"hs-conc-pyopenssl-{label}"
         for stack, baseline in (("pyopenssl", None), ("ssl", base)):
             cases.append(

@@ -31,8 +31,10 @@ def load_registry() -> Registry:
     global _loaded
     if not _loaded:
         from ouc.bench._cases import register_baselines
+        from ouc.bench._ouc_cases import register_ouc
 
         register_baselines(REGISTRY)
+        register_ouc(REGISTRY)
         _loaded = True
     return REGISTRY
 
@@ -126,6 +128,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     target.add_argument("--family", default="S7-1500", help="emulated CPU family")
     target.add_argument("--firmware", default="V3.1", help="emulated firmware version")
     target.add_argument(
+        "--device-name",
+        default="PLC_1",
+        metavar="NAME",
+        help="emulated device whose certificate assignments count (default PLC_1)",
+    )
+    target.add_argument(
         "--size",
         type=_positive_int,
         action="append",
@@ -162,7 +170,7 @@ def _target_cases(args: argparse.Namespace) -> list[Case]:
         store=args.store,
         server_cert_ref=args.server_cert_ref,
         client_cert_ref=args.client_cert_ref,
-        device=Device.from_text(args.family, args.firmware),
+        device=Device.from_text(args.family, args.firmware, name=args.device_name),
         sizes=tuple(args.size or (258,)),
         plain=args.plain,
         insecure=args.insecure,

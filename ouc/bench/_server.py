@@ -42,6 +42,7 @@ __all__ = [
     "ListenSpec",
     "ListenerStats",
     "ServerProcess",
+    "event_loop",
     "raise_nofile_limit",
     "rss_bytes",
     "serve",
@@ -211,7 +212,7 @@ _LOOP: asyncio.AbstractEventLoop | None = None
 _LOOP_LOCK = threading.Lock()
 
 
-def _event_loop() -> asyncio.AbstractEventLoop:
+def event_loop() -> asyncio.AbstractEventLoop:
     """The process's one asyncio loop, running in a daemon thread (started on first use)."""
     global _LOOP
     with _LOOP_LOCK:
@@ -254,12 +255,22 @@ def _serve_asyncio(spec: ListenSpec, stats: ListenerStats) -> int:
         port: int = server.sockets[0].getsockname()[1]
         return port
 
-    return asyncio.run_coroutine_threadsafe(start(), _event_loop()).result(30)
+    return asyncio.run_coroutine_threadsafe(start(), event_loop()).result(30)
 
 
-#: Server kinds by name. An ouc driver row adds its own here (e.g. "ouc-blocking"), taking the
-#: same ListenSpec (TLS config → a ResolvedEndpoint) and serving the same modes.
+def _serve_ouc(spec: ListenSpec, stats: ListenerStats) -> int:
+    """The ouc drivers' kinds, imported on first use (the baselines do not need the drivers)."""
+    from ouc.bench._ouc_server import serve_ouc_asyncio, serve_ouc_blocking
+
+    serve_kind = serve_ouc_blocking if spec.kind == "ouc-blocking" else serve_ouc_asyncio
+    return serve_kind(spec, stats)
+
+
+#: Server kinds by name; the ouc drivers' kinds take the same ListenSpec (TLS config → a
+#: ResolvedEndpoint, see ouc.bench._ouc) and serve the same modes.
 SERVER_KINDS: dict[str, ServerKind] = {
+    "ouc-blocking": _serve_ouc,
+    "ouc-asyncio": _serve_ouc,
     "tcp": _serve_tcp,
     "ssl": _serve_ssl,
     "pyopenssl": _serve_pyopenssl,

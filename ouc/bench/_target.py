@@ -5,8 +5,8 @@ the handshake loop (sequential and N concurrent clients) and the record loop (ec
 sizes) of the active side (TSEND_C, TLS client), reported like the rest of the suite. There is no
 baseline: nothing of ours runs on the other side.
 
-The parsing, validation and reporting are here; running the ouc active endpoint needs the
-drivers (issue 5), see :func:`target_ops`.
+The parsing, validation and reporting are here; :func:`target_ops` runs the blocking
+``ActiveEndpoint`` of :mod:`ouc.drivers`.
 """
 
 from __future__ import annotations
@@ -15,14 +15,19 @@ import ipaddress
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ouc.bench._harness import Case, Metric, Result, RunContext
 from ouc.bench._loops import concurrent_loop, echo_loop, op_loop, to_result
 from ouc.bench._sockets import Stream
 from ouc.device import Device
 from ouc.errors import ConfigError, Status
+from ouc.params import TconIpV4, TconIpV4Sec, TconQdn, TconQdnSec
 
-__all__ = ["TargetPlan", "parse_target", "target_cases", "target_ops"]
+if TYPE_CHECKING:
+    from ouc.drivers import EndpointSpec
+
+__all__ = ["TargetPlan", "parse_target", "target_cases", "target_ops", "target_spec"]
 
 
 @dataclass(frozen=True)
@@ -101,20 +106,98 @@ def parse_target(text: str) -> tuple[str, int]:
 OpFactory = Callable[[], Callable[[], None]]
 
 
+def _target_block(plan: TargetPlan) -> TconIpV4Sec | TconQdnSec:
+    """The active side's CONNECT block: TCON_IP_V4_SEC for an IPv4 target, else TCON_QDN_SEC."""
+    secure = not plan.plain
+    server_ref = plan.server_cert_ref if secure else 0
+    client_ref = plan.client_cert_ref if secure else 0
+    try:
+        ipaddress.IPv4Address(plan.host)
+    except ValueError:
+        qdn = TconQdn(
+            InterfaceId=64, ID=1, ConnectionType=11, ActiveEstablished=True,
+            RemoteQDN=plan.host, RemotePort=plan.port, LocalPort=0,
+        )  # fmt: skip
+        return TconQdnSec(
+            ConnPara=qdn, ActivateSecureConn=secure, TLSServerReqClientCert=False,
+            ExtTLSCapabilities=0, TLSServerCertRef=server_ref, TLSClientCertRef=client_ref,
+        )  # fmt: skip
+    conn = TconIpV4(
+        InterfaceId=64, ID=1, ConnectionType=11, ActiveEstablished=True,
+        RemoteAddress=plan.host, RemotePort=plan.port, LocalPort=0,
+    )  # fmt: skip
+    return TconIpV4Sec(
+        ConnPara=conn, ActivateSecureConn=secure, TLSServerReqClientCert=False,
+        ExtTLSCapabilities=0, TLSServerCertRef=server_ref, TLSClientCertRef=client_ref,
+    )  # fmt: skip
+
+
+def target_spec(plan: TargetPlan) -> EndpointSpec:
+    """The active endpoint's setup for ``plan`` (TLS context built once, shared by every client).
+
+    The block is not checked against TCON's rules (a user's peer may listen on any port, e.g.
+    a test server on a port a CPU reserves); the certificate IDs resolve in ``plan.store`` for
+    ``plan.device.name``. ``--insecure`` without a store presents no certificate and accepts
+    any server (explicit, logged by the TLS engine).
+
+    Raises:
+        OucError: the store or the IDs do not resolve (16#80ED, 16#80E4, ...).
+    """
+    from ouc.bench._ouc import CONNECT_TIMEOUT
+    from ouc.certs import CertStore, ResolvedEndpoint
+    from ouc.device import Role
+    from ouc.drivers import EndpointSpec
+
+    block = _target_block(plan)
+    store = CertStore(plan.store) if plan.store is not None and not plan.plain else None
+    resolved = None
+    if not plan.plain and store is None:  # --insecure without a store (checked in the plan)
+        resolved = ResolvedEndpoint(
+            role=Role.ACTIVE, own_id=None, own_cert=None, own_key=None, chain=(),
+            anchor_ids=(), anchors=(),
+        )  # fmt: skip
+    return EndpointSpec.from_block(
+        block,
+        device=plan.device,
+        store=store,
+        resolved=resolved,
+        insecure=plan.insecure,
+        check_block=False,
+        handshake_timeout=CONNECT_TIMEOUT,
+    )
+
+
 def target_ops(plan: TargetPlan) -> tuple[OpFactory, Callable[[], Stream]]:
     """The active endpoint's two loops against ``plan``: (make one handshake op, open a stream).
 
-    TODO(issue 6, with the ouc drivers): resolve ``plan`` into a ResolvedEndpoint (store + a
-    TCON_IP_V4_SEC block with ActiveEstablished TRUE, RemoteAddress/RemotePort from the target,
-    TLSServerCertRef/TLSClientCertRef from the plan), build the TLS context once, and return
-    ``make_op`` (one op = connect with the blocking client driver, complete the handshake, send
-    and receive one byte, close) and ``connect`` (an established client as a Stream: sendall /
-    recv_into / close). Everything else — cases, loops, table, JSON — is already wired.
+    ``make_op()`` gives one client (an ActiveEndpoint of its own, sharing the TLS context); one
+    op = CONT 0→1 (TCP connect + full handshake, no resumption) then CONT 1→0 (close_notify,
+    FIN). No data is exchanged: a peer with a fixed TRCV_C LEN would not answer a probe byte.
+    ``connect()`` gives an established client as a Stream for the echo loop (the peer must
+    send back what it receives).
 
     Raises:
-        ConfigError: always, until the ouc drivers exist.
+        OucError: the plan does not resolve into an endpoint (see :func:`target_spec`).
     """
-    raise ConfigError("needs the ouc drivers", path="--target")
+    from ouc.bench._ouc import active_endpoint, stream_of
+
+    spec = target_spec(plan)
+
+    def make_op() -> Callable[[], None]:
+        endpoint = active_endpoint(spec, plan.port, host=plan.host)
+
+        def once() -> None:
+            endpoint.connect()
+            endpoint.disconnect()
+
+        return once
+
+    def connect() -> Stream:
+        endpoint = active_endpoint(spec, plan.port, host=plan.host)
+        endpoint.connect()
+        return stream_of(endpoint)
+
+    return make_op, connect
 
 
 def target_cases(plan: TargetPlan, make_op: OpFactory, connect: Callable[[], Stream]) -> list[Case]:

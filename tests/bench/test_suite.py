@@ -159,8 +159,9 @@ def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) ->
     assert ouc_main(["bench", "--only", "no-such-row"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "matches no benchmark" in err
-    assert ouc_main(["bench", "--target", "127.0.0.1:2000", "--plain"]) == 2
-    assert "needs the ouc drivers" in capsys.readouterr().err
+    assert ouc_main(["bench", "--target", "127.0.0.1:2000", "--store", "/no/such/store"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "/no/such/store" in err
     assert ouc_main(["bench", "--target", "127.0.0.1:0", "--plain"]) == 2
     assert "outside 1..65535" in capsys.readouterr().err
     assert ouc_main(["bench", "--target", "h:1", "--size", "9000", "--family", "S7-1200",

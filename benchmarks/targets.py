@@ -1,0 +1,94 @@
+"""Issue 6's targets, checked against a results file of the suite (``--json``).
+
+Run ``python benchmarks/targets.py benchmarks/results.json``: prints a Markdown table of every
+target (met / missed, with the measured ratio) and the informational comparisons of the ouc
+loopback handshakes with the ``ssl`` module and ``openssl s_time`` (rows that share the raw
+pyOpenSSL baseline, so ours / theirs is the median over rounds of the per-round quotient).
+"""
+
+from __future__ import annotations
+
+import json
+import statistics
+import sys
+from typing import Any
+
+CONFIGS = tuple(
+    f"tls{v}-{k}-{a}" for k in ("ecdsa", "rsa") for v in ("13", "12") for a in ("server", "mutual")
+)
+_HS_MEM = "in-memory handshake CPU vs raw pyOpenSSL memory BIOs"
+_HS_SOCK = "sequential loopback handshakes vs raw pyOpenSSL"
+
+# (row, bound, "max" or "min", what); the asyncio driver's handshake rows exist for ECDSA only.
+TARGETS: list[tuple[str, float, str, str]] = [
+    *((f"hs-mem-ouc-{cfg}", 1.15, "max", _HS_MEM) for cfg in CONFIGS),
+    *((f"hs-sock-ouc-blocking-{cfg}", 0.9, "min", _HS_SOCK) for cfg in CONFIGS),
+    *((f"hs-sock-ouc-asyncio-{cfg}", 0.9, "min", _HS_SOCK) for cfg in CONFIGS if "ecdsa" in cfg),
+    ("rec-echo-ouc-blocking-258", 0.9, "min", "blocking 258 B echo vs ssl blocking"),
+    ("rec-oneway-ouc-blocking-65536", 1.0, "min", "blocking 64 KiB one-way vs ssl blocking"),
+    ("rec-echo-ouc-asyncio-258", 1.0, "min", "asyncio 258 B echo vs asyncio TLS streams"),
+    ("rec-oneway-ouc-asyncio-65536", 1.0, "min", "asyncio 64 KiB one-way vs asyncio TLS streams"),
+]
+IDLE_ROW, IDLE_BOUND = "idle-ouc-asyncio-tls", 25_000.0
+
+
+def _rows(doc: dict[str, Any]) -> dict[str, dict[str, Any]]:
+    return {row["name"]: row for row in doc["rows"]}
+
+
+def _versus(mine: dict[str, Any], theirs: dict[str, Any]) -> float | None:
+    """Median over rounds of mine/theirs (same metric, same round index)."""
+    metric = mine["metric"]
+    pairs = zip(mine["samples"], theirs["samples"], strict=False)
+    values = [a[metric] / b[metric] for a, b in pairs if a.get(metric) and b.get(metric)]
+    return statistics.median(values) if values else None
+
+
+def report(doc: dict[str, Any]) -> str:
+    rows = _rows(doc)
+    out = ["| target | row | bound | measured | |", "|---|---|---:|---:|---|"]
+    for name, bound, kind, what in TARGETS:
+        row = rows.get(name)
+        ratio = None if row is None else row["ratio"]
+        if ratio is None:
+            verdict, shown = "not measured", "-"
+        else:
+            ok = ratio <= bound if kind == "max" else ratio >= bound
+            verdict, shown = ("met" if ok else "**missed**"), f"{ratio:.2f}x"
+        sign = "≤" if kind == "max" else "≥"
+        out.append(f"| {what} | `{name}` | {sign} {bound:.2f}x | {shown} | {verdict} |")
+    idle = rows.get(IDLE_ROW)
+    if idle is not None and idle["bytes_per_conn"] is not None:
+        value = idle["bytes_per_conn"]
+        verdict = "met" if value <= IDLE_BOUND else "**missed**"
+        held = idle["info"].get("connections", "?")
+        out.append(
+            f"| server memory per idle TLS connection ({held} held) | `{IDLE_ROW}` | "
+            f"≤ 25 KB | {value / 1000:.1f} KB ({idle['ratio']:.2f}x asyncio) | {verdict} |"
+        )
+    out += [
+        "",
+        "Informational: ouc loopback handshakes against the `ssl` module and `openssl s_time`",
+        "",
+    ]
+    out += ["| ouc row | vs `hs-sock-ssl-*` | vs `hs-stime-openssl-*` |", "|---|---:|---:|"]
+    for name, row in rows.items():
+        if not name.startswith("hs-sock-ouc-") or name.endswith("-resumed"):
+            continue
+        cfg = name.split("-", 4)[4]
+        cells = []
+        for other in (f"hs-sock-ssl-{cfg}", f"hs-stime-openssl-{cfg}"):
+            value = _versus(row, rows[other]) if other in rows else None
+            cells.append("-" if value is None else f"{value:.2f}x")
+        out.append(f"| `{name}` | {cells[0]} | {cells[1]} |")
+    return "\n".join(out)
+
+
+def main() -> None:
+    path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results.json"
+    with open(path, encoding="utf-8") as fh:
+        print(report(json.load(fh)))
+
+
+if __name__ == "__main__":
+    main()
