@@ -128,14 +128,20 @@ class OucServer:
 
     def __init__(self, store_path: str) -> None:
         # The spawned child unpickles _ouc_server from this module, by its dotted name under the
-        # repository root: put that root on the path the child inherits.
+        # repository root: the root goes on the path the child inherits, for the start only (a
+        # lasting change would alter how later tests in this process import ouc).
         root = str(Path(__file__).resolve().parents[2])
-        if root not in sys.path:
+        added = root not in sys.path
+        if added:
             sys.path.append(root)
         ctx = multiprocessing.get_context("spawn")
         self.pipe, child = ctx.Pipe()
         self.proc = ctx.Process(target=_ouc_server, args=(child, store_path), daemon=True)
-        self.proc.start()
+        try:
+            self.proc.start()
+        finally:
+            if added:
+                sys.path.remove(root)
         if not self.pipe.poll(30):
             self.close()
             raise RuntimeError("the ouc server did not start")
