@@ -132,6 +132,7 @@ class PassiveEndpoint(PassiveCommon):
         self._threads: set[threading.Thread] = set()
         self._served: dict[int, _Served] = {}
         self._idle = 0
+        self._admitting = 0  # slots reserved by acceptors still setting their connection up
         self._serial = 0
         self._thread_serial = 0
         self._stopping = False
@@ -329,10 +330,14 @@ class PassiveEndpoint(PassiveCommon):
             )
             return None
         with self._lock:
-            if len(self._served) >= self.max_connections:
+            # The slot is reserved here, under the same lock as the check: two acceptors
+            # admitting at once must not both take the last slot (all threads would then be
+            # serving, none accepting, and no further peer would be refused).
+            if len(self._served) + self._admitting >= self.max_connections:
                 full = True
             else:
                 full = False
+                self._admitting += 1
                 self._serial += 1
                 serial = self._serial
         if full:
@@ -347,14 +352,21 @@ class PassiveEndpoint(PassiveCommon):
         try:
             conn = self.spec.new_connection(peer_address=plant)
         except OucError as exc:
+            with self._lock:
+                self._admitting -= 1
             self._refuse(
                 sock, RecordKind.FAILED, exc.status or Status.RESOURCES, peer_text, str(exc)
             )
             return None
+        except BaseException:
+            with self._lock:
+                self._admitting -= 1
+            raise
         served = _Served(
             sock, conn, PeerContext(plant, addr[1], conn), serial, self._local_text() or ""
         )
         with self._lock:
+            self._admitting -= 1
             if self._stopping:
                 close_socket(sock, reset=True)
                 return None
