@@ -1,7 +1,7 @@
 """The plugin as a user meets it: loaded from the ``pytest11`` entry point in a fresh run.
 
-The README's pytest examples (its section "Testing your own PLC peer with pytest") run here verbatim, so the documentation cannot
-drift from what works.
+The README's pytest examples (its section "Testing your own PLC peer with pytest") run here
+verbatim, so the documentation cannot drift from what works.
 """
 
 from __future__ import annotations
