@@ -30,7 +30,7 @@ from OpenSSL._util import lib as _lib
 from ouc.certs import ResolvedEndpoint, verify_peer_chain
 from ouc.device import Device, Role, TLSVersion
 from ouc.errors import CertError, ConfigError, Status, TLSError
-from ouc.tls._peercert import PeerCert, PeerCertCache
+from ouc.tls._peercert import PeerCert, PeerCertCache, VerdictCache
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -143,9 +143,7 @@ class TLSSession:
         return self._peer.cert if self._peer is not None else None
 
 
-def _peer_certs(
-    store_ctx: Any, cache: PeerCertCache
-) -> tuple[PeerCert, tuple[x509.Certificate, ...]]:
+def _peer_certs(store_ctx: Any, cache: PeerCertCache) -> tuple[PeerCert, tuple[PeerCert, ...]]:
     """The peer's leaf and the certificates OpenSSL could chain to it from what the peer sent."""
     leaf = cache.from_ptr(_lib.X509_STORE_CTX_get0_cert(store_ctx))
     chain = _lib.X509_STORE_CTX_get1_chain(store_ctx)
@@ -153,7 +151,7 @@ def _peer_certs(
         return leaf, ()
     try:
         count = _lib.sk_X509_num(chain)
-        extra = tuple(cache.from_ptr(_lib.sk_X509_value(chain, i)).cert for i in range(1, count))
+        extra = tuple(cache.from_ptr(_lib.sk_X509_value(chain, i)) for i in range(1, count))
     finally:
         for index in range(_lib.sk_X509_num(chain)):
             _lib.X509_free(_lib.sk_X509_value(chain, index))
@@ -240,6 +238,7 @@ class TLSContext:
         "_certs",
         "_ctx",
         "_keylog_ref",
+        "_verdicts",
         "device",
         "insecure",
         "profile",
@@ -260,6 +259,7 @@ class TLSContext:
     versions: tuple[TLSVersion, ...]
     _ctx: SSL.Context
     _certs: PeerCertCache
+    _verdicts: VerdictCache | None
     _keylog_ref: Callable[[bytes], None] | None
 
     def __init__(self) -> None:
@@ -312,6 +312,9 @@ class TLSContext:
             )
         self._keylog_ref = keylog
         self._certs = PeerCertCache()
+        # Only the default verifier is known to be pure (a replacement may consult state that
+        # changes, such as the PC side's manual trust): only its successes are cached.
+        self._verdicts = VerdictCache() if self.verifier is verify_peer_chain else None
         self._ctx = self._make_context()
         if self.insecure:
             log.warning(

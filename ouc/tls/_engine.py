@@ -30,6 +30,7 @@ from OpenSSL import SSL
 from OpenSSL._util import ffi as _ffi
 from OpenSSL._util import lib as _lib
 
+from ouc.certs._create import as_utc
 from ouc.device import Role
 from ouc.errors import CertError, ConfigError, OucConnectionError, Status, TLSError
 from ouc.tls._context import TLSContext, TLSProfile, TLSSession
@@ -646,25 +647,39 @@ class TLSEngine:
         self._verdict = False
         return False
 
-    def _verify_peer(self, peer: PeerCert, extra: tuple[x509.Certificate, ...]) -> bool:
-        """Called once per handshake by the context's verify callback; returns the verdict."""
+    def _verify_peer(self, peer: PeerCert, extra: tuple[PeerCert, ...]) -> bool:
+        """Called once per handshake by the context's verify callback; returns the verdict.
+
+        A partner seen before with the same certificates (and, with the SAN check, the same
+        address) costs a lookup in the context's verdict cache plus the validity-window check
+        against the PLC clock; anything else runs the verifier.
+        """
         context = self._context
         self._peer = peer
-        leaf = peer.cert
         if context.insecure:
             self._verdict = True
             return True
         resolved = context.resolved
-        peer_role = Role.PASSIVE if context.role is Role.ACTIVE else Role.ACTIVE
+        expected = self.peer_address if resolved.check_san else None
+        now = self._now()
+        cache = context._verdicts
+        key: tuple[object, ...] = ()
+        if cache is not None:
+            key = (peer.der, expected, *(item.der for item in extra))
+            hit = cache.get(key, as_utc(now))
+            if hit is not None:
+                self._peer_anchor_id = hit.anchor_id
+                self._verdict = True
+                return True
         try:
             path = context.verifier(
-                leaf,
+                peer.cert,
                 anchors=resolved.anchors,
-                intermediates=extra + resolved.intermediates,
-                now=self._now(),
-                expected_address=self.peer_address if resolved.check_san else None,
+                intermediates=tuple(item.cert for item in extra) + resolved.intermediates,
+                now=now,
+                expected_address=expected,
                 crls=resolved.crls,
-                peer_role=peer_role,
+                peer_role=Role.PASSIVE if context.role is Role.ACTIVE else Role.ACTIVE,
                 legacy_anchors=resolved.legacy_anchors,
             )
         except CertError as exc:
@@ -674,6 +689,8 @@ class TLSEngine:
             self._verdict = False
             return False
         self._peer_anchor_id = resolved.anchor_id_for(path[-1]) if path else None
+        if cache is not None:
+            cache.put(key, path, self._peer_anchor_id)
         self._verdict = True
         return True
 

@@ -4,12 +4,15 @@ A PLC talks to the same few partners over and over, so every handshake presents 
 certificate bytes. :class:`PeerCertCache` keeps the parsed ``x509.Certificate`` (whose extensions
 cryptography parses once per object) and its RFC 4514 subject by DER, bounded, so a handshake
 pays for neither a parse nor a re-encoding; ``ouc.certs.verify_peer_chain`` then sees the same
-object each time. Layer 2: no I/O.
+object each time. :class:`VerdictCache` keeps what verifying them concluded, so a repeat
+partner costs a dictionary lookup and a validity-window check per handshake. Layer 2: no I/O.
 """
 
 from __future__ import annotations
 
 import contextlib
+import datetime as dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -19,7 +22,7 @@ from OpenSSL._util import lib as _lib
 
 from ouc.errors import CertError, Status
 
-__all__ = ["PeerCert", "PeerCertCache", "der_of"]
+__all__ = ["PeerCert", "PeerCertCache", "Verdict", "VerdictCache", "der_of"]
 
 
 def der_of(ptr: Any) -> bytes:
@@ -85,3 +88,55 @@ class PeerCertCache:
     def from_ptr(self, ptr: Any) -> PeerCert:
         """The parsed certificate behind an OpenSSL ``X509 *``."""
         return self.from_der(der_of(ptr))
+
+
+@dataclass(frozen=True, slots=True)
+class Verdict:
+    """A successful verification: the store ID of the anchor it reached, when it is valid."""
+
+    anchor_id: int | None
+    not_before: dt.datetime
+    not_after: dt.datetime
+
+
+class VerdictCache:
+    """Successful verifications of one context, by what the peer presented.
+
+    The default verifier is a pure function of the presented certificates, the context's fixed
+    anchors/CRLs, the expected address and the clock; the clock only matters through the path's
+    validity window. So a PLC that sees the same partner certificate on every connection verifies
+    it once and afterwards checks only the window against its own clock — a hit is exactly what
+    a fresh verification would return. Failures are never cached. Bounded; thread-safe like
+    :class:`PeerCertCache`.
+    """
+
+    __slots__ = ("_items", "_max")
+
+    def __init__(self, max_items: int = 64) -> None:
+        self._items: dict[tuple[Any, ...], Verdict] = {}
+        self._max = max_items
+
+    def __len__(self) -> int:
+        return len(self._items)
+
+    def get(self, key: tuple[Any, ...], now: dt.datetime) -> Verdict | None:
+        """The verdict for ``key`` if one is cached and ``now`` (aware UTC) is in its window."""
+        item = self._items.get(key)
+        if item is None or not item.not_before <= now <= item.not_after:
+            return None
+        return item
+
+    def put(
+        self, key: tuple[Any, ...], path: Sequence[x509.Certificate], anchor_id: int | None
+    ) -> None:
+        """Remember that ``path`` (leaf → anchor ``anchor_id``) verified for ``key``."""
+        if not path:
+            return
+        verdict = Verdict(
+            anchor_id,
+            max(cert.not_valid_before_utc for cert in path),
+            min(cert.not_valid_after_utc for cert in path),
+        )
+        if len(self._items) >= self._max:
+            self._items.clear()  # simple and safe when several threads verify at once
+        self._items[key] = verdict

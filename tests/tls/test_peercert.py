@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import Any
 
 import pytest
@@ -11,7 +12,7 @@ from OpenSSL import crypto
 
 from ouc.errors import CertError, Status
 from ouc.tls import TLSContext
-from ouc.tls._peercert import PeerCertCache, der_of
+from ouc.tls._peercert import PeerCertCache, VerdictCache, der_of
 
 Kit = Any
 
@@ -58,3 +59,115 @@ def test_handshakes_share_the_parsed_peer_certificate(kit: Kit, pki: Any) -> Non
     for _ in range(2):
         kit.engines(sctx, cctx).pump()
     assert len(seen) == 2 and seen[0] is seen[1]
+
+
+# -- the verdict cache: a repeat partner costs a lookup, and the answer stays exact -----------
+
+
+def _failure_status(pair: Any) -> int | None:
+    for event in pair.client_events + pair.server_events:
+        if type(event).__name__ == "Failed":
+            return int(event.status)
+    return None
+
+
+def _count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
+    """Count calls of the default verifier as the engine makes them (the real function runs)."""
+    import ouc.tls._context as context_module
+
+    calls = [0]
+    real = context_module.verify_peer_chain
+
+    def counting(*args: Any, **kwargs: Any) -> Any:
+        calls[0] += 1
+        return real(*args, **kwargs)
+
+    # The context compares its verifier with the module's verify_peer_chain to decide whether
+    # to cache: patch that name, so the counting wrapper is "the default".
+    monkeypatch.setattr(context_module, "verify_peer_chain", counting)
+    return calls
+
+
+def test_repeat_partner_is_verified_once(
+    kit: Kit, pki: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    calls = _count_verifications(monkeypatch)
+    sctx = TLSContext.build(kit.server_endpoint(pki), kit.V31)
+    cctx = TLSContext.build(kit.client_endpoint(pki), kit.V31)
+    for _ in range(3):
+        pair = kit.engines(sctx, cctx)
+        pair.pump()
+        assert _failure_status(pair) is None
+        assert pair.client.info is not None and pair.client.info.peer_anchor_id == 3
+        assert pair.server.info is not None and pair.server.info.peer_anchor_id == 3
+    assert calls[0] == 2  # once per side, not once per handshake
+    assert len(cctx._verdicts or ()) == 1 and len(sctx._verdicts or ()) == 1
+
+
+def test_cached_verdict_still_expires_with_the_plc_clock(kit: Kit, pki: Any) -> None:
+    sctx = TLSContext.build(kit.server_endpoint(pki, require_client_cert=False), kit.V31)
+    cctx = TLSContext.build(kit.client_endpoint(pki, with_cert=False), kit.V31)
+    first = kit.engines(sctx, cctx)
+    first.pump()
+    assert _failure_status(first) is None
+    later = kit.NOW + dt.timedelta(days=400)  # past the server certificate's notAfter
+    again = kit.engines(sctx, cctx, client_now=later)
+    again.pump()
+    assert _failure_status(again) == Status.TLS_CERT_EXPIRED
+    earlier = kit.NOW - dt.timedelta(days=31)  # before its notBefore
+    before = kit.engines(sctx, cctx, client_now=earlier)
+    before.pump()
+    assert _failure_status(before) == Status.TLS_CERT_INVALID
+
+
+def test_cached_verdict_is_per_expected_address(kit: Kit, pki: Any) -> None:
+    sctx = TLSContext.build(kit.server_endpoint(pki, require_client_cert=False), kit.V31)
+    cctx = TLSContext.build(kit.client_endpoint(pki, with_cert=False, check_san=True), kit.V31)
+    ok = kit.engines(sctx, cctx)
+    ok.pump()
+    assert _failure_status(ok) is None
+    wrong = kit.engines(sctx, cctx, peer="192.168.0.77")
+    wrong.pump()
+    assert _failure_status(wrong) == Status.TLS_HANDSHAKE_FAILURE
+
+
+def test_failures_are_not_cached(kit: Kit, pki: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    calls = _count_verifications(monkeypatch)
+    stranger = kit.make_pki(pki.key_type, "Other CA")
+    sctx = TLSContext.build(kit.server_endpoint(stranger, require_client_cert=False), kit.V31)
+    cctx = TLSContext.build(kit.client_endpoint(pki, with_cert=False), kit.V31)
+    for _ in range(2):
+        pair = kit.engines(sctx, cctx)
+        pair.pump()
+        assert _failure_status(pair) == Status.TLS_NO_VALID_CA
+    assert calls[0] == 2 and len(cctx._verdicts or ()) == 0
+
+
+def test_a_replacement_verifier_is_asked_every_time(kit: Kit, pki: Any) -> None:
+    answers: list[bool] = [True, False]
+
+    def flipping(leaf: x509.Certificate, **kwargs: Any) -> list[x509.Certificate]:
+        if not answers.pop(0):
+            raise CertError("manual trust withdrawn", status=Status.TLS_NO_VALID_CA)
+        return [leaf, pki.ca]
+
+    sctx = TLSContext.build(kit.server_endpoint(pki, require_client_cert=False), kit.V31)
+    cctx = TLSContext.build(kit.client_endpoint(pki, with_cert=False), kit.V31, verifier=flipping)
+    assert cctx._verdicts is None
+    first = kit.engines(sctx, cctx)
+    first.pump()
+    assert _failure_status(first) is None
+    second = kit.engines(sctx, cctx)
+    second.pump()
+    assert _failure_status(second) == Status.TLS_NO_VALID_CA
+    assert answers == []
+
+
+def test_verdict_cache_is_bounded(pki: Any) -> None:
+    cache = VerdictCache(max_items=2)
+    for n in range(3):
+        cache.put((n,), [pki.server, pki.ca], 3)
+    assert len(cache) <= 2
+    hit = cache.get((2,), dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC))
+    assert hit is not None and hit.anchor_id == 3
+    assert hit.not_after == min(pki.server.not_valid_after_utc, pki.ca.not_valid_after_utc)
