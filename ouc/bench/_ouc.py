@@ -136,13 +136,9 @@ def endpoint_spec(cfg: TLSConfig, role: Role, *, session_tickets: bool = True) -
         receive_len=None,
         adhoc=True,
         session_tickets=session_tickets,
-        keylog=_no_keylog,  # an SSLKEYLOGFILE left in the environment must not cost time here
+        keylog=False,  # an SSLKEYLOGFILE left in the environment must not cost time here
         handshake_timeout=IO_TIMEOUT,
     )
-
-
-def _no_keylog(line: bytes) -> None:
-    """Discard key-log lines (see :func:`endpoint_spec`)."""
 
 
 # -- in memory: ouc client engine + ouc server engine --------------------------------------------

@@ -16,6 +16,7 @@ import threading
 from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Literal
 
 from ouc.certs import CertStore, ResolvedEndpoint, resolve
 from ouc.conn import Connection, ConnectionConfig, FrameReceived
@@ -315,7 +316,7 @@ class EndpointSpec:
         adhoc: bool | None = None,
         profile: TLSProfile | str = TLSProfile.COMPATIBLE,
         insecure: bool = False,
-        keylog: Callable[[bytes], None] | None = None,
+        keylog: Callable[[bytes], None] | Literal[False] | None = None,
         verifier: PeerVerifier | None = None,
         clock: Clock = system_clock,
         handshake_timeout: float | None = 10.0,
@@ -341,7 +342,9 @@ class EndpointSpec:
             handshake_timeout / idle_timeout: seconds; expiry is 16#80C7.
             resolved: certificates already resolved (skips the store).
             keylog_file: append NSS key-log lines here (for Wireshark). When neither this nor
-                ``keylog`` is given, the ``SSLKEYLOGFILE`` environment variable is honoured.
+                ``keylog`` is given, the ``SSLKEYLOGFILE`` environment variable is honoured;
+                ``keylog=False`` means no key log whatever the environment says (and no
+                callback into Python during handshakes).
             check_block: first check the block the way TCON does (``ouc.params.check`` on
                 ``device``), so a mock PLC refuses what the CPU refuses (16#80B7, 16#80A2, ...).
 
@@ -383,7 +386,7 @@ class EndpointSpec:
                 device,
                 profile=profile,
                 insecure=insecure,
-                keylog=keylog,
+                keylog=keylog or None,
                 verifier=verifier,
                 session_tickets=session_tickets,
             )
