@@ -256,8 +256,9 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         return event
 
     async def disconnect(self) -> None:
-        """CONT 1→0: close in order (close_notify, then wait for the partner's end, at most
-        the close timeout); no re-establishment until :meth:`connect`."""
+        """CONT 1→0: close in order (close_notify and FIN, then the socket is released
+        without waiting for the partner's answer, like the CPU); no re-establishment until
+        :meth:`connect`."""
         self._wanted = False
         reconnector = self._reconnector
         if reconnector is not None:
@@ -272,7 +273,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
                 link.close()
                 continue
             self._lost_waiter = waiter = link.loop.create_future()
-            link.close()
+            link.shutdown()
             try:
                 await asyncio.wait_for(waiter, self.spec.config.close_timeout + 1.0)
             except TimeoutError:

@@ -57,7 +57,6 @@ ReceiveEvent = FrameReceived | ReceiveFailed
 """What :meth:`ActiveEndpoint.receive_event` returns: a frame, or a failed receive (16#8088)."""
 
 _CONNECTED = ConnState.CONNECTED
-_CLOSE_WAIT = 2.0  # seconds close() waits for the partner to answer our close
 _HISTORY = 1024
 
 
@@ -118,6 +117,7 @@ class ActiveEndpoint(ActiveCommon[Link]):
         self._bind = bind
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._io = threading.RLock()
+        self._readers = 0  # threads in receive(), the only ones _interrupt_reader wakes
         self._closed = threading.Event()
         self._link: Link | None = None
         self._serial = 0
@@ -213,15 +213,19 @@ class ActiveEndpoint(ActiveCommon[Link]):
         """Like :meth:`receive`, but returns the event (with RCVD_LEN), a failed receive too."""
         deadline = None if timeout is None else time.monotonic() + timeout
         frames = self._frames
-        with self._io:
-            while True:
-                if frames:
-                    return frames.popleft()
-                link = self._link
-                if link is None or (link.conn.state is not _CONNECTED and link.conn.ended):
-                    link = self._ensure_up(deadline)
-                    continue
-                self._read_once(link, deadline)
+        self._readers += 1  # before the lock: a reader about to block is one to wake
+        try:
+            with self._io:
+                while True:
+                    if frames:
+                        return frames.popleft()
+                    link = self._link
+                    if link is None or (link.conn.state is not _CONNECTED and link.conn.ended):
+                        link = self._ensure_up(deadline)
+                        continue
+                    self._read_once(link, deadline)
+        finally:
+            self._readers -= 1
 
     def disconnect(self) -> None:
         """CONT 1→0: close the connection in order; no re-establishment until :meth:`connect`."""
@@ -492,22 +496,35 @@ class ActiveEndpoint(ActiveCommon[Link]):
         self._last_conn = link.conn
 
     def _close_link(self, link: Link) -> None:
-        """CONT 1→0 on the current link: close_notify, half-close, let the partner answer."""
+        """CONT 1→0 on the current link: close_notify and FIN, then release the socket.
+
+        Like the CPU's TSEND_C, the close does not wait for the partner's answer (its
+        close_notify and FIN): what the partner sends after our close is discarded by TRCV_C
+        anyway, and waiting would cost every connection a round trip. What has already arrived
+        (say a TLS 1.3 session ticket) is still read, without blocking.
+        """
         conn = link.conn
         if not conn.ended:
-            conn.close(now=time.monotonic())
+            now = time.monotonic()
+            conn.close(now=now)
             self._flush_quietly(link)
-            shutdown_quietly(link.sock, socket.SHUT_WR)
-            wait = min(_CLOSE_WAIT, conn.config.close_timeout)
-            error = link.finish_close(self._buffer, self._view, wait)
-            self._process(link)
+            error = link.read_available(self._buffer, self._view)
             if error is not None:
                 self._lost(link, error)
+            elif not conn.ended:
+                conn.receive_data(b"", now)  # our socket goes now: the transport has ended
+            self._process(link)
         if self._link is link:
             self._drop(link, reset=False)
 
     def _interrupt_reader(self) -> None:
-        """Wake a thread blocked in receive() on the current socket (close from elsewhere)."""
+        """Wake a thread blocked in receive() on the current socket (close from elsewhere).
+
+        Only a receive() is woken: the watcher holds the lock for a moment at a time, and
+        shutting the socket's read side under it would look like the partner's close (80C5).
+        """
+        if not self._readers:
+            return
         if self._io.acquire(blocking=False):
             self._io.release()
             return

@@ -75,26 +75,6 @@ class Link:
                 return None
         return None
 
-    def finish_close(self, buffer: bytearray, view: memoryview, wait: float) -> OSError | None:
-        """After ``close()``: feed the connection until the partner's end, at most ``wait``
-        seconds (then its close timer is run out); the socket's error, if one came."""
-        conn = self.conn
-        deadline = time.monotonic() + wait
-        while not conn.ended:
-            remaining = deadline - time.monotonic()
-            if remaining <= 0:
-                conn.handle_timer(deadline + conn.config.close_timeout)
-                return None
-            self.timer.arm(remaining)
-            try:
-                n = self.sock.recv_into(buffer)
-            except BlockingIOError:
-                continue
-            except OSError as exc:
-                return exc
-            conn.receive_data(view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
-        return None
-
     def handshake(
         self, buffer: bytearray, view: memoryview, deadline: float, limit: float
     ) -> Established:

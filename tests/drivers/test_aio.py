@@ -383,6 +383,38 @@ def test_async_behaviour_handles_frames_in_order_one_at_a_time(pki: Pki) -> None
     run(main())
 
 
+def test_disconnect_does_not_wait_for_a_busy_partner(pki: Pki) -> None:
+    """CONT 1→0 sends close_notify and FIN and releases the socket at once, like the CPU: a
+    server whose behaviour is still busy (it sends no FIN meanwhile) does not hold it up, and
+    sees the orderly close once it comes back."""
+
+    async def main() -> None:
+        gate, called = asyncio.Event(), asyncio.Event()
+
+        async def busy(frame: FrameReceived, peer: PeerContext) -> None:
+            called.set()
+            await asyncio.wait_for(gate.wait(), WAIT)
+
+        server, client, srecords, crecords = await connected_pair(pki, behaviour=busy)
+        try:
+            await client.send(SEND_DATA)
+            await asyncio.wait_for(called.wait(), WAIT)
+            await client.disconnect()
+            closed = [(r.status, r.reason) for r in crecords.of(RecordKind.CLOSED)]
+            # Ended by our own close (0000), not by the close timeout running out.
+            assert closed == [(Status.NO_JOB, "closed")]
+            assert not gate.is_set() and not client.connected
+            gate.set()
+            partner = await srecords.wait(RecordKind.CLOSED)
+            assert partner.status == Status.PARTNER_CLOSED
+        finally:
+            gate.set()
+            await client.close()
+            await server.stop()
+
+    run(main())
+
+
 def test_a_failing_behaviour_is_recorded_and_the_connection_stays(pki: Pki) -> None:
     def picky(frame: FrameReceived, peer: PeerContext) -> bytes:
         if frame.data.startswith(b"boom"):

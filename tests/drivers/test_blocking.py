@@ -431,3 +431,36 @@ def test_san_check_uses_the_plant_address(store: CertStore) -> None:
                     assert client.connect().peer_subject == "CN=PLC_1"
             finally:
                 client.close()
+
+
+def test_disconnect_does_not_wait_for_the_partners_answer(setup: ExampleSetup) -> None:
+    """CONT 1→0 sends close_notify and FIN and releases the socket at once, like the CPU: a
+    partner that is busy (here: its serving thread blocked in the behaviour) does not hold
+    the block up, and still gets the orderly close when it comes back."""
+    server_log, client_log = RecordLog(), RecordLog()
+    busy, released = threading.Event(), threading.Event()
+
+    def hold(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+        busy.set()
+        released.wait(WAIT)
+        return None
+
+    server = PassiveEndpoint(
+        setup.server, behaviour=hold, address_map=setup.address_map, on_event=server_log
+    )
+    with server:
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map, on_event=client_log)
+        try:
+            client.connect()
+            client.send(b"\x01\x00" + bytes(256))
+            assert busy.wait(WAIT)
+            client.disconnect()
+            closed = client_log.of(RecordKind.CLOSED)
+            # Ended by our own close (0000), not by the close timeout running out.
+            assert [(r.status, r.reason) for r in closed] == [(Status.NO_JOB, "closed")]
+            assert not released.is_set() and not client.connected
+        finally:
+            released.set()
+            client.close()
+        partner = server_log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+    assert partner.status == Status.PARTNER_CLOSED  # our close_notify arrived
