@@ -588,7 +588,5 @@ class PassiveEndpoint(PassiveCommon):
         if served.aborted:
             return True
         disconnect: Disconnected | None = served.conn.disconnect
-        if disconnect is not None and disconnect.reset:
-            return True
-        shutdown_quietly(served.sock, socket.SHUT_WR)
-        return False
+        # The caller closes the socket next: an orderly close sends the FIN.
+        return disconnect is not None and disconnect.reset

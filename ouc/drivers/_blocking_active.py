@@ -442,7 +442,7 @@ class ActiveEndpoint(ActiveCommon[Link]):
 
     def _capture_session(self, link: Link) -> None:
         engine = link.engine
-        if engine is None:
+        if engine is None or not self.session_reuse:
             self._want_ticket = False
             return
         session = engine.session
@@ -484,9 +484,7 @@ class ActiveEndpoint(ActiveCommon[Link]):
         self._capture_session(link)
         self._retire(link)
         self._link = None
-        if not reset:
-            shutdown_quietly(link.sock, socket.SHUT_WR)
-        close_socket(link.sock, reset=reset)
+        close_socket(link.sock, reset=reset)  # an orderly close sends the FIN
         self._next_attempt = time.monotonic() + self._delay
         self._wake()
 

@@ -194,7 +194,9 @@ class Recorder:
     """Hands records to the ``on_event`` callback and to the ``ouc.drivers`` logger.
 
     Connection events log at INFO, failures and refusals at WARNING; a callback that raises is
-    logged and otherwise ignored (the endpoint must keep serving). Thread-safe: records are
+    logged and otherwise ignored (the endpoint must keep serving). When there is no callback
+    and the record's level is off, nothing is built (a mock PLC serving thousands of
+    connections should not format STATUS sequences nobody reads). Thread-safe: records are
     immutable and the callback is the user's to guard.
     """
 
@@ -205,10 +207,20 @@ class Recorder:
         self.block = block
         self._callback = callback
 
-    def emit(self, kind: RecordKind, status: int, **fields: Any) -> EndpointRecord:
-        record = EndpointRecord(kind, self.device, self.block, int(status), **fields)
+    def listened(self, kind: RecordKind) -> bool:
+        """Whether a record of ``kind`` goes anywhere (the callback, or an enabled log level)."""
+        if self._callback is not None:
+            return True
+        return log.isEnabledFor(logging.WARNING if kind in _WARN else logging.INFO)
+
+    def emit(self, kind: RecordKind, status: int, **fields: Any) -> EndpointRecord | None:
+        """Build the record and hand it on; None (nothing built) when nobody listens."""
         level = logging.WARNING if kind in _WARN else logging.INFO
-        if log.isEnabledFor(level):
+        logged = log.isEnabledFor(level)
+        if self._callback is None and not logged:
+            return None
+        record = EndpointRecord(kind, self.device, self.block, int(status), **fields)
+        if logged:
             log.log(level, "%s", record.line())
         if self._callback is not None:
             try:
@@ -239,8 +251,11 @@ class Recorder:
             )
         if type(event) is Disconnected:
             orderly = event.status in (0, Status.PARTNER_CLOSED)
+            kind = RecordKind.CLOSED if orderly else RecordKind.FAILED
+            if not self.listened(kind):
+                return None  # skip formatting the STATUS sequences for nobody
             return self.emit(
-                RecordKind.CLOSED if orderly else RecordKind.FAILED,
+                kind,
                 event.status or Status.NO_JOB,
                 peer=peer,
                 local=local,
@@ -262,7 +277,7 @@ class Recorder:
 
     def behaviour_failed(
         self, exc: Exception, *, peer: str, local: str | None, serial: int
-    ) -> EndpointRecord:
+    ) -> EndpointRecord | None:
         """Record that the user's behaviour raised (its OucError's STATUS, else 0000); a bug
         that is not an OucError is logged with its traceback too."""
         status = exc.status if isinstance(exc, OucError) and exc.status else Status.NO_JOB

@@ -464,3 +464,29 @@ def test_disconnect_does_not_wait_for_the_partners_answer(setup: ExampleSetup) -
             client.close()
         partner = server_log.wait_for(RecordKind.CLOSED, timeout=WAIT)
     assert partner.status == Status.PARTNER_CLOSED  # our close_notify arrived
+
+
+def test_records_are_built_only_for_a_listener(caplog: pytest.LogCaptureFixture) -> None:
+    """No callback and the level off: nothing is built; a callback or the log level: the
+    record, with the STATUS sequences of a Disconnected connection."""
+    from ouc.conn import Disconnected
+    from ouc.drivers._records import Recorder
+
+    class _Conn:
+        def format_sequence(self, block: str) -> str:
+            return f"{block} 7000 → 0000"
+
+    event = Disconnected(0, "closed", False)
+    caplog.set_level("WARNING", logger="ouc.drivers")
+    quiet = Recorder("PLC_2", "TSEND_C", None)
+    assert quiet.emit(RecordKind.CONNECTED, Status.CONNECTED_IDLE) is None
+    assert quiet.connection_event(event, _Conn(), peer="p", local=None, serial=1) is None  # type: ignore[arg-type]
+    assert quiet.emit(RecordKind.REFUSED, Status.PARTNER_REFUSED) is not None  # WARNING is on
+    seen: list[object] = []
+    heard = Recorder("PLC_2", "TSEND_C", seen.append)
+    record = heard.connection_event(event, _Conn(), peer="p", local=None, serial=1)  # type: ignore[arg-type]
+    assert record is not None and seen == [record]
+    assert record.sequences == {"TSEND_C": "TSEND_C 7000 → 0000", "TRCV_C": "TRCV_C 7000 → 0000"}
+    caplog.set_level("INFO", logger="ouc.drivers")
+    logged = quiet.emit(RecordKind.CONNECTED, Status.CONNECTED_IDLE)
+    assert logged is not None and logged.line() in caplog.text
