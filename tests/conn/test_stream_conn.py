@@ -280,3 +280,24 @@ class TestLifecycle:
         conn.receive_data(bytes(100))
         assert len(conn.status_history) == 8
         assert conn.trcv.STATUS == Status.DONE
+
+
+def test_many_frames_from_one_chunk_come_out_in_order() -> None:
+    """One chunk holding 20,000 one-byte frames: every FrameReceived, in order, and the queue
+    is empty afterwards (events are taken by index: no quadratic cost for a flood)."""
+    conn = Connection(ConnectionConfig(Role.PASSIVE, 1), PlainTransport())
+    conn.connect(0.0)
+    assert isinstance(conn.next_event(), Established)
+    stream = bytes(n % 251 for n in range(20_000))
+    conn.receive_data(stream)
+    frames = []
+    for _ in range(20_001):
+        event = conn.next_event()
+        if event is None:
+            break
+        frames.append(event)
+    assert b"".join(f.data for f in frames) == stream and len(frames) == 20_000
+    assert conn.next_event() is None
+    conn.receive_data(b"\x07")  # the emptied queue is used again
+    last = conn.next_event()
+    assert isinstance(last, FrameReceived) and last.data == b"\x07"

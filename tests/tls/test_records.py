@@ -241,3 +241,32 @@ def test_resumed_server_rechecks_the_client_cert_against_its_clock(kit: Kit, pki
     assert "resumed session" in event.reason
     # The compatible server closed politely: the client sees close_notify.
     assert [type(e) for e in second.client_events] == [HandshakeComplete, Closed]
+
+
+@pytest.mark.parametrize("version", ["tls13", "tls12"])
+def test_fresh_memory_bios_after_the_handshake(kit: Kit, contexts: Any, version: str) -> None:
+    """Once the handshake is over and its bytes are out, each engine swaps in empty memory
+    BIOs (an idle connection keeps no handshake-sized buffers); records flow as before."""
+    pair = kit.engines(*contexts[version])
+    before = {side: (e._bio_in, e._bio_out) for side, e in (("c", pair.client), ("s", pair.server))}
+    pair.pump()
+    for side, engine in (("c", pair.client), ("s", pair.server)):
+        assert engine._bio_out != before[side][1] and engine._bio_in != before[side][0]
+        assert (engine._conn._into_ssl, engine._conn._from_ssl) == (engine._bio_in, engine._bio_out)
+        assert not engine._renew
+    for size in (1, 258, 70_000):
+        payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
+        pair.client.send(payload)
+        pair.pump()
+        assert (
+            b"".join(e.data for e in pair.server_events if isinstance(e, PlaintextReceived))
+            == payload
+        )
+        pair.server_events.clear()
+        pair.server.send(payload[::-1])
+        pair.pump()
+        assert (
+            b"".join(e.data for e in pair.client_events if isinstance(e, PlaintextReceived))
+            == payload[::-1]
+        )
+        pair.client_events.clear()
