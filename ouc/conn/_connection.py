@@ -23,7 +23,6 @@ stream receiver for TCP — so the record path is one receiver call per chunk.
 
 from __future__ import annotations
 
-from collections import deque
 from collections.abc import Callable
 from contextlib import suppress
 
@@ -119,7 +118,10 @@ class Connection:
         self._head = 0
         self.tsend = BlockOutputs(TSEND_C)
         self.trcv = BlockOutputs(TRCV_C)
-        self.status_history: deque[StatusEntry] = deque(maxlen=history_limit)
+        # A list trimmed after each call that adds to it (an empty deque costs ~700 bytes,
+        # and a mock PLC holds thousands of idle connections).
+        self.status_history: list[StatusEntry] = []
+        self._history_limit = history_limit
         self._record = self.status_history.append
         self.info: SessionInfo | None = None
         self.tpdu_size: int | None = None
@@ -286,6 +288,8 @@ class Connection:
             raise
         tsend._status = _DONE
         record((now, TSEND_C, _DONE))
+        if len(self.status_history) > self._history_limit:
+            self._trim_history()
 
     def _refuse_len(self, length: int, size: int) -> None:
         if not 0 < length <= self._send_limit:
@@ -457,6 +461,8 @@ class Connection:
             append(FrameReceived(frame, size))
         trcv._status = _DONE
         trcv._rcvd_len = size
+        if len(self.status_history) > self._history_limit:
+            self._trim_history()
 
     def _on_iso_data(self, data: bytes) -> None:
         """ISO-on-TCP: CR/CC while connecting, DT messages once connected."""
@@ -600,6 +606,13 @@ class Connection:
         if outputs._status != status:
             outputs._status = status = int(status)
             self._record((self._now, outputs.name, status))
+            if len(self.status_history) > self._history_limit:
+                self._trim_history()
+
+    def _trim_history(self) -> None:
+        """Keep the newest ``history_limit`` STATUS changes."""
+        history = self.status_history
+        del history[: len(history) - self._history_limit]
 
     def _move(self, new: ConnState) -> None:
         if new not in TRANSITIONS[self._state]:

@@ -308,7 +308,7 @@ def held() -> dict[str, float]:
 
 def test_the_server_holds_2000_idle_mutual_tls_connections(held: dict[str, float]) -> None:
     """Every connection is established and still held by the child process, and its RSS grew
-    by less than ``REGRESSION_LIMIT`` per connection (measured ~37 KB; asyncio's own TLS
+    by less than ``REGRESSION_LIMIT`` per connection (measured ~33 KB; asyncio's own TLS
     streams: ~280 KB)."""
     assert held["connections"] == N_TEST
     assert held["held"] == N_TEST
@@ -317,9 +317,9 @@ def test_the_server_holds_2000_idle_mutual_tls_connections(held: dict[str, float
 
 @pytest.mark.xfail(
     strict=True,
-    reason="OpenSSL 4.0 alone holds ~23.6 KB per server-auth connection (SSL_new is 16.3 KB: "
+    reason="OpenSSL 4.0 alone holds ~22 KB per server-auth connection (SSL_new is 16.3 KB: "
     "two record layers with 32-pipeline arrays) plus 4.7 KB for the parsed client certificate "
-    "in mutual TLS; Python objects add ~6 KB. See the asyncio driver's report.",
+    "in mutual TLS; Python objects add ~4.5 KB. See the asyncio driver's report.",
 )
 def test_the_issue_6_target_of_25_kb_per_idle_connection(held: dict[str, float]) -> None:
     assert held["rss_per_connection"] <= LIMIT_PER_CONNECTION, held
