@@ -36,6 +36,10 @@ class ConnState(Enum):
     CLOSED = "closed"  # ended in order: closed by us, or by the partner (16#80C5)
     FAILED = "failed"  # ended by an error: TLS, framing, timeout, refused
 
+    # Members are singletons compared by identity; hashing by identity too keeps the state
+    # checks of every handshake and frame in C (Enum's own __hash__ is a Python call).
+    __hash__ = object.__hash__
+
 
 TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
     ConnState.IDLE: frozenset({ConnState.HANDSHAKING, ConnState.CLOSED}),

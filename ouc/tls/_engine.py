@@ -57,6 +57,10 @@ class TLSState(Enum):
     CLOSED = "closed"  # the peer closed (close_notify or EOF), or we closed before the handshake
     FAILED = "failed"  # a Failed event was emitted; nothing more happens
 
+    # Members are singletons compared by identity; hashing by identity too keeps the state
+    # checks of every handshake and frame in C (Enum's own __hash__ is a Python call).
+    __hash__ = object.__hash__
+
 
 _TRANSITIONS: dict[TLSState, frozenset[TLSState]] = {
     TLSState.IDLE: frozenset({TLSState.HANDSHAKING, TLSState.CLOSED, TLSState.FAILED}),
