@@ -39,6 +39,7 @@ from ouc.drivers._sockio import (
     RECEIVE_BUFFER,
     RecvTimeout,
     close_socket,
+    configure_listener,
     configure_stream,
     connection_error,
     shutdown_quietly,
@@ -128,6 +129,8 @@ class PassiveEndpoint(PassiveCommon):
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
         self._lsock: socket.socket | None = None
+        self._inherited = False  # accepted sockets inherit the listener's options (Linux)
+        self._handshake_limit = spec.config.handshake_timeout
         self._address: tuple[str, int] | None = None
         self._threads: set[threading.Thread] = set()
         self._served: dict[int, _Served] = {}
@@ -162,6 +165,9 @@ class PassiveEndpoint(PassiveCommon):
             except OSError as exc:
                 lsock.close()
                 raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+            self._inherited = configure_listener(
+                lsock, send_timeout=self.send_timeout, receive_timeout=self._handshake_limit
+            )
             self._lsock = lsock
             self._address = lsock.getsockname()[:2]
             self._spawn_acceptor()
@@ -392,7 +398,8 @@ class PassiveEndpoint(PassiveCommon):
             return
         reset = False
         try:
-            configure_stream(sock, send_timeout=self.send_timeout)
+            if not self._inherited:
+                configure_stream(sock, send_timeout=self.send_timeout)
             reset = self._run(served, buffer)
         except OSError as exc:  # setsockopt on a peer that already left
             self._end_by_os_error(served, exc)
@@ -404,7 +411,7 @@ class PassiveEndpoint(PassiveCommon):
     def _run(self, served: _Served, buffer: bytearray) -> bool:
         """The connection's loop; returns True when the socket must be reset, not closed."""
         sock, conn = served.sock, served.conn
-        timer = RecvTimeout(sock)
+        timer = RecvTimeout(sock, self._handshake_limit if self._inherited else None)
         monotonic = time.monotonic
         now = monotonic()
         conn.connect(now)
@@ -441,7 +448,11 @@ class PassiveEndpoint(PassiveCommon):
             if state is _CONNECTED:
                 if not timed_connected:
                     timed_connected = True
-                    timer.until(conn.next_timer(), now)
+                    deadline = conn.next_timer()
+                    if deadline is not None:
+                        timer.until(deadline, now)
+                    # Else the handshake's timer may stay armed (a system call less per
+                    # connection): when it fires, the BlockingIOError branch disarms it.
             else:
                 # Handshake, ISO connect or close: a peer trickling bytes must not outlive the
                 # deadline, so check it on every read here (a few reads per connection).

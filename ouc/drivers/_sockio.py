@@ -12,6 +12,7 @@ from __future__ import annotations
 import errno
 import socket
 import struct
+import sys
 from contextlib import suppress
 
 from ouc.errors import OucConnectionError, Status
@@ -20,6 +21,7 @@ __all__ = [
     "RECEIVE_BUFFER",
     "RecvTimeout",
     "close_socket",
+    "configure_listener",
     "configure_stream",
     "connection_error",
     "os_error_status",
@@ -96,10 +98,33 @@ def configure_stream(sock: socket.socket, *, send_timeout: float | None) -> None
     ``send_timeout`` bounds a ``sendall`` to a peer that stopped reading (EAGAIN then ends
     the connection with 16#80C7) instead of holding the thread forever.
     """
-    sock.settimeout(None)
+    if sock.gettimeout() is not None:
+        sock.settimeout(None)
     sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
     if send_timeout is not None:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, _timeval(send_timeout))
+
+
+# Linux copies a listening socket's options (TCP_NODELAY, SO_SNDTIMEO, SO_RCVTIMEO) to every
+# socket accept() returns; elsewhere each accepted socket is configured on its own.
+_ACCEPT_INHERITS = sys.platform.startswith("linux")
+
+
+def configure_listener(
+    lsock: socket.socket, *, send_timeout: float | None, receive_timeout: float | None
+) -> bool:
+    """Set the record-path options once on the listening socket, where accepted sockets
+    inherit them (Linux): three system calls fewer per connection.
+
+    Returns True when they are inherited (each accepted socket then starts with
+    ``receive_timeout`` armed); False when accepted sockets need :func:`configure_stream`.
+    """
+    if not _ACCEPT_INHERITS:
+        return False
+    configure_stream(lsock, send_timeout=send_timeout)
+    if receive_timeout is not None:
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVTIMEO, _timeval(receive_timeout))
+    return True
 
 
 class RecvTimeout:
@@ -111,10 +136,11 @@ class RecvTimeout:
 
     __slots__ = ("_current", "_seconds", "_sock")
 
-    def __init__(self, sock: socket.socket) -> None:
+    def __init__(self, sock: socket.socket, armed: float | None = None) -> None:
+        """``armed``: the receive timeout ``sock`` already has (inherited from its listener)."""
         self._sock = sock
-        self._current = _NO_TIMEOUT
-        self._seconds: float | None = None
+        self._current = _NO_TIMEOUT if armed is None else _timeval(armed)
+        self._seconds: float | None = armed
 
     def arm(self, seconds: float | None) -> None:
         """The next read returns after about ``seconds`` (None: no limit)."""

@@ -490,3 +490,22 @@ def test_records_are_built_only_for_a_listener(caplog: pytest.LogCaptureFixture)
     caplog.set_level("INFO", logger="ouc.drivers")
     logged = quiet.emit(RecordKind.CONNECTED, Status.CONNECTED_IDLE)
     assert logged is not None and logged.line() in caplog.text
+
+
+def test_served_sockets_have_the_record_path_options(setup: ExampleSetup) -> None:
+    """TCP_NODELAY and the send timeout on every served socket (inherited from the listening
+    socket on Linux, set per socket elsewhere)."""
+    import struct
+
+    server = PassiveEndpoint(setup.server, address_map=setup.address_map, send_timeout=7.0)
+    with server, ActiveEndpoint(setup.client, address_map=setup.address_map) as client:
+        client.send(b"\x01\x00" + bytes(256))
+        served = list(server._served.values())
+        assert len(served) == 1
+        sock = served[0].sock
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY) == 1
+        seconds, micros = struct.unpack(
+            "ll", sock.getsockopt(socket.SOL_SOCKET, socket.SO_SNDTIMEO, 16)
+        )
+        assert seconds + micros / 1e6 == pytest.approx(7.0)
+        assert sock.gettimeout() is None
