@@ -108,7 +108,7 @@ class Link:
                     f"connection not established within {limit:g} s", status=Status.TIMEOUT
                 )
             timer_at = conn.next_timer()
-            self.timer.arm((deadline if timer_at is None else min(deadline, timer_at)) - now)
+            self.timer.arm_within((deadline if timer_at is None else min(deadline, timer_at)) - now)
             try:
                 n = sock.recv_into(buffer)
             except BlockingIOError:
