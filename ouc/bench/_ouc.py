@@ -269,7 +269,12 @@ class _Pieces:
     def recv_into(self, view: memoryview) -> int:
         pending = self._pending
         if not pending:
-            pending = memoryview(self._receive())
+            frame = self._receive()
+            n = len(frame)
+            if n <= len(view):  # the usual case: the whole frame fits, no views needed
+                view[:n] = frame
+                return n
+            pending = memoryview(frame)
         n = min(len(view), len(pending))
         view[:n] = pending[:n]
         self._pending = pending[n:]

@@ -98,7 +98,8 @@ class Connection:
 
     Attributes:
         tsend / trcv: the outputs of TSEND_C and TRCV_C (DONE, BUSY, ERROR, STATUS, RCVD_LEN).
-        status_history: every STATUS change as (now, block, status), oldest first.
+        status_history: the newest STATUS changes as (now, block, status), oldest first (a
+            copy, at most ``history_limit`` of them).
         info: the transport's :class:`SessionInfo` once the handshake completed.
         tpdu_size: the negotiated ISO-on-TCP TPDU size once connected (None for TCP).
     """
@@ -118,11 +119,13 @@ class Connection:
         self._head = 0
         self.tsend = BlockOutputs(TSEND_C)
         self.trcv = BlockOutputs(TRCV_C)
-        # A list trimmed after each call that adds to it (an empty deque costs ~700 bytes,
-        # and a mock PLC holds thousands of idle connections).
-        self.status_history: list[StatusEntry] = []
+        # A list, cut back to the newest history_limit entries whenever it has grown to twice
+        # that (a deque with maxlen would cost ~700 bytes per idle connection, and a mock PLC
+        # holds thousands of them); status_history shows the newest history_limit.
+        self._history: list[StatusEntry] = []
         self._history_limit = history_limit
-        self._record = self.status_history.append
+        self._trim_at = 2 * history_limit
+        self._record = self._history.append
         self.info: SessionInfo | None = None
         self.tpdu_size: int | None = None
         self.disconnect: Disconnected | None = None
@@ -155,6 +158,11 @@ class Connection:
         part = self._receiver or self._assembler
         held = part.buffered if part is not None else 0
         return held + (self._decoder.buffered if self._decoder is not None else 0)
+
+    @property
+    def status_history(self) -> list[StatusEntry]:
+        """The newest ``history_limit`` STATUS changes as (now, block, status), oldest first."""
+        return self._history[-self._history_limit :]
 
     def status_sequence(self, block: str) -> list[int]:
         """The STATUS values ``block`` (``"TSEND_C"`` or ``"TRCV_C"``) went through, in order."""
@@ -288,7 +296,7 @@ class Connection:
             raise
         tsend._status = _DONE
         record((now, TSEND_C, _DONE))
-        if len(self.status_history) > self._history_limit:
+        if len(self._history) > self._trim_at:
             self._trim_history()
 
     def _refuse_len(self, length: int, size: int) -> None:
@@ -461,7 +469,7 @@ class Connection:
             append(FrameReceived(frame, size))
         trcv._status = _DONE
         trcv._rcvd_len = size
-        if len(self.status_history) > self._history_limit:
+        if len(self._history) > self._trim_at:
             self._trim_history()
 
     def _on_iso_data(self, data: bytes) -> None:
@@ -606,13 +614,12 @@ class Connection:
         if outputs._status != status:
             outputs._status = status = int(status)
             self._record((self._now, outputs.name, status))
-            if len(self.status_history) > self._history_limit:
+            if len(self._history) > self._trim_at:
                 self._trim_history()
 
     def _trim_history(self) -> None:
-        """Keep the newest ``history_limit`` STATUS changes."""
-        history = self.status_history
-        del history[: len(history) - self._history_limit]
+        """Keep the newest ``history_limit`` STATUS changes (amortised: once per limit)."""
+        del self._history[: -self._history_limit]
 
     def _move(self, new: ConnState) -> None:
         if new not in TRANSITIONS[self._state]:

@@ -217,3 +217,20 @@ def test_server_process_reports_errors_and_stops() -> None:
     assert server._proc.exitcode == 0  # stopped politely, not terminated
     with pytest.raises(ConfigError, match="positive unit"):
         ListenSpec(kind="tcp", mode="sink")
+
+
+def test_pieces_hand_out_frames_whole_or_in_order_pieces() -> None:
+    """The blocking ouc stream adapter: a frame that fits is copied whole; a larger one comes
+    out over several ``recv_into`` calls, in order, before the next frame is asked for."""
+    from ouc.bench._ouc import _Pieces
+
+    frames = [b"abc", bytes(range(10)), b"z"]
+    pieces = _Pieces(lambda: frames.pop(0))
+    buf = bytearray(4)
+    view = memoryview(buf)
+    got = []
+    for _ in range(5):
+        n = pieces.recv_into(view)
+        got.append(bytes(buf[:n]))
+    assert got == [b"abc", bytes(range(4)), bytes(range(4, 8)), bytes(range(8, 10)), b"z"]
+    assert frames == []

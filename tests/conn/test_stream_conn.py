@@ -280,6 +280,12 @@ class TestLifecycle:
         conn.receive_data(bytes(100))
         assert len(conn.status_history) == 8
         assert conn.trcv.STATUS == Status.DONE
+        for n in range(50):
+            conn.receive_data(bytes(1), float(n + 1))
+            assert len(conn._history) <= 16  # trimmed in bulk, never more than twice the limit
+        history = conn.status_history
+        assert len(history) == 8 and history[-1] == (50.0, "TRCV_C", Status.DONE)
+        assert [t for t, _, _ in history] == sorted(t for t, _, _ in history)
 
 
 def test_many_frames_from_one_chunk_come_out_in_order() -> None:
