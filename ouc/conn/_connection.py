@@ -58,6 +58,7 @@ from ouc.framing import (
 )
 from ouc.transport import (
     Closed,
+    EventQueue,
     Failed,
     HandshakeComplete,
     PlaintextReceived,
@@ -115,8 +116,7 @@ class Connection:
         self._transport_send = transport.send
         self._transport_output = transport.data_to_send
         self._state = ConnState.IDLE
-        self._events: list[ConnectionEvent] = []  # pending events; see next_event()
-        self._head = 0
+        self._events: EventQueue[ConnectionEvent] = EventQueue()
         self.tsend = BlockOutputs(TSEND_C)
         self.trcv = BlockOutputs(TRCV_C)
         # A list, cut back to the newest history_limit entries whenever it has grown to twice
@@ -211,19 +211,7 @@ class Connection:
 
     def next_event(self) -> ConnectionEvent | None:
         """The next event, or None when more bytes (or a timer) are needed."""
-        events = self._events
-        if not events:
-            return None
-        # Taken by index, the list emptied once all were taken: O(1) each, however many a
-        # chunk produced (a deque would do the same but costs ~700 B per idle connection).
-        head = self._head
-        event = events[head]
-        head += 1
-        if head == len(events):
-            events.clear()
-            head = 0
-        self._head = head
-        return event
+        return self._events.take()
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the wire now (may be empty)."""

@@ -37,6 +37,7 @@ from ouc.tls._peercert import PeerCert
 from ouc.tls._status import map_error_queue
 from ouc.transport import (
     Closed,
+    EventQueue,
     Failed,
     HandshakeComplete,
     PlaintextReceived,
@@ -140,7 +141,6 @@ class TLSEngine:
         "_discard",
         "_events",
         "_failure",
-        "_head",
         "_info",
         "_large",
         "_now",
@@ -182,8 +182,7 @@ class TLSEngine:
         self._bio_in = conn._into_ssl
         self._bio_out = conn._from_ssl
         self._state = TLSState.IDLE
-        self._events: list[TransportEvent] = []  # pending events; see next_event()
-        self._head = 0
+        self._events: EventQueue[TransportEvent] = EventQueue()
         self._sink: Callable[[bytes], None] | None = None
         self._verdict: bool | None = None
         self._cert_error: CertError | None = None
@@ -296,19 +295,7 @@ class TLSEngine:
 
     def next_event(self) -> TransportEvent | None:
         """The next event, or None when more wire bytes are needed."""
-        events = self._events
-        if not events:
-            return None
-        # Taken by index, the list emptied once all were taken: O(1) each, however many a
-        # chunk produced (a deque would do the same but costs ~700 B per idle connection).
-        head = self._head
-        event = events[head]
-        head += 1
-        if head == len(events):
-            events.clear()
-            head = 0
-        self._head = head
-        return event
+        return self._events.take()
 
     def set_plaintext_sink(self, sink: Callable[[bytes], None] | None) -> None:
         """Hand received plaintext straight to ``sink`` instead of queueing PlaintextReceived.

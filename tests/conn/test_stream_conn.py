@@ -307,3 +307,19 @@ def test_many_frames_from_one_chunk_come_out_in_order() -> None:
     conn.receive_data(b"\x07")  # the emptied queue is used again
     last = conn.next_event()
     assert isinstance(last, FrameReceived) and last.data == b"\x07"
+
+
+def test_event_queue_takes_in_order_and_reuses_its_list() -> None:
+    """``EventQueue``: FIFO by index, truthy exactly while something waits, emptied and reused
+    once everything was taken, interleaved adds and takes keep the order."""
+    from ouc.transport import EventQueue
+
+    queue: EventQueue[int] = EventQueue()
+    assert not queue and queue.take() is None
+    queue.extend([1, 2, 3])
+    assert queue.take() == 1 and queue  # two still wait
+    queue.append(4)
+    assert [queue.take() for _ in range(3)] == [2, 3, 4]
+    assert not queue and len(queue) == 0 and queue.take() is None
+    queue.append(5)
+    assert queue.take() == 5 and queue.take() is None
