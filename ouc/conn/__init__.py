@@ -10,7 +10,7 @@ writes :meth:`Connection.data_to_send`, and runs :meth:`Connection.handle_timer`
 """
 
 from ouc.conn._config import BlockLike, ConnectionConfig, IsoConfig, TSelectorLike
-from ouc.conn._connection import TRCV_C, TSEND_C, Connection, StatusEntry
+from ouc.conn._connection import TRCV_C, TSEND_C, Connection, StatusEntry, format_sequence
 from ouc.conn._events import (
     TRANSITIONS,
     BlockOutputs,
@@ -39,4 +39,5 @@ __all__ = [
     "ReceiveFailed",
     "StatusEntry",
     "TSelectorLike",
+    "format_sequence",
 ]

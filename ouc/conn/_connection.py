@@ -23,7 +23,7 @@ stream receiver for TCP — so the record path is one receiver call per chunk.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from contextlib import suppress
 
 from ouc.conn._config import ConnectionConfig
@@ -67,7 +67,7 @@ from ouc.transport import (
     TransportEvent,
 )
 
-__all__ = ["TRCV_C", "TSEND_C", "Connection", "StatusEntry"]
+__all__ = ["TRCV_C", "TSEND_C", "Connection", "StatusEntry", "format_sequence"]
 
 TSEND_C = "TSEND_C"
 TRCV_C = "TRCV_C"
@@ -87,6 +87,12 @@ def _tsap_text(tsap: bytes | None) -> str:
     if tsap and all(0x20 <= b < 0x7F for b in tsap):
         return f"'{tsap.decode('ascii')}'"
     return tsap.hex(" ").upper() or "empty"
+
+
+def format_sequence(history: Iterable[StatusEntry], block: str) -> str:
+    """``block``'s STATUS values in ``history`` as a PLC engineer writes them:
+    ``7000 → 7001 → 7004 → 0000``."""
+    return " → ".join(f"{status:04X}" for _, name, status in history if name == block)
 
 
 class Connection:
@@ -170,7 +176,7 @@ class Connection:
 
     def format_sequence(self, block: str) -> str:
         """The STATUS sequence as a PLC engineer writes it: ``7000 → 7001 → 7004 → 0000``."""
-        return " → ".join(f"{status:04X}" for status in self.status_sequence(block))
+        return format_sequence(self.status_history, block)
 
     # ----------------------------------------------------------------- the three verbs
 

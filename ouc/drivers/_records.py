@@ -12,12 +12,20 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
-from ouc.conn import Connection, ConnectionEvent, Disconnected, Established, ReceiveFailed
+from ouc.conn import (
+    Connection,
+    ConnectionEvent,
+    Disconnected,
+    Established,
+    ReceiveFailed,
+    StatusEntry,
+    format_sequence,
+)
 from ouc.errors import OucError, Status, format_status
 from ouc.transport import SessionInfo
 
@@ -172,7 +180,43 @@ def session_json(info: SessionInfo) -> dict[str, Any]:
 
 def sequences_of(conn: Connection) -> dict[str, str]:
     """Both blocks' STATUS sequences of a connection (``{"TSEND_C": "7000 → ...", ...}``)."""
-    return {block: conn.format_sequence(block) for block in ("TSEND_C", "TRCV_C")}
+    return {block: conn.format_sequence(block) for block in _BLOCKS}
+
+
+_BLOCKS = ("TSEND_C", "TRCV_C")
+
+
+class _Sequences(Mapping[str, str]):
+    """Both blocks' STATUS sequences, formatted when first read.
+
+    A record keeps a snapshot of the connection's STATUS history; a mock PLC ending thousands
+    of connections whose records nobody prints does not format their sequences.
+    """
+
+    __slots__ = ("_history", "_text")
+
+    def __init__(self, history: list[StatusEntry]) -> None:
+        self._history = history
+        self._text: dict[str, str] | None = None
+
+    def _formatted(self) -> dict[str, str]:
+        text = self._text
+        if text is None:
+            text = {block: format_sequence(self._history, block) for block in _BLOCKS}
+            self._text = text
+        return text
+
+    def __getitem__(self, block: str) -> str:
+        return self._formatted()[block]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(_BLOCKS)
+
+    def __len__(self) -> int:
+        return 2
+
+    def __repr__(self) -> str:
+        return repr(self._formatted())
 
 
 EventCallback = Callable[[EndpointRecord], None]
@@ -261,7 +305,7 @@ class Recorder:
                 local=local,
                 reason=event.reason,
                 reset=event.reset,
-                sequences=sequences_of(conn),
+                sequences=_Sequences(conn.status_history),
                 connection=serial,
             )
         if type(event) is ReceiveFailed:

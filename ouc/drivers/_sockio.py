@@ -166,5 +166,6 @@ class RecvTimeout:
         self.arm(seconds)
 
     def until(self, deadline: float | None, now: float) -> None:
-        """Arm for the monotonic ``deadline`` (None: no deadline)."""
-        self.arm(None if deadline is None else deadline - now)
+        """Arm for the monotonic ``deadline`` (None: no deadline), within :meth:`arm_within`'s
+        tolerance: the reads of one handshake keep the timer its first read set."""
+        self.arm_within(None if deadline is None else deadline - now)

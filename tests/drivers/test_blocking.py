@@ -473,8 +473,7 @@ def test_records_are_built_only_for_a_listener(caplog: pytest.LogCaptureFixture)
     from ouc.drivers._records import Recorder
 
     class _Conn:
-        def format_sequence(self, block: str) -> str:
-            return f"{block} 7000 → 0000"
+        status_history = [(0.0, "TSEND_C", 0x7000), (0.0, "TRCV_C", 0x7000), (1.0, "TSEND_C", 0)]
 
     event = Disconnected(0, "closed", False)
     caplog.set_level("WARNING", logger="ouc.drivers")
@@ -486,7 +485,7 @@ def test_records_are_built_only_for_a_listener(caplog: pytest.LogCaptureFixture)
     heard = Recorder("PLC_2", "TSEND_C", seen.append)
     record = heard.connection_event(event, _Conn(), peer="p", local=None, serial=1)  # type: ignore[arg-type]
     assert record is not None and seen == [record]
-    assert record.sequences == {"TSEND_C": "TSEND_C 7000 → 0000", "TRCV_C": "TRCV_C 7000 → 0000"}
+    assert dict(record.sequences) == {"TSEND_C": "7000 → 0000", "TRCV_C": "7000"}
     caplog.set_level("INFO", logger="ouc.drivers")
     logged = quiet.emit(RecordKind.CONNECTED, Status.CONNECTED_IDLE)
     assert logged is not None and logged.line() in caplog.text
