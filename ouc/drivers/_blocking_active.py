@@ -509,9 +509,10 @@ class ActiveEndpoint(ActiveCommon[Link]):
             error = link.read_available(self._buffer, self._view)
             if error is not None:
                 self._lost(link, error)
-            elif not conn.ended:
-                conn.receive_data(b"", now)  # our socket goes now: the transport has ended
-            self._process(link)
+            else:
+                if not conn.ended:
+                    conn.receive_data(b"", now)  # our socket goes now: the transport ended
+                self._process(link)
         if self._link is link:
             self._drop(link, reset=False)
 

@@ -178,9 +178,10 @@ def session_json(info: SessionInfo) -> dict[str, Any]:
     }
 
 
-def sequences_of(conn: Connection) -> dict[str, str]:
-    """Both blocks' STATUS sequences of a connection (``{"TSEND_C": "7000 → ...", ...}``)."""
-    return {block: conn.format_sequence(block) for block in _BLOCKS}
+def sequences_of(conn: Connection) -> Mapping[str, str]:
+    """Both blocks' STATUS sequences of a connection (``{"TSEND_C": "7000 → ...", ...}``),
+    from a snapshot of its history, formatted when first read."""
+    return _Sequences(conn.status_history)
 
 
 _BLOCKS = ("TSEND_C", "TRCV_C")
@@ -305,7 +306,7 @@ class Recorder:
                 local=local,
                 reason=event.reason,
                 reset=event.reset,
-                sequences=_Sequences(conn.status_history),
+                sequences=sequences_of(conn),
                 connection=serial,
             )
         if type(event) is ReceiveFailed:
