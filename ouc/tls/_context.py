@@ -16,6 +16,7 @@ engine's ``now``. Layer 2: no sockets, threads or clocks.
 from __future__ import annotations
 
 import logging
+import weakref
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from enum import Enum
@@ -135,7 +136,7 @@ class TLSSession:
     peer_anchor_id: int | None
     version: str
     own_cert_presented: bool
-    _session: SSL.Session
+    _session: Any  # the SSL_SESSION pointer (cffi, freed with the object)
 
     @property
     def peer_cert(self) -> x509.Certificate | None:
@@ -159,13 +160,11 @@ def _peer_certs(store_ctx: Any, cache: PeerCertCache) -> tuple[PeerCert, tuple[P
     return leaf, extra
 
 
-def _engine_of_ssl(ssl: Any) -> TLSEngine | None:
-    conn = SSL.Connection._reverse_mapping.get(ssl)
-    if conn is None:
-        return None
-    ref = conn.get_app_data()
-    engine: TLSEngine | None = ref() if ref is not None else None
-    return engine
+#: The engine of each live ``SSL`` object, for the callbacks OpenSSL makes with only the
+#: ``SSL *`` in hand (the binding has no ex_data calls). A weak-valued map keyed by the cdata
+#: pointer: an engine leaves it when it is freed, before its ``SSL`` is.
+ENGINES: weakref.WeakValueDictionary[Any, TLSEngine] = weakref.WeakValueDictionary()
+_engine_of_ssl = ENGINES.get
 
 
 def _engine_for(store_ctx: Any) -> TLSEngine | None:
@@ -224,6 +223,21 @@ def _cert_callback(ssl: Any, arg: Any) -> int:
 
 
 _CERT_CALLBACK = _ffi.callback("int (*)(SSL *, void *)", _cert_callback)
+
+
+def _keylog_callback(ssl: Any, line: Any) -> None:
+    """OpenSSL's key-log callback: hand the NSS key-log line to the context's ``keylog``."""
+    # The callback runs inside OpenSSL; an exception here must not unwind through C.
+    try:
+        engine = _engine_of_ssl(ssl)
+        keylog = engine._context._keylog_ref if engine is not None else None
+        if keylog is not None:
+            keylog(_ffi.string(line))
+    except Exception:
+        log.exception("SSLKEYLOGFILE callback failed")
+
+
+_KEYLOG_CALLBACK = _ffi.callback("void (*)(const SSL *, const char *)", _keylog_callback)
 
 
 class TLSContext:
@@ -343,9 +357,8 @@ class TLSContext:
         _lib.SSL_CTX_set_verify(ctx._context, mode, _VERIFY_CALLBACK)
         if not passive and self.resolved.own_cert is not None:
             _lib.SSL_CTX_set_cert_cb(ctx._context, _CERT_CALLBACK, _ffi.NULL)
-        keylog = self._keylog_ref
-        if keylog is not None:
-            ctx.set_keylog_callback(_keylog_adapter(keylog))
+        if self._keylog_ref is not None:
+            _lib.SSL_CTX_set_keylog_callback(ctx._context, _KEYLOG_CALLBACK)
         return ctx
 
     def _configure_protocol(self, ctx: SSL.Context) -> None:
@@ -416,14 +429,3 @@ class TLSContext:
         versions = "/".join(v.value for v in self.versions)
         flags = " insecure" if self.insecure else ""
         return f"<TLSContext {self.role.value} {versions} {self.profile.value}{flags}>"
-
-
-def _keylog_adapter(keylog: Callable[[bytes], None]) -> Callable[[SSL.Connection, bytes], None]:
-    def adapter(conn: SSL.Connection, line: bytes) -> None:
-        # The callback runs inside OpenSSL; an exception here must not unwind through C.
-        try:
-            keylog(line)
-        except Exception:
-            log.exception("SSLKEYLOGFILE callback failed")
-
-    return adapter
