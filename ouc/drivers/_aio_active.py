@@ -317,7 +317,10 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         host, port = self.target()
         self._record_attempt(host, port)
         try:
-            link = await asyncio.wait_for(self._open(host, port), limit)
+            # asyncio.timeout, not wait_for: no task of its own per attempt (a loop iteration
+            # and a Task less per connection).
+            async with asyncio.timeout(limit):
+                link = await self._open(host, port)
         except TimeoutError:
             error: OucError = OucConnectionError(
                 f"connection to {host}:{port} not established within {limit:g} s",
@@ -348,8 +351,9 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
                 )
             except OSError as exc:
                 raise connection_error(exc, f"cannot connect to {host}:{port}") from exc
-            # Shielded: a timeout in _attempt cancels this wait, not the link's own future.
-            await asyncio.shield(link.up)
+            # Not shielded (a shield costs a loop iteration per connection): a timeout in
+            # _attempt cancels link.up too, and the link is aborted just below.
+            await link.up
             return link
         except BaseException:
             link.abort(reset=True)
@@ -477,8 +481,10 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
             link.update_reading()
 
     def _event(self, link: _ClientLink, event: ConnectionEvent) -> None:
-        if type(event) is not Disconnected or link.up.done():
-            # A handshake that fails is reported once, as the failed attempt (_attempt).
+        up = link.up
+        if type(event) is not Disconnected or (up.done() and not up.cancelled()):
+            # A handshake that fails (or is abandoned on timeout) is reported once, as the
+            # failed attempt (_attempt).
             self._record(link, event)
         if type(event) is Established:
             self._established(link, event)

@@ -8,12 +8,13 @@
 Every failure becomes one ``Failed(status, reason, reset)`` event with the PLC's 16#80Ex code;
 nothing escapes as an exception except misuse of the API (sending before the handshake, a
 verifier that is itself broken). The engine owns its libssl ``SSL`` object directly, through
-the cffi binding pyOpenSSL and cryptography share (no pyOpenSSL ``Connection``); on the record
-path that means one ``BIO_write`` + one ``SSL_read`` per record received, one ``SSL_write`` per send,
-one ``BIO_read`` per ``data_to_send`` — no WantRead exceptions, no fixed-size buffers held by
-idle connections (small reads use a few module-wide scratch buffers, taken from a list so that
-each belongs to one thread while libssl runs without the GIL). In the data phase the connection
-takes plaintext through :meth:`TLSEngine.set_plaintext_sink` rather than one event per chunk.
+the cffi binding pyOpenSSL and cryptography share (no pyOpenSSL ``Connection``); on the
+record path that means one ``BIO_write`` + one ``SSL_read`` per record received, one
+``SSL_write`` per send, one ``BIO_read`` per ``data_to_send`` — no WantRead exceptions, no
+fixed-size buffers held by idle connections (small reads use a few module-wide scratch
+buffers, taken from a list so that each belongs to one thread while libssl runs without the
+GIL). In the data phase the connection takes plaintext through
+:meth:`TLSEngine.set_plaintext_sink` rather than one event per chunk.
 Layer 2: no sockets, threads or clocks.
 """
 

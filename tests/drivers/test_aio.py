@@ -878,3 +878,51 @@ def test_wrong_roles_are_refused(pki: Pki) -> None:
     with pytest.raises(OucError) as active:
         AsyncActiveEndpoint(server_spec(pki))
     assert passive.value.path == active.value.path == "ActiveEstablished"
+
+
+def test_a_silent_server_times_the_attempt_out_once(pki: Pki) -> None:
+    """A TCP listener that never answers the ClientHello: ``connect`` gives up after
+    ``connect_timeout`` with 16#80C7, reported as one failed attempt, and the abandoned
+    connection is reset (the peer reads EOF or a reset, not a hanging socket)."""
+
+    async def main() -> None:
+        accepted: asyncio.Queue[tuple[asyncio.StreamReader, asyncio.StreamWriter]]
+        accepted = asyncio.Queue()
+
+        async def on_connect(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            await accepted.put((reader, writer))
+
+        silent = await asyncio.start_server(on_connect, "127.0.0.1", 0)
+        port = silent.sockets[0].getsockname()[1]
+        crecords = Records()
+        client = AsyncActiveEndpoint(
+            client_spec(pki),
+            connect_to=("127.0.0.1", port),
+            reconnect=False,
+            connect_timeout=0.3,
+            on_event=crecords,
+        )
+        try:
+            with pytest.raises(OucConnectionError) as exc_info:
+                await client.connect()
+            assert exc_info.value.status == Status.TIMEOUT
+            assert "not established within 0.3 s" in str(exc_info.value)
+            reader, writer = await asyncio.wait_for(accepted.get(), WAIT)
+            # EOF or a reset within WAIT (a hanging socket would time out here).
+            with contextlib.suppress(ConnectionResetError):  # the reset may drop the hello
+                received = await asyncio.wait_for(reader.read(), WAIT)
+                assert received[:1] == b"\x16"  # the ClientHello, then EOF
+            writer.close()
+            assert not client.connected
+        finally:
+            await client.close()
+            silent.close()
+            await silent.wait_closed()
+        # One failed attempt, and no "closed by the partner" for the link it abandoned.
+        kinds = [(r.kind, r.status) for r in crecords.items]
+        assert kinds == [
+            (RecordKind.CONNECTING, Status.CONNECTING),
+            (RecordKind.FAILED, Status.TIMEOUT),
+        ], crecords.items
+
+    run(main())
