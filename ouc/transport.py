@@ -62,7 +62,7 @@ class EventQueue(list[_T]):
         return item
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class SessionInfo:
     """What a PLC engineer wants to see about an established connection.
 

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Iterable
 from contextlib import suppress
+from typing import Any
 
 from ouc.conn._config import ConnectionConfig
 from ouc.conn._events import (
@@ -78,6 +79,26 @@ StatusEntry = tuple[float, str, int]
 _RECEIVING = int(Status.RECEIVING)
 _SENDING = int(Status.SENDING)
 _DONE = int(Status.DONE)
+_NO_JOB = int(Status.NO_JOB)
+# STATUS values as shared plain ints: above 256 CPython makes a new int object per int() call,
+# and each history entry of thousands of idle connections would hold one.
+_SHARED_INTS: dict[int, int] = {int(status): int(status) for status in Status}
+_TRIM_AT: dict[int, int] = {}
+
+
+def _shared_int(status: int) -> int:
+    shared = _SHARED_INTS.get(status)
+    return shared if shared is not None else int(status)
+
+
+_WIDTH = 3  # list items per STATUS history entry (time, block, status)
+
+
+def _trim_at(limit: int) -> int:
+    """The flat history's length at twice ``limit`` entries, one shared int per limit."""
+    return _TRIM_AT.setdefault(limit, 2 * _WIDTH * limit)
+
+
 _CONNECTED = ConnState.CONNECTED
 
 
@@ -111,27 +132,48 @@ class Connection:
         tpdu_size: the negotiated ISO-on-TCP TPDU size once connected (None for TCP).
     """
 
+    # Slots: a mock PLC holds thousands of idle connections (an instance dict is ~250 B more).
+    __slots__ = (
+        "__weakref__",
+        "_assembler",
+        "_deadline",
+        "_decoder",
+        "_events",
+        "_history",
+        "_history_limit",
+        "_last_activity",
+        "_now",
+        "_on_plaintext",
+        "_receiver",
+        "_send_limit",
+        "_state",
+        "_touched",
+        "_transport",
+        "_trim_at",
+        "config",
+        "disconnect",
+        "info",
+        "tpdu_size",
+        "trcv",
+        "tsend",
+    )
+
     def __init__(
         self, config: ConnectionConfig, transport: Transport, *, history_limit: int = 256
     ) -> None:
         self.config = config
         self._transport = transport
-        # Bound once: the record path calls these for every chunk.
-        self._transport_receive = transport.receive_data
-        self._transport_event = transport.next_event
-        self._transport_send = transport.send
-        self._transport_output = transport.data_to_send
         self._state = ConnState.IDLE
         self._events: EventQueue[ConnectionEvent] = EventQueue()
         self.tsend = BlockOutputs(TSEND_C)
         self.trcv = BlockOutputs(TRCV_C)
-        # A list, cut back to the newest history_limit entries whenever it has grown to twice
-        # that (a deque with maxlen would cost ~700 bytes per idle connection, and a mock PLC
-        # holds thousands of them); status_history shows the newest history_limit.
-        self._history: list[StatusEntry] = []
+        # A flat list (time, block, status, time, block, ...), cut back to the newest
+        # history_limit entries whenever it has grown to twice that. Flat because a mock PLC
+        # holds thousands of idle connections: a tuple per entry costs 64 B, three list slots
+        # 24 B (and a deque with maxlen ~700 B per connection); status_history builds tuples.
+        self._history: list[float | str | int] = []
         self._history_limit = history_limit
-        self._trim_at = 2 * history_limit
-        self._record = self._history.append
+        self._trim_at = _trim_at(history_limit)
         self.info: SessionInfo | None = None
         self.tpdu_size: int | None = None
         self.disconnect: Disconnected | None = None
@@ -168,7 +210,8 @@ class Connection:
     @property
     def status_history(self) -> list[StatusEntry]:
         """The newest ``history_limit`` STATUS changes as (now, block, status), oldest first."""
-        return self._history[-self._history_limit :]
+        flat: list[Any] = self._history[-_WIDTH * self._history_limit :]
+        return list(zip(flat[0::_WIDTH], flat[1::_WIDTH], flat[2::_WIDTH], strict=True))
 
     def status_sequence(self, block: str) -> list[int]:
         """The STATUS values ``block`` (``"TSEND_C"`` or ``"TRCV_C"``) went through, in order."""
@@ -204,11 +247,11 @@ class Connection:
             if state is ConnState.CLOSED or state is ConnState.FAILED:
                 return
         try:
-            self._transport_receive(data)
+            self._transport.receive_data(data)
         except OucError as exc:
             self._fail_from(exc)
         # _drain(), inline: with the plaintext sink set, this finds the queue empty at once.
-        next_event = self._transport_event
+        next_event = self._transport.next_event
         while (event := next_event()) is not None:
             if type(event) is PlaintextReceived:
                 self._on_plaintext(event.data)
@@ -221,7 +264,7 @@ class Connection:
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the wire now (may be empty)."""
-        return self._transport_output()
+        return self._transport.data_to_send()
 
     # ----------------------------------------------------------------- block actions
 
@@ -237,7 +280,7 @@ class Connection:
             )
         self._now = self._last_activity = now
         for outputs in (self.tsend, self.trcv):
-            self._record((now, outputs.name, int(Status.NO_JOB)))
+            self._history.extend((now, outputs.name, _NO_JOB))
             self._set(outputs, Status.CONNECTING)
         self._move(ConnState.HANDSHAKING)
         timeout = self.config.handshake_timeout
@@ -278,13 +321,13 @@ class Connection:
             payload = encode_message(payload, self.tpdu_size)
         # The record path: STATUS 7005 then 0000, written directly rather than through _set().
         tsend = self.tsend
-        record = self._record
+        record = self._history.extend
         now = self._now
         if tsend._status != _SENDING:
             record((now, TSEND_C, _SENDING))
         tsend._status = _SENDING
         try:
-            self._transport_send(payload)
+            self._transport.send(payload)
         except OucError as exc:
             self._fail_from(exc)
             raise
@@ -362,7 +405,7 @@ class Connection:
     # ----------------------------------------------------------------- transport events
 
     def _drain(self) -> None:
-        next_event = self._transport_event
+        next_event = self._transport.next_event
         while (event := next_event()) is not None:
             if type(event) is PlaintextReceived:
                 self._on_plaintext(event.data)
@@ -389,9 +432,10 @@ class Connection:
             self._receiver = (
                 AdHocReceiver(receive_len) if self.config.adhoc else FixedReceiver(receive_len)
             )
-            self._on_plaintext = self._on_stream_data
+            # One bound method for both (each binding is an object an idle connection keeps).
+            self._on_plaintext = on_stream = self._on_stream_data
             self._establish()
-            self._set_sink(self._on_stream_data)
+            self._set_sink(on_stream)
             return
         self._decoder = TpduDecoder()
         self._assembler = MessageAssembler(self.config.receive_len)
@@ -450,7 +494,7 @@ class Connection:
     def _deliver(self, frames: list[bytes]) -> None:
         """TRCV_C completes once per frame: STATUS 7006 → 0000 with RCVD_LEN, one event each."""
         trcv = self.trcv
-        record = self._record
+        record = self._history.extend
         append = self._events.append
         now = self._now
         status = trcv._status
@@ -606,14 +650,14 @@ class Connection:
 
     def _set(self, outputs: BlockOutputs, status: int) -> None:
         if outputs._status != status:
-            outputs._status = status = int(status)
-            self._record((self._now, outputs.name, status))
+            outputs._status = status = _shared_int(status)
+            self._history.extend((self._now, outputs.name, status))
             if len(self._history) > self._trim_at:
                 self._trim_history()
 
     def _trim_history(self) -> None:
         """Keep the newest ``history_limit`` STATUS changes (amortised: once per limit)."""
-        del self._history[: -self._history_limit]
+        del self._history[: -_WIDTH * self._history_limit]
 
     def _move(self, new: ConnState) -> None:
         if new not in TRANSITIONS[self._state]:

@@ -9,9 +9,10 @@ profile resets instead of alerting. Behaviours may be ``async``: reading from th
 until the answer is out, frames are handled in order.
 
 Each connection is one :class:`~ouc.drivers._aio_link.Link` (a ``BufferedProtocol``) over one
-sans-I/O :class:`~ouc.conn.Connection`, not ``asyncio.start_server(ssl=...)``: ~30-37 KB
-instead of ~280 KB per idle TLS connection, most of it OpenSSL's (see that module for where
-the bytes go).
+sans-I/O :class:`~ouc.conn.Connection`, over a lean transport
+(:mod:`ouc.drivers._aio_sock`), not ``asyncio.start_server(ssl=...)``: ~25-31 KB instead of
+~280 KB per idle TLS connection, most of it OpenSSL's (see the link module for where the bytes
+go).
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from types import TracebackType
 from ouc.conn import ConnectionEvent, FrameReceived
 from ouc.device import Role
 from ouc.drivers._aio_link import Link, shared_receive_buffer
+from ouc.drivers._aio_sock import LeanServer
 from ouc.drivers._passive_common import PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
 from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
@@ -38,6 +40,20 @@ log = logging.getLogger("ouc.drivers")
 
 AsyncBehaviour = Callable[[FrameReceived, PeerContext], Awaitable[bytes | None]]
 """A behaviour that has to wait (a database, another PLC): reading pauses until it answers."""
+
+
+_HOSTS: dict[str, str] = {}
+_HOSTS_KEPT = 1024
+
+
+def _shared_host(host: str) -> str:
+    """One str object per peer address: thousands of links from a few hosts keep one each."""
+    shared = _HOSTS.get(host)
+    if shared is None:
+        if len(_HOSTS) >= _HOSTS_KEPT:
+            _HOSTS.clear()
+        shared = _HOSTS[host] = host
+    return shared
 
 
 class _ServerLink(Link):
@@ -63,7 +79,7 @@ class _ServerLink(Link):
         self.transport = transport
         peername = transport.get_extra_info("peername")
         if peername:
-            self.peer, self.port = str(peername[0]), int(peername[1])
+            self.peer, self.port = _shared_host(str(peername[0])), int(peername[1])
         self.endpoint._admit(self)
 
     def on_frame(self, frame: FrameReceived, now: float) -> Awaitable[bytes | None] | None:
@@ -160,7 +176,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._links: set[_ServerLink] = set()
         self._tasks: set[asyncio.Task[None]] = set()
-        self._server: asyncio.Server | None = None
+        self._server: LeanServer | None = None
         self._address: tuple[str, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._view = memoryview(b"")
@@ -188,9 +204,8 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._view = shared_receive_buffer(loop)
         host, port = self._listen
         try:
-            server = await loop.create_server(
-                self._make_link, host, port, backlog=self._backlog, reuse_address=True
-            )
+            # Not loop.create_server: its transport costs ~1 KB more per idle connection.
+            server = await LeanServer.create(self._make_link, host, port, backlog=self._backlog)
         except OSError as exc:
             raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
         self._server = server
@@ -238,7 +253,6 @@ class AsyncPassiveEndpoint(PassiveCommon):
             await self._all_lost(loop, 1.0)
         if self._tasks:
             await asyncio.gather(*self._tasks, return_exceptions=True)
-        await server.wait_closed()
         if self._links:
             log.error("%d connections still open after stop()", len(self._links))
         self._recorder.emit(RecordKind.STOPPED, Status.NO_JOB, local=self._local_text())

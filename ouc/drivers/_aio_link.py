@@ -18,14 +18,15 @@ Backpressure: reading pauses while an asynchronous behaviour is still working on
 (passive side) while the transport's write buffer is above its high-water mark
 (``pause_writing``), and (active side) while too many received frames wait for ``receive()``.
 
-Where the bytes of an idle TLS connection go (server side, measured at 5,000-10,000
-connections: ~28 KB RSS server-auth): OpenSSL 4.0 ~22 KB (``SSL_new`` alone is 16.3 KB: two
-record layers with 32-pipeline arrays; the engine swaps in empty memory BIOs after the
+Where the bytes of an idle TLS connection go (server side, server auth, 10,000 connections:
+24.7 KB RSS; 2,000 connections: 26.3 KB): OpenSSL 4.0 ~22.2 KB (``SSL_new`` alone is 16.3 KB:
+two record layers with 32-pipeline arrays; the engine swaps in empty memory BIOs after the
 handshake, so no handshake-sized buffers stay), +4.7 KB for the parsed client certificate kept
-in the session with mutual TLS; Python ~4.5 KB: asyncio's transport, socket and selector
-entries ~1.2 KB, the engine and its pyOpenSSL wrapper ~1 KB, the Connection with its STATUS
-history ~1 KB (event queues and history are lists: an empty deque costs ~700 B), this link
-~0.2 KB.
+in the session with mutual TLS; Python ~2.5 KB: the ``Connection`` (slots, a flat STATUS
+history of shared ints), the engine (its own ``SSL`` object, no pyOpenSSL wrapper, out of the
+callback map once established, one shared ``SessionInfo`` per context), this link, and on the
+passive side the lean transport of :mod:`ouc.drivers._aio_sock` instead of asyncio's (~1 KB
+less). Event queues and history are lists: an empty deque costs ~700 B.
 """
 
 from __future__ import annotations

@@ -32,6 +32,7 @@ from ouc.certs import ResolvedEndpoint, verify_peer_chain
 from ouc.device import Device, Role, TLSVersion
 from ouc.errors import CertError, ConfigError, Status, TLSError
 from ouc.tls._peercert import PeerCert, PeerCertCache, VerdictCache
+from ouc.transport import SessionInfo
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -50,6 +51,8 @@ __all__ = [
 ]
 
 log = logging.getLogger("ouc.tls")
+
+_INFOS_KEPT = 64  # distinct SessionInfo objects a context shares (see TLSContext.shared_info)
 
 #: Key-exchange groups offered and accepted, in preference order (domain.md §9).
 GROUPS = "X25519:P-256:P-384"
@@ -251,6 +254,7 @@ class TLSContext:
         "__weakref__",
         "_certs",
         "_ctx",
+        "_infos",
         "_keylog_ref",
         "_verdicts",
         "device",
@@ -274,6 +278,7 @@ class TLSContext:
     _ctx: SSL.Context
     _certs: PeerCertCache
     _verdicts: VerdictCache | None
+    _infos: dict[SessionInfo, SessionInfo]
     _keylog_ref: Callable[[bytes], None] | None
 
     def __init__(self) -> None:
@@ -329,6 +334,7 @@ class TLSContext:
         # Only the default verifier is known to be pure (a replacement may consult state that
         # changes, such as the PC side's manual trust): only its successes are cached.
         self._verdicts = VerdictCache() if self.verifier is verify_peer_chain else None
+        self._infos = {}
         self._ctx = self._make_context()
         if self.insecure:
             log.warning(
@@ -420,6 +426,22 @@ class TLSContext:
                 status=Status.TLS_CERT_INVALID,
                 path=where,
             ) from exc
+
+    def shared_info(self, info: SessionInfo) -> SessionInfo:
+        """An equal SessionInfo this context handed out before, else ``info`` (kept).
+
+        Every connection of a server-auth endpoint negotiates the same thing; a mock PLC with
+        thousands of idle connections keeps one SessionInfo instead of one each (~180 B).
+        Bounded: the table starts afresh after _INFOS_KEPT different ones.
+        """
+        infos = self._infos
+        shared = infos.get(info)
+        if shared is not None:
+            return shared
+        if len(infos) >= _INFOS_KEPT:
+            infos.clear()
+        infos[info] = info
+        return info
 
     @property
     def keylog(self) -> Callable[[bytes], None] | None:

@@ -457,12 +457,15 @@ class TLSEngine:
     def _complete(self) -> None:
         self._set_state(_ESTABLISHED)
         self._renew = True
+        # OpenSSL's callbacks (verify, certificate, key log) run only during the handshake,
+        # and renegotiation is off: the engine leaves their map (~130 B per idle connection).
+        ENGINES.pop(self._ssl, None)
         context = self._context
         if context.role is Role.ACTIVE and context.session_tickets:
             # Hold a reference so that its address cannot be reused: a TLS 1.3 ticket arriving
             # later replaces the connection's session object, which is how `session` tells.
             self._session_at_handshake = get1_session(self._ssl)
-        info = self._build_info()
+        info = context.shared_info(self._build_info())
         self._info = info
         self._peer = None  # the DER in info is all that stays per connection
         if info.resumed and not self._resumed_peer_still_valid(info):
@@ -678,6 +681,7 @@ class TLSEngine:
             self._discard = True
             self._take_output()
         self._set_state(TLSState.FAILED)
+        ENGINES.pop(self._ssl, None)
         failure = Failed(int(status), reason, reset)
         self._failure = failure
         self._events.append(failure)

@@ -282,7 +282,8 @@ class TestLifecycle:
         assert conn.trcv.STATUS == Status.DONE
         for n in range(50):
             conn.receive_data(bytes(1), float(n + 1))
-            assert len(conn._history) <= 16  # trimmed in bulk, never more than twice the limit
+            # Trimmed in bulk, never more than twice the limit (three list items per entry).
+            assert len(conn._history) <= 2 * 3 * 8
         history = conn.status_history
         assert len(history) == 8 and history[-1] == (50.0, "TRCV_C", Status.DONE)
         assert [t for t, _, _ in history] == sorted(t for t, _, _ in history)

@@ -1,0 +1,337 @@
+"""A lean asyncio listener and stream transport for the passive endpoint's thousands of links.
+
+asyncio's own ``create_server`` transport costs ~1.6 KB of Python objects per connection (the
+transport with its instance dict and ``extra`` table, a ``TransportSocket``, a write
+``bytearray``, the loop's weak transport map, address tuples); a mock PLC holds ten thousand
+idle connections. :class:`LeanTransport` is the subset of :class:`asyncio.Transport` the links
+use (write with a buffer and high/low-water marks, half-close, close, abort, pause/resume
+reading, ``BufferedProtocol`` delivery), driven by ``loop.add_reader``/``add_writer`` on the
+socket, with ``__slots__`` and nothing allocated until it is needed. :class:`LeanServer` accepts
+on one listening socket the same way. The client side keeps asyncio's ``create_connection``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import errno
+import logging
+import socket
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["LeanServer", "LeanTransport"]
+
+log = logging.getLogger("ouc.drivers")
+
+_HIGH_WATER = 64 * 1024  # asyncio's default for socket transports
+_LOW_WATER = _HIGH_WATER // 4
+_ACCEPT_BATCH = 100  # connections taken per readiness callback (asyncio's backlog loop)
+_ACCEPT_RETRY = 1.0  # seconds without accepting after running out of descriptors
+_OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
+
+
+class LeanTransport(asyncio.Transport):
+    """One accepted TCP connection for an :class:`asyncio.BufferedProtocol`."""
+
+    __slots__ = (
+        "_buffer",
+        "_closing",
+        "_eof_pending",
+        "_fd",
+        "_loop",
+        "_lost_scheduled",
+        "_paused",
+        "_peer",
+        "_protocol",
+        "_reading",
+        "_sock",
+        "_write_paused",
+    )
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        protocol: asyncio.BufferedProtocol,
+        peer: Any,
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._fd = sock.fileno()
+        self._protocol = protocol
+        self._peer = peer
+        self._buffer: bytearray | None = None  # unsent bytes, only while the socket is full
+        self._closing = False
+        self._lost_scheduled = False  # connection_lost is on its way (or done)
+        self._eof_pending = False
+        self._paused = False  # reading paused by the protocol
+        self._reading = False
+        self._write_paused = False  # protocol told to pause writing
+        protocol.connection_made(self)
+        if not self._closing and not self._paused:
+            self._start_reading()
+
+    # -- asyncio.BaseTransport --------------------------------------------------------------
+
+    def get_extra_info(self, name: str, default: Any = None) -> Any:
+        if name == "socket":
+            return self._sock
+        if name == "peername":
+            return self._peer
+        if name == "sockname":
+            try:
+                return self._sock.getsockname()
+            except OSError:
+                return default
+        return default
+
+    def is_closing(self) -> bool:
+        return self._closing
+
+    def close(self) -> None:
+        """Stop reading; close once the buffered bytes are out."""
+        if self._closing:
+            return
+        self._closing = True
+        self._stop_reading()
+        if not self._buffer:
+            self._schedule_lost(None)
+
+    def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
+        assert isinstance(protocol, asyncio.BufferedProtocol)
+        self._protocol = protocol
+
+    def get_protocol(self) -> asyncio.BaseProtocol:
+        return self._protocol
+
+    # -- reading ----------------------------------------------------------------------------
+
+    def is_reading(self) -> bool:
+        return self._reading
+
+    def pause_reading(self) -> None:
+        self._paused = True
+        self._stop_reading()
+
+    def resume_reading(self) -> None:
+        self._paused = False
+        if not self._closing:
+            self._start_reading()
+
+    def _start_reading(self) -> None:
+        if not self._reading:
+            self._reading = True
+            self._loop.add_reader(self._fd, self._read_ready)
+
+    def _stop_reading(self) -> None:
+        if self._reading:
+            self._reading = False
+            self._loop.remove_reader(self._fd)
+
+    def _read_ready(self) -> None:
+        protocol = self._protocol
+        buffer = protocol.get_buffer(-1)
+        try:
+            count = self._sock.recv_into(buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal(exc)
+            return
+        if count:
+            protocol.buffer_updated(count)
+            return
+        self._stop_reading()
+        if not protocol.eof_received():
+            self.close()
+
+    # -- writing ----------------------------------------------------------------------------
+
+    def write(self, data: bytes | bytearray | memoryview) -> None:
+        if self._closing or self._eof_pending or not data:
+            return
+        buffer = self._buffer
+        if buffer:
+            buffer += data
+        else:
+            try:
+                sent = self._sock.send(data)
+            except (BlockingIOError, InterruptedError):
+                sent = 0
+            except OSError as exc:
+                self._fatal(exc)
+                return
+            if sent == len(data):
+                return
+            self._buffer = buffer = bytearray(memoryview(data)[sent:])
+            self._loop.add_writer(self._fd, self._write_ready)
+        if not self._write_paused and len(buffer) > _HIGH_WATER:
+            self._write_paused = True
+            self._protocol.pause_writing()
+
+    def _write_ready(self) -> None:
+        buffer = self._buffer
+        assert buffer is not None
+        try:
+            sent = self._sock.send(buffer)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self._fatal(exc)
+            return
+        del buffer[:sent]
+        if self._write_paused and len(buffer) <= _LOW_WATER:
+            self._write_paused = False
+            self._protocol.resume_writing()
+        if buffer:
+            return
+        self._buffer = None
+        self._loop.remove_writer(self._fd)
+        if self._closing:
+            self._schedule_lost(None)
+        elif self._eof_pending:
+            self._shutdown_write()
+
+    def get_write_buffer_size(self) -> int:
+        return len(self._buffer) if self._buffer else 0
+
+    def get_write_buffer_limits(self) -> tuple[int, int]:
+        return _LOW_WATER, _HIGH_WATER
+
+    def can_write_eof(self) -> bool:
+        return True
+
+    def write_eof(self) -> None:
+        """Half-close (FIN) once the buffered bytes are out."""
+        if self._closing or self._eof_pending:
+            return
+        self._eof_pending = True
+        if not self._buffer:
+            self._shutdown_write()
+
+    def _shutdown_write(self) -> None:
+        try:
+            self._sock.shutdown(socket.SHUT_WR)
+        except OSError as exc:
+            self._fatal(exc)
+
+    # -- ending -----------------------------------------------------------------------------
+
+    def abort(self) -> None:
+        """Close now, dropping unsent bytes (a reset when SO_LINGER 0 is set)."""
+        self._force_close(None)
+
+    def _fatal(self, exc: OSError) -> None:
+        self._force_close(exc)
+
+    def _force_close(self, exc: Exception | None) -> None:
+        if self._buffer is not None:
+            self._buffer = None
+            self._loop.remove_writer(self._fd)
+        self._closing = True
+        self._stop_reading()
+        self._schedule_lost(exc)
+
+    def _schedule_lost(self, exc: Exception | None) -> None:
+        """connection_lost in the next loop iteration, as asyncio does; once."""
+        if not self._lost_scheduled:
+            self._lost_scheduled = True
+            self._loop.call_soon(self._lost, exc)
+
+    def _lost(self, exc: Exception | None) -> None:
+        try:
+            self._protocol.connection_lost(exc)
+        finally:
+            self._sock.close()
+
+    def __repr__(self) -> str:
+        state = "closing" if self._closing else "open"
+        return f"<LeanTransport fd={self._fd} {state}>"
+
+
+class LeanServer:
+    """Accepts on one listening socket, a :class:`LeanTransport` per connection."""
+
+    __slots__ = ("_factory", "_loop", "_retry", "_sock")
+
+    def __init__(
+        self,
+        loop: asyncio.AbstractEventLoop,
+        sock: socket.socket,
+        factory: Callable[[], asyncio.BufferedProtocol],
+    ) -> None:
+        self._loop = loop
+        self._sock = sock
+        self._factory = factory
+        self._retry: asyncio.TimerHandle | None = None
+        sock.setblocking(False)
+        loop.add_reader(sock.fileno(), self._accept_ready)
+
+    @classmethod
+    async def create(
+        cls,
+        factory: Callable[[], asyncio.BufferedProtocol],
+        host: str,
+        port: int,
+        *,
+        backlog: int,
+    ) -> LeanServer:
+        """Bind (SO_REUSEADDR) and listen on ``host``:``port``; OSError as bind raises it."""
+        loop = asyncio.get_running_loop()
+        flags = socket.AI_PASSIVE
+        try:  # an address literal needs no resolver (and no executor thread)
+            infos = socket.getaddrinfo(
+                host or None, port, type=socket.SOCK_STREAM, flags=flags | socket.AI_NUMERICHOST
+            )
+        except socket.gaierror:
+            infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=flags)
+        family, kind, proto, _, address = infos[0]
+        sock = socket.socket(family, kind, proto)
+        try:
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.bind(address)
+            sock.listen(backlog)
+        except OSError:
+            sock.close()
+            raise
+        return cls(loop, sock, factory)
+
+    @property
+    def sockets(self) -> tuple[socket.socket, ...]:
+        return (self._sock,) if self._sock.fileno() >= 0 else ()
+
+    def close(self) -> None:
+        """Stop accepting (connections already accepted are not touched)."""
+        if self._retry is not None:
+            self._retry.cancel()
+            self._retry = None
+        if self._sock.fileno() >= 0:
+            self._loop.remove_reader(self._sock.fileno())
+            self._sock.close()
+
+    def _accept_ready(self) -> None:
+        loop = self._loop
+        for _ in range(_ACCEPT_BATCH):
+            try:
+                conn, peer = self._sock.accept()
+            except (BlockingIOError, InterruptedError, ConnectionAbortedError):
+                return
+            except OSError as exc:
+                if exc.errno not in _OUT_OF_FDS:
+                    return  # that peer is gone; the next one is what counts
+                log.warning("accept() failed (%s); retrying in %g s", exc, _ACCEPT_RETRY)
+                loop.remove_reader(self._sock.fileno())
+                self._retry = loop.call_later(_ACCEPT_RETRY, self._resume_accepting)
+                return
+            conn.setblocking(False)
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            try:
+                LeanTransport(loop, conn, self._factory(), peer)
+            except Exception:
+                log.exception("setting up an accepted connection failed")
+                conn.close()
+
+    def _resume_accepting(self) -> None:
+        self._retry = None
+        if self._sock.fileno() >= 0:
+            self._loop.add_reader(self._sock.fileno(), self._accept_ready)
