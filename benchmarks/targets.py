@@ -4,6 +4,8 @@ Run ``python benchmarks/targets.py benchmarks/results.json``: prints a Markdown 
 target (met / missed, with the measured ratio) and the informational comparisons of the ouc
 loopback handshakes with the ``ssl`` module and ``openssl s_time`` (rows that share the raw
 pyOpenSSL baseline, so ours / theirs is the median over rounds of the per-round quotient).
+With several files (``targets.py run6.json run7.json run8.json``) it prints the targets side
+by side instead, with how many of the runs met each: single rows move by ±0.1 between runs.
 """
 
 from __future__ import annotations
@@ -84,10 +86,42 @@ def report(doc: dict[str, Any]) -> str:
     return "\n".join(out)
 
 
+def _verdict(doc: dict[str, Any], name: str, bound: float, kind: str) -> tuple[str, bool]:
+    row = _rows(doc).get(name)
+    if name == IDLE_ROW:
+        value = None if row is None else row["bytes_per_conn"]
+        if value is None:
+            return "-", False
+        return f"{value / 1000:.1f} KB", value <= bound
+    ratio = None if row is None else row["ratio"]
+    if ratio is None:
+        return "-", False
+    return f"{ratio:.2f}x", ratio <= bound if kind == "max" else ratio >= bound
+
+
+def side_by_side(docs: list[tuple[str, dict[str, Any]]]) -> str:
+    """Every target's measurement in each run, and in how many runs it was met."""
+    out = [
+        "| row | " + " | ".join(label for label, _ in docs) + " | met in |",
+        "|---|" + "---:|" * len(docs) + "---:|",
+    ]
+    targets = [(name, bound, kind) for name, bound, kind, _ in TARGETS]
+    targets.append((IDLE_ROW, IDLE_BOUND, "max"))
+    for name, bound, kind in targets:
+        cells = [_verdict(doc, name, bound, kind) for _, doc in docs]
+        met = sum(ok for _, ok in cells)
+        shown = " | ".join(text for text, _ in cells)
+        out.append(f"| `{name}` | {shown} | {met} of {len(docs)} |")
+    return "\n".join(out)
+
+
 def main() -> None:
-    path = sys.argv[1] if len(sys.argv) > 1 else "benchmarks/results.json"
-    with open(path, encoding="utf-8") as fh:
-        print(report(json.load(fh)))
+    paths = sys.argv[1:] or ["benchmarks/results.json"]
+    docs = []
+    for path in paths:
+        with open(path, encoding="utf-8") as fh:
+            docs.append((path.rsplit("/", 1)[-1].removesuffix(".json"), json.load(fh)))
+    print(report(docs[0][1]) if len(docs) == 1 else side_by_side(docs))
 
 
 if __name__ == "__main__":
