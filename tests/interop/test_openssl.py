@@ -8,6 +8,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -28,6 +29,8 @@ from ouc.cli import main
 from ouc.conn import FrameReceived
 from ouc.drivers import (
     ActiveEndpoint,
+    AsyncPassiveEndpoint,
+    EndpointRecord,
     EndpointSpec,
     ExamplePem,
     PassiveEndpoint,
@@ -180,6 +183,47 @@ def test_s_client_with_certificate_against_the_passive_endpoint(
     assert FRAME in out
     assert connected.info is not None
     assert connected.info.peer_subject == "CN=PLC_2" and connected.info.peer_anchor_id == 3
+
+
+def test_s_client_with_certificate_against_the_asyncio_passive_endpoint(
+    store: CertStore, pem: ExamplePem
+) -> None:
+    """The asyncio driver's listener and transport (``ouc.drivers._aio_sock``) with a real
+    ``openssl s_client``: mutual TLS, the frame echoed, the connection closed by the server."""
+    setup = standard_example(store)
+    setup.address_map.add("192.168.0.2", None, "127.0.0.1", None)
+    records: list[EndpointRecord] = []
+
+    async def main() -> tuple[int | None, bytes]:
+        server = AsyncPassiveEndpoint(
+            setup.server,
+            behaviour=echo_and_close,
+            listen=("127.0.0.1", 0),
+            address_map=setup.address_map,
+            on_event=records.append,
+        )
+        async with server:
+            client = await asyncio.create_subprocess_exec(
+                *s_client(pem, server.port, with_cert=True),
+                stdin=subprocess.PIPE,
+                stdout=subprocess.PIPE,
+                stderr=subprocess.STDOUT,
+            )
+            try:
+                out, _ = await asyncio.wait_for(client.communicate(FRAME), WAIT)
+            finally:
+                if client.returncode is None:
+                    client.kill()
+                    await client.wait()
+            return client.returncode, out
+
+    returncode, out = asyncio.run(asyncio.wait_for(main(), 2 * WAIT))
+    assert returncode == 0, out
+    assert FRAME in out
+    connected = [r for r in records if r.kind is RecordKind.CONNECTED]
+    assert len(connected) == 1 and connected[0].info is not None
+    assert connected[0].info.peer_subject == "CN=PLC_2"
+    assert connected[0].info.peer_anchor_id == 3
 
 
 def test_s_client_without_certificate_is_refused_with_80e2(
