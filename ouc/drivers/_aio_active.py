@@ -482,9 +482,13 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
 
     def _event(self, link: _ClientLink, event: ConnectionEvent) -> None:
         up = link.up
-        if type(event) is not Disconnected or (up.done() and not up.cancelled()):
+        if (
+            type(event) is not Disconnected
+            or (up.done() and not up.cancelled())
+            or link.conn.info is not None
+        ):
             # A handshake that fails (or is abandoned on timeout) is reported once, as the
-            # failed attempt (_attempt).
+            # failed attempt (_attempt); a link that was established reports its end.
             self._record(link, event)
         if type(event) is Established:
             self._established(link, event)

@@ -67,7 +67,14 @@ class LeanTransport(asyncio.Transport):
         self._paused = False  # reading paused by the protocol
         self._reading = False
         self._write_paused = False  # protocol told to pause writing
-        protocol.connection_made(self)
+
+    def start(self) -> None:
+        """connection_made, then reading (unless the protocol paused or closed it there)."""
+        try:
+            self._protocol.connection_made(self)
+        except Exception as exc:
+            self._protocol_failed(exc, "connection_made")
+            return
         if not self._closing and not self._paused:
             self._start_reading()
 
@@ -130,7 +137,13 @@ class LeanTransport(asyncio.Transport):
 
     def _read_ready(self) -> None:
         protocol = self._protocol
-        buffer = protocol.get_buffer(-1)
+        try:
+            buffer = protocol.get_buffer(-1)
+            if not len(buffer):  # type: ignore[arg-type]  # a memoryview or bytearray
+                raise RuntimeError("get_buffer() returned an empty buffer")
+        except Exception as exc:
+            self._protocol_failed(exc, "get_buffer")
+            return
         try:
             count = self._sock.recv_into(buffer)
         except (BlockingIOError, InterruptedError):
@@ -139,10 +152,18 @@ class LeanTransport(asyncio.Transport):
             self._fatal(exc)
             return
         if count:
-            protocol.buffer_updated(count)
+            try:
+                protocol.buffer_updated(count)
+            except Exception as exc:
+                self._protocol_failed(exc, "buffer_updated")
             return
         self._stop_reading()
-        if not protocol.eof_received():
+        try:
+            keep_open = protocol.eof_received()
+        except Exception as exc:
+            self._protocol_failed(exc, "eof_received")
+            return
+        if not keep_open:
             self.close()
 
     # -- writing ----------------------------------------------------------------------------
@@ -167,7 +188,10 @@ class LeanTransport(asyncio.Transport):
             self._loop.add_writer(self._fd, self._write_ready)
         if not self._write_paused and len(buffer) > _HIGH_WATER:
             self._write_paused = True
-            self._protocol.pause_writing()
+            try:
+                self._protocol.pause_writing()
+            except Exception as exc:
+                self._protocol_failed(exc, "pause_writing")
 
     def _write_ready(self) -> None:
         buffer = self._buffer
@@ -180,13 +204,18 @@ class LeanTransport(asyncio.Transport):
             self._fatal(exc)
             return
         del buffer[:sent]
+        if not buffer:  # before resume_writing: a write from inside it starts afresh
+            self._buffer = None
+            self._loop.remove_writer(self._fd)
         if self._write_paused and len(buffer) <= _LOW_WATER:
             self._write_paused = False
-            self._protocol.resume_writing()
-        if buffer:
-            return
-        self._buffer = None
-        self._loop.remove_writer(self._fd)
+            try:
+                self._protocol.resume_writing()
+            except Exception as exc:
+                self._protocol_failed(exc, "resume_writing")
+                return
+        if self._buffer is not None:
+            return  # still (or again) bytes waiting for the socket
         if self._closing:
             self._schedule_lost(None)
         elif self._eof_pending:
@@ -224,6 +253,18 @@ class LeanTransport(asyncio.Transport):
     def _fatal(self, exc: OSError) -> None:
         self._force_close(exc)
 
+    def _protocol_failed(self, exc: Exception, call: str) -> None:
+        """A protocol callback raised: report it to the loop and close, as asyncio does."""
+        self._loop.call_exception_handler(
+            {
+                "message": f"protocol.{call}() call failed",
+                "exception": exc,
+                "transport": self,
+                "protocol": self._protocol,
+            }
+        )
+        self._force_close(exc)
+
     def _force_close(self, exc: Exception | None) -> None:
         if self._buffer is not None:
             self._buffer = None
@@ -243,6 +284,7 @@ class LeanTransport(asyncio.Transport):
             self._protocol.connection_lost(exc)
         finally:
             self._sock.close()
+            self._protocol = None  # type: ignore[assignment]  # no cycle with the protocol
 
     def __repr__(self) -> str:
         state = "closing" if self._closing else "open"
@@ -250,22 +292,24 @@ class LeanTransport(asyncio.Transport):
 
 
 class LeanServer:
-    """Accepts on one listening socket, a :class:`LeanTransport` per connection."""
+    """Accepts on its listening sockets (one per resolved address), a :class:`LeanTransport`
+    per connection."""
 
-    __slots__ = ("_factory", "_loop", "_retry", "_sock")
+    __slots__ = ("_factory", "_loop", "_retry", "_socks")
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        sock: socket.socket,
+        socks: list[socket.socket],
         factory: Callable[[], asyncio.BufferedProtocol],
     ) -> None:
         self._loop = loop
-        self._sock = sock
+        self._socks = socks
         self._factory = factory
-        self._retry: asyncio.TimerHandle | None = None
-        sock.setblocking(False)
-        loop.add_reader(sock.fileno(), self._accept_ready)
+        self._retry: dict[socket.socket, asyncio.TimerHandle] = {}
+        for sock in socks:
+            sock.setblocking(False)
+            loop.add_reader(sock.fileno(), self._accept_ready, sock)
 
     @classmethod
     async def create(
@@ -276,7 +320,8 @@ class LeanServer:
         *,
         backlog: int,
     ) -> LeanServer:
-        """Bind (SO_REUSEADDR) and listen on ``host``:``port``; OSError as bind raises it."""
+        """Bind every address ``host`` resolves to (like ``loop.create_server``: SO_REUSEADDR,
+        IPV6_V6ONLY on IPv6) and listen; OSError as bind raises it (nothing stays bound)."""
         loop = asyncio.get_running_loop()
         flags = socket.AI_PASSIVE
         try:  # an address literal needs no resolver (and no executor thread)
@@ -285,53 +330,61 @@ class LeanServer:
             )
         except socket.gaierror:
             infos = await loop.getaddrinfo(host, port, type=socket.SOCK_STREAM, flags=flags)
-        family, kind, proto, _, address = infos[0]
-        sock = socket.socket(family, kind, proto)
+        socks: list[socket.socket] = []
         try:
-            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-            sock.bind(address)
-            sock.listen(backlog)
+            for family, kind, proto, _, address in dict.fromkeys(infos):
+                sock = socket.socket(family, kind, proto)
+                socks.append(sock)
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if family == socket.AF_INET6:
+                    sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
+                sock.bind(address)
+                sock.listen(backlog)
         except OSError:
-            sock.close()
+            for sock in socks:
+                sock.close()
             raise
-        return cls(loop, sock, factory)
+        return cls(loop, socks, factory)
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
-        return (self._sock,) if self._sock.fileno() >= 0 else ()
+        return tuple(sock for sock in self._socks if sock.fileno() >= 0)
 
     def close(self) -> None:
         """Stop accepting (connections already accepted are not touched)."""
-        if self._retry is not None:
-            self._retry.cancel()
-            self._retry = None
-        if self._sock.fileno() >= 0:
-            self._loop.remove_reader(self._sock.fileno())
-            self._sock.close()
+        for retry in self._retry.values():
+            retry.cancel()
+        self._retry.clear()
+        for sock in self._socks:
+            if sock.fileno() >= 0:
+                self._loop.remove_reader(sock.fileno())
+                sock.close()
 
-    def _accept_ready(self) -> None:
+    def _accept_ready(self, lsock: socket.socket) -> None:
         loop = self._loop
         for _ in range(_ACCEPT_BATCH):
             try:
-                conn, peer = self._sock.accept()
+                conn, peer = lsock.accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as exc:
                 if exc.errno not in _OUT_OF_FDS:
                     return  # that peer is gone; the next one is what counts
                 log.warning("accept() failed (%s); retrying in %g s", exc, _ACCEPT_RETRY)
-                loop.remove_reader(self._sock.fileno())
-                self._retry = loop.call_later(_ACCEPT_RETRY, self._resume_accepting)
+                loop.remove_reader(lsock.fileno())
+                self._retry[lsock] = loop.call_later(_ACCEPT_RETRY, self._resume, lsock)
                 return
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             try:
-                LeanTransport(loop, conn, self._factory(), peer)
+                protocol = self._factory()
             except Exception:
                 log.exception("setting up an accepted connection failed")
                 conn.close()
+                continue
+            LeanTransport(loop, conn, protocol, peer).start()
 
-    def _resume_accepting(self) -> None:
-        self._retry = None
-        if self._sock.fileno() >= 0:
-            self._loop.add_reader(self._sock.fileno(), self._accept_ready)
+    def _resume(self, lsock: socket.socket) -> None:
+        self._retry.pop(lsock, None)
+        if lsock.fileno() >= 0:
+            self._loop.add_reader(lsock.fileno(), self._accept_ready, lsock)

@@ -220,3 +220,95 @@ def test_a_taken_port_raises_the_bind_error() -> None:
                 await LeanServer.create(Recorder, "127.0.0.1", port, backlog=1)
 
     run(main())
+
+
+class Raising(Recorder):
+    """buffer_updated raises (as a broken peer verifier's exception comes out of the link)."""
+
+    def buffer_updated(self, nbytes: int) -> None:
+        super().buffer_updated(nbytes)
+        raise RuntimeError("broken protocol")
+
+
+def test_a_raising_protocol_callback_closes_the_connection_and_is_reported() -> None:
+    """Like asyncio's transport: the loop's exception handler hears of it, the connection is
+    closed at once with ``connection_lost(exc)``, nothing more is read."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        reported: list[dict[str, Any]] = []
+        loop.set_exception_handler(lambda _loop, context: reported.append(context))
+        made: list[Raising] = []
+        first: asyncio.Future[Raising] = loop.create_future()
+
+        def factory() -> Raising:
+            made.append(Raising())
+            if not first.done():
+                first.set_result(made[-1])
+            return made[-1]
+
+        server = await LeanServer.create(factory, "127.0.0.1", 0, backlog=4)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        writer.write(b"boom")
+        await writer.drain()
+        protocol = await asyncio.wait_for(first, WAIT)
+        lost = await asyncio.wait_for(protocol.lost, WAIT)
+        assert isinstance(lost, RuntimeError) and str(lost) == "broken protocol"
+        assert [c["message"] for c in reported] == ["protocol.buffer_updated() call failed"]
+        assert protocol.calls == ["made", "lost"] and made == [protocol]
+        with contextlib.suppress(ConnectionResetError):
+            assert await asyncio.wait_for(reader.read(), WAIT) == b""
+        writer.close()
+        server.close()
+
+    run(main())
+
+
+class Refilling(Recorder):
+    """A producer that writes again from inside resume_writing (as a stream writer would)."""
+
+    block = 1 << 20
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        super().connection_made(transport)
+        assert isinstance(transport, LeanTransport)
+        self.transport = transport
+        sock = transport.get_extra_info("socket")
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 4096)
+        self.sent = 0
+        self.rounds = 0
+        self._refill()
+
+    def _refill(self) -> None:
+        self.transport.write(bytes([self.rounds]) * self.block)
+        self.sent += self.block
+
+    def resume_writing(self) -> None:
+        self.rounds += 1
+        if self.rounds < 3:
+            self._refill()
+        else:
+            self.transport.close()
+
+
+def test_a_write_from_inside_resume_writing_is_not_lost() -> None:
+    async def main() -> None:
+        made: list[Refilling] = []
+
+        def factory() -> Refilling:
+            made.append(Refilling())
+            return made[-1]
+
+        server = await LeanServer.create(factory, "127.0.0.1", 0, backlog=4)
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port, limit=1 << 24)
+        received = await asyncio.wait_for(reader.read(-1), WAIT * 2)  # until the close
+        protocol = made[0]
+        assert protocol.sent == 3 * Refilling.block
+        assert received == b"".join(bytes([n]) * Refilling.block for n in range(3))
+        assert await asyncio.wait_for(protocol.lost, WAIT) is None
+        writer.close()
+        server.close()
+
+    run(main())
