@@ -20,6 +20,7 @@ from __future__ import annotations
 import asyncio
 import inspect
 import logging
+import sys
 from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from types import TracebackType
@@ -40,20 +41,6 @@ log = logging.getLogger("ouc.drivers")
 
 AsyncBehaviour = Callable[[FrameReceived, PeerContext], Awaitable[bytes | None]]
 """A behaviour that has to wait (a database, another PLC): reading pauses until it answers."""
-
-
-_HOSTS: dict[str, str] = {}
-_HOSTS_KEPT = 1024
-
-
-def _shared_host(host: str) -> str:
-    """One str object per peer address: thousands of links from a few hosts keep one each."""
-    shared = _HOSTS.get(host)
-    if shared is None:
-        if len(_HOSTS) >= _HOSTS_KEPT:
-            _HOSTS.clear()
-        shared = _HOSTS[host] = host
-    return shared
 
 
 class _ServerLink(Link):
@@ -79,7 +66,8 @@ class _ServerLink(Link):
         self.transport = transport
         peername = transport.get_extra_info("peername")
         if peername:
-            self.peer, self.port = _shared_host(str(peername[0])), int(peername[1])
+            # Interned: thousands of links from a few hosts keep one str each.
+            self.peer, self.port = sys.intern(str(peername[0])), int(peername[1])
         self.endpoint._admit(self)
 
     def on_frame(self, frame: FrameReceived, now: float) -> Awaitable[bytes | None] | None:

@@ -481,12 +481,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
             link.update_reading()
 
     def _event(self, link: _ClientLink, event: ConnectionEvent) -> None:
-        up = link.up
-        if (
-            type(event) is not Disconnected
-            or (up.done() and not up.cancelled())
-            or link.conn.info is not None
-        ):
+        if type(event) is not Disconnected or link.conn.info is not None:
             # A handshake that fails (or is abandoned on timeout) is reported once, as the
             # failed attempt (_attempt); a link that was established reports its end.
             self._record(link, event)

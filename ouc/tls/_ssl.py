@@ -6,6 +6,7 @@ pyOpenSSL's ``Connection`` wrapper; these are the few conversions it needs. Laye
 
 from __future__ import annotations
 
+import sys
 from typing import Any
 
 from OpenSSL._util import ffi as _ffi
@@ -15,20 +16,14 @@ _NULL = _ffi.NULL
 
 gc = _ffi.gc
 _string = _ffi.string
-#: Negotiated names (version, cipher, group) as shared str objects: a mock PLC keeps one
-#: SessionInfo per connection, and a new str per field would cost ~60 B each.
-_names: dict[bytes, str] = {}
 
 
 def name(ptr: Any) -> str | None:
-    """A C string from libssl as a shared str (None for NULL)."""
+    """A C string from libssl as an interned str (None for NULL): a mock PLC keeps one
+    SessionInfo per negotiation, and a new str per field would cost ~60 B each."""
     if ptr == _NULL:
         return None
-    raw = _string(ptr)
-    text = _names.get(raw)
-    if text is None:
-        text = _names.setdefault(raw, raw.decode("utf-8", "replace"))
-    return text
+    return sys.intern(_string(ptr).decode("utf-8", "replace"))
 
 
 def cipher_name(ssl: Any) -> str | None:
