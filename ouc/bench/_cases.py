@@ -86,6 +86,8 @@ def _hs_socket(
     cfg = tls_config(ctx, version, key_type, mutual, session_ids=resume and version == "1.2")
     n = ctx.concurrency if concurrent else 1
     info = {"clients": str(n)}
+    if stack == "asyncio":
+        return _sockets.asyncio_handshake_case(ctx, cfg)
     if stack == "ssl":
         return _sockets.handshake_case(
             ctx, "ssl", cfg, _sockets.ssl_handshake_op(cfg), clients=n, info=info
@@ -217,6 +219,16 @@ def _handshake_cases() -> list[Case]:
         )
         if k != "EC-P256":
             continue
+        cases.append(
+            Case(
+                f"hs-sock-asyncio-{label}",
+                "handshake-socket",
+                base,
+                p(_hs_socket, "asyncio", v, k, m, False, False),
+                quick=False,
+                description=f"asyncio TLS streams (ssl module) handshakes, sequential: {what}",
+            )
+        )
         cases.append(
             Case(
                 f"hs-stime-openssl-{label}",

@@ -6,6 +6,7 @@ in by supplying its own:
 - handshakes: :func:`handshake_case` runs ``make_op(port)`` — one complete connection: connect,
   handshake, a one-byte echo (so the server finished too, e.g. verified a client certificate in
   TLS 1.3, and the client read the session tickets), close — sequentially or from N threads;
+  :func:`asyncio_handshake_case` is the same connection with asyncio streams on both sides;
 - records: :func:`record_case` runs the echo or one-way loop of :mod:`ouc.bench._loops` over a
   stream from ``connect(port)``; :func:`asyncio_record_case` does the same with asyncio streams;
 - memory: :func:`idle_memory_case` holds N idle connections to a fresh server process and reports
@@ -43,6 +44,7 @@ from ouc.errors import OucConnectionError, Status
 
 __all__ = [
     "Stream",
+    "asyncio_handshake_case",
     "asyncio_record_case",
     "handshake_case",
     "idle_memory_case",
@@ -296,6 +298,54 @@ def asyncio_record_case(ctx: RunContext, tls: TLSConfig | None, size: int, mode:
     with server_cpu(server) as spent:
         timing = asyncio.run(_asyncio_loop(port, tls, size, mode, ctx))
     return to_result(timing, extra_cpu=spent[0], payload_per_op=size)
+
+
+async def _asyncio_handshakes(port: int, tls: TLSConfig, ctx: RunContext) -> Timing:
+    """Sequential connections with asyncio streams, used as their documentation shows: open
+    with ``ssl=``, a one-byte echo, ``close()`` and ``wait_closed()`` (which waits for the
+    server's close, as asyncio's TLS shutdown does)."""
+    client_ctx = ssl_context(tls, server=False)
+    budget = ctx.budget
+    timing = Timing()
+    clock = time.perf_counter
+    deadline = budget.deadline()
+    cpu0, t0 = time.process_time(), clock()
+    try:
+        while budget.more(timing.ops, deadline):
+            start = clock()
+            async with asyncio.timeout(_CONNECT_TIMEOUT + _IO_TIMEOUT):
+                reader, writer = await asyncio.open_connection(_HOST, port, ssl=client_ctx)
+                try:
+                    writer.write(b"x")
+                    await reader.readexactly(1)
+                finally:
+                    writer.close()
+                    with contextlib.suppress(OSError, ssl.SSLError):
+                        await writer.wait_closed()
+            timing.latencies.append(clock() - start)
+            timing.ops += 1
+    except asyncio.IncompleteReadError as exc:
+        raise OucConnectionError(
+            "the benchmark peer closed the connection", status=Status.PARTNER_CLOSED
+        ) from exc
+    except TimeoutError as exc:
+        raise OucConnectionError(
+            "an asyncio handshake did not complete in time", status=Status.TIMEOUT
+        ) from exc
+    timing.wall = clock() - t0
+    timing.cpu = time.process_time() - cpu0
+    return timing
+
+
+def asyncio_handshake_case(ctx: RunContext, tls: TLSConfig) -> Result:
+    """Sequential handshakes of asyncio's own TLS (``asyncio.open_connection(ssl=...)`` against
+    ``asyncio.start_server(ssl=...)``, Python's ``ssl`` module underneath): what an event loop
+    costs per connection, next to the ouc asyncio driver's rows."""
+    server = shared_server(ctx)
+    port = server.listen(ListenSpec(kind="asyncio-tls", mode="echo", tls=tls))
+    with server_cpu(server) as spent:
+        timing = asyncio.run(_asyncio_handshakes(port, tls, ctx))
+    return to_result(timing, extra_cpu=spent[0])
 
 
 # -- memory per idle connection --------------------------------------------------------------------

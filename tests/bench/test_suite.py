@@ -69,6 +69,7 @@ def test_tiny_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "--only", "hs-mem-pyopenssl-tls13-ecdsa-server-resumed",
         "--only", "hs-sock-ssl-tls12-ecdsa-server,rec-echo-pyopenssl-258",
         "--only", "rec-oneway-asyncio-4096,rec-mem-pyopenssl-258",
+        "--only", "hs-sock-asyncio-tls13-ecdsa-server",
         "--chart", str(chart), "--markdown", str(tmp_path / "r.md"),
     )  # fmt: skip
     assert status == 0
@@ -78,6 +79,8 @@ def test_tiny_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
         "hs-mem-pyopenssl-tls13-ecdsa-server-resumed",
         "hs-sock-pyopenssl-tls12-ecdsa-server",
         "hs-sock-ssl-tls12-ecdsa-server",
+        "hs-sock-pyopenssl-tls13-ecdsa-server",
+        "hs-sock-asyncio-tls13-ecdsa-server",
         "rec-echo-tcp-258",
         "rec-echo-ssl-258",
         "rec-echo-pyopenssl-258",
@@ -102,6 +105,9 @@ def test_tiny_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     done, total = resumed["info"]["resumed"].split("/")
     assert done == total and int(total) > 0
     assert rows["hs-sock-ssl-tls12-ecdsa-server"]["p99_ms"] >= 0
+    asyncio_hs = rows["hs-sock-asyncio-tls13-ecdsa-server"]
+    assert asyncio_hs["baseline"] == "hs-sock-pyopenssl-tls13-ecdsa-server"
+    assert 0 < asyncio_hs["p50_ms"] <= asyncio_hs["p99_ms"]
     assert rows["rec-oneway-asyncio-4096"]["mb_s"] > 0
     captured = capsys.readouterr()  # read once: a second read would find nothing
     if importlib.util.find_spec("matplotlib") is not None:
