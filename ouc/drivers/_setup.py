@@ -9,6 +9,7 @@ drivers only move bytes between sockets and those connections.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import ipaddress
 import logging
 import os
@@ -401,12 +402,15 @@ class EndpointSpec:
             keylog=keylog_writer,
         )
 
+    @functools.cached_property
+    def _any_partner(self) -> bool:
+        """RemoteAddress is 0.0.0.0 (or absent): parsed once, not per accepted connection."""
+        remote = self.block.remote_address
+        return remote is None or ipaddress.IPv4Address(remote) == ipaddress.IPv4Address(0)
+
     def partner_allowed(self, plant_address: str) -> bool:
         """The passive side's partner check: RemoteAddress 0.0.0.0 accepts anyone (16#80C9)."""
-        remote = self.block.remote_address
-        if remote is None or ipaddress.IPv4Address(remote) == ipaddress.IPv4Address(0):
-            return True
-        return plant_address == remote
+        return self._any_partner or plant_address == self.block.remote_address
 
     def new_connection(
         self, *, peer_address: str | None = None, session: TLSSession | None = None
