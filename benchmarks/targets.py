@@ -70,19 +70,25 @@ def report(doc: dict[str, Any]) -> str:
         )
     out += [
         "",
-        "Informational: ouc loopback handshakes against the `ssl` module and `openssl s_time`",
+        "Informational: ouc loopback handshakes against the `ssl` module, `openssl s_time` and "
+        "(asyncio driver) asyncio's own TLS streams",
         "",
     ]
-    out += ["| ouc row | vs `hs-sock-ssl-*` | vs `hs-stime-openssl-*` |", "|---|---:|---:|"]
+    out += [
+        "| ouc row | vs `hs-sock-ssl-*` | vs `hs-stime-openssl-*` | vs `hs-sock-asyncio-*` |",
+        "|---|---:|---:|---:|",
+    ]
     for name, row in rows.items():
         if not name.startswith("hs-sock-ouc-") or name.endswith("-resumed"):
             continue
         cfg = name.split("-", 4)[4]
+        others = [f"hs-sock-ssl-{cfg}", f"hs-stime-openssl-{cfg}"]
+        others.append(f"hs-sock-asyncio-{cfg}" if "-asyncio-" in name else "")
         cells = []
-        for other in (f"hs-sock-ssl-{cfg}", f"hs-stime-openssl-{cfg}"):
+        for other in others:
             value = _versus(row, rows[other]) if other in rows else None
             cells.append("-" if value is None else f"{value:.2f}x")
-        out.append(f"| `{name}` | {cells[0]} | {cells[1]} |")
+        out.append(f"| `{name}` | {' | '.join(cells)} |")
     return "\n".join(out)
 
 
