@@ -8,7 +8,9 @@ with the engine.
 from __future__ import annotations
 
 import datetime as dt
+import gc
 import itertools
+import weakref
 from collections.abc import Callable
 from typing import Any
 
@@ -135,3 +137,50 @@ def test_close_during_the_tls_handshake_ends_at_once(
         Disconnected(0, "closed before the connection was established")
     ]
     assert pair.client.tsend.STATUS == 0x7000
+
+
+def _pump_quiet(client: Connection, server: Connection, now: float) -> None:
+    for _ in range(50):  # bounded: a handshake or a close takes a few flights
+        to_server, to_client = client.data_to_send(), server.data_to_send()
+        if to_server:
+            server.receive_data(to_server, now)
+        if to_client:
+            client.receive_data(to_client, now)
+        if not to_server and not to_client:
+            return
+    raise AssertionError("the pair did not go quiet")
+
+
+def test_a_closed_connection_and_its_engine_are_freed_without_the_cyclic_collector(
+    contexts: tuple[TLSContext, TLSContext],
+) -> None:
+    """A mock PLC churns through connections: each one's engine (and OpenSSL's ~16 KB SSL)
+    must go when the driver drops it, not wait for a garbage-collector pass."""
+    client_ctx, server_ctx = contexts
+    client = Connection(
+        ConnectionConfig(Role.ACTIVE, 258, secure=True),
+        TLSEngine(client_ctx, now=lambda: NOW, peer_address=SERVER_IP),
+    )
+    server = Connection(
+        ConnectionConfig(Role.PASSIVE, 258, secure=True), TLSEngine(server_ctx, now=lambda: NOW)
+    )
+
+    client.connect(1.0)
+    server.connect(1.0)
+    _pump_quiet(client, server, 1.0)
+    client.send(SEND_DATA, now=2.0)
+    client.close(now=3.0)
+    _pump_quiet(client, server, 3.0)
+    ends = [
+        [e for e in iter(conn.next_event, None) if isinstance(e, Disconnected)]
+        for conn in (client, server)
+    ]
+    assert [len(e) for e in ends] == [1, 1]
+    refs = [weakref.ref(obj) for obj in (client, server, client._transport, server._transport)]
+    gc.collect()
+    gc.disable()
+    try:
+        del client, server, ends
+        assert [ref() for ref in refs] == [None] * 4
+    finally:
+        gc.enable()
