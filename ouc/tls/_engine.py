@@ -457,10 +457,13 @@ class TLSEngine:
     def _complete(self) -> None:
         self._set_state(_ESTABLISHED)
         self._renew = True
-        # OpenSSL's callbacks (verify, certificate, key log) run only during the handshake,
-        # and renegotiation is off: the engine leaves their map (~130 B per idle connection).
-        ENGINES.pop(self._ssl, None)
         context = self._context
+        # OpenSSL's verify and certificate callbacks run only during the handshake, and
+        # renegotiation is off: the engine leaves their map (~130 B per idle connection).
+        # Not with a key log: OpenSSL logs the new secret of every TLS 1.3 KeyUpdate, either
+        # side's (CLIENT/SERVER_TRAFFIC_SECRET_N), long after the handshake.
+        if context._keylog_ref is None:
+            ENGINES.pop(self._ssl, None)
         if context.role is Role.ACTIVE and context.session_tickets:
             # Hold a reference so that its address cannot be reused: a TLS 1.3 ticket arriving
             # later replaces the connection's session object, which is how `session` tells.

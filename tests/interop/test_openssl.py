@@ -185,6 +185,39 @@ def test_s_client_with_certificate_against_the_passive_endpoint(
     assert connected.info.peer_subject == "CN=PLC_2" and connected.info.peer_anchor_id == 3
 
 
+def test_a_key_update_after_the_handshake_reaches_the_key_log(
+    store: CertStore, pem: ExamplePem, processes: Processes, tmp_path: Path
+) -> None:
+    """s_client's ``K`` command: a TLS 1.3 KeyUpdate that also asks the partner to update,
+    which the partner does with its next write (here the echo). Both new traffic secrets must
+    reach the passive side's key log (OpenSSL logs them as ``*_TRAFFIC_SECRET_N``), or a
+    capture stops decrypting at the update."""
+    keylog = tmp_path / "server-keys.log"
+    setup = standard_example(store, server_options={"keylog_file": keylog})
+    setup.address_map.add("192.168.0.2", None, "127.0.0.1", None)  # s_client's address
+    log = RecordLog()
+    with PassiveEndpoint(
+        setup.server, behaviour=echo_and_close, address_map=setup.address_map, on_event=log
+    ) as server:
+        # Without -quiet (which implies -ign_eof) s_client takes commands from stdin.
+        args = [arg for arg in s_client(pem, server.port, with_cert=True) if arg != "-quiet"]
+        client = processes.start(*args, stdin=True)
+        assert client.stdin is not None
+        client.stdin.write(b"K\n")
+        client.stdin.flush()
+        read_until(client, b"KEYUPDATE")  # done before the frame, which must be a read of its own
+        client.stdin.write(FRAME)
+        client.stdin.flush()
+        read_until(client, b"from openssl")  # the echo, the server's first write after the update
+        client.communicate(timeout=WAIT)
+        log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+    assert client.returncode == 0
+    labels = [line.split()[0] for line in keylog.read_text().splitlines()]
+    assert labels.count("CLIENT_TRAFFIC_SECRET_0") == 1
+    assert labels.count("CLIENT_TRAFFIC_SECRET_N") == 1, labels
+    assert labels.count("SERVER_TRAFFIC_SECRET_N") == 1, labels
+
+
 def test_s_client_with_certificate_against_the_asyncio_passive_endpoint(
     store: CertStore, pem: ExamplePem
 ) -> None:
