@@ -25,15 +25,14 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from cryptography import x509
 from OpenSSL._util import ffi as _ffi
 from OpenSSL._util import lib as _lib
 
-from ouc.certs._create import as_utc
 from ouc.device import Role
 from ouc.errors import CertError, ConfigError, OucConnectionError, Status, TLSError
 from ouc.tls._context import ENGINES, TLSContext, TLSProfile, TLSSession
 from ouc.tls._peercert import PeerCert
+from ouc.tls._peercheck import check_peer, offered_cert_valid, resumed_client_problem
 from ouc.tls._ssl import cipher_name, free_bios, gc, get1_session, group_name, name
 from ouc.tls._status import map_error_queue
 from ouc.transport import (
@@ -102,15 +101,6 @@ _SCRATCH = 4096
 _SMALL_SEND = _SCRATCH - 512
 _SCRATCH_POOL = 8  # buffers kept: about the number of threads inside data_to_send() at once
 _scratch: list[Any] = []
-
-
-def _utc(moment: dt.datetime) -> dt.datetime:
-    return moment.replace(tzinfo=dt.UTC) if moment.tzinfo is None else moment
-
-
-def _valid_at(cert: x509.Certificate, moment: dt.datetime) -> bool:
-    moment = _utc(moment)
-    return cert.not_valid_before_utc <= moment <= cert.not_valid_after_utc
 
 
 class TLSEngine:
@@ -422,7 +412,7 @@ class TLSEngine:
         if session.context is not self._context:
             raise ConfigError("the session belongs to another TLS context", path="session")
         peer = session.peer_cert
-        if peer is not None and not _valid_at(peer, self._now()):
+        if peer is not None and not offered_cert_valid(peer, self._now()):
             return  # a full handshake will report the expired certificate properly
         if _lib.SSL_set_session(self._ssl, session._session) != 1:
             _ERR_clear()
@@ -527,24 +517,12 @@ class TLSEngine:
 
     def _resumed_peer_still_valid(self, info: SessionInfo) -> bool:
         """A resumed server side re-checks the client certificate against the PLC clock."""
-        if self._context.role is not Role.PASSIVE or info.peer_cert_der is None:
+        problem = resumed_client_problem(self._context, info, self._now())
+        if problem is None:
             return True
-        if self._context.insecure:
-            return True
-        leaf = self._context._certs.from_der(info.peer_cert_der).cert
-        now = _utc(self._now())
-        if _valid_at(leaf, now):
-            return True
-        expired = now > leaf.not_valid_after_utc
-        status = Status.TLS_CERT_EXPIRED if expired else Status.TLS_CERT_INVALID
         # The handshake is over, so there is no alert to send: close politely, or reset.
         self.close()
-        self._fail(
-            status,
-            f"resumed session: client certificate {info.peer_subject} "
-            f"is not valid at {now:%Y-%m-%d %H:%M:%S}Z",
-            reset=None,
-        )
+        self._fail(*problem, reset=None)
         return False
 
     def _read_pending(self) -> None:
@@ -696,51 +674,20 @@ class TLSEngine:
         return False
 
     def _verify_peer(self, peer: PeerCert, extra: tuple[PeerCert, ...]) -> bool:
-        """Called once per handshake by the context's verify callback; returns the verdict.
-
-        A partner seen before with the same certificates (and, with the SAN check, the same
-        address) costs a lookup in the context's verdict cache plus the validity-window check
-        against the PLC clock; anything else runs the verifier.
-        """
-        context = self._context
+        """Called once per handshake by the context's verify callback; returns the verdict
+        (:func:`ouc.tls._peercheck.check_peer` decides, the engine keeps the outcome)."""
         self._peer = peer
-        if context.insecure:
-            self._verdict = True
-            return True
-        resolved = context.resolved
-        expected = self.peer_address if resolved.check_san else None
-        now = self._now()
-        cache = context._verdicts
-        key: tuple[object, ...] = ()
-        if cache is not None:
-            key = (peer.der, expected, *(item.der for item in extra))
-            hit = cache.get(key, as_utc(now))
-            if hit is not None:
-                self._peer_anchor_id = hit.anchor_id
-                self._verdict = True
-                return True
-        try:
-            path = context.verifier(
-                peer.cert,
-                anchors=resolved.anchors,
-                intermediates=tuple(item.cert for item in extra) + resolved.intermediates,
-                now=now,
-                expected_address=expected,
-                crls=resolved.crls,
-                peer_role=Role.PASSIVE if context.role is Role.ACTIVE else Role.ACTIVE,
-                legacy_anchors=resolved.legacy_anchors,
-            )
-        except CertError as exc:
-            return self._reject(exc)
-        except Exception as exc:  # a broken verifier is a bug: re-raised after the handshake
-            self._bug = exc
-            self._verdict = False
-            return False
-        self._peer_anchor_id = resolved.anchor_id_for(path[-1]) if path else None
-        if cache is not None:
-            cache.put(key, path, self._peer_anchor_id)
-        self._verdict = True
-        return True
+        check = check_peer(
+            self._context, peer, extra, now=self._now(), peer_address=self.peer_address
+        )
+        if check.ok:
+            self._peer_anchor_id = check.anchor_id
+        elif check.bug is not None:
+            self._bug = check.bug
+        elif check.error is not None:
+            self._cert_error = check.error
+        self._verdict = check.ok
+        return check.ok
 
     def __repr__(self) -> str:
         return f"<TLSEngine {self._context.role.value} {self._state.value}>"
