@@ -479,11 +479,7 @@ class Connection:
     @staticmethod
     def _discard(data: bytes) -> None:
         """Plaintext outside the data phase (after close()): TRCV_C no longer receives.
-
-        Static on purpose: a bound method stored in ``_on_plaintext`` would make every
-        connection a reference cycle, left to the cyclic collector (with its engine and
-        OpenSSL's ~16 KB per ``SSL``) instead of being freed when the driver drops it.
-        """
+        Static: stored as a bound method, it would make every connection a reference cycle."""
 
     def _on_stream_data(self, data: bytes) -> None:
         """TCP (plain or TLS) in the data phase: the record path."""
