@@ -43,7 +43,7 @@ def _layout_cmd(args: argparse.Namespace) -> int:
                     "type": e.type,
                     "offset": e.offset,
                     "bits": e.bits,
-                    "start": None if e.start is None else to_json(e.start),
+                    "start": None if e.start is None else to_json(e.start, e.dtype),
                 }
                 for e in entries
             ],
@@ -159,7 +159,7 @@ def _decode_cmd(args: argparse.Namespace) -> int:
         raise ConfigError("give DATA or --hex, not both")
     values = layout.decode(_read_data(args), strict=args.strict)
     if args.json:
-        print(json.dumps(to_json(values), indent=2, ensure_ascii=False))
+        print(json.dumps(to_json(values, layout.struct_type), indent=2, ensure_ascii=False))
         return 0
     flat = layout.flatten(values)
     rows = [("Offset", "Name", "Data type", "Value")]
@@ -215,5 +215,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--hex", metavar="HEX", help="the bytes as hex text instead of a file")
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument(
-        "--strict", action="store_true", help="also check String headers and DTL weekdays"
+        "--strict",
+        action="store_true",
+        help="also check String headers and DTL/DT weekdays, and refuse nanoseconds below the "
+        "microsecond (DTL, LDT, LTOD)",
     )

@@ -14,7 +14,11 @@ Value types (the decisions issue 4 asked for):
   String[n] → Latin-1 text of at most n characters; WString[n] → at most n UTF-16 units;
 * Date → ``date``; Time → ``timedelta`` (ms; an ``int`` is taken as ms); LTime → ``int``
   nanoseconds (a ``timedelta`` is accepted); Time_Of_Day → ``time`` (an ``int`` is taken as ms);
-  DTL → naive ``datetime`` (nanoseconds below the microsecond are dropped on decode).
+  DTL → naive ``datetime`` (nanoseconds below the microsecond are dropped on decode);
+* Date_And_Time (DT, 8 BCD bytes, 1990..2089, milliseconds) and LDT (nanoseconds since 1970)
+  → naive ``datetime``; LTime_Of_Day (nanoseconds since midnight) → ``time`` (an ``int`` is
+  taken as ns). As with DTL, nanoseconds below the microsecond are dropped on decode and
+  refused by a strict decode.
 """
 
 from __future__ import annotations
@@ -36,6 +40,11 @@ _MAX_DATE = 65378  # D#2168-12-31, the last Date the PLC accepts
 _MS_PER_DAY = 86_400_000
 _DTL_MIN = dt.datetime(1970, 1, 1)
 _DTL_MAX = dt.datetime(2262, 4, 11, 23, 47, 16, 854775)
+_DT_MIN = dt.datetime(1990, 1, 1)
+_DT_MAX = dt.datetime(2089, 12, 31, 23, 59, 59, 999000)
+_EPOCH = dt.datetime(1970, 1, 1)
+_LDT_MAX_NS = 2**63 - 1  # LDT#2262-04-11-23:47:16.854775807
+_NS_PER_DAY = 86_400 * 10**9
 _US = dt.timedelta(microseconds=1)
 _MS = dt.timedelta(milliseconds=1)
 
@@ -355,12 +364,139 @@ class _DtlCodec(Codec):
             value.year,
             value.month,
             value.day,
-            value.isoweekday() % 7 + 1,
+            _weekday(value),
             value.hour,
             value.minute,
             value.second,
             value.microsecond * 1000,
         ]
+
+
+def _weekday(value: dt.date) -> int:
+    """The PLC's day of the week: 1 = Sunday .. 7 = Saturday."""
+    return value.isoweekday() % 7 + 1
+
+
+def _bcd(byte: int) -> int:
+    high, low = byte >> 4, byte & 0x0F
+    if high > 9 or low > 9:
+        raise CodecError(f"byte 16#{byte:02X} is not a BCD number")
+    return high * 10 + low
+
+
+def _to_bcd(number: int) -> int:
+    return (number // 10) << 4 | number % 10
+
+
+class _DtCodec(Codec):
+    """Date_And_Time (DT): 8 BCD bytes, year (90..99 = 1990s, 00..89 = 2000..2089), month,
+    day, hour, minute, second, two digits of milliseconds, then the last millisecond digit in
+    the high nibble and the weekday (1 = Sunday) in the low nibble of the last byte."""
+
+    text, fmt, size, nfields = "Date_And_Time", "8s", 8, 1
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+
+    def defaults(self) -> list[Any]:
+        return [bytes([0x90, 1, 1, 0, 0, 0, 0, 0x02])]  # DT#1990-01-01-00:00:00, a Monday
+
+    def decode(self, raw: Sequence[Any], i: int) -> Any:
+        data: bytes = raw[i]
+        yy, month, day, hour, minute, second, ms_high = (_bcd(b) for b in data[:7])
+        ms_low, weekday = data[7] >> 4, data[7] & 0x0F
+        if ms_low > 9:
+            raise CodecError(f"byte 16#{data[7]:02X} does not hold a BCD millisecond digit")
+        year = yy + (1900 if yy >= 90 else 2000)
+        try:
+            value = dt.datetime(year, month, day, hour, minute, second, 0)
+        except ValueError as exc:
+            raise CodecError(f"is not a valid date and time ({exc})") from exc
+        value = value.replace(microsecond=(ms_high * 10 + ms_low) * 1000)
+        if self.strict and weekday != _weekday(value):
+            raise CodecError(f"weekday field {weekday} does not match {value.date().isoformat()}")
+        return value
+
+    def encode(self, value: Any, fields: list[Any], i: int) -> None:
+        value = literal(value, self.text)
+        if not isinstance(value, dt.datetime):
+            raise CodecError(f"Date_And_Time expects a datetime.datetime, got {value!r}")
+        value = value.replace(tzinfo=None)
+        if not _DT_MIN <= value <= _DT_MAX:
+            raise CodecError(f"{value.isoformat()} is outside the DT range 1990..2089")
+        if value.microsecond % 1000:
+            raise CodecError(f"{value.isoformat()} is finer than the millisecond of DT")
+        ms = value.microsecond // 1000
+        parts = (value.year % 100, value.month, value.day, value.hour, value.minute, value.second)
+        fields[i] = bytes(
+            [*(_to_bcd(n) for n in parts), _to_bcd(ms // 10), (ms % 10) << 4 | _weekday(value)]
+        )
+
+
+class _NanosCodec(Codec):
+    """A count of nanoseconds in one ULInt field (LDT, LTime_Of_Day), default 0."""
+
+    fmt, size, nfields = "Q", 8, 1
+
+    def __init__(self, strict: bool) -> None:
+        self.strict = strict
+
+    def defaults(self) -> list[Any]:
+        return [0]
+
+    def micros(self, ns: int) -> int:
+        """Nanoseconds → microseconds: dropped below the µs, or refused by a strict decode."""
+        micros, rest = divmod(ns, 1000)
+        if self.strict and rest:
+            raise CodecError(f"{self.text} {ns} ns is finer than a microsecond")
+        return micros
+
+
+class _LdtCodec(_NanosCodec):
+    """LDT (Date_And_LTime): nanoseconds since 1970-01-01 00:00, up to 2262-04-11."""
+
+    text = "LDT"
+
+    def decode(self, raw: Sequence[Any], i: int) -> Any:
+        ns = raw[i]
+        if ns > _LDT_MAX_NS:
+            raise CodecError(f"{ns} ns is after LDT#2262-04-11-23:47:16.854775807")
+        return _EPOCH + dt.timedelta(microseconds=self.micros(ns))
+
+    def encode(self, value: Any, fields: list[Any], i: int) -> None:
+        value = literal(value, self.text)
+        if not isinstance(value, dt.datetime):
+            raise CodecError(f"LDT expects a datetime.datetime, got {value!r}")
+        value = value.replace(tzinfo=None)
+        if not _DTL_MIN <= value <= _DTL_MAX:
+            raise CodecError(f"{value.isoformat()} is outside the LDT range 1970..2262")
+        fields[i] = (value - _EPOCH) // _US * 1000
+
+
+class _LtodCodec(_NanosCodec):
+    """LTime_Of_Day (LTOD): nanoseconds since midnight, below one day."""
+
+    text = "LTime_Of_Day"
+
+    def decode(self, raw: Sequence[Any], i: int) -> Any:
+        ns = raw[i]
+        if ns >= _NS_PER_DAY:
+            raise CodecError(f"{ns} ns is past midnight, not an LTime_Of_Day")
+        secs, micros = divmod(self.micros(ns), 10**6)
+        return dt.time(secs // 3600, secs // 60 % 60, secs % 60, micros)
+
+    def encode(self, value: Any, fields: list[Any], i: int) -> None:
+        value = literal(value, self.text)
+        if isinstance(value, dt.time):
+            secs = (value.hour * 60 + value.minute) * 60 + value.second
+            ns = (secs * 10**6 + value.microsecond) * 1000
+        elif _is_int(value):
+            ns = int(value)
+        else:
+            raise CodecError(f"LTime_Of_Day expects a datetime.time or nanoseconds, got {value!r}")
+        if not 0 <= ns < _NS_PER_DAY:
+            raise CodecError(f"{ns} ns is outside a day (0..86399999999999)")
+        fields[i] = ns
 
 
 def _int(text: str, code: str, signed: bool) -> _IntCodec:
@@ -391,13 +527,18 @@ _SCALARS: dict[str, Codec] = {
     "LTime": _TimeCodec(long=True),
     "Time_Of_Day": _TodCodec(),
 }
-_DTL = {False: _DtlCodec(strict=False), True: _DtlCodec(strict=True)}
+# The date-and-time codecs whose strict decode checks more (weekdays, sub-microseconds).
+_CHECKED: dict[str, dict[bool, Codec]] = {
+    cls.text: {strict: cls(strict=strict) for strict in (False, True)}
+    for cls in (_DtlCodec, _DtCodec, _LdtCodec, _LtodCodec)
+}
 
 
 def scalar_codec(name: str, strict: bool) -> Codec:
     """The codec of an elementary type other than Bool (codecs are stateless and shared)."""
-    if name == "DTL":
-        return _DTL[strict]
+    checked = _CHECKED.get(name)
+    if checked is not None:
+        return checked[strict]
     return _SCALARS[name]
 
 

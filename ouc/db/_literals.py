@@ -5,7 +5,8 @@ the variable's type (``_codecs``). The value types are:
 
 * ``T#``/``TIME#`` → :class:`datetime.timedelta` (millisecond resolution);
 * ``LT#``/``LTIME#`` → :class:`Nanoseconds` (an ``int`` subclass, so Time and LTime never mix up);
-* ``D#``/``DATE#`` → :class:`datetime.date`; ``TOD#``/``TIME_OF_DAY#`` → :class:`datetime.time`;
+* ``D#``/``DATE#`` → :class:`datetime.date`; ``TOD#``/``TIME_OF_DAY#`` and
+  ``LTOD#``/``LTIME_OF_DAY#`` → :class:`datetime.time`;
 * ``DTL#``/``DT#``/``LDT#`` → :class:`datetime.datetime` (nanoseconds beyond the microsecond
   are refused rather than silently dropped);
 * numbers → ``int``/``float``; ``TRUE``/``FALSE`` → ``bool``; strings → ``str``;
@@ -22,7 +23,7 @@ from fractions import Fraction
 from typing import Any
 
 from ouc.db._lexer import Token, tokenize
-from ouc.db._types import ArrayType, DataType, ScalarType, StringType
+from ouc.db._types import ArrayType, DataType, ScalarType, StringType, StructType
 from ouc.errors import DataBlockError
 
 __all__ = [
@@ -227,12 +228,12 @@ def _typed(prefix: str, body: str, quoted: bool) -> Any:
         if not m:
             raise ValueError(body)
         return dt.date(int(m[1]), int(m[2]), int(m[3]))
-    if p in ("TOD", "TIME_OF_DAY"):
+    if p in ("TOD", "TIME_OF_DAY", "LTOD", "LTIME_OF_DAY"):
         m = _TOD_RE.match(body)
         if not m:
             raise ValueError(body)
         return dt.time(int(m[1]), int(m[2]), int(m[3] or 0), _micros(m[4]))
-    if p in ("DTL", "DT", "DATE_AND_TIME", "LDT"):
+    if p in ("DTL", "DT", "DATE_AND_TIME", "LDT", "DATE_AND_LTIME"):
         m = _DTL_RE.match(body)
         if not m:
             raise ValueError(body)
@@ -317,26 +318,38 @@ def format_date(value: dt.date) -> str:
     return f"D#{value.year:04d}-{value.month:02d}-{value.day:02d}"
 
 
-def format_tod(value: dt.time) -> str:
-    """``TOD#12:34:56.789`` (always milliseconds, as the engineering tool shows it)."""
-    ms = value.microsecond // 1000
-    return f"TOD#{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{ms:03d}"
+def format_tod(value: dt.time, prefix: str = "TOD") -> str:
+    """``TOD#12:34:56.789`` (milliseconds, as the engineering tool shows it; microseconds when
+    the value has them, e.g. an LTime_Of_Day, so that no digit is lost)."""
+    micro = value.microsecond
+    fraction = f"{micro // 1000:03d}" if micro % 1000 == 0 else f"{micro:06d}"
+    return f"{prefix}#{value.hour:02d}:{value.minute:02d}:{value.second:02d}.{fraction}"
 
 
-def format_dtl(value: dt.datetime) -> str:
-    """``DTL#2024-01-31-12:34:56.25``."""
+def format_dtl(value: dt.datetime, prefix: str = "DTL") -> str:
+    """``DTL#2024-01-31-12:34:56.25`` (``prefix`` DT or LDT for those types)."""
     return (
-        f"DTL#{value.year:04d}-{value.month:02d}-{value.day:02d}-"
+        f"{prefix}#{value.year:04d}-{value.month:02d}-{value.day:02d}-"
         f"{value.hour:02d}:{value.minute:02d}:{value.second:02d}{_fraction(value.microsecond)}"
     )
 
 
-def to_json(value: Any) -> Any:
+def to_json(value: Any, dtype: DataType | None = None) -> Any:
     """A decoded value in JSON-friendly form: temporal values as SCL literal text.
 
-    Non-finite floats become the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` so that the
-    output stays strict JSON.
+    With ``dtype`` (the value's type, e.g. a layout's ``struct_type``) a temporal value is
+    written with its own type's prefix (``DT#``, ``LDT#``, ``LTOD#``); without it the value's
+    Python type decides (``DTL#``, ``TOD#``), which reads back the same. Non-finite floats become
+    the strings ``"NaN"``, ``"Infinity"``, ``"-Infinity"`` so that the output stays strict JSON.
     """
+    if isinstance(dtype, StructType) and isinstance(value, dict):
+        types = {m.name: m.type for m in dtype.members}
+        return {k: to_json(v, types.get(k)) for k, v in value.items()}
+    if isinstance(dtype, ArrayType) and isinstance(value, (list, tuple)):
+        # Rows of a multi-dimensional array are lists again; their leaves are elements.
+        return [to_json(v, dtype if isinstance(v, list) else dtype.element) for v in value]
+    if isinstance(dtype, ScalarType) and dtype.name in _TYPED_JSON:
+        return format_value(dtype, value)
     if isinstance(value, dict):
         return {k: to_json(v) for k, v in value.items()}
     if isinstance(value, (list, tuple)):
@@ -388,10 +401,12 @@ def format_value(dtype: DataType, value: Any) -> str:
         return format_string(value, "WCHAR#" if name == "WChar" else "")
     if name == "Date":
         return format_date(value)
+    if name in _DATETIME_PREFIX:
+        return format_dtl(value, _DATETIME_PREFIX[name])
     if name == "Time_Of_Day":
         return format_tod(value)
-    if name == "DTL":
-        return format_dtl(value)
+    if name == "LTime_Of_Day":
+        return format_tod(value, "LTOD")
     if name == "Time":
         return format_duration_ms(value)
     if name == "LTime":
@@ -400,6 +415,8 @@ def format_value(dtype: DataType, value: Any) -> str:
 
 
 _HEX_WIDTH = {"Byte": 2, "Word": 4, "DWord": 8, "LWord": 16}
+_DATETIME_PREFIX = {"DTL": "DTL", "Date_And_Time": "DT", "LDT": "LDT"}
+_TYPED_JSON = ("Date_And_Time", "LDT", "LTime_Of_Day")  # a prefix to_json cannot infer
 
 
 def _flatten(value: Any) -> list[Any]:

@@ -384,7 +384,8 @@ class Plan:
 
     Args:
         stype: the data block as a Struct (its members are the block's variables).
-        strict: decode also checks String maximum-length headers and DTL weekdays.
+        strict: decode also checks String maximum-length headers, DTL and DT weekdays and
+            sub-microsecond digits (DTL, LDT, LTOD).
     """
 
     def __init__(self, stype: StructType, strict: bool = False) -> None:

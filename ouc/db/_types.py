@@ -77,10 +77,18 @@ _SPECS: dict[str, _ScalarSpec] = {
         _ScalarSpec("ULInt", 64, 16),
         _ScalarSpec("LReal", 64, 16),
         _ScalarSpec("LTime", 64, 16),
+        _ScalarSpec("LTime_Of_Day", 64, 16),
+        _ScalarSpec("Date_And_Time", 64, 16),
+        _ScalarSpec("LDT", 64, 16),
         _ScalarSpec("DTL", 96, 16),
     )
 }
-_ALIASES = {"tod": "time_of_day"}
+_ALIASES = {
+    "tod": "time_of_day",
+    "ltod": "ltime_of_day",
+    "dt": "date_and_time",
+    "date_and_ltime": "ldt",
+}
 
 
 def scalar_names() -> tuple[str, ...]:

@@ -186,9 +186,21 @@ def values_for(dtype: DataType, *, finite: bool = False) -> st.SearchStrategy[An
         "Date": st.dates(dt.date(1990, 1, 1), dt.date(2168, 12, 31)),
         "Time": st.integers(-(2**31), 2**31 - 1).map(lambda ms: dt.timedelta(milliseconds=ms)),
         "Time_Of_Day": st.integers(0, 86_399_999).map(_tod),
-        "DTL": st.datetimes(dt.datetime(1970, 1, 1), dt.datetime(2262, 4, 11, 23, 47, 16, 854775)),
+        "LTime_Of_Day": st.times(),
+        "Date_And_Time": st.integers(0, _DT_SPAN_MS).map(
+            lambda ms: dt.datetime(1990, 1, 1) + dt.timedelta(milliseconds=ms)
+        ),
+        "LDT": st.datetimes(dt.datetime(1970, 1, 1), _LAST_LDT),
+        "DTL": st.datetimes(dt.datetime(1970, 1, 1), _LAST_LDT),
     }
     return table[name]
+
+
+# DT covers 1990-01-01 .. 2089-12-31 23:59:59.999 in milliseconds; DTL and LDT end where a
+# signed 64-bit count of nanoseconds since 1970 ends (to the microsecond).
+_LAST_DT = dt.datetime(2089, 12, 31, 23, 59, 59, 999000)
+_DT_SPAN_MS = (_LAST_DT - dt.datetime(1990, 1, 1)) // dt.timedelta(milliseconds=1)
+_LAST_LDT = dt.datetime(2262, 4, 11, 23, 47, 16, 854775)
 
 
 def _tod(ms: int) -> dt.time:

@@ -142,3 +142,36 @@ def test_usage_errors_exit_2_without_a_traceback(capsys: pytest.CaptureFixture[s
     assert done.value.code == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "FILE" in err
+
+
+def test_date_and_time_types_through_the_cli(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    decl = tmp_path / "stamps.scl"
+    decl.write_text("Logged : DT;\nPrecise : LDT;\nShift : Array[1..2] of LTOD;\n")
+    code, out, err = run(
+        capsys,
+        "encode",
+        str(decl),
+        "--set",
+        "Logged=DT#2024-01-31-12:34:56.789",
+        "--set",
+        "Shift[2]=LTOD#06:00:00.000001",
+        "--hex",
+    )
+    assert (code, err) == (0, "")
+    image = bytes.fromhex(out.strip())
+    assert image[:8].hex() == "2401311234567894"  # BCD; Wednesday (4) in the last nibble
+    assert image[24:] == (6 * 3600 * 10**9 + 1000).to_bytes(8, "big")
+    code, out, _ = run(capsys, "decode", str(decl), "--hex", image.hex(), "--json")
+    assert code == 0
+    assert json.loads(out) == {
+        "Logged": "DT#2024-01-31-12:34:56.789",
+        "Precise": "LDT#1970-01-01-00:00:00",
+        "Shift": ["LTOD#00:00:00.000", "LTOD#06:00:00.000001"],
+    }
+    code, _, err = run(capsys, "encode", str(decl), "--set", "Logged=DT#2090-01-01-00:00:00")
+    assert code == 2
+    assert (
+        err.strip() == "ouc: error: Logged: 2090-01-01T00:00:00 is outside the DT range 1990..2089"
+    )

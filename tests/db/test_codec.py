@@ -10,7 +10,16 @@ from typing import Any
 
 import pytest
 
-from ouc.db import Layout, Literal, Member, Nanoseconds, ScalarType, parse_scl
+from ouc.db import (
+    Layout,
+    Literal,
+    Member,
+    Nanoseconds,
+    ScalarType,
+    format_value,
+    parse_scl,
+    to_json,
+)
 from ouc.errors import DataBlockError, Status
 
 VECTORS = Path(__file__).parent / "vectors"
@@ -314,3 +323,103 @@ def test_paths_reach_names_with_spaces() -> None:
     assert layout.entry("my motor.top speed").offset == "0.0"
     with pytest.raises(DataBlockError, match="not a variable path"):
         layout.encode({"my motor..top speed": 7})
+
+
+# -- Date_And_Time (DT), LDT and LTime_Of_Day (LTOD) ------------------------------------------
+
+
+def test_dt_is_eight_bcd_bytes_with_the_weekday_in_the_last_nibble() -> None:
+    # Siemens' layout: year (2 digits), month, day, hour, minute, second in BCD, then the two
+    # high millisecond digits, then the last millisecond digit (high nibble) and the weekday
+    # (low nibble, 1 = Sunday). 2024-01-31 was a Wednesday (4).
+    value = dt.datetime(2024, 1, 31, 12, 34, 56, 789000)
+    expected = bytes([0x24, 0x01, 0x31, 0x12, 0x34, 0x56, 0x78, 0x94])
+    assert one("DT", value) == expected
+    assert parse_scl("v : Date_And_Time;").decode(expected)["v"] == value
+    # Two-digit years: 90..99 are the 1990s, 00..89 the years 2000..2089.
+    assert one("DT", dt.datetime(1999, 12, 31))[:1] == b"\x99"
+    assert one("DT", dt.datetime(2089, 12, 31, 23, 59, 59, 999000)).hex() == "8912312359599997"
+    decoded = parse_scl("v : DT;").decode(bytes.fromhex("9001010000000002"))["v"]
+    assert decoded == dt.datetime(1990, 1, 1)  # the default, a Monday (2)
+    assert parse_scl("v : DT;").encode({}) == bytes.fromhex("9001010000000002")
+
+
+def test_ldt_and_ltod_count_nanoseconds() -> None:
+    day_ns = 86_400 * 10**9
+    assert one("LDT", dt.datetime(1970, 1, 2)) == day_ns.to_bytes(8, "big")
+    assert one("LDT", dt.datetime(1970, 1, 1, 0, 0, 0, 1)) == (1000).to_bytes(8, "big")
+    assert one("Date_And_LTime", Literal("LDT#1970-01-02-00:00:00")) == day_ns.to_bytes(8, "big")
+    noon = (43_200 * 10**9).to_bytes(8, "big")
+    assert one("LTOD", dt.time(12, 0)) == noon
+    assert one("LTime_Of_Day", 43_200 * 10**9) == noon  # an int is nanoseconds
+    assert one("LTOD", Literal("LTOD#00:00:00.000001")) == (1000).to_bytes(8, "big")
+    assert parse_scl("v : LTOD;").decode(noon)["v"] == dt.time(12, 0)
+    last = (2**63 - 1).to_bytes(8, "big")
+    assert parse_scl("v : LDT;").decode(last)["v"] == dt.datetime(2262, 4, 11, 23, 47, 16, 854775)
+
+
+@pytest.mark.parametrize(
+    ("decl", "value", "message"),
+    [
+        ("DT", dt.datetime(1989, 12, 31, 23, 59, 59), "outside the DT range 1990..2089"),
+        ("DT", dt.datetime(2090, 1, 1), "outside the DT range 1990..2089"),
+        ("DT", dt.datetime(2000, 1, 1, 0, 0, 0, 1500), "finer than the millisecond"),
+        ("DT", dt.date(2000, 1, 1), "datetime.datetime"),
+        ("LDT", dt.datetime(1969, 12, 31), "outside the LDT range"),
+        ("LDT", "2024-01-01", "datetime.datetime"),
+        ("LTOD", 86_400 * 10**9, "outside a day"),
+        ("LTOD", -1, "outside a day"),
+        ("LTOD", dt.timedelta(seconds=1), "datetime.time or nanoseconds"),
+    ],
+)
+def test_dt_ldt_ltod_refuse_values_out_of_range(decl: str, value: Any, message: str) -> None:
+    with pytest.raises(DataBlockError, match=message) as err:
+        one(decl, value)
+    assert err.value.path == "v"
+
+
+def test_dt_ldt_ltod_decode_refuses_what_no_plc_holds() -> None:
+    assert "not a BCD number" in invalid("DT", bytes.fromhex("2A01010000000002")).message
+    assert "BCD millisecond digit" in invalid("DT", bytes.fromhex("24013100000000A4")).message
+    assert "not a valid date" in invalid("DT", bytes.fromhex("2402300000000006")).message
+    too_late = (2**63).to_bytes(8, "big")
+    assert "after LDT#2262-04-11" in invalid("LDT", too_late).message
+    assert "past midnight" in invalid("LTOD", (86_400 * 10**9).to_bytes(8, "big")).message
+
+
+def test_strict_decode_of_dt_ldt_ltod() -> None:
+    wrong_day = bytes.fromhex("2401311234567891")  # says Sunday; 2024-01-31 was a Wednesday
+    stamp = dt.datetime(2024, 1, 31, 12, 34, 56, 789000)
+    assert parse_scl("v : DT;").decode(wrong_day)["v"] == stamp
+    assert "weekday field 1" in invalid("DT", wrong_day, strict=True).message
+    sub_micro = (1500).to_bytes(8, "big")
+    assert parse_scl("v : LDT;").decode(sub_micro)["v"] == dt.datetime(1970, 1, 1, 0, 0, 0, 1)
+    assert "finer than a microsecond" in invalid("LDT", sub_micro, strict=True).message
+    assert parse_scl("v : LTOD;").decode(sub_micro)["v"] == dt.time(0, 0, 0, 1)
+    assert "finer than a microsecond" in invalid("LTOD", sub_micro, strict=True).message
+
+
+def test_dt_ldt_ltod_literals_keep_their_prefix() -> None:
+    layout = parse_scl(
+        "a : DT := DT#2024-01-31-12:34:56.789; b : LDT := LDT#2024-01-31-12:34:56.123456;"
+        " c : LTOD := LTOD#23:59:59.999999; d : TOD := TOD#01:02:03.004;"
+    )
+    shown = {e.path: format_value(e.dtype, e.start) for e in layout.entries()}
+    assert shown == {
+        "a": "DT#2024-01-31-12:34:56.789",
+        "b": "LDT#2024-01-31-12:34:56.123456",
+        "c": "LTOD#23:59:59.999999",
+        "d": "TOD#01:02:03.004",
+    }
+    values = layout.decode(layout.encode({}))
+    assert to_json(values, layout.struct_type) == {
+        "a": "DT#2024-01-31-12:34:56.789",
+        "b": "LDT#2024-01-31-12:34:56.123456",
+        "c": "LTOD#23:59:59.999999",
+        "d": "TOD#01:02:03.004",
+    }
+    # Without the type the Python value decides; the text reads back to the same bytes.
+    untyped = to_json(values)
+    assert untyped["a"] == "DTL#2024-01-31-12:34:56.789"
+    again = {k: Literal(v) for k, v in untyped.items()}
+    assert layout.encode(again) == layout.encode({})

@@ -77,6 +77,8 @@ def test_every_type_after_a_bool() -> None:
         ("Int", 16), ("UInt", 16), ("WChar", 16), ("Date", 16), ("DWord", 32), ("DInt", 32),
         ("UDInt", 32), ("Real", 32), ("Time", 32), ("Time_Of_Day", 32), ("TOD", 32),
         ("LWord", 64), ("LInt", 64), ("ULInt", 64), ("LReal", 64), ("LTime", 64), ("DTL", 96),
+        ("Date_And_Time", 64), ("DT", 64), ("LDT", 64), ("Date_And_LTime", 64),
+        ("LTime_Of_Day", 64), ("LTOD", 64),
     ],
 )  # fmt: skip
 def test_scalar_sizes(name: str, bits: int) -> None:
