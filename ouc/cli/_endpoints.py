@@ -24,6 +24,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
+from cryptography import x509
+
 from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
 from ouc.cli._db import _values as db_values
 from ouc.conn import FrameReceived
@@ -49,7 +51,7 @@ from ouc.drivers import (
     system_clock,
 )
 from ouc.drivers._setup import Clock
-from ouc.errors import ConfigError, OucConnectionError, OucError
+from ouc.errors import ConfigError, OucConnectionError, OucError, Status
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block, load
 
 __all__ = ["register"]
@@ -376,6 +378,16 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
     try:
         endpoint.connect()
     except OucConnectionError as exc:
+        if exc.status == Status.PARTNER_CLOSED and not args.own_ip:
+            # A PLC resets a partner that is not its RemoteAddress before any TLS byte (16#80C9
+            # on its side); all this side sees is the reset. Say what would get past it.
+            plant = _plant_hint(endpoint)
+            raise OucConnectionError(
+                f"{exc.message}; if the partner refused this device as its partner (16#80C9 "
+                f"on its side), connect from the plant address it expects: "
+                f"--own-ip {plant} --map {plant}=127.0.0.2",
+                status=exc.status,
+            ) from exc
         if args.to is not None or args.map:
             raise
         host, port = endpoint.target()
@@ -384,6 +396,20 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
             f"or --map {host}=127.0.0.1",
             status=exc.status,
         ) from exc
+
+
+def _plant_hint(endpoint: ActiveEndpoint) -> str:
+    """The plant address to suggest for this device: its certificate's first IP SAN, if any."""
+    cert = endpoint.spec.resolved.own_cert if endpoint.spec.resolved is not None else None
+    if cert is not None:
+        try:
+            ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            ips = None
+        addresses = ips.get_values_for_type(x509.IPAddress) if ips is not None else []
+        if addresses:
+            return str(addresses[0])
+    return "PLANT_IP"
 
 
 def _show_reply(

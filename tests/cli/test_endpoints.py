@@ -183,9 +183,16 @@ def test_serve_in_process_refuses_the_wrong_partner_with_a_hint(
         right = main(["connect", "--store", str(store.path), "--to", to, "--bind", "127.0.0.2"])
     finally:
         server.join(WAIT)
-    out = capsys.readouterr().out
+    out, err = capsys.readouterr()
     assert (wrong, right) == (2, 0)
     assert not server.is_alive() and result == [0]  # --count 1 reached by the right partner
+    # The refused client sees only a reset; its error says what would get it accepted (the
+    # plant address comes from its own certificate 11's IP SAN).
+    assert (
+        "if the partner refused this device as its partner (16#80C9 on its side), connect "
+        "from the plant address it expects: --own-ip 192.168.0.2 --map 192.168.0.2=127.0.0.2 "
+        "(16#80C5)"
+    ) in err
     assert (
         "80C9 refused - partner 127.0.0.1 is not RemoteAddress 192.168.0.2 (reset); "
         "to accept it as the partner: --map 192.168.0.2=127.0.0.1"
