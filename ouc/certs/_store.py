@@ -34,7 +34,7 @@ from ouc.certs._keys import (
     generate_key,
 )
 from ouc.certs._listing import CertDetails, CertRow, cert_details, cert_row
-from ouc.certs._storebase import StoreBase, device_name
+from ouc.certs._storebase import StoreBase, device_name, writes
 from ouc.certs._transfer import export_cert, export_crl, import_file, read_bundle
 from ouc.device import Device
 from ouc.errors import CertError, StoreError
@@ -102,6 +102,7 @@ class CertStore(StoreBase):
             )
         return store
 
+    @writes
     def create(
         self,
         *,
@@ -176,6 +177,7 @@ class CertStore(StoreBase):
         self._write_entry(index, entry, cert, own_key)
         return new_id
 
+    @writes
     def add(
         self,
         cert: x509.Certificate,
@@ -195,6 +197,7 @@ class CertStore(StoreBase):
         self._write_entry(index, entry, cert, key)
         return new_id
 
+    @writes
     def assign(self, device: str, ids: Iterable[int]) -> tuple[int, ...]:
         """Assign certificates to a named device; returns its assigned IDs.
 
@@ -218,6 +221,7 @@ class CertStore(StoreBase):
         self._commit(index.evolve(devices=devices))
         return tuple(wanted)
 
+    @writes
     def unassign(self, device: str, ids: Iterable[int]) -> tuple[int, ...]:
         """Remove certificates from a device; returns what stays assigned."""
         name = device_name(device)
@@ -234,6 +238,7 @@ class CertStore(StoreBase):
 
     # -- lifecycle ------------------------------------------------------------------------------
 
+    @writes
     def renew(
         self, cert_id: int, *, now: dt.datetime, days: int | None = None, new_key: bool = False
     ) -> x509.Certificate:
@@ -284,6 +289,7 @@ class CertStore(StoreBase):
         self._write_entry(index, entry, cert, own_key if new_key else None, keep_key=not new_key)
         return cert
 
+    @writes
     def replace(self, cert_id: int, cert: x509.Certificate, key: PrivateKey | None = None) -> None:
         """Swap in a new certificate (e.g. from a .p12) under the same ID.
 
@@ -313,6 +319,7 @@ class CertStore(StoreBase):
         )
         self._write_entry(index, updated, cert, key, keep_key=keep)
 
+    @writes
     def delete(self, cert_id: int) -> None:
         """Delete ``cert_id``; its ID is retired, never reused. Device assignments are dropped.
 
@@ -345,6 +352,7 @@ class CertStore(StoreBase):
 
     # -- revocation -----------------------------------------------------------------------------
 
+    @writes
     def revoke(self, cert_id: int, *, now: dt.datetime) -> x509.CertificateRevocationList:
         """Revoke ``cert_id`` in its issuing CA's CRL; returns the CA's new CRL.
 
@@ -365,6 +373,7 @@ class CertStore(StoreBase):
             entries = (*entries, (serial, as_utc(now).isoformat()))
         return self._issue_crl(index, entry.issuer_id, entries, now)
 
+    @writes
     def add_crl(self, crl: x509.CertificateRevocationList) -> int:
         """Store an imported revocation list for the CA that signed it; returns the CA's ID.
 

@@ -3,12 +3,23 @@
 :class:`StoreBase` owns the folder: it reads the index (reloading it when another process
 committed a new one), parses certificates and keys once per file revision, claims IDs, writes new
 file revisions and commits the index. :class:`~ouc.certs._store.CertStore` adds the workflows.
+
+Every change is a read-modify-write of the index (plus new files). Commits are atomic, but two
+writers that read the same index would each commit without the other's change, and could claim
+the same next ID. So each mutating method runs under the store's write lock (:func:`writes`):
+an exclusive ``flock`` on ``.lock`` in the store folder, taken afresh per call, which excludes
+other processes and other threads alike; the index is re-read under it.
 """
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from functools import wraps
 from pathlib import Path
+from typing import Concatenate, ParamSpec, TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
@@ -21,9 +32,34 @@ from ouc.certs._keys import PrivateKey
 from ouc.certs._verify import signed_by
 from ouc.errors import CertError, ConfigError, StoreError
 
-__all__ = ["MAX_ID", "StoreBase", "device_name"]
+try:
+    import fcntl
+except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
+    fcntl = None  # type: ignore[assignment]
+
+__all__ = ["LOCK_NAME", "MAX_ID", "StoreBase", "device_name", "writes"]
 
 MAX_ID = 2**32 - 1  # TLSServerCertRef / TLSClientCertRef are UDInt
+LOCK_NAME = ".lock"
+
+_S = TypeVar("_S", bound="StoreBase")
+_P = ParamSpec("_P")
+_R = TypeVar("_R")
+
+
+def writes(method: Callable[Concatenate[_S, _P], _R]) -> Callable[Concatenate[_S, _P], _R]:
+    """Run a mutating store method under the store's write lock.
+
+    The lock is not re-entrant (each call locks a file descriptor of its own), so a mutating
+    method must not call another one; they share private helpers instead.
+    """
+
+    @wraps(method)
+    def locked(self: _S, /, *args: _P.args, **kwargs: _P.kwargs) -> _R:
+        with self._write_lock():
+            return method(self, *args, **kwargs)
+
+    return locked
 
 
 def _password(password: str | bytes | None) -> bytes | None:
@@ -170,6 +206,24 @@ class StoreBase:
         serial = f"{self.certificate(cert_id).serial_number:X}"
         return rev is not None and any(s == serial for s, _ in rev.entries)
 
+    @contextmanager
+    def _write_lock(self) -> Iterator[None]:
+        """Hold the store's exclusive write lock (``flock`` on ``.lock``, mode 0600)."""
+        if fcntl is None:  # pragma: no cover - not POSIX
+            yield
+            return
+        try:
+            fd = os.open(self._path / LOCK_NAME, os.O_RDWR | os.O_CREAT | os.O_CLOEXEC, 0o600)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot lock the store for writing: {exc.strerror}", path=str(self._path)
+            ) from exc
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
+
     def _current(self) -> Index:
         """The index, reloaded when another process committed a new one since we read it."""
         stamp = index_stamp(self._path)
@@ -267,7 +321,7 @@ class StoreBase:
 
     def leftovers(self) -> list[Path]:
         """Files in the store that no index names (interrupted writes); safe to delete."""
-        named = self._current().files() | {"index.json"}
+        named = self._current().files() | {"index.json", LOCK_NAME}
         found: list[Path] = []
         for folder in (self._path, *(self._path / sub for sub in ("certs", "keys", "crls"))):
             if not folder.is_dir():
@@ -278,8 +332,12 @@ class StoreBase:
                     found.append(child)
         return sorted(found)
 
+    @writes
     def clean(self) -> list[Path]:
-        """Delete :meth:`leftovers`; returns what was removed."""
+        """Delete :meth:`leftovers`; returns what was removed.
+
+        Under the write lock: another writer's new files are leftovers until its commit.
+        """
         removed = self.leftovers()
         for path in removed:
             path.unlink(missing_ok=True)

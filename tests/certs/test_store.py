@@ -6,11 +6,13 @@ import datetime as dt
 import json
 import os
 import stat
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 from cryptography import x509
-from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives import hashes, serialization
 
 from ouc.certs import (
     MAX_DEVICE_CERTS,
@@ -383,3 +385,79 @@ def test_standard_example_ids_and_devices(example: CertStore) -> None:
         )
     with pytest.raises(StoreError, match="already used"):
         build_standard_example(example, now=NOW)
+
+
+_WRITER = """
+import sys
+from pathlib import Path
+from cryptography import x509
+from ouc.certs import CertStore
+
+store = CertStore(sys.argv[1])
+certs = [x509.load_pem_x509_certificate(Path(p).read_bytes()) for p in sys.argv[3:]]
+print("ready", flush=True)
+sys.stdin.readline()  # every writer starts at the same moment
+for i, cert in enumerate(certs):
+    new_id = store.add(cert)
+    store.assign(f"{sys.argv[2]}_{i}", [new_id, 2])
+    print(new_id, flush=True)
+"""
+
+
+def test_concurrent_writers_in_other_processes_lose_no_update(
+    store: CertStore, tmp_path: Path
+) -> None:
+    """Four processes add certificates (next free ID) and assign devices at once: under the
+    store's write lock no read-modify-write of the index overwrites another's, and no ID is
+    claimed twice. Without the lock this loses updates (and IDs collide) on most runs."""
+    writers, per_writer = 4, 4
+    files: list[list[str]] = []
+    for w in range(writers):
+        names = []
+        for i in range(per_writer):
+            cert = create_certificate(
+                common_name=f"W{w}-{i}",
+                template=Template.TLS_CLIENT_SERVER,
+                key=generate_key("EC-P256"),
+                not_before=NOW,
+                not_after=NOW + 365 * DAY,
+                ip_sans=[f"10.0.{w}.{i + 1}"],
+            )
+            path = tmp_path / f"w{w}-{i}.pem"
+            path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+            names.append(str(path))
+        files.append(names)
+    procs = [
+        subprocess.Popen(
+            [sys.executable, "-c", _WRITER, str(store.path), f"W{w}", *files[w]],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for w in range(writers)
+    ]
+    try:
+        for proc in procs:
+            assert proc.stdout is not None and proc.stdout.readline() == "ready\n"
+        for proc in procs:
+            assert proc.stdin is not None
+            proc.stdin.write("go\n")
+            proc.stdin.flush()
+        outputs = [proc.communicate(timeout=60)[0] for proc in procs]
+    finally:
+        for proc in procs:
+            proc.kill()
+    assert [proc.returncode for proc in procs] == [0] * writers
+    claimed = [int(line) for out in outputs for line in out.split()]
+    assert len(claimed) == len(set(claimed)) == writers * per_writer
+    reopened = CertStore(store.path)
+    assert sorted(reopened.ids()) == sorted([1, 2, *claimed])
+    devices = reopened.devices()
+    for w in range(writers):
+        for i in range(per_writer):
+            new_id = claimed[w * per_writer + i]
+            assert devices[f"W{w}_{i}"] == (new_id, 2)
+            subject = reopened.certificate(new_id).subject.rfc4514_string()
+            assert subject == f"CN=W{w}-{i}"
+    assert reopened.leftovers() == []  # the lock file is the store's own
+    assert stat.S_IMODE((store.path / ".lock").stat().st_mode) == 0o600
