@@ -143,6 +143,7 @@ REASON_STATUS: dict[int, Status] = {
     # Bytes that are not (well-formed) TLS.
     115: Status.TLS_BAD_MESSAGE,  # bad packet length
     116: Status.TLS_BAD_MESSAGE,  # bad protocol version number
+    146: Status.TLS_BAD_MESSAGE,  # data length too long (a record above the maximum)
     152: Status.TLS_BAD_MESSAGE,  # excessive message size
     153: Status.TLS_BAD_MESSAGE,  # extra data in message
     155: Status.TLS_BAD_MESSAGE,  # https proxy request

@@ -207,8 +207,15 @@ def test_strict_server_resets_on_version_mismatch(kit: Kit, pki: Any) -> None:
 
 @pytest.mark.parametrize(
     "garbage",
-    [b"GET / HTTP/1.1\r\nHost: plc\r\n\r\n", b"\x03\x00\x00\x16\x11\xe0" + bytes(16), b"\x00" * 64],
-    ids=["http", "iso-on-tcp-cr", "zeros"],
+    [
+        b"GET / HTTP/1.1\r\nHost: plc\r\n\r\n",
+        b"\x03\x00\x00\x16\x11\xe0" + bytes(16),
+        b"\x00" * 64,
+        # A handshake record header claiming 65535 bytes, above TLS's maximum record size:
+        # OpenSSL says "data length too long; record layer failure" - not TLS, so 16#80E0.
+        b"\x16\x03\x01\xff\xff" + bytes(64),
+    ],
+    ids=["http", "iso-on-tcp-cr", "zeros", "oversized-record"],
 )
 @pytest.mark.parametrize("role", ["server", "client"])
 def test_garbage_is_a_bad_tls_message(kit: Kit, pki: Any, garbage: bytes, role: str) -> None:
