@@ -1,11 +1,11 @@
 """Fault injection for mock endpoints: a PLC partner that misbehaves on purpose.
 
 Software that talks to PLCs has to survive a partner that hangs up right after the handshake,
-dies in the middle of a frame, answers late, answers with the wrong number of bytes, presents an
-expired certificate, or accepts anybody. :class:`Faults` switches those on per endpoint; the
-pytest fixtures (``ouc_passive(faults=Faults(...))``, ``ouc_active(faults=...)``) apply them.
-Each fault is real, not simulated: the peer under test sees exactly the bytes, TCP resets and
-certificates it would see from a broken device.
+dies in the middle of a frame, answers late, answers with the wrong number of bytes, stops
+reading, presents an expired certificate, or accepts anybody. :class:`Faults` switches those on
+per endpoint; the pytest fixtures (``ouc_passive(faults=Faults(...))``,
+``ouc_active(faults=...)``) apply them. Each fault is real, not simulated: the peer under test
+sees exactly the bytes, TCP resets and certificates it would see from a broken device.
 
 ===========================  ==============================================================
 fault                        what the peer under test sees
@@ -17,6 +17,11 @@ fault                        what the peer under test sees
 ``delay=S``                  passive: each answer S seconds late; active: each send S late.
 ``wrong_length=N``           each answer (passive) / each sent frame (active) N bytes longer
                              (zeros appended) or, for negative N, shorter.
+``pause_receiving=S``        passive: after the handshake TRCV_C runs with EN_R FALSE for S
+                             seconds (``math.inf``: until the endpoint stops): nothing is
+                             read, so the peer's frames fill the TCP window and its sends
+                             block; then it receives (and answers) what is waiting. Passive
+                             side only.
 ``expired_certificate``      the endpoint's own certificate (9 / 11 in the standard example),
                              renewed in the store to a validity that ended a day ago (it
                              stays so for the rest of the test): the peer must refuse it
@@ -50,23 +55,31 @@ class Faults:
         reset_mid_frame: send half of each answer frame, then reset (RST); passive side only.
         delay: seconds to wait before each answer (passive) or send (active).
         wrong_length: bytes to add to (negative: remove from) each frame sent.
+        pause_receiving: seconds after the handshake without receiving (EN_R FALSE); passive
+            side only.
         expired_certificate: present the own certificate expired (renewed so in the store).
         accept_any_client_cert: accept any peer certificate (verification off, loudly).
 
     Raises:
-        ConfigError: a negative or infinite delay.
+        ConfigError: a negative or infinite delay, a negative pause.
     """
 
     close_after_handshake: bool = False
     reset_mid_frame: bool = False
     delay: float = 0.0
     wrong_length: int = 0
+    pause_receiving: float = 0.0
     expired_certificate: bool = False
     accept_any_client_cert: bool = False
 
     def __post_init__(self) -> None:
         if not 0.0 <= self.delay < float("inf"):
             raise ConfigError(f"delay must be 0 or more seconds, got {self.delay}", path="delay")
+        if not self.pause_receiving >= 0.0:  # NaN fails too; inf means "until stopped"
+            raise ConfigError(
+                f"pause_receiving must be 0 or more seconds, got {self.pause_receiving}",
+                path="pause_receiving",
+            )
 
     @property
     def names(self) -> tuple[str, ...]:

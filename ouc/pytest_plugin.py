@@ -16,7 +16,7 @@ Installing ouc is enough; every fixture name starts with ``ouc_``:
 
 :class:`Faults` (``from ouc.pytest_plugin import Faults``) makes an endpoint misbehave:
 ``Faults(close_after_handshake=True)``, ``reset_mid_frame``, ``delay=0.2``, ``wrong_length=+N``,
-``expired_certificate``, ``accept_any_client_cert``.
+``pause_receiving=S``, ``expired_certificate``, ``accept_any_client_cert``.
 
 Importing this module is cheap on purpose (it loads in every pytest run of every project that
 installed ouc): the heavy modules are imported inside the fixtures.
@@ -319,7 +319,8 @@ class ActiveFactory(_Factory):
       (default: the last ``ouc_passive`` endpoint of this test);
     * ``block`` — the CONNECT block (default :data:`ouc.params.STANDARD_CLIENT`: client
       certificate 11, server CA 3; its RemoteAddress stays the plant address the SAN check uses);
-    * ``faults`` — a :class:`Faults` (``reset_mid_frame`` is passive-only);
+    * ``faults`` — a :class:`Faults` (``reset_mid_frame`` and ``pause_receiving`` are
+      passive-only);
     * ``connect`` — connect (and complete the handshake) before returning; a failure raises;
     * ``options`` — :meth:`EndpointSpec.from_block` and :class:`ActiveEndpoint` keywords
       (``receive_len`` default 258, ``device`` default PLC_2 at 192.168.0.2, ``on_event``, ...).

@@ -238,6 +238,10 @@ class PassiveEndpoint(PassiveCommon):
         if lsock is not None:
             self._recorder.emit(RecordKind.STOPPED, Status.NO_JOB, local=self._local_text())
 
+    def wait_stopped(self, timeout: float | None = None) -> bool:
+        """Block until :meth:`stop` was called (at most ``timeout`` seconds); True if it was."""
+        return self._stop_event.wait(timeout)
+
     def _join(self, deadline: float) -> None:
         while True:
             with self._lock:

@@ -8,7 +8,8 @@ test run); this module applies it, mostly through the endpoints' public hooks:
   driver turns into "send what there is, then RST";
 * ``close_after_handshake`` is an ``on_event`` hook: the CONNECTED record is emitted in the
   connection's own serving thread, so closing the connection there is closing it from the
-  thread that owns it;
+  thread that owns it; ``pause_receiving`` is one too, which holds that thread (so nothing is
+  read) for its seconds or until the endpoint stops;
 * ``expired_certificate`` renews the own certificate in the store and hands the endpoint a
   resolution made while it was valid; ``accept_any_client_cert`` is ``insecure=True``;
 * the active side's send faults live in :class:`FaultyActiveEndpoint`.
@@ -17,6 +18,7 @@ test run); this module applies it, mostly through the endpoints' public hooks:
 from __future__ import annotations
 
 import datetime as dt
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -136,6 +138,21 @@ class _CloseAfterHandshake:
                 peer.connection.close()
 
 
+class _PauseReceiving:
+    """``on_event`` hook: hold each connection's serving thread after the handshake (TRCV_C
+    with EN_R FALSE), ``seconds`` long or until the endpoint stops, so nothing is read."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+        self.endpoint: PassiveEndpoint | None = None
+
+    def __call__(self, record: EndpointRecord) -> None:
+        endpoint = self.endpoint
+        if record.kind is not RecordKind.CONNECTED or endpoint is None:
+            return
+        endpoint.wait_stopped(None if math.isinf(self.seconds) else self.seconds)
+
+
 def chain(*callbacks: EventCallback | None) -> EventCallback:
     """One ``on_event`` callback that calls each given one in turn."""
     chosen = [c for c in callbacks if c is not None]
@@ -158,19 +175,28 @@ def apply_passive(
     if not faults:
         return behaviour, chain(on_event), lambda endpoint: None
     closer = _CloseAfterHandshake() if faults.close_after_handshake else None
+    pauser = _PauseReceiving(faults.pause_receiving) if faults.pause_receiving else None
 
     def bind(endpoint: PassiveEndpoint) -> None:
-        if closer is not None:
-            closer.endpoint = endpoint
+        for hook in (closer, pauser):
+            if hook is not None:
+                hook.endpoint = endpoint
 
-    return _answer_faults(behaviour, faults), chain(closer, on_event), bind
+    # The pause goes last: the records of the connection reach the other callbacks first.
+    return _answer_faults(behaviour, faults), chain(closer, on_event, pauser), bind
 
 
 # --------------------------------------------------------------------------- active side
 
 
 def apply_active(faults: Faults | None) -> None:
-    """Refuse what an active endpoint cannot inject (a reset mid-frame)."""
+    """Refuse what an active endpoint cannot inject (a reset mid-frame, a receive pause)."""
+    if faults and faults.pause_receiving:
+        raise ConfigError(
+            "pause_receiving is a passive-side fault (TRCV_C with EN_R FALSE); a mock client "
+            "PLC reads only when you call receive()",
+            path="faults.pause_receiving",
+        )
     if faults and faults.reset_mid_frame:
         raise ConfigError(
             "reset_mid_frame is a passive-side fault (the mock server cuts its answer short); "

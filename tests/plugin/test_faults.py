@@ -5,7 +5,10 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import logging
+import math
 import os
+import socket
+import ssl
 import time
 
 import pytest
@@ -14,10 +17,11 @@ from ouc.certs import BadCertFactory, CertStore
 from ouc.drivers import RecordKind
 from ouc.errors import ConfigError, OucConnectionError, Status, TLSError
 from ouc.params import STANDARD_CLIENT
-from ouc.pytest_plugin import ActiveFactory, Faults, PassiveFactory
+from ouc.pytest_plugin import ActiveFactory, Faults, PassiveFactory, PemFiles
 
 FRAME = 258
 WAIT = 10.0
+_MAX_FRAMES = 80_000
 
 
 def frame() -> bytes:
@@ -41,6 +45,14 @@ def test_faults_are_off_by_default_and_name_what_is_on() -> None:
 def test_a_bad_delay_is_a_config_error(delay: float) -> None:
     with pytest.raises(ConfigError, match="delay"):
         Faults(delay=delay)
+
+
+@pytest.mark.parametrize("pause", [-1.0, float("nan")])
+def test_a_bad_pause_is_a_config_error(pause: float) -> None:
+    with pytest.raises(ConfigError, match="pause_receiving") as info:
+        Faults(pause_receiving=pause)
+    assert info.value.path == "pause_receiving"
+    assert Faults(pause_receiving=math.inf).names == ("pause_receiving",)
 
 
 # --------------------------------------------------------------------------- passive side
@@ -79,6 +91,52 @@ def test_delay(ouc_passive: PassiveFactory, ouc_active: ActiveFactory) -> None:
     client.send(data)
     assert client.receive(timeout=WAIT) == data
     assert time.monotonic() - started >= 0.2
+
+
+def test_pause_receiving_for_ever_fills_the_window_and_blocks_the_sender(
+    ouc_passive: PassiveFactory, ouc_pem: PemFiles
+) -> None:
+    """EN_R FALSE after the handshake: a plain ``ssl`` client's sends stop being taken at some
+    point (its send times out) and the PLC received no frame at all."""
+    plc = ouc_passive(faults=Faults(pause_receiving=math.inf))
+    ctx = ssl.create_default_context(cafile=ouc_pem.ca)
+    ctx.check_hostname = False
+    ctx.load_cert_chain(ouc_pem.client_cert, ouc_pem.client_key)
+    raw = socket.create_connection(plc.address, timeout=WAIT)
+    raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
+    sent = 0
+    with ctx.wrap_socket(raw) as tls:
+        connected = ouc_passive.log(plc).wait_for(RecordKind.CONNECTED, timeout=WAIT)
+        assert connected.status == Status.CONNECTED_IDLE
+        tls.settimeout(0.5)
+        with pytest.raises(TimeoutError):
+            for _ in range(_MAX_FRAMES):  # bounded: ~20 MB, far beyond any TCP window here
+                tls.sendall(frame())
+                sent += 1
+    assert 0 < sent < _MAX_FRAMES
+    kinds = {r.kind for r in ouc_passive.log(plc).records}
+    assert RecordKind.RECEIVE_FAILED not in kinds and RecordKind.FAILED not in kinds
+    conn = next(iter(plc.peers())).connection
+    # TRCV_C never got to receive: connecting, connected, nothing after.
+    assert conn.status_sequence("TRCV_C") == [
+        Status.NO_JOB,
+        Status.CONNECTING,
+        Status.CONNECTED_IDLE,
+    ]
+
+
+def test_pause_receiving_then_answers_what_waited(
+    ouc_passive: PassiveFactory, ouc_active: ActiveFactory
+) -> None:
+    plc = ouc_passive(faults=Faults(pause_receiving=0.3))
+    started = time.monotonic()
+    client = ouc_active(plc)
+    first, second = frame(), frame()
+    client.send(first)
+    client.send(second)
+    assert client.receive(timeout=WAIT) == first
+    assert time.monotonic() - started >= 0.3
+    assert client.receive(timeout=WAIT) == second
 
 
 def test_wrong_length_longer(ouc_passive: PassiveFactory, ouc_active: ActiveFactory) -> None:
@@ -197,3 +255,9 @@ def test_active_send_faults(ouc_passive: PassiveFactory, ouc_active: ActiveFacto
 def test_active_reset_mid_frame_is_refused(ouc_active: ActiveFactory) -> None:
     with pytest.raises(ConfigError, match="passive-side"):
         ouc_active("127.0.0.1:1", faults=Faults(reset_mid_frame=True), connect=False)
+
+
+def test_active_pause_receiving_is_refused(ouc_active: ActiveFactory) -> None:
+    with pytest.raises(ConfigError, match="passive-side") as info:
+        ouc_active("127.0.0.1:1", faults=Faults(pause_receiving=1.0), connect=False)
+    assert info.value.path == "faults.pause_receiving"
