@@ -21,11 +21,11 @@ from ouc.bench._harness import Case, Metric, Result, RunContext
 from ouc.bench._loops import concurrent_loop, echo_loop, op_loop, to_result
 from ouc.bench._sockets import Stream
 from ouc.device import Device
-from ouc.errors import ConfigError, Status
+from ouc.errors import ConfigError, OucConnectionError, Status
 from ouc.params import TconIpV4, TconIpV4Sec, TconQdn, TconQdnSec
 
 if TYPE_CHECKING:
-    from ouc.drivers import EndpointSpec
+    from ouc.drivers import ActiveEndpoint, EndpointSpec
 
 __all__ = ["TargetPlan", "parse_target", "target_cases", "target_ops", "target_spec"]
 
@@ -187,17 +187,32 @@ def target_ops(plan: TargetPlan) -> tuple[OpFactory, Callable[[], Stream]]:
         endpoint = active_endpoint(spec, plan.port, host=plan.host)
 
         def once() -> None:
-            endpoint.connect()
+            _connect(endpoint)
             endpoint.disconnect()
 
         return once
 
     def connect() -> Stream:
         endpoint = active_endpoint(spec, plan.port, host=plan.host)
-        endpoint.connect()
+        _connect(endpoint)
         return stream_of(endpoint)
 
     return make_op, connect
+
+
+def _connect(endpoint: ActiveEndpoint) -> None:
+    """Connect; a reset during the handshake names its most common cause (the partner check)."""
+    try:
+        endpoint.connect()
+    except OucConnectionError as exc:
+        if exc.status != Status.PARTNER_CLOSED or endpoint.connections:
+            raise
+        raise OucConnectionError(
+            f"{exc.message}; a PLC resets a partner that is not its RemoteAddress (16#80C9 on "
+            f"its side): let the peer accept this host as its partner (for 'ouc serve': --map "
+            f"PARTNER_IP=THIS_HOST_IP, e.g. 127.0.0.1 on loopback)",
+            status=exc.status,
+        ) from exc
 
 
 def target_cases(plan: TargetPlan, make_op: OpFactory, connect: Callable[[], Stream]) -> list[Case]:

@@ -166,8 +166,9 @@ def _run(args: argparse.Namespace) -> int:
     try:
         channel.start()
         names = ", ".join(channel.names)
+        count = len(channel.names)
         printer.text(
-            f"ouc channel: {len(channel.names)} connections ({names}); control socket "
+            f"ouc channel: {count} connection{'' if count == 1 else 's'} ({names}); control socket "
             f"{control.path}",
             {"event": "started", "connections": channel.names, "control": str(control.path)},
         )

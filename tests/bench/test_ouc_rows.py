@@ -184,3 +184,31 @@ def test_target_against_a_closed_port_reports_the_error_in_the_row(tmp_path: Pat
     assert "80C4" in rows["target-hs-sequential"]["error"] or "refused" in (
         rows["target-hs-sequential"]["error"].lower()
     )
+
+
+def test_target_refused_by_the_partner_check_says_what_to_do(
+    tmp_path: Path, store: CertStore
+) -> None:
+    """A peer that resets this host as a partner it does not expect (16#80C9 on its side):
+    every row fails with the reset, and says that the partner check is the likely cause."""
+    setup = standard_example(store, receive_len=258)
+    strict = PassiveEndpoint(setup.server, behaviour=echo(), listen=("127.0.0.1", 0))
+    with strict:  # RemoteAddress 192.168.0.2, and no --map makes 127.0.0.1 that partner
+        status, rows = _run(
+            tmp_path,
+            "--target",
+            f"127.0.0.1:{strict.port}",
+            "--store",
+            str(store.path),
+            "--server-cert-ref",
+            "3",
+            "--client-cert-ref",
+            "11",
+            "--device-name",
+            "PLC_2",
+        )
+        assert strict.refused >= 1
+    assert status == 1
+    for row in rows.values():
+        assert "(16#80C5)" in row["error"]
+        assert "RemoteAddress (16#80C9 on its side)" in row["error"], row["error"]
