@@ -129,23 +129,17 @@ def example_server(store: CertStore) -> Any:
         yield endpoint
 
 
+def _as_plc_2(store: CertStore) -> tuple[str, ...]:
+    """``ouc bench --target`` options: the example's client PLC_2 (certificate 11, CA 3)."""
+    return ("--store", str(store.path), "--server-cert-ref", "3", "--client-cert-ref", "11",
+            "--device-name", "PLC_2")  # fmt: skip
+
+
 def test_target_runs_the_active_endpoint_against_a_passive_endpoint(
     tmp_path: Path, store: CertStore, example_server: PassiveEndpoint
 ) -> None:
     where = f"127.0.0.1:{example_server.port}"
-    status, rows = _run(
-        tmp_path,
-        "--target",
-        where,
-        "--store",
-        str(store.path),
-        "--server-cert-ref",
-        "3",
-        "--client-cert-ref",
-        "11",
-        "--device-name",
-        "PLC_2",
-    )
+    status, rows = _run(tmp_path, "--target", where, *_as_plc_2(store))
     assert status == 0, {n: r["error"] for n, r in rows.items()}
     assert set(rows) == {"target-hs-sequential", "target-hs-concurrent", "target-echo-258"}
     for row in rows.values():
@@ -194,19 +188,7 @@ def test_target_refused_by_the_partner_check_says_what_to_do(
     setup = standard_example(store, receive_len=258)
     strict = PassiveEndpoint(setup.server, behaviour=echo(), listen=("127.0.0.1", 0))
     with strict:  # RemoteAddress 192.168.0.2, and no --map makes 127.0.0.1 that partner
-        status, rows = _run(
-            tmp_path,
-            "--target",
-            f"127.0.0.1:{strict.port}",
-            "--store",
-            str(store.path),
-            "--server-cert-ref",
-            "3",
-            "--client-cert-ref",
-            "11",
-            "--device-name",
-            "PLC_2",
-        )
+        status, rows = _run(tmp_path, "--target", f"127.0.0.1:{strict.port}", *_as_plc_2(store))
         assert strict.refused >= 1
     assert status == 1
     for row in rows.values():
