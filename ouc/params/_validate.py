@@ -480,13 +480,6 @@ def _tsap_rules(v: _View) -> Iterator[Finding]:
                 length_path,
                 f"The local TSAP must be at least 2 bytes long; its length is {length}.",
             )
-        elif local_tsap is not None and length == 2 and local_tsap[:1] != b"\xe0":
-            yield _f(
-                "tsap_invalid",
-                data_path,
-                f"A 2-byte local TSAP must start with 16#E0 (T-connection, then rack/slot, "
-                f"e.g. 16#E0 16#02); it starts with 16#{local_tsap[0]:02X}.",
-            )
         elif local_tsap is not None and local_tsap.startswith(b"SIMATIC-"):
             yield _f(
                 "tsap_invalid",

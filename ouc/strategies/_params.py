@@ -182,11 +182,8 @@ def _tls_fields(draw: Draw, secure: bool, active: bool) -> dict[str, Any]:
 
 
 def _tsap(min_size: int, max_size: int) -> st.SearchStrategy[bytes]:
-    """A valid TSAP: not "SIMATIC-..." and, with 2 bytes, starting with 16#E0 (T-connection)."""
-    return (
-        st.binary(min_size=min_size, max_size=max_size)
-        .filter(lambda b: not b.startswith(b"SIMATIC-"))
-        .map(lambda b: b"\xe0" + b[1:] if len(b) == 2 else b)
+    return st.binary(min_size=min_size, max_size=max_size).filter(
+        lambda b: not b.startswith(b"SIMATIC-")
     )
 
 
@@ -501,12 +498,7 @@ def _tselector_length(draw: Draw) -> Block:
 
 def _tsap_invalid(draw: Draw) -> Block:
     block = draw(_base(("TCON_IP_RFC", "TCON_PARAM"), protocol=Protocol.ISO_ON_TCP))
-    not_e0 = st.integers(0, 0xDF) | st.integers(0xE1, 0xFF)
-    tsap = draw(
-        st.binary(max_size=1)
-        | st.binary(max_size=8).map(lambda b: b"SIMATIC-" + b)
-        | st.tuples(not_e0, st.integers(0, 0xFF)).map(bytes)
-    )
+    tsap = draw(st.binary(max_size=1) | st.binary(max_size=8).map(lambda b: b"SIMATIC-" + b))
     if isinstance(block, TconParam):
         return _replace(block, local_tsap_id=tsap, local_tsap_id_len=len(tsap))
     return _replace(block, LocalTSelector=TSelector.of(tsap))

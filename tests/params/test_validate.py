@@ -128,13 +128,6 @@ EXAMPLES: list[tuple[str, Block, dict[str, Any], str]] = [
         "LocalTSelector.TSelLength",
     ),
     ("tsap_invalid", rep(ISO, LocalTSelector=TSelector.of("SIMATIC-1")), {}, "LocalTSelector.TSel"),
-    ("tsap_invalid", rep(ISO, LocalTSelector=TSelector.of(b"\x0e\x02")), {}, "LocalTSelector.TSel"),
-    (
-        "tsap_invalid",
-        rep(LEGACY, connection_type=18, local_tsap_id=b"\x01\x02", local_tsap_id_len=2),
-        {},
-        "local_tsap_id",
-    ),
     ("tsap_invalid", rep(LEGACY, connection_type=18, local_tsap_id_len=1), {}, "local_tsap_id_len"),
     ("qdn_empty", conn(QDN, RemoteQDN=""), {}, "ConnPara.RemoteQDN"),
     ("qdn_not_qualified", conn(QDN, RemoteQDN="plc-1.plant.example"), {}, "ConnPara.RemoteQDN"),
