@@ -23,7 +23,14 @@ import threading
 import time
 from types import TracebackType
 
-from ouc.conn import Connection, ConnectionEvent, ConnState, Disconnected, FrameReceived
+from ouc.conn import (
+    Connection,
+    ConnectionEvent,
+    ConnState,
+    Disconnected,
+    Established,
+    FrameReceived,
+)
 from ouc.device import Role
 from ouc.drivers._passive_common import PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
@@ -496,6 +503,14 @@ class PassiveEndpoint(PassiveCommon):
             else:
                 self._on_event(served, event)
             event = next_event()
+        if not self._flush(served):
+            return True
+        # An identity test first: ``ended`` hashes an Enum member, a Python-level call.
+        return conn.state is not _CONNECTED and conn.ended
+
+    def _flush(self, served: _Served) -> bool:
+        """Send what the connection produced; False (and the connection ended) if that failed."""
+        conn = served.conn
         data = conn.data_to_send()
         if data:
             try:
@@ -503,12 +518,15 @@ class PassiveEndpoint(PassiveCommon):
             except OSError as exc:
                 if not conn.ended:
                     self._end_by_os_error(served, exc)
-                return True
-        # An identity test first: ``ended`` hashes an Enum member, a Python-level call.
-        return conn.state is not _CONNECTED and conn.ended
+                return False
+        return True
 
     def _on_event(self, served: _Served, event: ConnectionEvent) -> None:
-        if type(event) is Disconnected:
+        if type(event) is Established:
+            # The handshake's last flight (a TLS 1.2 server's Finished, an ISO-on-TCP CC) goes
+            # out before anyone hears of the connection: a listener may hold this thread.
+            self._flush(served)
+        elif type(event) is Disconnected:
             # Free the slot before telling anyone: whoever reads this record may connect anew.
             with self._lock:
                 self._served.pop(served.serial, None)

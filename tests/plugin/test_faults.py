@@ -93,19 +93,25 @@ def test_delay(ouc_passive: PassiveFactory, ouc_active: ActiveFactory) -> None:
     assert time.monotonic() - started >= 0.2
 
 
+@pytest.mark.parametrize(
+    "version", [ssl.TLSVersion.TLSv1_3, ssl.TLSVersion.TLSv1_2], ids=["tls13", "tls12"]
+)
 def test_pause_receiving_for_ever_fills_the_window_and_blocks_the_sender(
-    ouc_passive: PassiveFactory, ouc_pem: PemFiles
+    ouc_passive: PassiveFactory, ouc_pem: PemFiles, version: ssl.TLSVersion
 ) -> None:
     """EN_R FALSE after the handshake: a plain ``ssl`` client's sends stop being taken at some
-    point (its send times out) and the PLC received no frame at all."""
+    point (its send times out) and the PLC received no frame at all. The handshake itself
+    completes: with TLS 1.2 the server's Finished is the last flight, sent before the pause."""
     plc = ouc_passive(faults=Faults(pause_receiving=math.inf))
     ctx = ssl.create_default_context(cafile=ouc_pem.ca)
+    ctx.maximum_version = version
     ctx.check_hostname = False
     ctx.load_cert_chain(ouc_pem.client_cert, ouc_pem.client_key)
-    raw = socket.create_connection(plc.address, timeout=WAIT)
+    raw = socket.create_connection(plc.address, timeout=3.0)  # the handshake must not wait
     raw.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 16384)
     sent = 0
     with ctx.wrap_socket(raw) as tls:
+        assert tls.version() == ("TLSv1.3" if version is ssl.TLSVersion.TLSv1_3 else "TLSv1.2")
         connected = ouc_passive.log(plc).wait_for(RecordKind.CONNECTED, timeout=WAIT)
         assert connected.status == Status.CONNECTED_IDLE
         tls.settimeout(0.5)
