@@ -220,6 +220,9 @@ class StoreBase:
             ) from exc
         try:
             fcntl.flock(fd, fcntl.LOCK_EX)
+            # Always re-read: the (inode, mtime, size) stamp of _current() can miss a commit of
+            # the same size within one timestamp tick (coarse file times; inodes get reused).
+            self._index, self._stamp = read_index(self._path)
             yield
         finally:
             os.close(fd)  # releases the lock

@@ -17,8 +17,8 @@ Value types (the decisions issue 4 asked for):
   DTL → naive ``datetime`` (nanoseconds below the microsecond are dropped on decode);
 * Date_And_Time (DT, 8 BCD bytes, 1990..2089, milliseconds) and LDT (nanoseconds since 1970)
   → naive ``datetime``; LTime_Of_Day (nanoseconds since midnight) → ``time`` (an ``int`` is
-  taken as ns). As with DTL, nanoseconds below the microsecond are dropped on decode and
-  refused by a strict decode.
+  taken as ns, in whole microseconds). As with DTL, nanoseconds below the microsecond are
+  dropped on decode and refused by a strict decode.
 """
 
 from __future__ import annotations
@@ -490,12 +490,15 @@ class _LtodCodec(_NanosCodec):
         if isinstance(value, dt.time):
             secs = (value.hour * 60 + value.minute) * 60 + value.second
             ns = (secs * 10**6 + value.microsecond) * 1000
-        elif _is_int(value):
+        elif _is_int(value) and not isinstance(value, Nanoseconds):  # not an LT# duration
             ns = int(value)
         else:
             raise CodecError(f"LTime_Of_Day expects a datetime.time or nanoseconds, got {value!r}")
         if not 0 <= ns < _NS_PER_DAY:
             raise CodecError(f"{ns} ns is outside a day (0..86399999999999)")
+        if ns % 1000:
+            # A decoded value is a datetime.time: what it cannot hold is refused, not lost.
+            raise CodecError(f"{ns} ns is finer than the microsecond LTime_Of_Day keeps")
         fields[i] = ns
 
 

@@ -461,3 +461,19 @@ def test_concurrent_writers_in_other_processes_lose_no_update(
             assert subject == f"CN=W{w}-{i}"
     assert reopened.leftovers() == []  # the lock file is the store's own
     assert stat.S_IMODE((store.path / ".lock").stat().st_mode) == 0o600
+
+
+def test_a_writer_rereads_the_index_under_the_lock_even_when_its_stamp_did_not_change(
+    store: CertStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """On a file system with coarse timestamps a commit of the same size can leave the
+    (inode, mtime, size) stamp as it was; a writer must not then work on its stale index."""
+    from ouc.certs import _storebase
+
+    first, second = CertStore(store.path), CertStore(store.path)
+    assert first.devices() == second.devices() == {}
+    monkeypatch.setattr(_storebase, "index_stamp", lambda folder: (1, 1, 1))
+    first._stamp = second._stamp = (1, 1, 1)  # both believe they hold the current index
+    first.assign("PLC_A", [1])
+    second.assign("PLC_B", [2])  # without the re-read this commit would drop PLC_A
+    assert CertStore(store.path).devices() == {"PLC_A": (1,), "PLC_B": (2,)}

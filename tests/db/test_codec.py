@@ -344,6 +344,15 @@ def test_dt_is_eight_bcd_bytes_with_the_weekday_in_the_last_nibble() -> None:
     assert parse_scl("v : DT;").encode({}) == bytes.fromhex("9001010000000002")
 
 
+def test_an_ltod_start_value_shows_what_the_bytes_hold() -> None:
+    layout = parse_scl("g : LTOD := 5000;")  # 5 µs
+    assert layout.encode({}) == (5000).to_bytes(8, "big")
+    assert [format_value(e.dtype, e.start) for e in layout.entries()] == ["LTOD#00:00:00.000005"]
+    assert layout.decode(layout.encode({}), strict=True) == {"g": dt.time(0, 0, 0, 5)}
+    with pytest.raises(DataBlockError, match="finer than the microsecond"):
+        parse_scl("g : LTOD := 5;")
+
+
 def test_ldt_and_ltod_count_nanoseconds() -> None:
     day_ns = 86_400 * 10**9
     assert one("LDT", dt.datetime(1970, 1, 2)) == day_ns.to_bytes(8, "big")
@@ -370,6 +379,8 @@ def test_ldt_and_ltod_count_nanoseconds() -> None:
         ("LTOD", 86_400 * 10**9, "outside a day"),
         ("LTOD", -1, "outside a day"),
         ("LTOD", dt.timedelta(seconds=1), "datetime.time or nanoseconds"),
+        ("LTOD", Literal("LT#2H"), "datetime.time or nanoseconds"),  # a duration, not a time
+        ("LTOD", 5, "finer than the microsecond"),  # a time value could not keep it
     ],
 )
 def test_dt_ldt_ltod_refuse_values_out_of_range(decl: str, value: Any, message: str) -> None:
