@@ -384,8 +384,9 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
             plant = _plant_hint(endpoint)
             raise OucConnectionError(
                 f"{exc.message}; if the partner refused this device as its partner (16#80C9 "
-                f"on its side), connect from the plant address it expects: "
-                f"--own-ip {plant} --map {plant}=127.0.0.2",
+                f"on its side), connect from the plant address it expects: against a mock PLC "
+                f"on this host --own-ip {plant} --map {plant}=127.0.0.2, against a real one "
+                f"from the address its RemoteAddress names",
                 status=exc.status,
             ) from exc
         if args.to is not None or args.map:

@@ -190,8 +190,9 @@ def test_serve_in_process_refuses_the_wrong_partner_with_a_hint(
     # plant address comes from its own certificate 11's IP SAN).
     assert (
         "if the partner refused this device as its partner (16#80C9 on its side), connect "
-        "from the plant address it expects: --own-ip 192.168.0.2 --map 192.168.0.2=127.0.0.2 "
-        "(16#80C5)"
+        "from the plant address it expects: against a mock PLC on this host --own-ip "
+        "192.168.0.2 --map 192.168.0.2=127.0.0.2, against a real one from the address its "
+        "RemoteAddress names (16#80C5)"
     ) in err
     assert (
         "80C9 refused - partner 127.0.0.1 is not RemoteAddress 192.168.0.2 (reset); "
