@@ -47,6 +47,11 @@ _LDT_MAX_NS = 2**63 - 1  # LDT#2262-04-11-23:47:16.854775807
 _NS_PER_DAY = 86_400 * 10**9
 _US = dt.timedelta(microseconds=1)
 _MS = dt.timedelta(milliseconds=1)
+_SPECIAL_FLOATS = {
+    f"{sign}{word}": float(f"{sign or '+'}inf")
+    for sign in ("", "+", "-")
+    for word in ("inf", "infinity")
+} | {"nan": float("nan")}
 
 
 class CodecError(Exception):
@@ -132,6 +137,9 @@ class _RealCodec(_PlainCodec):
         return [0.0]
 
     def encode(self, value: Any, fields: list[Any], i: int) -> None:
+        if isinstance(value, Literal) and value.text.strip().lower() in _SPECIAL_FLOATS:
+            # What JSON output ("Infinity", "NaN") and the tables ("inf") write reads back.
+            value = _SPECIAL_FLOATS[value.text.strip().lower()]
         value = literal(value, self.text)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise CodecError(f"{self.text} expects a number, got {value!r}")

@@ -434,3 +434,15 @@ def test_dt_ldt_ltod_literals_keep_their_prefix() -> None:
     assert untyped["a"] == "DTL#2024-01-31-12:34:56.789"
     again = {k: Literal(v) for k, v in untyped.items()}
     assert layout.encode(again) == layout.encode({})
+
+
+@pytest.mark.parametrize("text", ["Infinity", "-Infinity", "NaN", "inf", "-inf", "+inf"])
+def test_real_reads_back_the_non_finite_values_it_writes(text: str) -> None:
+    """JSON output writes "Infinity"/"NaN", the tables write repr's "inf": both read back."""
+    layout = parse_scl("r : Real; l : LReal;")
+    data = layout.encode({"r": Literal(text), "l": Literal(text)})
+    back = layout.decode(data)
+    expected = float(text)
+    for value in back.values():
+        assert (math.isnan(value) and math.isnan(expected)) or value == expected
+    assert layout.encode({k: Literal(v) for k, v in to_json(back).items()}) == data
