@@ -137,9 +137,9 @@ class _RealCodec(_PlainCodec):
         return [0.0]
 
     def encode(self, value: Any, fields: list[Any], i: int) -> None:
-        if isinstance(value, Literal) and value.text.strip().lower() in _SPECIAL_FLOATS:
+        if isinstance(value, Literal):
             # What JSON output ("Infinity", "NaN") and the tables ("inf") write reads back.
-            value = _SPECIAL_FLOATS[value.text.strip().lower()]
+            value = _SPECIAL_FLOATS.get(value.text.strip().lower(), value)
         value = literal(value, self.text)
         if isinstance(value, bool) or not isinstance(value, (int, float)):
             raise CodecError(f"{self.text} expects a number, got {value!r}")
@@ -334,6 +334,16 @@ class _TodCodec(Codec):
         fields[i] = ms
 
 
+def _datetime_in(value: Any, text: str, lo: dt.datetime, hi: dt.datetime) -> dt.datetime:
+    """A datetime for DTL/DT/LDT, naive (a time zone is dropped), within ``lo..hi``."""
+    if not isinstance(value, dt.datetime):
+        raise CodecError(f"{text} expects a datetime.datetime, got {value!r}")
+    value = value.replace(tzinfo=None)
+    if not lo <= value <= hi:
+        raise CodecError(f"{value.isoformat()} is outside the {text} range {lo.year}..{hi.year}")
+    return value
+
+
 class _DtlCodec(Codec):
     """DTL: Year UInt, Month, Day, Weekday (1 = Sunday), Hour, Minute, Second, Nanosecond UDInt."""
 
@@ -362,12 +372,7 @@ class _DtlCodec(Codec):
         return value
 
     def encode(self, value: Any, fields: list[Any], i: int) -> None:
-        value = literal(value, self.text)
-        if not isinstance(value, dt.datetime):
-            raise CodecError(f"DTL expects a datetime.datetime, got {value!r}")
-        value = value.replace(tzinfo=None)
-        if not _DTL_MIN <= value <= _DTL_MAX:
-            raise CodecError(f"{value.isoformat()} is outside the DTL range 1970..2262")
+        value = _datetime_in(literal(value, self.text), "DTL", _DTL_MIN, _DTL_MAX)
         fields[i : i + 8] = [
             value.year,
             value.month,
@@ -426,12 +431,7 @@ class _DtCodec(Codec):
         return value
 
     def encode(self, value: Any, fields: list[Any], i: int) -> None:
-        value = literal(value, self.text)
-        if not isinstance(value, dt.datetime):
-            raise CodecError(f"Date_And_Time expects a datetime.datetime, got {value!r}")
-        value = value.replace(tzinfo=None)
-        if not _DT_MIN <= value <= _DT_MAX:
-            raise CodecError(f"{value.isoformat()} is outside the DT range 1990..2089")
+        value = _datetime_in(literal(value, self.text), "DT", _DT_MIN, _DT_MAX)
         if value.microsecond % 1000:
             raise CodecError(f"{value.isoformat()} is finer than the millisecond of DT")
         ms = value.microsecond // 1000
@@ -472,12 +472,7 @@ class _LdtCodec(_NanosCodec):
         return _EPOCH + dt.timedelta(microseconds=self.micros(ns))
 
     def encode(self, value: Any, fields: list[Any], i: int) -> None:
-        value = literal(value, self.text)
-        if not isinstance(value, dt.datetime):
-            raise CodecError(f"LDT expects a datetime.datetime, got {value!r}")
-        value = value.replace(tzinfo=None)
-        if not _DTL_MIN <= value <= _DTL_MAX:
-            raise CodecError(f"{value.isoformat()} is outside the LDT range 1970..2262")
+        value = _datetime_in(literal(value, self.text), "LDT", _DTL_MIN, _DTL_MAX)
         fields[i] = (value - _EPOCH) // _US * 1000
 
 
