@@ -79,7 +79,6 @@ class Status(IntEnum):
     TLS_ACTIVE_REQ_CLIENT_CERT = 0x80EB
     TLS_EXT_CAPABILITIES = 0x80EC
     TLS_CERT_REF_UNKNOWN = 0x80ED
-    TLS_HANDSHAKE_INCOMPLETE = 0x80EE
 
 
 def format_status(status: int) -> str:
@@ -139,7 +138,7 @@ class StoreError(CertError):
 
 
 class TLSError(OucError):
-    """A TLS handshake or record failure, mapped to the PLC's 16#80E0..16#80EE codes."""
+    """A TLS handshake or record failure, mapped to the PLC's 16#80E0..16#80E7 codes."""
 
 
 class OucConnectionError(OucError):

@@ -102,7 +102,7 @@ class Closed:
 
 @dataclass(frozen=True)
 class Failed:
-    """The transport failed; ``status`` is the PLC code (16#80E0..16#80EE, 16#80C5, ...)."""
+    """The transport failed; ``status`` is the PLC code (16#80E0..16#80E7, 16#80C5, ...)."""
 
     status: int
     reason: str

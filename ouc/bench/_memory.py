@@ -46,7 +46,7 @@ _RECORD = 16384
 
 
 def _incomplete(what: str) -> TLSError:
-    return TLSError(f"{what} did not finish", status=Status.TLS_HANDSHAKE_INCOMPLETE)
+    return TLSError(f"{what} did not finish", status=Status.TLS_HANDSHAKE_FAILURE)
 
 
 # -- raw pyOpenSSL ---------------------------------------------------------------------------------
@@ -87,7 +87,7 @@ def pyopenssl_handshake(
     """One complete in-memory handshake; returns the connected (client, server).
 
     Raises:
-        TLSError: the handshake failed (16#80E1) or did not finish (16#80EE).
+        TLSError: the handshake failed or did not finish (16#80E1).
     """
     client = SSL.Connection(pair.client_ctx, None)
     client.set_connect_state()
@@ -264,7 +264,7 @@ def transport_handshake(client: Transport, server: Transport) -> None:
     """Wire two Transports together and pump until both completed the handshake and are quiet.
 
     Raises:
-        TLSError: a side reported Failed (its status), or the pair did not finish (16#80EE).
+        TLSError: a side reported Failed (its status), or the pair did not finish (16#80E1).
     """
     client.start()
     server.start()

@@ -107,7 +107,7 @@ class Disconnected:
 
     Attributes:
         status: 0 when we closed it; otherwise the PLC code (16#80C5 partner closed, 16#80C7
-            timeout, 16#80E0..16#80EE TLS, 16#80C6 malformed ISO-on-TCP, 16#80C9/16#80C4 refused).
+            timeout, 16#80E0..16#80E7 TLS, 16#80C6 malformed ISO-on-TCP, 16#80C9/16#80C4 refused).
         reason: one sentence for the log.
         reset: the driver should reset the TCP connection (SO_LINGER 0) instead of closing it,
             as the firmware's "strict" TLS profile does.

@@ -44,7 +44,7 @@ _HISTORY = 1024  # STATUS entries kept from connections that ended
 
 def _error_for(status: int, reason: str) -> OucError:
     """The exception that reports how a connection ended (TLS codes get TLSError)."""
-    if 0x80E0 <= status <= 0x80EE:
+    if 0x80E0 <= status <= 0x80ED:
         return TLSError(reason, status=status)
     return OucConnectionError(reason, status=status)
 
@@ -185,7 +185,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
 
         Raises:
             OucConnectionError: refused (16#80C4), timed out (16#80C7), reset (16#80C5), ...
-            TLSError: the handshake failed (16#80E0..16#80EE).
+            TLSError: the handshake failed (16#80E0..16#80E7).
         """
         self._check_open()
         self._wanted = True

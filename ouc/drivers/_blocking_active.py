@@ -150,7 +150,7 @@ class ActiveEndpoint(ActiveCommon[Link]):
 
         Raises:
             OucConnectionError: refused (16#80C4), timed out (16#80C7), reset (16#80C5), ...
-            TLSError: the handshake failed (16#80E0..16#80EE).
+            TLSError: the handshake failed (16#80E0..16#80E7).
         """
         with self._io:
             self._check_open()

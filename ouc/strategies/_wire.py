@@ -330,7 +330,7 @@ def tls_garbage(kinds: Sequence[str] | None = None) -> st.SearchStrategy[bytes]:
             try:
                 engine.receive_data(data)
             except TLSError as exc:
-                assert 0x80E0 <= exc.status <= 0x80EE
+                assert 0x80E0 <= exc.status <= 0x80E7
     """
     chosen = tuple(kinds) if kinds is not None else GARBAGE_KINDS
     unknown = [k for k in chosen if k not in GARBAGE_KINDS]

@@ -312,7 +312,8 @@ class TLSEngine:
         """Encrypt application bytes; raises when the connection cannot carry data (see below).
 
         Raises:
-            TLSError: before the handshake completed (16#80EE) or after a failure (its status).
+            TLSError: before the handshake completed (16#80A3, no connection yet: TCON's table
+                has no TLS code for it) or after a failure (its status).
             OucConnectionError: after the connection was closed (16#80C5 by the partner,
                 16#80A3 by us).
         """
@@ -402,7 +403,7 @@ class TLSEngine:
         if new not in _TRANSITIONS[self._state]:
             raise TLSError(
                 f"internal TLS state error: {self._state.value} -> {new.value}",
-                status=Status.TLS_HANDSHAKE_INCOMPLETE,
+                status=Status.TLS_HANDSHAKE_FAILURE,
             )
         self._state = new
 
@@ -622,7 +623,7 @@ class TLSEngine:
         if state is TLSState.IDLE or state is _HANDSHAKING:
             raise TLSError(
                 "cannot send before the TLS handshake is complete",
-                status=Status.TLS_HANDSHAKE_INCOMPLETE,
+                status=Status.NO_SUCH_CONNECTION,
             )
         if state is TLSState.FAILED and self._failure is not None:
             raise TLSError(

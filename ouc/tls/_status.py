@@ -1,4 +1,4 @@
-"""OpenSSL failures → the PLC's TLS status codes (16#80E0..16#80EE, 16#80C5).
+"""OpenSSL failures → the PLC's TLS status codes (16#80E0..16#80E7, 16#80C5).
 
 OpenSSL reports a failure as a queue of packed error codes. For libssl the *reason* part is one of
 the stable ``SSL_R_*`` numbers (the same in OpenSSL 1.1 through 4.0); a fatal alert received from

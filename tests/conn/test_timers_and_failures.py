@@ -144,10 +144,10 @@ def test_transport_failure_becomes_the_blocks_error() -> None:
 
 
 def test_transport_send_error_fails_the_connection_and_is_raised() -> None:
-    error = TLSError("handshake not complete", status=Status.TLS_HANDSHAKE_INCOMPLETE)
+    error = TLSError("handshake not complete", status=Status.TLS_HANDSHAKE_FAILURE)
     conn = Connection(ConnectionConfig(Role.ACTIVE, 4), FailingTransport(send_error=error))
     conn.connect(0.0)
     with pytest.raises(TLSError):
         conn.send(b"abcd")
-    assert [e.status for e in _ends(conn)] == [Status.TLS_HANDSHAKE_INCOMPLETE]
-    assert conn.tsend.STATUS == Status.TLS_HANDSHAKE_INCOMPLETE
+    assert [e.status for e in _ends(conn)] == [Status.TLS_HANDSHAKE_FAILURE]
+    assert conn.tsend.STATUS == Status.TLS_HANDSHAKE_FAILURE

@@ -56,7 +56,7 @@ def test_received_alert_maps_to_status(alert: str, status: Status) -> None:
 
 def test_every_named_fatal_alert_has_a_status() -> None:
     assert set(ALERT_NAMES) - {0} == set(ALERT_STATUS)
-    assert all(s == 0x80C5 or 0x80E0 <= s <= 0x80EE for s in ALERT_STATUS.values())
+    assert all(s == 0x80C5 or 0x80E0 <= s <= 0x80E7 for s in ALERT_STATUS.values())
     assert alert_status(254) == Status.TLS_HANDSHAKE_FAILURE  # unknown alerts
 
 
