@@ -14,7 +14,15 @@ from enum import Enum
 
 from ouc.errors import ConfigError
 
-__all__ = ["SYSTEM_PORTS", "Device", "Family", "Role", "TLSVersion"]
+__all__ = [
+    "SYSTEM_PORTS",
+    "SYSTEM_SERVICES",
+    "Device",
+    "Family",
+    "Role",
+    "SystemService",
+    "TLSVersion",
+]
 
 
 class Role(Enum):
@@ -38,10 +46,60 @@ class TLSVersion(Enum):
     TLS1_3 = "TLSv1.3"
 
 
-# Ports the CPU's own services occupy (domain.md §2, 16#80A2).
-SYSTEM_PORTS: frozenset[int] = frozenset(
-    {20, 21, 25, 80, 102, 123, 135, 161, 162, 443, 502, 4840, 34962, 34963, 34964}
+@dataclass(frozen=True)
+class SystemService:
+    """A service of the CPU that holds local ports, so a TCON block using one gets 16#80A2.
+
+    Args:
+        name: what an engineer knows the service as.
+        ports: the ports it holds.
+        setting: the :class:`Device` field that switches it on, or None when always on.
+        source: where the port list comes from; starts with "inference" when it is one.
+    """
+
+    name: str
+    ports: tuple[int, ...]
+    setting: str | None
+    source: str
+
+    @property
+    def inferred(self) -> bool:
+        return self.source.startswith("inference")
+
+
+# The ports the system holds depend on what the CPU has switched on; TIA's help names no fixed
+# list (domain.md §2, the 16#80A2 row and the paragraph on ports).
+SYSTEM_SERVICES: tuple[SystemService, ...] = (
+    SystemService(
+        "S7 communication / ISO-on-TCP",
+        (102,),
+        None,
+        "domain.md §2: port 102 (ISO-on-TCP, RFC 1006), held by every CPU",
+    ),
+    SystemService(
+        "web server (HTTP, HTTPS)",
+        (80, 443),
+        "web_server",
+        "domain.md §2: 80/443 only while the web server is switched on",
+    ),
+    SystemService(
+        "OPC UA server",
+        (4840,),
+        "opc_ua",
+        "domain.md §2: 4840 only while the OPC UA server is switched on (inference that the "
+        "server keeps its default port; TIA lets it be changed)",
+    ),
+    SystemService(
+        "PROFINET",
+        (34962, 34963, 34964),
+        "profinet",
+        "inference: the PROFINET RT and context-manager ports (IANA), named by domain.md §2 "
+        "without a source in the help",
+    ),
 )
+
+# Every port some setting may hold: what a block must avoid to be valid on any device.
+SYSTEM_PORTS: frozenset[int] = frozenset(p for s in SYSTEM_SERVICES for p in s.ports)
 
 _FIRMWARE = re.compile(r"^[Vv]?(\d+)\.(\d+)(?:\.(\d+))?$")
 
@@ -62,12 +120,18 @@ class Device:
         firmware: (major, minor), e.g. (3, 1) for V3.1.
         own_addresses: the device's own IPv4 addresses (a block naming one as partner is 16#80A4).
         name: the device name used by the certificate store's assignments.
+        web_server, opc_ua, profinet: which services the CPU has switched on; each holds its
+            ports (:data:`SYSTEM_SERVICES`, 16#80A2). All on by default, so a block that passes
+            is valid whatever the CPU has switched on (the strict choice; an inference).
     """
 
     family: Family = Family.S7_1500
     firmware: tuple[int, int] = (3, 1)
     own_addresses: tuple[str, ...] = ()
     name: str = "PLC_1"
+    web_server: bool = True
+    opc_ua: bool = True
+    profinet: bool = True
     _own: frozenset[ipaddress.IPv4Address] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
@@ -98,6 +162,15 @@ class Device:
         if self.family is Family.S7_1500 and self.firmware >= (3, 0):
             return 65535
         return 49151
+
+    @property
+    def services(self) -> tuple[SystemService, ...]:
+        """The port-holding services switched on for this device, always-on ones first."""
+        return tuple(s for s in SYSTEM_SERVICES if s.setting is None or getattr(self, s.setting))
+
+    def system_service(self, port: int) -> SystemService | None:
+        """The switched-on service holding ``port`` (16#80A2), or None when the port is free."""
+        return next((s for s in self.services if port in s.ports), None)
 
     @property
     def tls_versions(self) -> tuple[TLSVersion, ...]:

@@ -5,7 +5,9 @@
 * ``ouc params encode FILE.json [-o OUT.bin] [--bool-form bits]`` writes the binary image, or
   prints it as hex without ``-o``;
 * ``ouc params check FILE [--family S7-1500 --firmware V3.1 --own-ip IP --ports-in-use P,..
-  --id N --cert-ids 3,9,11 --json]`` lists the findings with their status codes; exit 1 when any.
+  --id N --cert-ids 3,9,11 --no-web-server --no-opc-ua --no-profinet --json]`` lists the
+  findings with their status codes and the ports the device's switched-on services hold
+  (16#80A2); exit 1 when any finding.
 
 Any bad input (file, hex, number, type) is one ``ouc: error: ...`` line on stderr and exit 2.
 """
@@ -16,8 +18,9 @@ import argparse
 import json
 import sys
 from pathlib import Path
+from typing import Any
 
-from ouc.device import Device
+from ouc.device import SYSTEM_SERVICES, Device
 from ouc.errors import ConfigError, format_status
 from ouc.params import (
     Block,
@@ -76,6 +79,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     check.add_argument("--ports-in-use", default="", help="local ports already taken: 2000,2001")
     check.add_argument("--id", help="the ID input of the instruction (16#80B8)")
     check.add_argument("--cert-ids", help="certificate IDs in the device's store: 3,9,11")
+    for service in SYSTEM_SERVICES:
+        if service.setting is None:
+            continue
+        ports = "/".join(str(p) for p in service.ports)
+        label = " (inferred)" if service.inferred else ""
+        check.add_argument(
+            "--" + service.setting.replace("_", "-"),
+            action=argparse.BooleanOptionalAction,
+            default=True,
+            help=f"the CPU's {service.name} is on: it holds {ports}{label}, 16#80A2 "
+            "(default: on, so a block that passes is valid whatever the CPU switched on)",
+        )
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(func=_check)
 
@@ -150,7 +165,8 @@ def _numbers(text: str | None, option: str) -> list[int]:
 
 def _check(args: argparse.Namespace) -> int:
     own = tuple(a.strip() for item in args.own_ip for a in item.split(",") if a.strip())
-    device = Device.from_text(args.family, args.firmware, own_addresses=own)
+    settings = {s.setting: getattr(args, s.setting) for s in SYSTEM_SERVICES if s.setting}
+    device = Device.from_text(args.family, args.firmware, own_addresses=own, **settings)
     block_ids = _numbers(args.id, "--id")
     if len(block_ids) > 1:
         raise ConfigError("give one ID", path="--id")
@@ -168,6 +184,7 @@ def _check(args: argparse.Namespace) -> int:
             "file": args.file,
             "type": block.type_name,
             "device": f"{device.family.value} {device.firmware_text}",
+            "system_ports": _system_ports(device),
             "findings": [
                 {
                     "path": f.path,
@@ -179,11 +196,38 @@ def _check(args: argparse.Namespace) -> int:
             ],
         }
         print(json.dumps(report, indent=2))
-    elif not findings:
-        print(f"{args.file}: {where}: OK, no findings")
     else:
-        count = f"{len(findings)} finding{'s' if len(findings) > 1 else ''}"
-        print(f"{args.file}: {where}: {count}")
-        for f in findings:
-            print(f"  {format_status(f.status)}  {f.path}: {f.message}")
+        if not findings:
+            print(f"{args.file}: {where}: OK, no findings")
+        else:
+            count = f"{len(findings)} finding{'s' if len(findings) > 1 else ''}"
+            print(f"{args.file}: {where}: {count}")
+            for f in findings:
+                print(f"  {format_status(f.status)}  {f.path}: {f.message}")
+        print("Ports the system holds (16#80A2), by device setting:")
+        for row in _system_ports(device):
+            ports = ", ".join(str(p) for p in row["ports"])
+            state = "always" if row["setting"] is None else "on" if row["on"] else "off"
+            flag = "" if row["setting"] is None else f" ({row['flag']})"
+            if row["setting"] is not None and not row["on"]:
+                flag = f" (--no-{row['flag'][2:]})"
+            inferred = "  [inferred]" if row["inferred"] else ""
+            print(f"  {ports:<19}  {row['service']:<29}  {state}{flag}{inferred}")
     return 1 if findings else 0
+
+
+def _system_ports(device: Device) -> list[dict[str, Any]]:
+    """Each port-holding service, whether this device has it on, and where its ports come from."""
+    on = device.services
+    return [
+        {
+            "service": s.name,
+            "ports": list(s.ports),
+            "setting": s.setting,
+            "flag": None if s.setting is None else "--" + s.setting.replace("_", "-"),
+            "on": s in on,
+            "inferred": s.inferred,
+            "source": s.source,
+        }
+        for s in SYSTEM_SERVICES
+    ]

@@ -14,6 +14,8 @@ Decisions where the sources are silent:
   S7-1200 manual gives for "49152 to 65535 are reserved"; a remote port above it is 16#80B7.
 * An invalid remote address (16#80A4) is multicast, broadcast, class E, or in 0.0.0.0/8 other than
   0.0.0.0 itself. Loopback (127.0.0.0/8) is accepted: an emulator runs there.
+* 16#80A2 (port used by the system) follows the device's settings (web server, OPC UA,
+  PROFINET; :data:`ouc.device.SYSTEM_SERVICES` says which ports are inferred).
 * 16#80A1 (port in use) applies to any non-zero local port of a TCP or UDP block; ISO-on-TCP
   shares port 102 by design and is told apart by its TSAP.
 * Secure OUC on a firmware without TLS support is 16#809A (the CPU does not support the
@@ -28,7 +30,7 @@ from collections.abc import Callable, Collection, Iterator
 from dataclasses import dataclass
 from types import MappingProxyType
 
-from ouc.device import SYSTEM_PORTS, Device, Family, Role
+from ouc.device import Device, Family, Role
 from ouc.errors import ParamError, Status, format_status
 from ouc.params._types import (
     Block,
@@ -68,6 +70,7 @@ RULES: MappingProxyType[str, int] = MappingProxyType(
         "remote_address_own": Status.REMOTE_ADDRESS_INVALID,
         "tselector_length": Status.PORT_OR_ADDRESS,
         "tsap_invalid": Status.TSAP_INVALID,
+        "tsap_structure": Status.TSAP_INVALID,
         "qdn_empty": Status.QDN_EMPTY,
         "qdn_not_qualified": Status.QDN_NOT_QUALIFIED,
         "qdn_unresolvable": Status.QDN_UNRESOLVABLE,
@@ -108,25 +111,6 @@ class ParamCheckError(ParamError):
         super().__init__(first.message + more, status=first.status, path=first.path)
         self.findings = findings
 
-
-# Port names for the 16#80A2 message, so an engineer sees why the port is taken.
-_SYSTEM_PORT_USES = {
-    20: "FTP data",
-    21: "FTP",
-    25: "SMTP",
-    80: "the web server (HTTP)",
-    102: "S7 communication / ISO-on-TCP",
-    123: "NTP",
-    135: "RPC",
-    161: "SNMP",
-    162: "SNMP traps",
-    443: "the web server (HTTPS)",
-    502: "Modbus TCP",
-    4840: "OPC UA",
-    34962: "PROFINET",
-    34963: "PROFINET",
-    34964: "PROFINET",
-}
 
 _LABEL = re.compile(r"^(?!-)[A-Za-z0-9-]{1,63}(?<!-)$")
 _CONNECTION_TYPES: dict[str, tuple[int, ...]] = {
@@ -318,7 +302,7 @@ def _protocol_rules(v: _View, ctx: _Context) -> Iterator[Finding]:
     if isinstance(b, TconParam):
         yield from _legacy_lengths(b)
     if v.protocol is Protocol.ISO_ON_TCP:
-        yield from _tsap_rules(v)
+        yield from _tsap_rules(v, ctx)
     else:
         yield from _port_rules(v, ctx, active)
     if v.remote_address is not None:
@@ -358,13 +342,14 @@ def _port_rules(v: _View, ctx: _Context, active: bool) -> Iterator[Finding]:
             f"LocalPort {v.local_port} is above {top}: on a {dev} ports from {top + 1} up are "
             "reserved for the system.",
         )
-    if v.local_port in SYSTEM_PORTS:
+    service = ctx.device.system_service(v.local_port)
+    if service is not None:
+        switch = ", switched on in the device settings" if service.setting else ""
         yield _f(
             "local_port_system",
             lp,
-            f"LocalPort {v.local_port} is used by the CPU itself "
-            f"({_SYSTEM_PORT_USES[v.local_port]}); choose another port, 2000-5000 is "
-            "recommended.",
+            f"LocalPort {v.local_port} is used by the CPU itself ({service.name}{switch}); "
+            "choose another port, 2000-5000 is recommended.",
         )
     if v.local_port != 0 and v.local_port in ctx.ports_in_use:
         yield _f(
@@ -452,7 +437,17 @@ def _qdn_rules(v: _View, ctx: _Context, active: bool) -> Iterator[Finding]:
         )
 
 
-def _tsap_rules(v: _View) -> Iterator[Finding]:
+def _tsap_rules(v: _View, ctx: _Context) -> Iterator[Finding]:
+    """The T selectors' lengths (16#80B7) and the local TSAP's rules (16#80B4).
+
+    TCON's table gives 16#80B4 for a local TSAP of length 0, of length 2 whose first byte is not
+    16#E0, and for an ASCII TSAP starting with "SIMATIC-" (rule ``tsap_invalid``). The help's
+    "TSAP structure" adds what a TSAP may be at all: a TSAP-ID of 2-16 bytes starting with
+    16#E0, or an ASCII TSAP of 3-16 bytes, on an S7-1200 passive side only 16#20-16#7E (rule
+    ``tsap_structure``; that a broken structure is 16#80B4 too is an inference — the help names
+    no other code). The partner's TSAP is checked only for its length: domain.md states no rule
+    for it. TCON_Param's ISO-on-TCP TSAPs (16 bytes at most) follow the same rules.
+    """
     b = v.block
     # (path of the length, path of the bytes, length, the local TSAP's bytes or None)
     sides: list[tuple[str, str, int, bytes | None]]
@@ -474,19 +469,68 @@ def _tsap_rules(v: _View) -> Iterator[Finding]:
                 length_path,
                 f"The TSAP length is {length}; a T selector holds at most {limit} bytes.",
             )
-        elif local_tsap is not None and length < 2:
-            yield _f(
-                "tsap_invalid",
+        elif local_tsap is not None:
+            finding = _local_tsap_finding(local_tsap, length_path, data_path, v.role, ctx.device)
+            if finding is not None:
+                yield finding
+
+
+_TSAP_HINT = "use a TSAP-ID such as 16#E0 16#02 or an ASCII TSAP of 3-16 characters"
+
+
+def _local_tsap_finding(
+    tsap: bytes, length_path: str, data_path: str, role: Role, device: Device
+) -> Finding | None:
+    """The first rule the local TSAP breaks (TCON's table, then the TSAP structure), or None."""
+    length = len(tsap)
+    if length == 0:
+        return _f("tsap_invalid", length_path, f"The local TSAP is empty; {_TSAP_HINT}.")
+    if length == 2 and tsap[0] != 0xE0:
+        return _f(
+            "tsap_invalid",
+            data_path,
+            f"A 2-byte local TSAP must start with 16#E0 (a TSAP-ID, e.g. 16#E0 16#02); it starts "
+            f"with 16#{tsap[0]:02X}.",
+        )
+    if tsap.startswith(b"SIMATIC-"):
+        return _f(
+            "tsap_invalid",
+            data_path,
+            "A local TSAP starting with 'SIMATIC-' is reserved for the CPU's own S7 connections.",
+        )
+    if length == 1:
+        return _f(
+            "tsap_structure",
+            length_path,
+            f"The local TSAP is 1 byte long; {_TSAP_HINT}.",
+        )
+    if tsap[0] == 0xE0:
+        if length > 16:
+            return _f(
+                "tsap_structure",
                 length_path,
-                f"The local TSAP must be at least 2 bytes long; its length is {length}.",
+                f"The local TSAP is a TSAP-ID (first byte 16#E0) of {length} bytes; a TSAP-ID "
+                "has 2-16 bytes.",
             )
-        elif local_tsap is not None and local_tsap.startswith(b"SIMATIC-"):
-            yield _f(
-                "tsap_invalid",
-                data_path,
-                "A local TSAP starting with 'SIMATIC-' is reserved for the CPU's own S7 "
-                "connections.",
-            )
+        return None
+    if length > 16:
+        return _f(
+            "tsap_structure",
+            length_path,
+            f"The local TSAP is {length} bytes long; an ASCII TSAP has 3-16 characters.",
+        )
+    printable = device.family is Family.S7_1200 and role is Role.PASSIVE
+    low, high, allowed = (0x20, 0x7E, "16#20-16#7E") if printable else (0x00, 0x7F, "ASCII")
+    bad = next((i for i, c in enumerate(tsap) if not low <= c <= high), None)
+    if bad is None:
+        return None
+    where = " on an S7-1200's passive side" if printable else ""
+    return _f(
+        "tsap_structure",
+        data_path,
+        f"The local TSAP does not start with 16#E0, so it is an ASCII TSAP, which{where} may "
+        f"hold only {allowed} characters; byte {bad + 1} is 16#{tsap[bad]:02X}.",
+    )
 
 
 def _legacy_lengths(b: TconParam) -> Iterator[Finding]:

@@ -140,7 +140,7 @@ def _valid(draw: Draw, type_name: str, device: Device, want: _Want) -> Block:
         "ActiveEstablished": active,
     }
     if type_name == "TCON_IP_RFC":
-        return _valid_rfc(draw, head, active)
+        return _valid_rfc(draw, head, active, device)
     if type_name == "TCON_PARAM":
         return _valid_param(draw, head, protocol, active, device)
     ends = _endpoint(draw, protocol, active, device)
@@ -182,16 +182,31 @@ def _tls_fields(draw: Draw, secure: bool, active: bool) -> dict[str, Any]:
 
 
 def _tsap(min_size: int, max_size: int) -> st.SearchStrategy[bytes]:
+    """A partner TSAP: any bytes (ouc checks only their length), never "SIMATIC-..."."""
     return st.binary(min_size=min_size, max_size=max_size).filter(
         lambda b: not b.startswith(b"SIMATIC-")
     )
 
 
-def _valid_rfc(draw: Draw, head: dict[str, Any], active: bool) -> TconIpRfc:
+def _ascii_tsap(low: int, high: int) -> st.SearchStrategy[bytes]:
+    chars = st.lists(st.integers(low, high), min_size=3, max_size=16).map(bytes)
+    return chars.filter(lambda b: not b.startswith(b"SIMATIC-"))
+
+
+def _local_tsap(device: Device, active: bool) -> st.SearchStrategy[bytes]:
+    """A valid local TSAP (TCON's 16#80B4 rules, the TSAP structure): a TSAP-ID of 2-16 bytes
+    starting with 16#E0, or an ASCII TSAP of 3-16 characters (16#20-16#7E on an S7-1200's
+    passive side)."""
+    tsap_id = st.binary(min_size=1, max_size=15).map(lambda b: b"\xe0" + b)
+    printable = device.family is Family.S7_1200 and not active
+    return tsap_id | (_ascii_tsap(0x20, 0x7E) if printable else _ascii_tsap(0x00, 0x7F))
+
+
+def _valid_rfc(draw: Draw, head: dict[str, Any], active: bool, device: Device) -> TconIpRfc:
     return TconIpRfc(
         RemoteAddress=draw(_unicast() if active else st.just("0.0.0.0") | _unicast()),
         RemoteTSelector=TSelector.of(draw(_tsap(0, 32))),
-        LocalTSelector=TSelector.of(draw(_tsap(2, 32))),
+        LocalTSelector=TSelector.of(draw(_local_tsap(device, active))),
         **head,
     )
 
@@ -210,7 +225,7 @@ def _valid_param(
         "spare": 0,
     }
     if protocol is Protocol.ISO_ON_TCP:
-        local, remote = draw(_tsap(2, 16)), draw(_tsap(0, 16))
+        local, remote = draw(_local_tsap(device, active)), draw(_tsap(0, 16))
         address = draw(_unicast() if active else st.just("0.0.0.0") | _unicast())
     else:
         ends = _endpoint(draw, protocol, active, device)
@@ -419,6 +434,7 @@ def _breakers() -> dict[str, _Breaker]:
         ),
         "tselector_length": _tselector_length,
         "tsap_invalid": _tsap_invalid,
+        "tsap_structure": _tsap_structure,
         "qdn_empty": conn(_QDN, {"RemoteQDN": ""}, protocol=tcp, role=Role.ACTIVE),
         "qdn_not_qualified": _qdn_not_qualified,
         "qdn_unresolvable": lambda draw: draw(_base(_QDN).filter(lambda b: b.remote_qdn != "")),
@@ -497,8 +513,43 @@ def _tselector_length(draw: Draw) -> Block:
 
 
 def _tsap_invalid(draw: Draw) -> Block:
+    """A local TSAP TCON's table gives 16#80B4: empty, 2 bytes not 16#E0 first, "SIMATIC-..."."""
+    not_e0 = st.integers(0, 0xDF) | st.integers(0xE1, 0xFF)
+    tsaps = (
+        st.just(b"")
+        | st.tuples(not_e0, st.integers(0, 0xFF)).map(bytes)
+        | st.binary(max_size=8).map(lambda b: b"SIMATIC-" + b)
+    )
+    return _set_local_tsap(draw, lambda limit: tsaps)
+
+
+def _with_high_byte(data: bytes) -> bytes:
+    """``data`` with its last byte above 16#7F unless some byte already is."""
+    return data if max(data) > 0x7F else data[:-1] + bytes([data[-1] | 0x80])
+
+
+def _tsap_structure(draw: Draw) -> Block:
+    """A local TSAP that is neither a TSAP-ID nor an ASCII TSAP: 1 byte, longer than 16 bytes
+    (TCON_IP_RFC only: TCON_Param's array ends at 16), or 3-16 bytes not starting with 16#E0
+    that hold a byte above 16#7F."""
+    not_e0 = st.integers(0, 0xDF) | st.integers(0xE1, 0xFF)
+    non_ascii = st.tuples(not_e0, st.binary(min_size=2, max_size=15)).map(
+        lambda t: _with_high_byte(bytes([t[0]]) + t[1])
+    )
+
+    def tsaps(limit: int) -> st.SearchStrategy[bytes]:
+        choices = st.binary(min_size=1, max_size=1) | non_ascii
+        if limit > 16:
+            choices |= st.binary(min_size=17, max_size=limit)
+        return choices.filter(lambda b: not b.startswith(b"SIMATIC-"))
+
+    return _set_local_tsap(draw, tsaps)
+
+
+def _set_local_tsap(draw: Draw, tsaps: Callable[[int], st.SearchStrategy[bytes]]) -> Block:
+    """An ISO-on-TCP block whose local TSAP is drawn from ``tsaps(longest length it holds)``."""
     block = draw(_base(("TCON_IP_RFC", "TCON_PARAM"), protocol=Protocol.ISO_ON_TCP))
-    tsap = draw(st.binary(max_size=1) | st.binary(max_size=8).map(lambda b: b"SIMATIC-" + b))
+    tsap = draw(tsaps(16 if isinstance(block, TconParam) else 32))
     if isinstance(block, TconParam):
         return _replace(block, local_tsap_id=tsap, local_tsap_id_len=len(tsap))
     return _replace(block, LocalTSelector=TSelector.of(tsap))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
 import sys
@@ -10,7 +11,16 @@ from pathlib import Path
 import pytest
 
 from ouc.cli import main
-from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, BoolForm, build, dump_json, parse, to_dict
+from ouc.params import (
+    STANDARD_CLIENT,
+    STANDARD_SERVER,
+    BoolForm,
+    TconIpV4Sec,
+    build,
+    dump_json,
+    parse,
+    to_dict,
+)
 
 ROOT = Path(__file__).parents[2]
 SAMPLES = ROOT / "samples"
@@ -105,6 +115,34 @@ def test_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     ]
 
 
+def test_check_follows_the_device_settings_and_lists_the_system_ports(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    block = tmp_path / "web.json"
+    block.write_text(dump_json(_with_local_port(STANDARD_SERVER, 443)))
+    code, out, _ = run(capsys, "check", str(block))
+    assert code == 1 and "16#80A2  ConnPara.LocalPort: LocalPort 443" in out
+    code, out, _ = run(capsys, "check", str(block), "--no-web-server")
+    assert code == 0 and "OK, no findings" in out
+    rows = {line.split()[0].rstrip(","): line for line in out.splitlines() if line[:2] == "  "}
+    assert "always" in rows["102"] and "off (--no-web-server)" in rows["80"]
+    assert "on (--opc-ua)" in rows["4840"] and "[inferred]" in rows["34962"]
+    code, out, _ = run(capsys, "check", str(block), "--no-web-server", "--no-profinet", "--json")
+    report = json.loads(out)
+    assert code == 0 and report["findings"] == []
+    held = {tuple(r["ports"]): (r["on"], r["inferred"]) for r in report["system_ports"]}
+    assert held == {
+        (102,): (True, False),
+        (80, 443): (False, False),
+        (4840,): (True, False),
+        (34962, 34963, 34964): (False, True),
+    }
+
+
+def _with_local_port(block: TconIpV4Sec, port: int) -> TconIpV4Sec:
+    return dataclasses.replace(block, ConnPara=dataclasses.replace(block.ConnPara, LocalPort=port))
+
+
 @pytest.mark.parametrize(
     "argv",
     [
@@ -123,6 +161,7 @@ def test_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
         ["check", SERVER_JSON, "--own-ip", "192.168.0.999"],
         ["check", SERVER_JSON, "--ports-in-use", "2000,x"],
         ["check", SERVER_JSON, "--id", "1,2"],
+        ["check", SERVER_JSON, "--web-server=no"],
         ["check", str(ROOT / "samples")],
     ],
 )

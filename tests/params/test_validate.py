@@ -121,14 +121,49 @@ EXAMPLES: list[tuple[str, Block, dict[str, Any], str]] = [
     ),
     ("tselector_length", rep(ISO, RemoteTSelector=TSelector(40)), {}, "RemoteTSelector.TSelLength"),
     ("tselector_length", rep(LEGACY, rem_tsap_id_len=17), {}, "rem_tsap_id_len"),
+    # 16#80B4 as TCON's table words it: length 0, 2 bytes not 16#E0 first, "SIMATIC-...".
+    ("tsap_invalid", rep(ISO, LocalTSelector=TSelector(0)), {}, "LocalTSelector.TSelLength"),
+    ("tsap_invalid", rep(ISO, LocalTSelector=TSelector.of(b"\x01\x01")), {}, "LocalTSelector.TSel"),
+    ("tsap_invalid", rep(ISO, LocalTSelector=TSelector.of(b"\xe1\x02")), {}, "LocalTSelector.TSel"),
+    ("tsap_invalid", rep(ISO, LocalTSelector=TSelector.of("SIMATIC-1")), {}, "LocalTSelector.TSel"),
     (
         "tsap_invalid",
+        rep(LEGACY, connection_type=18, local_tsap_id=b"\x01\x02", local_tsap_id_len=2),
+        {},
+        "local_tsap_id",
+    ),
+    # The TSAP structure: TSAP-ID 2-16 bytes from 16#E0, ASCII TSAP 3-16 characters.
+    (
+        "tsap_structure",
         rep(ISO, LocalTSelector=TSelector.of(b"\x01")),
         {},
         "LocalTSelector.TSelLength",
     ),
-    ("tsap_invalid", rep(ISO, LocalTSelector=TSelector.of("SIMATIC-1")), {}, "LocalTSelector.TSel"),
-    ("tsap_invalid", rep(LEGACY, connection_type=18, local_tsap_id_len=1), {}, "local_tsap_id_len"),
+    (
+        "tsap_structure",
+        rep(ISO, LocalTSelector=TSelector.of(b"\xe0" + bytes(16))),
+        {},
+        "LocalTSelector.TSelLength",
+    ),
+    (
+        "tsap_structure",
+        rep(ISO, LocalTSelector=TSelector.of(b"PLC-TSAP-17-CHARS")),
+        {},
+        "LocalTSelector.TSelLength",
+    ),
+    ("tsap_structure", rep(ISO, LocalTSelector=TSelector.of(b"AB\xff")), {}, "LocalTSelector.TSel"),
+    (
+        "tsap_structure",
+        rep(ISO, LocalTSelector=TSelector.of(b"AB\x01")),
+        {"device": S7_1200},
+        "LocalTSelector.TSel",
+    ),
+    (
+        "tsap_structure",
+        rep(LEGACY, connection_type=18, local_tsap_id_len=1),
+        {},
+        "local_tsap_id_len",
+    ),
     ("qdn_empty", conn(QDN, RemoteQDN=""), {}, "ConnPara.RemoteQDN"),
     ("qdn_not_qualified", conn(QDN, RemoteQDN="plc-1.plant.example"), {}, "ConnPara.RemoteQDN"),
     ("qdn_not_qualified", conn(QDN, RemoteQDN="plc_1.plant."), {}, "ConnPara.RemoteQDN"),
@@ -189,6 +224,7 @@ def test_status_table_matches_domain_md() -> None:
         "local_port_system": 0x80A2,
         "local_port_in_use": 0x80A1,
         "tsap_invalid": 0x80B4,
+        "tsap_structure": 0x80B4,
         "tselector_length": 0x80B7,
         "qdn_empty": 0x80D0,
         "qdn_not_qualified": 0x80D1,
@@ -305,3 +341,49 @@ def test_finding_formats_its_status() -> None:
 def test_validate_refuses_what_is_not_a_block() -> None:
     with pytest.raises(ParamError):
         validate({"type": "TCON_IP_V4"})  # type: ignore[arg-type]
+
+
+# --------------------------------------------------------------------------- device settings
+
+
+@pytest.mark.parametrize(
+    ("port", "setting"),
+    [(80, "web_server"), (443, "web_server"), (4840, "opc_ua"), (34962, "profinet")],
+)
+def test_a_service_holds_its_ports_only_while_switched_on(port: int, setting: str) -> None:
+    block = conn(SERVER, LocalPort=port)
+    on = validate(block)
+    assert [(f.rule, f.status) for f in on] == [("local_port_system", 0x80A2)]
+    assert "switched on in the device settings" in on[0].message
+    assert validate(block, device=Device(**{setting: False})) == []
+
+
+def test_port_102_is_held_whatever_is_switched_off() -> None:
+    bare = Device(web_server=False, opc_ua=False, profinet=False)
+    assert [f.rule for f in validate(conn(SERVER, LocalPort=102), device=bare)] == [
+        "local_port_system"
+    ]
+    # Ports other services of a CPU may use are no longer refused on their own (domain.md §2).
+    assert validate(conn(SERVER, LocalPort=502), device=bare) == []
+
+
+@pytest.mark.parametrize(
+    ("tsap", "device"),
+    [
+        (b"\xe0\x02", Device()),
+        (b"\xe0" + bytes(range(1, 16)), Device()),
+        (b"SRV", Device()),
+        (b"SIMATIC", Device()),
+        (b"ABCDEFGHIJKLMNOP", S7_1200),
+        (b"AB\x01", Device()),
+    ],
+)
+def test_tsaps_at_the_edges_of_the_structure_are_valid(tsap: bytes, device: Device) -> None:
+    assert validate(rep(ISO, LocalTSelector=TSelector.of(tsap)), device=device) == []
+
+
+def test_no_tls_status_outside_tcons_table() -> None:
+    """TCON's table lists 16#80E0-16#80E7 and 16#80E9-16#80ED; 16#80E8/16#80EE do not exist."""
+    listed = set(range(0x80E0, 0x80E8)) | set(range(0x80E9, 0x80EE))
+    tls_range = {int(s) for s in Status if 0x80E0 <= s <= 0x80EF}
+    assert tls_range == listed
