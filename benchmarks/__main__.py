@@ -1,6 +1,6 @@
-"""``python -m benchmarks``: run the ouc benchmark suite (see ``--help``)."""
+"""``python -m benchmarks``: run the comparison suite from a clone (see ``--help``)."""
 
-from ouc.bench import main
+from benchmarks import main
 
 # The suite's server processes are started with multiprocessing's spawn method. Spawned children
 # do not re-run a package's ``__main__`` when started with ``-m``, but they do re-run a main

@@ -24,13 +24,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ouc.bench._cases import RECORD_CONFIG, tls_config
-from ouc.bench._harness import Budget, RunContext
-from ouc.bench._loops import op_loop
-from ouc.bench._ouc import blocking_handshake_op
-from ouc.bench._server import ListenSpec, ServerProcess
-from ouc.bench._sockets import pyopenssl_handshake_op
-from ouc.bench._stacks import TLSConfig
+from benchmarks._cases import RECORD_CONFIG, tls_config
+from benchmarks._harness import Budget, RunContext
+from benchmarks._loops import op_loop
+from benchmarks._ouc import blocking_handshake_op
+from benchmarks._server import ListenSpec, ServerProcess
+from benchmarks._sockets import pyopenssl_handshake_op
+from benchmarks._stacks import TLSConfig
 
 STACKS = ("pyopenssl", "ouc-blocking", "ouc-asyncio")
 
@@ -38,7 +38,7 @@ STACKS = ("pyopenssl", "ouc-blocking", "ouc-asyncio")
 def _runner(client: str, cfg: TLSConfig, port: int) -> Callable[[Budget], int]:
     """A function running ``client``'s handshake loop for a budget; returns the count."""
     if client == "ouc-asyncio":
-        from ouc.bench._ouc_aio import async_handshakes
+        from benchmarks._ouc_aio import async_handshakes
 
         return lambda budget: async_handshakes(cfg, port, 1, budget).ops
     make = pyopenssl_handshake_op if client == "pyopenssl" else blocking_handshake_op

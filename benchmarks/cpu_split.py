@@ -37,18 +37,18 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ouc.bench._cases import RECORD_CONFIG, tls_config
-from ouc.bench._harness import Budget, RunContext
-from ouc.bench._loops import echo_loop, op_loop
-from ouc.bench._ouc import blocking_connect, blocking_handshake_op
-from ouc.bench._server import ListenSpec, ServerProcess
-from ouc.bench._sockets import (
+from benchmarks._cases import RECORD_CONFIG, tls_config
+from benchmarks._harness import Budget, RunContext
+from benchmarks._loops import echo_loop, op_loop
+from benchmarks._ouc import blocking_connect, blocking_handshake_op
+from benchmarks._server import ListenSpec, ServerProcess
+from benchmarks._sockets import (
     pyopenssl_connect,
     pyopenssl_handshake_op,
     ssl_connect,
     ssl_handshake_op,
 )
-from ouc.bench._stacks import TLSConfig
+from benchmarks._stacks import TLSConfig
 
 STACKS = ("pyopenssl", "ssl", "ouc-blocking")
 CATEGORIES = ("openssl", "python", "kernel", "libc", "other")

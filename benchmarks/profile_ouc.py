@@ -25,13 +25,13 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
-from ouc.bench._cases import RECORD_CONFIG, tls_config
-from ouc.bench._harness import Budget, RunContext
-from ouc.bench._loops import echo_loop, op_loop
-from ouc.bench._memory import transport_echo_loop, transport_handshake
-from ouc.bench._ouc import OucPair, blocking_connect, blocking_handshake_op
-from ouc.bench._server import ListenSpec, ServerProcess
-from ouc.bench._stacks import TLSConfig
+from benchmarks._cases import RECORD_CONFIG, tls_config
+from benchmarks._harness import Budget, RunContext
+from benchmarks._loops import echo_loop, op_loop
+from benchmarks._memory import transport_echo_loop, transport_handshake
+from benchmarks._ouc import OucPair, blocking_connect, blocking_handshake_op
+from benchmarks._server import ListenSpec, ServerProcess
+from benchmarks._stacks import TLSConfig
 
 SCENARIOS = ("hs-mem", "rec-mem", "hs-blocking", "hs-asyncio", "echo-blocking", "echo-asyncio")
 
@@ -51,7 +51,7 @@ def _client_loop(scenario: str, cfg: TLSConfig, port: int, seconds: float) -> Ca
     if scenario == "echo-blocking":
         stream = blocking_connect(cfg)(port)
         return lambda: echo_loop(stream.sendall, stream.recv_into, 258, budget).ops
-    from ouc.bench._ouc_aio import async_handshakes, async_records
+    from benchmarks._ouc_aio import async_handshakes, async_records
 
     if scenario == "hs-asyncio":
         return lambda: async_handshakes(cfg, port, 1, budget).ops

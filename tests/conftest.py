@@ -7,8 +7,29 @@ would turn scheduler noise into flaky failures. ``HYPOTHESIS_PROFILE=thorough`` 
 from __future__ import annotations
 
 import os
+import sys
+from pathlib import Path
 
+import pytest
 from hypothesis import HealthCheck, settings
+
+# The comparison suite (benchmarks/) is not installed with the package: it is imported from this
+# clone. The clone's root is on sys.path only while importing it and during the tests that spawn
+# its server processes (fixture below): left there for every test, it would also expose the
+# clone's build metadata (ouc.egg-info) to pytest runs started inside tests.
+_REPO = str(Path(__file__).resolve().parents[1])
+sys.path.insert(0, _REPO)
+try:
+    import benchmarks  # noqa: F401
+finally:
+    sys.path.remove(_REPO)
+
+
+@pytest.fixture
+def benchmarks_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
+    """The clone's root on sys.path, so spawned suite processes can import ``benchmarks``."""
+    monkeypatch.syspath_prepend(_REPO)
+
 
 settings.register_profile(
     "default", deadline=None, suppress_health_check=[HealthCheck.too_slow], max_examples=100

@@ -13,10 +13,10 @@ from pathlib import Path
 
 import pytest
 
-from ouc.bench import Budget, Case, Metric, Registry, Result, RunContext, run_suite
-from ouc.bench._harness import clusters, median_result, steps
-from ouc.bench._progress import Progress
-from ouc.bench._report import document, format_table, write_chart, write_json
+from benchmarks import Budget, Case, Metric, Registry, Result, RunContext, run_suite
+from benchmarks._harness import clusters, median_result, steps
+from benchmarks._progress import Progress
+from benchmarks._report import document, format_table, write_chart, write_json
 from ouc.errors import ConfigError, TLSError
 
 
@@ -189,7 +189,7 @@ def test_progress_draws_only_on_a_tty() -> None:
 
 
 def test_op_loop_is_bounded_by_count_and_keeps_a_minimum() -> None:
-    from ouc.bench._loops import op_loop
+    from benchmarks._loops import op_loop
 
     calls: list[int] = []
     timing = op_loop(lambda: calls.append(1), Budget(seconds=60.0, max_ops=7))
@@ -199,7 +199,7 @@ def test_op_loop_is_bounded_by_count_and_keeps_a_minimum() -> None:
 
 
 def test_concurrent_loop_reports_the_first_client_failure() -> None:
-    from ouc.bench._loops import concurrent_loop
+    from benchmarks._loops import concurrent_loop
 
     made: list[int] = []
 

@@ -15,9 +15,9 @@ from typing import Any
 
 import pytest
 
-from ouc.bench import Budget, RunContext, load_registry, main
-from ouc.bench._ouc import OucPair, memory_resumed_loop
-from ouc.bench._target import TargetPlan, target_ops
+from benchmarks import Budget, RunContext, load_registry, main
+from benchmarks._ouc import OucPair, memory_resumed_loop
+from benchmarks._target import TargetPlan, target_ops
 from ouc.certs import CertStore, PrivateKey, generate_key
 from ouc.device import Device
 from ouc.drivers import AddressMap, PassiveEndpoint, echo, example_store, standard_example
@@ -53,7 +53,7 @@ def test_every_ouc_row_names_the_baseline_issue_6_compares_it_with() -> None:
 
 
 def test_resumed_engine_handshakes_really_resume(tmp_path: Path) -> None:
-    from ouc.bench._cases import tls_config
+    from benchmarks._cases import tls_config
 
     ctx = RunContext(
         quick=True, budget=Budget(0.05, max_ops=5), concurrency=1, connections=1, workdir=tmp_path

@@ -19,8 +19,8 @@ from typing import Any
 
 import pytest
 
-from ouc.bench import Budget, RunContext, load_registry, main
-from ouc.bench._memory import transport_echo_loop, transport_handshake_loop
+from benchmarks import Budget, RunContext, load_registry, main
+from benchmarks._memory import transport_echo_loop, transport_handshake_loop
 from ouc.cli import main as ouc_main
 from ouc.transport import PlainTransport
 
@@ -162,18 +162,18 @@ def test_transport_loops_pump_any_transport_pair(tmp_path: Path) -> None:
 
 
 def test_bad_input_is_one_line_and_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
-    assert ouc_main(["bench", "--only", "no-such-row"]) == 2
+    assert main(["--only", "no-such-row"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "matches no benchmark" in err
-    assert ouc_main(["bench", "--target", "127.0.0.1:2000", "--store", "/no/such/store"]) == 2
+    assert main(["--target", "127.0.0.1:2000", "--store", "/no/such/store"]) == 2
     err = capsys.readouterr().err.strip()
     assert err.count("\n") == 0 and "/no/such/store" in err
-    assert ouc_main(["bench", "--target", "127.0.0.1:0", "--plain"]) == 2
+    assert main(["--target", "127.0.0.1:0", "--plain"]) == 2
     assert "outside 1..65535" in capsys.readouterr().err
-    assert ouc_main(["bench", "--target", "h:1", "--size", "9000", "--family", "S7-1200",
+    assert main(["--target", "h:1", "--size", "9000", "--family", "S7-1200",
                      "--firmware", "V4.5", "--plain"]) == 2  # fmt: skip
     assert "16#8085" in capsys.readouterr().err
-    assert ouc_main(["bench", "--target", "h:1"]) == 2
+    assert main(["--target", "h:1"]) == 2
     assert "--store" in capsys.readouterr().err
 
 
@@ -208,7 +208,7 @@ def test_run_context_closes_its_resources(tmp_path: Path) -> None:
 
 
 def test_server_process_reports_errors_and_stops() -> None:
-    from ouc.bench._server import ListenSpec, ServerProcess
+    from benchmarks._server import ListenSpec, ServerProcess
     from ouc.errors import ConfigError, OucConnectionError
 
     server = ServerProcess()
@@ -228,7 +228,7 @@ def test_server_process_reports_errors_and_stops() -> None:
 def test_pieces_hand_out_frames_whole_or_in_order_pieces() -> None:
     """The blocking ouc stream adapter: a frame that fits is copied whole; a larger one comes
     out over several ``recv_into`` calls, in order, before the next frame is asked for."""
-    from ouc.bench._ouc import _Pieces
+    from benchmarks._ouc import _Pieces
 
     frames = [b"abc", bytes(range(10)), b"z"]
     pieces = _Pieces(lambda: frames.pop(0))
@@ -240,3 +240,9 @@ def test_pieces_hand_out_frames_whole_or_in_order_pieces() -> None:
         got.append(bytes(buf[:n]))
     assert got == [b"abc", bytes(range(4)), bytes(range(4, 8)), bytes(range(8, 10)), b"z"]
     assert frames == []
+
+
+def test_ouc_bench_says_where_the_suite_moved(capsys: pytest.CaptureFixture[str]) -> None:
+    assert ouc_main(["bench", "--quick"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "python -m benchmarks" in err

@@ -1,7 +1,8 @@
 """Local timing script (not a test): the blocking driver against the raw stacks, over loopback.
 
-Run ``python tests/drivers/perf_blocking.py [ROUNDS] [SECONDS]``. The server of every pair runs in
-a separate (spawned) process, as in the benchmark suite, so client and server do not share a GIL:
+Run ``PYTHONPATH=. python tests/drivers/perf_blocking.py [ROUNDS] [SECONDS]`` from the clone.
+The server of every pair runs in a separate (spawned) process, as in the benchmark suite, so
+client and server do not share a GIL:
 
 - 258-byte echo round trips: ``ActiveEndpoint.send/receive`` ↔ ``PassiveEndpoint`` with
   ``echo()``, against Python's ``ssl`` module on both sides (issue 6 target: ≥ 0.9x);
@@ -25,11 +26,11 @@ from collections.abc import Callable
 from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 
-from ouc.bench._certs import CertFiles
-from ouc.bench._loops import recv_exact
-from ouc.bench._server import ListenSpec, ServerProcess
-from ouc.bench._sockets import pyopenssl_handshake_op, ssl_connect
-from ouc.bench._stacks import TLSConfig
+from benchmarks._certs import CertFiles
+from benchmarks._loops import recv_exact
+from benchmarks._server import ListenSpec, ServerProcess
+from benchmarks._sockets import pyopenssl_handshake_op, ssl_connect
+from benchmarks._stacks import TLSConfig
 from ouc.certs import CertStore
 from ouc.drivers import (
     ActiveEndpoint,

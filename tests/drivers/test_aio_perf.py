@@ -3,7 +3,7 @@
 Benchmarks are never timed tests: the one test here runs a tiny configuration only to prove the
 script works. Run the measurement with::
 
-    python tests/drivers/test_aio_perf.py [ROUNDS] [SECONDS]
+    PYTHONPATH=. python tests/drivers/test_aio_perf.py [ROUNDS] [SECONDS]   # from the clone
 
 Both servers run in separate (spawned) processes, as in the benchmark suite, so client and
 server do not share a GIL; the clients run in this process's event loop:
@@ -36,11 +36,12 @@ from multiprocessing.connection import Connection as Pipe
 from pathlib import Path
 from typing import Any
 
+import pytest
 from cryptography.hazmat.primitives import serialization
 
-from ouc.bench._certs import CertFiles
-from ouc.bench._server import ListenSpec, ServerProcess
-from ouc.bench._stacks import TLSConfig, ssl_context
+from benchmarks._certs import CertFiles
+from benchmarks._server import ListenSpec, ServerProcess
+from benchmarks._stacks import TLSConfig, ssl_context
 from ouc.certs import CertStore
 from ouc.conn import FrameReceived
 from ouc.drivers import (
@@ -297,6 +298,7 @@ def run(rounds: int, seconds: float) -> dict[str, float]:
     return ratios
 
 
+@pytest.mark.usefixtures("benchmarks_on_path")  # its baseline server process imports benchmarks
 def test_the_timing_script_runs_a_tiny_configuration() -> None:
     """Not a benchmark: one short round proves the servers, clients and loops work."""
     ratios = run(rounds=1, seconds=0.05)

@@ -6,7 +6,7 @@ both sides in memory. Families: ``hs`` handshakes, ``rec`` records, ``idle`` mem
 connection, ``crypto`` the openssl speed floor.
 
 ouc rows register next to these with the same helpers and name the row here as their baseline
-(see the package docstring of :mod:`ouc.bench` for the exact extension points).
+(see the package docstring of :mod:`benchmarks` for the exact extension points).
 """
 
 from __future__ import annotations
@@ -14,11 +14,11 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 
-from ouc.bench import _memory, _openssl, _sockets
-from ouc.bench._certs import KEY_TYPES, CertFiles, make_cert_files
-from ouc.bench._harness import Case, Metric, Registry, Result, RunContext
-from ouc.bench._loops import to_result
-from ouc.bench._stacks import TLSConfig, config_label
+from benchmarks import _memory, _openssl, _sockets
+from benchmarks._certs import KEY_TYPES, CertFiles, make_cert_files
+from benchmarks._harness import Case, Metric, Registry, Result, RunContext
+from benchmarks._loops import to_result
+from benchmarks._stacks import TLSConfig, config_label
 
 __all__ = [
     "AUTHS",

@@ -20,7 +20,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ouc.bench._harness import Metric, Row
+from benchmarks._harness import Metric, Row
 from ouc.errors import ConfigError
 
 __all__ = [

@@ -1,12 +1,12 @@
 """The ouc side of the suite: engines and drivers set up on the run's benchmark certificates.
 
 Every ouc row measures the library exactly as users run it, on the same PEM files and the same
-configurations (:class:`~ouc.bench._stacks.TLSConfig`) as the raw baselines:
+configurations (:class:`~benchmarks._stacks.TLSConfig`) as the raw baselines:
 
 - :class:`OucPair`: the client and server :class:`~ouc.tls.TLSContext` of one configuration
   (built once, like every endpoint), for the in-memory rows (engine + engine, no sockets);
 - :func:`endpoint_spec`: an :class:`~ouc.drivers.EndpointSpec` of either side, for the driver
-  rows; the server kinds of :mod:`ouc.bench._ouc_server` build theirs with it too;
+  rows; the server kinds of :mod:`benchmarks._ouc_server` build theirs with it too;
 - client ops for the loopback rows: blocking ``ActiveEndpoint`` handshakes and streams, and the
   asyncio ``AsyncActiveEndpoint`` loops.
 
@@ -28,12 +28,12 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 
-from ouc.bench._certs import CertFiles
-from ouc.bench._harness import Budget
-from ouc.bench._loops import Timing, op_loop
-from ouc.bench._memory import transport_handshake
-from ouc.bench._sockets import Stream
-from ouc.bench._stacks import TLSConfig
+from benchmarks._certs import CertFiles
+from benchmarks._harness import Budget
+from benchmarks._loops import Timing, op_loop
+from benchmarks._memory import transport_handshake
+from benchmarks._sockets import Stream
+from benchmarks._stacks import TLSConfig
 from ouc.certs import ResolvedEndpoint
 from ouc.device import Device, Role
 from ouc.drivers import ActiveEndpoint, EndpointSpec, system_clock

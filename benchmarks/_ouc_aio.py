@@ -1,7 +1,7 @@
 """The asyncio driver's client loops: AsyncActiveEndpoint handshakes and records.
 
 One ``asyncio.run`` per measured run: the client's loop lives in this process, the server's
-(AsyncPassiveEndpoint, :mod:`ouc.bench._ouc_server`) in the benchmark server process.
+(AsyncPassiveEndpoint, :mod:`benchmarks._ouc_server`) in the benchmark server process.
 """
 
 from __future__ import annotations
@@ -9,11 +9,11 @@ from __future__ import annotations
 import asyncio
 import time
 
-from ouc.bench._harness import Budget
-from ouc.bench._loops import Timing, oneway_batch
-from ouc.bench._ouc import CONNECT_TIMEOUT, IO_TIMEOUT, endpoint_spec
-from ouc.bench._server import ACK
-from ouc.bench._stacks import TLSConfig
+from benchmarks._harness import Budget
+from benchmarks._loops import Timing, oneway_batch
+from benchmarks._ouc import CONNECT_TIMEOUT, IO_TIMEOUT, endpoint_spec
+from benchmarks._server import ACK
+from benchmarks._stacks import TLSConfig
 from ouc.device import Role
 from ouc.drivers import AsyncActiveEndpoint, EndpointSpec
 from ouc.errors import OucConnectionError

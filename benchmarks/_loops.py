@@ -16,8 +16,8 @@ from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-from ouc.bench._harness import Budget, Result
-from ouc.bench._server import ACK, ServerProcess
+from benchmarks._harness import Budget, Result
+from benchmarks._server import ACK, ServerProcess
 from ouc.errors import OucConnectionError, Status
 
 __all__ = [

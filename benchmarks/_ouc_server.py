@@ -13,8 +13,8 @@ from __future__ import annotations
 import asyncio
 import weakref
 
-from ouc.bench._ouc import endpoint_spec
-from ouc.bench._server import ACK, ListenerStats, ListenSpec, event_loop
+from benchmarks._ouc import endpoint_spec
+from benchmarks._server import ACK, ListenerStats, ListenSpec, event_loop
 from ouc.conn import Connection, FrameReceived
 from ouc.device import Role
 from ouc.drivers import (

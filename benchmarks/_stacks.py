@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from OpenSSL import SSL
 from OpenSSL._util import lib as _lib
 
-from ouc.bench._certs import CertFiles
+from benchmarks._certs import CertFiles
 from ouc.errors import ConfigError, Status, TLSError
 
 __all__ = [

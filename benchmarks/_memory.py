@@ -21,9 +21,9 @@ from collections.abc import Callable
 
 from OpenSSL import SSL
 
-from ouc.bench._harness import Budget
-from ouc.bench._loops import Timing, op_loop
-from ouc.bench._stacks import TLSConfig, pyopenssl_context, session_reused, ssl_context, tls_error
+from benchmarks._harness import Budget
+from benchmarks._loops import Timing, op_loop
+from benchmarks._stacks import TLSConfig, pyopenssl_context, session_reused, ssl_context, tls_error
 from ouc.errors import Status, TLSError
 from ouc.transport import Failed, HandshakeComplete, PlaintextReceived, Transport
 

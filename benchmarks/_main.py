@@ -1,9 +1,9 @@
-"""The command line of the suite, shared by ``ouc bench`` and ``python -m benchmarks``.
+"""The command line of the suite: ``python -m benchmarks`` from a clone of the repository.
 
 ``add_arguments`` defines the options on any parser, ``run_from_args`` runs them, ``main`` is the
-entry of ``python -m benchmarks`` (through the ``ouc`` dispatcher: an OucError is one line on
-stderr and exit 2, never a traceback). Exit status 0 when every selected row measured, 1 when a
-row failed (its error is in the table and JSON).
+entry of ``python -m benchmarks`` (errors read as in ``ouc``: an OucError is one line on stderr
+and exit 2, never a traceback). Exit status 0 when every selected row measured, 1 when a row
+failed (its error is in the table and JSON).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-from ouc.bench._harness import REGISTRY, Budget, Case, Registry, Row, RunContext, run_suite, steps
-from ouc.bench._progress import Progress
+from benchmarks._harness import REGISTRY, Budget, Case, Registry, Row, RunContext, run_suite, steps
+from benchmarks._progress import Progress
 
 __all__ = ["add_arguments", "load_registry", "main", "run_from_args"]
 
@@ -30,8 +30,8 @@ def load_registry() -> Registry:
     """The registry with every row registered (baselines first; ouc rows add theirs here)."""
     global _loaded
     if not _loaded:
-        from ouc.bench._cases import register_baselines
-        from ouc.bench._ouc_cases import register_ouc
+        from benchmarks._cases import register_baselines
+        from benchmarks._ouc_cases import register_ouc
 
         register_baselines(REGISTRY)
         register_ouc(REGISTRY)
@@ -160,7 +160,7 @@ def _list(cases: Sequence[Case]) -> int:
 
 
 def _target_cases(args: argparse.Namespace) -> list[Case]:
-    from ouc.bench._target import TargetPlan, parse_target, target_cases, target_ops
+    from benchmarks._target import TargetPlan, parse_target, target_cases, target_ops
     from ouc.device import Device
 
     host, port = parse_target(args.target)
@@ -219,7 +219,7 @@ def run_from_args(args: argparse.Namespace) -> int:
 
 
 def _report(rows: list[Row], settings: dict[str, Any], args: argparse.Namespace) -> int:
-    from ouc.bench._report import (
+    from benchmarks._report import (
         document,
         format_markdown,
         format_table,
@@ -239,17 +239,29 @@ def _report(rows: list[Row], settings: dict[str, Any], args: argparse.Namespace)
     if args.chart is not None:
         message = write_chart(rows, args.chart)
         if message is not None:
-            print(f"ouc bench: {message}", file=sys.stderr)
+            print(f"python -m benchmarks: {message}", file=sys.stderr)
     failed = [r for r in rows if r.error is not None and not r.skipped]
     return 1 if failed else 0
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    """``python -m benchmarks [OPTIONS]``: exactly ``ouc bench [OPTIONS]``; the exit status.
+    """``python -m benchmarks [OPTIONS]``; the exit status (0 ok, 1 a row failed, 2 bad input)."""
+    from ouc.cli._parser import OneLineParser
+    from ouc.errors import OucError
 
-    It goes through the ``ouc`` dispatcher, so errors read and exit the same way (one line on
-    stderr, exit 2).
-    """
-    from ouc.cli import main as ouc_main
-
-    return ouc_main(["bench", *(sys.argv[1:] if argv is None else argv)])
+    parser = OneLineParser(
+        prog="python -m benchmarks",
+        description="Handshakes/s, CPU per handshake, record-path throughput and memory per "
+        "connection, each ouc row with its ratio to a baseline measured in the same run "
+        "(raw pyOpenSSL, Python's ssl, asyncio, plain TCP, openssl s_time/speed).",
+    )
+    add_arguments(parser)
+    args = parser.parse_args(argv)
+    try:
+        return run_from_args(args)
+    except OucError as exc:
+        print(f"python -m benchmarks: error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("python -m benchmarks: interrupted", file=sys.stderr)
+        return 130

@@ -292,7 +292,7 @@ class Registry:
         return [c for c in self if c.name in chosen]
 
 
-#: The suite's registry; ``ouc.bench._cases`` fills it with the baselines, ouc rows add theirs.
+#: The suite's registry; ``benchmarks._cases`` fills it with the baselines, ouc rows add theirs.
 REGISTRY = Registry()
 
 

@@ -21,8 +21,8 @@ import threading
 import time
 from queue import Empty, Queue
 
-from ouc.bench._harness import Result, RunContext
-from ouc.bench._stacks import TLS12_CIPHERS, TLSConfig
+from benchmarks._harness import Result, RunContext
+from benchmarks._stacks import TLS12_CIPHERS, TLSConfig
 from ouc.errors import ConfigError, OucConnectionError, Status
 
 __all__ = ["SServer", "openssl_missing", "s_time_case", "speed_case"]

@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ouc.bench._harness import Case, Metric, Result, RunContext
-from ouc.bench._loops import concurrent_loop, echo_loop, op_loop, to_result
-from ouc.bench._sockets import Stream
+from benchmarks._harness import Case, Metric, Result, RunContext
+from benchmarks._loops import concurrent_loop, echo_loop, op_loop, to_result
+from benchmarks._sockets import Stream
 from ouc.device import Device
 from ouc.errors import ConfigError, OucConnectionError, Status
 from ouc.params import TconIpV4, TconIpV4Sec, TconQdn, TconQdnSec
@@ -143,7 +143,7 @@ def target_spec(plan: TargetPlan) -> EndpointSpec:
     Raises:
         OucError: the store or the IDs do not resolve (16#80ED, 16#80E4, ...).
     """
-    from ouc.bench._ouc import CONNECT_TIMEOUT
+    from benchmarks._ouc import CONNECT_TIMEOUT
     from ouc.certs import CertStore, ResolvedEndpoint
     from ouc.device import Role
     from ouc.drivers import EndpointSpec
@@ -179,7 +179,7 @@ def target_ops(plan: TargetPlan) -> tuple[OpFactory, Callable[[], Stream]]:
     Raises:
         OucError: the plan does not resolve into an endpoint (see :func:`target_spec`).
     """
-    from ouc.bench._ouc import active_endpoint, stream_of
+    from benchmarks._ouc import active_endpoint, stream_of
 
     spec = target_spec(plan)
 

@@ -33,7 +33,7 @@ from typing import Any
 
 from OpenSSL import SSL
 
-from ouc.bench._stacks import TLSConfig, pyopenssl_context, ssl_context
+from benchmarks._stacks import TLSConfig, pyopenssl_context, ssl_context
 from ouc.errors import ConfigError, OucConnectionError, Status
 
 __all__ = [
@@ -260,14 +260,14 @@ def _serve_asyncio(spec: ListenSpec, stats: ListenerStats) -> int:
 
 def _serve_ouc(spec: ListenSpec, stats: ListenerStats) -> int:
     """The ouc drivers' kinds, imported on first use (the baselines do not need the drivers)."""
-    from ouc.bench._ouc_server import serve_ouc_asyncio, serve_ouc_blocking
+    from benchmarks._ouc_server import serve_ouc_asyncio, serve_ouc_blocking
 
     serve_kind = serve_ouc_blocking if spec.kind == "ouc-blocking" else serve_ouc_asyncio
     return serve_kind(spec, stats)
 
 
 #: Server kinds by name; the ouc drivers' kinds take the same ListenSpec (TLS config → a
-#: ResolvedEndpoint, see ouc.bench._ouc) and serve the same modes.
+#: ResolvedEndpoint, see benchmarks._ouc) and serve the same modes.
 SERVER_KINDS: dict[str, ServerKind] = {
     "ouc-blocking": _serve_ouc,
     "ouc-asyncio": _serve_ouc,

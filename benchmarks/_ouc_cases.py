@@ -22,8 +22,8 @@ from __future__ import annotations
 import functools
 from dataclasses import replace
 
-from ouc.bench import _ouc, _sockets
-from ouc.bench._cases import (
+from benchmarks import _ouc, _sockets
+from benchmarks._cases import (
     AUTHS,
     RECORD_CONFIG,
     SIZES,
@@ -31,12 +31,12 @@ from ouc.bench._cases import (
     describe_config,
     tls_config,
 )
-from ouc.bench._harness import Case, Metric, Registry, Result, RunContext
-from ouc.bench._loops import oneway_batch, server_cpu, to_result
-from ouc.bench._memory import transport_echo_loop
-from ouc.bench._ouc_aio import async_handshakes, async_records
-from ouc.bench._server import ListenSpec
-from ouc.bench._stacks import TLSConfig, config_label
+from benchmarks._harness import Case, Metric, Registry, Result, RunContext
+from benchmarks._loops import oneway_batch, server_cpu, to_result
+from benchmarks._memory import transport_echo_loop
+from benchmarks._ouc_aio import async_handshakes, async_records
+from benchmarks._server import ListenSpec
+from benchmarks._stacks import TLSConfig, config_label
 
 __all__ = ["ouc_cases", "register_ouc"]
 

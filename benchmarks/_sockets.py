@@ -7,7 +7,7 @@ in by supplying its own:
   handshake, a one-byte echo (so the server finished too, e.g. verified a client certificate in
   TLS 1.3, and the client read the session tickets), close — sequentially or from N threads;
   :func:`asyncio_handshake_case` is the same connection with asyncio streams on both sides;
-- records: :func:`record_case` runs the echo or one-way loop of :mod:`ouc.bench._loops` over a
+- records: :func:`record_case` runs the echo or one-way loop of :mod:`benchmarks._loops` over a
   stream from ``connect(port)``; :func:`asyncio_record_case` does the same with asyncio streams;
 - memory: :func:`idle_memory_case` holds N idle connections to a fresh server process and reports
   its RSS growth per connection.
@@ -27,8 +27,8 @@ from dataclasses import dataclass
 
 from OpenSSL import SSL
 
-from ouc.bench._harness import Result, RunContext
-from ouc.bench._loops import (
+from benchmarks._harness import Result, RunContext
+from benchmarks._loops import (
     Timing,
     concurrent_loop,
     echo_loop,
@@ -38,8 +38,8 @@ from ouc.bench._loops import (
     server_cpu,
     to_result,
 )
-from ouc.bench._server import ACK, ListenSpec, ServerProcess, raise_nofile_limit
-from ouc.bench._stacks import TLSConfig, pyopenssl_context, session_reused, ssl_context, tls_error
+from benchmarks._server import ACK, ListenSpec, ServerProcess, raise_nofile_limit
+from benchmarks._stacks import TLSConfig, pyopenssl_context, session_reused, ssl_context, tls_error
 from ouc.errors import OucConnectionError, Status
 
 __all__ = [
