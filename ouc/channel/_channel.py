@@ -1,55 +1,32 @@
-"""A WinCC-style channel: one PC program holding named secure connections to many PLCs (§8).
+"""The channel's runner: threads and blocking endpoints around the sans-I/O links.
 
-:class:`Channel` is layer 3, built on the blocking driver: every establishment is one
-:class:`~ouc.drivers.ActiveEndpoint` (TSEND_C side, TLS client) made fresh from the connection's
-block, so that whatever changed since the last establishment applies to the next one and never
-to a connection that is up (domain.md §8):
+:class:`Channel` holds one :class:`~ouc.channel._link.Link` per connection (the rules, the
+state, the timer) and does only what the links ask: it opens a fresh
+:class:`~ouc.drivers.ActiveEndpoint` (TSEND_C side, TLS client, no session resumption) for each
+:class:`~ouc.channel._link.Connect`, closes it for a :class:`~ouc.channel._link.Drop`, sleeps
+until a :class:`~ouc.channel._link.Wait` runs out or an event arrives, and reports the outcome
+back to the link. One worker thread per connection (so a slow or unreachable PLC never delays
+another) and the driver's watcher thread per live connection, which reports a drop; one lock
+and condition for the whole channel, held only while a link decides.
 
-- trust: the device certificate store (manual trust, ``trusted/crl/``) and the imported CAs are
-  read at every handshake; the channel never resumes a TLS session, so every establishment
-  verifies the PLC certificate in full;
-- its own client certificate is looked up in the project store at every establishment;
-- an established connection stays up when a certificate expires by the (injected) clock.
-
-Each connection has one worker thread that owns its establishment and teardown (so a slow or
-unreachable PLC never delays another), and the driver's watcher thread per live connection that
-notices drops. The driver's own re-establishment is off: the worker re-establishes instead (at
-once after a drop, then with a doubling back-off), with a fresh endpoint each time.
-
-The control values ``ForceConnectionState``, ``AlternativeAddress`` and
-``UseAlternativeAddress`` are set with :meth:`Channel.set`; the address values apply at the next
-establishment, so the documented change is: force 0, use-alternative 1, force 1.
-
-Firmware rule (§8 "both CPUs must run firmware ≥ V2.9 for a secure change"): an establishment
-through the alternative address of a secure block checks both CPUs' profiles (``cpus``; default
-S7-1500 V3.1). When either is older than S7-1500 V2.9 / S7-1200 V4.5 (the firmware with TLS 1.3
-and secure HMI communication), the attempt is refused with 16#80E1 — unless the channel was made
-with ``allow_unsecured=True``, which connects plain TCP and reports the connection as
-``not secured``. Insecure modes are explicit, never a silent fallback (style rule 6).
+Everything that is a rule lives in the link and is tested without sockets or threads
+(``tests/channel/test_link.py``); the tests of this module are about the runner.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field
 from pathlib import Path
 from types import TracebackType
 
-from cryptography import x509
-
 from ouc.certs import CertStore, DeviceCertStore
-from ouc.channel._address import AlternativeAddress
-from ouc.channel._settings import (
-    ChannelBlock,
-    ChannelConnection,
-    check_channel_block,
-    with_remote,
-    without_tls,
-)
+from ouc.channel._link import Connect, Drop, Link, LinkRules, Stop, Wait
+from ouc.channel._settings import ChannelConnection
 from ouc.channel._state import (
     ALTERNATIVE_ADDRESS,
     FORCE_CONNECTION_STATE,
@@ -57,11 +34,9 @@ from ouc.channel._state import (
     ChannelRow,
     LinkState,
     canonical_variable,
-    check_transition,
-    parse_flag,
 )
-from ouc.channel._trust import ChannelVerifier, TrustedCAs, client_identity
-from ouc.device import Device, TLSVersion
+from ouc.channel._trust import ChannelVerifier, TrustedCAs
+from ouc.device import Device
 from ouc.drivers import (
     ActiveEndpoint,
     AddressMap,
@@ -71,9 +46,8 @@ from ouc.drivers import (
     RecordKind,
     system_clock,
 )
-from ouc.errors import ConfigError, OucConnectionError, OucError, Status, TLSError
+from ouc.errors import ConfigError, OucConnectionError, OucError, Status
 from ouc.tls import TLSProfile
-from ouc.transport import SessionInfo
 
 __all__ = ["Channel"]
 
@@ -83,48 +57,8 @@ _HISTORY = 1000  # channel events kept for events()
 _ENDED = (RecordKind.CLOSED, RecordKind.FAILED)
 
 
-@dataclass
-class _Conn:
-    """A connection's live state; every field is guarded by the channel's condition."""
-
-    settings: ChannelConnection
-    block: ChannelBlock
-    verifier: ChannelVerifier
-    force: bool
-    alternative: AlternativeAddress | None
-    use_alternative: bool
-    state: LinkState = LinkState.DISCONNECTED
-    status: int = Status.NO_JOB
-    reason: str = ""
-    endpoint: ActiveEndpoint | None = None
-    token: object | None = None  # identifies the endpoint whose records count
-    dropped: bool = False
-    kick: bool = True  # attempt at once instead of waiting for next_attempt
-    next_attempt: float = 0.0
-    delay: float = 0.0
-    target: str = ""
-    via_alternative: bool = False
-    security: str = ""
-    peer: x509.Certificate | None = None
-    attempts: int = 0
-    connections: int = 0
-    thread: threading.Thread | None = field(default=None, repr=False)
-
-    @property
-    def name(self) -> str:
-        return self.settings.name
-
-
-@dataclass(frozen=True)
-class _Plan:
-    """What one establishment uses: the control values as they were when it started."""
-
-    alternative: AlternativeAddress | None
-    use_alternative: bool
-
-
 class Channel:
-    """A PC-side channel holding named connections to PLCs (WinCC S7-1200/S7-1500 channel).
+    """A PC-side channel holding named Secure OUC connections to PLCs.
 
     Args:
         connections: the connections, names unique.
@@ -173,28 +107,33 @@ class Channel:
         on_event: Callable[[ChannelEvent], None] | None = None,
     ) -> None:
         self.trust = trust if trust is not None else TrustedCAs()
-        self.project_store = project_store
         self.device = device if device is not None else Device(name="PC")
         self.address_map = address_map if address_map is not None else AddressMap({})
-        self.cpus = dict(cpus or {})
-        self.default_cpu = default_cpu if default_cpu is not None else Device()
-        self.allow_unsecured = bool(allow_unsecured)
-        self.access_points = dict(access_points or {})
         self.clock = clock
         self.profile = TLSProfile.parse(profile)
         self.connect_timeout = connect_timeout
-        self.retry_delay = retry_delay
-        self.max_retry_delay = max(retry_delay, max_retry_delay)
+        self.rules = LinkRules(
+            device=self.device,
+            project_store=project_store,
+            cpus=dict(cpus or {}),
+            default_cpu=default_cpu if default_cpu is not None else Device(),
+            allow_unsecured=bool(allow_unsecured),
+            access_points=dict(access_points or {}),
+            clock=clock,
+            retry_delay=retry_delay,
+            max_retry_delay=max(retry_delay, max_retry_delay),
+        )
         self._on_event = on_event
         self._cond = threading.Condition(threading.RLock())
-        self._events: deque[ChannelEvent] = deque(maxlen=_HISTORY)
+        self._history: deque[ChannelEvent] = deque(maxlen=_HISTORY)
         self._started = False
-        self._closing = False
         self._stores: dict[Path, DeviceCertStore] = {}
         default = None if device_store is None else self._store(device_store)
-        self._conns: dict[str, _Conn] = {}
+        self._links: dict[str, Link] = {}
+        self._endpoints: dict[str, ActiveEndpoint] = {}
+        self._threads: list[threading.Thread] = []
         for settings in connections:
-            if settings.name in self._conns:
+            if settings.name in self._links:
                 raise ConfigError(f"connection {settings.name!r} is named twice", path="name")
             if settings.device_store is not None:
                 store = self._store(settings.device_store)
@@ -206,19 +145,9 @@ class Channel:
                     "(give the channel one, or the connection its own)",
                     path=f"{settings.name}.device_store",
                 )
-            alternative = settings.alternative_address
-            assert alternative is None or isinstance(alternative, AlternativeAddress)
-            if alternative is not None:
-                self._check_access_point(alternative)
-            self._conns[settings.name] = _Conn(
-                settings=settings,
-                block=check_channel_block(settings.block),
-                verifier=ChannelVerifier(store, self.trust),
-                force=settings.force,
-                alternative=alternative,
-                use_alternative=settings.use_alternative,
-            )
-        if not self._conns:
+            verifier = ChannelVerifier(store, self.trust)
+            self._links[settings.name] = Link(settings, verifier, self.rules)
+        if not self._links:
             raise ConfigError("a channel needs at least one connection", path="connections")
 
     def _store(self, store: DeviceCertStore | str | Path) -> DeviceCertStore:
@@ -230,14 +159,10 @@ class Channel:
             self._stores[key] = DeviceCertStore(key)
         return self._stores[key]
 
-    def _check_access_point(self, alternative: AlternativeAddress) -> None:
-        point = alternative.access_point
-        if self.access_points and point is not None and point not in self.access_points:
-            raise ConfigError(
-                f"AccessPoint {point!r} is not one of this PC's access points "
-                f"({', '.join(sorted(self.access_points))})",
-                path=ALTERNATIVE_ADDRESS,
-            )
+    @property
+    def project_store(self) -> CertStore | None:
+        """The project store of the PC station's own certificates."""
+        return self.rules.project_store
 
     # ------------------------------------------------------------------------------ lifecycle
 
@@ -249,11 +174,12 @@ class Channel:
                     "the channel was already started", status=Status.IN_PROGRESS
                 )
             self._started = True
-            for conn in self._conns.values():
-                conn.thread = threading.Thread(
-                    target=self._work, args=(conn,), name=f"ouc-channel-{conn.name}", daemon=True
+            for link in self._links.values():
+                thread = threading.Thread(
+                    target=self._work, args=(link,), name=f"ouc-channel-{link.name}", daemon=True
                 )
-                conn.thread.start()
+                self._threads.append(thread)
+                thread.start()
         return self
 
     def close(self, timeout: float | None = None) -> None:
@@ -263,9 +189,12 @@ class Channel:
             timeout: seconds to wait for the workers (default: connect_timeout + 5).
         """
         with self._cond:
-            self._closing = True
+            for link in self._links.values():
+                link.shutdown()
+                if not self._started:  # no worker: the link closes here
+                    link.poll(time.monotonic())
             self._cond.notify_all()
-            threads = [c.thread for c in self._conns.values() if c.thread is not None]
+            threads = list(self._threads)
         deadline = time.monotonic() + (self.connect_timeout + 5.0 if timeout is None else timeout)
         for thread in threads:
             if thread is not threading.current_thread():
@@ -287,28 +216,24 @@ class Channel:
         self.close()
 
     def __repr__(self) -> str:
-        up = sum(c.state is LinkState.CONNECTED for c in self._conns.values())
-        return f"<Channel {self.device.name} {up}/{len(self._conns)} connected>"
+        up = sum(link.state is LinkState.CONNECTED for link in self._links.values())
+        return f"<Channel {self.device.name} {up}/{len(self._links)} connected>"
 
     # ------------------------------------------------------------------------------ control
 
     @property
     def names(self) -> list[str]:
         """The connections' names, in configuration order."""
-        return list(self._conns)
+        return list(self._links)
 
     def device_store(self, name: str) -> DeviceCertStore:
         """The device certificate store of connection ``name``."""
-        return self._conn(name).verifier.store
+        return self._link(name).verifier.store
 
     def set(
         self, name: str, variable: str, value: object, *, wait: float | None = None
     ) -> ChannelRow:
-        """Set a control value of connection ``name``, as WinCC's tags do.
-
-        ``ForceConnectionState`` 1 connects (at once, also when an attempt is pending), 0
-        disconnects. ``AlternativeAddress`` (text, "" clears) and ``UseAlternativeAddress``
-        (1/0) apply at the next establishment; they never disconnect a connection that is up.
+        """Set a control value of connection ``name`` (see :meth:`Link.set`).
 
         Args:
             wait: for ForceConnectionState, wait up to this many seconds for the outcome (up, or
@@ -319,35 +244,15 @@ class Channel:
                 AlternativeAddress error names the bad part).
             OucConnectionError: ``wait`` ran out (16#80C7).
         """
-        variable = canonical_variable(variable)
-        if variable == ALTERNATIVE_ADDRESS:
-            if value is None or isinstance(value, AlternativeAddress):
-                alternative = value
-            else:
-                alternative = AlternativeAddress.parse(str(value))
-            if alternative is not None:
-                self._check_access_point(alternative)
-        else:
-            flag = parse_flag(value, variable)
         with self._cond:
-            conn = self._conn(name)
+            link = self._link(name)
             # An attempt already running counts as the outcome to wait for.
-            attempts = conn.attempts - (conn.state is LinkState.CONNECTING)
-            if variable == ALTERNATIVE_ADDRESS:
-                conn.alternative = alternative
-                shown = "" if alternative is None else alternative.text
-            elif variable == FORCE_CONNECTION_STATE:
-                if flag and (not conn.force or conn.state is LinkState.RETRYING):
-                    conn.kick, conn.delay = True, 0.0  # connect now, not after the back-off
-                conn.force = flag
-                shown = str(int(flag))
-            else:
-                conn.use_alternative = flag
-                shown = str(int(flag))
-            self._emit(conn, "set", conn.status, f"{variable} = {shown}")
-            self._cond.notify_all()
-        if wait is None or variable != FORCE_CONNECTION_STATE:
+            attempts = link.attempts - (link.state is LinkState.CONNECTING)
+            shown = link.set(variable, value, time.monotonic())
+            self._flush(link)
+        if wait is None or canonical_variable(variable) != FORCE_CONNECTION_STATE:
             return self.row(name)
+        flag = shown == "1"
 
         def settled(row: ChannelRow) -> bool:
             if not flag:
@@ -371,17 +276,17 @@ class Channel:
     def status(self) -> list[ChannelRow]:
         """One row per connection, in configuration order."""
         with self._cond:
-            return [self._row(conn) for conn in self._conns.values()]
+            return [link.row() for link in self._links.values()]
 
     def row(self, name: str) -> ChannelRow:
         """The row of connection ``name``."""
         with self._cond:
-            return self._row(self._conn(name))
+            return self._link(name).row()
 
     def events(self) -> list[ChannelEvent]:
         """The channel's recent events, oldest first."""
         with self._cond:
-            return list(self._events)
+            return list(self._history)
 
     def wait_for(
         self,
@@ -400,9 +305,9 @@ class Channel:
         )
         deadline = time.monotonic() + timeout
         with self._cond:
-            conn = self._conn(name)
+            link = self._link(name)
             while True:
-                row = self._row(conn)
+                row = link.row()
                 if test(row):
                     return row
                 remaining = deadline - time.monotonic()
@@ -435,273 +340,136 @@ class Channel:
 
     def _endpoint(self, name: str) -> ActiveEndpoint:
         with self._cond:
-            conn = self._conn(name)
-            if conn.state is not LinkState.CONNECTED or conn.endpoint is None:
-                status = conn.status if conn.status >= 0x8000 else Status.NO_SUCH_CONNECTION
+            link = self._link(name)
+            endpoint = self._endpoints.get(name)
+            if link.state is not LinkState.CONNECTED or endpoint is None:
+                status = link.status if link.status >= 0x8000 else Status.NO_SUCH_CONNECTION
                 raise OucConnectionError(
-                    f"connection {name} is {conn.state.value}"
-                    + (f": {conn.reason}" if conn.reason else ""),
+                    f"connection {name} is {link.state.value}"
+                    + (f": {link.reason}" if link.reason else ""),
                     status=status,
                 )
-            return conn.endpoint
+            return endpoint
 
-    # ------------------------------------------------------------------------------ internals
+    # ------------------------------------------------------------------------------ the runner
 
-    def _conn(self, name: str) -> _Conn:
-        conn = self._conns.get(name)
-        if conn is None:
+    def _link(self, name: str) -> Link:
+        link = self._links.get(name)
+        if link is None:
             raise ConfigError(
-                f"no connection {name!r} in this channel (it has {', '.join(self._conns)})",
+                f"no connection {name!r} in this channel (it has {', '.join(self._links)})",
                 status=Status.NO_SUCH_CONNECTION,
                 path="connection",
             )
-        return conn
+        return link
 
-    def _row(self, conn: _Conn) -> ChannelRow:
-        peer = conn.peer
-        expired = False
-        if peer is not None:
-            now = self.clock()
-            expired = now > peer.not_valid_after_utc
-        return ChannelRow(
-            name=conn.name,
-            state=conn.state,
-            status=int(conn.status),
-            force=int(conn.force),
-            use_alternative=int(conn.use_alternative),
-            alternative_address="" if conn.alternative is None else conn.alternative.text,
-            target=conn.target,
-            via_alternative=conn.via_alternative,
-            security=conn.security,
-            peer=None if peer is None else peer.subject.rfc4514_string(),
-            peer_valid_to=None if peer is None else peer.not_valid_after_utc,
-            peer_expired=expired,
-            attempts=conn.attempts,
-            connections=conn.connections,
-            reason=conn.reason,
-        )
-
-    def _move(self, conn: _Conn, state: LinkState, status: int, reason: str | None = None) -> None:
-        """Change state and status (call with the lock held); wakes every waiter."""
-        check_transition(conn.state, state)
-        conn.state = state
-        conn.status = status
-        if reason is not None:
-            conn.reason = reason
+    def _flush(self, link: Link) -> None:
+        """Log and hand out the link's new event lines; wake every waiter (lock held)."""
+        for new in link.take_events():
+            event = dataclasses.replace(new, time=time.time())
+            self._history.append(event)
+            level = logging.WARNING if event.kind in ("failed", "dropped") else logging.INFO
+            log.log(level, "%s", event.line())
+            if self._on_event is not None:
+                try:
+                    self._on_event(event)
+                except Exception:
+                    log.exception("channel on_event callback failed for: %s", event.line())
         self._cond.notify_all()
 
-    def _emit(self, conn: _Conn, kind: str, status: int, text: str) -> None:
-        event = ChannelEvent(conn.name, kind, int(status), text)
-        self._events.append(event)
-        level = logging.WARNING if kind in ("failed", "dropped") else logging.INFO
-        log.log(level, "%s", event.line())
-        if self._on_event is not None:
-            try:
-                self._on_event(event)
-            except Exception:
-                log.exception("channel on_event callback failed for: %s", event.line())
-
-    # -- the worker: one thread per connection ---------------------------------------------------
-
-    def _work(self, conn: _Conn) -> None:
+    def _work(self, link: Link) -> None:
+        """One connection's worker: do what the link asks until it says stop."""
         try:
             while True:
-                job = self._next_job(conn)
-                if job is None:
-                    return
-                job()
+                with self._cond:
+                    action = link.poll(time.monotonic())
+                    self._flush(link)
+                    if isinstance(action, Stop):
+                        return
+                    if isinstance(action, Wait):
+                        until = action.until
+                        self._cond.wait(None if until is None else until - time.monotonic())
+                        continue
+                    endpoint = (
+                        self._endpoints.pop(link.name, None) if isinstance(action, Drop) else None
+                    )
+                if isinstance(action, Drop):
+                    if endpoint is not None:
+                        endpoint.close()
+                    with self._cond:
+                        link.released(action.attempt)
+                        self._flush(link)
+                else:
+                    self._establish(link, action)
         except Exception:  # a bug must not pass silently; the connection stops
-            log.exception("channel worker of %s failed", conn.name)
+            log.exception("channel worker of %s failed", link.name)
 
-    def _next_job(self, conn: _Conn) -> Callable[[], None] | None:
-        """Wait for something to do; returns it (run without the lock), None to stop."""
-        with self._cond:
-            while True:
-                endpoint = conn.endpoint
-                if endpoint is not None and (self._closing or not conn.force or conn.dropped):
-                    conn.endpoint, conn.token = None, None
-                    if self._closing or not conn.force:
-                        self._move(conn, LinkState.DISCONNECTING, Status.DISCONNECTING)
-                    return lambda: self._close_endpoint(conn, endpoint)
-                if self._closing:
-                    self._move(conn, LinkState.CLOSED, conn.status)
-                    return None
-                if not conn.force:
-                    if conn.state is LinkState.RETRYING:
-                        self._move(conn, LinkState.DISCONNECTED, Status.NO_JOB, "")
-                    self._cond.wait()
-                    continue
-                if conn.state in (LinkState.DISCONNECTED, LinkState.RETRYING):
-                    wait = conn.next_attempt - time.monotonic()
-                    if conn.kick or wait <= 0:
-                        return self._begin_attempt(conn)
-                    self._cond.wait(wait)
-                    continue
-                self._cond.wait()
+    def _establish(self, link: Link, action: Connect) -> None:
+        def on_record(record: EndpointRecord) -> None:
+            if record.kind in _ENDED:
+                reason = record.reason or record.kind.value
+                self._report_drop(link, action.attempt, record.status, reason)
 
-    def _begin_attempt(self, conn: _Conn) -> Callable[[], None]:
-        conn.kick = False
-        conn.attempts += 1
-        plan = _Plan(conn.alternative, conn.use_alternative)
-        conn.via_alternative = plan.use_alternative
-        conn.target = self._target(conn, plan)
-        conn.security, conn.peer = "", None  # the row shows this attempt, not the last one
-        self._move(conn, LinkState.CONNECTING, Status.CONNECTING, "")
-        self._emit(conn, "connecting", Status.CONNECTING, f"to {conn.target}")
-        return lambda: self._establish(conn, plan)
-
-    def _target(self, conn: _Conn, plan: _Plan) -> str:
-        block = conn.block
-        host = block.remote_address or block.remote_qdn or "?"
-        if plan.use_alternative and plan.alternative is not None:
-            host = plan.alternative.ip_address
-        return f"{host}:{block.remote_port}"
-
-    def _establish(self, conn: _Conn, plan: _Plan) -> None:
-        token = object()
         try:
-            endpoint, info, security = self._open(conn, plan, token)
+            endpoint = self._open(link, action, on_record)
+            try:
+                info = endpoint.connect()
+            except BaseException:
+                endpoint.close()
+                raise
         except OucError as exc:
             with self._cond:
-                conn.delay = min(self.max_retry_delay, max(self.retry_delay, conn.delay * 2))
-                conn.next_attempt = time.monotonic() + conn.delay
-                status = exc.status or Status.TEMPORARY
-                self._move(conn, LinkState.RETRYING, status, exc.message)
-                self._emit(
-                    conn, "failed", status, f"{exc.message} (next attempt in {conn.delay:g} s)"
-                )
+                link.failed(action.attempt, exc.status, exc.message, time.monotonic())
+                self._flush(link)
             return
-        peer = (
-            None
-            if info.peer_cert_der is None
-            else x509.load_der_x509_certificate(info.peer_cert_der)
-        )
         with self._cond:
-            conn.endpoint, conn.token = endpoint, token
-            conn.delay = 0.0
-            conn.connections += 1
-            conn.security, conn.peer = security, peer
-            self._move(conn, LinkState.CONNECTED, Status.CONNECTED_IDLE, "")
-            who = "" if peer is None else f", peer {peer.subject.rfc4514_string()}"
-            self._emit(
-                conn, "connected", Status.CONNECTED_IDLE, f"to {conn.target}, {security}{who}"
-            )
-        if not endpoint.connected:  # it dropped before its records counted
+            self._endpoints[link.name] = endpoint
+            version = (info.version or "TLS") if info.secure else None
+            link.connected(action.attempt, version, info.peer_cert_der)
+            self._flush(link)
+        if not endpoint.connected:  # it ended before its records counted
             error = endpoint.last_error
-            self._dropped(
-                conn,
-                token,
-                (error.status if error is not None else None) or Status.PARTNER_CLOSED,
-                error.message if error is not None else "the partner closed the connection",
+            self._report_drop(
+                link,
+                action.attempt,
+                None if error is None else error.status,
+                None if error is None else error.message,
             )
 
     def _open(
-        self, conn: _Conn, plan: _Plan, token: object
-    ) -> tuple[ActiveEndpoint, SessionInfo, str]:
-        """One establishment: the block for this attempt, a fresh endpoint, connect."""
-        block = conn.block
-        bind: tuple[str, int] | None = None
-        unsecured = ""
-        if plan.use_alternative:
-            alternative = plan.alternative
-            if alternative is None:
-                raise OucConnectionError(
-                    "UseAlternativeAddress is 1 but AlternativeAddress is empty",
-                    status=Status.REMOTE_ADDRESS_INVALID,
-                )
-            if (
-                alternative.access_point is not None
-                and alternative.access_point in self.access_points
-            ):
-                bind = (self.access_points[alternative.access_point], 0)
-            original = block.remote_address or block.remote_qdn or ""
-            block = with_remote(block, alternative.ip_address)
-            if block.secure:
-                unsecured = self._firmware_rule(original, alternative.ip_address)
-                if unsecured:
-                    block = without_tls(block)
-        resolved = None
-        if block.secure:
-            resolved = client_identity(
-                block, store=self.project_store, device=self.device.name, now=self.clock()
-            )
+        self, link: Link, action: Connect, on_record: Callable[[EndpointRecord], None]
+    ) -> ActiveEndpoint:
+        """A fresh endpoint for one establishment, built from what the link decided."""
         spec = EndpointSpec.from_block(
-            block,
+            action.block,
             device=self.device,
             device_name=self.device.name,
-            resolved=resolved,
-            verifier=conn.verifier,
+            resolved=action.identity,
+            verifier=action.verifier,
             clock=self.clock,
-            receive_len=conn.settings.receive_len,
+            receive_len=link.settings.receive_len,
             profile=self.profile,
             handshake_timeout=self.connect_timeout,
             session_tickets=False,
         )
-
-        def on_record(record: EndpointRecord) -> None:
-            if record.kind in _ENDED:
-                self._dropped(conn, token, record.status, record.reason or record.kind.value)
-
-        endpoint = ActiveEndpoint(
+        return ActiveEndpoint(
             spec,
             address_map=self.address_map,
-            bind=bind,
+            bind=action.bind,
             connect_timeout=self.connect_timeout,
             reconnect=False,
             session_reuse=False,
             on_event=on_record,
         )
-        try:
-            info = endpoint.connect()
-        except BaseException:
-            endpoint.close()
-            raise
-        if unsecured:
-            security = f"not secured ({unsecured})"
-        else:
-            security = (info.version or "TLS") if info.secure else "plain TCP"
-        return endpoint, info, security
 
-    def _firmware_rule(self, original: str, alternative: str) -> str:
-        """Why a change between these CPUs cannot be secured ("" when it can).
-
-        Raises:
-            TLSError: it cannot, and ``allow_unsecured`` is off (16#80E1).
-        """
-        old = []
-        for address in (original, alternative):
-            cpu = self.cpus.get(address, self.default_cpu)
-            if TLSVersion.TLS1_3 not in cpu.tls_versions:
-                old.append(f"{address} runs {cpu.family.value} {cpu.firmware_text}")
-        if not old:
-            return ""
-        why = "; ".join(old)
-        if not self.allow_unsecured:
-            raise TLSError(
-                f"a secure connection change needs firmware V2.9 or later (S7-1200: V4.5) on "
-                f"both CPUs, but {why}: the connection cannot be secured "
-                "(allow_unsecured connects without TLS)",
-                status=Status.TLS_HANDSHAKE_FAILURE,
+    def _report_drop(
+        self, link: Link, attempt: int, status: int | None, reason: str | None
+    ) -> None:
+        with self._cond:
+            link.dropped(
+                attempt,
+                status,
+                reason or "the partner closed the connection",
+                time.monotonic(),
             )
-        return why
-
-    def _dropped(self, conn: _Conn, token: object, status: int, reason: str) -> None:
-        """The endpoint of ``token`` ended by itself: mark it, re-establish at once."""
-        with self._cond:
-            if conn.token is not token or conn.dropped or conn.state is not LinkState.CONNECTED:
-                return
-            conn.dropped = True
-            conn.next_attempt, conn.delay = time.monotonic(), 0.0
-            self._move(conn, LinkState.RETRYING, status or Status.PARTNER_CLOSED, reason)
-            self._emit(conn, "dropped", conn.status, reason)
-
-    def _close_endpoint(self, conn: _Conn, endpoint: ActiveEndpoint) -> None:
-        endpoint.close()
-        with self._cond:
-            conn.dropped = False
-            if self._closing:
-                self._move(conn, LinkState.CLOSED, Status.NO_JOB)
-            elif conn.state is LinkState.DISCONNECTING:
-                self._move(conn, LinkState.DISCONNECTED, Status.NO_JOB, "")
-                self._emit(conn, "disconnected", Status.NO_JOB, "ForceConnectionState 0")
-                conn.kick = conn.force  # set to 1 again while closing: connect at once
+            self._flush(link)
