@@ -16,10 +16,10 @@ import ssl
 from dataclasses import dataclass
 
 from OpenSSL import SSL
-from OpenSSL._util import lib as _lib
 
 from benchmarks._certs import CertFiles
 from ouc.errors import ConfigError, Status, TLSError
+from ouc.tls import _libssl
 
 __all__ = [
     "PINNED_GROUPS",
@@ -87,7 +87,7 @@ def pyopenssl_context(cfg: TLSConfig, *, server: bool) -> SSL.Context:
     if cfg.version == "1.2":
         ctx.set_cipher_list(TLS12_CIPHERS.encode())
     # pyOpenSSL has no set_groups; without the pin OpenSSL 4.0 negotiates X25519MLKEM768.
-    if _lib.SSL_CTX_set1_curves_list(ctx._context, PINNED_GROUPS) != 1:
+    if _libssl.SSL_CTX_set1_curves_list(_libssl.context_ptr(ctx), PINNED_GROUPS) != 1:
         raise TLSError("cannot pin the X25519 group", status=Status.TLS_HANDSHAKE_FAILURE)
     certs = cfg.certs
     try:
@@ -143,4 +143,4 @@ def ssl_context(cfg: TLSConfig, *, server: bool) -> ssl.SSLContext:
 
 def session_reused(conn: SSL.Connection) -> bool:
     """Whether a pyOpenSSL connection resumed a session (pyOpenSSL exposes no method for it)."""
-    return bool(_lib.SSL_session_reused(conn._ssl))
+    return bool(_libssl.SSL_session_reused(_libssl.connection_ptr(conn)))

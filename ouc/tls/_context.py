@@ -25,12 +25,12 @@ from typing import TYPE_CHECKING, Any, Protocol
 from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from OpenSSL import SSL
-from OpenSSL._util import ffi as _ffi
-from OpenSSL._util import lib as _lib
 
 from ouc.certs import ResolvedEndpoint, verify_peer_chain
 from ouc.device import Device, Role, TLSVersion
 from ouc.errors import CertError, ConfigError, Status, TLSError
+from ouc.tls import _libssl as _lib
+from ouc.tls._libssl import ffi as _ffi
 from ouc.tls._peercert import PeerCert, PeerCertCache, VerdictCache
 from ouc.transport import SessionInfo
 
@@ -360,11 +360,11 @@ class TLSContext:
             mode = _lib.SSL_VERIFY_NONE
             if self.resolved.require_peer_cert:
                 mode = _lib.SSL_VERIFY_PEER | _lib.SSL_VERIFY_FAIL_IF_NO_PEER_CERT
-        _lib.SSL_CTX_set_verify(ctx._context, mode, _VERIFY_CALLBACK)
+        _lib.SSL_CTX_set_verify(_lib.context_ptr(ctx), mode, _VERIFY_CALLBACK)
         if not passive and self.resolved.own_cert is not None:
-            _lib.SSL_CTX_set_cert_cb(ctx._context, _CERT_CALLBACK, _ffi.NULL)
+            _lib.SSL_CTX_set_cert_cb(_lib.context_ptr(ctx), _CERT_CALLBACK, _ffi.NULL)
         if self._keylog_ref is not None:
-            _lib.SSL_CTX_set_keylog_callback(ctx._context, _KEYLOG_CALLBACK)
+            _lib.SSL_CTX_set_keylog_callback(_lib.context_ptr(ctx), _KEYLOG_CALLBACK)
         return ctx
 
     def _configure_protocol(self, ctx: SSL.Context) -> None:
@@ -379,9 +379,9 @@ class TLSContext:
         ctx.set_cipher_list(ciphers.encode())
         ctx.set_tls13_ciphersuites(CIPHERS_TLS13.encode())
         # pyOpenSSL has no set_groups: pin the classic groups through the raw binding.
-        if _lib.SSL_CTX_set1_curves_list(ctx._context, GROUPS.encode()) != 1:
+        if _lib.SSL_CTX_set1_curves_list(_lib.context_ptr(ctx), GROUPS.encode()) != 1:
             raise SSL.Error("SSL_CTX_set1_curves_list failed")
-        if _lib.SSL_CTX_set1_sigalgs_list(ctx._context, SIGALGS.encode()) != 1:
+        if _lib.SSL_CTX_set1_sigalgs_list(_lib.context_ptr(ctx), SIGALGS.encode()) != 1:
             raise SSL.Error("SSL_CTX_set1_sigalgs_list failed")
         options = _lib.SSL_OP_NO_RENEGOTIATION | _lib.SSL_OP_NO_COMPRESSION
         if not self.session_tickets:

@@ -25,12 +25,11 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
-from OpenSSL._util import ffi as _ffi
-from OpenSSL._util import lib as _lib
-
 from ouc.device import Role
 from ouc.errors import CertError, ConfigError, OucConnectionError, Status, TLSError
+from ouc.tls import _libssl as _lib
 from ouc.tls._context import ENGINES, TLSContext, TLSProfile, TLSSession
+from ouc.tls._libssl import ffi as _ffi
 from ouc.tls._peercert import PeerCert
 from ouc.tls._peercheck import check_peer, offered_cert_valid, resumed_client_problem
 from ouc.tls._ssl import cipher_name, free_bios, gc, get1_session, group_name, name
@@ -166,7 +165,7 @@ class TLSEngine:
         # libssl directly, without pyOpenSSL's Connection wrapper (its constructor, its own
         # reverse map and attributes cost ~20 µs and ~0.5 KB per connection). The SSL object
         # is freed with its cdata, i.e. with this engine, and frees the BIOs it owns.
-        raw = _lib.SSL_new(context._ctx._context)
+        raw = _lib.SSL_new(_lib.context_ptr(context._ctx))
         if raw == _NULL:
             raise TLSError("out of memory creating a TLS connection", status=Status.RESOURCES)
         ssl = self._ssl = gc(raw, _lib.SSL_free)

@@ -17,10 +17,10 @@ from dataclasses import dataclass
 from typing import Any
 
 from cryptography import x509
-from OpenSSL._util import ffi as _ffi
-from OpenSSL._util import lib as _lib
 
 from ouc.errors import CertError, Status
+from ouc.tls import _libssl as _lib
+from ouc.tls._libssl import ffi as _ffi
 
 __all__ = ["PeerCert", "PeerCertCache", "Verdict", "VerdictCache", "der_of"]
 

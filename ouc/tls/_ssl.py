@@ -9,8 +9,8 @@ from __future__ import annotations
 import sys
 from typing import Any
 
-from OpenSSL._util import ffi as _ffi
-from OpenSSL._util import lib as _lib
+from ouc.tls import _libssl as _lib
+from ouc.tls._libssl import ffi as _ffi
 
 _NULL = _ffi.NULL
 

@@ -9,10 +9,9 @@ only used for the message. Layer 2: no I/O.
 
 from __future__ import annotations
 
-from OpenSSL._util import ffi as _ffi
-from OpenSSL._util import lib as _lib
-
 from ouc.errors import Status
+from ouc.tls import _libssl as _lib
+from ouc.tls._libssl import ffi as _ffi
 
 __all__ = ["ALERT_NAMES", "ALERT_STATUS", "REASON_STATUS", "alert_status", "map_error_queue"]
 

@@ -16,7 +16,6 @@ from collections.abc import Callable
 from pathlib import Path
 
 from OpenSSL import SSL, crypto
-from OpenSSL._util import lib
 
 sys.path.insert(0, str(Path(__file__).parent))
 from conftest import (
@@ -29,7 +28,7 @@ from conftest import (
     server_endpoint,
 )
 
-from ouc.tls import GROUPS, TLSContext, TLSEngine
+from ouc.tls import GROUPS, TLSContext, TLSEngine, _libssl
 from ouc.transport import PlaintextReceived
 
 
@@ -38,7 +37,7 @@ def raw_contexts(pki: Pki, tls13: bool, mutual: bool) -> tuple[SSL.Context, SSL.
         ctx = SSL.Context(SSL.TLS_SERVER_METHOD if server else SSL.TLS_CLIENT_METHOD)
         ctx.set_min_proto_version(SSL.TLS1_2_VERSION)
         ctx.set_max_proto_version(SSL.TLS1_3_VERSION if tls13 else SSL.TLS1_2_VERSION)
-        lib.SSL_CTX_set1_curves_list(ctx._context, GROUPS.encode())
+        _libssl.SSL_CTX_set1_curves_list(_libssl.context_ptr(ctx), GROUPS.encode())
         store = ctx.get_cert_store()
         assert store is not None
         store.add_cert(crypto.X509.from_cryptography(pki.ca))

@@ -10,10 +10,10 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from OpenSSL import SSL
-from OpenSSL._util import lib as _lib
 
 from ouc.errors import OucConnectionError, Status, TLSError
 from ouc.tls import TLSContext, TLSEngine, TLSState
+from ouc.tls._libssl import binding
 from ouc.transport import Closed, Failed, HandshakeComplete
 
 Kit = Any  # the kit fixture's type lives in conftest (importlib mode: not importable)
@@ -342,7 +342,7 @@ def test_renegotiation_is_refused(kit: Kit, pki: Any, ours: str) -> None:
     assert raw.errors and "no renegotiation" in raw.errors[0]
     assert [type(e) for e in events] == [HandshakeComplete, Failed]
     assert events[1].status == Status.TLS_HANDSHAKE_FAILURE
-    assert _lib.SSL_total_renegotiations(engine._ssl) == 0
+    assert binding().SSL_total_renegotiations(engine._ssl) == 0
 
 
 # -- API misuse ------------------------------------------------------------------------------

@@ -5,11 +5,13 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
-from OpenSSL._util import lib
 
 from ouc.errors import Status
 from ouc.tls import ALERT_NAMES, ALERT_STATUS, TLSContext, alert_status
+from ouc.tls._libssl import binding
 from ouc.tls._status import REASON_STATUS, map_error_queue
+
+lib = binding()
 
 Kit = Any
 
