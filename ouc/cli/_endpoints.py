@@ -42,6 +42,7 @@ from ouc.drivers import (
     RecordKind,
     echo,
     offset_clock,
+    parse_keepalive,
     receive_only,
     received_data_layout,
     reply,
@@ -153,6 +154,7 @@ def make_spec(
         handshake_timeout=args.handshake_timeout,
         idle_timeout=args.idle_timeout,
         keylog_file=args.keylog,
+        keepalive=parse_keepalive(args.keepalive),
     )
 
 
@@ -478,6 +480,14 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
     parser.add_argument("--idle-timeout", type=float, metavar="S", help="seconds (none)")
     parser.add_argument(
         "--keylog", metavar="FILE", help="append TLS key-log lines (default $SSLKEYLOGFILE)"
+    )
+    parser.add_argument(
+        "--keepalive",
+        default="30,10,3",
+        metavar="IDLE[,INTERVAL,COUNT]",
+        help="TCP keep-alive: first probe after IDLE s without traffic (30, as the CPU in the "
+        "seed capture), then every INTERVAL s, COUNT unanswered probes end the connection "
+        "(10 and 3: inferred); 'off' for none (default 30,10,3)",
     )
     parser.add_argument("--json", action="store_true", help="JSON lines for scripts")
 

@@ -9,6 +9,7 @@ Layer 3: the only place (with the CLI) that touches sockets, threads, asyncio an
   ``asyncio.Protocol`` per connection feeding the same core (no asyncio SSL streams).
 - :class:`AddressMap`: plant addresses (192.168.0.1) on loopback; behaviours :func:`echo`,
   :func:`reply`, :func:`receive_only`, :func:`callback`.
+- :class:`KeepAlive`: TCP keep-alive of an endpoint's sockets (on by default, 30 s idle).
 - :class:`EndpointRecord`: one line of an endpoint's event/status log (``on_event``).
 - :func:`standard_example`: the standard example's two endpoints on loopback (``ouc demo``).
 """
@@ -27,6 +28,7 @@ from ouc.drivers._example import (
     send_data_layout,
     standard_example,
 )
+from ouc.drivers._keepalive import KeepAlive, parse_keepalive
 from ouc.drivers._records import (
     EndpointRecord,
     EventCallback,
@@ -70,6 +72,7 @@ __all__ = [
     "EventCallback",
     "ExamplePem",
     "ExampleSetup",
+    "KeepAlive",
     "KeyLogFile",
     "PassiveEndpoint",
     "PeerContext",
@@ -86,6 +89,7 @@ __all__ = [
     "example_store",
     "offset_clock",
     "os_error_status",
+    "parse_keepalive",
     "receive_only",
     "received_data_layout",
     "reply",

@@ -193,7 +193,13 @@ class AsyncPassiveEndpoint(PassiveCommon):
         host, port = self._listen
         try:
             # Not loop.create_server: its transport costs ~1 KB more per idle connection.
-            server = await LeanServer.create(self._make_link, host, port, backlog=self._backlog)
+            server = await LeanServer.create(
+                self._make_link,
+                host,
+                port,
+                backlog=self._backlog,
+                keepalive=self.spec.keepalive,
+            )
         except OSError as exc:
             raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
         self._server = server

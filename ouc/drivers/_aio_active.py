@@ -14,6 +14,7 @@ partner), and ``send()`` waits while the socket's write buffer is full (``pause_
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections import deque
 from contextlib import suppress
 from types import TracebackType
@@ -30,6 +31,7 @@ from ouc.conn import (
 from ouc.drivers._active_common import ActiveCommon, remote_of
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._blocking_active import ReceiveEvent
+from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._records import EventCallback, Recorder
 from ouc.drivers._setup import AddressMap, EndpointSpec
 from ouc.drivers._sockio import connection_error
@@ -82,6 +84,11 @@ class _ClientLink(Link):
         sockname = transport.get_extra_info("sockname")
         if sockname:
             self.local = f"{sockname[0]}:{sockname[1]}"
+        keepalive = self.endpoint.spec.keepalive
+        if keepalive is not None:
+            # OSError: the peer already reset it; the transport reports that next.
+            with contextlib.suppress(OSError):
+                apply_keepalive(transport.get_extra_info("socket"), keepalive)
         self.start()
 
     def on_frame(self, frame: FrameReceived, now: float) -> None:

@@ -19,6 +19,8 @@ import socket
 from collections.abc import Callable
 from typing import Any
 
+from ouc.drivers._keepalive import ACCEPT_INHERITS_KEEPALIVE, KeepAlive, apply_keepalive
+
 __all__ = ["LeanServer", "LeanTransport"]
 
 log = logging.getLogger("ouc.drivers")
@@ -295,17 +297,20 @@ class LeanServer:
     """Accepts on its listening sockets (one per resolved address), a :class:`LeanTransport`
     per connection."""
 
-    __slots__ = ("_factory", "_loop", "_retry", "_socks")
+    __slots__ = ("_factory", "_keepalive", "_loop", "_retry", "_socks")
 
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
         socks: list[socket.socket],
         factory: Callable[[], asyncio.BufferedProtocol],
+        keepalive: KeepAlive | None = None,
     ) -> None:
         self._loop = loop
         self._socks = socks
         self._factory = factory
+        # Armed on the listeners; accepted sockets inherit it where the kernel copies it.
+        self._keepalive = None if ACCEPT_INHERITS_KEEPALIVE else keepalive
         self._retry: dict[socket.socket, asyncio.TimerHandle] = {}
         for sock in socks:
             sock.setblocking(False)
@@ -319,9 +324,11 @@ class LeanServer:
         port: int,
         *,
         backlog: int,
+        keepalive: KeepAlive | None = None,
     ) -> LeanServer:
         """Bind every address ``host`` resolves to (like ``loop.create_server``: SO_REUSEADDR,
-        IPV6_V6ONLY on IPv6) and listen; OSError as bind raises it (nothing stays bound)."""
+        IPV6_V6ONLY on IPv6) and listen; OSError as bind raises it (nothing stays bound).
+        ``keepalive``: TCP keep-alive for every accepted socket (None: off)."""
         loop = asyncio.get_running_loop()
         flags = socket.AI_PASSIVE
         try:  # an address literal needs no resolver (and no executor thread)
@@ -340,11 +347,12 @@ class LeanServer:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)
                 sock.listen(backlog)
+                apply_keepalive(sock, keepalive)
         except OSError:
             for sock in socks:
                 sock.close()
             raise
-        return cls(loop, socks, factory)
+        return cls(loop, socks, factory, keepalive)
 
     @property
     def sockets(self) -> tuple[socket.socket, ...]:
@@ -376,6 +384,8 @@ class LeanServer:
                 return
             conn.setblocking(False)
             conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            if self._keepalive is not None:
+                apply_keepalive(conn, self._keepalive)
             try:
                 protocol = self._factory()
             except Exception:

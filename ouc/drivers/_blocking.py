@@ -32,6 +32,7 @@ from ouc.conn import (
     FrameReceived,
 )
 from ouc.device import Role
+from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._passive_common import PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
 from ouc.drivers._setup import (
@@ -175,6 +176,7 @@ class PassiveEndpoint(PassiveCommon):
             self._inherited = configure_listener(
                 lsock, send_timeout=self.send_timeout, receive_timeout=self._handshake_limit
             )
+            apply_keepalive(lsock, self.spec.keepalive)  # accepted sockets inherit it (Linux)
             self._lsock = lsock
             self._address = lsock.getsockname()[:2]
             self._spawn_acceptor()
@@ -411,6 +413,7 @@ class PassiveEndpoint(PassiveCommon):
         try:
             if not self._inherited:
                 configure_stream(sock, send_timeout=self.send_timeout)
+                apply_keepalive(sock, self.spec.keepalive)
             reset = self._run(served, buffer)
         except OSError as exc:  # setsockopt on a peer that already left
             self._end_by_os_error(served, exc)

@@ -16,6 +16,7 @@ import time
 from contextlib import suppress
 
 from ouc.conn import Connection, Disconnected, Established
+from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._setup import EndpointSpec
 from ouc.drivers._sockio import RecvTimeout, close_socket, configure_stream, connection_error
 from ouc.errors import OucConnectionError, OucError, Status, TLSError
@@ -143,6 +144,7 @@ def open_link(
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
             sock.bind(bind)
         sock.settimeout(max(0.001, deadline - time.monotonic()))
+        apply_keepalive(sock, spec.keepalive)
         sock.connect((host, port))
         configure_stream(sock, send_timeout=send_timeout)
         conn, engine = spec.new_connection_and_engine(peer_address=peer_address, session=session)

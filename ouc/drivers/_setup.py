@@ -22,6 +22,7 @@ from typing import Literal
 from ouc.certs import CertStore, ResolvedEndpoint, resolve
 from ouc.conn import Connection, ConnectionConfig, FrameReceived
 from ouc.device import Device, Role
+from ouc.drivers._keepalive import DEFAULT_KEEPALIVE, KeepAlive, parse_keepalive
 from ouc.errors import ConfigError, OucConnectionError, Status
 from ouc.params import Block, TconIpV4Sec, TconQdnSec, check
 from ouc.tls import PeerVerifier, TLSContext, TLSEngine, TLSProfile, TLSSession
@@ -284,6 +285,7 @@ class EndpointSpec:
     resolved: ResolvedEndpoint | None = None
     device_name: str | None = None
     keylog: KeyLogFile | None = None
+    keepalive: KeepAlive | None = DEFAULT_KEEPALIVE
 
     @property
     def role(self) -> Role:
@@ -326,6 +328,7 @@ class EndpointSpec:
         session_tickets: bool = True,
         keylog_file: str | os.PathLike[str] | None = None,
         check_block: bool = True,
+        keepalive: KeepAlive | str | None = DEFAULT_KEEPALIVE,
     ) -> EndpointSpec:
         """Set up an endpoint from its CONNECT block.
 
@@ -348,6 +351,9 @@ class EndpointSpec:
                 callback into Python during handshakes).
             check_block: first check the block the way TCON does (``ouc.params.check`` on
                 ``device``), so a mock PLC refuses what the CPU refuses (16#80B7, 16#80A2, ...).
+            keepalive: TCP keep-alive on this endpoint's sockets, accepted and connected: a
+                :class:`KeepAlive`, its text (``"30,10,3"``) or None / ``"off"`` for none.
+                Default: 30 s idle, as the CPU in the seed capture (domain.md §4).
 
         Raises:
             OucError: the block breaks a TCON rule (its status and field), the block's
@@ -400,6 +406,7 @@ class EndpointSpec:
             resolved=resolved,
             device_name=device_name,
             keylog=keylog_writer,
+            keepalive=parse_keepalive(keepalive, "keepalive"),
         )
 
     @functools.cached_property

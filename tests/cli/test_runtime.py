@@ -1,0 +1,150 @@
+"""A running ``ouc serve`` as another process: TCP keep-alive seen from outside (``ss -o``).
+
+The serve process prints its listening port first (``--json``); every wait is bounded and the
+process is always killed at the end.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import queue
+import re
+import shutil
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.cli import main
+from ouc.drivers import example_store
+
+WAIT = 20.0
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
+
+
+@pytest.fixture
+def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
+    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
+
+
+class Serve:
+    """``ouc serve --json --port 0`` in a subprocess; its stdout lines read with a timeout."""
+
+    def __init__(self, store: CertStore, *args: str) -> None:
+        self.proc = subprocess.Popen(
+            [
+                *(sys.executable, "-m", "ouc", "serve", "--store", str(store.path)),
+                *("--port", "0", "--json", "--map", "192.168.0.2=127.0.0.2", *args),
+            ],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self._lines: queue.Queue[str | None] = queue.Queue()
+        threading.Thread(target=self._pump, daemon=True).start()
+        listening = self.next()
+        assert listening["event"] == "listening", listening
+        self.port = int(listening["local"].rsplit(":", 1)[1])
+
+    def _pump(self) -> None:
+        assert self.proc.stdout is not None
+        for line in self.proc.stdout:
+            self._lines.put(line)
+        self._lines.put(None)
+
+    def next(self) -> dict[str, object]:
+        line = self._lines.get(timeout=WAIT)
+        assert line is not None, "ouc serve ended: " + (
+            self.proc.stderr.read() if self.proc.stderr else ""
+        )
+        doc: dict[str, object] = json.loads(line)
+        return doc
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.wait(WAIT)
+        for stream in (self.proc.stdout, self.proc.stderr):
+            if stream is not None:
+                stream.close()
+
+
+@pytest.fixture
+def serve(store: CertStore) -> Iterator[list[Serve]]:
+    started: list[Serve] = []
+    yield started
+    for item in started:
+        item.stop()
+
+
+def _from_partner(port: int) -> socket.socket:
+    """A TCP connection to the serve process from 127.0.0.2, the partner's mapped address."""
+    return socket.create_connection(
+        ("127.0.0.1", port), timeout=WAIT, source_address=("127.0.0.2", 0)
+    )
+
+
+def _keepalive_timer(port: int) -> list[int]:
+    """Seconds left on the keep-alive timer of each socket on local port ``port`` (``ss -o``)."""
+    out = subprocess.run(
+        ["ss", "-tnoH", "state", "established", f"( sport = :{port} )"],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    ).stdout
+    return [int(m.group(1)) for m in re.finditer(r"timer:\(keepalive,(\d+)sec", out)]
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+@pytest.mark.parametrize(("option", "idle"), [((), 30), (("--keepalive", "45,5,2"), 45)])
+def test_serve_arms_keepalive_on_accepted_connections(
+    store: CertStore, serve: list[Serve], option: tuple[str, ...], idle: int
+) -> None:
+    server = Serve(store, *option)
+    serve.append(server)
+    with _from_partner(server.port):
+        # The kernel completed the server's side before connect() returned (loopback), and the
+        # socket inherited the listener's keep-alive: its timer counts down from IDLE.
+        timers = _keepalive_timer(server.port)
+    assert len(timers) == 1 and idle - 5 <= timers[0] <= idle
+
+
+@pytest.mark.skipif(shutil.which("ss") is None, reason="needs ss (iproute2)")
+def test_serve_keepalive_off_shows_no_timer(store: CertStore, serve: list[Serve]) -> None:
+    server = Serve(store, "--keepalive", "off")
+    serve.append(server)
+    with _from_partner(server.port):
+        out = subprocess.run(
+            ["ss", "-tnoH", "state", "established", f"( sport = :{server.port} )"],
+            capture_output=True,
+            text=True,
+            timeout=WAIT,
+            check=True,
+        ).stdout
+    assert f":{server.port}" in out  # the connection is listed ...
+    assert "keepalive" not in out  # ... without a keep-alive timer
+
+
+@pytest.mark.parametrize("value", ["soon", "30,10,3,1", "0,5", "30,10,500"])
+def test_bad_keepalive_is_one_line_naming_the_option(
+    store: CertStore, capsys: pytest.CaptureFixture[str], value: str
+) -> None:
+    for command in ("serve", "connect"):
+        status = main([command, "--store", str(store.path), "--keepalive", value])
+        err = capsys.readouterr().err
+        assert status == 2
+        assert err.count("\n") == 1 and "--keepalive" in err and "Traceback" not in err
