@@ -108,6 +108,8 @@ def run_demo(store_dir: Path, *, timeout: float = 10.0) -> dict[str, Any]:
                 ) from None
             server_connected = server_log.wait_for(RecordKind.CONNECTED, timeout=timeout)
             local = client.local_address
+            # CONT 1→0: TSEND_C shows 7003 while the connection is terminated, then 0003.
+            client.disconnect()
         server_closed = server_log.wait_for(RecordKind.CLOSED, timeout=timeout)
         listening = server_log.of(RecordKind.LISTENING)[0].local
     values = receive_layout.decode(received)

@@ -7,12 +7,13 @@ TLS engine). The driver feeds it wire bytes (:meth:`Connection.receive_data`), p
 writes :meth:`Connection.data_to_send`, and runs :meth:`Connection.handle_timer` at
 :meth:`Connection.next_timer`. The blocks' outputs are :attr:`Connection.tsend` and
 :attr:`Connection.trcv` (:class:`BlockOutputs`), their history :attr:`Connection.status_history`.
+The blocks' inputs (REQ, CONT, EN_R, COM_RST, the CPU's STOP) are calls with ``now``; the table
+``TABLE`` decides what each does (:func:`decide`, h11's ``EVENT_TRIGGERED_TRANSITIONS`` style).
 """
 
 from ouc.conn._config import BlockLike, ConnectionConfig, IsoConfig, TSelectorLike
 from ouc.conn._connection import TRCV_C, TSEND_C, Connection, StatusEntry, format_sequence
 from ouc.conn._events import (
-    TRANSITIONS,
     BlockOutputs,
     ConnectionEvent,
     ConnState,
@@ -21,11 +22,24 @@ from ouc.conn._events import (
     FrameReceived,
     ReceiveFailed,
 )
+from ouc.conn._table import (
+    ALLOWED_STATUS,
+    TABLE,
+    TRANSITIONS,
+    BlockEvent,
+    LocalProtocolError,
+    Transition,
+    block_flags,
+    decide,
+)
 
 __all__ = [
+    "ALLOWED_STATUS",
+    "TABLE",
     "TRANSITIONS",
     "TRCV_C",
     "TSEND_C",
+    "BlockEvent",
     "BlockLike",
     "BlockOutputs",
     "ConnState",
@@ -36,8 +50,12 @@ __all__ = [
     "Established",
     "FrameReceived",
     "IsoConfig",
+    "LocalProtocolError",
     "ReceiveFailed",
     "StatusEntry",
     "TSelectorLike",
+    "Transition",
+    "block_flags",
+    "decide",
     "format_sequence",
 ]

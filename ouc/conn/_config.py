@@ -23,6 +23,10 @@ __all__ = ["BlockLike", "ConnectionConfig", "IsoConfig", "TSelectorLike"]
 #: The TPDU size an ISO-on-TCP endpoint proposes unless told otherwise (C0 = 0A, as S7 stacks do).
 DEFAULT_ISO_TPDU_SIZE = 1024
 TSEL_MAX = 32
+#: What the partner sees on COM_RST / STOP: a TCP reset or an orderly close.
+WIRE_CHOICES = ("rst", "fin")
+#: What happens to frames that came before the partner's close_notify.
+HALF_CLOSE_CHOICES = ("drop", "answer")
 
 
 class TSelectorLike(Protocol):
@@ -98,6 +102,16 @@ class ConnectionConfig:
         conn_id: the CONNECT block's ID; also the COTP source reference.
         secure: whether the block asked for TLS (informational: the transport decides).
         type_name: the CONNECT block's type, for messages.
+        enable_receive: TRCV_C's EN_R at the start (True: the receive job waits, 7006).
+        com_rst: what the partner sees on COM_RST: "rst" (the TCP connection is reset) or
+            "fin" (close_notify and an orderly close). The help does not say; "rst" for an
+            abort is an inference.
+        stop: what the partner sees when the CPU goes to STOP: "fin" or "rst" (the help does
+            not say; "fin", the CPU closing its connections in order, is an inference).
+        half_close: after the partner's close_notify, "drop" sends nothing more (frames that
+            came with it are not answered, whatever the timing) and "answer" answers the frames
+            that arrived before it, then closes (RFC 8446 §6.1 allows it). What the CPU does is
+            not documented; "drop", a mock at least as strict, is an inference.
     """
 
     role: Role
@@ -111,8 +125,22 @@ class ConnectionConfig:
     conn_id: int = 1
     secure: bool = False
     type_name: str = ""
+    enable_receive: bool = True
+    com_rst: str = "rst"
+    stop: str = "fin"
+    half_close: str = "drop"
 
     def __post_init__(self) -> None:
+        for name, choices in (
+            ("com_rst", WIRE_CHOICES),
+            ("stop", WIRE_CHOICES),
+            ("half_close", HALF_CLOSE_CHOICES),
+        ):
+            if getattr(self, name) not in choices:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(choices)}, got {getattr(self, name)!r}",
+                    path=name,
+                )
         limit = self.device.max_send_len
         if not 1 <= self.receive_len <= limit:
             raise ConfigError(
@@ -140,6 +168,9 @@ class ConnectionConfig:
         idle_timeout: float | None = None,
         close_timeout: float = 5.0,
         tpdu_size: int = DEFAULT_ISO_TPDU_SIZE,
+        half_close: str = "drop",
+        com_rst: str = "rst",
+        stop: str = "fin",
     ) -> ConnectionConfig:
         """Configure a connection from a CONNECT block (any ``ouc.params`` type).
 
@@ -178,6 +209,9 @@ class ConnectionConfig:
             conn_id=block.conn_id,
             secure=block.secure,
             type_name=block.type_name,
+            half_close=half_close,
+            com_rst=com_rst,
+            stop=stop,
         )
 
 

@@ -5,16 +5,21 @@ calls :meth:`Connection.connect`, which is CONT 0→1 for the blocks) to its end
 :class:`Disconnected` event). Under it sits an :class:`ouc.transport.Transport`: plain TCP or the
 TLS engine; the connection never knows which. Over it the driver moves bytes:
 
-    conn.connect(now)                          # TCP is up
-    conn.receive_data(chunk)                   # b"" when the peer closed its side
+    conn.connect(now)                          # TCP is up (reestablish=True after a drop)
+    conn.receive_data(chunk, now)              # b"" when the peer closed its side
     while (event := conn.next_event()) is not None: ...
     sock.sendall(conn.data_to_send())
     deadline = conn.next_timer(); conn.handle_timer(now)
 
+The blocks' inputs are calls too: :meth:`send` (REQ), :meth:`close` (CONT 1→0),
+:meth:`enable_receive` (EN_R), :meth:`reset` (COM_RST) and :meth:`stop` (the CPU's STOP). Every
+call that changes anything takes ``now``. Each feeds an event into the table of
+``ouc.conn._table``, which decides the next state and the STATUS both blocks show.
+
 After ``close()`` the driver sends what :meth:`data_to_send` returns and half-closes; once the
-state is CLOSED or FAILED it sends what remains and closes the socket (resets it when the
-:class:`Disconnected` event says ``reset``). Re-establishing after a drop means a new TCP
-connection and so a new :class:`Connection`.
+state is CLOSED, FAILED or ABORTED it sends what remains and closes the socket (resets it when
+the :class:`Disconnected` event says ``reset``). Re-establishing after a drop means a new TCP
+connection and so a new :class:`Connection`, connected with ``reestablish=True``.
 
 Phases hand off rather than branch on flags (style.md rule 3): ``_on_plaintext`` points at the
 handler of the current phase — nothing before the handshake, the TPDU handler for ISO-on-TCP, the
@@ -30,30 +35,21 @@ from typing import Any
 from ouc.conn._config import ConnectionConfig
 from ouc.conn._events import (
     ENDED,
-    TRANSITIONS,
     BlockOutputs,
     ConnectionEvent,
     ConnState,
     Disconnected,
     Established,
     FrameReceived,
-    ReceiveFailed,
 )
-from ouc.device import Role
+from ouc.conn._iso import IsoPhase
+from ouc.conn._table import EVENT_STATUS, TABLE, BlockEvent, LocalProtocolError
 from ouc.errors import FramingError, OucConnectionError, OucError, Status
 from ouc.framing import (
-    DR_TSAP_UNKNOWN,
-    MALFORMED,
     AdHocReceiver,
-    ConnectionConfirm,
-    ConnectionRequest,
-    DataTPDU,
-    DisconnectRequest,
-    ErrorTPDU,
     FixedReceiver,
     MessageAssembler,
     Receiver,
-    Tpdu,
     TpduDecoder,
     encode_message,
 )
@@ -76,14 +72,20 @@ TRCV_C = "TRCV_C"
 #: One line of :attr:`Connection.status_history`: (time, block name, STATUS).
 StatusEntry = tuple[float, str, int]
 
-_RECEIVING = int(Status.RECEIVING)
-_SENDING = int(Status.SENDING)
-_DONE = int(Status.DONE)
-_NO_JOB = int(Status.NO_JOB)
+E = BlockEvent
+_CONNECTED = ConnState.CONNECTED
+_HALF_CLOSED = ConnState.HALF_CLOSED
 # STATUS values as shared plain ints: above 256 CPython makes a new int object per int() call,
 # and each history entry of thousands of idle connections would hold one.
 _SHARED_INTS: dict[int, int] = {int(status): int(status) for status in Status}
 _TRIM_AT: dict[int, int] = {}
+
+# The record path writes what the table decides for REQ and a received frame, read once here:
+# TSEND_C 7004 → 7005 → 0000 (7004 only after a completed job: DONE lasts one call), TRCV_C
+# 7006 → 0000.
+_IDLE, _SENDING, _DONE = (_SHARED_INTS[s] for s in TABLE[(_CONNECTED, E.REQ)].tsend)
+_RECEIVING, _RECEIVED = (_SHARED_INTS[s] for s in TABLE[(_CONNECTED, E.RECEIVED)].trcv)
+_NO_JOB = _SHARED_INTS[Status.NO_JOB]
 
 
 def _shared_int(status: int) -> int:
@@ -99,24 +101,26 @@ def _trim_at(limit: int) -> int:
     return _TRIM_AT.setdefault(limit, 2 * _WIDTH * limit)
 
 
-_CONNECTED = ConnState.CONNECTED
-
-
-def _tsap_text(tsap: bytes | None) -> str:
-    if tsap is None:
-        return "none"
-    if tsap and all(0x20 <= b < 0x7F for b in tsap):
-        return f"'{tsap.decode('ascii')}'"
-    return tsap.hex(" ").upper() or "empty"
-
-
 def format_sequence(history: Iterable[StatusEntry], block: str) -> str:
     """``block``'s STATUS values in ``history`` as a PLC engineer writes them:
-    ``7000 → 7001 → 7004 → 0000``."""
+    ``7000 → 7001 → 7002 → 0001 → 7004``."""
     return " → ".join(f"{status:04X}" for _, name, status in history if name == block)
 
 
-class Connection:
+class _NoReceiver:
+    """Stands in for the stream receiver before the data phase (never fed)."""
+
+    buffered = 0
+
+    @staticmethod
+    def feed(data: bytes) -> list[bytes]:
+        raise LocalProtocolError("stream data before the data phase")
+
+
+_NO_RECEIVER: Receiver = _NoReceiver()
+
+
+class Connection(IsoPhase):
     """One TSEND_C/TRCV_C connection over a transport, as a sans-I/O state machine.
 
     Args:
@@ -130,15 +134,16 @@ class Connection:
             copy, at most ``history_limit`` of them).
         info: the transport's :class:`SessionInfo` once the handshake completed.
         tpdu_size: the negotiated ISO-on-TCP TPDU size once connected (None for TCP).
+        enable_receive_input: TRCV_C's EN_R (set with :meth:`enable_receive`).
     """
 
     # Slots: a mock PLC holds thousands of idle connections (an instance dict is ~250 B more).
     __slots__ = (
         "__weakref__",
-        "_assembler",
+        "_data_handler",
         "_deadline",
-        "_decoder",
         "_events",
+        "_held",
         "_history",
         "_history_limit",
         "_last_activity",
@@ -147,13 +152,12 @@ class Connection:
         "_receiver",
         "_send_limit",
         "_state",
-        "_touched",
         "_transport",
         "_trim_at",
         "config",
         "disconnect",
+        "enable_receive_input",
         "info",
-        "tpdu_size",
         "trcv",
         "tsend",
     )
@@ -177,14 +181,15 @@ class Connection:
         self.info: SessionInfo | None = None
         self.tpdu_size: int | None = None
         self.disconnect: Disconnected | None = None
+        self.enable_receive_input = config.enable_receive
         self._now = 0.0
         self._last_activity = 0.0
-        # Set when bytes moved at a time the caller did not pass; handle_timer() then counts the
-        # idle period from its own now (never early, at most one timer period late).
-        self._touched = False
         self._deadline: float | None = None
-        self._on_plaintext = self._discard
-        self._receiver: Receiver | None = None
+        self._on_plaintext: Callable[[bytes], None] = self._discard
+        # The data phase's handler while EN_R = 0 holds received bytes back (None outside it).
+        self._data_handler: Callable[[bytes], None] | None = None
+        self._held: bytearray | None = None
+        self._receiver: Receiver = _NO_RECEIVER
         self._decoder: TpduDecoder | None = None
         self._assembler: MessageAssembler | None = None
         self._send_limit = config.device.max_send_len
@@ -197,14 +202,15 @@ class Connection:
 
     @property
     def ended(self) -> bool:
-        """True once CLOSED or FAILED: a :class:`Disconnected` event was queued."""
+        """True once CLOSED, FAILED or ABORTED: a :class:`Disconnected` event was queued."""
         return self._state in ENDED
 
     @property
     def buffered(self) -> int:
-        """Received bytes of an incomplete frame or message."""
-        part = self._receiver or self._assembler
-        held = part.buffered if part is not None else 0
+        """Received bytes of an incomplete frame or message (and bytes held while EN_R = 0)."""
+        held = self._receiver.buffered + (len(self._held) if self._held is not None else 0)
+        if self._assembler is not None:
+            held += self._assembler.buffered
         return held + (self._decoder.buffered if self._decoder is not None else 0)
 
     @property
@@ -218,33 +224,30 @@ class Connection:
         return [status for _, name, status in self.status_history if name == block]
 
     def format_sequence(self, block: str) -> str:
-        """The STATUS sequence as a PLC engineer writes it: ``7000 → 7001 → 7004 → 0000``."""
+        """The STATUS sequence as a PLC engineer writes it: ``7000 → 7001 → 7002 → 0001``."""
         return format_sequence(self.status_history, block)
 
     # ----------------------------------------------------------------- the three verbs
 
-    def receive_data(self, data: bytes, now: float | None = None) -> None:
+    def receive_data(self, data: bytes, now: float) -> None:
         """Feed bytes from the wire; ``b""`` means the partner closed its sending side.
 
         Args:
             data: the bytes as they arrived (any split).
-            now: monotonic seconds, when the driver has it (keeps the idle timer exact).
+            now: monotonic seconds (the idle timer counts from here).
 
         Raises:
-            OucConnectionError: when called before :meth:`connect`.
+            LocalProtocolError: when called before :meth:`connect`.
         """
-        if now is None:
-            self._touched = True
-        else:
-            self._now = self._last_activity = now
+        self._now = self._last_activity = now
         state = self._state
         if state is not _CONNECTED:
             # Identity tests only: an Enum hashes in Python, too slow for this path.
             if state is ConnState.IDLE:
-                raise OucConnectionError(
-                    "receive_data() before connect()", status=Status.NO_SUCH_CONNECTION
-                )
+                raise LocalProtocolError("receive_data() before connect()")
             if state is ConnState.CLOSED or state is ConnState.FAILED:
+                return
+            if state is ConnState.ABORTED:
                 return
         try:
             self._transport.receive_data(data)
@@ -260,29 +263,37 @@ class Connection:
 
     def next_event(self) -> ConnectionEvent | None:
         """The next event, or None when more bytes (or a timer) are needed."""
-        return self._events.take()
+        event = self._events.take()
+        if event is None and self._state is _HALF_CLOSED:
+            # half_close="answer": every frame that came before the partner's close_notify
+            # was handed out (and answered); now the close completes.
+            self._partner_closed()
+            event = self._events.take()
+        return event
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the wire now (may be empty)."""
         return self._transport.data_to_send()
 
-    # ----------------------------------------------------------------- block actions
+    # ----------------------------------------------------------------- block inputs
 
-    def connect(self, now: float) -> None:
+    def connect(self, now: float, *, reestablish: bool = False) -> None:
         """CONT 0→1, called once the TCP connection exists: start the transport handshake.
 
+        Args:
+            now: monotonic seconds.
+            reestablish: CONT stayed 1 and the connection is established again (after a drop,
+                COM_RST or the partner's close): 7002 without the initial call's 7001.
+
         Raises:
-            OucConnectionError: when called twice.
+            LocalProtocolError: when called twice.
         """
         if self._state is not ConnState.IDLE:
-            raise OucConnectionError(
-                f"connect() in state {self._state.value}", status=Status.IN_PROGRESS
-            )
+            raise LocalProtocolError(f"connect() in state {self._state.value}")
         self._now = self._last_activity = now
-        for outputs in (self.tsend, self.trcv):
-            self._history.extend((now, outputs.name, _NO_JOB))
-            self._set(outputs, Status.CONNECTING)
-        self._move(ConnState.HANDSHAKING)
+        if not reestablish:
+            self._history.extend((now, TSEND_C, _NO_JOB, now, TRCV_C, _NO_JOB))
+        self._apply(E.REESTABLISH if reestablish else E.CONT_ON)
         timeout = self.config.handshake_timeout
         self._deadline = None if timeout is None else now + timeout
         try:
@@ -291,13 +302,13 @@ class Connection:
             self._fail_from(exc)
         self._drain()
 
-    def send(self, data: bytes, length: int = 0, *, now: float | None = None) -> None:
+    def send(self, data: bytes, length: int = 0, *, now: float) -> None:
         """TSEND_C with a rising edge at REQ: send ``length`` bytes of ``data`` as one frame.
 
         Args:
             data: the DATA area.
             length: LEN; 0 sends the whole DATA area.
-            now: monotonic seconds, when the driver has it.
+            now: monotonic seconds.
 
         Raises:
             FramingError: 16#8085 when LEN exceeds the device's limit, is negative, or is 0 with
@@ -305,11 +316,9 @@ class Connection:
             OucConnectionError: 16#80C4 while the connection is still being established,
                 16#80A3 when it is not (or no longer) there.
         """
-        if now is None:
-            self._touched = True
-        else:
-            self._now = self._last_activity = now
-        if self._state is not _CONNECTED:
+        self._now = self._last_activity = now
+        state = self._state
+        if state is not _CONNECTED and state is not _HALF_CLOSED:
             self._refuse_send()
         size = len(data)
         if length == 0:
@@ -319,11 +328,12 @@ class Connection:
         payload = data if length == size else data[:length]
         if self.tpdu_size is not None:
             payload = encode_message(payload, self.tpdu_size)
-        # The record path: STATUS 7005 then 0000, written directly rather than through _set().
+        # The record path: the table's REQ statuses, written directly rather than through _set().
         tsend = self.tsend
         record = self._history.extend
-        now = self._now
-        if tsend._status != _SENDING:
+        if tsend._status != _IDLE:
+            record((now, TSEND_C, _IDLE, now, TSEND_C, _SENDING))
+        else:
             record((now, TSEND_C, _SENDING))
         tsend._status = _SENDING
         try:
@@ -345,27 +355,74 @@ class Connection:
         self._set(self.tsend, status)
         raise FramingError(why, status=status, path="LEN")
 
-    def close(self, *, now: float | None = None) -> None:
+    def close(self, now: float) -> None:
         """CONT 1→0: close the connection (TLS close_notify; the driver then half-closes).
 
         Closing during the transport handshake ends at once; afterwards the connection waits
-        in DISCONNECTING for the partner's end, at most ``close_timeout`` seconds.
+        in DISCONNECTING (7003) for the partner's end, at most ``close_timeout`` seconds, and
+        ends with 0003 → 7000.
         """
-        if now is not None:
-            self._now = now
+        self._now = now
         state = self._state
-        if state in ENDED or state is ConnState.DISCONNECTING:
+        if state is _HALF_CLOSED:
+            self._partner_closed()
             return
-        if state in (ConnState.IDLE, ConnState.HANDSHAKING):
-            self._finish(ConnState.CLOSED, _DONE, "closed before the connection was established")
+        if state is ConnState.IDLE or state is ConnState.HANDSHAKING:
+            self._end(E.CONT_OFF, 0, "closed before the connection was established")
+            return
+        if state is not _CONNECTED and state is not ConnState.ISO_CONNECTING:
+            self._apply(E.CONT_OFF)  # ended or already closing: no effect
             return
         self._notify_close()
-        self._move(ConnState.DISCONNECTING)
-        self._on_plaintext = self._discard
-        self._set_sink(None)
-        self._deadline = self._now + self.config.close_timeout
-        for outputs in (self.tsend, self.trcv):
-            self._set(outputs, Status.DISCONNECTING)
+        self._apply(E.CONT_OFF)
+        self._leave_data_phase()
+        self._deadline = now + self.config.close_timeout
+
+    def enable_receive(self, on: bool, now: float) -> None:
+        """TRCV_C's EN_R. With EN_R = 0 TRCV_C shows 7004 and received bytes wait (as in the
+        CPU's receive buffer) until EN_R is 1 again; then they are delivered."""
+        self._now = now
+        if on == self.enable_receive_input:
+            return
+        self.enable_receive_input = on
+        self._apply(E.EN_R_ON if on else E.EN_R_OFF)
+        if self._data_handler is not None:
+            self._route_data()
+
+    def reset(self, now: float) -> bool:
+        """COM_RST 0→1 (T_RESET): abort an established connection; the driver then establishes
+        a new one (``connect(now, reestablish=True)``). Both blocks report 16#80C4 while the
+        reset runs. Without an established connection it has no effect (TIA help).
+
+        The wire (inference, ``ConnectionConfig.com_rst``): "rst" resets the TCP connection,
+        "fin" sends close_notify and closes it in order.
+
+        Returns:
+            True when a connection was reset.
+        """
+        self._now = now
+        state = self._state
+        if self._apply(E.COM_RST).next is state:
+            return False
+        if self.config.com_rst == "fin":
+            self._notify_close()
+        self._ended(
+            int(Status.TEMPORARY), "COM_RST: the connection was reset", self._rst("com_rst")
+        )
+        return True
+
+    def stop(self, now: float) -> None:
+        """The CPU goes to STOP: the connection ends (both blocks 7000, inference: the startup
+        after RUN initialises them). The wire (inference, ``ConnectionConfig.stop``): "fin"
+        sends close_notify and closes in order, "rst" resets."""
+        self._now = now
+        state = self._state
+        if state in ENDED:
+            return
+        if self.config.stop == "fin":
+            self._notify_close()
+        self._apply(E.STOP)
+        self._ended(0, "the CPU went to STOP", self._rst("stop"))
 
     # ----------------------------------------------------------------- timers
 
@@ -382,9 +439,6 @@ class Connection:
     def handle_timer(self, now: float) -> None:
         """Act on the clock: handshake timeout, idle timeout (both 16#80C7), close timeout."""
         self._now = now
-        if self._touched:
-            self._last_activity = now
-            self._touched = False
         state = self._state
         if state is ConnState.CONNECTED:
             idle = self.config.idle_timeout
@@ -395,7 +449,7 @@ class Connection:
         if deadline is None or now < deadline:
             return
         if state is ConnState.DISCONNECTING:
-            self._finish(ConnState.CLOSED, _DONE, "closed; the partner did not close its side")
+            self._end(E.CLOSE_DONE, 0, "closed; the partner did not close its side")
         elif state in (ConnState.HANDSHAKING, ConnState.ISO_CONNECTING):
             self._fail(
                 Status.TIMEOUT,
@@ -432,47 +486,73 @@ class Connection:
             self._receiver = (
                 AdHocReceiver(receive_len) if self.config.adhoc else FixedReceiver(receive_len)
             )
-            # One bound method for both (each binding is an object an idle connection keeps).
-            self._on_plaintext = on_stream = self._on_stream_data
-            self._establish()
-            self._set_sink(on_stream)
+            self._establish(E.TRANSPORT_UP, self._on_stream_data)
             return
-        self._decoder = TpduDecoder()
-        self._assembler = MessageAssembler(self.config.receive_len)
         self._on_plaintext = self._on_iso_data
-        self._move(ConnState.ISO_CONNECTING)
-        if self.config.role is Role.ACTIVE:
-            request = ConnectionRequest(
-                calling_tsap=iso.local_tsap,
-                called_tsap=iso.remote_tsap,
-                tpdu_size=iso.tpdu_size,
-                src_ref=self.config.conn_id,
-            )
-            self._send_raw(request.encode())
+        self._apply(E.ISO_START)
+        self._start_iso()
 
-    def _establish(self) -> None:
-        self._move(ConnState.CONNECTED)
+    def _establish(self, event: BlockEvent, handler: Callable[[bytes], None]) -> None:
+        """The connection is up: 0001, then 7004 (TRCV_C 7006 with EN_R = 1); data flows."""
+        self._apply(event)
         self._deadline = None
         self._last_activity = self._now
-        for outputs in (self.tsend, self.trcv):
-            self._set(outputs, Status.CONNECTED_IDLE)
-        assert self.info is not None
-        self._events.append(Established(self.info, self.tpdu_size))
+        self._data_handler = handler
+        self._route_data()
+        self._events.append(Established(self.info or SessionInfo(), self.tpdu_size))
+
+    def _route_data(self) -> None:
+        """Point received data at the data phase's handler, or hold it while EN_R = 0."""
+        handler = self._data_handler
+        if handler is None:
+            return
+        if not self.enable_receive_input:
+            if self._held is None:
+                self._held = bytearray()
+            self._on_plaintext = self._hold
+            self._set_sink(None if handler is not self._on_stream_data else self._hold)
+            return
+        self._on_plaintext = handler
+        # The TCP data phase lets the TLS engine hand plaintext straight to the receiver; the
+        # ISO-on-TCP handler calls back into the transport, so it takes the queued path.
+        self._set_sink(handler if handler == self._on_stream_data else None)
+        held, self._held = self._held, None
+        if held:
+            handler(bytes(held))
+
+    def _hold(self, data: bytes) -> None:
+        """EN_R = 0: the bytes wait, like data in the CPU's receive buffer."""
+        if self._held is not None:
+            self._held += data
+
+    def _leave_data_phase(self) -> None:
+        self._on_plaintext = self._discard
+        self._data_handler = None
+        self._set_sink(None)
 
     def _on_closed(self) -> None:
         state = self._state
         if state in ENDED:
             return
         if state is ConnState.DISCONNECTING:
-            self._finish(ConnState.CLOSED, _DONE, "closed")
+            self._end(E.CLOSE_DONE, 0, "closed")
             return
+        if state is _CONNECTED and self.config.half_close == "answer" and self._events:
+            # The partner half-closed with frames still to hand out: they are answered
+            # (RFC 8446 §6.1 lets our side keep sending), then next_event() completes the close.
+            self._apply(E.HALF_CLOSE)
+            self._leave_data_phase()
+            return
+        self._partner_closed()
+
+    def _partner_closed(self) -> None:
         lost = self.buffered
         reason = "the partner closed the connection"
         if lost:
             reason += f" ({lost} bytes of an incomplete frame were dropped)"
         # Answer the partner's close (TLS close_notify) before the driver closes the socket.
         self._notify_close()
-        self._finish(ConnState.CLOSED, Status.PARTNER_CLOSED, reason)
+        self._end(E.PARTNER_CLOSED, int(Status.PARTNER_CLOSED), reason)
 
     # ----------------------------------------------------------------- framing
 
@@ -484,14 +564,13 @@ class Connection:
     def _on_stream_data(self, data: bytes) -> None:
         """TCP (plain or TLS) in the data phase: the record path."""
         receiver = self._receiver
-        assert receiver is not None
         frames = receiver.feed(data)
         if frames:
             self._deliver(frames)
             if receiver.buffered:
-                self._set(self.trcv, Status.RECEIVING)
+                self._set(self.trcv, _RECEIVING)
         elif data and self.trcv._status != _RECEIVING:
-            self._set(self.trcv, Status.RECEIVING)
+            self._set(self.trcv, _RECEIVING)
 
     def _deliver(self, frames: list[bytes]) -> None:
         """TRCV_C completes once per frame: STATUS 7006 → 0000 with RCVD_LEN, one event each."""
@@ -504,123 +583,13 @@ class Connection:
             size = len(frame)
             if status != _RECEIVING:
                 record((now, TRCV_C, _RECEIVING))
-            record((now, TRCV_C, _DONE))
-            status = _DONE
+            record((now, TRCV_C, _RECEIVED))
+            status = _RECEIVED
             append(FrameReceived(frame, size))
-        trcv._status = _DONE
+        trcv._status = _RECEIVED
         trcv._rcvd_len = size
         if len(self._history) > self._trim_at:
             self._trim_history()
-
-    def _on_iso_data(self, data: bytes) -> None:
-        """ISO-on-TCP: CR/CC while connecting, DT messages once connected."""
-        decoder = self._decoder
-        assert decoder is not None
-        decoder.feed(data)
-        while self._state in (ConnState.ISO_CONNECTING, ConnState.CONNECTED):
-            try:
-                tpdu = decoder.next_tpdu()
-            except FramingError as exc:
-                self._fail(exc.status or MALFORMED, exc.message)
-                return
-            if tpdu is None:
-                return
-            self._on_tpdu(tpdu)
-
-    def _on_tpdu(self, tpdu: Tpdu) -> None:
-        connected = self._state is ConnState.CONNECTED
-        active = self.config.role is Role.ACTIVE
-        if isinstance(tpdu, DataTPDU) and connected:
-            self._on_dt(tpdu)
-        elif isinstance(tpdu, ConnectionRequest) and not connected and not active:
-            self._on_cr(tpdu)
-        elif isinstance(tpdu, ConnectionConfirm) and not connected and active:
-            self._on_cc(tpdu)
-        elif isinstance(tpdu, DisconnectRequest):
-            if connected:
-                self._finish(
-                    ConnState.CLOSED,
-                    Status.PARTNER_CLOSED,
-                    f"the partner disconnected (DR reason 16#{tpdu.reason:02X})",
-                )
-            else:
-                self._fail(
-                    Status.TEMPORARY,
-                    f"the partner refused the ISO-on-TCP connection (DR reason "
-                    f"16#{tpdu.reason:02X}); check the TSAPs",
-                )
-        elif isinstance(tpdu, ErrorTPDU):
-            self._fail(MALFORMED, f"the partner rejected a TPDU (ER cause 16#{tpdu.cause:02X})")
-        else:
-            phase = "after" if connected else "before"
-            self._fail(
-                MALFORMED, f"unexpected COTP {type(tpdu).__name__} {phase} the connection was up"
-            )
-
-    def _on_dt(self, tpdu: DataTPDU) -> None:
-        assembler = self._assembler
-        assert assembler is not None
-        try:
-            message = assembler.add(tpdu.data, tpdu.eot)
-        except FramingError as exc:
-            status = exc.status or Status.RECEIVE_AREA_TOO_SMALL
-            self._set(self.trcv, status)
-            self._events.append(ReceiveFailed(int(status), exc.message))
-            return
-        if message is not None:
-            self._deliver([message])
-        elif self.trcv._status != _RECEIVING:
-            self._set(self.trcv, Status.RECEIVING)
-
-    def _on_cr(self, request: ConnectionRequest) -> None:
-        iso = self.config.iso
-        assert iso is not None
-        refusal = None
-        if request.called_tsap != iso.local_tsap:
-            refusal = (
-                f"called TSAP {_tsap_text(request.called_tsap)} is not the local TSAP "
-                f"{_tsap_text(iso.local_tsap)}"
-            )
-        elif iso.remote_tsap and request.calling_tsap != iso.remote_tsap:
-            refusal = (
-                f"calling TSAP {_tsap_text(request.calling_tsap)} is not the partner TSAP "
-                f"{_tsap_text(iso.remote_tsap)}"
-            )
-        if refusal is not None:
-            refuse = DisconnectRequest(
-                dst_ref=request.src_ref, src_ref=self.config.conn_id, reason=DR_TSAP_UNKNOWN
-            )
-            self._send_raw(refuse.encode())
-            self._fail(Status.PARTNER_REFUSED, f"refused an ISO-on-TCP connection: {refusal}")
-            return
-        self.tpdu_size = min(request.negotiated_size, iso.tpdu_size)
-        confirm = ConnectionConfirm(
-            calling_tsap=request.calling_tsap,
-            called_tsap=request.called_tsap,
-            tpdu_size=self.tpdu_size,
-            src_ref=self.config.conn_id,
-            dst_ref=request.src_ref,
-        )
-        self._send_raw(confirm.encode())
-        if self._state is ConnState.ISO_CONNECTING:
-            self._establish()
-
-    def _on_cc(self, confirm: ConnectionConfirm) -> None:
-        iso = self.config.iso
-        assert iso is not None
-        if confirm.dst_ref != self.config.conn_id:
-            self._fail(
-                MALFORMED,
-                f"CC answers reference {confirm.dst_ref}, our CR had {self.config.conn_id}",
-            )
-            return
-        if confirm.class_option >> 4:
-            self._fail(
-                MALFORMED, f"the partner chose COTP class {confirm.class_option >> 4}, not 0"
-            )
-            return
-        self.tpdu_size = min(confirm.negotiated_size, iso.tpdu_size)
-        self._establish()
 
     # ----------------------------------------------------------------- helpers
 
@@ -661,12 +630,25 @@ class Connection:
         """Keep the newest ``history_limit`` STATUS changes (amortised: once per limit)."""
         del self._history[: -_WIDTH * self._history_limit]
 
-    def _move(self, new: ConnState) -> None:
-        if new not in TRANSITIONS[self._state]:
-            raise OucConnectionError(
-                f"internal error: no transition {self._state.value} → {new.value}"
-            )
-        self._state = new
+    def _apply(self, event: BlockEvent, status: int = 0) -> Any:
+        """Feed ``event`` into the table: move, and show the STATUS values it decides.
+
+        Raises:
+            LocalProtocolError: the table has no transition for the current state.
+        """
+        transition = TABLE.get((self._state, event))
+        if transition is None:
+            raise LocalProtocolError(f"{event.value} is not possible in state {self._state.value}")
+        self._state = transition.next
+        for value in transition.tsend:
+            self._set(self.tsend, status if value == EVENT_STATUS else value)
+        for value in transition.trcv_for(self.enable_receive_input):
+            self._set(self.trcv, status if value == EVENT_STATUS else value)
+        return transition
+
+    def _rst(self, which: str) -> bool:
+        """Whether COM_RST / STOP reset the TCP connection (the configured wire, inference)."""
+        return bool(getattr(self.config, which) == "rst")
 
     def _notify_close(self) -> None:
         """Ask the transport to close in order (TLS close_notify), when its handshake is done."""
@@ -685,17 +667,17 @@ class Connection:
             return
         if notify:
             self._notify_close()
-        self._finish(ConnState.FAILED, status, reason, reset=reset)
+        self._end(E.FAILED, int(status), reason, reset=reset)
 
-    def _finish(self, state: ConnState, status: int, reason: str, *, reset: bool = False) -> None:
-        """End the connection: both blocks show ``status`` (7000 after our own close)."""
-        self._move(state)
+    def _end(self, event: BlockEvent, status: int, reason: str, *, reset: bool = False) -> None:
+        """End the connection through ``event``; queue :class:`Disconnected` with ``status``."""
+        self._apply(event, status)
+        self._ended(status, reason, reset)
+
+    def _ended(self, status: int, reason: str, reset: bool) -> None:
         self._deadline = None
-        self._on_plaintext = self._discard
-        self._set_sink(None)
-        shown = Status.NO_JOB if status == _DONE else status
-        for outputs in (self.tsend, self.trcv):
-            self._set(outputs, shown)
+        self._leave_data_phase()
+        self._held = None
         self.disconnect = Disconnected(int(status), reason, reset)
         self._events.append(self.disconnect)
 

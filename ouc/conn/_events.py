@@ -1,8 +1,7 @@
 """The connection's states, the events it emits, and the block outputs a PLC programmer reads.
 
-State lives in one :class:`ConnState` with an explicit transition table (style.md rule 2); the
-connection refuses any move the table does not list, which turns a logic slip into an error
-instead of a silently wrong STATUS.
+State lives in one :class:`ConnState`; the table in ``ouc.conn._table`` decides every move and
+every STATUS from (state, event) (style.md rule 2).
 """
 
 from __future__ import annotations
@@ -14,7 +13,6 @@ from ouc.errors import Status, format_status
 from ouc.transport import SessionInfo
 
 __all__ = [
-    "TRANSITIONS",
     "BlockOutputs",
     "ConnState",
     "ConnectionEvent",
@@ -32,36 +30,18 @@ class ConnState(Enum):
     HANDSHAKING = "handshaking"  # TCP is up, the transport handshake runs (TLS; none for plain)
     ISO_CONNECTING = "iso-connecting"  # ISO-on-TCP: CR sent / awaited, CC pending
     CONNECTED = "connected"  # frames flow (STATUS 7004 when idle)
+    HALF_CLOSED = "half-closed"  # the partner closed; frames before its close are answered
     DISCONNECTING = "disconnecting"  # close() sent; waiting for the partner's end (7003)
     CLOSED = "closed"  # ended in order: closed by us, or by the partner (16#80C5)
     FAILED = "failed"  # ended by an error: TLS, framing, timeout, refused
+    ABORTED = "aborted"  # ended by COM_RST or the CPU's STOP (the driver resets or closes TCP)
 
     # Members are singletons compared by identity; hashing by identity too keeps the state
     # checks of every handshake and frame in C (Enum's own __hash__ is a Python call).
     __hash__ = object.__hash__
 
 
-TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
-    ConnState.IDLE: frozenset({ConnState.HANDSHAKING, ConnState.CLOSED}),
-    ConnState.HANDSHAKING: frozenset(
-        {
-            ConnState.ISO_CONNECTING,
-            ConnState.CONNECTED,
-            ConnState.CLOSED,
-            ConnState.FAILED,
-        }
-    ),
-    ConnState.ISO_CONNECTING: frozenset(
-        {ConnState.CONNECTED, ConnState.DISCONNECTING, ConnState.CLOSED, ConnState.FAILED}
-    ),
-    ConnState.CONNECTED: frozenset({ConnState.DISCONNECTING, ConnState.CLOSED, ConnState.FAILED}),
-    ConnState.DISCONNECTING: frozenset({ConnState.CLOSED, ConnState.FAILED}),
-    ConnState.CLOSED: frozenset(),
-    ConnState.FAILED: frozenset(),
-}
-"""Allowed moves: state → the states it may go to next."""
-
-ENDED = frozenset({ConnState.CLOSED, ConnState.FAILED})
+ENDED = frozenset({ConnState.CLOSED, ConnState.FAILED, ConnState.ABORTED})
 
 
 @dataclass(frozen=True, slots=True)
@@ -107,7 +87,8 @@ class Disconnected:
 
     Attributes:
         status: 0 when we closed it; otherwise the PLC code (16#80C5 partner closed, 16#80C7
-            timeout, 16#80E0..16#80E7 TLS, 16#80C6 malformed ISO-on-TCP, 16#80C9/16#80C4 refused).
+            timeout, 16#80E0..16#80E7 TLS, 16#80C6 malformed ISO-on-TCP, 16#80C9/16#80C4 refused,
+            16#80C4 COM_RST; 0 after the CPU's STOP).
         reason: one sentence for the log.
         reset: the driver should reset the TCP connection (SO_LINGER 0) instead of closing it,
             as the firmware's "strict" TLS profile does.
@@ -120,8 +101,9 @@ class Disconnected:
 
 ConnectionEvent = Established | FrameReceived | ReceiveFailed | Disconnected
 
-# STATUS values during which the block reports BUSY (TIA help, TSEND_C/TRCV_C).
-_BUSY = frozenset(
+# STATUS values during which the block reports BUSY, and those that are DONE (TIA help,
+# TSEND_C/TRCV_C: 0001 "connection established" and 0003 "connection closed" are DONE too).
+BUSY_STATUS = frozenset(
     {
         Status.CONNECTING,
         Status.IN_PROGRESS,
@@ -130,13 +112,15 @@ _BUSY = frozenset(
         Status.RECEIVING,
     }
 )
+DONE_STATUS = frozenset({Status.DONE, Status.ESTABLISHED, Status.CLOSED})
 
 
 class BlockOutputs:
     """The outputs of one block (TSEND_C or TRCV_C) as the PLC program sees them.
 
     Only STATUS and RCVD_LEN are stored; DONE, BUSY and ERROR follow from STATUS exactly as the
-    blocks define them (DONE ⇔ 0000, ERROR ⇔ 16#8xxx, BUSY during 7001/7002/7003/7005/7006).
+    blocks define them (DONE ⇔ 0000/0001/0003, ERROR ⇔ 16#8xxx, BUSY during
+    7001/7002/7003/7005/7006).
     The connection updates these in place; read them, do not write them.
     """
 
@@ -153,11 +137,11 @@ class BlockOutputs:
 
     @property
     def DONE(self) -> bool:
-        return self._status == Status.DONE
+        return self._status in DONE_STATUS
 
     @property
     def BUSY(self) -> bool:
-        return self._status in _BUSY
+        return self._status in BUSY_STATUS
 
     @property
     def ERROR(self) -> bool:

@@ -80,7 +80,11 @@ class ActiveCommon(Generic[L]):
     _last_conn: Connection | None
     _history: deque[StatusEntry]
     _session: TLSSession | None
+    _wanted: bool
     _last_error: OucError | None
+    # CONT stayed 1 since a connection was last set up: the next one is a re-establishment
+    # (7002 without the initial call's 7001).
+    _started: bool = False
 
     # ------------------------------------------------------------------------------ public state
 
@@ -161,6 +165,16 @@ class ActiveCommon(Generic[L]):
         return " → ".join(f"{status:04X}" for status in self.status_sequence(block))
 
     # ------------------------------------------------------------------------------ shared steps
+
+    def _cont_on(self) -> None:
+        """CONT 0→1 (connect() while not connected): the next connection starts with 7001."""
+        if not self._wanted:
+            self._started = False
+
+    def _next_reestablishes(self) -> bool:
+        """Whether the connection about to be set up re-establishes (CONT stayed 1)."""
+        started, self._started = self._started, True
+        return started
 
     def _history_link(self) -> L | None:
         """The link whose live STATUS history :meth:`status_history` appends."""

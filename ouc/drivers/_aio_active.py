@@ -195,6 +195,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
             TLSError: the handshake failed (16#80E0..16#80E7).
         """
         self._check_open()
+        self._cont_on()
         self._wanted = True
         link = self._link
         if link is None:
@@ -350,6 +351,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         )
         self._serial += 1
         link = _ClientLink(self, loop, conn, engine, self._serial)
+        link.reestablish = self._next_reestablishes()
         self._pending = link
         try:
             try:

@@ -104,6 +104,7 @@ class Link(asyncio.BufferedProtocol):
         "conn",
         "hold",
         "loop",
+        "reestablish",
         "transport",
     )
 
@@ -133,6 +134,7 @@ class Link(asyncio.BufferedProtocol):
         self._write_paused = False
         self._read_paused = False
         self._write_waiter: asyncio.Future[None] | None = None
+        self.reestablish = False  # CONT stayed 1 since the last connection: 7002 without 7001
         self.hold = False  # the owner wants reading paused (active side: receive queue full)
 
     # ------------------------------------------------------------------ hooks
@@ -226,7 +228,7 @@ class Link(asyncio.BufferedProtocol):
     def start(self) -> None:
         """CONT 0→1 now that TCP is up: start the handshake and arm the handshake timer."""
         now = self.loop.time()
-        self.conn.connect(now)
+        self.conn.connect(now, reestablish=self.reestablish)
         self.process(now)
 
     def process(self, now: float) -> None:

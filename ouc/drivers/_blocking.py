@@ -500,7 +500,7 @@ class PassiveEndpoint(PassiveCommon):
                     self._behaviour_failed(served, exc)
                 if answer is not None:
                     try:
-                        conn.send(answer)
+                        conn.send(answer, now=time.monotonic())
                     except OucError as exc:
                         self._behaviour_failed(served, exc)
             else:
@@ -600,7 +600,7 @@ class PassiveEndpoint(PassiveCommon):
         served.aborted = True
         try:
             if exc.partial:
-                conn.send(exc.partial)
+                conn.send(exc.partial, now=time.monotonic())
             data = conn.data_to_send()
             if data:
                 served.sock.sendall(data)

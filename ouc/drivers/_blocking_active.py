@@ -154,6 +154,7 @@ class ActiveEndpoint(ActiveCommon[Link]):
         """
         with self._io:
             self._check_open()
+            self._cont_on()
             self._wanted = True
             link = self._link
             if link is None or link.conn.ended:
@@ -305,7 +306,13 @@ class ActiveEndpoint(ActiveCommon[Link]):
             session=self._session if self.session_reuse else None,
         )
         try:
-            event = link.handshake(self._buffer, self._view, deadline, self.connect_timeout)
+            event = link.handshake(
+                self._buffer,
+                self._view,
+                deadline,
+                self.connect_timeout,
+                reestablish=self._next_reestablishes(),
+            )
         except BaseException:
             disconnect = link.conn.disconnect
             self._retire(link)

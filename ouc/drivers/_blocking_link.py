@@ -77,9 +77,17 @@ class Link:
         return None
 
     def handshake(
-        self, buffer: bytearray, view: memoryview, deadline: float, limit: float
+        self,
+        buffer: bytearray,
+        view: memoryview,
+        deadline: float,
+        limit: float,
+        *,
+        reestablish: bool = False,
     ) -> Established:
         """Start the connection and pump until Established (returned) or its end (raised).
+
+        ``reestablish``: CONT stayed 1 since the last connection (7002 without 7001).
 
         Events after Established stay queued in the connection for the caller.
 
@@ -88,7 +96,7 @@ class Link:
                 ``deadline`` (``limit`` seconds, for the message), 16#80C5 when TCP broke.
         """
         conn, sock = self.conn, self.sock
-        conn.connect(time.monotonic())
+        conn.connect(time.monotonic(), reestablish=reestablish)
         while True:
             try:
                 out = conn.data_to_send()

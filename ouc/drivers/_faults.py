@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -135,7 +136,7 @@ class _CloseAfterHandshake:
             return
         for peer in endpoint.peers():
             if f"{peer.address}:{peer.port}" == record.peer:
-                peer.connection.close()
+                peer.connection.close(time.monotonic())
 
 
 class _PauseReceiving:
@@ -150,7 +151,14 @@ class _PauseReceiving:
         endpoint = self.endpoint
         if record.kind is not RecordKind.CONNECTED or endpoint is None:
             return
+        # TRCV_C shows EN_R = 0 (7004) while it does not receive. The hook runs in the serving
+        # thread, the one thread that drives this connection.
+        conns = [p.connection for p in endpoint.peers() if f"{p.address}:{p.port}" == record.peer]
+        for conn in conns:
+            conn.enable_receive(False, time.monotonic())
         endpoint.wait_stopped(None if math.isinf(self.seconds) else self.seconds)
+        for conn in conns:
+            conn.enable_receive(True, time.monotonic())
 
 
 def chain(*callbacks: EventCallback | None) -> EventCallback:

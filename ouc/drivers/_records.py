@@ -1,6 +1,6 @@
 """The event/status log of an endpoint: one record per connection event.
 
-Every driver reports what a PLC engineer would look at — a peer connected (7004, with the TLS
+Every driver reports what a PLC engineer would look at — a peer connected (0001, with the TLS
 version, cipher and peer certificate), was refused (16#80C9 partner, 16#8087 limit), closed
 (16#80C5) or failed (16#80C7 timeout, 16#80Ex TLS) — as an :class:`EndpointRecord`, handed to the
 endpoint's ``on_event`` callback and to the ``ouc.drivers`` logger. Frames are *not* records: the
@@ -51,7 +51,7 @@ class RecordKind(Enum):
 
     LISTENING = "listening"
     CONNECTING = "connecting"  # active side: a TCP connection attempt starts
-    CONNECTED = "connected"  # the handshake completed: STATUS 7004
+    CONNECTED = "connected"  # the connection is established: STATUS 0001
     REFUSED = "refused"  # passive side: a peer that is not RemoteAddress (16#80C9)
     LIMIT = "limit"  # passive side: max_connections reached (16#8087)
     RECEIVE_FAILED = "receive-failed"  # one receive failed, the connection stays (16#8088)
@@ -70,12 +70,12 @@ class EndpointRecord:
         kind: what happened.
         device: the emulated device (``PLC_1``).
         block: ``TRCV_C`` (passive) or ``TSEND_C`` (active).
-        status: the STATUS a PLC shows for it (7004 connected, 16#80C9 refused, ...).
+        status: the STATUS a PLC shows for it (0001 connected, 16#80C9 refused, ...).
         peer: the partner as ``plant-address:port`` (None for endpoint-level records).
         local: our local ``address:port`` (the listening address for LISTENING).
         reason: one sentence for the log.
         info: the negotiated TLS parameters (CONNECTED records).
-        sequences: block name → STATUS sequence ``7000 → 7001 → 7004 ...`` (end records).
+        sequences: block name → STATUS sequence ``7000 → 7001 → 7002 → 0001 ...`` (end records).
         connection: serial number of the TCP connection within the endpoint (0: none).
         reset: the connection was reset (RST) instead of closed.
         time: wall-clock seconds (``time.time()``).
@@ -104,7 +104,7 @@ class EndpointRecord:
         return self.status >= 0x8000
 
     def line(self) -> str:
-        """The status line: ``PLC_1 TRCV_C 192.168.0.2:51234 7004 connected TLSv1.3 ...``."""
+        """The status line: ``PLC_1 TRCV_C 192.168.0.2:51234 0001 connected TLSv1.3 ...``."""
         parts = [self.device, self.block]
         if self.peer:
             parts.append(self.peer)
@@ -283,12 +283,12 @@ class Recorder:
         local: str | None,
         serial: int,
     ) -> EndpointRecord | None:
-        """Record a connection's Established (7004), Disconnected (CLOSED for 0000/16#80C5,
+        """Record a connection's Established (0001), Disconnected (CLOSED for 0000/16#80C5,
         else FAILED, with both STATUS sequences) or ReceiveFailed; frames are not recorded."""
         if type(event) is Established:
             return self.emit(
                 RecordKind.CONNECTED,
-                Status.CONNECTED_IDLE,
+                Status.ESTABLISHED,
                 peer=peer,
                 local=local,
                 info=event.info,

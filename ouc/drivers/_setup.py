@@ -329,6 +329,9 @@ class EndpointSpec:
         keylog_file: str | os.PathLike[str] | None = None,
         check_block: bool = True,
         keepalive: KeepAlive | str | None = DEFAULT_KEEPALIVE,
+        half_close: str = "drop",
+        com_rst: str = "rst",
+        stop: str = "fin",
     ) -> EndpointSpec:
         """Set up an endpoint from its CONNECT block.
 
@@ -354,6 +357,9 @@ class EndpointSpec:
             keepalive: TCP keep-alive on this endpoint's sockets, accepted and connected: a
                 :class:`KeepAlive`, its text (``"30,10,3"``) or None / ``"off"`` for none.
                 Default: 30 s idle, as the CPU in the seed capture (domain.md §4).
+            half_close / com_rst / stop: the inferred behaviours of ``ConnectionConfig``: frames
+                before the partner's close_notify ("drop" or "answer"), and what the partner
+                sees on COM_RST and STOP ("rst" or "fin").
 
         Raises:
             OucError: the block breaks a TCON rule (its status and field), the block's
@@ -373,6 +379,9 @@ class EndpointSpec:
             adhoc=adhoc,
             handshake_timeout=handshake_timeout,
             idle_timeout=idle_timeout,
+            half_close=half_close,
+            com_rst=com_rst,
+            stop=stop,
         )
         tls = None
         if block.secure:

@@ -27,8 +27,8 @@ def test_demo_report(capsys: pytest.CaptureFixture[str]) -> None:
         "PLC_1 sees the client's certificate 11 (CN=PLC_2), trusted through CA 3",
         "Received by PLC_1 (TRCV_C, Received_Data, RCVD_LEN 258)\n"
         "  Var1 = TRUE\n  Var2 = 'Hello World!'",
-        "PLC_2 TSEND_C       7000 → 7001 → 7004 → 7005 → 0000 → 7003 → 7000",
-        "PLC_1 TRCV_C        7000 → 7001 → 7004 → 7006 → 0000 → 80C5",
+        "PLC_2 TSEND_C       7000 → 7001 → 7002 → 0001 → 7004 → 7005 → 0000 → 7003 → 0003 → 7000",
+        "PLC_1 TRCV_C        7000 → 7001 → 7002 → 0001 → 7006 → 0000 → 80C5 → 80C4",
         "OK: the values arrived",
     ):
         assert expected in out

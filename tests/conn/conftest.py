@@ -64,11 +64,7 @@ class Pair:
                     for chunk in self.split(data):
                         peer.receive_data(chunk, now=self.now)
                     moved = True
-                closing = conn.state in (
-                    ConnState.DISCONNECTING,
-                    ConnState.CLOSED,
-                    ConnState.FAILED,
-                )
+                closing = conn.state is ConnState.DISCONNECTING or conn.ended
                 if closing and not self._eof_sent[name] and not data:
                     self._eof_sent[name] = True
                     peer.receive_data(b"", now=self.now)

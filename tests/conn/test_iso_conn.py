@@ -65,7 +65,7 @@ def test_connect_and_accept_negotiates_the_smaller_tpdu_size(pair_factory: Facto
     assert pair.events["client"] == [Established(pair.client.info, 512)]  # type: ignore[arg-type]
     assert pair.events["server"] == [Established(pair.server.info, 512)]  # type: ignore[arg-type]
     assert pair.client.tpdu_size == pair.server.tpdu_size == 512
-    assert pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7004"
+    assert pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7002 → 0001 → 7004"
 
 
 def test_the_cr_carries_our_tsaps_and_the_cc_echoes_them() -> None:
@@ -77,7 +77,7 @@ def test_the_cr_carries_our_tsaps_and_the_cc_echoes_them() -> None:
         calling_tsap=CLIENT_TSAP, called_tsap=SERVER_TSAP, tpdu_size=1024, src_ref=5
     )
     server = _server()
-    server.receive_data(request.encode())
+    server.receive_data(request.encode(), 0.0)
     confirm, _ = decode_packet(server.data_to_send())
     assert confirm == ConnectionConfirm(
         calling_tsap=CLIENT_TSAP, called_tsap=SERVER_TSAP, tpdu_size=1024, src_ref=9, dst_ref=5
@@ -86,7 +86,7 @@ def test_the_cr_carries_our_tsaps_and_the_cc_echoes_them() -> None:
 
 def test_cr_without_tpdu_size_gets_the_class_0_default() -> None:
     server = _server()
-    server.receive_data(ConnectionRequest(called_tsap=SERVER_TSAP, src_ref=1).encode())
+    server.receive_data(ConnectionRequest(called_tsap=SERVER_TSAP, src_ref=1).encode(), 0.0)
     assert server.tpdu_size == 128
     assert server.state is ConnState.CONNECTED
 
@@ -103,7 +103,7 @@ def test_tsap_mismatch_is_refused_with_dr(
     request_: ConnectionRequest, remote: bytes, words: str
 ) -> None:
     server = _server(remote_tsap=remote)
-    server.receive_data(request_.encode())
+    server.receive_data(request_.encode(), 0.0)
     answer, _ = decode_packet(server.data_to_send())
     assert isinstance(answer, DisconnectRequest)
     assert answer.reason == 0x02
@@ -132,7 +132,7 @@ def test_multi_tpdu_messages_in_random_order_of_sizes(pair_factory: Factory) -> 
     pair.start()
     messages = [bytes([n]) * size for n, size in enumerate([1, 125, 126, 1000, 2000])]
     for message in messages:
-        pair.client.send(message)
+        pair.client.send(message, now=0.0)
     pair.pump()
     received = pair.of("server", FrameReceived)
     assert [e.data for e in received] == messages
@@ -147,13 +147,13 @@ def test_multi_tpdu_messages_in_random_order_of_sizes(pair_factory: Factory) -> 
 )
 def test_messages_survive_any_split(sizes: list[int], cuts: list[int]) -> None:
     server = _server(receive_len=700, tpdu_size=256)
-    server.receive_data(ConnectionRequest(called_tsap=SERVER_TSAP, tpdu_size=256).encode())
+    server.receive_data(ConnectionRequest(called_tsap=SERVER_TSAP, tpdu_size=256).encode(), 0.0)
     messages = [bytes([n + 1]) * size for n, size in enumerate(sizes)]
     wire = b"".join(encode_message(m, 256) for m in messages)
     edges = [0, *sorted(min(c, len(wire)) for c in cuts), len(wire)]
     for a, b in itertools.pairwise(edges):
         if b > a:
-            server.receive_data(wire[a:b])
+            server.receive_data(wire[a:b], 0.0)
     received = [e for e in _events(server) if isinstance(e, FrameReceived)]
     assert [e.data for e in received] == messages
 
@@ -164,8 +164,8 @@ def test_message_larger_than_receive_area_is_8088_and_the_connection_stays(
     iso = (IsoConfig(CLIENT_TSAP, SERVER_TSAP, 128), IsoConfig(SERVER_TSAP, CLIENT_TSAP, 128))
     pair = pair_factory(200, iso=iso)
     pair.start()
-    pair.client.send(bytes(500))
-    pair.client.send(b"fits")
+    pair.client.send(bytes(500), now=0.0)
+    pair.client.send(b"fits", now=0.0)
     pair.pump()
     (failed,) = pair.of("server", ReceiveFailed)
     assert failed.status == Status.RECEIVE_AREA_TOO_SMALL
@@ -178,7 +178,7 @@ def test_send_encodes_dt_packets_by_the_negotiated_size(pair_factory: Factory) -
     iso = (IsoConfig(CLIENT_TSAP, SERVER_TSAP, 128), IsoConfig(SERVER_TSAP, CLIENT_TSAP, 8192))
     pair = pair_factory(1000, iso=iso)
     pair.start()
-    pair.client.send(bytes(300))
+    pair.client.send(bytes(300), now=0.0)
     tpdus = TpduDecoder().decode(pair.client.data_to_send())
     assert [len(t.data) for t in tpdus if isinstance(t, DataTPDU)] == [125, 125, 50]
 
@@ -194,7 +194,7 @@ def test_send_encodes_dt_packets_by_the_negotiated_size(pair_factory: Factory) -
 )
 def test_protocol_errors_while_connecting(packet: bytes, status: int) -> None:
     server = _server()
-    server.receive_data(packet)
+    server.receive_data(packet, 0.0)
     (end,) = _events(server)
     assert isinstance(end, Disconnected)
     assert end.status == status
@@ -209,7 +209,7 @@ def test_cc_with_wrong_reference_or_class_is_malformed() -> None:
         config = ConnectionConfig(Role.ACTIVE, 100, iso=IsoConfig(CLIENT_TSAP, SERVER_TSAP))
         client = Connection(config, PlainTransport())
         client.connect(0.0)
-        client.receive_data(confirm.encode())
+        client.receive_data(confirm.encode(), 0.0)
         (end,) = _events(client)
         assert isinstance(end, Disconnected)
         assert end.status == MALFORMED
@@ -218,14 +218,14 @@ def test_cc_with_wrong_reference_or_class_is_malformed() -> None:
 def test_dr_and_cr_after_the_connection_is_up(pair_factory: Factory) -> None:
     pair = pair_factory(100, iso=MATCHING)
     pair.start()
-    pair.server.receive_data(DisconnectRequest(reason=0x80).encode())
+    pair.server.receive_data(DisconnectRequest(reason=0x80).encode(), 0.0)
     pair.collect()
     (end,) = pair.of("server", Disconnected)
     assert end.status == Status.PARTNER_CLOSED
 
     pair = pair_factory(100, iso=MATCHING)
     pair.start()
-    pair.server.receive_data(ConnectionRequest(called_tsap=SERVER_TSAP).encode())
+    pair.server.receive_data(ConnectionRequest(called_tsap=SERVER_TSAP).encode(), 0.0)
     pair.collect()
     (end,) = pair.of("server", Disconnected)
     assert end.status == MALFORMED
@@ -234,7 +234,7 @@ def test_dr_and_cr_after_the_connection_is_up(pair_factory: Factory) -> None:
 def test_message_then_garbage_delivers_the_message_first(pair_factory: Factory) -> None:
     pair = pair_factory(100, iso=MATCHING)
     pair.start()
-    pair.server.receive_data(encode_message(b"good", 1024) + b"\xff" * 8)
+    pair.server.receive_data(encode_message(b"good", 1024) + b"\xff" * 8, 0.0)
     pair.collect()
     kinds = [type(e).__name__ for e in pair.events["server"]]
     assert kinds == ["Established", "FrameReceived", "Disconnected"]
@@ -249,8 +249,8 @@ def test_random_garbage_gives_a_framing_status_never_an_exception(
 ) -> None:
     server = _server(receive_len=50)
     if connected:
-        server.receive_data(ConnectionRequest(called_tsap=SERVER_TSAP).encode())
-    server.receive_data(garbage)
+        server.receive_data(ConnectionRequest(called_tsap=SERVER_TSAP).encode(), 0.0)
+    server.receive_data(garbage, 0.0)
     for event in _events(server):
         if isinstance(event, Disconnected):
             assert event.status in {MALFORMED, Status.PARTNER_REFUSED, Status.PARTNER_CLOSED}

@@ -82,15 +82,23 @@ def test_mutual_tls_frame_and_status_sequences(
     assert client_up.info.secure
     assert client_up.info.version == "TLSv1.3"
     assert (client_up.info.own_cert_id, client_up.info.peer_anchor_id) == (11, 3)
-    pair.client.send(SEND_DATA)
+    pair.client.send(SEND_DATA, now=0.0)
     pair.pump()
     assert pair.of("server", FrameReceived) == [FrameReceived(SEND_DATA, 258)]
-    assert pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7004 → 7005 → 0000"
-    assert pair.server.format_sequence("TRCV_C") == "7000 → 7001 → 7004 → 7006 → 0000"
-    pair.client.close()
+    assert (
+        pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7002 → 0001 → 7004 → 7005 → 0000"
+    )
+    assert pair.server.format_sequence("TRCV_C") == "7000 → 7001 → 7002 → 0001 → 7006 → 0000"
+    pair.client.close(0.0)
     pair.pump()
     (end,) = pair.of("server", Disconnected)
     assert end.status == 0x80C5
+    # TIA help: CONT 1→0 shows 7003 while terminating and 0003 when done; the partner's
+    # TSEND_C (idle) hears of the close from T_DIAG (80A3), its TRCV_C with EN_R = 1 reports
+    # 80C5 and then 80C4.
+    assert pair.client.format_sequence("TSEND_C").endswith("0000 → 7003 → 0003 → 7000")
+    assert pair.server.format_sequence("TRCV_C").endswith("0000 → 80C5 → 80C4")
+    assert pair.server.format_sequence("TSEND_C").endswith("7004 → 80A3")
 
 
 @settings(max_examples=15)
@@ -106,7 +114,7 @@ def test_tls_records_in_random_splits(
     pair.start()
     frames = [bytes([n]) * 100 for n in range(3)]
     for frame in frames:
-        pair.client.send(frame)
+        pair.client.send(frame, now=0.0)
     pair.pump()
     assert [e.data for e in pair.of("server", FrameReceived)] == frames
 
@@ -131,7 +139,7 @@ def test_close_during_the_tls_handshake_ends_at_once(
     pair.client.connect(0.0)
     assert pair.client.data_to_send()  # the ClientHello
     assert pair.client.state.value == "handshaking"
-    pair.client.close()
+    pair.client.close(0.0)
     pair.collect()
     assert pair.events["client"] == [
         Disconnected(0, "closed before the connection was established")

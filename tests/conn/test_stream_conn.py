@@ -18,6 +18,7 @@ from ouc.conn import (
     Disconnected,
     Established,
     FrameReceived,
+    LocalProtocolError,
 )
 from ouc.device import Device, Family, Role
 from ouc.errors import ConfigError, FramingError, OucConnectionError, Status
@@ -47,11 +48,13 @@ def test_both_sides_establish_over_plain_tcp(pair_factory: Factory) -> None:
 def test_status_sequences_of_one_send_and_receive(pair_factory: Factory) -> None:
     pair = pair_factory(258)
     pair.start()
-    pair.client.send(SEND_DATA)
+    pair.client.send(SEND_DATA, now=0.0)
     pair.pump()
     assert pair.of("server", FrameReceived) == [FrameReceived(SEND_DATA, 258)]
-    assert pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7004 → 7005 → 0000"
-    assert pair.server.format_sequence("TRCV_C") == "7000 → 7001 → 7004 → 7006 → 0000"
+    assert (
+        pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7002 → 0001 → 7004 → 7005 → 0000"
+    )
+    assert pair.server.format_sequence("TRCV_C") == "7000 → 7001 → 7002 → 0001 → 7006 → 0000"
     trcv = pair.server.trcv
     assert (trcv.DONE, trcv.BUSY, trcv.ERROR, trcv.STATUS, trcv.RCVD_LEN) == (
         True,
@@ -71,7 +74,7 @@ def test_fixed_frames(pair_factory: Factory, split: Callable[[bytes], list[bytes
     pair.start()
     frames = [bytes([n]) * 258 for n in range(3)]
     for frame in frames:
-        pair.client.send(frame)
+        pair.client.send(frame, now=0.0)
     pair.pump()
     assert [e.data for e in pair.of("server", FrameReceived)] == frames
     assert pair.server.trcv.RCVD_LEN == 258
@@ -88,8 +91,9 @@ def test_partial_frame_shows_7006_until_complete() -> None:
     conn.receive_data(b"67890abc", now=2.0)
     assert conn.next_event() == FrameReceived(b"1234567890", 10)
     assert conn.trcv.STATUS == Status.RECEIVING  # "abc" starts the next frame
+    # With EN_R = 1 the receive job waits (7006) from the moment the connection is up.
     assert list(conn.status_history)[-3:] == [
-        (1.0, "TRCV_C", 0x7006),
+        (0.0, "TRCV_C", 0x7006),
         (2.0, "TRCV_C", 0x0000),
         (2.0, "TRCV_C", 0x7006),
     ]
@@ -111,7 +115,7 @@ def test_any_split_of_the_stream(
     pair = pair_factory(length, adhoc=adhoc)
     pair.start()
     for chunk in chunks:
-        pair.server.receive_data(chunk)
+        pair.server.receive_data(chunk, 0.0)
     pair.collect()
     received = pair.of("server", FrameReceived)
     if adhoc:
@@ -128,7 +132,7 @@ def test_any_split_of_the_stream(
 def test_adhoc_larger_than_len_arrives_in_pieces(pair_factory: Factory) -> None:
     pair = pair_factory(100, adhoc=True)
     pair.start()
-    pair.client.send(bytes(250))
+    pair.client.send(bytes(250), now=0.0)
     pair.pump()
     assert [e.rcvd_len for e in pair.of("server", FrameReceived)] == [100, 100, 50]
     assert pair.server.trcv.RCVD_LEN == 50
@@ -143,7 +147,7 @@ class TestLen:
     ) -> None:
         pair = pair_factory(len(frame))
         pair.start()
-        pair.client.send(b"abcd", length)
+        pair.client.send(b"abcd", length, now=0.0)
         pair.pump()
         assert pair.of("server", FrameReceived) == [FrameReceived(frame, len(frame))]
 
@@ -162,18 +166,18 @@ class TestLen:
         pair = pair_factory(4, device=Device(family=family, firmware=(4, 5)))
         pair.start()
         with pytest.raises(FramingError) as info:
-            pair.client.send(data, length)
+            pair.client.send(data, length, now=0.0)
         assert info.value.status == Status.LEN_INVALID
         assert (pair.client.tsend.ERROR, pair.client.tsend.STATUS) == (True, 0x8085)
         assert pair.client.data_to_send() == b""
         # The connection stays up and the next job works.
-        pair.client.send(b"abcd")
+        pair.client.send(b"abcd", now=0.0)
         assert pair.client.tsend.STATUS == Status.DONE
 
     def test_largest_len_passes(self, pair_factory: Factory) -> None:
         pair = pair_factory(8192, device=Device(family=Family.S7_1200, firmware=(4, 5)))
         pair.start()
-        pair.client.send(bytes(8192))
+        pair.client.send(bytes(8192), now=0.0)
         pair.pump()
         assert [e.rcvd_len for e in pair.of("server", FrameReceived)] == [8192]
 
@@ -181,7 +185,7 @@ class TestLen:
         pair = pair_factory()
         pair.start()
         with pytest.raises(FramingError) as info:
-            pair.client.send(b"abc", 4)
+            pair.client.send(b"abc", 4, now=0.0)
         assert info.value.status == Status.RECEIVE_AREA_TOO_SMALL
 
     def test_receive_len_is_checked_against_the_device(self) -> None:
@@ -196,24 +200,30 @@ class TestLifecycle:
     ) -> None:
         pair = pair_factory()
         pair.start()
-        pair.client.close()
+        pair.client.close(0.0)
         assert pair.client.state is ConnState.DISCONNECTING
         assert (pair.client.tsend.STATUS, pair.client.tsend.BUSY) == (0x7003, True)
         pair.pump()
         (server_end,) = pair.of("server", Disconnected)
         assert server_end.status == Status.PARTNER_CLOSED
-        assert (pair.server.trcv.ERROR, pair.server.trcv.STATUS) == (True, 0x80C5)
+        # 80C5, then 80C4 on every later call while EN_R stays 1 (the sequence below).
+        assert (pair.server.trcv.ERROR, pair.server.trcv.STATUS) == (True, 0x80C4)
         assert pair.server.state is ConnState.CLOSED
         (client_end,) = pair.of("client", Disconnected)
         assert client_end == Disconnected(0, "closed", False)
         assert pair.client.state is ConnState.CLOSED
-        assert pair.client.format_sequence("TSEND_C") == "7000 → 7001 → 7004 → 7003 → 7000"
+        assert pair.client.format_sequence("TSEND_C") == (
+            "7000 → 7001 → 7002 → 0001 → 7004 → 7003 → 0003 → 7000"
+        )
+        assert pair.server.format_sequence("TRCV_C") == (
+            "7000 → 7001 → 7002 → 0001 → 7006 → 80C5 → 80C4"
+        )
 
     def test_partner_close_reports_a_lost_partial_frame(self, pair_factory: Factory) -> None:
         pair = pair_factory(10)
         pair.start()
-        pair.server.receive_data(b"abc")
-        pair.server.receive_data(b"")
+        pair.server.receive_data(b"abc", 0.0)
+        pair.server.receive_data(b"", 0.0)
         pair.collect()
         (end,) = pair.of("server", Disconnected)
         assert end.status == Status.PARTNER_CLOSED
@@ -222,39 +232,40 @@ class TestLifecycle:
     def test_data_after_close_is_not_delivered(self, pair_factory: Factory) -> None:
         pair = pair_factory(3)
         pair.start()
-        pair.server.close()
-        pair.server.receive_data(b"abc")
+        pair.server.close(0.0)
+        pair.server.receive_data(b"abc", 0.0)
         pair.collect()
         assert pair.of("server", FrameReceived) == []
 
     def test_close_twice_and_after_the_end_does_nothing(self, pair_factory: Factory) -> None:
         pair = pair_factory()
         pair.start()
-        pair.client.close()
-        pair.client.close()
+        pair.client.close(0.0)
+        pair.client.close(0.0)
         pair.pump()
-        pair.client.close()
+        pair.client.close(0.0)
         pair.collect()
         assert len(pair.of("client", Disconnected)) == 1
-        pair.client.receive_data(b"late")  # ignored after the end
+        pair.client.receive_data(b"late", 0.0)  # ignored after the end
         assert pair.client.next_event() is None
 
     def test_close_before_connect(self) -> None:
         conn = Connection(ConnectionConfig(Role.ACTIVE, 4), PlainTransport())
-        conn.close()
+        conn.close(0.0)
         assert conn.state is ConnState.CLOSED
         assert conn.next_event() == Disconnected(0, "closed before the connection was established")
 
     def test_receive_before_connect_is_a_usage_error(self) -> None:
         conn = Connection(ConnectionConfig(Role.PASSIVE, 4), PlainTransport())
-        with pytest.raises(OucConnectionError) as info:
-            conn.receive_data(b"x")
-        assert info.value.status == Status.NO_SUCH_CONNECTION
+        with pytest.raises(LocalProtocolError) as info:
+            conn.receive_data(b"x", 0.0)
+        assert isinstance(info.value, OucConnectionError)
+        assert info.value.status is None  # a misuse of the core, not a PLC status
 
     def test_connect_twice_is_a_usage_error(self) -> None:
         conn = Connection(ConnectionConfig(Role.PASSIVE, 4), PlainTransport())
         conn.connect(0.0)
-        with pytest.raises(OucConnectionError):
+        with pytest.raises(LocalProtocolError):
             conn.connect(1.0)
 
     @pytest.mark.parametrize("when", ["before", "after"])
@@ -262,10 +273,10 @@ class TestLifecycle:
         pair = pair_factory()
         if when == "after":
             pair.start()
-            pair.client.close()
+            pair.client.close(0.0)
             pair.pump()
         with pytest.raises(OucConnectionError) as info:
-            pair.client.send(b"x")
+            pair.client.send(b"x", now=0.0)
         assert info.value.status == Status.NO_SUCH_CONNECTION
         assert pair.client.tsend.STATUS == Status.NO_SUCH_CONNECTION
 
@@ -277,7 +288,7 @@ class TestLifecycle:
     def test_history_is_bounded(self) -> None:
         conn = Connection(ConnectionConfig(Role.PASSIVE, 1), PlainTransport(), history_limit=8)
         conn.connect(0.0)
-        conn.receive_data(bytes(100))
+        conn.receive_data(bytes(100), 0.0)
         assert len(conn.status_history) == 8
         assert conn.trcv.STATUS == Status.DONE
         for n in range(50):
@@ -296,7 +307,7 @@ def test_many_frames_from_one_chunk_come_out_in_order() -> None:
     conn.connect(0.0)
     assert isinstance(conn.next_event(), Established)
     stream = bytes(n % 251 for n in range(20_000))
-    conn.receive_data(stream)
+    conn.receive_data(stream, 0.0)
     frames = []
     for _ in range(20_001):
         event = conn.next_event()
@@ -305,7 +316,7 @@ def test_many_frames_from_one_chunk_come_out_in_order() -> None:
         frames.append(event)
     assert b"".join(f.data for f in frames) == stream and len(frames) == 20_000
     assert conn.next_event() is None
-    conn.receive_data(b"\x07")  # the emptied queue is used again
+    conn.receive_data(b"\x07", 0.0)  # the emptied queue is used again
     last = conn.next_event()
     assert isinstance(last, FrameReceived) and last.data == b"\x07"
 

@@ -47,7 +47,7 @@ class TestHandshakeTimeout:
         conn = Connection(config, PlainTransport())
         conn.connect(0.0)
         with pytest.raises(OucConnectionError) as info:
-            conn.send(b"early")
+            conn.send(b"early", now=0.0)
         assert info.value.status == Status.TEMPORARY
 
     def test_no_handshake_limit(self) -> None:
@@ -82,15 +82,15 @@ class TestIdleTimeout:
         pair.client.send(b"abcd", now=4.0)
         assert pair.client.next_timer() == 9.0
 
-    def test_activity_without_a_time_never_times_out_early(self, pair_factory: Factory) -> None:
+    def test_activity_moves_the_idle_deadline(self, pair_factory: Factory) -> None:
         pair = pair_factory(4, idle_timeout=5.0)
         pair.start(0.0)
         server = pair.server
-        server.receive_data(b"ab")  # at some moment the driver did not pass
+        server.receive_data(b"ab", 3.0)  # every call carries its time: no guessing
         server.handle_timer(5.0)  # the old deadline: activity since, so no timeout
         assert server.state is ConnState.CONNECTED
-        assert server.next_timer() == 10.0
-        server.handle_timer(10.0)
+        assert server.next_timer() == 8.0
+        server.handle_timer(8.0)
         assert [e.status for e in _ends(server)] == [Status.TIMEOUT]
 
     def test_no_idle_limit_means_no_timer(self, pair_factory: Factory) -> None:
@@ -134,7 +134,7 @@ class FailingTransport(PlainTransport):
 def test_transport_failure_becomes_the_blocks_error() -> None:
     conn = Connection(ConnectionConfig(Role.ACTIVE, 4), FailingTransport())
     conn.connect(0.0)
-    conn.receive_data(b"\x16\x03\x03")
+    conn.receive_data(b"\x16\x03\x03", 0.0)
     ends = _ends(conn)
     assert ends == [Disconnected(0x80E5, "certificate expired", True)]
     assert conn.state is ConnState.FAILED
@@ -148,6 +148,6 @@ def test_transport_send_error_fails_the_connection_and_is_raised() -> None:
     conn = Connection(ConnectionConfig(Role.ACTIVE, 4), FailingTransport(send_error=error))
     conn.connect(0.0)
     with pytest.raises(TLSError):
-        conn.send(b"abcd")
+        conn.send(b"abcd", now=0.0)
     assert [e.status for e in _ends(conn)] == [Status.TLS_HANDSHAKE_FAILURE]
     assert conn.tsend.STATUS == Status.TLS_HANDSHAKE_FAILURE

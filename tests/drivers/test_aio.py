@@ -13,6 +13,7 @@ import contextlib
 import dataclasses
 import datetime as dt
 import os
+import time
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -256,9 +257,11 @@ def test_mutual_tls_echo_on_plant_addresses_through_the_address_map(pki: Pki) ->
                 accepted = await srecords.wait(RecordKind.CONNECTED)
                 assert (accepted.peer or "").startswith("192.168.0.2:")
                 assert accepted.info is not None and accepted.info.peer_subject == "CN=PLC_2"
-                assert client.status_sequence("TSEND_C")[:5] == [
+                assert client.status_sequence("TSEND_C")[:7] == [
                     0x7000,
                     0x7001,
+                    0x7002,
+                    0x0001,
                     0x7004,
                     0x7005,
                     0x0000,
@@ -266,7 +269,7 @@ def test_mutual_tls_echo_on_plant_addresses_through_the_address_map(pki: Pki) ->
                 assert client.connection is not None and client.connection.trcv.RCVD_LEN == 258
             closed = await srecords.wait(RecordKind.CLOSED)
             assert closed.status == Status.PARTNER_CLOSED
-            assert closed.sequences["TRCV_C"].endswith("80C5")
+            assert closed.sequences["TRCV_C"].endswith("80C5 → 80C4")
         assert [r.status for r in crecords.of(RecordKind.CLOSED)] == [Status.NO_JOB]
         assert srecords.items[-1].kind is RecordKind.STOPPED
 
@@ -513,7 +516,7 @@ def test_a_silent_peer_is_dropped_after_the_handshake_timeout(pki: Pki) -> None:
             await writer.wait_closed()
             assert server.connection_count == 0
         assert failed.status == Status.TIMEOUT
-        assert failed.sequences["TRCV_C"] == "7000 → 7001 → 80C7"
+        assert failed.sequences["TRCV_C"] == "7000 → 7001 → 7002 → 80C7"
 
     run(main())
 
@@ -545,7 +548,7 @@ def test_the_client_re_establishes_after_a_drop_and_resumes_the_session(pki: Pki
 
     def bye(frame: FrameReceived, peer: PeerContext) -> bytes | None:
         if frame.data == b"BYE":
-            peer.connection.close()
+            peer.connection.close(time.monotonic())
             return None
         return frame.data
 

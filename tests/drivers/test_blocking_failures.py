@@ -9,6 +9,7 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import socket
+import time
 from pathlib import Path
 
 import pytest
@@ -54,7 +55,7 @@ def setup(store: CertStore) -> ExampleSetup:
 def echo_or_close(frame: FrameReceived, peer: PeerContext) -> bytes | None:
     """Echo, except that a frame starting with CLOSE closes the connection (CONT 1→0)."""
     if frame.data[0] == CLOSE:
-        peer.connection.close()
+        peer.connection.close(time.monotonic())
         return None
     return frame.data
 
@@ -221,8 +222,11 @@ def test_reestablished_by_itself_with_session_resumption(setup: ExampleSetup) ->
     closed = client_log.of(RecordKind.CLOSED)[0]
     assert closed.status == Status.PARTNER_CLOSED
     sequence = client.format_sequence("TSEND_C")
-    assert sequence.startswith("7000 → 7001 → 7004 → 7005 → 0000")
-    assert "80C5 → 7000 → 7001 → 7004" in sequence
+    assert sequence.startswith("7000 → 7001 → 7002 → 0001 → 7004 → 7005 → 0000")
+    # The partner closed: an idle TSEND_C hears it from T_DIAG (80A3), and with CONT still 1
+    # the connection is re-established without a new initial call (7002 → 0001, no 7001).
+    assert "80A3 → 7002 → 0001 → 7004" in sequence
+    assert sequence.count("7001") == 1
 
 
 def test_drop_seen_inside_receive_is_reestablished_there(setup: ExampleSetup) -> None:

@@ -143,8 +143,8 @@ FRAME = send_data_layout().encode({"Var2": "from openssl"})
 
 def echo_and_close(frame: FrameReceived, peer: PeerContext) -> bytes | None:
     """Send the frame back, then close (so that s_client, which ignores stdin EOF, ends)."""
-    peer.connection.send(frame.data)
-    peer.connection.close()
+    peer.connection.send(frame.data, now=time.monotonic())
+    peer.connection.close(time.monotonic())
     return None
 
 

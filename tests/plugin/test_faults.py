@@ -113,7 +113,7 @@ def test_pause_receiving_for_ever_fills_the_window_and_blocks_the_sender(
     with ctx.wrap_socket(raw) as tls:
         assert tls.version() == ("TLSv1.3" if version is ssl.TLSVersion.TLSv1_3 else "TLSv1.2")
         connected = ouc_passive.log(plc).wait_for(RecordKind.CONNECTED, timeout=WAIT)
-        assert connected.status == Status.CONNECTED_IDLE
+        assert connected.status == Status.ESTABLISHED
         tls.settimeout(0.5)
         with pytest.raises(TimeoutError):
             for _ in range(_MAX_FRAMES):  # bounded: ~20 MB, far beyond any TCP window here
@@ -123,10 +123,14 @@ def test_pause_receiving_for_ever_fills_the_window_and_blocks_the_sender(
     kinds = {r.kind for r in ouc_passive.log(plc).records}
     assert RecordKind.RECEIVE_FAILED not in kinds and RecordKind.FAILED not in kinds
     conn = next(iter(plc.peers())).connection
-    # TRCV_C never got to receive: connecting, connected, nothing after.
+    # TRCV_C never got to receive: connecting, connected, its job waiting (EN_R = 1), then
+    # EN_R = 0 (7004) while receiving is paused; nothing after.
     assert conn.status_sequence("TRCV_C") == [
         Status.NO_JOB,
         Status.CONNECTING,
+        Status.IN_PROGRESS,
+        Status.ESTABLISHED,
+        Status.RECEIVING,
         Status.CONNECTED_IDLE,
     ]
 

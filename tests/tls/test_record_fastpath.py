@@ -249,12 +249,12 @@ def test_connection_frames_and_status_through_the_sink(
     client, server, pump = _connections(contexts, 100)
     _events(server)
     frames = [bytes([n]) * 100 for n in range(3)]
-    client.send(frames[0])
-    client.send(frames[1] + frames[2][:40])
+    client.send(frames[0], now=0.0)
+    client.send(frames[1] + frames[2][:40], now=0.0)
     pump()
     assert server.buffered == 40
     assert server.trcv.STATUS == 0x7006
-    client.send(frames[2][40:])
+    client.send(frames[2][40:], now=0.0)
     pump()
     received = [e for e in _events(server) if isinstance(e, FrameReceived)]
     assert [(e.data, e.rcvd_len) for e in received] == [(f, 100) for f in frames]
@@ -268,7 +268,7 @@ def test_connection_after_close_drops_plaintext_and_unhooks_the_sink(
     client, server, pump = _connections(contexts, 10)
     _events(server)
     server.close(now=1.0)
-    client.send(b"x" * 10)
+    client.send(b"x" * 10, now=1.0)
     pump()
     events = _events(server)
     assert [e for e in events if isinstance(e, FrameReceived)] == []
