@@ -22,6 +22,7 @@ __all__ = [
     "Role",
     "SystemService",
     "TLSVersion",
+    "known_firmware",
 ]
 
 
@@ -101,6 +102,30 @@ SYSTEM_SERVICES: tuple[SystemService, ...] = (
 # Every port some setting may hold: what a block must avoid to be valid on any device.
 SYSTEM_PORTS: frozenset[int] = frozenset(p for s in SYSTEM_SERVICES for p in s.ports)
 
+# Firmware versions released per family, from the CPUs' firmware histories as TIA Portal's
+# hardware catalogue lists them (inference: domain.md names only some of them).
+_RELEASED: dict[Family, frozenset[tuple[int, int]]] = {
+    Family.S7_1500: frozenset(
+        {(1, 0), (1, 1), (1, 5), (1, 6), (1, 7), (1, 8), (2, 0), (2, 1), (2, 5), (2, 6)}
+        | {(2, 8), (2, 9), (3, 0), (3, 1), (4, 0)}
+    ),
+    Family.S7_1200: frozenset(
+        {(1, 0), (2, 0), (2, 1), (2, 2), (3, 0), (4, 0), (4, 1), (4, 2), (4, 3), (4, 4)}
+        | {(4, 5), (4, 6), (4, 7)}
+    ),
+}
+
+
+def known_firmware(family: Family) -> frozenset[tuple[int, int]]:
+    """The (major, minor) firmware versions released for ``family``.
+
+    ``Device(...)`` accepts any version (a test may emulate one that does not exist);
+    :meth:`Device.from_text`, which reads user text, refuses versions the family never ran, so a
+    typo such as V9.9 does not pass silently.
+    """
+    return _RELEASED[family]
+
+
 _FIRMWARE = re.compile(r"^[Vv]?(\d+)\.(\d+)(?:\.(\d+))?$")
 
 
@@ -150,7 +175,13 @@ class Device:
             raise ConfigError(
                 f"unknown CPU family {family!r}; use S7-1200 or S7-1500", path="family"
             ) from exc
-        return cls(family=fam, firmware=_parse_firmware(firmware), **kwargs)  # type: ignore[arg-type]
+        version = _parse_firmware(firmware)
+        if version not in _RELEASED[fam]:
+            known = ", ".join(f"V{major}.{minor}" for major, minor in sorted(_RELEASED[fam]))
+            raise ConfigError(
+                f"{fam.value} has no firmware {firmware!r}; known: {known}", path="firmware"
+            )
+        return cls(family=fam, firmware=version, **kwargs)  # type: ignore[arg-type]
 
     @property
     def firmware_text(self) -> str:

@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from ouc.certs import KEY_TYPES, CertRow, CertStore, Template
+from ouc.cli import _types
 from ouc.device import Device
 from ouc.errors import ConfigError
 
@@ -240,7 +241,10 @@ def _common() -> argparse.ArgumentParser:
     )
     common.add_argument("--json", action="store_true", help="print JSON for scripts")
     common.add_argument(
-        "--now", metavar="ISO", help="emulated clock time (default: now; naive means UTC)"
+        "--now",
+        type=_types.moment,
+        metavar="ISO",
+        help="emulated clock time (default: now; naive means UTC)",
     )
     return common
 
@@ -265,50 +269,89 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     add("init", _init, "create a store with default CAs 1 (SHA-1, legacy) and 2 (SHA-256)")
 
     p = add("create", _create, "create a CA or device certificate from a template")
-    p.add_argument("--cn", required=True, help="common name")
+    p.add_argument("--cn", required=True, type=_types.common_name, help="common name")
     p.add_argument(
         "--template",
         required=True,
+        type=_types.template,
         help="tls (TLS Client/Server), tls-client, web, opcua or ca",
     )
-    p.add_argument("--key", default="EC-P256", help=f"key type: {', '.join(KEY_TYPES)}")
-    p.add_argument("--issuer", type=int, metavar="ID", help="signing CA's ID (default self-signed)")
-    p.add_argument("--days", type=int, help="validity in days (default CA 3650, others 730)")
-    p.add_argument("--ip", action="append", default=[], help="IP subjectAltName (repeatable)")
-    p.add_argument("--dns", action="append", default=[], help="DNS subjectAltName (repeatable)")
-    p.add_argument("--uri", action="append", default=[], help="URI subjectAltName (repeatable)")
-    p.add_argument("--hash", default="SHA256", help="SHA256 (default), SHA384, SHA512, SHA1")
-    p.add_argument("--id", type=int, help="claim this ID (it must never have been used)")
-    p.add_argument("--family", help="refuse keys this CPU family does not support: S7-1200/S7-1500")
-    p.add_argument("--firmware", help="firmware for --family (default V4.6 / V3.1)")
     p.add_argument(
-        "--assign", action="append", default=[], metavar="DEVICE", help="assign to this device"
+        "--key", default="EC-P256", type=_types.key_type, help=f"key type: {', '.join(KEY_TYPES)}"
+    )
+    p.add_argument(
+        "--issuer", type=_types.cert_id, metavar="ID", help="signing CA's ID (default self-signed)"
+    )
+    p.add_argument(
+        "--days", type=_types.days, help="validity in days (default CA 3650, others 730)"
+    )
+    p.add_argument(
+        "--ip", action="append", default=[], type=_types.text, help="IP subjectAltName (repeatable)"
+    )
+    p.add_argument(
+        "--dns",
+        action="append",
+        default=[],
+        type=_types.text,
+        help="DNS subjectAltName (repeatable)",
+    )
+    p.add_argument(
+        "--uri",
+        action="append",
+        default=[],
+        type=_types.text,
+        help="URI subjectAltName (repeatable)",
+    )
+    p.add_argument(
+        "--hash",
+        default="SHA256",
+        type=_types.hash_name,
+        help="SHA256 (default), SHA384, SHA512, SHA1",
+    )
+    p.add_argument("--id", type=_types.cert_id, help="claim this ID (it must never have been used)")
+    p.add_argument(
+        "--family",
+        type=_types.family,
+        help="refuse keys this CPU family does not support: S7-1200/S7-1500",
+    )
+    p.add_argument(
+        "--firmware", type=_types.firmware, help="firmware for --family (default V4.6 / V3.1)"
+    )
+    p.add_argument(
+        "--assign",
+        action="append",
+        default=[],
+        type=_types.device_name,
+        metavar="DEVICE",
+        help="assign to this device",
     )
 
     p = add("list", _list, "list the certificates (ID, CN, serial, issuer, validity, ...)")
-    p.add_argument("--device", help="only the certificates assigned to this device")
+    p.add_argument(
+        "--device", type=_types.device_name, help="only the certificates assigned to this device"
+    )
 
     p = add("show", _show, "show one certificate in detail")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=_types.cert_id)
     p.add_argument("--pem", action="store_true", help="also print the PEM")
 
     p = add("renew", _renew, "new validity and serial, same ID (and same key unless --new-key)")
-    p.add_argument("id", type=int)
-    p.add_argument("--days", type=int, help="validity in days (default: as before)")
+    p.add_argument("id", type=_types.cert_id)
+    p.add_argument("--days", type=_types.days, help="validity in days (default: as before)")
     p.add_argument("--new-key", action="store_true", help="generate a new key of the same type")
 
     p = add("replace", _replace, "swap in a certificate from a file or .p12, same ID")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=_types.cert_id)
     p.add_argument("file", help=".der/.cer/.crt/.pem/.p12")
     p.add_argument("--key", metavar="FILE", help="separate private key file")
     p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
 
     p = add("delete", _delete, "delete a certificate (its ID is never reused)")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=_types.cert_id)
 
     p = add("export", _export, "export by suffix: .der/.cer, .crt/.pem, .p12, or a CA's .crl")
-    p.add_argument("id", type=int)
-    p.add_argument("file")
+    p.add_argument("id", type=_types.cert_id)
+    p.add_argument("file", type=_types.new_file)
     p.add_argument("--key", action="store_true", help="include the private key")
     p.add_argument("--chain", action="store_true", help="include the issuing CAs (.pem/.p12)")
     p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
@@ -318,15 +361,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--key", metavar="FILE", help="separate private key file")
     p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
     p.add_argument(
-        "--assign", action="append", default=[], metavar="DEVICE", help="assign to this device"
+        "--assign",
+        action="append",
+        default=[],
+        type=_types.device_name,
+        metavar="DEVICE",
+        help="assign to this device",
     )
 
     p = add("revoke", _revoke, "revoke a certificate in its CA's revocation list")
-    p.add_argument("id", type=int)
+    p.add_argument("id", type=_types.cert_id)
 
     p = add("assign", _assign, "assign certificates to a device (max 64); no IDs: show them")
-    p.add_argument("device")
-    p.add_argument("ids", type=int, nargs="*")
+    p.add_argument("device", type=_types.device_name)
+    p.add_argument("ids", type=_types.cert_id, nargs="*")
     p.add_argument("--remove", action="store_true", help="remove the IDs from the device")
 
 

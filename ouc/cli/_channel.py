@@ -34,6 +34,7 @@ from ouc.channel import (
     control_request,
     format_table,
 )
+from ouc.cli import _types
 from ouc.drivers import Clock, offset_clock, system_clock
 from ouc.errors import ConfigError
 
@@ -62,6 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--control", metavar="SOCKET", help="control socket (default: next to CONFIG)")
     run.add_argument(
         "--time",
+        type=_types.moment,
         metavar="ISO",
         help="start the channel's clock at this time (certificates are checked against it)",
     )

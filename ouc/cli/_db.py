@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ouc.cli import _types
 from ouc.db import Entry, Layout, Literal, format_value, load_layout, to_json
 from ouc.device import Device, Family
 from ouc.errors import ConfigError
@@ -207,7 +208,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("--hex", action="store_true", help="write hex text (the default on stdout)")
     p.add_argument(
-        "-o", "--output", metavar="OUT", help="write to a file (- for raw bytes on stdout)"
+        "-o",
+        "--output",
+        type=_types.new_file,
+        metavar="OUT",
+        help="write to a file (- for raw bytes on stdout)",
     )
 
     p = add("decode", _decode_cmd, "named values of received bytes")

@@ -24,6 +24,7 @@ from typing import Any
 from cryptography.hazmat.primitives.serialization import Encoding
 
 from ouc.certs import CertStore
+from ouc.cli import _types
 from ouc.cli._endpoints import value_lines
 from ouc.conn import FrameReceived
 from ouc.drivers import (
@@ -230,5 +231,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument(
         "--keep-store", metavar="DIR", help="create the store here and keep it (default: temporary)"
     )
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds per step")
+    p.add_argument(
+        "--timeout", type=_types.seconds, default=10.0, metavar="S", help="seconds per step"
+    )
     p.set_defaults(func=_demo)

@@ -27,6 +27,7 @@ from typing import Any
 from cryptography import x509
 
 from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
+from ouc.cli import _types
 from ouc.cli._db import _values as db_values
 from ouc.conn import FrameReceived
 from ouc.db import Layout, format_value, load_layout, to_json
@@ -443,10 +444,17 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         "--store", default="ouc-store", metavar="DIR", help="certificate store (./ouc-store)"
     )
     parser.add_argument(
-        "--device", metavar="NAME", help=f"whose certificates count (default {device})"
+        "--device",
+        type=_types.device_name,
+        metavar="NAME",
+        help=f"whose certificates count (default {device})",
     )
-    parser.add_argument("--family", help="emulated CPU: S7-1500 (default) or S7-1200")
-    parser.add_argument("--firmware", help="firmware, e.g. V3.1 (decides TLS 1.2 / 1.3)")
+    parser.add_argument(
+        "--family", type=_types.family, help="emulated CPU: S7-1500 (default) or S7-1200"
+    )
+    parser.add_argument(
+        "--firmware", type=_types.firmware, help="firmware, e.g. V3.1 (decides TLS 1.2 / 1.3)"
+    )
     parser.add_argument(
         "--own-ip", action="append", metavar="IP", help="the device's own plant address"
     )
@@ -460,7 +468,7 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         length = "TRCV_C LEN: the frame length (default: the --db size, else ad hoc)"
     else:
         length = "TSEND_C LEN: bytes of the data to send (default: all)"
-    parser.add_argument("--len", type=int, metavar="N", help=length)
+    parser.add_argument("--len", type=_types.length, metavar="N", help=length)
     parser.add_argument(
         "--adhoc", action="store_true", help="receive ad hoc: what arrived, with RCVD_LEN"
     )
@@ -473,11 +481,13 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
     parser.add_argument(
         "--insecure", action="store_true", help="do NOT verify peer certificates (loud)"
     )
-    parser.add_argument("--plc-time", metavar="ISO", help="the emulated PLC clock's time now")
     parser.add_argument(
-        "--handshake-timeout", type=float, default=10.0, metavar="S", help="seconds (10)"
+        "--plc-time", type=_types.moment, metavar="ISO", help="the emulated PLC clock's time now"
     )
-    parser.add_argument("--idle-timeout", type=float, metavar="S", help="seconds (none)")
+    parser.add_argument(
+        "--handshake-timeout", type=_types.seconds, default=10.0, metavar="S", help="seconds (10)"
+    )
+    parser.add_argument("--idle-timeout", type=_types.seconds, metavar="S", help="seconds (none)")
     parser.add_argument(
         "--keylog", metavar="FILE", help="append TLS key-log lines (default $SSLKEYLOGFILE)"
     )
@@ -502,14 +512,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _common(p, "passive")
     p.add_argument("--listen", metavar="HOST:PORT", help="where to listen (127.0.0.1:LocalPort)")
-    p.add_argument("--port", type=int, metavar="N", help="listen port (0: any free port)")
+    p.add_argument(
+        "--port", type=_types.port_or_zero, metavar="N", help="listen port (0: any free port)"
+    )
     p.add_argument("--db", metavar="LAYOUT", help="decode each frame with this data-block layout")
     answer = p.add_mutually_exclusive_group()
     answer.add_argument("--echo", action="store_true", help="send every frame back")
     answer.add_argument("--reply", metavar="FILE", help="answer every frame with this file")
     answer.add_argument("--reply-hex", metavar="HEX", help="answer every frame with these bytes")
-    p.add_argument("--max-connections", type=int, default=64, metavar="N", help="(64)")
-    p.add_argument("--count", type=int, metavar="N", help="stop after N received frames")
+    p.add_argument(
+        "--max-connections", type=_types.positive_int, default=64, metavar="N", help="(64)"
+    )
+    p.add_argument(
+        "--count", type=_types.positive_int, metavar="N", help="stop after N received frames"
+    )
     p.set_defaults(func=_serve)
 
     p = sub.add_parser(
@@ -527,11 +543,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--set", action="append", metavar="PATH=VALUE", help="a value, e.g. Var2='Hi'")
     p.add_argument("--hex", metavar="HEX", help="send these bytes instead of a data block")
     p.add_argument("--file", metavar="FILE", help="send this file's bytes")
-    p.add_argument("--count", type=int, default=1, metavar="N", help="send N times (1)")
+    p.add_argument(
+        "--count", type=_types.positive_int, default=1, metavar="N", help="send N times (1)"
+    )
     p.add_argument(
         "--expect-reply", action="store_true", help="wait for a frame back after each send"
     )
     p.add_argument("--reply-db", metavar="LAYOUT", help="decode replies with this layout")
-    p.add_argument("--reply-len", type=int, metavar="N", help="TRCV_C LEN of the reply")
-    p.add_argument("--timeout", type=float, default=10.0, metavar="S", help="seconds (10)")
+    p.add_argument("--reply-len", type=_types.length, metavar="N", help="TRCV_C LEN of the reply")
+    p.add_argument("--timeout", type=_types.seconds, default=10.0, metavar="S", help="seconds (10)")
     p.set_defaults(func=_connect)

@@ -20,6 +20,7 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from ouc.cli import _types
 from ouc.device import SYSTEM_SERVICES, Device
 from ouc.errors import ConfigError, format_status
 from ouc.params import (
@@ -61,7 +62,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     encode = actions.add_parser("encode", help="write a JSON block as its binary image")
     encode.add_argument("file", help="a block file (JSON, or binary to re-encode)")
-    encode.add_argument("-o", "--output", help="write the bytes here (default: hex to stdout)")
+    encode.add_argument(
+        "-o", "--output", type=_types.new_file, help="write the bytes here (default: hex to stdout)"
+    )
     encode.add_argument(
         "--bool-form",
         choices=["bytes", "bits"],
@@ -71,8 +74,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     check = actions.add_parser("check", help="validate a block; exit 1 when a rule is broken")
     check.add_argument("file", help="a block file: JSON or the binary image")
-    check.add_argument("--family", default="S7-1500", help="S7-1200 or S7-1500 (S7-1500)")
-    check.add_argument("--firmware", default="V3.1", help="firmware version (V3.1)")
+    check.add_argument(
+        "--family", default="S7-1500", type=_types.family, help="S7-1200 or S7-1500 (S7-1500)"
+    )
+    check.add_argument(
+        "--firmware", default="V3.1", type=_types.firmware, help="firmware version (V3.1)"
+    )
     check.add_argument(
         "--own-ip", action="append", default=[], help="the CPU's own IPv4 address (repeatable)"
     )

@@ -89,7 +89,10 @@ class _Parser:
 
     @property
     def tok(self) -> Token:
-        return self.tokens[self.pos]
+        # Stay on ``eof`` once there: a rule that steps over a token it did not check (a value
+        # after ``:=``) must meet "end of text" next, not run off the list.
+        tokens = self.tokens
+        return tokens[self.pos] if self.pos < len(tokens) else tokens[-1]
 
     def fail(self, message: str, tok: Token | None = None) -> DataBlockError:
         return DataBlockError(message, path=f"line {(tok or self.tok).line}")
@@ -134,6 +137,8 @@ class _Parser:
                 key = self.tok.text.upper()
                 self.pos += 1
                 if self.take_punct(":="):
+                    if self.tok.kind == "eof":
+                        raise self.fail("attribute block is never closed")
                     attrs[key] = self.tok.value if self.tok.kind == "string" else self.tok.text
                     self.pos += 1
         return attrs
