@@ -17,6 +17,7 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
+from ouc.certs._checks import check_certificate, check_crl, check_public_key, checked_parse
 from ouc.certs._keys import PrivateKey
 from ouc.errors import CertError, ConfigError
 
@@ -60,6 +61,7 @@ def _password(password: str | bytes | None) -> bytes | None:
 def _checked_key(key: object, where: str) -> PrivateKey:
     if not isinstance(key, rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey):
         raise CertError(f"{where}: only RSA and EC keys are supported", path=where)
+    check_public_key(checked_parse(key.public_key, where, "the key"), where)
     return key
 
 
@@ -81,6 +83,11 @@ def load_key(data: bytes, *, password: str | bytes | None = None, where: str = "
     except ValueError as exc:
         text = "wrong password or not a private key" if secret else "not a private key"
         raise ConfigError(f"{where}: {text}", path=where) from exc
+    except Exception as exc:  # e.g. UnsupportedAlgorithm: an unknown curve
+        raise CertError(
+            f"{where}: the key cannot be used ({str(exc)[:160] or type(exc).__name__})",
+            path=where,
+        ) from exc
     return _checked_key(key, where)
 
 
@@ -99,11 +106,16 @@ def load_bundle(
             p12 = pkcs12.load_pkcs12(data, _password(password))
         except ValueError as exc:
             raise ConfigError(f"{where}: not a PKCS#12 file or wrong password", path=where) from exc
+        except Exception as exc:  # e.g. UnsupportedAlgorithm inside the bag
+            raise CertError(
+                f"{where}: the PKCS#12 file cannot be read ({str(exc)[:160]})", path=where
+            ) from exc
         if p12.cert is None:
             raise CertError(f"{where}: the PKCS#12 file holds no certificate", path=where)
         key = None if p12.key is None else _checked_key(p12.key, where)
         extra = tuple(c.certificate for c in p12.additional_certs)
-        return Bundle(certs=(p12.cert.certificate, *extra), key=key)
+        certs = (p12.cert.certificate, *extra)
+        return Bundle(certs=tuple(check_certificate(c, where) for c in certs), key=key)
     if suffix not in CERT_SUFFIXES:
         raise ConfigError(
             f"{where}: unknown certificate format {suffix!r}; use {', '.join(CERT_SUFFIXES)}",
@@ -116,19 +128,27 @@ def load_bundle(
             certs = (x509.load_der_x509_certificate(data),)
     except ValueError as exc:
         raise CertError(f"{where}: no readable certificate ({exc})", path=where) from exc
+    except Exception as exc:  # e.g. InvalidVersion: an X.509 version beyond v3
+        raise CertError(f"{where}: not a usable certificate ({exc})", path=where) from exc
+    certs = tuple(check_certificate(cert, where) for cert in certs)
     match = _PEM_KEY.search(data)
     key = None if match is None else load_key(match.group(0), password=password, where=where)
     return Bundle(certs=certs, key=key)
 
 
 def load_crl(data: bytes, *, where: str = "crl") -> x509.CertificateRevocationList:
-    """Parse a DER or PEM revocation list; raises CertError when it is not one."""
+    """Parse a DER or PEM revocation list; raises CertError when it is not one (or a part of
+    it that ouc reads does not parse)."""
     try:
         if b"-----BEGIN" in data:
-            return x509.load_pem_x509_crl(data)
-        return x509.load_der_x509_crl(data)
+            crl = x509.load_pem_x509_crl(data)
+        else:
+            crl = x509.load_der_x509_crl(data)
     except ValueError as exc:
         raise CertError(f"{where}: not a revocation list ({exc})", path=where) from exc
+    except Exception as exc:  # e.g. InvalidVersion
+        raise CertError(f"{where}: not a usable revocation list ({exc})", path=where) from exc
+    return check_crl(crl, where)
 
 
 def key_bytes(

@@ -21,7 +21,14 @@ from ouc.certs._keys import describe_key
 if TYPE_CHECKING:
     from ouc.certs._storebase import StoreBase
 
-__all__ = ["CertDetails", "CertRow", "cert_details", "cert_row", "signature_name"]
+__all__ = [
+    "CertDetails",
+    "CertRow",
+    "cert_details",
+    "cert_row",
+    "damaged_row",
+    "signature_name",
+]
 
 # The names the engineering tool (and Windows) show for signature algorithms.
 _SIG_NAMES = {
@@ -80,13 +87,17 @@ def used_as(cert: x509.Certificate) -> str:
 
 @dataclass(frozen=True)
 class CertRow:
-    """One line of ``ouc certs list``."""
+    """One line of ``ouc certs list``.
+
+    A damaged entry (a store file that no longer reads) is a row too: ``problem`` says what is
+    wrong, ``valid_to`` is None and the other columns are empty.
+    """
 
     id: int
     common_name: str
     serial: str
     issuer: str
-    valid_to: dt.datetime
+    valid_to: dt.datetime | None
     used_as: str
     private_key: bool
     signature_algorithm: str
@@ -94,14 +105,15 @@ class CertRow:
     key_type: str
     legacy: bool
     revoked: bool
+    problem: str | None = None
 
     def as_json(self) -> dict[str, Any]:
-        return {
+        doc = {
             "id": self.id,
             "common_name": self.common_name,
             "serial": self.serial,
             "issuer": self.issuer,
-            "valid_to": self.valid_to.isoformat(),
+            "valid_to": None if self.valid_to is None else self.valid_to.isoformat(),
             "used_as": self.used_as,
             "private_key": self.private_key,
             "signature_algorithm": self.signature_algorithm,
@@ -110,6 +122,9 @@ class CertRow:
             "legacy": self.legacy,
             "revoked": self.revoked,
         }
+        if self.problem is not None:
+            doc["problem"] = self.problem
+        return doc
 
 
 @dataclass(frozen=True)
@@ -172,6 +187,26 @@ def cert_row(store: StoreBase, cert_id: int) -> CertRow:
         key_type=describe_key(public),
         legacy=entry.legacy,
         revoked=store.is_revoked(cert_id),
+    )
+
+
+def damaged_row(store: StoreBase, cert_id: int, problem: str) -> CertRow:
+    """The listing row of an entry whose certificate does not read: what the index knows."""
+    entry = store.entry(cert_id)
+    return CertRow(
+        id=cert_id,
+        common_name="",
+        serial="",
+        issuer="" if entry.issuer_id is None else f"ID {entry.issuer_id}",
+        valid_to=None,
+        used_as="DAMAGED",
+        private_key=entry.key_file is not None,
+        signature_algorithm="",
+        key_length=0,
+        key_type="",
+        legacy=entry.legacy,
+        revoked=False,
+        problem=problem,
     )
 
 

@@ -18,11 +18,13 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Iterable, Sequence
+from functools import partial
 from pathlib import Path
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
+from ouc.certs._checks import checked_parse
 from ouc.certs._create import Template, as_utc, create_certificate, is_ca, reissue
 from ouc.certs._formats import crl_bytes
 from ouc.certs._index import Entry, Index, Revocations, write_index
@@ -33,7 +35,7 @@ from ouc.certs._keys import (
     describe_key,
     generate_key,
 )
-from ouc.certs._listing import CertDetails, CertRow, cert_details, cert_row
+from ouc.certs._listing import CertDetails, CertRow, cert_details, cert_row, damaged_row
 from ouc.certs._storebase import StoreBase, device_name, writes
 from ouc.certs._transfer import export_cert, export_crl, import_file, read_bundle
 from ouc.device import Device
@@ -381,11 +383,11 @@ class CertStore(StoreBase):
             CertError: no CA in the store issued and signed this CRL.
         """
         index = self._current()
-        for ca_id in self.ids():
-            ca = self.certificate(ca_id)
+        for ca_id, ca in self.readable():
             if ca.subject != crl.issuer or not is_ca(ca):
                 continue
-            if not crl.is_signature_valid(ca.public_key()):  # type: ignore[arg-type]
+            check = partial(crl.is_signature_valid, ca.public_key())  # type: ignore[arg-type]
+            if not checked_parse(check, "crl", "the revocation list's signature"):
                 continue
             entries = tuple(
                 (f"{r.serial_number:X}", r.revocation_date_utc.isoformat()) for r in crl
@@ -453,8 +455,15 @@ class CertStore(StoreBase):
     # -- listing, files -------------------------------------------------------------------------
 
     def rows(self) -> list[CertRow]:
-        """The listing: one :class:`CertRow` per ID, ascending."""
-        return [cert_row(self, cert_id) for cert_id in self.ids()]
+        """The listing: one :class:`CertRow` per ID, ascending; a damaged entry is a row that
+        says so (:attr:`CertRow.problem`), so one bad file does not hide the rest."""
+        rows = []
+        for cert_id in self.ids():
+            try:
+                rows.append(cert_row(self, cert_id))
+            except StoreError as exc:
+                rows.append(damaged_row(self, cert_id, exc.message))
+        return rows
 
     def show(self, cert_id: int) -> CertDetails:
         """The detail view of one certificate."""

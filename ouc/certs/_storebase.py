@@ -25,6 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ouc.certs._atomic import TMP_SUFFIX, fsync_dir, write_atomic
+from ouc.certs._checks import check_certificate, checked_parse
 from ouc.certs._create import as_utc, is_ca
 from ouc.certs._formats import key_bytes, load_crl, load_key
 from ouc.certs._index import Entry, Index, index_stamp, read_index, write_index
@@ -81,6 +82,7 @@ class StoreBase:
         self._stamp: tuple[int, int, int] | None = stamp
         self._parsed: dict[str, x509.Certificate] = {}
         self._keys: dict[str, PrivateKey] = {}
+        self._orphans_removed: list[Path] = []  # by the last write lock taken
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -110,17 +112,44 @@ class StoreBase:
         return entry
 
     def certificate(self, cert_id: int) -> x509.Certificate:
-        """The certificate with ``cert_id`` (parsed once per file revision)."""
+        """The certificate with ``cert_id`` (parsed and checked once per file revision).
+
+        Raises:
+            StoreError: the file is unreadable, or holds a certificate a part of which does not
+                parse (written by an older ouc, or changed on disk); the line says how to fix it.
+        """
         name = self.entry(cert_id).cert_file
         cert = self._parsed.get(name)
         if cert is None:
             data = self._read(name)
             try:
-                cert = x509.load_pem_x509_certificate(data)
-            except ValueError as exc:
-                raise StoreError(f"damaged certificate file: {exc}", path=name) from exc
+                cert = checked_parse(
+                    lambda: x509.load_pem_x509_certificate(data), name, "the certificate"
+                )
+                check_certificate(cert, name)
+            except CertError as exc:
+                raise StoreError(
+                    f"certificate ID {cert_id} is damaged: {exc.message}; replace it "
+                    f"('ouc certs replace {cert_id} FILE') or delete it "
+                    f"('ouc certs delete {cert_id}')",
+                    status=exc.status,
+                    path=f"ID {cert_id}",
+                ) from exc
             self._parsed[name] = cert
         return cert
+
+    def readable(self) -> Iterator[tuple[int, x509.Certificate]]:
+        """(ID, certificate) for every ID whose certificate reads; damaged ones are skipped.
+
+        For searches over the whole store (issuers, duplicates): one damaged entry must not
+        stop an import or a CRL that does not concern it. ``rows()`` marks the damaged ones.
+        """
+        for cert_id in self.ids():
+            try:
+                cert = self.certificate(cert_id)
+            except StoreError:
+                continue
+            yield cert_id, cert
 
     def has_private_key(self, cert_id: int) -> bool:
         return self.entry(cert_id).key_file is not None
@@ -158,8 +187,7 @@ class StoreBase:
         """ID of the store CA whose signature is on ``cert``; None if self-signed or unknown."""
         if cert.issuer == cert.subject:
             return None
-        for cert_id in self.ids():
-            candidate = self.certificate(cert_id)
+        for cert_id, candidate in self.readable():
             if candidate == cert or not is_ca(candidate):
                 continue
             if signed_by(cert, candidate):
@@ -223,9 +251,35 @@ class StoreBase:
             # Always re-read: the (inode, mtime, size) stamp of _current() can miss a commit of
             # the same size within one timestamp tick (coarse file times; inodes get reused).
             self._index, self._stamp = read_index(self._path)
+            self._orphans_removed = self._remove_orphans()
             yield
         finally:
             os.close(fd)  # releases the lock
+
+    def _remove_orphans(self) -> list[Path]:
+        """Delete files a failed write left behind (called under the write lock).
+
+        A writer writes the key, then the certificate, then commits the index; a full disk or a
+        crash in between leaves ``keys/NNNN-rK.key`` or ``certs/NNNN-rK.pem`` that no index
+        names. Under the lock no other writer is between its writes and its commit, so every
+        such file in ``certs/``, ``keys/`` and ``crls/`` (and a stray ``*.tmp``) is an orphan.
+        Other files in the store's top folder are the user's and stay.
+        """
+        removed = [
+            path
+            for path in self.leftovers()
+            if path.parent != self._path or path.name.endswith(TMP_SUFFIX)
+        ]
+        for path in removed:
+            try:
+                path.unlink(missing_ok=True)
+            except OSError:  # pragma: no cover - a read-only file system: the next writer tries
+                return []
+            self._parsed.pop(path.relative_to(self._path).as_posix(), None)
+            self._keys.pop(path.relative_to(self._path).as_posix(), None)
+        if removed:
+            fsync_dir(self._path)
+        return removed
 
     def _current(self) -> Index:
         """The index, reloaded when another process committed a new one since we read it."""
@@ -341,7 +395,7 @@ class StoreBase:
 
         Under the write lock: another writer's new files are leftovers until its commit.
         """
-        removed = self.leftovers()
+        removed = self._orphans_removed + self.leftovers()
         for path in removed:
             path.unlink(missing_ok=True)
         if removed:

@@ -63,7 +63,7 @@ def import_file(
     if source.suffix.lower() == ".crl":
         return [store.add_crl(load_crl(_read(source), where=str(source)))]
     bundle = read_bundle(source, password=password, key_path=key_path)
-    known = {store.certificate(i): i for i in store.ids()}
+    known = {cert: cert_id for cert_id, cert in store.readable()}
     if bundle.cert in known:
         raise StoreError(
             f"this certificate is already in the store as ID {known[bundle.cert]}",

@@ -57,6 +57,10 @@ def _emit(args: argparse.Namespace, doc: Any, text: str) -> int:
     return 0
 
 
+def _when(moment: dt.datetime | None) -> str:
+    return "-" if moment is None else f"{moment:%Y-%m-%d %H:%M}Z"
+
+
 def _table(rows: Sequence[CertRow]) -> str:
     head = (
         "ID",
@@ -79,7 +83,7 @@ def _table(rows: Sequence[CertRow]) -> str:
                 r.common_name,
                 serial,
                 r.issuer,
-                f"{r.valid_to:%Y-%m-%d}",
+                "-" if r.valid_to is None else f"{r.valid_to:%Y-%m-%d}",
                 r.used_as + flags,
                 "yes" if r.private_key else "no",
                 r.signature_algorithm,
@@ -87,10 +91,12 @@ def _table(rows: Sequence[CertRow]) -> str:
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]
-    return "\n".join(
+    table = [
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in lines
-    )
+    ]
+    table += [f"ID {r.id} is damaged: {r.problem}" for r in rows if r.problem is not None]
+    return "\n".join(table)
 
 
 # -- handlers ------------------------------------------------------------------------------------
@@ -147,7 +153,7 @@ def _show(args: argparse.Namespace) -> int:
             + (f"  (ID {info.issuer_id})" if info.issuer_id is not None else ""),
             f"Serial:              {r.serial}",
             f"Valid from:          {info.valid_from:%Y-%m-%d %H:%M}Z",
-            f"Valid to:            {r.valid_to:%Y-%m-%d %H:%M}Z",
+            f"Valid to:            {_when(r.valid_to)}",
             f"Used as:             {r.used_as}",
             f"Key:                 {r.key_type} ({r.key_length} bits), private key "
             + ("yes" + (", encrypted" if info.key_encrypted else "") if r.private_key else "no"),

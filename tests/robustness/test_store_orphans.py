@@ -1,0 +1,101 @@
+"""A store write that fails half-way (a full disk) leaves files no index names; the next writer
+removes them, and the store stays usable.
+
+The failure is injected where the disk would report it: the store's atomic file write raises
+the StoreError it raises for ENOSPC, for the certificate file or for the index (the commit).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import errno
+from pathlib import Path
+
+import pytest
+
+import ouc.certs._index as index_module
+import ouc.certs._storebase as storebase
+from ouc.certs import CertStore, PrivateKey, Template, generate_key
+from ouc.cli import main
+from ouc.drivers import example_store
+from ouc.errors import StoreError
+
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
+
+
+@pytest.fixture
+def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
+    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
+
+
+def _disk_full(path: Path) -> StoreError:
+    return StoreError(f"cannot write {path}: {errno.errorcode[errno.ENOSPC]}", path=str(path))
+
+
+def _create(store: CertStore) -> int:
+    return store.create(
+        common_name="PLC_9",
+        template=Template.TLS_CLIENT_SERVER,
+        now=NOW,
+        issuer_id=3,
+        ip_sans=["192.168.0.9"],
+    )
+
+
+def _files(store: CertStore, folder: str) -> set[str]:
+    return {p.name for p in (store.path / folder).iterdir()}
+
+
+@pytest.mark.parametrize("fails", ["certificate", "index"])
+def test_the_next_writer_removes_orphans(
+    store: CertStore,
+    monkeypatch: pytest.MonkeyPatch,
+    capsys: pytest.CaptureFixture[str],
+    fails: str,
+) -> None:
+    keys_before, certs_before = _files(store, "keys"), _files(store, "certs")
+    real_write = storebase.write_atomic
+
+    def failing_cert_write(path: Path, data: bytes, *, mode: int = 0o644) -> None:
+        if path.parent.name == "certs":
+            raise _disk_full(path)
+        real_write(path, data, mode=mode)
+
+    def failing_index(folder: Path, index: object) -> None:
+        raise _disk_full(folder / "index.json")
+
+    if fails == "certificate":
+        monkeypatch.setattr(storebase, "write_atomic", failing_cert_write)
+    else:
+        monkeypatch.setattr(storebase, "write_index", failing_index)
+    with pytest.raises(StoreError, match="ENOSPC"):
+        _create(store)
+    monkeypatch.undo()
+
+    orphans = (_files(store, "keys") - keys_before) | (_files(store, "certs") - certs_before)
+    assert orphans, "the injected failure left no orphan: the test would prove nothing"
+    assert all(name.startswith("0012-r1.") for name in orphans)
+    (store.path / "notes.txt").write_text("the user's own file stays")
+
+    # The next writer (another process: a fresh CertStore, as the CLI opens one) cleans up.
+    assert main(["certs", "assign", "PLC_1", "3", "--store", str(store.path)]) == 0
+    assert _files(store, "keys") == keys_before and _files(store, "certs") == certs_before
+    assert (store.path / "notes.txt").exists()
+    assert CertStore(store.path).leftovers() == [store.path / "notes.txt"]
+
+    # And the store works as before: list, and the create that failed now succeeds.
+    assert main(["certs", "list", "--store", str(store.path)]) == 0
+    assert "PLC_1" in capsys.readouterr().out
+    new_id = _create(CertStore(store.path))
+    assert CertStore(store.path).certificate(new_id).subject.rfc4514_string() == "CN=PLC_9"
+
+
+def test_untouched_index_module_is_the_one_patched() -> None:
+    # The test above patches write_index where the store calls it; if the store ever imports
+    # it differently, the patch would silently miss and the test must notice.
+    assert storebase.write_index is index_module.write_index
