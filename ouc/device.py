@@ -204,6 +204,16 @@ class Device:
         return next((s for s in self.services if port in s.ports), None)
 
     @property
+    def loads_certificates_at_runtime(self) -> bool:
+        """True when the CPU takes renewed or replaced certificates while running.
+
+        domain.md §7: loading new certificates into a running CPU needs firmware V3.1 or later
+        (an S7-1500 version); before that they reach the CPU with a download. For the S7-1200's
+        firmware line (V4.x) the sources say nothing: False, an inference.
+        """
+        return self.family is Family.S7_1500 and self.firmware >= (3, 1)
+
+    @property
     def tls_versions(self) -> tuple[TLSVersion, ...]:
         """TLS versions the firmware speaks; empty when it has no Secure OUC at all."""
         v12, v13 = (2, 0), (2, 9)

@@ -36,6 +36,7 @@ from ouc.drivers import (
     ActiveEndpoint,
     AddressMap,
     Behaviour,
+    CertsReloaded,
     EndpointRecord,
     EndpointSpec,
     PassiveEndpoint,
@@ -156,6 +157,7 @@ def make_spec(
         idle_timeout=args.idle_timeout,
         keylog_file=args.keylog,
         keepalive=parse_keepalive(args.keepalive),
+        cert_reload=args.cert_reload,
     )
 
 
@@ -245,6 +247,7 @@ def _serve(args: argparse.Namespace) -> int:
     adhoc = True if args.adhoc else None
     spec = make_spec(args, block, SERVER_DEVICE, receive_len=receive_len, adhoc=adhoc)
     printer = Printer(args.json, block.remote_address)
+    watch_certificates(spec, printer)
     answer = _answer(args)
     show = _frame_printer(printer, spec, layout)
     done = threading.Event()
@@ -273,6 +276,7 @@ def _serve(args: argparse.Namespace) -> int:
         on_event=printer.record,
     )
     previous = _on_sigterm()
+    previous_hup = _on_sighup(spec)
     try:
         endpoint.start()
         done.wait()
@@ -282,6 +286,8 @@ def _serve(args: argparse.Namespace) -> int:
         endpoint.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        if previous_hup is not None:
+            signal.signal(signal.SIGHUP, previous_hup)
     return 0
 
 
@@ -298,6 +304,41 @@ def _on_sigterm() -> Any:
     if threading.current_thread() is not threading.main_thread():
         return None
     return signal.signal(signal.SIGTERM, _interrupt)
+
+
+def watch_certificates(spec: EndpointSpec, printer: Printer) -> None:
+    """Print a status line when renewed or replaced certificates reach the endpoint."""
+    certs = spec.certs
+    if certs is None:
+        return
+
+    def show(change: CertsReloaded) -> None:
+        doc = {
+            "event": "certificates",
+            "device": spec.name,
+            "block": spec.block_name,
+            "own_id": change.own_id,
+            "serial": None if change.serial is None else f"{change.serial:X}",
+            "previous_serial": (
+                None if change.previous_serial is None else f"{change.previous_serial:X}"
+            ),
+            "mode": certs.mode,
+        }
+        printer.line(f"{spec.name} {spec.block_name} {change.line()}", doc)
+
+    certs.on_reload = show
+
+
+def _on_sighup(spec: EndpointSpec) -> Any:
+    """SIGHUP asks for a certificate reload (the "download") at the next connection; returns
+    the handler to restore. The handler only sets a flag: no lock, no I/O in a signal handler."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        return None
+
+    def hangup(signum: int, frame: object) -> None:
+        spec.request_certificate_reload()
+
+    return signal.signal(signal.SIGHUP, hangup)
 
 
 def _answer(args: argparse.Namespace) -> Behaviour:
@@ -341,6 +382,8 @@ def _connect(args: argparse.Namespace) -> int:
     adhoc = True if args.adhoc or receive_len is None else None
     spec = make_spec(args, block, CLIENT_DEVICE, receive_len=receive_len, adhoc=adhoc)
     printer = Printer(args.json)
+    watch_certificates(spec, printer)
+    previous_hup = _on_sighup(spec)
     connect_to = host_port(args.to, "--to", block.remote_port) if args.to else None
     bind = host_port(args.bind, "--bind", 0) if args.bind else None
     endpoint = ActiveEndpoint(
@@ -369,6 +412,8 @@ def _connect(args: argparse.Namespace) -> int:
                 received.append(_show_reply(printer, spec, event, reply_layout))
     finally:
         endpoint.close()
+        if previous_hup is not None:
+            signal.signal(signal.SIGHUP, previous_hup)
         conn = endpoint.connection
         if conn is not None:
             sequences = {b: endpoint.format_sequence(b) for b in sequences_of(conn)}
@@ -498,6 +543,14 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         help="TCP keep-alive: first probe after IDLE s without traffic (30, as the CPU in the "
         "seed capture), then every INTERVAL s, COUNT unanswered probes end the connection "
         "(10 and 3: inferred); 'off' for none (default 30,10,3)",
+    )
+    parser.add_argument(
+        "--cert-reload",
+        choices=("auto", "live", "download"),
+        default="auto",
+        help="certificates renewed or replaced in the store while running: live = the next "
+        "connections use them (within 1 s), download = only after SIGHUP (kill -HUP PID), "
+        "auto = live on S7-1500 from V3.1, download below, like the CPU (default auto)",
     )
     parser.add_argument("--json", action="store_true", help="JSON lines for scripts")
 

@@ -9,6 +9,8 @@ Layer 3: the only place (with the CLI) that touches sockets, threads, asyncio an
   ``asyncio.Protocol`` per connection feeding the same core (no asyncio SSL streams).
 - :class:`AddressMap`: plant addresses (192.168.0.1) on loopback; behaviours :func:`echo`,
   :func:`reply`, :func:`receive_only`, :func:`callback`.
+- :class:`CertReload`: certificates renewed in the store reach a running endpoint (live from
+  firmware V3.1, else at :meth:`EndpointSpec.reload_certificates`, the download).
 - :class:`KeepAlive`: TCP keep-alive of an endpoint's sockets (on by default, 30 s idle).
 - :class:`EndpointRecord`: one line of an endpoint's event/status log (``on_event``).
 - :func:`standard_example`: the standard example's two endpoints on loopback (``ouc demo``).
@@ -38,6 +40,7 @@ from ouc.drivers._records import (
     describe_session,
     session_json,
 )
+from ouc.drivers._reload import CertReload, CertsReloaded
 from ouc.drivers._setup import (
     KEYLOG_ENV,
     AddressMap,
@@ -66,6 +69,8 @@ __all__ = [
     "AsyncBehaviour",
     "AsyncPassiveEndpoint",
     "Behaviour",
+    "CertReload",
+    "CertsReloaded",
     "Clock",
     "EndpointRecord",
     "EndpointSpec",

@@ -23,6 +23,7 @@ from ouc.certs import CertStore, ResolvedEndpoint, resolve
 from ouc.conn import Connection, ConnectionConfig, FrameReceived
 from ouc.device import Device, Role
 from ouc.drivers._keepalive import DEFAULT_KEEPALIVE, KeepAlive, parse_keepalive
+from ouc.drivers._reload import CertReload, CertsReloaded, reload_mode
 from ouc.errors import ConfigError, OucConnectionError, Status
 from ouc.params import Block, TconIpV4Sec, TconQdnSec, check
 from ouc.tls import PeerVerifier, TLSContext, TLSEngine, TLSProfile, TLSSession
@@ -286,6 +287,7 @@ class EndpointSpec:
     device_name: str | None = None
     keylog: KeyLogFile | None = None
     keepalive: KeepAlive | None = DEFAULT_KEEPALIVE
+    certs: CertReload | None = None
 
     @property
     def role(self) -> Role:
@@ -332,6 +334,7 @@ class EndpointSpec:
         half_close: str = "drop",
         com_rst: str = "rst",
         stop: str = "fin",
+        cert_reload: str = "auto",
     ) -> EndpointSpec:
         """Set up an endpoint from its CONNECT block.
 
@@ -360,6 +363,10 @@ class EndpointSpec:
             half_close / com_rst / stop: the inferred behaviours of ``ConnectionConfig``: frames
                 before the partner's close_notify ("drop" or "answer"), and what the partner
                 sees on COM_RST and STOP ("rst" or "fin").
+            cert_reload: how certificates renewed or replaced in ``store`` reach the running
+                endpoint (``ouc.drivers._reload``): "live" (the next connections, within a
+                second), "download" (only at :meth:`reload_certificates`), "auto" (live on an
+                S7-1500 from V3.1, like the CPU; download below). Only with ``store``.
 
         Raises:
             OucError: the block breaks a TCON rule (its status and field), the block's
@@ -384,6 +391,7 @@ class EndpointSpec:
             stop=stop,
         )
         tls = None
+        certs = None
         if block.secure:
             assert isinstance(block, TconIpV4Sec | TconQdnSec)  # only these types can be secure
             if resolved is None:
@@ -394,18 +402,33 @@ class EndpointSpec:
                         path="ActivateSecureConn",
                     )
                 resolved = resolve(store, block, device=device_name or device.name, now=clock())
+                from_store: CertStore | None = store
+            else:
+                from_store = None
             if keylog is None:
                 keylog_writer = KeyLogFile.from_env(keylog_file)
                 keylog = keylog_writer
-            tls = TLSContext.build(
-                resolved,
-                device,
+            build = functools.partial(
+                TLSContext.build,
+                device=device,
                 profile=profile,
                 insecure=insecure,
                 keylog=keylog or None,
                 verifier=verifier,
                 session_tickets=session_tickets,
             )
+            tls = build(resolved)
+            if from_store is not None:
+                certs = CertReload(
+                    from_store,
+                    block,
+                    device_name=device_name or device.name,
+                    clock=clock,
+                    build=build,
+                    resolved=resolved,
+                    tls=tls,
+                    mode=reload_mode(cert_reload, device),
+                )
         return cls(
             block=block,
             device=device,
@@ -416,6 +439,7 @@ class EndpointSpec:
             device_name=device_name,
             keylog=keylog_writer,
             keepalive=parse_keepalive(keepalive, "keepalive"),
+            certs=certs,
         )
 
     @functools.cached_property
@@ -448,10 +472,38 @@ class EndpointSpec:
         An active endpoint needs the engine for :attr:`TLSEngine.session` (resumption on the
         next connection); the Connection does not expose its transport.
         """
-        if self.tls is None:
+        certs = self.certs
+        tls = self.tls if certs is None else certs.context()
+        if tls is None:
             return Connection(self.config, PlainTransport()), None
-        engine = TLSEngine(self.tls, now=self.clock, peer_address=peer_address, session=session)
+        if session is not None and session.context is not tls:
+            session = None  # made with certificates since reloaded: a full handshake
+        engine = TLSEngine(tls, now=self.clock, peer_address=peer_address, session=session)
         return Connection(self.config, engine), engine
+
+    def reload_certificates(self) -> CertsReloaded | None:
+        """The "download": take the block's certificates from the store again, now.
+
+        Connections set up afterwards use them; established ones keep theirs. Returns what
+        changed (None: nothing did). A CPU below firmware V3.1 gets new certificates only so
+        (domain.md §7); from V3.1 the endpoint also notices changes by itself.
+
+        Raises:
+            ConfigError: the endpoint's certificates did not come from a store.
+            OucError: they no longer resolve or cannot be used; the endpoint keeps its own.
+        """
+        if self.certs is None:
+            raise ConfigError(
+                "this endpoint's certificates did not come from a certificate store: nothing "
+                "to reload",
+                path="store",
+            )
+        return self.certs.reload()
+
+    def request_certificate_reload(self) -> None:
+        """Ask for :meth:`reload_certificates` at the next connection (signal-handler safe)."""
+        if self.certs is not None:
+            self.certs.request()
 
 
 def refused_status() -> int:

@@ -1,4 +1,6 @@
-"""A running ``ouc serve`` as another process: TCP keep-alive seen from outside (``ss -o``).
+"""A running ``ouc serve`` as another process: TCP keep-alive seen from outside (``ss -o``), and
+certificates renewed by a second process (``ouc certs renew 9``) served to the next connections
+of a Python ``ssl`` client, live from firmware V3.1 and after SIGHUP (the download) below.
 
 The serve process prints its listening port first (``--json``); every wait is bounded and the
 process is always killed at the end.
@@ -12,18 +14,22 @@ import os
 import queue
 import re
 import shutil
+import signal
 import socket
+import ssl
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from ouc.certs import CertStore, PrivateKey, generate_key
 from ouc.cli import main
-from ouc.drivers import example_store
+from ouc.drivers import ExamplePem, example_pem, example_store
 
 WAIT = 20.0
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
@@ -148,3 +154,122 @@ def test_bad_keepalive_is_one_line_naming_the_option(
         err = capsys.readouterr().err
         assert status == 2
         assert err.count("\n") == 1 and "--keepalive" in err and "Traceback" not in err
+
+
+# ------------------------------------------------------------------- certificates at run time
+
+POLL = 5.0  # seconds new connections are tried until the renewed certificate shows
+FRAME = bytes(range(256)) + b"ok"  # 258 bytes: the example server's LEN
+
+
+@pytest.fixture
+def pem(store: CertStore, tmp_path: Path) -> ExamplePem:
+    return example_pem(store, tmp_path / "pem")
+
+
+def _client_context(pem: ExamplePem) -> ssl.SSLContext:
+    """PLC_2's side in Python: client certificate 11, CA 3 validates the server."""
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.check_hostname = False  # certificate 9 names 192.168.0.1, the plant address
+    ctx.load_verify_locations(pem.ca)
+    ctx.load_cert_chain(pem.client_cert, pem.client_key)
+    return ctx
+
+
+def _tls_connection(ctx: ssl.SSLContext, port: int) -> ssl.SSLSocket:
+    return ctx.wrap_socket(_from_partner(port))
+
+
+def _served_serial(ctx: ssl.SSLContext, port: int) -> int:
+    with _tls_connection(ctx, port) as conn:
+        der = conn.getpeercert(binary_form=True)
+    assert der is not None
+    return x509.load_der_x509_certificate(der).serial_number
+
+
+def _renew_in_another_process(store: CertStore) -> int:
+    """``ouc certs renew 9 --store DIR --json`` as its own process; the new serial."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ouc", "certs", "renew", "9", "--store", str(store.path)],
+        capture_output=True,
+        text=True,
+        timeout=WAIT,
+        check=True,
+    )
+    assert "renewed ID 9" in done.stdout
+    return CertStore(store.path).certificate(9).serial_number
+
+
+def _poll_for(ctx: ssl.SSLContext, port: int, serial: int) -> list[int]:
+    """Serials shown to new connections until one is ``serial`` (at most POLL s, 500 tries)."""
+    seen: list[int] = []
+    deadline = time.monotonic() + POLL
+    for _ in range(500):
+        seen.append(_served_serial(ctx, port))
+        if seen[-1] == serial or time.monotonic() > deadline:
+            break
+    return seen
+
+
+def _echoes(conn: ssl.SSLSocket) -> bool:
+    conn.sendall(FRAME)
+    got = b""
+    conn.settimeout(WAIT)
+    while len(got) < len(FRAME):
+        piece = conn.recv(len(FRAME) - len(got))
+        if not piece:
+            break
+        got += piece
+    return got == FRAME
+
+
+def _events(server: Serve, kind: str) -> Iterator[dict[str, object]]:
+    """The serve process's next JSON lines of ``kind`` (others skipped; bounded by WAIT)."""
+    while True:
+        doc = server.next()
+        if doc["event"] == kind:
+            yield doc
+
+
+def test_running_serve_serves_a_certificate_renewed_by_another_process(
+    store: CertStore, serve: list[Serve], pem: ExamplePem
+) -> None:
+    server = Serve(store, "--echo")  # S7-1500 V3.1: live
+    serve.append(server)
+    ctx = _client_context(pem)
+    old = store.certificate(9).serial_number
+    with _tls_connection(ctx, server.port) as established:
+        assert _echoes(established)
+        new = _renew_in_another_process(store)
+        assert new != old
+        seen = _poll_for(ctx, server.port, new)
+        assert seen[-1] == new, f"ouc serve never served the renewed certificate: {seen}"
+        # The connection established before keeps the old certificate and still answers.
+        der = established.getpeercert(binary_form=True)
+        assert der is not None and x509.load_der_x509_certificate(der).serial_number == old
+        assert _echoes(established)
+    change = next(_events(server, "certificates"))
+    assert (change["own_id"], change["mode"]) == (9, "live")
+    assert (change["previous_serial"], change["serial"]) == (f"{old:X}", f"{new:X}")
+
+
+def test_below_v31_the_renewed_certificate_waits_for_sighup(
+    store: CertStore, serve: list[Serve], pem: ExamplePem
+) -> None:
+    server = Serve(store, "--firmware", "V3.0")  # auto: download below V3.1
+    serve.append(server)
+    ctx = _client_context(pem)
+    old = store.certificate(9).serial_number
+    new = _renew_in_another_process(store)
+    until = time.monotonic() + 1.5  # longer than the live mode's one-second look
+    seen = [_served_serial(ctx, server.port)]
+    for _ in range(500):
+        if time.monotonic() > until:
+            break
+        seen.append(_served_serial(ctx, server.port))
+    assert set(seen) == {old}
+    server.proc.send_signal(signal.SIGHUP)  # the download
+    seen = _poll_for(ctx, server.port, new)
+    assert seen[-1] == new, seen
+    change = next(_events(server, "certificates"))
+    assert change["mode"] == "download" and change["serial"] == f"{new:X}"
