@@ -39,6 +39,7 @@ from ouc.drivers import (
     CertsReloaded,
     EndpointRecord,
     EndpointSpec,
+    KeepAlive,
     PassiveEndpoint,
     PeerContext,
     RecordKind,
@@ -156,7 +157,7 @@ def make_spec(
         handshake_timeout=args.handshake_timeout,
         idle_timeout=args.idle_timeout,
         keylog_file=args.keylog,
-        keepalive=parse_keepalive(args.keepalive),
+        keepalive=args.keepalive,
         cert_reload=args.cert_reload,
     )
 
@@ -538,6 +539,7 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
     )
     parser.add_argument(
         "--keepalive",
+        type=_keepalive,
         default="30,10,3",
         metavar="IDLE[,INTERVAL,COUNT]",
         help="TCP keep-alive: first probe after IDLE s without traffic (30, as the CPU in the "
@@ -553,6 +555,14 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         "auto = live on S7-1500 from V3.1, download below, like the CPU (default auto)",
     )
     parser.add_argument("--json", action="store_true", help="JSON lines for scripts")
+
+
+def _keepalive(text: str) -> KeepAlive | None:
+    """``--keepalive IDLE[,INTERVAL,COUNT]`` or ``off``, checked where it is typed."""
+    try:
+        return parse_keepalive(text)
+    except ConfigError as exc:
+        raise argparse.ArgumentTypeError(exc.message) from None
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
