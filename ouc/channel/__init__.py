@@ -13,6 +13,7 @@ Layer 3, on the blocking driver. The pieces:
 """
 
 from ouc.channel._address import AlternativeAddress
+from ouc.channel._cas import TrustedCAs
 from ouc.channel._channel import Channel
 from ouc.channel._config import ChannelConfig, cpu_profile
 from ouc.channel._control import ControlServer, control_request
@@ -27,7 +28,7 @@ from ouc.channel._state import (
     LinkState,
     format_table,
 )
-from ouc.channel._trust import ChannelVerifier, TrustedCAs, client_identity
+from ouc.channel._trust import CertSnapshot, ChannelVerifier, client_identity
 
 __all__ = [
     "ALTERNATIVE_ADDRESS",
@@ -35,6 +36,7 @@ __all__ = [
     "USE_ALTERNATIVE_ADDRESS",
     "VARIABLES",
     "AlternativeAddress",
+    "CertSnapshot",
     "Channel",
     "ChannelConfig",
     "ChannelConnection",

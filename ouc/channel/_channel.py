@@ -23,8 +23,10 @@ from collections import deque
 from collections.abc import Callable, Iterable, Mapping
 from pathlib import Path
 from types import TracebackType
+from typing import overload
 
 from ouc.certs import CertStore, DeviceCertStore
+from ouc.channel._cas import TrustedCAs
 from ouc.channel._link import Connect, Drop, Link, LinkRules, Stop, Wait
 from ouc.channel._settings import ChannelConnection
 from ouc.channel._state import (
@@ -34,8 +36,9 @@ from ouc.channel._state import (
     ChannelRow,
     LinkState,
     canonical_variable,
+    parse_tag,
 )
-from ouc.channel._trust import ChannelVerifier, TrustedCAs
+from ouc.channel._trust import CertSnapshot
 from ouc.device import Device
 from ouc.drivers import (
     ActiveEndpoint,
@@ -145,8 +148,7 @@ class Channel:
                     "(give the channel one, or the connection its own)",
                     path=f"{settings.name}.device_store",
                 )
-            verifier = ChannelVerifier(store, self.trust)
-            self._links[settings.name] = Link(settings, verifier, self.rules)
+            self._links[settings.name] = Link(settings, store, self.rules)
         if not self._links:
             raise ConfigError("a channel needs at least one connection", path="connections")
 
@@ -166,15 +168,24 @@ class Channel:
 
     # ------------------------------------------------------------------------------ lifecycle
 
+    def _snapshot(self) -> CertSnapshot:
+        """The imported CAs and the PC station's certificate IDs, as they are now."""
+        return CertSnapshot.take(self.trust, self.rules.project_store, self.device.name)
+
     def start(self) -> Channel:
-        """Start the connections' workers: those with ForceConnectionState 1 connect now."""
+        """Load the certificates and start the workers: ForceConnectionState 1 connects now.
+
+        Certificates imported later (CAs, own certificate IDs) apply after :meth:`restart`.
+        """
         with self._cond:
             if self._started:
                 raise OucConnectionError(
                     "the channel was already started", status=Status.IN_PROGRESS
                 )
+            snapshot = self._snapshot()
             self._started = True
             for link in self._links.values():
+                link.start(snapshot)
                 thread = threading.Thread(
                     target=self._work, args=(link,), name=f"ouc-channel-{link.name}", daemon=True
                 )
@@ -202,6 +213,39 @@ class Channel:
                 if thread.is_alive():
                     log.error("channel worker %s did not stop", thread.name)
 
+    def restart(self, *, keep_values: bool = False, wait: float | None = None) -> list[ChannelRow]:
+        """Restart the channel as a Runtime restart does; the rows.
+
+        Every connection is closed in order, the certificates imported since the start apply,
+        the control values go back to their start values (``keep_values`` keeps them), and the
+        connections with ForceConnectionState 1 connect again. Manual trust in the device
+        certificate store needs no restart.
+
+        Args:
+            wait: wait up to this many seconds until each connection with ForceConnectionState
+                1 is up or has failed an attempt made after the restart.
+
+        Raises:
+            OucConnectionError: the channel is not running (16#80A3); ``wait`` ran out (16#80C7).
+        """
+        with self._cond:
+            if not self._started or any(
+                link.state is LinkState.CLOSED for link in self._links.values()
+            ):
+                raise OucConnectionError(
+                    "the channel is not running: start it", status=Status.NO_SUCH_CONNECTION
+                )
+            snapshot = self._snapshot()
+            before = {}
+            for link in self._links.values():
+                before[link.name] = link.attempts - (link.state is LinkState.CONNECTING)
+                link.restart(snapshot, keep_values=keep_values)
+                self._flush(link)
+        if wait is not None:
+            for name, attempts in before.items():
+                self.wait_for(name, _settled(None, attempts), timeout=wait)
+        return self.status()
+
     def __enter__(self) -> Channel:
         if not self._started:
             self.start()
@@ -228,50 +272,76 @@ class Channel:
 
     def device_store(self, name: str) -> DeviceCertStore:
         """The device certificate store of connection ``name``."""
-        return self._link(name).verifier.store
+        return self._link(name).store
 
+    @overload
+    def set(self, tag: str, value: object, /, *, wait: float | None = None) -> ChannelRow: ...
+
+    @overload
     def set(
-        self, name: str, variable: str, value: object, *, wait: float | None = None
-    ) -> ChannelRow:
-        """Set a control value of connection ``name`` (see :meth:`Link.set`).
+        self, connection: str, variable: str, value: object, /, *, wait: float | None = None
+    ) -> ChannelRow: ...
+
+    def set(self, *args: object, wait: float | None = None) -> ChannelRow:
+        """Write a control tag: ``set("@PLC_1@ForceConnectionState", 1)``; the row after it.
+
+        The older form ``set("PLC_1", "ForceConnectionState", 1)`` is the same. Force 1
+        connects, 0 disconnects; the address values apply at the next establishment (see
+        :meth:`Link.set`).
 
         Args:
             wait: for ForceConnectionState, wait up to this many seconds for the outcome (up, or
                 an attempt that failed; down) and return that row.
 
         Raises:
-            ConfigError: an unknown connection (16#80A3) or control value, a bad value (an
-                AlternativeAddress error names the bad part).
+            ConfigError: a bad tag name, an unknown connection (16#80A3) or control value, a
+                bad value (an AlternativeAddress error names the bad part).
             OucConnectionError: ``wait`` ran out (16#80C7).
         """
+        name, variable, (value,) = self._address(args, 1)
         with self._cond:
             link = self._link(name)
             # An attempt already running counts as the outcome to wait for.
             attempts = link.attempts - (link.state is LinkState.CONNECTING)
             shown = link.set(variable, value, time.monotonic())
             self._flush(link)
-        if wait is None or canonical_variable(variable) != FORCE_CONNECTION_STATE:
+        if wait is None or variable != FORCE_CONNECTION_STATE:
             return self.row(name)
-        flag = shown == "1"
+        return self.wait_for(name, _settled(shown == "1", attempts), timeout=wait)
 
-        def settled(row: ChannelRow) -> bool:
-            if not flag:
-                return row.state in (LinkState.DISCONNECTED, LinkState.CLOSED)
-            if row.state is LinkState.CONNECTED:
-                return True
-            return row.state is LinkState.RETRYING and row.attempts > attempts
+    @overload
+    def get(self, tag: str, /) -> int | str: ...
 
-        return self.wait_for(name, settled, timeout=wait)
+    @overload
+    def get(self, connection: str, variable: str, /) -> int | str: ...
 
-    def get(self, name: str, variable: str) -> int | str:
-        """The current control value: 1/0, or the AlternativeAddress text ("" when unset)."""
-        variable = canonical_variable(variable)
+    def get(self, *args: str) -> int | str:
+        """Read a control tag: 1/0, or the AlternativeAddress text ("" when unset).
+
+        ``get("@PLC_1@UseAlternativeAddress")``, or ``get("PLC_1", "UseAlternativeAddress")``.
+        """
+        name, variable, _ = self._address(args, 0)
         row = self.row(name)
         if variable == FORCE_CONNECTION_STATE:
             return row.force
         if variable == ALTERNATIVE_ADDRESS:
             return row.alternative_address
         return row.use_alternative
+
+    @staticmethod
+    def _address(args: tuple[object, ...], values: int) -> tuple[str, str, tuple[object, ...]]:
+        """(connection, control value, the rest) from a tag name or the two older names."""
+        if len(args) == values + 1:
+            name, variable = parse_tag(str(args[0]))
+        elif len(args) == values + 2:
+            name, variable = str(args[0]), canonical_variable(str(args[1]))
+        else:
+            raise ConfigError(
+                "give a tag name like '@PLC_1@ForceConnectionState' (or the connection and "
+                "the control value's name)" + (" and the value" if values else ""),
+                path="tag",
+            )
+        return name, variable, args[len(args) - values :]
 
     def status(self) -> list[ChannelRow]:
         """One row per connection, in configuration order."""
@@ -473,3 +543,18 @@ class Channel:
                 time.monotonic(),
             )
             self._flush(link)
+
+
+def _settled(flag: bool | None, attempts: int) -> Callable[[ChannelRow], bool]:
+    """The outcome of ForceConnectionState ``flag`` (None: the value it has) after ``attempts``:
+    down for 0; up, or an attempt after those that failed, for 1."""
+
+    def test(row: ChannelRow) -> bool:
+        force = bool(row.force) if flag is None else flag
+        if not force:
+            return row.state in (LinkState.DISCONNECTED, LinkState.CLOSED)
+        if row.state is LinkState.CONNECTED:
+            return row.attempts > attempts or flag is not None
+        return row.state is LinkState.RETRYING and row.attempts > attempts
+
+    return test

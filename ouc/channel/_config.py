@@ -13,7 +13,16 @@ the file's folder. TOML example::
 
     [connections.PLC1]
     block = "plc1.json"                   # an active TCON_IP_V4_SEC block (JSON or binary)
-    alternative_address = "AccessPoint=S7ONLINE; IPAddress=192.168.0.3;"
+
+    [tags]                                # the start value of every control tag (WinCC's names)
+    "@PLC1@ForceConnectionState" = 1
+    "@PLC1@UseAlternativeAddress" = 0
+    "@PLC1@AlternativeAddress" = "AccessPoint=S7ONLINE; IPAddress=192.168.0.3;"
+
+Each connection's three control tags need a start value, as in WinCC (domain.md §8): under
+``[tags]`` by their tag names, or with the older keys ``force``, ``use_alternative`` and
+``alternative_address`` in the connection's table (aliases; one value per tag). A connection
+missing one is refused with an error naming the connection and the tag.
 
 Every key is checked: an unknown key, a wrong type or a bad value is one
 :class:`~ouc.errors.ConfigError` naming the file and the key (``channel.toml:
@@ -30,10 +39,17 @@ from pathlib import Path
 from typing import Any
 
 from ouc.certs import CertStore
+from ouc.channel._cas import TrustedCAs
 from ouc.channel._channel import Channel
 from ouc.channel._settings import ChannelConnection, check_channel_block, with_remote
-from ouc.channel._state import ChannelEvent
-from ouc.channel._trust import TrustedCAs
+from ouc.channel._state import (
+    ALTERNATIVE_ADDRESS,
+    FORCE_CONNECTION_STATE,
+    USE_ALTERNATIVE_ADDRESS,
+    ChannelEvent,
+    parse_tag,
+    tag_name,
+)
 from ouc.device import Device
 from ouc.drivers import AddressMap, Clock, system_clock
 from ouc.errors import ConfigError, OucError
@@ -61,8 +77,15 @@ _TOP_KEYS = frozenset(
         "max_retry_delay",
         "profile",
         "connections",
+        "tags",
     }
 )
+#: The older per-connection keys of the control tags' start values.
+_ALIASES = {
+    "force": FORCE_CONNECTION_STATE,
+    "use_alternative": USE_ALTERNATIVE_ADDRESS,
+    "alternative_address": ALTERNATIVE_ADDRESS,
+}
 _CONNECTION_KEYS = frozenset(
     {
         "name",
@@ -169,6 +192,39 @@ def _read_document(path: Path) -> dict[str, Any]:
     return doc
 
 
+_KEYS = {variable: key for key, variable in _ALIASES.items()}
+_EXAMPLES = {FORCE_CONNECTION_STATE: "1", USE_ALTERNATIVE_ADDRESS: "0", ALTERNATIVE_ADDRESS: '""'}
+
+
+def _start_values(table: Any, names: set[str]) -> dict[str, dict[str, tuple[Any, str]]]:
+    """connection → control value → (start value, key path) from the ``[tags]`` table."""
+    if not isinstance(table, dict):
+        raise ConfigError("must be a table of tag names and start values", path="tags")
+    found: dict[str, dict[str, tuple[Any, str]]] = {}
+    for tag, value in table.items():
+        where = f"tags.{tag}"
+        try:
+            name, variable = parse_tag(tag)
+        except ConfigError as exc:
+            raise ConfigError(exc.message, path=where) from exc
+        if name not in names:
+            raise ConfigError(
+                f"names no connection of this file ({', '.join(sorted(names))})", path=where
+            )
+        if variable == ALTERNATIVE_ADDRESS:
+            ok = isinstance(value, str)
+        else:
+            ok = value in (0, 1) and isinstance(value, int | bool)
+        if not ok:
+            want = "text ('' for none)" if variable == ALTERNATIVE_ADDRESS else "1/0 or true/false"
+            raise ConfigError(f"must be {want}, not {value!r}", path=where)
+        values = found.setdefault(name, {})
+        if variable in values:
+            raise ConfigError(f"{tag_name(name, variable)} is given twice", path=where)
+        values[variable] = (value, where)
+    return found
+
+
 def _connection_tables(value: Any) -> list[tuple[str, Any, str]]:
     """``(name, table, key path)`` for ``{name: {...}}`` or ``[{name: ..., ...}]``."""
     if isinstance(value, dict):
@@ -258,9 +314,11 @@ class ChannelConfig:
             raise ConfigError(exc.message, path="profile") from exc
         if "connections" not in doc:
             raise ConfigError("names no connections", path="connections")
+        tables = _connection_tables(doc["connections"])
+        tags = _start_values(doc.get("tags", {}), {conn_name for conn_name, _, _ in tables})
         connections = tuple(
-            cls._connection(conn_name, table, where, local)
-            for conn_name, table, where in _connection_tables(doc["connections"])
+            cls._connection(conn_name, table, where, local, tags.get(conn_name, {}))
+            for conn_name, table, where in tables
         )
         control = top.get("control", str)
         return cls(
@@ -285,7 +343,11 @@ class ChannelConfig:
 
     @staticmethod
     def _connection(
-        name: str, table: Any, where: str, local: Callable[[str], Path]
+        name: str,
+        table: Any,
+        where: str,
+        local: Callable[[str], Path],
+        tags: dict[str, tuple[Any, str]],
     ) -> ChannelConnection:
         conn = _Reader(table, where, _CONNECTION_KEYS)
         block_file = conn.get("block", str)
@@ -302,14 +364,35 @@ class ChannelConfig:
                 raise ConfigError(exc.message, path=conn.path("address")) from exc
         store = conn.get("device_store", str)
         receive_len = conn.get("receive_len", int)
+        values = dict(tags)
+        for key, variable in _ALIASES.items():
+            if key not in conn.table:
+                continue
+            if variable in values:
+                raise ConfigError(
+                    f"the start value of {tag_name(name, variable)} is given twice: here and "
+                    f"as {values[variable][1]}; keep one",
+                    path=conn.path(key),
+                )
+            value = conn.get(key, str) if variable == ALTERNATIVE_ADDRESS else conn.flag(key, False)
+            values[variable] = (value, conn.path(key))
+        missing = [tag_name(name, v) for v in _ALIASES.values() if v not in values]
+        if missing:
+            raise ConfigError(
+                f"connection {name} has no start value for {' and '.join(missing)}: add "
+                f'"{missing[0]}" = {_EXAMPLES[parse_tag(missing[0])[1]]} under [tags] (or '
+                f"{_KEYS[parse_tag(missing[0])[1]]} = ... in its table); WinCC needs a start "
+                "value for each control tag",
+                path=f"tags.{missing[0]}",
+            )
         try:
             return ChannelConnection(
                 name=name,
                 block=block,
                 device_store=None if store is None else local(store),
-                alternative_address=conn.get("alternative_address", str),
-                use_alternative=conn.flag("use_alternative", False),
-                force=conn.flag("force", True),
+                alternative_address=values[ALTERNATIVE_ADDRESS][0],
+                use_alternative=values[USE_ALTERNATIVE_ADDRESS][0],
+                force=values[FORCE_CONNECTION_STATE][0],
                 receive_len=receive_len,
             )
         except OucError as exc:

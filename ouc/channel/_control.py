@@ -7,8 +7,10 @@ token to manage, and its path follows from the configuration file, so ``--config
 The protocol is one JSON object per line each way, one request per connection:
 
 - ``{"op": "status"}`` → ``{"ok": true, "rows": [row, ...]}``
-- ``{"op": "set", "connection": "PLC1", "variable": "ForceConnectionState", "value": "0",
-  "wait": 5}`` → ``{"ok": true, "row": row}``
+- ``{"op": "set", "tag": "@PLC1@ForceConnectionState", "value": "0", "wait": 5}`` → ``{"ok":
+  true, "row": row}`` (``"connection": "PLC1", "variable": "ForceConnectionState"`` instead of
+  ``tag`` is the older form, still understood)
+- ``{"op": "restart", "keep_values": false, "wait": 5}`` → ``{"ok": true, "rows": [row, ...]}``
 - any failure → ``{"ok": false, "error": "ConfigError", "message": ..., "status": 32931,
   "path": ...}``, which :func:`control_request` raises again as that exception.
 """
@@ -209,21 +211,30 @@ class ControlServer:
         if op == "status":
             return {"rows": [row.to_json() for row in self.channel.status()]}
         if op == "set":
-            wait = request.get("wait")
-            if wait is not None and (
-                not isinstance(wait, int | float)
-                or isinstance(wait, bool)
-                or not 0 < wait <= _MAX_WAIT
-            ):
-                raise ConfigError(f"wait must be 0..{_MAX_WAIT:g} seconds", path="wait")
-            row = self.channel.set(
-                str(request.get("connection")),
-                str(request.get("variable")),
-                request.get("value"),
-                wait=wait,
-            )
+            wait = _wait(request)
+            value = request.get("value")
+            if request.get("tag") is not None:
+                row = self.channel.set(str(request["tag"]), value, wait=wait)
+            else:
+                connection, variable = request.get("connection"), request.get("variable")
+                row = self.channel.set(str(connection), str(variable), value, wait=wait)
             return {"row": row.to_json()}
-        raise ConfigError(f"unknown operation {op!r}; use status or set", path="op")
+        if op == "restart":
+            keep = request.get("keep_values", False)
+            if not isinstance(keep, bool):
+                raise ConfigError("keep_values must be true or false", path="keep_values")
+            rows = self.channel.restart(keep_values=keep, wait=_wait(request))
+            return {"rows": [row.to_json() for row in rows]}
+        raise ConfigError(f"unknown operation {op!r}; use status, set or restart", path="op")
+
+
+def _wait(request: dict[str, Any]) -> float | None:
+    wait = request.get("wait")
+    if wait is not None and (
+        not isinstance(wait, int | float) or isinstance(wait, bool) or not 0 < wait <= _MAX_WAIT
+    ):
+        raise ConfigError(f"wait must be 0..{_MAX_WAIT:g} seconds", path="wait")
+    return None if wait is None else float(wait)
 
 
 def control_request(

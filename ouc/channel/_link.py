@@ -18,8 +18,22 @@ A runner feeds it events and asks :meth:`Link.poll` what to do:
 - :class:`Stop`: the channel closed this connection; nothing more happens.
 
 The endpoint's own end (the PLC closed, the network failed) is :meth:`Link.dropped`; the control
-values change with :meth:`Link.set`; :meth:`Link.shutdown` closes. Each event may add
-:class:`~ouc.channel.ChannelEvent` lines, taken with :meth:`Link.take_events`.
+values change with :meth:`Link.set`; :meth:`Link.start` and :meth:`Link.restart` hand in the
+certificates the channel loaded (:class:`~ouc.channel.CertSnapshot`); :meth:`Link.shutdown`
+closes. Each event may add :class:`~ouc.channel.ChannelEvent` lines, taken with
+:meth:`Link.take_events`.
+
+The rules, each from the WinCC note "Secure PLC Communication with TLS Protocol" (domain.md §8):
+
+- a connection change is ForceConnectionState 0, UseAlternativeAddress 1, ForceConnectionState
+  1; the address values apply at the next establishment and never drop a connection that is up;
+- firmware: when both CPUs of a change run firmware below V2.9 (S7-1200: V4.5), the change works
+  and the connection is established without TLS; from V2.9 both must run V2.9 or later, so a
+  change between an older and a newer CPU is refused (:func:`firmware_rule`);
+- trust: manual trust through the device certificate store, imported CAs, CRLs
+  (:class:`~ouc.channel.ChannelVerifier`); certificates imported while the channel runs apply
+  at its next start (:meth:`Link.restart`); an established connection stays up when a
+  certificate expires.
 """
 
 from __future__ import annotations
@@ -31,7 +45,7 @@ from enum import Enum
 
 from cryptography import x509
 
-from ouc.certs import CertStore, ResolvedEndpoint
+from ouc.certs import CertStore, DeviceCertStore, ResolvedEndpoint
 from ouc.channel._address import AlternativeAddress
 from ouc.channel._settings import (
     ChannelBlock,
@@ -48,8 +62,9 @@ from ouc.channel._state import (
     LinkState,
     canonical_variable,
     parse_flag,
+    tag_name,
 )
-from ouc.channel._trust import ChannelVerifier, client_identity
+from ouc.channel._trust import CertSnapshot, ChannelVerifier, client_identity
 from ouc.device import Device, TLSVersion
 from ouc.errors import ConfigError, OucConnectionError, OucError, Status, TLSError
 
@@ -83,7 +98,8 @@ class Connect:
         bind: the local address of the AccessPoint named by the AlternativeAddress, or None.
         identity: the own client certificate and the checks (None for a plain block).
         verifier: the peer verifier (device certificate store and imported CAs).
-        unsecured: why a secure block connects without TLS ("" when it does not).
+        unsecured: why a secure block connects without TLS ("" when it does not; then the
+            block is the plain one).
     """
 
     attempt: int
@@ -163,28 +179,37 @@ def check_access_point(alternative: AlternativeAddress, access_points: Mapping[s
 def firmware_rule(original: str, alternative: str, rules: LinkRules) -> str:
     """Why a secure change between these CPUs connects without TLS ("" when it stays secure).
 
-    A change needs firmware V2.9 or later (S7-1200: V4.5, the firmware with TLS 1.3) on both
-    CPUs (WinCC note, domain.md §8).
+    The WinCC note (domain.md §8): "if both CPUs run firmware below V2.9 the change works and
+    the connection is simply established without TLS; from V2.9 both CPUs must run V2.9 or
+    later". Below V2.9 means without TLS 1.3 (S7-1500 V2.9 / S7-1200 V4.5, §3).
+
+    - both CPUs from V2.9: "" (the change is secured);
+    - both below V2.9: the reason, and the change connects without TLS (no option needed);
+    - one below, one from V2.9: refused with 16#80E1 — the status is an inference (handshake
+      failure: "version, security too low", §3); the note names none. ``allow_unsecured``
+      connects without TLS instead, beyond what the note describes.
 
     Raises:
-        TLSError: it cannot be secured, and ``allow_unsecured`` is off (16#80E1).
+        TLSError: one CPU below V2.9, one from V2.9, and ``allow_unsecured`` is off (16#80E1).
     """
-    old = []
+    old: list[str] = []
+    new: list[str] = []
     for address in (original, alternative):
         cpu = rules.cpus.get(address, rules.default_cpu)
-        if TLSVersion.TLS1_3 not in cpu.tls_versions:
-            old.append(f"{address} runs {cpu.family.value} {cpu.firmware_text}")
+        text = f"{address} runs {cpu.family.value} {cpu.firmware_text}"
+        (new if TLSVersion.TLS1_3 in cpu.tls_versions else old).append(text)
     if not old:
         return ""
-    why = "; ".join(old)
+    if not new:
+        return f"both CPUs below V2.9: {', '.join(old)}"
+    why = f"{old[0]}, below V2.9, and {new[0]}"
     if not rules.allow_unsecured:
         raise TLSError(
-            f"a secure connection change needs firmware V2.9 or later (S7-1200: V4.5) on "
-            f"both CPUs, but {why}: the connection cannot be secured "
-            "(allow_unsecured connects without TLS)",
+            f"a connection change from V2.9 on needs V2.9 or later (S7-1200: V4.5) on both "
+            f"CPUs, but {why}: the change is refused (allow_unsecured connects without TLS)",
             status=Status.TLS_HANDSHAKE_FAILURE,
         )
-    return why
+    return f"allow_unsecured: {why}"
 
 
 # ---------------------------------------------------------------------------------- the table
@@ -248,22 +273,23 @@ class Link:
 
     Args:
         settings: the connection's name, block and start values.
-        verifier: its peer verifier (its device certificate store and the imported CAs).
+        store: its device certificate store.
         rules: what the channel's connections share.
     """
 
     def __init__(
-        self, settings: ChannelConnection, verifier: ChannelVerifier, rules: LinkRules
+        self, settings: ChannelConnection, store: DeviceCertStore, rules: LinkRules
     ) -> None:
-        alternative = settings.alternative_address
-        assert alternative is None or isinstance(alternative, AlternativeAddress)
+        alternative = settings.alternative
         if alternative is not None:
             check_access_point(alternative, rules.access_points)
         self.settings = settings
         self.block = check_channel_block(settings.block)
-        self.verifier = verifier
+        self.store = store
         self.rules = rules
-        self.values = _Values(settings.force, alternative, settings.use_alternative)
+        self.verifier = ChannelVerifier(store)  # nothing imported before start()
+        self.snapshot: CertSnapshot | None = None
+        self.values = self._start_values()
         self.state = LinkState.DISCONNECTED
         self.status: int = Status.NO_JOB
         self.reason = ""
@@ -278,6 +304,7 @@ class Link:
         self._next_attempt = 0.0
         self._delay = 0.0
         self._unsecured = ""  # why the running attempt connects without TLS
+        self._restart: tuple[CertSnapshot, bool] | None = None  # a restart to apply
         self._events: list[ChannelEvent] = []
 
     @property
@@ -287,7 +314,26 @@ class Link:
     def __repr__(self) -> str:
         return f"<Link {self.name} {self.state.value} {self.status:04X}>"
 
+    def _start_values(self) -> _Values:
+        settings = self.settings
+        return _Values(bool(settings.force), settings.alternative, bool(settings.use_alternative))
+
     # -- events ----------------------------------------------------------------------------------
+
+    def start(self, snapshot: CertSnapshot) -> None:
+        """The channel starts with the certificates of ``snapshot``."""
+        self.snapshot = snapshot
+        self.verifier = ChannelVerifier(self.store, snapshot.anchors, imports=snapshot.imports)
+
+    def restart(self, snapshot: CertSnapshot, *, keep_values: bool = False) -> None:
+        """Restart, as a Runtime restart does: close, load ``snapshot``, connect again.
+
+        The connection (if up) is closed in order; then the certificates of ``snapshot`` apply
+        and the control values go back to their start values (a Runtime start gives the tags
+        their start values — an inference, the note says nothing of it; ``keep_values`` keeps
+        the current ones); then it connects when ForceConnectionState is 1.
+        """
+        self._restart = (snapshot, keep_values)
 
     def set(self, variable: str, value: object, now: float) -> str:
         """Set a control value (WinCC's tag write); returns the value as shown.
@@ -319,7 +365,7 @@ class Link:
             else:
                 self.values = replace(values, use_alternative=flag)
             shown = str(int(flag))
-        self._emit("set", self.status, f"{variable} = {shown}")
+        self._emit("set", self.status, f"{tag_name(self.name, variable)} = {shown}")
         return shown
 
     def connected(self, attempt: int, version: str | None, peer_der: bytes | None) -> None:
@@ -327,7 +373,7 @@ class Link:
         self._expect_attempt(attempt)
         peer = None if peer_der is None else x509.load_der_x509_certificate(peer_der)
         unsecured = self._unsecured
-        security = f"not secured ({unsecured})" if unsecured else version or "plain TCP"
+        security = f"without TLS ({unsecured})" if unsecured else version or "plain TCP"
         self._open, self._delay = attempt, 0.0
         self.connections += 1
         self.shown = replace(self.shown, security=security, peer=peer)
@@ -364,7 +410,12 @@ class Link:
         if self.state is LinkState.DISCONNECTING:
             self._step(_Step.RELEASED, reason="")
             if not self._closing:
-                self._emit("disconnected", Status.NO_JOB, "ForceConnectionState 0")
+                why = (
+                    "restart"
+                    if self._restart
+                    else f"{tag_name(self.name, FORCE_CONNECTION_STATE)} = 0"
+                )
+                self._emit("disconnected", Status.NO_JOB, why)
                 self._kick = self.values.force  # set to 1 again while closing: connect now
         else:
             self._step(_Step.RELEASED)
@@ -380,7 +431,7 @@ class Link:
         if self.state is LinkState.CLOSED:
             return Stop()
         force = self.values.force and not self._closing
-        if self._open is not None and (not force or self._dropped):
+        if self._open is not None and (not force or self._dropped or self._restart):
             attempt, self._open = self._open, None
             if self.state is LinkState.CONNECTED or not force:
                 self._step(_Step.RELEASE)
@@ -391,6 +442,9 @@ class Link:
         if self._closing:
             self._step(_Step.SHUT)
             return Stop()
+        if self._restart is not None:
+            self._apply_restart(*self._restart)
+            force = self.values.force
         if not force:
             if self.state is LinkState.RETRYING:
                 self._step(_Step.OFF, reason="")
@@ -400,6 +454,15 @@ class Link:
                 return self._attempt(now)
             return Wait(self._next_attempt)
         return Wait()
+
+    def _apply_restart(self, snapshot: CertSnapshot, keep_values: bool) -> None:
+        self._restart = None
+        self.start(snapshot)
+        if not keep_values:
+            self.values = self._start_values()
+        self._kick, self._delay = True, 0.0
+        values = "kept" if keep_values else "back to their start values"
+        self._emit("restart", self.status, f"certificates reloaded; control values {values}")
 
     def _attempt(self, now: float) -> Action:
         self._kick = False
@@ -416,15 +479,17 @@ class Link:
             target=f"{host}:{self.block.remote_port}", via_alternative=values.use_alternative
         )
         self._step(_Step.ATTEMPT, reason="")
-        self._emit("connecting", Status.CONNECTING, f"to {self.shown.target}")
         self._unsecured = ""
         try:
             action = self._plan(attempt, original)
-            self._unsecured = action.unsecured
-            return action
         except OucError as exc:
+            self._emit("connecting", Status.CONNECTING, f"to {self.shown.target}")
             self.failed(attempt, exc.status, exc.message, now)
             return Wait(self._next_attempt)
+        self._unsecured = action.unsecured
+        how = f", without TLS ({action.unsecured})" if action.unsecured else ""
+        self._emit("connecting", Status.CONNECTING, f"to {self.shown.target}{how}")
+        return action
 
     def _plan(self, attempt: int, original: str) -> Connect:
         """The establishment of ``attempt``: the change rules and the own certificate."""
@@ -454,6 +519,7 @@ class Link:
                 store=rules.project_store,
                 device=rules.device.name,
                 now=rules.clock(),
+                own_ids=None if self.snapshot is None else self.snapshot.own_ids,
             )
         return Connect(
             attempt=attempt,

@@ -17,6 +17,13 @@ from pathlib import Path
 
 from ouc.certs import DeviceCertStore
 from ouc.channel._address import AlternativeAddress
+from ouc.channel._state import (
+    ALTERNATIVE_ADDRESS,
+    FORCE_CONNECTION_STATE,
+    USE_ALTERNATIVE_ADDRESS,
+    parse_flag,
+    tag_name,
+)
 from ouc.device import Role
 from ouc.errors import ConfigError
 from ouc.params import Block, Protocol, TconIpV4, TconIpV4Sec, TconQdn, TconQdnSec
@@ -105,16 +112,23 @@ def without_tls(block: ChannelBlock) -> ChannelBlock:
 
 @dataclass(frozen=True)
 class ChannelConnection:
-    """One named connection of a channel and the control values it starts with.
+    """One named connection of a channel and the start values of its control tags.
+
+    Each of the three control tags (``@<name>@ForceConnectionState``,
+    ``@<name>@UseAlternativeAddress``, ``@<name>@AlternativeAddress``) needs a start value, as
+    in WinCC (domain.md §8): a connection missing one is refused with a ConfigError naming the
+    connection and the tag.
 
     Args:
-        name: the connection's name (what ``set`` and ``status`` use).
+        name: the connection's name (what tag names, ``set`` and ``status`` use).
         block: the CONNECT block: TCON_IP_V4[_SEC] or TCON_QDN[_SEC], ActiveEstablished TRUE.
         device_store: this connection's device certificate store (a folder or an open store);
             None uses the channel's.
-        alternative_address: the initial AlternativeAddress (text or parsed).
-        use_alternative: the initial UseAlternativeAddress.
-        force: the initial ForceConnectionState (True: connect when the channel starts).
+        alternative_address: the start value of AlternativeAddress (text or parsed; "" for
+            none).
+        use_alternative: the start value of UseAlternativeAddress (True/False or 1/0).
+        force: the start value of ForceConnectionState (True/1: connect when the channel
+            starts).
         receive_len: TRCV_C LEN for :meth:`Channel.receive`; None receives ad hoc.
     """
 
@@ -122,8 +136,8 @@ class ChannelConnection:
     block: Block
     device_store: DeviceCertStore | str | Path | None = None
     alternative_address: AlternativeAddress | str | None = None
-    use_alternative: bool = False
-    force: bool = True
+    use_alternative: bool | None = None
+    force: bool | None = None
     receive_len: int | None = None
 
     def __post_init__(self) -> None:
@@ -134,6 +148,34 @@ class ChannelConnection:
         ):
             raise ConfigError(f"connection name {self.name!r} is empty or padded", path="name")
         check_channel_block(self.block, f"{self.name}.block")
+        missing = [
+            tag_name(self.name, variable)
+            for variable, value in (
+                (FORCE_CONNECTION_STATE, self.force),
+                (USE_ALTERNATIVE_ADDRESS, self.use_alternative),
+                (ALTERNATIVE_ADDRESS, self.alternative_address),
+            )
+            if value is None
+        ]
+        if missing:
+            raise ConfigError(
+                f"connection {self.name!r} has no start value for {' and '.join(missing)}: "
+                "each control tag needs one (ForceConnectionState and UseAlternativeAddress "
+                "1 or 0, AlternativeAddress text or '' for none)",
+                path=missing[0],
+            )
+        for variable, attribute in (
+            (FORCE_CONNECTION_STATE, "force"),
+            (USE_ALTERNATIVE_ADDRESS, "use_alternative"),
+        ):
+            flag = parse_flag(getattr(self, attribute), tag_name(self.name, variable))
+            object.__setattr__(self, attribute, flag)
         if isinstance(self.alternative_address, str):
             parsed = AlternativeAddress.parse(self.alternative_address)
-            object.__setattr__(self, "alternative_address", parsed)
+            object.__setattr__(self, "alternative_address", "" if parsed is None else parsed)
+
+    @property
+    def alternative(self) -> AlternativeAddress | None:
+        """The parsed start value of AlternativeAddress (None: empty)."""
+        value = self.alternative_address
+        return value if isinstance(value, AlternativeAddress) else None

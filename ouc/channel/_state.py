@@ -28,6 +28,8 @@ __all__ = [
     "canonical_variable",
     "format_table",
     "parse_flag",
+    "parse_tag",
+    "tag_name",
 ]
 
 FORCE_CONNECTION_STATE = "ForceConnectionState"
@@ -61,6 +63,32 @@ def canonical_variable(name: str) -> str:
     raise ConfigError(
         f"unknown control value {name!r}; use one of {', '.join(VARIABLES)}", path="variable"
     )
+
+
+def tag_name(connection: str, variable: str) -> str:
+    """WinCC's tag name of a control value: ``@PLC_1@ForceConnectionState`` (domain.md §8)."""
+    return f"@{connection}@{canonical_variable(variable)}"
+
+
+def parse_tag(tag: str) -> tuple[str, str]:
+    """The connection and the control value a WinCC tag name addresses.
+
+    ``"@PLC_1@ForceConnectionState"`` → ``("PLC_1", "ForceConnectionState")`` (the value's name
+    is matched without regard to case).
+
+    Raises:
+        ConfigError: not ``@<connection>@<value>``, or an unknown control value.
+    """
+    text = str(tag).strip()
+    connection, sep, variable = text[1:].rpartition("@")
+    if not text.startswith("@") or not sep or not connection.strip():
+        raise ConfigError(
+            f"{tag!r} is not a tag name like '@PLC_1@ForceConnectionState'", path="tag"
+        )
+    try:
+        return connection, canonical_variable(variable)
+    except ConfigError as exc:
+        raise ConfigError(f"{tag!r}: {exc.message}", path="tag") from exc
 
 
 def parse_flag(value: object, variable: str) -> bool:

@@ -1,14 +1,23 @@
 """How the channel trusts PLCs, and which certificate it presents (domain.md §3, §7, §8).
 
-WinCC's channel trusts a PLC certificate in one of two ways, and this module models both:
+WinCC's channel trusts a PLC certificate in one of two ways, and this module decides both:
 
 - **Manual trust** of a self-signed end-entity certificate through the device certificate store
   (:class:`~ouc.certs.DeviceCertStore`): an unknown certificate fails with 16#80E4 and is written
-  to ``untrusted/``; moved to ``trusted/`` it is trusted from the next establishment on.
-- **Imported CAs**: "root certificates are not managed" in the device store (§8), they live in
-  the PC's own certificate store. :class:`TrustedCAs` is that store: CA certificates imported
-  in memory or dropped into a folder, re-read at every handshake. A certificate issued by an
+  to ``untrusted/``; moved to ``trusted/`` it is trusted from the next establishment on, moved
+  back the trust ends there. The device store is read at every handshake.
+- **Imported CAs**: "root certificates are not managed" in the device store (§8); they are the
+  PC's own certificate store (:class:`~ouc.channel.TrustedCAs`). A certificate issued by an
   imported CA is trusted without any manual step ("from a known CA → works").
+
+What the channel imported is fixed when it starts: :class:`CertSnapshot` holds the imported CAs
+and the project-store IDs of the PC station as they were then. WinCC applies certificates
+imported while Runtime runs at the next Runtime start (the WinCC note, domain.md §8), so a CA
+imported (or an own certificate assigned) while the channel runs is used after the next channel
+start or ``ouc channel restart``; a failure it would have fixed says so. A certificate *renewed
+or replaced* under an ID the channel already had is an update, not an import (§7: Renew and
+Replace keep the ID so that certificates can be updated at run time; §8: "new certificates are
+used the next time the connection is established"): it is presented from the next establishment.
 
 Decision (the change table, §8): a certificate issued by a CA the PC does not know "needs the CA
 imported". Moving such an end-entity certificate to ``trusted/`` is *not* enough: the chain to a
@@ -17,166 +26,70 @@ it with 16#80E4 and a message that says to import the CA. Revocation lists in ``
 apply to CA-issued certificates (16#80E3); a self-signed certificate is revoked by moving it out
 of ``trusted/``.
 
-:func:`client_identity` resolves the channel's own client certificate (TLSClientCertRef) from
-the project store at every establishment, so a renewed or replaced certificate is presented from
-the next establishment on. Layer 1 work (files and certificates), no sockets or clocks.
+Part of the sans-I/O core: it reads certificate files, but no sockets, threads or clocks.
 """
 
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Iterable, Sequence
-from pathlib import Path
-from threading import Lock
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Protocol
 
 from cryptography import x509
-from cryptography.hazmat.primitives import serialization
 
 from ouc.certs import CertStore, DeviceCertStore, ResolvedEndpoint, verify_peer_chain
 from ouc.device import Role
-from ouc.errors import CertError, Status, StoreError
+from ouc.errors import CertError, Status
 from ouc.params import Block
 
-__all__ = ["ChannelVerifier", "TrustedCAs", "client_identity"]
+__all__ = ["CASource", "CertSnapshot", "ChannelVerifier", "client_identity"]
 
-_CERT_SUFFIXES = (".der", ".cer", ".crt", ".pem")
+RESTART_HINT = "it applies at the next channel start ('ouc channel restart')"
 
 
 def _subject(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or "<empty subject>"
 
 
-def _is_ca(cert: x509.Certificate) -> bool:
-    try:
-        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
-    except x509.ExtensionNotFound:
-        return False
+class CASource(Protocol):
+    """Where imported CAs come from (:class:`~ouc.channel.TrustedCAs`)."""
+
+    def certificates(self) -> list[x509.Certificate]: ...
 
 
-def _load_certificates(data: bytes, where: str) -> list[x509.Certificate]:
-    try:
-        if b"-----BEGIN" in data:
-            return x509.load_pem_x509_certificates(data)
-        return [x509.load_der_x509_certificate(data)]
-    except ValueError as exc:
-        raise StoreError(f"not a certificate: {exc}", path=where) from exc
+@dataclass(frozen=True)
+class CertSnapshot:
+    """The certificates a channel loaded when it started.
 
-
-class TrustedCAs:
-    """The CA certificates the channel's PC trusts: its own certificate store, not the device's.
-
-    Args:
-        certificates: CAs imported from the start, kept in memory (certificates, PEM/DER
-            bytes or files).
-        folder: an optional folder of CA certificates (``*.der``, ``*.cer``, ``*.crt``,
-            ``*.pem``), read at every handshake: dropping a file in imports a CA at run time,
-            deleting it removes the trust. :meth:`import_ca` writes there when a folder is set.
-
-    Thread-safe: the channel's connections read it from their own threads.
+    Attributes:
+        anchors: the imported CAs.
+        own_ids: the project-store IDs assigned to the PC station (None: no project store).
+        imports: the live import list, only to tell that a CA imported since applies at the
+            next start.
     """
 
-    def __init__(
-        self,
-        certificates: Iterable[x509.Certificate | bytes | str | Path] = (),
-        *,
-        folder: str | Path | None = None,
-    ) -> None:
-        self._lock = Lock()
-        self._memory: list[x509.Certificate] = []
-        self.folder = None if folder is None else Path(folder)
-        if self.folder is not None:
-            try:
-                self.folder.mkdir(parents=True, exist_ok=True)
-            except OSError as exc:
-                raise StoreError(
-                    f"cannot create {self.folder}: {exc.strerror}", path=str(self.folder)
-                ) from exc
-        for item in certificates:
-            cert = self._loaded(item)
-            if cert not in self._memory:
-                self._memory.append(cert)
+    anchors: tuple[x509.Certificate, ...] = ()
+    own_ids: frozenset[int] | None = None
+    imports: CASource | None = None
 
-    @staticmethod
-    def _loaded(cert: x509.Certificate | bytes | str | Path) -> x509.Certificate:
-        """The CA certificate ``cert`` names, read from bytes or a file when needed."""
-        if isinstance(cert, x509.Certificate):
-            loaded = cert
-        else:
-            if isinstance(cert, bytes):
-                data, where = cert, "certificate"
-            else:
-                where = str(cert)
-                try:
-                    data = Path(cert).read_bytes()
-                except OSError as exc:
-                    raise StoreError(f"cannot read: {exc.strerror}", path=where) from exc
-            loaded = _load_certificates(data, where)[0]
-        if not _is_ca(loaded):
-            raise CertError(
-                f"{_subject(loaded)} is not a CA certificate (no BasicConstraints CA:TRUE); "
-                "an end-entity certificate is trusted by moving it to the device store's trusted/",
-                status=Status.TLS_NO_VALID_CA,
-            )
-        return loaded
-
-    def import_ca(self, cert: x509.Certificate | bytes | str | Path) -> x509.Certificate:
-        """Import a CA (a certificate, its PEM/DER bytes or a file); returns the certificate.
-
-        With a folder the CA is written there as DER (so it survives a restart), else kept in
-        memory. Importing a CA twice is harmless.
-
-        Raises:
-            CertError: not a CA certificate (16#80E4); StoreError: unreadable or not a
-                certificate.
-        """
-        loaded = self._loaded(cert)
-        with self._lock:
-            if self.folder is not None:
-                name = DeviceCertStore.file_name(loaded)
-                target = self.folder / name
-                partial = target.with_name(name + ".partial")  # not read as a certificate
-                try:
-                    partial.write_bytes(loaded.public_bytes(serialization.Encoding.DER))
-                    partial.replace(target)  # a handshake never reads half a file
-                except OSError as exc:
-                    raise StoreError(f"cannot write: {exc.strerror}", path=str(target)) from exc
-            elif loaded not in self._memory:
-                self._memory.append(loaded)
-        return loaded
-
-    def certificates(self) -> list[x509.Certificate]:
-        """The imported CAs right now (memory first, then the folder's files by name)."""
-        with self._lock:
-            found = list(self._memory)
-        if self.folder is None:
-            return found
-        try:
-            files = sorted(
-                p
-                for p in self.folder.iterdir()
-                if p.is_file() and p.suffix.lower() in _CERT_SUFFIXES
-            )
-        except OSError as exc:
-            raise StoreError(f"cannot read: {exc.strerror}", path=str(self.folder)) from exc
-        for path in files:
-            try:
-                data = path.read_bytes()
-            except OSError as exc:
-                raise StoreError(f"cannot read: {exc.strerror}", path=str(path)) from exc
-            found += [c for c in _load_certificates(data, str(path)) if c not in found]
-        return found
-
-    def __repr__(self) -> str:
-        where = f" folder={str(self.folder)!r}" if self.folder is not None else ""
-        return f"<TrustedCAs {len(self._memory)} in memory{where}>"
+    @classmethod
+    def take(cls, imports: CASource, project_store: CertStore | None, device: str) -> CertSnapshot:
+        """Read what is imported now (the CA list, the PC station's certificate IDs)."""
+        own_ids = None if project_store is None else frozenset(project_store.device_ids(device))
+        return cls(tuple(imports.certificates()), own_ids, imports)
 
 
 class ChannelVerifier:
     """The TLS engine's peer verifier for a channel connection (``ouc.tls.PeerVerifier``).
 
-    Trust anchors: the imported CAs (:class:`TrustedCAs`) and the device store's ``trusted/``;
-    revocation lists: the device store's ``trusted/crl/``. Both are read at every handshake, so
-    changes apply from the next establishment on and never to a connection that is up.
+    Args:
+        store: the device certificate store: ``trusted/`` (manual trust), ``untrusted/``,
+            ``trusted/crl/``, read at every handshake.
+        cas: the imported CAs: fixed (a sequence, the channel's :class:`CertSnapshot`) or read
+            at every handshake (a :class:`CASource`).
+        imports: the live import list of a fixed ``cas``: a refusal that a CA imported since
+            would have avoided says it applies at the next channel start.
 
     Raises (from ``__call__``):
         CertError: as :func:`~ouc.certs.verify_peer_chain`. An unknown certificate (16#80E4) is
@@ -184,9 +97,21 @@ class ChannelVerifier:
             ``trusted/`` is refused with 16#80E4 too: its CA must be imported.
     """
 
-    def __init__(self, store: DeviceCertStore, cas: TrustedCAs) -> None:
+    def __init__(
+        self,
+        store: DeviceCertStore,
+        cas: Sequence[x509.Certificate] | CASource = (),
+        *,
+        imports: CASource | None = None,
+    ) -> None:
         self.store = store
         self.cas = cas
+        self.imports = imports
+
+    def anchors(self) -> list[x509.Certificate]:
+        """The imported CAs this verifier trusts."""
+        cas = self.cas
+        return list(cas) if isinstance(cas, Sequence) else cas.certificates()
 
     def __call__(
         self,
@@ -200,57 +125,82 @@ class ChannelVerifier:
         peer_role: Role,
         legacy_anchors: Sequence[x509.Certificate],
     ) -> list[x509.Certificate]:
-        roots = [*anchors, *self.cas.certificates()]
-        path = self.store(
-            leaf,
-            anchors=roots,
-            intermediates=intermediates,
-            now=now,
-            expected_address=expected_address,
-            crls=crls,
-            peer_role=peer_role,
-            legacy_anchors=legacy_anchors,
-        )
-        if len(path) > 1 or leaf.issuer == leaf.subject or any(leaf == r for r in roots):
-            return path
-        # The leaf was found as its own copy in trusted/, yet a CA issued it: only a chain to
-        # an imported CA counts (which also applies that CA's revocation list).
+        roots = [*anchors, *self.anchors()]
+        checks = {
+            "intermediates": intermediates,
+            "now": now,
+            "expected_address": expected_address,
+            "peer_role": peer_role,
+            "legacy_anchors": legacy_anchors,
+        }
         try:
-            return verify_peer_chain(
-                leaf,
-                anchors=roots,
-                intermediates=intermediates,
-                now=now,
-                expected_address=expected_address,
-                crls=[*crls, *self.store.crls()],
-                peer_role=peer_role,
-                legacy_anchors=legacy_anchors,
-            )
+            path = self.store(leaf, anchors=roots, crls=crls, **checks)  # type: ignore[arg-type]
+            if len(path) > 1 or leaf.issuer == leaf.subject or any(leaf == r for r in roots):
+                return path
+            # The leaf was found as its own copy in trusted/, yet a CA issued it: only a chain
+            # to an imported CA counts (which also applies that CA's revocation list).
+            try:
+                return verify_peer_chain(
+                    leaf,
+                    anchors=roots,
+                    crls=[*crls, *self.store.crls()],
+                    **checks,  # type: ignore[arg-type]
+                )
+            except CertError as exc:
+                if exc.status != Status.TLS_NO_VALID_CA:
+                    raise
+                raise CertError(
+                    f"certificate {_subject(leaf)} was issued by "
+                    f"{leaf.issuer.rfc4514_string()}, a CA this PC does not trust: import the "
+                    "CA certificate (trusting the end-entity certificate in trusted/ is not "
+                    "enough)",
+                    status=Status.TLS_NO_VALID_CA,
+                ) from exc
         except CertError as exc:
-            if exc.status != Status.TLS_NO_VALID_CA:
+            pending = self._pending_issuer(leaf, roots)
+            if exc.status != Status.TLS_NO_VALID_CA or pending is None:
                 raise
             raise CertError(
-                f"certificate {_subject(leaf)} was issued by {leaf.issuer.rfc4514_string()}, "
-                "a CA this PC does not trust: import the CA certificate (trusting the "
-                "end-entity certificate in trusted/ is not enough)",
-                status=Status.TLS_NO_VALID_CA,
+                f"{exc.message}; its CA {_subject(pending)} was imported while the channel "
+                f"runs: {RESTART_HINT}",
+                status=exc.status,
+                path=exc.path,
             ) from exc
+
+    def _pending_issuer(
+        self, leaf: x509.Certificate, roots: Sequence[x509.Certificate]
+    ) -> x509.Certificate | None:
+        """The leaf's issuer among the CAs imported since the snapshot, if any."""
+        if self.imports is None:
+            return None
+        for cert in self.imports.certificates():
+            if cert.subject == leaf.issuer and cert not in roots:
+                return cert
+        return None
 
 
 def client_identity(
-    block: Block, *, store: CertStore | None, device: str, now: dt.datetime
+    block: Block,
+    *,
+    store: CertStore | None,
+    device: str,
+    now: dt.datetime,
+    own_ids: frozenset[int] | None = None,
 ) -> ResolvedEndpoint:
     """What the channel's TLS client presents and checks for one establishment.
 
     The own certificate is the block's TLSClientCertRef in the project store (assigned to the
     PC station ``device``), resolved at ``now`` so renewals apply at the next establishment; 0
-    presents none. TLSServerCertRef is not used: a channel trusts PLCs through the device store
-    and its imported CAs, not through certificate IDs. ExtTLSCapabilities bit 0 asks for the
-    subjectAltName check against the address connected to.
+    presents none. ``own_ids`` (the IDs the station had when the channel started) refuses an ID
+    assigned since: imports apply at the next channel start. TLSServerCertRef is not used: a
+    channel trusts PLCs through the device store and its imported CAs, not through certificate
+    IDs. ExtTLSCapabilities bit 0 asks for the subjectAltName check against the address
+    connected to.
 
     Raises:
         CertError: 16#80ED the ID is not in the store or not assigned to ``device`` (or no store
-            was given), 16#80E2 no private key / not yet valid, 16#80E5 expired.
+            was given, or it was assigned after the channel started), 16#80E2 no private key /
+            not yet valid, 16#80E5 expired.
     """
     own_ref = int(getattr(block, "TLSClientCertRef", 0))
     check_san = bool(int(getattr(block, "ExtTLSCapabilities", 0)) & 1)
@@ -268,6 +218,13 @@ def client_identity(
             )
             raise CertError(
                 f"client certificate ID {own_ref} is not {where}",
+                status=Status.TLS_CERT_REF_UNKNOWN,
+                path=field,
+            )
+        if own_ids is not None and own_ref not in own_ids:
+            raise CertError(
+                f"client certificate ID {own_ref} was assigned to the PC station {device} "
+                f"after the channel started: {RESTART_HINT}",
                 status=Status.TLS_CERT_REF_UNKNOWN,
                 path=field,
             )

@@ -1,15 +1,24 @@
-"""``ouc channel``: run a WinCC-style channel and control it from another shell (domain.md §8).
+"""``ouc channel``: the PC side — a Secure OUC client with WinCC's certificate rules (§8).
+
+The channel is a PC-side Secure OUC client (TLS on TCP, the PC active) that applies WinCC's
+certificate store, manual trust, certificate lifetime and connection-change rules. It is not an
+emulation of WinCC, and it does not speak S7 communication: WinCC's own channel uses STEP 7
+"Secure Communication", a different protocol (domain.md §8).
 
 - ``ouc channel run CONFIG``: start the channel the JSON/TOML file describes, print one line per
   event (``PLC1 16#80E4 failed - ...``), serve its control socket, run until Ctrl-C / SIGTERM.
-- ``ouc channel set CONNECTION VARIABLE VALUE``: set ForceConnectionState, AlternativeAddress or
-  UseAlternativeAddress of a running channel (``--wait S`` waits for the outcome of a
-  ForceConnectionState change and exits 1 when the connection did not come up).
+- ``ouc channel set TAG VALUE``: write a control tag of a running channel
+  (``@PLC1@ForceConnectionState``, ``@PLC1@AlternativeAddress``,
+  ``@PLC1@UseAlternativeAddress``; the older ``CONNECTION VARIABLE VALUE`` works too).
+  ``--wait S`` waits for the outcome of a ForceConnectionState change and exits 1 when the
+  connection did not come up.
+- ``ouc channel restart``: close every connection, load the certificates imported since the
+  start, connect again (as a Runtime restart).
 - ``ouc channel status``: the table of connections (``--json`` for machines).
 
-``set`` and ``status`` find the running channel through ``--control SOCKET``, ``--config
-CONFIG`` (the socket next to it), ``$OUC_CHANNEL_CONTROL``, or the one ``*.ouc.sock`` in the
-current folder.
+``set``, ``restart`` and ``status`` find the running channel through ``--control SOCKET``,
+``--config CONFIG`` (the socket next to it), ``$OUC_CHANNEL_CONTROL``, or the one
+``*.ouc.sock`` in the current folder.
 """
 
 from __future__ import annotations
@@ -46,13 +55,25 @@ _SOCKET_SUFFIX = ".ouc.sock"
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add ``ouc channel`` with its ``run``, ``set`` and ``status`` sub-commands."""
+    """Add ``ouc channel`` with its ``run``, ``set``, ``restart`` and ``status`` sub-commands."""
     parser = sub.add_parser(
         "channel",
-        help="a WinCC-style PC channel: connections to many PLCs, manual trust, connection change",
+        help="the PC side: a Secure OUC client to many PLCs with WinCC's certificate rules",
         description=(
-            "Run a PC-side channel holding named secure connections to PLCs (WinCC "
-            "S7-1200/S7-1500 channel) and control it while it runs."
+            "The PC side: a Secure OUC client on the PC holding named connections to PLCs "
+            "(TLS on TCP, the PC active), which applies WinCC's certificate store, manual trust, "
+            "certificate lifetime and connection-change rules (the WinCC note 'Secure PLC "
+            "Communication with TLS Protocol'). It is not an emulation of WinCC or of S7 "
+            "communication: WinCC's own channel speaks STEP 7 Secure Communication, which "
+            "ouc does not."
+        ),
+        epilog=(
+            "Control tags: @<connection>@ForceConnectionState (1/0), "
+            "@<connection>@AlternativeAddress ('AccessPoint=abc; IPAddress=192.168.0.3;'), "
+            "@<connection>@UseAlternativeAddress (1/0); each needs a start value in CONFIG. "
+            "Certificates imported while the channel runs apply at its next start or after "
+            "'ouc channel restart'; moves in the device certificate store apply at the next "
+            "connection."
         ),
     )
     commands = parser.add_subparsers(dest="channel_command", metavar="COMMAND")
@@ -70,14 +91,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("--json", action="store_true", help="one JSON object per event line")
     run.set_defaults(func=_run)
 
-    setter = commands.add_parser("set", help="set a control value of a running channel")
-    setter.add_argument("connection", metavar="CONNECTION")
-    setter.add_argument(
-        "variable",
-        metavar="VARIABLE",
-        help="ForceConnectionState, AlternativeAddress or UseAlternativeAddress",
+    setter = commands.add_parser(
+        "set",
+        help="write a control tag of a running channel",
+        description=(
+            "Write a control tag: 'ouc channel set @PLC1@ForceConnectionState 0'. The older "
+            "form names the connection and the value apart: 'ouc channel set PLC1 "
+            "ForceConnectionState 0'."
+        ),
     )
-    setter.add_argument("value", metavar="VALUE", help="1/0, or the AlternativeAddress text")
+    setter.add_argument(
+        "tag",
+        metavar="TAG",
+        help="@<connection>@ForceConnectionState, @<connection>@AlternativeAddress or "
+        "@<connection>@UseAlternativeAddress (older form: the connection's name)",
+    )
+    setter.add_argument(
+        "value", metavar="VALUE", help="1/0, or the AlternativeAddress text ('' clears it)"
+    )
+    setter.add_argument(
+        "older_value",
+        nargs="?",
+        metavar="OLD_FORM_VALUE",
+        help="with the older form CONNECTION VARIABLE VALUE: the value",
+    )
     setter.add_argument(
         "--wait",
         type=float,
@@ -86,6 +123,28 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _add_locator(setter)
     setter.set_defaults(func=_set)
+
+    restart = commands.add_parser(
+        "restart",
+        help="restart a running channel: imported certificates apply",
+        description=(
+            "Restart the channel as a Runtime restart does: every connection is closed, the "
+            "certificates imported since the start (CAs, own certificate IDs) apply, the "
+            "control tags go back to their start values, and connections with "
+            "ForceConnectionState 1 connect again."
+        ),
+    )
+    restart.add_argument(
+        "--keep-values", action="store_true", help="keep the control tags' current values"
+    )
+    restart.add_argument(
+        "--wait",
+        type=float,
+        metavar="SECONDS",
+        help="wait until each connection is up or has failed an attempt; exit 1 if one is not up",
+    )
+    _add_locator(restart)
+    restart.set_defaults(func=_restart)
 
     status = commands.add_parser("status", help="the connections of a running channel")
     _add_locator(status)
@@ -186,16 +245,18 @@ def _run(args: argparse.Namespace) -> int:
     return 0
 
 
-def _set(args: argparse.Namespace) -> int:
+def _check_wait(args: argparse.Namespace) -> None:
     if args.wait is not None and args.wait <= 0:
         raise ConfigError("must be more than 0 seconds", path="--wait")
-    request = {
-        "op": "set",
-        "connection": args.connection,
-        "variable": args.variable,
-        "value": args.value,
-        "wait": args.wait,
-    }
+
+
+def _set(args: argparse.Namespace) -> int:
+    _check_wait(args)
+    request: dict[str, Any] = {"op": "set", "wait": args.wait}
+    if args.older_value is None:
+        request.update(tag=args.tag, value=args.value)
+    else:
+        request.update(connection=args.tag, variable=args.value, value=args.older_value)
     answer = control_request(_control_path(args), request, timeout=(args.wait or 0.0) + 10.0)
     row = ChannelRow.from_json(answer["row"])
     if args.json:
@@ -203,6 +264,20 @@ def _set(args: argparse.Namespace) -> int:
     else:
         print(format_table([row]))
     if args.wait is not None and row.force and row.state is not LinkState.CONNECTED:
+        return 1
+    return 0
+
+
+def _restart(args: argparse.Namespace) -> int:
+    _check_wait(args)
+    request = {"op": "restart", "keep_values": args.keep_values, "wait": args.wait}
+    answer = control_request(_control_path(args), request, timeout=(args.wait or 0.0) + 10.0)
+    rows = [ChannelRow.from_json(doc) for doc in answer["rows"]]
+    if args.json:
+        print(json.dumps([row.to_json() for row in rows], indent=2))
+    else:
+        print(format_table(rows))
+    if args.wait is not None and any(row.force and not row.connected for row in rows):
         return 1
     return 0
 

@@ -188,6 +188,25 @@ class Plant:
 
     # -- the channel ---------------------------------------------------------------------------
 
+    def connection(
+        self,
+        name: str = "PLC1",
+        *,
+        force: bool = True,
+        use_alternative: bool = False,
+        alternative_address: str = "",
+        **options: Any,
+    ) -> ChannelConnection:
+        """A connection to PLC1 with the start values of its three control tags."""
+        return ChannelConnection(
+            name,
+            options.pop("block", None) or self.block(),
+            force=force,
+            use_alternative=use_alternative,
+            alternative_address=alternative_address,
+            **options,
+        )
+
     def block(
         self, ip: str = PLC1_IP, *, own_cert: bool = True, secure: bool = True
     ) -> TconIpV4Sec:
@@ -214,15 +233,14 @@ class Plant:
             "retry_delay": 0.05,
             "max_retry_delay": 0.2,
         }
-        channel = Channel(
-            connections or [ChannelConnection("PLC1", self.block())], **{**settings, **options}
-        )
+        channel = Channel(connections or [self.connection()], **{**settings, **options})
         self.channels.append(channel)
         return channel.start() if start else channel
 
     def write_config(self, folder: Path, *, suffix: str = ".toml") -> Path:
         """A channel configuration file for PLC1 (start it first: its real port goes into the
-        map), in TOML or JSON; the block and CA 3 are written next to it."""
+        map), in TOML or JSON; the block and CA 3 are written next to it. The TOML file gives
+        the start values by tag name under [tags], the JSON file by the older keys."""
         (folder / "plc1.json").write_text(dump_json(self.block()))
         (folder / "ca3.pem").write_bytes(self.cert(CA_ID).public_bytes(Encoding.PEM))
         host, port = self.plcs[0].address
@@ -237,16 +255,26 @@ class Plant:
             "retry_delay": 0.05,
             "max_retry_delay": 0.2,
         }
-        connection = {"block": "plc1.json", "alternative_address": ALTERNATIVE.rstrip(";")}
+        alternative = ALTERNATIVE.rstrip(";")
         path = folder / f"channel{suffix}"
         if suffix == ".toml":
             lines = [f"{key} = {json.dumps(value)}" for key, value in doc.items() if key != "cpus"]
             lines.append(f'cpus = {{ "{PLC2_IP}" = "S7-1500 V2.8" }}')
-            lines.append("[connections.PLC1]")
-            lines += [f"{key} = {json.dumps(value)}" for key, value in connection.items()]
+            lines += ["[connections.PLC1]", 'block = "plc1.json"', "[tags]"]
+            lines.append('"@PLC1@ForceConnectionState" = 1')
+            lines.append('"@PLC1@UseAlternativeAddress" = 0')
+            lines.append(f'"@PLC1@AlternativeAddress" = {json.dumps(alternative)}')
             path.write_text("\n".join(lines) + "\n")
         else:
-            doc["connections"] = [{"name": "PLC1", **connection}]
+            doc["connections"] = [
+                {
+                    "name": "PLC1",
+                    "block": "plc1.json",
+                    "force": True,
+                    "use_alternative": 0,
+                    "alternative_address": alternative,
+                }
+            ]
             path.write_text(json.dumps(doc))
         return path
 

@@ -1,9 +1,11 @@
-"""Issue 8 items 3 and 5 on loopback: connection change from PLC1 to PLC2 (domain.md §8).
+"""The runner on loopback: a connection change from PLC1 to PLC2 (domain.md §8).
 
-The documented sequence (ForceConnectionState 0, UseAlternativeAddress 1, ForceConnectionState
-1 → the alternative CPU), each row of the change table (unknown self-signed → manual trust;
-unknown CA → import the CA; known CA → works) and the firmware rule (either CPU below V2.9 → not
-secured: refused with 16#80E1, or plain TCP when explicitly allowed).
+The rules themselves are tested without sockets in test_link.py; these tests show the runner
+carries them out over real TLS: the documented sequence (ForceConnectionState 0,
+UseAlternativeAddress 1, ForceConnectionState 1 → the alternative CPU), each row of the change
+table (unknown self-signed → manual trust; unknown CA → import the CA, applied by a restart;
+known CA → works) and the firmware rule (both CPUs below V2.9 → connected without TLS; one below
+and one from V2.9 → refused with 16#80E1, or without TLS when explicitly allowed).
 """
 
 from __future__ import annotations
@@ -13,7 +15,7 @@ from typing import Any
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ouc.channel import ChannelConnection, LinkState, cpu_profile
+from ouc.channel import ChannelConnection, LinkState, cpu_profile, format_table
 from ouc.drivers import RecordKind, RecordLog
 from ouc.errors import ConfigError, Status
 
@@ -45,7 +47,7 @@ def _change_to_alternative(channel: Any, wait: float) -> Any:
 
 
 def _connection(plant: Plant, **options: Any) -> ChannelConnection:
-    return ChannelConnection("PLC", plant.block(), alternative_address=plant.ALTERNATIVE, **options)
+    return plant.connection("PLC", alternative_address=plant.ALTERNATIVE, **options)
 
 
 def test_the_documented_sequence_changes_from_plc1_to_plc2_and_back(plant: Plant) -> None:
@@ -124,9 +126,12 @@ def test_change_table(plant: Plant, kind: str) -> None:
     assert (row.state, row.status) == (LinkState.RETRYING, Status.TLS_NO_VALID_CA)
     assert "import the CA" in row.reason
     assert log2.of(RecordKind.CONNECTED) == []
-    plant.trust.import_ca(plant.cert(plant.other_ca()))
+    plant.trust.import_ca(plant.cert(plant.other_ca()))  # imported while the channel runs
     row = channel.set("PLC", "ForceConnectionState", 1, wait=plant.WAIT)
-    assert row.state is LinkState.CONNECTED
+    assert (row.state, row.status) == (LinkState.RETRYING, Status.TLS_NO_VALID_CA)
+    assert "next channel start" in row.reason
+    (row,) = channel.restart(keep_values=True, wait=plant.WAIT)  # the import applies now
+    assert row.state is LinkState.CONNECTED and row.via_alternative
     assert channel.request("PLC", b"?", timeout=plant.WAIT) == b"PLC2"
 
 
@@ -138,7 +143,7 @@ def test_change_table(plant: Plant, kind: str) -> None:
         ("S7-1500 V2.8", "original"),
     ],
 )
-def test_a_cpu_below_v2_9_makes_the_change_unsecured_refused_by_default(
+def test_a_change_between_a_cpu_below_v2_9_and_one_from_v2_9_is_refused(
     plant: Plant, old_cpu: str, where: str
 ) -> None:
     plant.import_known_ca()
@@ -164,7 +169,31 @@ def test_cpus_from_v2_9_change_securely(plant: Plant, cpu: str) -> None:
     assert row.security == "TLSv1.3"
 
 
-def test_allow_unsecured_connects_plain_tcp_and_says_so(plant: Plant) -> None:
+def test_both_cpus_below_v2_9_change_without_tls_and_every_status_line_says_so(
+    plant: Plant,
+) -> None:
+    """The WinCC note (§8): both CPUs below V2.9 → the change works, without TLS."""
+    plant.import_known_ca()
+    old = cpu_profile("S7-1500 V2.8")
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9, answer=b"PLC1", cpu=old)
+    plant.start_plc("PLC_2", plant.PLC2_IP, None, answer=b"PLC2", cpu=old)  # plain TCP
+    cpus = {plant.PLC1_IP: old, plant.PLC2_IP: old}
+    channel = plant.channel(_connection(plant), cpus=cpus)  # no option needed
+    row = channel.wait_for("PLC", LinkState.CONNECTED, timeout=plant.WAIT)
+    assert row.security == "TLSv1.2"  # no change yet: the block's TLS (V2.8 has no TLS 1.3)
+
+    row = _change_to_alternative(channel, plant.WAIT)
+    assert (row.state, row.via_alternative, row.peer) == (LinkState.CONNECTED, True, None)
+    assert row.security.startswith("without TLS (both CPUs below V2.9")
+    assert f"{plant.PLC2_IP} runs S7-1500 V2.8" in row.security
+    assert channel.request("PLC", b"?", timeout=plant.WAIT) == b"PLC2"
+    table = format_table(channel.status())
+    assert "without TLS" in table.splitlines()[1]
+    lines = [e.line() for e in channel.events() if e.kind in ("connecting", "connected")]
+    assert all("without TLS" in line for line in lines[-2:]), lines
+
+
+def test_allow_unsecured_connects_a_mixed_change_without_tls_and_says_so(plant: Plant) -> None:
     plant.import_known_ca()
     plant.start_plc("PLC_1", plant.PLC1_IP, 9, answer=b"PLC1")
     old = cpu_profile("S7-1500 V2.8")
@@ -173,14 +202,14 @@ def test_allow_unsecured_connects_plain_tcp_and_says_so(plant: Plant) -> None:
     channel.wait_for("PLC", LinkState.CONNECTED, timeout=plant.WAIT)
     row = _change_to_alternative(channel, plant.WAIT)
     assert row.state is LinkState.CONNECTED
-    assert row.security.startswith("not secured") and "V2.8" in row.security
+    assert row.security.startswith("without TLS (allow_unsecured") and "V2.8" in row.security
     assert row.peer is None
     assert channel.request("PLC", b"?", timeout=plant.WAIT) == b"PLC2"
 
 
 def test_use_alternative_without_an_alternative_address_fails_80a4(plant: Plant) -> None:
     plant.start_plc("PLC_1", plant.PLC1_IP, 9)
-    channel = plant.channel(ChannelConnection("PLC", plant.block(), force=False))
+    channel = plant.channel(plant.connection("PLC", force=False))
     channel.set("PLC", "UseAlternativeAddress", "1")
     row = channel.set("PLC", "ForceConnectionState", "1", wait=plant.WAIT)
     assert (row.state, row.status) == (LinkState.RETRYING, Status.REMOTE_ADDRESS_INVALID)

@@ -1,5 +1,5 @@
-"""Issue 8 item 4: the control surface — the control socket, ``ouc channel set/status`` in
-process, and ``ouc channel run`` once through a subprocess (Ctrl-C ends it cleanly)."""
+"""The control surface: the control socket, ``ouc channel set/restart/status`` in process,
+``ouc channel run`` once through a subprocess (Ctrl-C ends it cleanly), and the help text."""
 
 from __future__ import annotations
 
@@ -19,7 +19,6 @@ import pytest
 
 from ouc.channel import (
     Channel,
-    ChannelConnection,
     ChannelRow,
     ControlServer,
     LinkState,
@@ -36,9 +35,7 @@ def running(plant: Plant) -> Iterator[tuple[Channel, Path]]:
     """PLC1 up, a channel connected to it, its control socket served."""
     plant.import_known_ca()
     plant.start_plc("PLC_1", plant.PLC1_IP, 9)
-    channel = plant.channel(
-        ChannelConnection("PLC1", plant.block(), alternative_address=plant.ALTERNATIVE)
-    )
+    channel = plant.channel(plant.connection(alternative_address=plant.ALTERNATIVE))
     channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
     path = plant.tmp_path / "c.ouc.sock"
     with ControlServer(channel, path):
@@ -149,8 +146,7 @@ def test_cli_status_and_set_in_process(
         [
             "channel",
             "set",
-            "PLC1",
-            "ForceConnectionState",
+            "@PLC1@ForceConnectionState",
             "1",
             "--control",
             str(path),
@@ -163,6 +159,60 @@ def test_cli_status_and_set_in_process(
     row = json.loads(capsys.readouterr().out)
     assert row["state"] == "retrying" and row["via_alternative"] is True
     assert channel.row("PLC1").target == f"{plant.PLC2_IP}:2000"
+
+
+def test_tags_and_restart_through_the_control_socket_and_the_cli(
+    running: tuple[Channel, Path], plant: Plant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    channel, path = running
+    tag = {"op": "set", "tag": "@PLC1@UseAlternativeAddress", "value": 1}
+    assert control_request(path, tag)["row"]["UseAlternativeAddress"] == 1
+    older = {"op": "set", "connection": "PLC1", "variable": "UseAlternativeAddress", "value": 0}
+    assert control_request(path, older)["row"]["UseAlternativeAddress"] == 0
+    with pytest.raises(ConfigError, match="tag name like"):
+        control_request(path, {**tag, "tag": "PLC1.UseAlternativeAddress"})
+
+    argv = ["channel", "set", "@PLC1@UseAlternativeAddress", "1", "--control", str(path)]
+    assert main(argv) == 0
+    capsys.readouterr()
+    assert channel.get("@PLC1@UseAlternativeAddress") == 1
+    # A restart gives the tags their start values again (UseAlternativeAddress 0): PLC1.
+    argv = ["channel", "restart", "--control", str(path), "--wait", str(plant.WAIT), "--json"]
+    assert main(argv) == 0
+    (row,) = json.loads(capsys.readouterr().out)
+    assert row["state"] == "connected" and row["UseAlternativeAddress"] == 0
+    assert row["connections"] == 2 and row["target"] == f"{plant.PLC1_IP}:2000"
+    kinds = [e.kind for e in channel.events()]
+    assert kinds[-3:] == ["restart", "connecting", "connected"]
+
+
+def test_help_says_what_it_is_and_claims_no_emulation_of_wincc_or_s7(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    texts = []
+    commands = [["channel", command] for command in ("run", "set", "restart", "status")]
+    for argv in [[], ["channel"], *commands]:
+        argv = [*argv, "--help"]
+        try:
+            code = main(argv)
+        except SystemExit as done:  # argparse's own exit, where main lets it through
+            code = int(done.code or 0)
+        assert code == 0
+        out = capsys.readouterr().out
+        if not argv[:-1]:  # ouc --help: the channel's line only
+            out = next(line for line in out.splitlines() if line.strip().startswith("channel"))
+        texts.append(" ".join(out.split()))
+    assert "Secure OUC client" in texts[0]
+    channel = texts[1]
+    assert "Secure OUC client" in channel
+    for rule in ("certificate store", "manual trust", "certificate lifetime", "connection-change"):
+        assert rule in channel
+    denial = "It is not an emulation of WinCC or of S7 communication"
+    assert denial in channel
+    for text in texts:
+        claims = text.replace(denial, "")
+        for claim in ("emulat", "WinCC-style", "WinCC channel", "models WinCC", "S7 channel"):
+            assert claim not in claims, (claim, text)
 
 
 def test_cli_finds_the_socket_from_env_or_the_folder(

@@ -21,6 +21,8 @@ from ouc.params import (
 )
 
 Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
+#: The start values of a connection's control tags, by the older keys.
+START = {"force": 1, "use_alternative": 0, "alternative_address": ""}
 
 
 @pytest.mark.parametrize("suffix", [".toml", ".json"])
@@ -47,7 +49,13 @@ def test_a_configuration_builds_a_channel_that_connects(plant: Plant, suffix: st
 def test_address_and_port_override_the_block(plant: Plant, tmp_path: Path) -> None:
     (tmp_path / "b.json").write_text(dump_json(plant.block()))
     (tmp_path / "c.json").write_text(
-        json.dumps({"connections": {"X": {"block": "b.json", "address": "10.0.0.7", "port": 4000}}})
+        json.dumps(
+            {
+                "connections": {
+                    "X": {"block": "b.json", "address": "10.0.0.7", "port": 4000, **START}
+                }
+            }
+        )
     )
     (conn,) = ChannelConfig.load(tmp_path / "c.json").connections
     assert (conn.block.remote_address, conn.block.remote_port) == ("10.0.0.7", 4000)
@@ -64,7 +72,7 @@ def test_address_and_port_override_the_block(plant: Plant, tmp_path: Path) -> No
         ({"connections": {"A": {"block": "b.json", "force": "yes"}}}, "connections.A.force", "1/0"),
         ({"connections": {"A": {"block": "b.json", "port": 0}}}, "connections.A.port", "1..65535"),
         (
-            {"connections": {"A": {"block": "b.json", "alternative_address": "IP=1.2.3.4"}}},
+            {"connections": {"A": {"block": "b.json", **START, "alternative_address": "IP=1"}}},
             "connections.A.AlternativeAddress",
             "'IP'",
         ),
@@ -108,7 +116,7 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
 def test_building_needs_an_existing_project_store(plant: Plant, tmp_path: Path) -> None:
     (tmp_path / "b.json").write_text(dump_json(plant.block()))
     (tmp_path / "c.json").write_text(
-        json.dumps({"project_store": "nowhere", "connections": {"A": {"block": "b.json"}}})
+        json.dumps({"project_store": "nowhere", "connections": {"A": {"block": "b.json", **START}}})
     )
     with pytest.raises(ConfigError, match="no certificate store") as info:
         ChannelConfig.load(tmp_path / "c.json").build()

@@ -1,8 +1,9 @@
-"""Issue 8 item 2 on loopback: certificate lifetime as WinCC documents it (domain.md §8).
+"""The runner on loopback: certificate lifetime as the WinCC note gives it (domain.md §8).
 
 An established connection stays up when a certificate expires (by the channel's emulated
-clock); new certificates are used only when a connection is established again; certificates
-are updated while the channel runs (project store, device store, imported CAs).
+clock); renewed certificates are used when a connection is established again; certificates
+imported while the channel runs (a CA, an own certificate ID) apply at the next channel start
+or after a restart; the channel closes in order.
 """
 
 from __future__ import annotations
@@ -14,7 +15,7 @@ from typing import Any
 
 from cryptography import x509
 
-from ouc.channel import LinkState
+from ouc.channel import ChannelRow, LinkState
 from ouc.drivers import RecordKind, RecordLog
 from ouc.errors import Status
 
@@ -93,15 +94,24 @@ def test_plc_restarted_with_a_renewed_certificate_is_verified_when_re_establishe
     assert any(e.kind == "dropped" for e in channel.events())
 
 
-def test_a_ca_imported_while_running_is_used_by_the_next_attempt(plant: Plant) -> None:
-    plant.start_plc("PLC_1", plant.PLC1_IP, 9)  # issued by CA 3, not imported yet
+def test_a_ca_imported_while_running_is_not_used_until_restart(plant: Plant) -> None:
+    """The WinCC note: certificates imported while Runtime runs apply at the next start."""
+    log = RecordLog()
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9, log=log)  # issued by CA 3, not imported yet
     channel = plant.channel()
     row = channel.wait_for("PLC1", lambda r: r.status == Status.TLS_NO_VALID_CA, timeout=plant.WAIT)
     assert "CA 3" in row.reason
 
     plant.import_known_ca()
-    row = channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
-    assert row.peer == "CN=PLC_1"
+    seen = row.attempts
+    row = channel.wait_for("PLC1", lambda r: _retrying_after(r, seen), timeout=plant.WAIT)
+    assert (row.state, row.connections) == (LinkState.RETRYING, 0)  # tried, not used
+    assert row.status == Status.TLS_NO_VALID_CA and "next channel start" in row.reason
+    assert log.of(RecordKind.CONNECTED) == []
+
+    (row,) = channel.restart(wait=plant.WAIT)
+    assert row.state is LinkState.CONNECTED and row.peer == "CN=PLC_1"
+    assert any(e.kind == "restart" for e in channel.events())
 
 
 def test_an_unknown_own_certificate_id_fails_80ed_without_connecting(plant: Plant) -> None:
@@ -117,9 +127,24 @@ def test_an_unknown_own_certificate_id_fails_80ed_without_connecting(plant: Plan
     assert "HMI_1" in row.reason
 
     plant.store.assign("HMI_1", [plant.hmi_id])  # fixed in the project while running
-    channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    seen = row.attempts
+    row = channel.wait_for("PLC1", lambda r: _retrying_after(r, seen), timeout=plant.WAIT)
+    assert row.status == Status.TLS_CERT_REF_UNKNOWN and "after the channel started" in row.reason
+    assert _contacts(log) == []  # refused before any packet went out
+
+    channel.restart(wait=plant.WAIT)
+    assert channel.row("PLC1").connected
     log.wait_for(RecordKind.CONNECTED, timeout=plant.WAIT)  # the PLC side's record
     assert len(log.of(RecordKind.CONNECTED)) == 1
+
+
+def _retrying_after(row: ChannelRow, attempts: int) -> bool:
+    """Two more attempts than ``attempts`` were made, and the last one failed."""
+    return row.attempts >= attempts + 2 and row.state is LinkState.RETRYING
+
+
+def _contacts(log: RecordLog) -> list[RecordKind]:
+    return [r.kind for r in log.records if r.kind is not RecordKind.LISTENING]
 
 
 def _channel_threads() -> list[str]:

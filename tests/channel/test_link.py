@@ -15,9 +15,8 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ouc.channel import ChannelConnection, LinkState
+from ouc.channel import CertSnapshot, ChannelConnection, LinkState
 from ouc.channel._link import Connect, Drop, Link, LinkRules, Stop, Wait
-from ouc.channel._trust import ChannelVerifier
 from ouc.device import Device, Role
 from ouc.errors import CertError, ConfigError, Status
 
@@ -47,7 +46,9 @@ def _link(plant: Plant, *, force: bool = True, use_alternative: bool = False, **
         use_alternative=use_alternative,
         force=force,
     )
-    return Link(settings, ChannelVerifier(plant.device_store, plant.trust), _rules(plant, **rules))
+    link = Link(settings, plant.device_store, _rules(plant, **rules))
+    link.start(CertSnapshot.take(plant.trust, plant.store, "HMI_1"))
+    return link
 
 
 def _connect(link: Link, now: float = 0.0) -> Connect:
@@ -261,7 +262,8 @@ def test_bad_control_values_change_nothing(plant: Plant) -> None:
 
 
 def _to_plc2(plant: Plant, kind: str) -> tuple[Link, x509.Certificate]:
-    """A link on the alternative address, and PLC2's certificate of the given kind."""
+    """A link on the alternative address, and PLC2's certificate of the given kind (CA 3 is
+    imported before the channel starts)."""
     plant.import_known_ca()
     leaf = plant.cert(plant.plc_cert("PLC_2", plant.PLC2_IP, kind))
     return _link(plant, use_alternative=True), leaf
@@ -311,9 +313,14 @@ def test_change_table_unknown_ca_needs_the_ca_imported(plant: Plant) -> None:
     _handshake(link, _connect(link), leaf)  # the end-entity certificate alone is not enough
     assert link.status == Status.TLS_NO_VALID_CA and "import the CA" in link.reason
 
-    plant.trust.import_ca(plant.cert(plant.other_ca()))
+    plant.trust.import_ca(plant.cert(plant.other_ca()))  # while the channel runs
     link.set("ForceConnectionState", 1, 0.0)
     _handshake(link, _connect(link), leaf)
+    assert link.status == Status.TLS_NO_VALID_CA
+    assert "imported while the channel runs" in link.reason
+
+    link.restart(CertSnapshot.take(plant.trust, plant.store, "HMI_1"))
+    _handshake(link, _connect(link), leaf)  # the restart applied the import
     assert link.state is LinkState.CONNECTED
 
 
@@ -337,3 +344,89 @@ def test_own_certificate_problems_fail_before_any_connection(plant: Plant) -> No
     assert isinstance(link.poll(0.0), Wait)
     assert (link.state, link.status) == (LinkState.RETRYING, Status.TLS_CERT_REF_UNKNOWN)
     assert "HMI_1" in link.reason
+
+
+# -- certificates imported while the channel runs apply at its next start ------------------------
+
+
+def _snapshot(plant: Plant) -> CertSnapshot:
+    return CertSnapshot.take(plant.trust, plant.store, "HMI_1")
+
+
+def test_an_import_while_running_is_not_used_until_restart(plant: Plant) -> None:
+    link = _link(plant)  # started with no CA imported
+    leaf = plant.cert(9)  # PLC_1, issued by CA 3
+    _handshake(link, _connect(link), leaf)
+    assert link.status == Status.TLS_NO_VALID_CA
+    assert "imported while" not in link.reason
+
+    plant.import_known_ca()
+    for _ in range(3):  # every later attempt still uses what was loaded at the start
+        link.set("ForceConnectionState", 1, 0.0)
+        _handshake(link, _connect(link), leaf)
+        assert link.status == Status.TLS_NO_VALID_CA
+        assert "imported while the channel runs" in link.reason and "CA 3" in link.reason
+
+    link.restart(_snapshot(plant))
+    _handshake(link, _connect(link), leaf)  # at once: nothing was open, no back-off
+    assert link.state is LinkState.CONNECTED
+    assert "restart" in _kinds(link)
+
+
+def test_an_own_certificate_assigned_while_running_needs_a_restart(plant: Plant) -> None:
+    plant.store.unassign("HMI_1", [plant.hmi_id])
+    link = _link(plant)
+    plant.store.assign("HMI_1", [plant.hmi_id])  # after the start
+    link.poll(0.0)
+    assert link.status == Status.TLS_CERT_REF_UNKNOWN
+    assert "after the channel started" in link.reason and "restart" in link.reason
+    link.restart(_snapshot(plant))
+    action = _connect(link)
+    assert action.identity is not None and action.identity.own_id == plant.hmi_id
+
+
+def test_a_renewed_own_certificate_is_an_update_used_at_the_next_establishment(
+    plant: Plant,
+) -> None:
+    link = _link(plant)
+    first = _up(link, plant)
+    assert first.identity is not None
+    renewed = plant.store.renew(plant.hmi_id, now=plant.NOW + dt.timedelta(minutes=1))
+    link.set("ForceConnectionState", 0, 0.0)
+    link.released(_drop_action(link))
+    link.set("ForceConnectionState", 1, 0.0)
+    action = _connect(link)  # no restart: the ID was there at the start
+    assert action.identity is not None and action.identity.own_cert == renewed
+
+
+def _drop_action(link: Link) -> int:
+    action = link.poll(0.0)
+    assert isinstance(action, Drop)
+    return action.attempt
+
+
+@pytest.mark.parametrize("keep_values", [False, True])
+def test_restart_closes_reloads_and_connects_again(plant: Plant, keep_values: bool) -> None:
+    link = _link(plant)
+    first = _up(link, plant)
+    link.set("UseAlternativeAddress", 1, 0.0)
+    link.take_events()
+    link.restart(_snapshot(plant), keep_values=keep_values)
+    assert link.poll(0.0) == Drop(first.attempt)  # closed in order first
+    assert link.state is LinkState.DISCONNECTING
+    link.released(first.attempt)
+    action = _connect(link)
+    assert link.values.use_alternative is keep_values  # start value 0 unless kept
+    assert action.target.startswith(plant.PLC2_IP if keep_values else plant.PLC1_IP)
+    assert _kinds(link) == ["disconnected", "restart", "connecting"]
+
+
+def test_restart_with_force_start_value_0_stays_down(plant: Plant) -> None:
+    link = _link(plant, force=False)
+    link.set("ForceConnectionState", 1, 0.0)
+    first = _up(link, plant)
+    link.restart(_snapshot(plant))
+    link.released(_drop_action(link))
+    assert link.poll(0.0) == Wait(None)
+    assert (link.state, link.values.force) == (LinkState.DISCONNECTED, False)
+    assert first.attempt == link.attempts

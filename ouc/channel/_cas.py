@@ -1,0 +1,154 @@
+"""The PC's imported CAs: its own certificate store, not the device certificate store (§8).
+
+Root certificates are not managed in the device store; WinCC keeps them in the PC's certificate
+store, and so does :class:`TrustedCAs`: CAs imported in memory or kept as files in a folder. The
+channel reads them when it starts (:class:`~ouc.channel.CertSnapshot`): a CA imported while it
+runs applies at the next channel start, or after ``ouc channel restart`` (WinCC note: imported
+certificates apply at the next Runtime start). Thread-safe: imports come from any thread.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from pathlib import Path
+from threading import Lock
+
+from cryptography import x509
+from cryptography.hazmat.primitives import serialization
+
+from ouc.certs import DeviceCertStore
+from ouc.errors import CertError, Status, StoreError
+
+__all__ = ["TrustedCAs"]
+
+_CERT_SUFFIXES = (".der", ".cer", ".crt", ".pem")
+
+
+def _subject(cert: x509.Certificate) -> str:
+    return cert.subject.rfc4514_string() or "<empty subject>"
+
+
+def _is_ca(cert: x509.Certificate) -> bool:
+    try:
+        return bool(cert.extensions.get_extension_for_class(x509.BasicConstraints).value.ca)
+    except x509.ExtensionNotFound:
+        return False
+
+
+def _load_certificates(data: bytes, where: str) -> list[x509.Certificate]:
+    try:
+        if b"-----BEGIN" in data:
+            return x509.load_pem_x509_certificates(data)
+        return [x509.load_der_x509_certificate(data)]
+    except ValueError as exc:
+        raise StoreError(f"not a certificate: {exc}", path=where) from exc
+
+
+class TrustedCAs:
+    """The CA certificates the channel's PC trusts: its own certificate store, not the device's.
+
+    Args:
+        certificates: CAs imported from the start, kept in memory (certificates, PEM/DER
+            bytes or files).
+        folder: an optional folder of CA certificates (``*.der``, ``*.cer``, ``*.crt``,
+            ``*.pem``), read by :meth:`certificates`: dropping a file in imports a CA, deleting
+            it removes the trust (for a running channel: from its next start).
+            :meth:`import_ca` writes there when a folder is set.
+
+    Thread-safe: imports may come from any thread while the channel reads.
+    """
+
+    def __init__(
+        self,
+        certificates: Iterable[x509.Certificate | bytes | str | Path] = (),
+        *,
+        folder: str | Path | None = None,
+    ) -> None:
+        self._lock = Lock()
+        self._memory: list[x509.Certificate] = []
+        self.folder = None if folder is None else Path(folder)
+        if self.folder is not None:
+            try:
+                self.folder.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise StoreError(
+                    f"cannot create {self.folder}: {exc.strerror}", path=str(self.folder)
+                ) from exc
+        for item in certificates:
+            cert = self._loaded(item)
+            if cert not in self._memory:
+                self._memory.append(cert)
+
+    @staticmethod
+    def _loaded(cert: x509.Certificate | bytes | str | Path) -> x509.Certificate:
+        """The CA certificate ``cert`` names, read from bytes or a file when needed."""
+        if isinstance(cert, x509.Certificate):
+            loaded = cert
+        else:
+            if isinstance(cert, bytes):
+                data, where = cert, "certificate"
+            else:
+                where = str(cert)
+                try:
+                    data = Path(cert).read_bytes()
+                except OSError as exc:
+                    raise StoreError(f"cannot read: {exc.strerror}", path=where) from exc
+            loaded = _load_certificates(data, where)[0]
+        if not _is_ca(loaded):
+            raise CertError(
+                f"{_subject(loaded)} is not a CA certificate (no BasicConstraints CA:TRUE); "
+                "an end-entity certificate is trusted by moving it to the device store's trusted/",
+                status=Status.TLS_NO_VALID_CA,
+            )
+        return loaded
+
+    def import_ca(self, cert: x509.Certificate | bytes | str | Path) -> x509.Certificate:
+        """Import a CA (a certificate, its PEM/DER bytes or a file); returns the certificate.
+
+        With a folder the CA is written there as DER (so it survives a restart), else kept in
+        memory. Importing a CA twice is harmless.
+
+        Raises:
+            CertError: not a CA certificate (16#80E4); StoreError: unreadable or not a
+                certificate.
+        """
+        loaded = self._loaded(cert)
+        with self._lock:
+            if self.folder is not None:
+                name = DeviceCertStore.file_name(loaded)
+                target = self.folder / name
+                partial = target.with_name(name + ".partial")  # not read as a certificate
+                try:
+                    partial.write_bytes(loaded.public_bytes(serialization.Encoding.DER))
+                    partial.replace(target)  # a handshake never reads half a file
+                except OSError as exc:
+                    raise StoreError(f"cannot write: {exc.strerror}", path=str(target)) from exc
+            elif loaded not in self._memory:
+                self._memory.append(loaded)
+        return loaded
+
+    def certificates(self) -> list[x509.Certificate]:
+        """The imported CAs right now (memory first, then the folder's files by name)."""
+        with self._lock:
+            found = list(self._memory)
+        if self.folder is None:
+            return found
+        try:
+            files = sorted(
+                p
+                for p in self.folder.iterdir()
+                if p.is_file() and p.suffix.lower() in _CERT_SUFFIXES
+            )
+        except OSError as exc:
+            raise StoreError(f"cannot read: {exc.strerror}", path=str(self.folder)) from exc
+        for path in files:
+            try:
+                data = path.read_bytes()
+            except OSError as exc:
+                raise StoreError(f"cannot read: {exc.strerror}", path=str(path)) from exc
+            found += [c for c in _load_certificates(data, str(path)) if c not in found]
+        return found
+
+    def __repr__(self) -> str:
+        where = f" folder={str(self.folder)!r}" if self.folder is not None else ""
+        return f"<TrustedCAs {len(self._memory)} in memory{where}>"
