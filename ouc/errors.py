@@ -133,7 +133,23 @@ class FramingError(OucError):
 
 
 class CertError(OucError):
-    """A certificate that cannot be created, resolved or verified (status 16#80E2..16#80ED)."""
+    """A certificate that cannot be created, resolved or verified (status 16#80E2..16#80ED).
+
+    ``rule`` names the verification rule that refused a peer certificate (``"expired"``,
+    ``"not-a-ca"``, ...; see ``ouc.certs.VERIFY_RULES``): several rules share one PLC status,
+    so tools and tests tell them apart by the rule, the PLC by the status.
+    """
+
+    def __init__(
+        self,
+        message: str,
+        *,
+        status: int | None = None,
+        path: str | None = None,
+        rule: str | None = None,
+    ):
+        super().__init__(message, status=status, path=path)
+        self.rule = rule
 
 
 class StoreError(CertError):

@@ -35,7 +35,7 @@ from ouc.certs._listing import CertDetails, CertRow
 from ouc.certs._resolve import SecureBlock, resolve
 from ouc.certs._resolved import ResolvedEndpoint
 from ouc.certs._store import DEFAULT_CA_IDS, MAX_DEVICE_CERTS, CertStore
-from ouc.certs._verify import verify_peer_chain
+from ouc.certs._verify import VERIFY_RULES, verify_peer_chain
 
 __all__ = [
     "CLIENT_DEVICE",
@@ -47,6 +47,7 @@ __all__ = [
     "KEY_TYPES",
     "MAX_DEVICE_CERTS",
     "SERVER_DEVICE",
+    "VERIFY_RULES",
     "BadCert",
     "BadCertFactory",
     "CertDetails",

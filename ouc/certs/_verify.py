@@ -10,6 +10,9 @@ Order of checks, so that a certificate with several faults gets a stable code: p
 leaf up: unhandled critical extension 16#80E7, validity 16#80E2/16#80E5, SHA-1 16#80E2, CA
 constraints 16#80E4; then the leaf's KeyUsage/EKU for the peer's role 16#80E2, revocation 16#80E3,
 subjectAltName 16#80E1.
+
+Every refusal names the rule that fired in ``CertError.rule`` (the keys of :data:`VERIFY_RULES`):
+several rules share one PLC status, and tests prove each rule by its name.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ import datetime as dt
 import ipaddress
 import itertools
 from collections.abc import Sequence
+from typing import TypeVar
 
 from cryptography import x509
 from cryptography.exceptions import InvalidSignature, UnsupportedAlgorithm
@@ -29,7 +33,28 @@ from ouc.certs._create import as_utc
 from ouc.device import Role
 from ouc.errors import CertError, Status
 
-__all__ = ["signed_by", "verify_peer_chain"]
+__all__ = ["VERIFY_RULES", "signed_by", "verify_peer_chain"]
+
+#: Each rule :func:`verify_peer_chain` applies, with the PLC status it refuses with.
+VERIFY_RULES: dict[str, Status] = {
+    "self-signed": Status.TLS_NO_VALID_CA,  # an unknown self-signed peer certificate
+    "no-anchor": Status.TLS_NO_VALID_CA,  # no path to a trusted certificate within the depth
+    "bad-signature": Status.TLS_INTEGRITY,  # a name matches but the signature does not verify
+    "malformed-extensions": Status.TLS_CERT_INVALID,  # duplicate or unparsable extensions
+    "critical-extension": Status.TLS_UNSUPPORTED_EXTENSION,  # an unknown critical extension
+    "not-yet-valid": Status.TLS_CERT_INVALID,
+    "expired": Status.TLS_CERT_EXPIRED,
+    "signature-algorithm": Status.TLS_CERT_INVALID,  # a signature algorithm we cannot check
+    "sha1": Status.TLS_CERT_INVALID,  # SHA-1 signed by anything but a legacy CA
+    "not-a-ca": Status.TLS_NO_VALID_CA,  # the issuer lacks BasicConstraints CA:TRUE
+    "path-length": Status.TLS_NO_VALID_CA,  # more intermediates than pathLenConstraint allows
+    "key-cert-sign": Status.TLS_NO_VALID_CA,  # the issuer's KeyUsage lacks keyCertSign
+    "key-usage": Status.TLS_CERT_INVALID,  # the leaf's KeyUsage does not fit its TLS role
+    "extended-key-usage": Status.TLS_CERT_INVALID,  # the leaf's EKU forbids its TLS role
+    "crl-signature": Status.TLS_INTEGRITY,  # a revocation list not signed by its CA
+    "revoked": Status.TLS_CERT_DISCARDED,
+    "subject-alt-name": Status.TLS_HANDSHAKE_FAILURE,  # no SAN matches the address
+}
 
 # Longest path leaf → anchor we build (leaf, up to 6 intermediates, anchor).
 _MAX_DEPTH = 8
@@ -51,6 +76,10 @@ _ANY_EKU = ExtendedKeyUsageOID.ANY_EXTENDED_KEY_USAGE
 _SHA1_OIDS = frozenset({SignatureAlgorithmOID.RSA_WITH_SHA1, SignatureAlgorithmOID.ECDSA_WITH_SHA1})
 
 
+def _refuse(rule: str, message: str) -> CertError:
+    return CertError(message, status=VERIFY_RULES[rule], rule=rule)
+
+
 def _name(cert: x509.Certificate) -> str:
     return cert.subject.rfc4514_string() or "<empty subject>"
 
@@ -63,13 +92,15 @@ def _extensions(cert: x509.Certificate) -> x509.Extensions:
     try:
         return cert.extensions
     except ValueError as exc:  # duplicate or malformed extensions
-        raise CertError(
-            f"certificate {_name(cert)} has malformed extensions: {exc}",
-            status=Status.TLS_CERT_INVALID,
+        raise _refuse(
+            "malformed-extensions", f"certificate {_name(cert)} has malformed extensions: {exc}"
         ) from exc
 
 
-def _ext(cert: x509.Certificate, cls: type[x509.ExtensionType]) -> x509.ExtensionType | None:
+_E = TypeVar("_E", bound=x509.ExtensionType)
+
+
+def _ext(cert: x509.Certificate, cls: type[_E]) -> _E | None:
     try:
         return _extensions(cert).get_extension_for_class(cls).value
     except x509.ExtensionNotFound:
@@ -79,7 +110,7 @@ def _ext(cert: x509.Certificate, cls: type[x509.ExtensionType]) -> x509.Extensio
 # Signatures already found valid, keyed by (certificate TBS, its signature, issuer TBS): a peer
 # presents the same certificate on every handshake and the signature check is most of the cost.
 # Only successes are cached; the cache is emptied when it reaches its bound.
-_VERIFIED: dict[tuple[bytes, bytes, bytes], None] = {}
+_VERIFIED: set[tuple[bytes, bytes, bytes]] = set()
 _VERIFIED_MAX = 512
 
 
@@ -92,7 +123,7 @@ def signed_by(cert: x509.Certificate, issuer: x509.Certificate) -> bool | None:
     if verdict:
         if len(_VERIFIED) >= _VERIFIED_MAX:
             _VERIFIED.clear()  # simple and safe when several threads verify at once
-        _VERIFIED[key] = None
+        _VERIFIED.add(key)
     return verdict
 
 
@@ -137,18 +168,24 @@ class _PathSearch:
         self.intermediates = intermediates
         self.bad_signature = False
 
-    def _candidates(self, issuer: x509.Name) -> list[tuple[x509.Certificate, bool]]:
+    def _candidates(self, issuer: x509.Name, deeper: bool) -> list[tuple[x509.Certificate, bool]]:
+        """Certificates named ``issuer``: anchors first, then (when ``deeper``) the others."""
         found = [(a, True) for a in self.anchors if a.subject == issuer]
-        found += [
-            (c, False) for c in self.intermediates if c.subject == issuer and c not in self.anchors
-        ]
+        if deeper:
+            found += [
+                (c, False)
+                for c in self.intermediates
+                if c.subject == issuer and c not in self.anchors
+            ]
         return found
 
     def up_from(
         self, cert: x509.Certificate, seen: list[x509.Certificate]
     ) -> list[x509.Certificate] | None:
         """The certificates above ``cert`` (issuer first, anchor last), or None."""
-        for cand, is_anchor in self._candidates(cert.issuer):
+        # An intermediate adds one certificate below the anchor still to come.
+        deeper = len(seen) + 1 < _MAX_DEPTH
+        for cand, is_anchor in self._candidates(cert.issuer, deeper):
             if cand in seen:
                 continue
             verdict = signed_by(cert, cand)
@@ -158,8 +195,6 @@ class _PathSearch:
                 continue
             if is_anchor:
                 return [cand]
-            if len(seen) + 1 >= _MAX_DEPTH:
-                continue
             rest = self.up_from(cand, [*seen, cand])
             if rest is not None:
                 return [cand, *rest]
@@ -174,21 +209,17 @@ def _build_path(
     if any(anchor == leaf for anchor in anchors):
         return [leaf]  # pinned: the peer's own certificate is the anchor
     if leaf.issuer == leaf.subject and signed_by(leaf, leaf):
-        raise CertError(
-            f"unknown self-signed certificate {_name(leaf)}", status=Status.TLS_NO_VALID_CA
-        )
+        raise _refuse("self-signed", f"unknown self-signed certificate {_name(leaf)}")
     search = _PathSearch(anchors, intermediates)
     above = search.up_from(leaf, [leaf])
     if above is not None:
         return [leaf, *above]
     if search.bad_signature:
-        raise CertError(
-            f"certificate {_name(leaf)} or its chain has a bad signature",
-            status=Status.TLS_INTEGRITY,
+        raise _refuse(
+            "bad-signature", f"certificate {_name(leaf)} or its chain has a bad signature"
         )
-    raise CertError(
-        f"no trusted CA for {_name(leaf)} (issuer {leaf.issuer.rfc4514_string()})",
-        status=Status.TLS_NO_VALID_CA,
+    raise _refuse(
+        "no-anchor", f"no trusted CA for {_name(leaf)} (issuer {leaf.issuer.rfc4514_string()})"
     )
 
 
@@ -200,74 +231,67 @@ def _check_generic(
 ) -> None:
     for ext in _extensions(cert):
         if ext.critical and ext.oid not in _HANDLED:
-            raise CertError(
+            raise _refuse(
+                "critical-extension",
                 f"certificate {_name(cert)} has an unsupported critical extension "
                 f"{ext.oid.dotted_string}",
-                status=Status.TLS_UNSUPPORTED_EXTENSION,
             )
     if now < cert.not_valid_before_utc:
-        raise CertError(
+        raise _refuse(
+            "not-yet-valid",
             f"certificate {_name(cert)} is not valid before {_stamp(cert.not_valid_before_utc)}",
-            status=Status.TLS_CERT_INVALID,
         )
     if now > cert.not_valid_after_utc:
-        raise CertError(
-            f"certificate {_name(cert)} expired {_stamp(cert.not_valid_after_utc)}",
-            status=Status.TLS_CERT_EXPIRED,
+        raise _refuse(
+            "expired", f"certificate {_name(cert)} expired {_stamp(cert.not_valid_after_utc)}"
         )
     try:
         sha1 = isinstance(cert.signature_hash_algorithm, hashes.SHA1)
     except UnsupportedAlgorithm as exc:
-        raise CertError(
+        raise _refuse(
+            "signature-algorithm",
             f"certificate {_name(cert)} uses an unsupported signature algorithm",
-            status=Status.TLS_CERT_INVALID,
         ) from exc
     if sha1 and issuer is not None and not any(issuer == old for old in legacy_anchors):
-        raise CertError(
+        raise _refuse(
+            "sha1",
             f"certificate {_name(cert)} is SHA-1 signed and its issuer is not the legacy CA",
-            status=Status.TLS_CERT_INVALID,
         )
 
 
 def _check_issuer(ca: x509.Certificate, below: int) -> None:
     """``ca`` signed a path of ``below`` certificates under it (the first being the leaf)."""
     bc = _ext(ca, x509.BasicConstraints)
-    assert bc is None or isinstance(bc, x509.BasicConstraints)
     if bc is None or not bc.ca:
-        raise CertError(
-            f"{_name(ca)} signed a certificate but is not a CA", status=Status.TLS_NO_VALID_CA
-        )
+        raise _refuse("not-a-ca", f"{_name(ca)} signed a certificate but is not a CA")
     # path_length counts the non-self-issued intermediates allowed below this CA.
     if bc.path_length is not None and below - 1 > bc.path_length:
-        raise CertError(
-            f"CA {_name(ca)} allows {bc.path_length} intermediate CAs below it",
-            status=Status.TLS_NO_VALID_CA,
+        raise _refuse(
+            "path-length", f"CA {_name(ca)} allows {bc.path_length} intermediate CAs below it"
         )
     ku = _ext(ca, x509.KeyUsage)
-    if isinstance(ku, x509.KeyUsage) and not ku.key_cert_sign:
-        raise CertError(
-            f"CA {_name(ca)} has no keyCertSign key usage", status=Status.TLS_NO_VALID_CA
-        )
+    if ku is not None and not ku.key_cert_sign:
+        raise _refuse("key-cert-sign", f"CA {_name(ca)} has no keyCertSign key usage")
 
 
 def _check_leaf_usage(leaf: x509.Certificate, peer_role: Role) -> None:
     server = peer_role is Role.PASSIVE
     purpose = "TLS server" if server else "TLS client"
     ku = _ext(leaf, x509.KeyUsage)
-    if isinstance(ku, x509.KeyUsage):
+    if ku is not None:
         ok = ku.digital_signature or ku.key_agreement or (server and ku.key_encipherment)
         if not ok:
-            raise CertError(
+            raise _refuse(
+                "key-usage",
                 f"certificate {_name(leaf)}: its KeyUsage does not allow use as a {purpose}",
-                status=Status.TLS_CERT_INVALID,
             )
     eku = _ext(leaf, x509.ExtendedKeyUsage)
-    if isinstance(eku, x509.ExtendedKeyUsage):
+    if eku is not None:
         wanted = ExtendedKeyUsageOID.SERVER_AUTH if server else ExtendedKeyUsageOID.CLIENT_AUTH
         if wanted not in eku and _ANY_EKU not in eku:
-            raise CertError(
+            raise _refuse(
+                "extended-key-usage",
                 f"certificate {_name(leaf)}: its ExtendedKeyUsage forbids use as a {purpose}",
-                status=Status.TLS_CERT_INVALID,
             )
 
 
@@ -279,14 +303,13 @@ def _check_revocation(
             if crl.issuer != issuer.subject:
                 continue
             if not crl.is_signature_valid(issuer.public_key()):  # type: ignore[arg-type]
-                raise CertError(
-                    f"revocation list of {_name(issuer)} has a bad signature",
-                    status=Status.TLS_INTEGRITY,
+                raise _refuse(
+                    "crl-signature", f"revocation list of {_name(issuer)} has a bad signature"
                 )
             if crl.get_revoked_certificate_by_serial_number(cert.serial_number) is not None:
-                raise CertError(
+                raise _refuse(
+                    "revoked",
                     f"certificate {_name(cert)} (serial {cert.serial_number:X}) is revoked",
-                    status=Status.TLS_CERT_DISCARDED,
                 )
 
 
@@ -296,7 +319,7 @@ def _normalise_dns(name: str) -> str:
 
 def _check_san(leaf: x509.Certificate, expected: str) -> None:
     san = _ext(leaf, x509.SubjectAlternativeName)
-    if isinstance(san, x509.SubjectAlternativeName):
+    if san is not None:
         try:
             address = ipaddress.ip_address(expected.strip())
         except ValueError:
@@ -311,9 +334,8 @@ def _check_san(leaf: x509.Certificate, expected: str) -> None:
         else:
             if address in san.get_values_for_type(x509.IPAddress):
                 return
-    raise CertError(
-        f"certificate {_name(leaf)} has no subjectAltName matching {expected}",
-        status=Status.TLS_HANDSHAKE_FAILURE,
+    raise _refuse(
+        "subject-alt-name", f"certificate {_name(leaf)} has no subjectAltName matching {expected}"
     )
 
 

@@ -60,9 +60,8 @@ def check_peer(
     resolved = context.resolved
     expected = peer_address if resolved.check_san else None
     cache = context._verdicts
-    key: tuple[object, ...] = ()
+    key = (peer.der, expected, *(item.der for item in extra))
     if cache is not None:
-        key = (peer.der, expected, *(item.der for item in extra))
         hit = cache.get(key, as_utc(now))
         if hit is not None:
             return PeerCheck(True, hit.anchor_id)

@@ -9,6 +9,7 @@ from __future__ import annotations
 import datetime as dt
 import shutil
 import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -19,6 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from ouc.certs import CertStore, PrivateKey, build_standard_example, generate_key
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
+
+# The chain builder (chains.py) is a helper module beside the tests, imported by name.
+sys.path.insert(0, str(Path(__file__).parent))
 
 _OpensslVerify = Callable[..., subprocess.CompletedProcess[str]]
 
