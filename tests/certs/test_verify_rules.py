@@ -553,3 +553,15 @@ def test_signed_by_a_sha1_certificate_and_a_stranger_is_not_the_issuer() -> None
     stranger = make_cert(ca_spec("Unrelated CA", 90), None)
     assert verify_module.signed_by(case.leaf, stranger) is None
     assert verify_module.signed_by(case.leaf, case.root) is True
+
+
+def test_a_good_signature_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(verify_module, "_VERIFIED", set())
+    case = base_case(0).build()
+    assert verify_module.signed_by(case.leaf, case.root) is True
+
+    def checked_again(*args: object) -> None:
+        raise AssertionError("a cached signature was checked again")
+
+    monkeypatch.setattr(verify_module, "_check_signature", checked_again)
+    assert verify_module.signed_by(case.leaf, case.root) is True
