@@ -273,3 +273,44 @@ def test_below_v31_the_renewed_certificate_waits_for_sighup(
     assert seen[-1] == new, seen
     change = next(_events(server, "certificates"))
     assert change["mode"] == "download" and change["serial"] == f"{new:X}"
+
+
+def _s_client_serial(pem: ExamplePem, port: int) -> int:
+    """The serial of the certificate ``openssl s_client`` (mutual TLS, verified) was shown."""
+    openssl = shutil.which("openssl")
+    assert openssl is not None
+    done = subprocess.run(
+        [
+            *(openssl, "s_client", "-connect", f"127.0.0.1:{port}", "-CAfile", str(pem.ca)),
+            *("-verify_return_error", "-verify_ip", "192.168.0.1"),
+            *("-cert", str(pem.client_cert), "-key", str(pem.client_key)),
+        ],
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        timeout=WAIT,
+        check=False,
+    )
+    found = re.search(
+        rb"-----BEGIN CERTIFICATE-----.*?-----END CERTIFICATE-----", done.stdout, re.S
+    )
+    assert found is not None, done.stdout.decode(errors="replace")[-400:]
+    return x509.load_pem_x509_certificate(found.group(0)).serial_number
+
+
+@pytest.mark.openssl
+@pytest.mark.skipif(shutil.which("openssl") is None, reason="the openssl command is not on PATH")
+def test_s_client_is_shown_the_renewed_certificate(
+    store: CertStore, serve: list[Serve], pem: ExamplePem
+) -> None:
+    server = Serve(store, "--map", "192.168.0.2=127.0.0.1")  # s_client connects from 127.0.0.1
+    serve.append(server)
+    old = store.certificate(9).serial_number
+    assert _s_client_serial(pem, server.port) == old
+    new = _renew_in_another_process(store)
+    seen: list[int] = []
+    deadline = time.monotonic() + POLL
+    for _ in range(100):
+        seen.append(_s_client_serial(pem, server.port))
+        if seen[-1] == new or time.monotonic() > deadline:
+            break
+    assert seen[-1] == new, seen
