@@ -191,6 +191,7 @@ def memory_resumed_loop(pair: OucPair, budget: Budget) -> tuple[Timing, dict[str
     info = _describe(client)
     session = [client.session]
     client.close()
+    server.close()
     if session[0] is None:
         raise OucConnectionError(
             "the ouc server issued no session ticket", status=Status.TLS_HANDSHAKE_FAILURE
@@ -205,9 +206,12 @@ def memory_resumed_loop(pair: OucPair, budget: Budget) -> tuple[Timing, dict[str
         fresh = client.session
         if fresh is not None:
             session[0] = fresh
-        # close_notify, as a driver's disconnect sends: OpenSSL marks the session of a
-        # connection freed without a shutdown as not resumable (ssl_clear_bad_session).
+        # close_notify from both sides, as the drivers' disconnect sends: OpenSSL marks the
+        # session of a connection freed without a shutdown as not resumable
+        # (ssl_clear_bad_session); on a server with stateful tickets that drops the newest
+        # ticket from its cache.
         client.close()
+        server.close()
 
     timing = op_loop(once, budget, latencies=False)
     info["resumed"] = f"{reused[0]}/{timing.ops}"

@@ -57,6 +57,7 @@ from ouc.drivers import (
 from ouc.drivers._setup import Clock
 from ouc.errors import ConfigError, OucConnectionError, OucError, Status
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block, load
+from ouc.tls import WireProfile
 
 __all__ = ["register"]
 
@@ -127,6 +128,18 @@ def make_device(args: argparse.Namespace, name: str) -> Device:
     return Device.from_text(family, firmware, name=name, own_addresses=own)
 
 
+def make_wire(args: argparse.Namespace) -> WireProfile:
+    """``--tickets``, ``--send-chain`` and ``--key-shares`` as a WireProfile; errors name the
+    flag."""
+    try:
+        return WireProfile(
+            tickets=args.tickets, send_chain=args.send_chain, key_shares=args.key_shares
+        )
+    except ConfigError as exc:
+        flag = "--" + (exc.path or "wire").replace("_", "-")
+        raise ConfigError(exc.message, path=flag) from exc
+
+
 def make_spec(
     args: argparse.Namespace,
     block: Block,
@@ -136,6 +149,7 @@ def make_spec(
     adhoc: bool | None,
 ) -> EndpointSpec:
     name = args.device or default_device
+    wire = make_wire(args)
     store = open_store(args.store) if block.secure else None
     if args.insecure:
         print(
@@ -152,6 +166,7 @@ def make_spec(
         receive_len=receive_len,
         adhoc=adhoc,
         profile=args.profile,
+        wire=wire,
         insecure=args.insecure,
         clock=make_clock(args.plc_time),
         handshake_timeout=args.handshake_timeout,
@@ -523,6 +538,24 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         choices=("compatible", "strict"),
         default="compatible",
         help="strict: reset instead of sending TLS alerts, like the firmware",
+    )
+    parser.add_argument(
+        "--tickets",
+        choices=("stateful", "stateless", "off"),
+        default="stateful",
+        help="session tickets: stateful (default, small like the CPU's), stateless, off",
+    )
+    parser.add_argument(
+        "--send-chain",
+        action=argparse.BooleanOptionalAction,
+        default=True,
+        help="send the issuing CA certificates after the own one (default: yes, like the CPU)",
+    )
+    parser.add_argument(
+        "--key-shares",
+        default="X25519:P-256",
+        metavar="GROUPS",
+        help="groups the client sends key shares for, of X25519:P-256:P-384 (X25519:P-256)",
     )
     parser.add_argument(
         "--insecure", action="store_true", help="do NOT verify peer certificates (loud)"

@@ -26,7 +26,7 @@ from ouc.drivers._keepalive import DEFAULT_KEEPALIVE, KeepAlive, parse_keepalive
 from ouc.drivers._reload import CertReload, CertsReloaded, reload_mode
 from ouc.errors import ConfigError, OucConnectionError, Status
 from ouc.params import Block, TconIpV4Sec, TconQdnSec, check
-from ouc.tls import PeerVerifier, TLSContext, TLSEngine, TLSProfile, TLSSession
+from ouc.tls import PeerVerifier, TLSContext, TLSEngine, TLSProfile, TLSSession, WireProfile
 from ouc.transport import PlainTransport
 
 __all__ = [
@@ -328,6 +328,7 @@ class EndpointSpec:
         idle_timeout: float | None = None,
         resolved: ResolvedEndpoint | None = None,
         session_tickets: bool = True,
+        wire: WireProfile | None = None,
         keylog_file: str | os.PathLike[str] | None = None,
         check_block: bool = True,
         keepalive: KeepAlive | str | None = DEFAULT_KEEPALIVE,
@@ -347,7 +348,8 @@ class EndpointSpec:
             receive_len: TRCV_C LEN: the fixed frame length, or the largest ad hoc piece. When
                 None, receive ad hoc up to the device's largest LEN.
             adhoc: TRCV_C ADHOC; default: True when ``receive_len`` is None, else False.
-            profile / insecure / keylog / verifier / session_tickets: see ``TLSContext.build``.
+            profile / insecure / keylog / verifier / session_tickets / wire: see
+                ``TLSContext.build``.
             clock: the emulated PLC clock that certificates are checked against.
             handshake_timeout / idle_timeout: seconds; expiry is 16#80C7.
             resolved: certificates already resolved (skips the store).
@@ -416,6 +418,7 @@ class EndpointSpec:
                 keylog=keylog or None,
                 verifier=verifier,
                 session_tickets=session_tickets,
+                wire=wire,
             )
             tls = build(resolved)
             if from_store is not None:

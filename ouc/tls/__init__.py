@@ -5,6 +5,7 @@
 - :class:`TLSEngine`: one connection, implementing :class:`ouc.transport.Transport`.
 - :class:`TLSProfile`: "compatible" (alerts, like OpenSSL) or "strict" (reset, like the firmware).
 - :class:`TLSSession`: what a client offers to resume; :class:`PeerVerifier`: the verification hook.
+- :class:`WireProfile` / :class:`Tickets`: session tickets, chain and key shares on the wire.
 """
 
 from ouc.tls._context import (
@@ -19,6 +20,7 @@ from ouc.tls._context import (
 )
 from ouc.tls._engine import TLSEngine, TLSState
 from ouc.tls._status import ALERT_NAMES, ALERT_STATUS, alert_status
+from ouc.tls._wire import Tickets, WireProfile
 
 __all__ = [
     "ALERT_NAMES",
@@ -33,5 +35,7 @@ __all__ = [
     "TLSProfile",
     "TLSSession",
     "TLSState",
+    "Tickets",
+    "WireProfile",
     "alert_status",
 ]

@@ -4,7 +4,9 @@ A :class:`TLSContext` wraps one pyOpenSSL ``Context`` configured from a resolved
 (:class:`~ouc.certs.ResolvedEndpoint`) and the emulated :class:`~ouc.device.Device`: TLS 1.2
 always, TLS 1.3 when the firmware has it, the classic groups X25519/P-256/P-384 pinned (OpenSSL 4.0
 would otherwise send a post-quantum hybrid share that real CPUs reset on), the three TLS 1.3
-suites, ECDHE + AES-GCM for TLS 1.2, no renegotiation, no compression (domain.md §3, §9).
+suites, ECDHE + AES-GCM for TLS 1.2, no renegotiation, no compression (domain.md §3, §9). A
+:class:`~ouc.tls.WireProfile` decides the rest of what the handshake looks like on the wire
+(session tickets, the certificate chain sent, the client's key shares).
 
 Building a context costs far more than a connection, so a driver builds one per endpoint and hands
 it to every :class:`~ouc.tls.TLSEngine`. Peer verification is not OpenSSL's: its clock is not the
@@ -15,6 +17,7 @@ engine's ``now``. Layer 2: no sockets, threads or clocks.
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import weakref
 from collections.abc import Callable, Sequence
@@ -32,6 +35,7 @@ from ouc.errors import CertError, ConfigError, Status, TLSError
 from ouc.tls import _libssl as _lib
 from ouc.tls._libssl import ffi as _ffi
 from ouc.tls._peercert import PeerCert, PeerCertCache, VerdictCache
+from ouc.tls._wire import GROUP_NAMES, Tickets, WireProfile, groups_list, issuing_chain
 from ouc.transport import SessionInfo
 
 if TYPE_CHECKING:
@@ -55,7 +59,7 @@ log = logging.getLogger("ouc.tls")
 _INFOS_KEPT = 64  # distinct SessionInfo objects a context shares (see TLSContext.shared_info)
 
 #: Key-exchange groups offered and accepted, in preference order (domain.md §9).
-GROUPS = "X25519:P-256:P-384"
+GROUPS = ":".join(GROUP_NAMES)
 #: TLS 1.3 cipher suites (the three TIA Portal offers).
 CIPHERS_TLS13 = "TLS_AES_128_GCM_SHA256:TLS_AES_256_GCM_SHA384:TLS_CHACHA20_POLY1305_SHA256"
 #: TLS 1.2 cipher suites: ECDHE with AES-GCM, for ECDSA and RSA certificates.
@@ -247,7 +251,8 @@ class TLSContext:
     """One endpoint's TLS configuration; build with :meth:`build`, share between connections.
 
     Attributes (read-only): ``resolved``, ``device``, ``role``, ``profile``, ``insecure``,
-    ``verifier``, ``session_tickets``, ``versions`` (the TLS versions offered).
+    ``verifier``, ``wire`` (the :class:`WireProfile`), ``session_tickets`` (sessions can be
+    resumed), ``versions`` (the TLS versions offered).
     """
 
     __slots__ = (
@@ -265,6 +270,7 @@ class TLSContext:
         "session_tickets",
         "verifier",
         "versions",
+        "wire",
     )
 
     resolved: ResolvedEndpoint
@@ -274,6 +280,7 @@ class TLSContext:
     insecure: bool
     verifier: PeerVerifier
     session_tickets: bool
+    wire: WireProfile
     versions: tuple[TLSVersion, ...]
     _ctx: SSL.Context
     _certs: PeerCertCache
@@ -295,6 +302,7 @@ class TLSContext:
         keylog: Callable[[bytes], None] | None = None,
         verifier: PeerVerifier | None = None,
         session_tickets: bool = True,
+        wire: WireProfile | None = None,
     ) -> TLSContext:
         """Build the context of one endpoint.
 
@@ -307,8 +315,9 @@ class TLSContext:
             keylog: called with each NSS key-log line (no trailing newline), for SSLKEYLOGFILE.
             verifier: replaces :func:`ouc.certs.verify_peer_chain` (e.g. the PC-side device
                 certificate store with manual trust).
-            session_tickets: issue (server) and accept (client) stateless session tickets, so
-                clients can resume; False disables resumption entirely.
+            session_tickets: False disables resumption entirely (``wire.tickets`` "off").
+            wire: tickets, chain and key shares on the wire (default: ``WireProfile()``, the
+                fit to the CPU's capture; ``WireProfile.LEAN`` for OpenSSL's own behaviour).
 
         Raises:
             CertError: a passive endpoint without a server certificate (16#80E9), or an own
@@ -322,7 +331,11 @@ class TLSContext:
         self.profile = TLSProfile.parse(profile)
         self.insecure = bool(insecure)
         self.verifier = verifier if verifier is not None else verify_peer_chain
-        self.session_tickets = bool(session_tickets)
+        wire = wire if wire is not None else WireProfile()
+        if not session_tickets and wire.resumable:
+            wire = dataclasses.replace(wire, tickets=Tickets.OFF)
+        self.wire = wire
+        self.session_tickets = wire.resumable
         self.versions = device.tls_versions
         if not self.versions:
             raise ConfigError(
@@ -378,18 +391,27 @@ class TLSContext:
             ciphers += ":@SECLEVEL=1"
         ctx.set_cipher_list(ciphers.encode())
         ctx.set_tls13_ciphersuites(CIPHERS_TLS13.encode())
-        # pyOpenSSL has no set_groups: pin the classic groups through the raw binding.
-        if _lib.SSL_CTX_set1_curves_list(_lib.context_ptr(ctx), GROUPS.encode()) != 1:
+        # pyOpenSSL has no set_groups: pin the classic groups through the raw binding; a
+        # client marks the groups it sends key shares for.
+        groups = groups_list(self.wire.key_shares) if self.role is Role.ACTIVE else GROUPS
+        if _lib.SSL_CTX_set1_curves_list(_lib.context_ptr(ctx), groups.encode()) != 1:
             raise SSL.Error("SSL_CTX_set1_curves_list failed")
         if _lib.SSL_CTX_set1_sigalgs_list(_lib.context_ptr(ctx), SIGALGS.encode()) != 1:
             raise SSL.Error("SSL_CTX_set1_sigalgs_list failed")
         options = _lib.SSL_OP_NO_RENEGOTIATION | _lib.SSL_OP_NO_COMPRESSION
-        if not self.session_tickets:
+        tickets = self.wire.tickets
+        if tickets is not Tickets.STATELESS:
+            # Stateful: TLS 1.3 tickets that name a cached session (a client leaves out the
+            # TLS 1.2 session_ticket extension, as the capture's ClientHello size suggests).
             options |= _lib.SSL_OP_NO_TICKET
         ctx.set_options(options)
-        # No server-side session cache: resumption is by stateless tickets only, so 10,000
-        # connections cost no cache memory; the client keeps sessions explicitly (TLSSession).
-        ctx.set_session_cache_mode(_lib.SSL_SESS_CACHE_OFF)
+        # Stateless tickets need no server-side cache (10,000 connections cost no cache
+        # memory); stateful ones live in OpenSSL's bounded internal cache (20,480 sessions,
+        # the oldest dropped first). A client keeps its sessions explicitly (TLSSession).
+        cache = _lib.SSL_SESS_CACHE_OFF
+        if tickets is Tickets.STATEFUL and self.role is Role.PASSIVE:
+            cache = _lib.SSL_SESS_CACHE_SERVER
+        ctx.set_session_cache_mode(cache)
         # A server that verifies client certificates must name its session context, else
         # OpenSSL refuses every resumption ("session id context uninitialized").
         ctx.set_session_id(b"ouc-secure-ouc")
@@ -418,7 +440,7 @@ class TLSContext:
             ctx.use_certificate(resolved.own_cert)
             ctx.use_privatekey(resolved.own_key)  # type: ignore[arg-type]
             ctx.check_privatekey()
-            for cert in resolved.chain:
+            for cert in self._chain_to_send():
                 ctx.add_extra_chain_cert(cert)
         except (SSL.Error, TypeError, ValueError) as exc:
             raise CertError(
@@ -426,6 +448,16 @@ class TLSContext:
                 status=Status.TLS_CERT_INVALID,
                 path=where,
             ) from exc
+
+    def _chain_to_send(self) -> tuple[x509.Certificate, ...]:
+        """The CAs sent after the own certificate: none unless ``wire.send_chain``; then the
+        resolved chain, or else the issuers among the CAs the device holds."""
+        resolved = self.resolved
+        if not self.wire.send_chain or resolved.own_cert is None:
+            return ()
+        if resolved.chain:
+            return resolved.chain
+        return issuing_chain(resolved.own_cert, resolved.anchors + resolved.intermediates)
 
     def shared_info(self, info: SessionInfo) -> SessionInfo:
         """An equal SessionInfo this context handed out before, else ``info`` (kept).

@@ -160,9 +160,14 @@ def test_client_hello_offers_only_what_the_firmware_does(kit: Kit, pki: Any) -> 
     # TLS 1.3 suites, then ECDHE-ECDSA/RSA with AES-GCM; 0x00FF is the renegotiation SCSV.
     assert set(suites) - {0x00FF} == {0x1301, 0x1302, 0x1303, 0xC02B, 0xC02F, 0xC02C, 0xC030}
     assert u16_list(ext[10]) == [0x001D, 0x0017, 0x0018]  # supported_groups X25519, P-256, P-384
+    # Key shares: X25519 (32 B) then P-256 (65 B), nothing hybrid (WireProfile's default).
     key_share = ext[51]
-    (group,) = struct.unpack_from("!H", key_share, 2)
-    assert group == 0x001D and len(key_share) == 2 + 4 + 32  # one X25519 share, nothing hybrid
+    shares, pos = [], 2
+    while pos < len(key_share):
+        group, length = struct.unpack_from("!HH", key_share, pos)
+        shares.append((group, length))
+        pos += 4 + length
+    assert shares == [(0x001D, 32), (0x0017, 65)]
     sigalgs = set(u16_list(ext[13]))
     assert sigalgs == {0x0403, 0x0503, 0x0603, 0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601}
     assert u16_list(ext[43], prefix=1) == [0x0304, 0x0303]  # supported_versions 1.3, 1.2
