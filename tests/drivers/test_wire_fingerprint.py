@@ -6,9 +6,9 @@ certificates from CA 3). Here the demo's configuration (the standard example's s
 the 258-byte ``Send_Data``) runs over real loopback sockets through a relay that counts what
 each side sends; a flight is everything one side sends before the other answers. Each row must
 be within ±10 % of the capture, except the client's second flight, whose documented deviation
-(the README's fidelity section) is asserted exactly: it is +10.4 to +10.6 % because ouc's CA 3
-and certificate 11 are 99 B larger together than the CPU's must be; how TIA fills its
-certificates is not known, so ouc does not guess.
+(the README's fidelity section) is asserted exactly: it is +10.4 to +10.7 % because ouc's CA 3
+and certificate 11 are together about 100 B larger than the CPU's would be if it sends its chain
+too; how TIA fills its certificates is not known, so ouc does not guess (inference).
 """
 
 from __future__ import annotations
