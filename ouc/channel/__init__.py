@@ -1,15 +1,27 @@
-"""The PC side: a WinCC-style channel holding secure connections to many PLCs (domain.md §8).
+"""The PC side: a Secure OUC client on a PC, applying WinCC's certificate and change rules.
 
-Layer 3, on the blocking driver. The pieces:
+A channel holds named Secure OUC connections (TLS on TCP, the PC active, TSEND_C/TRCV_C
+semantics) from one PC to many PLCs and applies the rules the WinCC note "Secure PLC
+Communication with TLS Protocol" gives for WinCC's S7-1200/S7-1500 channel: its certificate
+store, manual trust, certificate lifetime and connection change (domain.md §8). It is not an
+emulation of WinCC or of S7 communication: WinCC's own channel speaks STEP 7 "Secure
+Communication", a different protocol that ouc does not implement.
 
-- :class:`Channel` and :class:`ChannelConnection`: named connections from parameter blocks,
-  controlled through ``ForceConnectionState``, ``AlternativeAddress`` and
-  ``UseAlternativeAddress`` (:meth:`Channel.set`), reported as :class:`ChannelRow` rows.
-- :class:`TrustedCAs` (the PC's imported CAs) and :class:`ChannelVerifier`: manual trust through
-  the device certificate store (:class:`ouc.certs.DeviceCertStore`), CRLs in ``trusted/crl/``.
+Layer 3½, above the drivers. The pieces:
+
+- :class:`~ouc.channel._link.Link` (``ouc.channel._link``): the sans-I/O core of one
+  connection — its state, control tags, change rules, trust decisions and retry timer, driven
+  by events with ``now``, answering what to do (connect to X, drop, wait until T).
+- :class:`Channel`: the thin threaded runner around the links, on the blocking driver;
+  :class:`ChannelConnection` names a connection and the start values of its control tags
+  (``@<connection>@ForceConnectionState``, ``…@AlternativeAddress``,
+  ``…@UseAlternativeAddress``); :class:`ChannelRow` / :class:`ChannelEvent` report.
+- :class:`TrustedCAs` (the PC's imported CAs), :class:`CertSnapshot` (what the channel loaded
+  at its start) and :class:`ChannelVerifier`: manual trust through the device certificate
+  store (:class:`ouc.certs.DeviceCertStore`), CRLs in ``trusted/crl/``.
 - :class:`AlternativeAddress`: the ``AccessPoint=abc; IPAddress=111.111.111.111;`` text.
 - :class:`ChannelConfig`: the JSON/TOML file of ``ouc channel run``; :class:`ControlServer` and
-  :func:`control_request`: its control socket (``ouc channel set`` / ``status``).
+  :func:`control_request`: its control socket (``ouc channel set`` / ``restart`` / ``status``).
 """
 
 from ouc.channel._address import AlternativeAddress

@@ -1,6 +1,6 @@
-"""The ``AlternativeAddress`` control value of a WinCC-style connection change (domain.md §8).
+"""The ``AlternativeAddress`` control tag of a connection change (domain.md §8).
 
-WinCC's S7-1200/S7-1500 channel takes the alternative CPU as text such as
+The WinCC note gives the alternative CPU of a connection change as text such as
 ``AccessPoint=abc; IPAddress=111.111.111.111;``. This module turns that text into an
 :class:`AlternativeAddress` and back. It is tolerant where people are sloppy (spaces anywhere,
 key case, a missing final ``;``, an empty ``;;``) and strict where a typo would connect to the

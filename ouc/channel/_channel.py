@@ -77,8 +77,10 @@ class Channel:
         cpus: plant address (or QDN) → the partner CPU's profile, for the firmware rule;
             addresses not listed count as ``default_cpu``.
         default_cpu: the profile of CPUs not in ``cpus`` (default S7-1500 V3.1).
-        allow_unsecured: when the firmware rule says a change cannot be secured, connect plain
-            TCP instead of refusing with 16#80E1.
+        allow_unsecured: a change between a CPU below V2.9 and one from V2.9, which the WinCC
+            note does not allow, connects without TLS instead of being refused with 16#80E1.
+            (A change between two CPUs below V2.9 connects without TLS anyway, as the note
+            says.)
         access_points: AccessPoint name → local address to bind for it. When given, an
             AlternativeAddress naming another access point is refused.
         clock: the channel's clock, which PLC certificates are checked against.

@@ -4,7 +4,7 @@ Plant addresses (domain.md §1 and §8) run on this host through one shared addr
 PLC1 192.168.0.1 → 127.0.0.1, PLC2 (the alternative CPU) 192.168.0.3 → 127.0.0.3, the PC
 192.168.0.10 → 127.0.0.5 (so the PLCs' partner check sees the PC's plant address). The PLCs
 listen on ports the kernel picks and enter them into the map. Certificates are made per test
-(EC P-256, fast); the default CAs' RSA keys are shared by the session. Every wait is bounded
+(EC P-256, fast); the default CAs' RSA keys are shared by the test run. Every wait is bounded
 (``Channel.wait_for``, ``RecordLog.wait_for``, receive timeouts); nothing sleeps.
 """
 

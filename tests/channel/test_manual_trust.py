@@ -1,4 +1,4 @@
-"""Issue 8 item 1 on loopback: manual trust through the device certificate store, and CRLs.
+"""The runner on loopback: manual trust through the device certificate store, and CRLs.
 
 An unknown self-signed PLC certificate fails the connection with 16#80E4 and lands in
 ``untrusted/``; moved to ``trusted/`` the next attempt succeeds; moved back, the next
