@@ -27,6 +27,7 @@ from typing import Any
 from cryptography import x509
 
 from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
+from ouc.cli import _plc as plc
 from ouc.cli import _types
 from ouc.cli._db import _values as db_values
 from ouc.conn import FrameReceived
@@ -174,6 +175,7 @@ def make_spec(
         keylog_file=args.keylog,
         keepalive=args.keepalive,
         cert_reload=args.cert_reload,
+        **plc.spec_options(args),
     )
 
 
@@ -293,12 +295,16 @@ def _serve(args: argparse.Namespace) -> int:
     )
     previous = _on_sigterm()
     previous_hup = _on_sighup(spec)
+    control = None
     try:
         endpoint.start()
+        control = plc.start_control(args, endpoint, name="ouc serve")
         done.wait()
     except KeyboardInterrupt:
         printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
+        if control is not None:
+            control.stop()
         endpoint.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
@@ -408,12 +414,15 @@ def _connect(args: argparse.Namespace) -> int:
         connect_to=connect_to,
         bind=bind,
         connect_timeout=args.timeout,
-        reconnect=False,
+        reconnect=args.control is not None,  # CONT stays 1 under the program's control
         on_event=printer.record,
     )
     received: list[Any] = []
+    previous = _on_sigterm()
+    control = None
     try:
         _first_connect(endpoint, args)
+        control = plc.start_control(args, endpoint, name="ouc connect")
         for _ in range(args.count):
             endpoint.send(data, args.len or 0)
             length = args.len or len(data)
@@ -426,7 +435,19 @@ def _connect(args: argparse.Namespace) -> int:
                 if not isinstance(event, FrameReceived):
                     raise OucError(event.reason, status=event.status)
                 received.append(_show_reply(printer, spec, event, reply_layout))
+        if control is not None:
+            printer.line(
+                f"{spec.name} {spec.block_name} under control of {args.control} (Ctrl-C ends)",
+                {"event": "control", "device": spec.name, "path": args.control},
+            )
+            threading.Event().wait()  # until Ctrl-C or SIGTERM (KeyboardInterrupt)
+    except KeyboardInterrupt:
+        printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
+        if control is not None:
+            control.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
         endpoint.close()
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)
@@ -587,6 +608,7 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         "connections use them (within 1 s), download = only after SIGHUP (kill -HUP PID), "
         "auto = live on S7-1500 from V3.1, download below, like the CPU (default auto)",
     )
+    plc.add_options(parser)
     parser.add_argument("--json", action="store_true", help="JSON lines for scripts")
 
 

@@ -542,6 +542,9 @@ class Connection(IsoPhase):
             # (RFC 8446 §6.1 lets our side keep sending), then next_event() completes the close.
             self._apply(E.HALF_CLOSE)
             self._leave_data_phase()
+            allow = getattr(self._transport, "allow_half_open", None)
+            if allow is not None:
+                allow()
             return
         self._partner_closed()
 

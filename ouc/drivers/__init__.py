@@ -14,12 +14,17 @@ Layer 3: the only place (with the CLI) that touches sockets, threads, asyncio an
 - :class:`KeepAlive`: TCP keep-alive of an endpoint's sockets (on by default, 30 s idle).
 - :class:`EndpointRecord`: one line of an endpoint's event/status log (``on_event``).
 - :func:`standard_example`: the standard example's two endpoints on loopback (``ouc demo``).
+- The PLC program's controls on every endpoint — CONT (``connect``/``disconnect`` or
+  ``set_cont``), REQ (``send``), EN_R (``enable_receive``), COM_RST (``com_rst``) and the CPU's
+  STOP/RUN (``cpu_stop``/``cpu_run``) — and :class:`PlcControl` / :class:`PlcControlServer`, which
+  take them from another thread or shell (a control socket).
 """
 
 from ouc.drivers._aio import AsyncBehaviour, AsyncPassiveEndpoint
 from ouc.drivers._aio_active import AsyncActiveEndpoint
 from ouc.drivers._blocking import PassiveEndpoint, sequences_of
 from ouc.drivers._blocking_active import ActiveEndpoint, ReceiveEvent
+from ouc.drivers._control_socket import JsonLineServer, control_request
 from ouc.drivers._example import (
     LOOPBACK_MAP,
     ExamplePem,
@@ -31,6 +36,8 @@ from ouc.drivers._example import (
     standard_example,
 )
 from ouc.drivers._keepalive import KeepAlive, parse_keepalive
+from ouc.drivers._plc_control import OPS as CONTROL_OPS
+from ouc.drivers._plc_control import PlcControl, PlcControlServer
 from ouc.drivers._records import (
     EndpointRecord,
     EventCallback,
@@ -61,6 +68,7 @@ from ouc.drivers._setup import (
 from ouc.drivers._sockio import connection_error, os_error_status
 
 __all__ = [
+    "CONTROL_OPS",
     "KEYLOG_ENV",
     "LOOPBACK_MAP",
     "ActiveEndpoint",
@@ -77,10 +85,13 @@ __all__ = [
     "EventCallback",
     "ExamplePem",
     "ExampleSetup",
+    "JsonLineServer",
     "KeepAlive",
     "KeyLogFile",
     "PassiveEndpoint",
     "PeerContext",
+    "PlcControl",
+    "PlcControlServer",
     "ReceiveEvent",
     "RecordKind",
     "RecordLog",
@@ -88,6 +99,7 @@ __all__ = [
     "ResetConnection",
     "callback",
     "connection_error",
+    "control_request",
     "describe_session",
     "echo",
     "example_pem",

@@ -95,6 +95,12 @@ class ActiveCommon(Generic[L]):
         return link is not None and link.conn.state is ConnState.CONNECTED
 
     @property
+    def cont(self) -> bool:
+        """CONT: True from :meth:`connect` until :meth:`disconnect` (the endpoint then keeps
+        the connection up, re-establishing it when it drops)."""
+        return self._wanted
+
+    @property
     def connection(self) -> Connection | None:
         """The current (or last) sans-I/O connection."""
         link = self._link

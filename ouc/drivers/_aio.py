@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from types import TracebackType
 
-from ouc.conn import ConnectionEvent, FrameReceived
+from ouc.conn import ConnectionEvent, ConnState, FrameReceived
 from ouc.device import Role
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._aio_sock import LeanServer
@@ -38,6 +38,8 @@ from ouc.errors import ConfigError, OucConnectionError, OucError, Status
 __all__ = ["AsyncBehaviour", "AsyncPassiveEndpoint"]
 
 log = logging.getLogger("ouc.drivers")
+
+_CONNECTED = ConnState.CONNECTED
 
 AsyncBehaviour = Callable[[FrameReceived, PeerContext], Awaitable[bytes | None]]
 """A behaviour that has to wait (a database, another PLC): reading pauses until it answers."""
@@ -171,6 +173,9 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._idle: asyncio.Future[None] | None = None
         self._stopping = False
         self._serial = 0
+        self.cpu_running = True  # the CPU's operating state: RUN (True) or STOP
+        self.cont = True  # CONT of the endpoint's block: listening and serving
+        self.en_r = True  # TRCV_C's EN_R on every connection
         self.refused = 0  # peers refused by the partner check (16#80C9) or the limit (16#8087)
         self.served_total = 0  # connections served (accepted and handed a Connection)
         # Times a connection stopped reading because its answers could not be written or an
@@ -234,10 +239,11 @@ class AsyncPassiveEndpoint(PassiveCommon):
         ``timeout`` seconds after which the rest are reset. Returns when every socket is closed
         and no task of the endpoint is left. Safe to call twice."""
         server = self._server
-        if server is None or self._stopping:
+        if self._stopping or (server is None and self._address is None):
             return
         self._stopping = True
-        server.close()
+        if server is not None:
+            server.close()
         loop = asyncio.get_running_loop()
         for link in list(self._links):
             link.shutdown()
@@ -250,6 +256,89 @@ class AsyncPassiveEndpoint(PassiveCommon):
         if self._links:
             log.error("%d connections still open after stop()", len(self._links))
         self._recorder.emit(RecordKind.STOPPED, Status.NO_JOB, local=self._local_text())
+
+    # ------------------------------------------------------------------------------ PLC controls
+
+    async def com_rst(self) -> int:
+        """COM_RST 0→1: reset every established connection (the peer sees a reset unless the
+        spec says ``com_rst="fin"``); then the partner is awaited again. Returns how many."""
+        return sum(link.control("com_rst") for link in list(self._links))
+
+    async def cpu_stop(self) -> None:
+        """The CPU goes to STOP: every connection ends (``stop="fin"``: close_notify and FIN,
+        inference) and the port is closed until :meth:`cpu_run`."""
+        if not self.cpu_running or self._stopping:
+            return
+        self.cpu_running = False
+        self._close_port("the CPU went to STOP")
+        for link in list(self._links):
+            link.control("cpu_stop")
+
+    async def cpu_run(self) -> None:
+        """The CPU goes to RUN: listening again on the same address (while CONT = 1)."""
+        if self.cpu_running or self._stopping:
+            return
+        self.cpu_running = True
+        await self._reopen_port("the CPU went to RUN")
+
+    async def set_cont(self, on: bool) -> None:
+        """CONT of the passive block: 1→0 closes every connection in order (7003 → 0003) and
+        the port; 0→1 listens again."""
+        if on == self.cont or self._stopping:
+            return
+        self.cont = on
+        if on:
+            await self._reopen_port("CONT 0→1")
+            return
+        self._close_port("CONT 1→0")
+        for link in list(self._links):
+            link.shutdown()
+
+    async def enable_receive(self, on: bool) -> None:
+        """EN_R of TRCV_C on every connection, at once. With EN_R = 0 received frames wait
+        (TRCV_C 7004); EN_R 0→1 hands them to the behaviour."""
+        self.en_r = on
+        for link in list(self._links):
+            link.control("en_r", on)
+
+    async def send(self, data: bytes, length: int = 0) -> int:
+        """REQ of the server's TSEND_C: send ``data`` on every established connection.
+
+        Raises:
+            OucConnectionError: 16#80A3 when no connection is established.
+        """
+        links = [link for link in self._links if link.started and link.conn.state is _CONNECTED]
+        if not links:
+            raise OucConnectionError(
+                "no connection is established to send to", status=Status.NO_SUCH_CONNECTION
+            )
+        for link in links:
+            link.send_answer(bytes(data) if not length else bytes(data[:length]), link.loop.time())
+            link.process(link.loop.time())
+        return len(links)
+
+    def _close_port(self, reason: str) -> None:
+        server, self._server = self._server, None
+        if server is None:
+            return
+        server.close()
+        self._recorder.emit(
+            RecordKind.STOPPED, Status.NO_JOB, local=self._local_text(), reason=reason
+        )
+
+    async def _reopen_port(self, reason: str) -> None:
+        if self._server is not None or not (self.cpu_running and self.cont):
+            return
+        host, port = self.address
+        try:
+            self._server = await LeanServer.create(
+                self._make_link, host, port, backlog=self._backlog, keepalive=self.spec.keepalive
+            )
+        except OSError as exc:
+            raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+        self._recorder.emit(
+            RecordKind.LISTENING, Status.NO_JOB, local=self._local_text(), reason=reason
+        )
 
     async def _all_lost(self, loop: asyncio.AbstractEventLoop, timeout: float) -> bool:
         """Wait (bounded) until every link's connection_lost ran; True when they all did."""
@@ -309,6 +398,8 @@ class AsyncPassiveEndpoint(PassiveCommon):
         link.serial = self._serial
         self.served_total += 1
         self._links.add(link)
+        if not self.en_r:
+            link.conn.enable_receive(False, link.loop.time())
         link.start()
 
     def _refuse(self, link: _ServerLink, kind: RecordKind, status: int, reason: str) -> None:

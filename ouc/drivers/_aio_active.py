@@ -180,6 +180,8 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         self._session: TLSSession | None = None
         self._last_error: OucError | None = None
         self._serial = 0
+        self.cpu_running = True  # the CPU's operating state: RUN (True) or STOP
+        self.en_r = True  # TRCV_C's EN_R
         self.reconnects = 0  # re-establishments after a drop
         self.connections = 0  # TCP connections established (handshake complete)
         self.read_pauses = 0  # times reading paused because max_buffered bytes were waiting
@@ -297,6 +299,67 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         await self.disconnect()
         self._closed = True
 
+    # ------------------------------------------------------------------------------ PLC controls
+
+    async def com_rst(self) -> None:
+        """COM_RST 0→1: reset the established connection (the peer sees a reset unless the
+        spec says ``com_rst="fin"``); it is established again at once (7002 → 0001), as after
+        a drop. No effect without an established connection."""
+        link = self._link
+        if link is None or not link.control("com_rst"):
+            return
+        if self._wanted and self.cpu_running:
+            await self._restart()
+
+    async def cpu_stop(self) -> None:
+        """The CPU goes to STOP: the connection ends (``stop="fin"``: close_notify and FIN,
+        inference) and is not re-established until :meth:`cpu_run`."""
+        if not self.cpu_running:
+            return
+        self.cpu_running = False
+        reconnector, self._reconnector = self._reconnector, None
+        if reconnector is not None:
+            reconnector.cancel()
+            with suppress(asyncio.CancelledError):
+                await reconnector
+        for link in (self._pending, self._link):
+            if link is not None:
+                link.control("cpu_stop")
+        self._wake_receiver()
+
+    async def cpu_run(self) -> None:
+        """The CPU goes to RUN: while CONT = 1 the connection is established again (from the
+        initial call, 7001: the startup initialises the blocks)."""
+        if self.cpu_running:
+            return
+        self.cpu_running = True
+        self._started = False
+        if self._wanted:
+            await self._restart()
+
+    async def set_cont(self, on: bool) -> None:
+        """CONT: 0→1 is :meth:`connect`, 1→0 :meth:`disconnect`."""
+        if on:
+            await self.connect()
+        else:
+            await self.disconnect()
+
+    async def enable_receive(self, on: bool) -> None:
+        """EN_R of TRCV_C: with 0 received frames wait (7004) until it is 1 again."""
+        self.en_r = on
+        link = self._link
+        if link is not None:
+            link.control("en_r", on)
+
+    async def _restart(self) -> None:
+        """Establish again now; on failure the reconnect loop keeps trying."""
+        if self._link is not None or self._pending is not None:
+            return
+        reconnector = self._reconnector
+        if reconnector is None or reconnector.done():
+            loop = asyncio.get_running_loop()
+            self._reconnector = loop.create_task(self._reconnect_loop())
+
     async def __aenter__(self) -> AsyncActiveEndpoint:
         await self.connect()
         return self
@@ -352,6 +415,8 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         self._serial += 1
         link = _ClientLink(self, loop, conn, engine, self._serial)
         link.reestablish = self._next_reestablishes()
+        if not self.en_r:
+            conn.enable_receive(False, loop.time())
         self._pending = link
         try:
             try:
@@ -378,6 +443,10 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         if not self._wanted:
             raise OucConnectionError(
                 "not connected (call connect())", status=Status.NO_SUCH_CONNECTION
+            )
+        if not self.cpu_running:
+            raise OucConnectionError(
+                "the CPU is in STOP (cpu_run() brings it back)", status=Status.NO_SUCH_CONNECTION
             )
         if not (self.reconnect and self._ever_up):
             raise self._last_error or OucConnectionError(
@@ -532,7 +601,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         self._link = None
         self._up.clear()
         idle = self._reconnector is None or self._reconnector.done()
-        if self._wanted and self.reconnect and self._ever_up and idle:
+        if self._wanted and self.reconnect and self._ever_up and idle and self.cpu_running:
             self._reconnector = link.loop.create_task(self._reconnect_loop())
         self._wake_receiver()
 

@@ -293,6 +293,31 @@ class Link(asyncio.BufferedProtocol):
         self.conn.close(now=self.loop.time())
         self.process(self.loop.time())
 
+    def control(self, action: str, on: bool = True) -> bool:
+        """A PLC control on this connection, at once: ``"com_rst"`` (True when it reset an
+        established connection), ``"cpu_stop"`` or ``"en_r"`` (EN_R = ``on``)."""
+        if self._closed:
+            return False
+        if not self.started:
+            if action == "cpu_stop":
+                self.abort(reset=True)  # TCP only: no connection to end yet
+            return False
+        now = self.loop.time()
+        conn = self.conn
+        done = True
+        if action == "com_rst":
+            done = conn.reset(now)
+        elif action == "cpu_stop":
+            conn.stop(now)
+        else:
+            conn.enable_receive(on, now)
+        busy = self._busy
+        if busy is not None and conn.ended:
+            self._busy = None  # its answer can no longer be sent
+            busy.cancel()
+        self.process(now)
+        return done
+
     def shutdown(self) -> None:
         """Close at once without waiting for the partner: close_notify, then FIN."""
         if self._closed:

@@ -32,6 +32,7 @@ from ouc.conn import (
     FrameReceived,
 )
 from ouc.device import Role
+from ouc.drivers._blocking_controls import PassiveControls
 from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._passive_common import PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
@@ -78,11 +79,13 @@ class _Served:
         self.peer_text = f"{peer.address}:{peer.port}"
         self.serial = serial
         self.local = local
-        self.stopping = False
+        # False, or why the serving thread must end the connection: "endpoint" (stop()),
+        # "com_rst" or "cpu_stop" (the PLC controls). One slot: the record path tests it once.
+        self.stopping: str | bool = False
         self.aborted = False  # a behaviour raised ResetConnection: reset the socket
 
 
-class PassiveEndpoint(PassiveCommon):
+class PassiveEndpoint(PassiveControls, PassiveCommon):
     """A passive Secure OUC endpoint (TRCV_C, TLS server) serving many connections on threads.
 
     Args:
@@ -148,6 +151,7 @@ class PassiveEndpoint(PassiveCommon):
         self._thread_serial = 0
         self._stopping = False
         self._stopped = False
+        self._init_controls()
         self.refused = 0  # peers refused by the partner check (16#80C9) or the limit (16#8087)
         self.served_total = 0  # connections served (accepted and handed a Connection)
 
@@ -164,22 +168,7 @@ class PassiveEndpoint(PassiveCommon):
                 raise OucConnectionError(
                     "the endpoint was already started", status=Status.IN_PROGRESS
                 )
-            host, port = self._listen
-            lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
-            try:
-                lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-                lsock.bind((host, port))
-                lsock.listen(self._backlog)
-            except OSError as exc:
-                lsock.close()
-                raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
-            self._inherited = configure_listener(
-                lsock, send_timeout=self.send_timeout, receive_timeout=self._handshake_limit
-            )
-            apply_keepalive(lsock, self.spec.keepalive)  # accepted sockets inherit it (Linux)
-            self._lsock = lsock
-            self._address = lsock.getsockname()[:2]
-            self._spawn_acceptor()
+            self._open_listener(self._listen)
         self._register_address()
         self._recorder.emit(
             RecordKind.LISTENING,
@@ -188,6 +177,25 @@ class PassiveEndpoint(PassiveCommon):
             reason=self._listening_reason(),
         )
         return self
+
+    def _open_listener(self, address: tuple[str, int]) -> None:
+        """Bind and listen on ``address`` and start an acceptor (call with the lock held)."""
+        host, port = address
+        lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        try:
+            lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            lsock.bind((host, port))
+            lsock.listen(self._backlog)
+        except OSError as exc:
+            lsock.close()
+            raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+        self._inherited = configure_listener(
+            lsock, send_timeout=self.send_timeout, receive_timeout=self._handshake_limit
+        )
+        apply_keepalive(lsock, self.spec.keepalive)  # accepted sockets inherit it (Linux)
+        self._lsock = lsock
+        self._address = lsock.getsockname()[:2]
+        self._spawn_acceptor()
 
     def _listening_reason(self) -> str:
         block = self.spec.block
@@ -226,7 +234,7 @@ class PassiveEndpoint(PassiveCommon):
             lsock = self._lsock
             served = list(self._served.values())
             for item in served:
-                item.stopping = True
+                item.stopping = "endpoint"
                 shutdown_quietly(item.sock, socket.SHUT_RD)
         self._stop_event.set()
         if lsock is not None:
@@ -310,8 +318,8 @@ class PassiveEndpoint(PassiveCommon):
                 except OSError as exc:
                     with self._lock:
                         self._idle -= 1
-                    if self._stopping:
-                        return
+                    if self._stopping or lsock is not self._lsock:
+                        return  # stopped, or the CPU went to STOP (a new listener at RUN)
                     self._accept_failed(exc)
                     continue
                 with self._lock:
@@ -370,6 +378,7 @@ class PassiveEndpoint(PassiveCommon):
             return None
         try:
             conn = self.spec.new_connection(peer_address=plant)
+            self._prepare(conn)
         except OucError as exc:
             with self._lock:
                 self._admitting -= 1
@@ -442,18 +451,22 @@ class PassiveEndpoint(PassiveCommon):
                 n = recv_into(buffer)
             except BlockingIOError:
                 now = monotonic()
+                if served.stopping == "pending":
+                    self._apply_pending(served)
                 conn.handle_timer(now)
                 if self._pump(served):
                     return self._finish(served)
                 timer.until(conn.next_timer(), now)
                 continue
             except OSError as exc:
-                if served.stopping:
+                if served.stopping and served.stopping != "pending":
                     return self._stop_connection(served)
                 self._end_by_os_error(served, exc)
                 return self._finish(served)
             if served.stopping:
-                return self._stop_connection(served)
+                if served.stopping != "pending":
+                    return self._stop_connection(served)
+                self._apply_pending(served)
             now = monotonic()
             receive_data(view[:n] if n else b"", now)  # type: ignore[arg-type]
             if self._pump(served):
@@ -572,8 +585,11 @@ class PassiveEndpoint(PassiveCommon):
         conn.data_to_send()  # the socket is gone: drop what the close produced
 
     def _stop_connection(self, served: _Served) -> bool:
-        """stop(): CONT 1→0 for this connection — close_notify, then close the socket."""
+        """stop(): CONT 1→0 for this connection — close_notify, then close the socket.
+        COM_RST and the CPU's STOP end it as the connection decides (reset or close)."""
         conn = served.conn
+        if served.stopping != "endpoint":
+            return self._control_ended(served)
         if not conn.ended:
             conn.close(now=time.monotonic())
             try:

@@ -31,6 +31,7 @@ from ouc.conn import (
     StatusEntry,
 )
 from ouc.drivers._active_common import ActiveCommon, remote_of
+from ouc.drivers._blocking_controls import ActiveControls
 from ouc.drivers._blocking_link import Link, Waker, error_for, open_link
 from ouc.drivers._records import EventCallback, Recorder
 from ouc.drivers._setup import AddressMap, EndpointSpec
@@ -60,7 +61,7 @@ _CONNECTED = ConnState.CONNECTED
 _HISTORY = 1024
 
 
-class ActiveEndpoint(ActiveCommon[Link]):
+class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
     """An active Secure OUC endpoint (TSEND_C, TLS client) over a blocking socket.
 
     Args:
@@ -137,6 +138,10 @@ class ActiveEndpoint(ActiveCommon[Link]):
         # The watcher's wake-up pipe, made with the watcher (an endpoint never connected holds
         # no descriptor, so forgetting close() on it leaks nothing).
         self._waker: Waker | None = None
+        self.cpu_running = True  # the CPU's operating state: RUN (True) or STOP
+        self.en_r = True  # TRCV_C's EN_R
+        self._pending_control: str | None = None  # COM_RST / STOP asked from another thread
+        self._control_done = threading.Event()
         self.reconnects = 0  # re-establishments after a drop
         self.connections = 0  # TCP connections established (handshake complete)
 
@@ -305,6 +310,8 @@ class ActiveEndpoint(ActiveCommon[Link]):
             peer_address=self.remote_plant,
             session=self._session if self.session_reuse else None,
         )
+        if not self.en_r:
+            link.conn.enable_receive(False, time.monotonic())
         try:
             event = link.handshake(
                 self._buffer,
@@ -348,6 +355,11 @@ class ActiveEndpoint(ActiveCommon[Link]):
             if not self._wanted:
                 raise OucConnectionError(
                     "not connected (call connect())", status=Status.NO_SUCH_CONNECTION
+                )
+            if not self.cpu_running:
+                raise OucConnectionError(
+                    "the CPU is in STOP (cpu_run() brings it back)",
+                    status=Status.NO_SUCH_CONNECTION,
                 )
             if not (self.reconnect and self._ever_up):
                 raise self._last_error or OucConnectionError(
@@ -403,8 +415,12 @@ class ActiveEndpoint(ActiveCommon[Link]):
             self._lost(link, exc)
             return
         if not n:
-            # close() or disconnect() from another thread woke this read: not the partner.
+            # close(), disconnect() or a control from another thread woke this read: not the
+            # partner.
             self._check_open()
+            if self._pending_control is not None:
+                self._run_control()
+                return
             if not self._wanted:
                 raise OucConnectionError("disconnected", status=Status.NO_SUCH_CONNECTION)
         conn.receive_data(self._view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
@@ -574,7 +590,7 @@ class ActiveEndpoint(ActiveCommon[Link]):
                 return 0.0
             link = self._link
             if link is None or link.conn.ended:
-                if not (self._wanted and self._ever_up and self.reconnect):
+                if not (self._wanted and self._ever_up and self.reconnect and self.cpu_running):
                     return 3600.0
                 now = time.monotonic()
                 if now < self._next_attempt:

@@ -130,6 +130,7 @@ class TLSEngine:
         "_discard",
         "_events",
         "_failure",
+        "_half_open",
         "_info",
         "_large",
         "_now",
@@ -191,7 +192,7 @@ class TLSEngine:
         self._peer_anchor_id: int | None = None
         self._info: SessionInfo | None = None
         self._failure: Failed | None = None
-        self._discard = False
+        self._discard = self._half_open = False  # _half_open: see allow_half_open()
         self._large = False  # send() queued more than a scratch buffer holds
         self._renew = False  # handshake done: swap in fresh memory BIOs once both are empty
         self._offered: TLSSession | None = None
@@ -307,6 +308,10 @@ class TLSEngine:
         """
         self._sink = sink
 
+    def allow_half_open(self) -> None:
+        """Let :meth:`send` go on after the partner's close_notify (RFC 8446 §6.1)."""
+        self._half_open = True
+
     def send(self, data: bytes) -> None:
         """Encrypt application bytes; raises when the connection cannot carry data (see below).
 
@@ -314,7 +319,7 @@ class TLSEngine:
             TLSError: before the handshake completed (16#80A3, no connection yet: TCON's table
                 has no TLS code for it) or after a failure (its status).
             OucConnectionError: after the connection was closed (16#80C5 by the partner,
-                16#80A3 by us).
+                16#80A3 by us), unless :meth:`allow_half_open` was called.
         """
         if self._state is not _ESTABLISHED:
             self._refuse_send()
@@ -632,6 +637,8 @@ class TLSEngine:
             raise OucConnectionError(
                 "the connection is being closed", status=Status.NO_SUCH_CONNECTION
             )
+        if self._half_open and _lib.SSL_get_shutdown(self._ssl) == _lib.SSL_RECEIVED_SHUTDOWN:
+            return  # half-closed by the partner, and answering was asked for
         raise OucConnectionError("the partner closed the connection", status=Status.PARTNER_CLOSED)
 
     def _fail_openssl(self, error: int, *, handshaking: bool) -> None:

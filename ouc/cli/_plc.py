@@ -1,0 +1,136 @@
+"""``ouc plc``: the PLC program's controls of a running ``ouc serve`` / ``ouc connect``.
+
+Start the endpoint with ``--control PATH`` (a Unix socket, mode 0600: only your user can use
+it), then from another shell::
+
+    ouc plc --control /tmp/plc1.sock status          # CPU RUN/STOP, CONT, EN_R, STATUS
+    ouc plc --control /tmp/plc1.sock com_rst         # COM_RST: reset, then establish again
+    ouc plc --control /tmp/plc1.sock stop            # CPU STOP: connections end, port closes
+    ouc plc --control /tmp/plc1.sock run             # CPU RUN: listening/connecting again
+    ouc plc --control /tmp/plc1.sock cont 0          # CONT 1→0 (7003 → 0003); cont 1 again
+    ouc plc --control /tmp/plc1.sock en_r 0          # EN_R: frames wait (TRCV_C 7004)
+    ouc plc --control /tmp/plc1.sock req 0100FE0C... # REQ: TSEND_C sends these bytes
+
+What the partner sees is an option of the endpoint, because the help does not say (inference):
+``--com-rst-wire rst|fin`` (default rst: the abort resets TCP), ``--stop-wire fin|rst`` (default
+fin: close_notify and FIN), ``--half-close drop|answer`` (default drop: nothing is sent after the
+partner's close_notify; answer: frames that came before it are answered, then the connection
+closes).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import json
+from typing import Any
+
+from ouc.drivers import CONTROL_OPS, PlcControl, PlcControlServer, control_request
+from ouc.errors import ConfigError
+
+__all__ = ["add_options", "register", "spec_options", "start_control"]
+
+
+def add_options(parser: argparse.ArgumentParser) -> None:
+    """``--control`` and the inferred wire behaviours, on ``ouc serve`` and ``ouc connect``."""
+    parser.add_argument(
+        "--control",
+        metavar="PATH",
+        help="take 'ouc plc' commands (COM_RST, STOP/RUN, CONT, EN_R, REQ) on this Unix "
+        "socket; 'ouc connect' then stays connected until Ctrl-C",
+    )
+    parser.add_argument(
+        "--half-close",
+        choices=("drop", "answer"),
+        default="drop",
+        help="after the partner's close_notify: drop = send nothing more (default, inference: "
+        "at least as strict as the CPU); answer = answer the frames that came before it",
+    )
+    parser.add_argument(
+        "--com-rst-wire",
+        choices=("rst", "fin"),
+        default="rst",
+        help="what the partner sees on COM_RST: a TCP reset (default) or an orderly close "
+        "(inference: the help does not say)",
+    )
+    parser.add_argument(
+        "--stop-wire",
+        choices=("fin", "rst"),
+        default="fin",
+        help="what the partner sees on CPU STOP: close_notify and FIN (default) or a TCP "
+        "reset (inference: the help does not say)",
+    )
+
+
+def spec_options(args: argparse.Namespace) -> dict[str, Any]:
+    """The :meth:`EndpointSpec.from_block` arguments of :func:`add_options`."""
+    return {"half_close": args.half_close, "com_rst": args.com_rst_wire, "stop": args.stop_wire}
+
+
+def start_control(
+    args: argparse.Namespace,
+    endpoint: Any,
+    *,
+    name: str,
+    loop: asyncio.AbstractEventLoop | None = None,
+) -> PlcControlServer | None:
+    """Serve ``endpoint``'s controls on ``--control`` (None without it); stop() it after."""
+    if not args.control:
+        return None
+    server = PlcControlServer(PlcControl(endpoint, loop), args.control, name=name)
+    return server.start()  # type: ignore[return-value]
+
+
+def _table(state: dict[str, Any]) -> str:
+    flag = {True: "1", False: "0"}
+    lines = [
+        f"{state['device']} {state['block']}  CPU {state['cpu']}  CONT {flag[state['cont']]}  "
+        f"EN_R {flag[state['en_r']]}  connections {len(state['connections'])}"
+    ]
+    for conn in state["connections"]:
+        lines.append(f"  {conn['state']:<14} TSEND_C {conn['TSEND_C']}  TRCV_C {conn['TRCV_C']}")
+    return "\n".join(lines)
+
+
+def _plc(args: argparse.Namespace) -> int:
+    request: dict[str, Any] = {"op": args.op}
+    if args.op in ("cont", "en_r"):
+        if args.value not in ("0", "1"):
+            raise ConfigError(f"{args.op} takes 0 or 1", path=args.op)
+        request["value"] = args.value == "1"
+    elif args.op == "req":
+        if args.value is None:
+            raise ConfigError("req takes the bytes to send, as hex", path="req")
+        request["data"] = args.value.replace(":", "").replace(" ", "").removeprefix("0x")
+        request["len"] = args.len
+    elif args.value is not None:
+        raise ConfigError(f"{args.op} takes no value", path=args.op)
+    answer = control_request(
+        args.control,
+        request,
+        name="the endpoint",
+        start_hint="start it with 'ouc serve --control PATH' or 'ouc connect --control PATH'",
+    )
+    state = answer["state"]
+    print(json.dumps(state, indent=2) if args.json else _table(state))
+    return 0
+
+
+def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    """Add ``ouc plc``."""
+    p = sub.add_parser(
+        "plc",
+        help="the PLC program's controls of a running serve/connect: COM_RST, STOP/RUN, ...",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    p.add_argument(
+        "op",
+        choices=list(CONTROL_OPS),
+        help="; ".join(f"{op}: {what}" for op, what in CONTROL_OPS.items()),
+    )
+    p.add_argument("value", nargs="?", help="0/1 for cont and en_r, hex bytes for req")
+    p.add_argument("--control", required=True, metavar="PATH", help="the endpoint's socket")
+    p.add_argument("--len", type=int, default=0, metavar="N", help="LEN for req (0: all)")
+    p.add_argument("--json", action="store_true", help="the state as JSON")
+    p.set_defaults(func=_plc)

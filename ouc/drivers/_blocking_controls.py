@@ -1,0 +1,329 @@
+"""The PLC program's controls on the blocking passive endpoint: CONT, REQ, EN_R, COM_RST and
+the CPU's STOP/RUN, callable from any thread.
+
+Each accepted connection belongs to its serving thread, so a control never touches a
+:class:`~ouc.conn.Connection` from another thread: it leaves the action in the connection's
+``stopping`` slot (the one the record path tests anyway) and, for an action that ends the
+connection (COM_RST, STOP, CONT 1→0), wakes the thread by shutting the socket's read side —
+which the peer does not see. EN_R and REQ do not end the connection and cannot wake a thread
+blocked in ``recv``: they take effect at that connection's next read or timer (the asyncio
+driver applies them at once). Listening follows the CPU: STOP closes the port, RUN opens it
+again on the same address.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+import time
+from typing import TYPE_CHECKING, Any
+
+from ouc.conn import Connection, ConnState
+from ouc.drivers._records import Recorder, RecordKind, sequences_of
+from ouc.drivers._sockio import shutdown_quietly
+from ouc.errors import OucConnectionError, OucError, Status
+
+__all__ = ["ActiveControls", "PassiveControls"]
+
+_CONNECTED = ConnState.CONNECTED
+
+
+class PassiveControls:
+    """Mixed into :class:`~ouc.drivers.PassiveEndpoint`."""
+
+    if TYPE_CHECKING:
+        _lock: threading.Lock
+        _served: dict[int, Any]
+        _lsock: socket.socket | None
+        _stopped: bool
+        _address: tuple[str, int] | None
+        _recorder: Recorder
+
+        def _open_listener(self, address: tuple[str, int]) -> None: ...
+        def _local_text(self) -> str | None: ...
+        def _pump_quietly(self, served: Any) -> None: ...
+        def _flush(self, served: Any) -> bool: ...
+        def _listening_reason(self) -> str: ...
+
+    def _init_controls(self) -> None:
+        self.cpu_running = True  # the CPU's operating state: RUN (True) or STOP
+        self.cont = True  # CONT of the endpoint's block: listening and serving
+        self.en_r = True  # TRCV_C's EN_R on every connection
+        self._requests: dict[int, list[tuple[bytes, int]]] = {}
+
+    # ------------------------------------------------------------------------------ controls
+
+    def com_rst(self) -> int:
+        """COM_RST 0→1: reset every established connection (the peer sees a reset unless the
+        spec says ``com_rst="fin"``); the passive side then waits for the partner again.
+        Connections not yet established are left alone (TIA help). Returns how many."""
+        return self._signal("com_rst", established_only=True)
+
+    def cpu_stop(self) -> None:
+        """The CPU goes to STOP: every connection ends (``stop="fin"``: close_notify and FIN,
+        inference) and the port is closed until :meth:`cpu_run`."""
+        with self._lock:
+            if not self.cpu_running or self._stopped:
+                return
+            self.cpu_running = False
+        self._close_port("the CPU went to STOP")
+        self._signal("cpu_stop")
+
+    def cpu_run(self) -> None:
+        """The CPU goes to RUN: listening again on the same address (while CONT = 1)."""
+        with self._lock:
+            if self.cpu_running or self._stopped:
+                return
+            self.cpu_running = True
+        self._reopen_port("the CPU went to RUN")
+
+    def set_cont(self, on: bool) -> None:
+        """CONT of the passive block: 1→0 closes every connection in order (7003 → 0003) and
+        the port; 0→1 listens again."""
+        with self._lock:
+            if on == self.cont or self._stopped:
+                return
+            self.cont = on
+        if on:
+            self._reopen_port("CONT 0→1")
+        else:
+            self._close_port("CONT 1→0")
+            self._signal("cont_off")
+
+    def enable_receive(self, on: bool) -> None:
+        """EN_R of TRCV_C on every connection (new ones at once, live ones at their next read
+        or timer). With EN_R = 0 received frames wait; TRCV_C shows 7004."""
+        self.en_r = on
+        self._signal("pending", established_only=True)
+
+    def send(self, data: bytes, length: int = 0) -> int:
+        """REQ of the server's TSEND_C: send ``data`` to every established connection (at
+        its next read or timer). Returns to how many it was queued.
+
+        Raises:
+            OucConnectionError: 16#80A3 when no connection is established.
+        """
+        with self._lock:
+            targets = [s for s in self._served.values() if s.conn.state is _CONNECTED]
+            for served in targets:
+                self._requests.setdefault(served.serial, []).append((bytes(data), length))
+                if not served.stopping:
+                    served.stopping = "pending"
+        if not targets:
+            raise OucConnectionError(
+                "no connection is established to send to", status=Status.NO_SUCH_CONNECTION
+            )
+        return len(targets)
+
+    # ------------------------------------------------------------------------------ plumbing
+
+    def _prepare(self, conn: Connection) -> None:
+        """A new connection: EN_R as the endpoint has it now."""
+        if not self.en_r:
+            conn.enable_receive(False, time.monotonic())
+
+    def _signal(self, action: str, *, established_only: bool = False) -> int:
+        """Leave ``action`` for each serving thread; wake those whose connection ends."""
+        ending = action != "pending"
+        with self._lock:
+            targets = [
+                s
+                for s in self._served.values()
+                if not established_only or s.conn.state is _CONNECTED
+            ]
+            for served in targets:
+                if served.stopping and served.stopping != "pending":
+                    continue  # already ending
+                served.stopping = action
+                if ending:
+                    shutdown_quietly(served.sock, socket.SHUT_RD)
+        return len(targets)
+
+    def _apply_pending(self, served: Any) -> None:
+        """In the serving thread: apply EN_R and queued REQs."""
+        served.stopping = False
+        conn: Connection = served.conn
+        now = time.monotonic()
+        conn.enable_receive(self.en_r, now)
+        with self._lock:
+            requests = self._requests.pop(served.serial, [])
+        for data, length in requests:
+            try:
+                conn.send(data, length, now=now)
+            except OucError as exc:
+                self._recorder.behaviour_failed(
+                    exc, peer=served.peer_text, local=served.local, serial=served.serial
+                )
+
+    def _control_ended(self, served: Any) -> bool:
+        """In the serving thread: end the connection for COM_RST, STOP or CONT 1→0; returns
+        whether to reset the socket."""
+        conn: Connection = served.conn
+        now = time.monotonic()
+        action = served.stopping
+        with self._lock:
+            self._requests.pop(served.serial, None)
+        if action == "com_rst":
+            conn.reset(now)
+        elif action == "cpu_stop":
+            conn.stop(now)
+        else:
+            conn.close(now)
+            if not conn.ended:
+                conn.receive_data(b"", now)  # the socket goes now: the close is complete
+        try:
+            data = conn.data_to_send()
+            if data:
+                served.sock.sendall(data)
+        except OSError:
+            pass  # the peer is gone already; ending is all that is left
+        self._pump_quietly(served)
+        if action == "cont_off":
+            self._recorder.emit(
+                RecordKind.CLOSED,
+                Status.NO_JOB,
+                peer=served.peer_text,
+                local=served.local,
+                reason="CONT 1→0",
+                sequences=sequences_of(conn),
+                connection=served.serial,
+            )
+        end = conn.disconnect
+        return end is not None and end.reset
+
+    def _close_port(self, reason: str) -> None:
+        with self._lock:
+            lsock, self._lsock = self._lsock, None
+        if lsock is None:
+            return
+        shutdown_quietly(lsock, socket.SHUT_RDWR)  # wakes the acceptors (EINVAL on Linux)
+        lsock.close()
+        self._recorder.emit(
+            RecordKind.STOPPED, Status.NO_JOB, local=self._local_text(), reason=reason
+        )
+
+    def _reopen_port(self, reason: str) -> None:
+        with self._lock:
+            if self._lsock is not None or not (self.cpu_running and self.cont):
+                return
+            if self._address is None:
+                return  # never started: start() listens
+            self._open_listener(self._address)
+        self._recorder.emit(
+            RecordKind.LISTENING,
+            Status.NO_JOB,
+            local=self._local_text(),
+            reason=f"{reason}; {self._listening_reason()}",
+        )
+
+
+class ActiveControls:
+    """Mixed into :class:`~ouc.drivers.ActiveEndpoint`: COM_RST, STOP/RUN, CONT and EN_R."""
+
+    if TYPE_CHECKING:
+        _io: threading.RLock
+        _link: Any
+        _wanted: bool
+        _started: bool
+        cpu_running: bool
+        en_r: bool
+        connect_timeout: float
+        _pending_control: str | None
+        _control_done: threading.Event
+
+        def connect(self, timeout: float | None = None) -> Any: ...
+        def disconnect(self) -> None: ...
+        def _interrupt_reader(self) -> None: ...
+        def _process(self, link: Any) -> None: ...
+        def _drop(self, link: Any, *, reset: bool) -> None: ...
+        def _attempt(self, deadline: float) -> Any: ...
+        def _backoff(self, exc: OucError) -> None: ...
+
+    def com_rst(self) -> None:
+        """COM_RST 0→1: reset the established connection (the peer sees a reset unless the
+        spec says ``com_rst="fin"``) and establish it again at once (7002 → 0001). No effect
+        without an established connection. Safe from any thread: a blocked :meth:`receive`
+        is woken and carries on over the new connection."""
+        self._control("com_rst")
+
+    def cpu_stop(self) -> None:
+        """The CPU goes to STOP: the connection ends (``stop="fin"``: close_notify and FIN,
+        inference) and is not re-established until :meth:`cpu_run`."""
+        self._control("cpu_stop")
+
+    def cpu_run(self) -> None:
+        """The CPU goes to RUN: while CONT = 1 the connection is established again (from the
+        initial call, 7001: the startup initialises the blocks)."""
+        with self._io:
+            if self.cpu_running:
+                return
+            self.cpu_running = True
+            self._started = False
+            if self._wanted:
+                self._reestablish_now()
+
+    def set_cont(self, on: bool) -> None:
+        """CONT: 0→1 is :meth:`connect`, 1→0 :meth:`disconnect`."""
+        if on:
+            self.connect()
+        else:
+            self.disconnect()
+
+    def enable_receive(self, on: bool) -> None:
+        """EN_R of TRCV_C: with 0 received frames wait (7004) until it is 1 again."""
+        with self._io:
+            self.en_r = on
+            link = self._link
+            if link is not None and not link.conn.ended:
+                link.conn.enable_receive(on, time.monotonic())
+                self._process(link)
+
+    def _control(self, action: str) -> None:
+        """Leave ``action`` for whoever holds the connection: this thread when the lock is
+        free (or held only for a moment, by the watcher), else the thread blocked in
+        :meth:`receive`, woken for it. Bounded by ``connect_timeout``."""
+        done = self._control_done = threading.Event()
+        self._pending_control = action
+        deadline = time.monotonic() + self.connect_timeout + 2.0
+        while not done.is_set() and time.monotonic() < deadline:
+            if self._io.acquire(timeout=0.05):
+                try:
+                    self._run_control()
+                finally:
+                    self._io.release()
+                return
+            if self._pending_control is not None:
+                self._interrupt_reader()
+
+    def _run_control(self) -> None:
+        """Carry out a pending COM_RST or STOP (with ``_io`` held, by whoever gets it first)."""
+        action, self._pending_control = self._pending_control, None
+        self._control_done.set()
+        if action is None:
+            return
+        link = self._link
+        now = time.monotonic()
+        if action == "cpu_stop":
+            if not self.cpu_running:
+                return
+            self.cpu_running = False
+            if link is not None and not link.conn.ended:
+                link.conn.stop(now)
+                self._process(link)
+            if self._link is not None:
+                self._drop(self._link, reset=False)
+            return
+        if link is None or link.conn.state is not _CONNECTED:
+            return  # COM_RST without a connection has no effect
+        link.conn.reset(now)
+        self._process(link)
+        if self._link is link:
+            self._drop(link, reset=True)
+        self._reestablish_now()
+
+    def _reestablish_now(self) -> None:
+        """Establish again at once; on failure the watcher (or the next call) retries."""
+        try:
+            self._attempt(time.monotonic() + self.connect_timeout)
+        except OucError as exc:
+            self._backoff(exc)

@@ -1,0 +1,226 @@
+"""``ouc plc`` against a running ``ouc serve --control`` (a separate process), with
+``openssl s_client`` as the partner: COM_RST (the partner sees the reset, then connects anew),
+the CPU's STOP (connections end, the port closes) and RUN (accepting again).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import os
+import select
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.cli import main
+from ouc.drivers import (
+    ExamplePem,
+    PassiveEndpoint,
+    RecordKind,
+    RecordLog,
+    echo,
+    example_pem,
+    example_store,
+    standard_example,
+)
+from ouc.errors import Status
+
+WAIT = 15.0
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+OPENSSL = shutil.which("openssl")
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
+
+
+@pytest.fixture
+def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
+    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
+
+
+class Output:
+    """A process and everything it printed so far (read without blocking past a deadline)."""
+
+    def __init__(self, *args: str, stdin: bool = False) -> None:
+        self.proc = subprocess.Popen(
+            list(args),
+            stdin=subprocess.PIPE if stdin else subprocess.DEVNULL,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        self.seen = b""
+
+    def until(self, marker: bytes, *, count: int = 1) -> bytes:
+        """Read until ``marker`` has appeared ``count`` times in all output (bounded)."""
+        assert self.proc.stdout is not None
+        fd = self.proc.stdout.fileno()
+        deadline = time.monotonic() + WAIT
+        while self.seen.count(marker) < count:
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                raise TimeoutError(f"no {marker!r} after {WAIT:g} s; output: {self.seen!r}")
+            ready, _, _ = select.select([fd], [], [], remaining)
+            if ready:
+                chunk = os.read(fd, 65536)
+                if not chunk:
+                    raise AssertionError(f"ended before {marker!r}; output: {self.seen!r}")
+                self.seen += chunk
+        return self.seen
+
+    def ended(self) -> bytes:
+        """Wait (bounded) for the process to end; all it printed."""
+        out, _ = self.proc.communicate(timeout=WAIT)
+        self.seen += out or b""
+        return self.seen
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+        self.proc.communicate(timeout=WAIT)
+
+
+@pytest.fixture
+def processes() -> Iterator[list[Output]]:
+    started: list[Output] = []
+    yield started
+    for proc in started:
+        proc.close()
+
+
+def s_client(pem: ExamplePem, port: int) -> list[str]:
+    assert OPENSSL is not None
+    return [
+        OPENSSL,
+        "s_client",
+        "-connect",
+        f"127.0.0.1:{port}",
+        "-CAfile",
+        str(pem.ca),
+        "-verify_return_error",
+        "-verify_ip",
+        "192.168.0.1",
+        "-cert",
+        str(pem.client_cert),
+        "-key",
+        str(pem.client_key),
+        "-quiet",
+    ]
+
+
+def plc(control: Path, *args: str, capsys: pytest.CaptureFixture[str]) -> dict[str, object]:
+    assert main(["plc", "--control", str(control), "--json", *args]) == 0
+    state: dict[str, object] = json.loads(capsys.readouterr().out)
+    return state
+
+
+@pytest.mark.openssl
+@pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not on PATH")
+def test_com_rst_stop_and_run_on_a_running_serve(
+    store: CertStore,
+    tmp_path: Path,
+    processes: list[Output],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    pem = example_pem(store, tmp_path / "pem")
+    control = tmp_path / "plc1.sock"
+    serve = Output(
+        sys.executable,
+        *("-m", "ouc", "serve", "--store", str(store.path), "--port", "0"),
+        *("--map", "192.168.0.2=127.0.0.1", "--echo", "--json", "--control", str(control)),
+    )
+    processes.append(serve)
+    first_line = serve.until(b"\n").split(b"\n", 1)[0]
+    port = int(json.loads(first_line)["local"].rsplit(":", 1)[1])
+    client = Output(*s_client(pem, port), stdin=True)
+    processes.append(client)
+    serve.until(b'"connected"')
+    assert control.stat().st_mode & 0o777 == 0o600
+
+    state = plc(control, "status", capsys=capsys)
+    assert state["cpu"] == "RUN" and state["cont"] is True
+    assert state["connections"] == [{"state": "connected", "TSEND_C": "7004", "TRCV_C": "7006"}]  # type: ignore[comparison-overlap]
+
+    # COM_RST: s_client sees the reset (errno 104, ECONNRESET) and ends.
+    plc(control, "com_rst", capsys=capsys)
+    assert b"104" in client.ended()  # "read:errno=104"
+    reset = json.loads(serve.until(b'"16#80C4"').split(b"\n")[-2])
+    assert reset["reset"] is True and reset["event"] == "failed"
+    again = Output(*s_client(pem, port), stdin=True)  # a new connection is established
+    processes.append(again)
+    serve.until(b'"connected"', count=2)
+
+    # STOP: the connection ends (close_notify, FIN), the port closes.
+    state = plc(control, "stop", capsys=capsys)
+    assert state["cpu"] == "STOP"
+    again.ended()
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection(("127.0.0.1", port), timeout=WAIT).close()
+
+    # RUN: accepting again on the same port.
+    plc(control, "run", capsys=capsys)
+    third = Output(*s_client(pem, port), stdin=True)
+    processes.append(third)
+    serve.until(b'"connected"', count=3)
+    assert len(plc(control, "status", capsys=capsys)["connections"]) == 1  # type: ignore[arg-type]
+
+
+def test_plc_without_a_running_endpoint_says_how_to_start_one(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plc", "--control", str(tmp_path / "none.sock"), "status"]) == 2
+    err = capsys.readouterr().err
+    assert "ouc serve --control PATH" in err and len(err.strip().splitlines()) == 1
+
+
+def test_plc_refuses_a_value_where_none_belongs(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["plc", "--control", str(tmp_path / "x.sock"), "com_rst", "1"]) == 2
+    assert "com_rst takes no value" in capsys.readouterr().err
+
+
+def test_com_rst_stop_and_run_on_a_running_connect(
+    store: CertStore,
+    tmp_path: Path,
+    processes: list[Output],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """``ouc connect --control`` stays connected; COM_RST and RUN establish anew (the passive
+    partner, in this process, sees each new connection), STOP ends it."""
+    setup = standard_example(store)
+    log = RecordLog()
+    control = tmp_path / "plc2.sock"
+    with PassiveEndpoint(
+        setup.server, behaviour=echo(), address_map=setup.address_map, on_event=log
+    ) as server:
+        connect = Output(
+            sys.executable,
+            *("-m", "ouc", "connect", "--store", str(store.path), "--own-ip", "192.168.0.2"),
+            *("--map", "192.168.0.2=127.0.0.2", "--to", f"127.0.0.1:{server.port}"),
+            *("--expect-reply", "--json", "--control", str(control)),
+        )
+        processes.append(connect)
+        connect.until(b'"control"')
+        log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
+        plc(control, "com_rst", capsys=capsys)
+        log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=2)
+        ended = log.of(RecordKind.CLOSED) + log.of(RecordKind.FAILED)
+        assert ended and ended[0].status == Status.PARTNER_CLOSED  # the reset, seen as 80C5
+        state = plc(control, "stop", capsys=capsys)
+        assert state["cpu"] == "STOP" and state["cont"] is True
+        plc(control, "run", capsys=capsys)
+        log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=3)
+        state = plc(control, "status", capsys=capsys)
+        (conn,) = state["connections"]  # type: ignore[misc]
+        assert conn["TSEND_C"] == "7004"

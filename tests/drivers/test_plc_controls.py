@@ -1,0 +1,358 @@
+"""The PLC program's controls seen from the peer's side: COM_RST, the CPU's STOP and RUN, and
+the half-close choice, on both drivers and both roles, with Python's ``ssl`` as the peer.
+
+Sources: TIA help "TSEND_C"/"TRCV_C" and "T_RESET" (domain.md §4): COM_RST aborts an
+established connection and establishes it again; STOP ends every OUC connection, RUN brings
+them back. What the peer sees on the wire is not documented; ouc's defaults (COM_RST: reset,
+STOP: close_notify and FIN, half-close: drop) are inferences, options of the spec.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import os
+import select
+import socket
+import ssl
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.drivers import (
+    ActiveEndpoint,
+    AsyncActiveEndpoint,
+    AsyncPassiveEndpoint,
+    ExamplePem,
+    PassiveEndpoint,
+    PlcControl,
+    RecordKind,
+    RecordLog,
+    echo,
+    example_pem,
+    example_store,
+    standard_example,
+)
+from ouc.errors import Status
+
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+WAIT = 10.0
+FRAME = bytes(range(256)) + b"\x01\x02"  # 258 bytes, the example's LEN
+DRIVERS = ["blocking", "asyncio"]
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
+
+
+@pytest.fixture
+def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
+    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
+
+
+@pytest.fixture
+def pem(store: CertStore, tmp_path: Path) -> ExamplePem:
+    return example_pem(store, tmp_path / "pem")
+
+
+class LoopThread:
+    """An event loop in a thread of its own, for asyncio endpoints driven from sync tests."""
+
+    def __init__(self) -> None:
+        self.loop = asyncio.new_event_loop()
+        self.thread = threading.Thread(target=self.loop.run_forever, daemon=True)
+        self.thread.start()
+
+    def run(self, coro: Any) -> Any:
+        return asyncio.run_coroutine_threadsafe(coro, self.loop).result(WAIT)
+
+    def close(self) -> None:
+        self.loop.call_soon_threadsafe(self.loop.stop)
+        self.thread.join(WAIT)
+        self.loop.close()
+
+
+@contextmanager
+def passive(
+    driver: str, store: CertStore, **options: Any
+) -> Iterator[tuple[PlcControl, tuple[str, int], RecordLog]]:
+    """A passive endpoint (the example's server, echoing) and its controls."""
+    setup = standard_example(store, server_options=options)
+    log = RecordLog()
+    if driver == "blocking":
+        server = PassiveEndpoint(
+            setup.server, behaviour=echo(), address_map=setup.address_map, on_event=log
+        )
+        with server:
+            yield PlcControl(server), server.address, log
+        return
+    runner = LoopThread()
+    aserver = AsyncPassiveEndpoint(
+        setup.server, behaviour=echo(), address_map=setup.address_map, on_event=log
+    )
+    try:
+        runner.run(aserver.start())
+        yield PlcControl(aserver, runner.loop), aserver.address, log
+    finally:
+        runner.run(aserver.stop())
+        runner.close()
+
+
+def client_context(pem: ExamplePem, version: ssl.TLSVersion | None = None) -> ssl.SSLContext:
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(pem.ca)
+    ctx.check_hostname = False  # the certificate names 192.168.0.1, we dial 127.0.0.1
+    ctx.load_cert_chain(pem.client_cert, pem.client_key)
+    if version is not None:
+        ctx.minimum_version = ctx.maximum_version = version
+    return ctx
+
+
+def dial(ctx: ssl.SSLContext, address: tuple[str, int]) -> ssl.SSLSocket:
+    """Connect from 127.0.0.2, the plant address 192.168.0.2 the server's block expects."""
+    raw = socket.create_connection(address, timeout=WAIT, source_address=("127.0.0.2", 0))
+    return ctx.wrap_socket(raw, suppress_ragged_eofs=False)
+
+
+def wire_end(tls: ssl.SSLSocket) -> str:
+    """How the partner ended the TCP connection under ``tls``: "rst" or "fin" (read from the
+    socket itself: Python's ssl reports both as an EOF)."""
+    ready, _, _ = select.select([tls], [], [], WAIT)
+    assert ready, "the partner did not end the connection"
+    raw = socket.socket(fileno=os.dup(tls.fileno()))
+    try:
+        return "fin" if raw.recv(1, socket.MSG_PEEK) == b"" else "data"
+    except ConnectionResetError:
+        return "rst"
+    finally:
+        raw.close()
+
+
+def echo_once(tls: ssl.SSLSocket) -> None:
+    tls.sendall(FRAME)
+    got = b""
+    while len(got) < len(FRAME):
+        chunk = tls.recv(4096)
+        assert chunk, "the server closed instead of echoing"
+        got += chunk
+    assert got == FRAME
+
+
+# ---------------------------------------------------------------------------- passive role
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_com_rst_on_the_passive_side(driver: str, store: CertStore, pem: ExamplePem) -> None:
+    ctx = client_context(pem)
+    with passive(driver, store) as (control, address, log):
+        with dial(ctx, address) as first:
+            echo_once(first)
+            log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
+            control.do("com_rst")
+            assert wire_end(first) == "rst"  # COM_RST aborts: a TCP reset (default, inference)
+        reset = log.wait_for(RecordKind.FAILED, timeout=WAIT)
+        assert (reset.status, reset.reset) == (Status.TEMPORARY, True)
+        assert reset.sequences["TRCV_C"].endswith("0000 → 80C4")
+        with dial(ctx, address) as second:  # the partner is awaited again
+            echo_once(second)
+        assert control.status()["cpu"] == "RUN"
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_stop_ends_connections_and_closes_the_port_run_reopens(
+    driver: str, store: CertStore, pem: ExamplePem
+) -> None:
+    ctx = client_context(pem)
+    with passive(driver, store) as (control, address, log):
+        with dial(ctx, address) as tls:
+            echo_once(tls)
+            log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
+            state = control.do("stop")
+            assert state["cpu"] == "STOP"
+            assert tls.recv(4096) == b""  # close_notify, then FIN (stop="fin", inference)
+        with pytest.raises(ConnectionRefusedError):
+            dial(ctx, address)
+        assert log.of(RecordKind.STOPPED)
+        control.do("run")
+        with dial(ctx, address) as again:
+            echo_once(again)
+        assert control.status()["cpu"] == "RUN"
+
+
+# ---------------------------------------------------------------------------- active role
+
+
+class PeerServer:
+    """A Python ``ssl`` server playing PLC_1 (certificate 9, client certificates required)."""
+
+    def __init__(self, pem: ExamplePem) -> None:
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+        ctx.load_cert_chain(pem.server_cert, pem.server_key)
+        ctx.load_verify_locations(pem.ca)
+        ctx.verify_mode = ssl.CERT_REQUIRED
+        self.ctx = ctx
+        self.lsock = socket.create_server(("127.0.0.1", 0))
+        self.lsock.settimeout(WAIT)
+        self.port = self.lsock.getsockname()[1]
+
+    def accept(self, timeout: float = WAIT) -> ssl.SSLSocket:
+        self.lsock.settimeout(timeout)
+        raw, _ = self.lsock.accept()
+        raw.settimeout(WAIT)
+        return self.ctx.wrap_socket(raw, server_side=True)
+
+    def close(self) -> None:
+        self.lsock.close()
+
+
+class ActiveUnderTest:
+    """An active endpoint of either driver behind one synchronous face."""
+
+    def __init__(self, driver: str, store: CertStore, port: int) -> None:
+        setup = standard_example(store)
+        self.runner = LoopThread() if driver == "asyncio" else None
+        kwargs: dict[str, Any] = {
+            "address_map": setup.address_map,
+            "connect_to": ("127.0.0.1", port),
+            "retry_delay": 0.05,
+        }
+        if self.runner is None:
+            self.endpoint: Any = ActiveEndpoint(setup.client, **kwargs)
+            self.control = PlcControl(self.endpoint)
+        else:
+            self.endpoint = AsyncActiveEndpoint(setup.client, **kwargs)
+            self.control = PlcControl(self.endpoint, self.runner.loop)
+
+    def call(self, result: Any) -> Any:
+        return self.runner.run(result) if self.runner is not None else result
+
+    def sequence(self) -> str:
+        return str(self.endpoint.format_sequence("TSEND_C"))
+
+    def close(self) -> None:
+        self.call(self.endpoint.close())
+        if self.runner is not None:
+            self.runner.close()
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_com_rst_and_stop_run_on_the_active_side(
+    driver: str, store: CertStore, pem: ExamplePem
+) -> None:
+    peer = PeerServer(pem)
+    client = ActiveUnderTest(driver, store, peer.port)
+    try:
+        accepted: list[ssl.SSLSocket] = []
+        connecting = threading.Thread(target=lambda: accepted.append(peer.accept()))
+        connecting.start()
+        client.call(client.endpoint.connect())
+        connecting.join(WAIT)
+        (first,) = accepted
+        # COM_RST: the peer sees the reset, then a new connection arrives.
+        connecting = threading.Thread(target=lambda: accepted.append(peer.accept()))
+        connecting.start()
+        client.control.do("com_rst")
+        connecting.join(WAIT)
+        assert wire_end(first) == "rst"
+        second = accepted[1]
+        client.call(client.endpoint.send(FRAME))
+        got = b""
+        while len(got) < len(FRAME):
+            got += second.recv(4096)
+        assert got == FRAME
+        assert "0001 → 7004 → 80C4 → 7002 → 0001 → 7004" in client.sequence()
+        # STOP: the connection ends in order and is not re-established.
+        client.control.do("stop")
+        assert second.recv(4096) == b""
+        with pytest.raises(TimeoutError):
+            peer.accept(timeout=0.5)  # bounded: no reconnect while the CPU is in STOP
+        # RUN: the active side establishes again, from the initial call.
+        connecting = threading.Thread(target=lambda: accepted.append(peer.accept()))
+        connecting.start()
+        client.control.do("run")
+        connecting.join(WAIT)
+        assert len(accepted) == 3
+        assert client.sequence().endswith("7000 → 7001 → 7002 → 0001 → 7004")
+        for conn in accepted:
+            conn.close()
+    finally:
+        client.close()
+        peer.close()
+
+
+# ---------------------------------------------------------------------------- half-close
+
+
+def _half_close(ctx: ssl.SSLContext, address: tuple[str, int]) -> bytes:
+    """Send a frame and close_notify in one segment; every plaintext byte the server sends
+    afterwards (until its close_notify and FIN)."""
+    raw = socket.create_connection(address, timeout=WAIT, source_address=("127.0.0.2", 0))
+    raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+    incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+    tls = ctx.wrap_bio(incoming, outgoing)
+    with raw:
+        for _ in range(20):  # the handshake, flight by flight (bounded)
+            try:
+                tls.do_handshake()
+                break
+            except ssl.SSLWantReadError:
+                raw.sendall(outgoing.read())
+                data = raw.recv(65536)
+                assert data, "the server closed during the handshake"
+                incoming.write(data)
+        raw.sendall(outgoing.read())
+        tls.write(FRAME)
+        with pytest.raises(ssl.SSLWantReadError):
+            tls.unwrap()  # our close_notify; the server's has not come yet
+        raw.sendall(outgoing.read())  # the frame's record and close_notify: one write
+        plaintext = b""
+        for _ in range(100):
+            data = raw.recv(65536)
+            if not data:
+                break
+            incoming.write(data)
+            try:
+                while chunk := tls.read(65536):
+                    plaintext += chunk
+            except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                pass
+        return plaintext
+
+
+@pytest.mark.parametrize("version", [ssl.TLSVersion.TLSv1_2, ssl.TLSVersion.TLSv1_3])
+@pytest.mark.parametrize("mode", ["drop", "answer"])
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_half_close(
+    driver: str, mode: str, version: ssl.TLSVersion, store: CertStore, pem: ExamplePem
+) -> None:
+    """``drop`` (default, inference): nothing is sent after the partner's close_notify, even
+    when the frame came in the same segment; ``answer``: the frame is echoed, then closed."""
+    with passive(driver, store, half_close=mode) as (_, address, log):
+        plaintext = _half_close(client_context(pem, version), address)
+        closed = log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+    assert closed.status == Status.PARTNER_CLOSED
+    assert plaintext == (FRAME if mode == "answer" else b"")
+
+
+def test_en_r_0_holds_frames_until_en_r_1(store: CertStore, pem: ExamplePem) -> None:
+    """EN_R = 0: TRCV_C shows 7004 and frames wait; EN_R 0→1 hands them on (asyncio driver,
+    where a control takes effect at once)."""
+    with passive("asyncio", store) as (control, address, log):
+        state = control.do("en_r", 0)
+        assert state["en_r"] is False
+        with dial(client_context(pem), address) as tls:
+            log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
+            tls.sendall(FRAME)
+            (conn,) = control.status()["connections"]
+            assert conn["TRCV_C"] == "7004"
+            control.do("en_r", 1)
+            got = b""
+            while len(got) < len(FRAME):
+                got += tls.recv(4096)
+            assert got == FRAME
