@@ -14,8 +14,9 @@ Extension points for the ouc rows (register them in ``load_registry`` in ``_main
 - records: ``_sockets.record_case(ctx, kind, cfg, connect, size, mode)`` with a ``connect(port)``
   that returns a ``_sockets.Stream``; baselines ``rec-echo-ssl-<size>``, ``rec-oneway-ssl-<size>``,
   ``rec-echo-asyncio-<size>``, ``rec-oneway-asyncio-<size>``;
-- memory: ``_sockets.idle_memory_case(ctx, kind, cfg)``; baseline ``idle-asyncio-tls``;
-- ``--target``: ``_target.target_ops`` returns the active endpoint's two loops.
+- memory: ``_sockets.idle_memory_case(ctx, kind, cfg)``; baseline ``idle-asyncio-tls``.
+
+Load against a user's own peer is not here: it ships with the package as ``ouc load``.
 """
 
 from benchmarks._harness import (

@@ -104,46 +104,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=_positive_int,
         help="idle connections in the memory rows (default 10000, quick 300)",
     )
-    target = parser.add_argument_group("load generator against your own peer")
-    target.add_argument(
-        "--target",
-        metavar="HOST:PORT",
-        help="run the ouc active endpoint's loops against this peer",
-    )
-    target.add_argument("--store", type=Path, metavar="DIR", help="certificate store (ouc certs)")
-    target.add_argument(
-        "--server-cert-ref",
-        type=int,
-        default=0,
-        metavar="ID",
-        help="TLSServerCertRef: CA validating the peer, 0 = every CA",
-    )
-    target.add_argument(
-        "--client-cert-ref",
-        type=int,
-        default=0,
-        metavar="ID",
-        help="TLSClientCertRef: our own certificate, 0 = none",
-    )
-    target.add_argument("--family", default="S7-1500", help="emulated CPU family")
-    target.add_argument("--firmware", default="V3.1", help="emulated firmware version")
-    target.add_argument(
-        "--device-name",
-        default="PLC_1",
-        metavar="NAME",
-        help="emulated device whose certificate assignments count (default PLC_1)",
-    )
-    target.add_argument(
-        "--size",
-        type=_positive_int,
-        action="append",
-        metavar="BYTES",
-        help="echo frame size, repeatable (default 258)",
-    )
-    target.add_argument("--plain", action="store_true", help="plain TCP (ActivateSecureConn 0)")
-    target.add_argument(
-        "--insecure", action="store_true", help="do not verify the peer's certificate (explicit)"
-    )
 
 
 def _patterns(args: argparse.Namespace) -> list[str]:
@@ -159,33 +119,10 @@ def _list(cases: Sequence[Case]) -> int:
     return 0
 
 
-def _target_cases(args: argparse.Namespace) -> list[Case]:
-    from benchmarks._target import TargetPlan, parse_target, target_cases, target_ops
-    from ouc.device import Device
-
-    host, port = parse_target(args.target)
-    plan = TargetPlan(
-        host=host,
-        port=port,
-        store=args.store,
-        server_cert_ref=args.server_cert_ref,
-        client_cert_ref=args.client_cert_ref,
-        device=Device.from_text(args.family, args.firmware, name=args.device_name),
-        sizes=tuple(args.size or (258,)),
-        plain=args.plain,
-        insecure=args.insecure,
-    )
-    make_op, connect = target_ops(plan)
-    return target_cases(plan, make_op, connect)
-
-
 def run_from_args(args: argparse.Namespace) -> int:
-    """Run the suite (or the target load generator) as ``args`` say; returns the exit status."""
+    """Run the suite as ``args`` say; returns the exit status."""
     mode = _QUICK if args.quick else _FULL
-    if args.target is not None:
-        cases = _target_cases(args)
-    else:
-        cases = load_registry().select(_patterns(args), quick=args.quick)
+    cases = load_registry().select(_patterns(args), quick=args.quick)
     if args.list:
         return _list(cases)
     rounds = args.rounds or int(mode["rounds"])
@@ -197,7 +134,6 @@ def run_from_args(args: argparse.Namespace) -> int:
         "concurrency": args.concurrency,
         "connections": args.connections or mode["connections"],
         "only": _patterns(args),
-        "target": args.target,
     }
     progress = Progress(steps(cases, rounds), enabled=args.json is None)
     started = time.monotonic()

@@ -29,7 +29,17 @@ __all__ = ["main"]
 
 # Sub-command modules, in the order ``ouc --help`` lists them. They are imported inside
 # ``main`` (they pull in cryptography and pyOpenSSL), so Ctrl-C during start-up is handled too.
-_MODULES = ("_demo", "_params", "_certs", "_db", "_endpoints", "_plc", "_channel", "_bench")
+_MODULES = (
+    "_demo",
+    "_params",
+    "_certs",
+    "_db",
+    "_endpoints",
+    "_plc",
+    "_channel",
+    "_loadgen",
+    "_bench",
+)
 DEBUG_ENV = "OUC_DEBUG"
 REPORT_HINT = (
     "this is a bug in ouc: please report it with the command you ran and the output of "

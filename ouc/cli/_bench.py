@@ -1,7 +1,8 @@
-"""``ouc bench``: moved. The comparison suite is not part of the installed package.
+"""``ouc bench``: gone from the installed package; this stub says where its two jobs went.
 
-The suite (baselines with raw pyOpenSSL, ``ssl``, ``openssl s_time``) runs from a clone of the
-repository as ``python -m benchmarks``; this stub says so instead of an unknown-command error.
+Load against a user's own peer is ``ouc load HOST:PORT``; the comparison suite (baselines with
+raw pyOpenSSL, ``ssl``, ``openssl s_time``) runs from a clone as ``python -m benchmarks``. The
+stub answers any arguments with that one line (exit 2) instead of an unknown-command error.
 """
 
 from __future__ import annotations
@@ -14,8 +15,10 @@ from typing import Any
 from ouc.cli._parser import OneLineParser
 
 MOVED = (
-    "'ouc bench' moved out of the installed package: run the comparison suite from a clone "
-    "of the repository with 'python -m benchmarks' (see its --help)"
+    "'ouc bench' is gone from the installed package: load against your own peer is "
+    "'ouc load HOST:PORT' (what 'ouc bench --target' did, now counting only what the peer "
+    "accepted); the comparison suite runs from a clone of the repository as "
+    "'python -m benchmarks'"
 )
 
 
@@ -32,7 +35,7 @@ class _TakesAnything(OneLineParser):
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add the ``ouc bench`` stub: any arguments, one line on stderr, exit 2."""
-    parser = sub.add_parser("bench", help="moved: 'python -m benchmarks' from a clone")
+    parser = sub.add_parser("bench", help="gone: see 'ouc load' and 'python -m benchmarks'")
     parser.__class__ = _TakesAnything
 
 

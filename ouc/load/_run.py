@@ -1,0 +1,348 @@
+"""The rows of ``ouc load``: loops that count accepted operations and failures per status.
+
+Rows (``--only`` selects by name, glob or substring):
+
+- ``handshake``: one client, one connection after the other: connect, handshake, the peer's
+  verdict (:meth:`LoadClient.confirm`); counted only when the peer accepted;
+- ``handshake-concurrent``: the same with N clients at once (threads);
+- ``echo-SIZE``: TSEND_C of SIZE bytes and TRCV_C of the peer's echo, round trips on one
+  connection per client (the peer must send back what it receives); a connection that fails is
+  counted under its status and opened again.
+
+Every loop is bounded by a wall-time budget and an operation count. With ``processes`` > 1 each
+row runs in every process at once (they start together on a barrier) and the counts are merged:
+rates add up, failures add up, latencies are pooled.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+import multiprocessing
+import queue
+import statistics
+import threading
+import time
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from ouc.errors import ConfigError, OucError
+from ouc.load._client import LoadClient, Target
+from ouc.load._target import TargetRecipe
+
+__all__ = ["LoadSettings", "RowResult", "merge", "row_names", "run_load", "select_rows"]
+
+_JOIN_GRACE = 60.0  # seconds beyond the budget a worker may take before it counts as hung
+
+
+@dataclass(frozen=True)
+class LoadSettings:
+    """How long and how hard each row runs."""
+
+    seconds: float = 5.0
+    max_ops: int = 1_000_000
+    concurrency: int = 8
+    sizes: tuple[int, ...] = (258,)
+    processes: int = 1
+
+
+@dataclass
+class RowResult:
+    """One row's counts (one process, or merged).
+
+    ``ops`` counts accepted operations only (handshakes the peer accepted, echoes that came
+    back); ``failures`` maps each status (``"16#80E2"``) to its count, ``reasons`` to the first
+    message seen with it.
+    """
+
+    name: str
+    description: str
+    ops: int = 0
+    seconds: float = 0.0
+    rate: float = 0.0
+    payload: int = 0
+    processes: int = 1
+    clients: int = 1
+    failures: Counter[str] = field(default_factory=Counter)
+    reasons: dict[str, str] = field(default_factory=dict)
+    latencies: list[float] = field(default_factory=list)
+
+    @property
+    def failed(self) -> int:
+        return sum(self.failures.values())
+
+    def fail(self, exc: OucError) -> None:
+        key = f"16#{exc.status:04X}" if exc.status is not None else "error"
+        self.failures[key] += 1
+        self.reasons.setdefault(key, exc.message)
+
+    def percentile(self, q: float) -> float | None:
+        lat = self.latencies
+        if not lat:
+            return None
+        ordered = sorted(lat)
+        rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
+        return ordered[rank]
+
+    def to_json(self) -> dict[str, Any]:
+        p50, p99 = self.percentile(50), self.percentile(99)
+        return {
+            "name": self.name,
+            "description": self.description,
+            "accepted": self.ops,
+            "rate": round(self.rate, 1) if self.ops else None,
+            "mb_s": round(self.rate * self.payload / 1e6, 2) if self.ops and self.payload else None,
+            "p50_ms": None if p50 is None else round(p50 * 1e3, 3),
+            "p99_ms": None if p99 is None else round(p99 * 1e3, 3),
+            "seconds": round(self.seconds, 2),
+            "processes": self.processes,
+            "clients": self.clients,
+            "failed": self.failed,
+            "failures": [
+                {"status": key, "count": count, "reason": self.reasons.get(key, "")}
+                for key, count in self.failures.most_common()
+            ],
+        }
+
+
+# -- the loops ----------------------------------------------------------------------------------
+
+
+class _Budget:
+    def __init__(self, seconds: float, max_ops: int) -> None:
+        self.deadline = time.monotonic() + seconds
+        self.max_ops = max_ops
+
+    def more(self, done: int) -> bool:
+        return done < self.max_ops and time.monotonic() < self.deadline
+
+
+def _handshakes(target: Target, row: RowResult, budget: _Budget, lock: threading.Lock) -> None:
+    """Connect, handshake, verdict; again until the budget is spent. Accepted ones count."""
+    client = LoadClient(target)
+    clock = time.perf_counter
+    done = 0
+    while budget.more(done):
+        start = clock()
+        try:
+            client.connect()
+            client.confirm()
+        except OucError as exc:
+            client.abort()
+            with lock:
+                row.fail(exc)
+        else:
+            elapsed = clock() - start
+            with lock:
+                row.ops += 1
+                row.latencies.append(elapsed)
+        done += 1
+
+
+def _echoes(
+    target: Target, size: int, row: RowResult, budget: _Budget, lock: threading.Lock
+) -> None:
+    """Round trips of ``size``-byte frames on one connection; a broken one is opened again."""
+    client = LoadClient(target)
+    payload = bytes(size)
+    clock = time.perf_counter
+    done = 0
+    up = False
+    while budget.more(done):
+        try:
+            if not up:
+                client.connect()
+                up = True
+            start = clock()
+            client.send(payload)
+            client.receive(size)
+            elapsed = clock() - start
+        except OucError as exc:
+            client.abort()
+            up = False
+            with lock:
+                row.fail(exc)
+        else:
+            with lock:
+                row.ops += 1
+                row.latencies.append(elapsed)
+        done += 1
+    if up:
+        try:
+            client.confirm()
+        except OucError as exc:
+            with lock:
+                row.fail(exc)
+
+
+def _threads(clients: int, work: Callable[[], None], seconds: float) -> None:
+    """Run ``work`` in ``clients`` threads (bounded joins); an unexpected error is re-raised."""
+    errors: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            work()
+        except BaseException as exc:  # handed to the caller below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=run, daemon=True) for _ in range(clients)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(seconds + _JOIN_GRACE)
+    if errors:
+        raise errors[0]
+    if any(thread.is_alive() for thread in threads):
+        raise OucError("a load client did not finish within its budget")
+
+
+# -- rows ---------------------------------------------------------------------------------------
+
+
+def row_names(settings: LoadSettings) -> list[str]:
+    """Every row's name, in run order."""
+    return ["handshake", "handshake-concurrent", *(f"echo-{size}" for size in settings.sizes)]
+
+
+def select_rows(settings: LoadSettings, patterns: Sequence[str]) -> list[str]:
+    """The rows ``--only`` names (glob or substring); all rows without patterns.
+
+    Raises:
+        ConfigError: a pattern matches no row (names the rows there are).
+    """
+    names = row_names(settings)
+    if not patterns:
+        return names
+    chosen: list[str] = []
+    for pattern in patterns:
+        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern) or pattern in n]
+        if not hits:
+            raise ConfigError(
+                f"{pattern!r} matches no row (rows: {', '.join(names)})", path="--only"
+            )
+        chosen.extend(h for h in hits if h not in chosen)
+    return [n for n in names if n in chosen]
+
+
+def _describe(name: str, settings: LoadSettings, where: str) -> tuple[str, int, int]:
+    """(description, clients per process, payload bytes per op) of a row."""
+    if name == "handshake":
+        return f"handshakes accepted by {where}, one client", 1, 0
+    if name == "handshake-concurrent":
+        clients = settings.concurrency
+        return f"handshakes accepted by {where}, {clients} clients", clients, 0
+    size = int(name.split("-", 1)[1])
+    return f"TSEND_C {size} B + TRCV_C echo round trips with {where}", 1, size
+
+
+def run_row(target: Target, name: str, settings: LoadSettings) -> RowResult:
+    """One row in this process."""
+    description, clients, payload = _describe(name, settings, target.where)
+    row = RowResult(name, description, payload=payload, clients=clients)
+    lock = threading.Lock()
+    budget = _Budget(settings.seconds, max(1, settings.max_ops // clients))
+    if name.startswith("echo-"):
+        size = payload
+
+        def work() -> None:
+            _echoes(target, size, row, budget, lock)
+    else:
+
+        def work() -> None:
+            _handshakes(target, row, budget, lock)
+
+    start = time.perf_counter()
+    if clients == 1:
+        work()
+    else:
+        _threads(clients, work, settings.seconds)
+    row.seconds = time.perf_counter() - start
+    row.rate = row.ops / row.seconds if row.seconds > 0 else 0.0
+    return row
+
+
+def merge(parts: Sequence[RowResult]) -> RowResult:
+    """One row from the same row run in several processes at once: counts and rates add up."""
+    first = parts[0]
+    merged = RowResult(first.name, first.description, payload=first.payload,
+                       clients=first.clients, processes=len(parts))  # fmt: skip
+    for part in parts:
+        merged.ops += part.ops
+        merged.rate += part.rate
+        merged.failures.update(part.failures)
+        for key, reason in part.reasons.items():
+            merged.reasons.setdefault(key, reason)
+        merged.latencies.extend(part.latencies)
+    merged.seconds = statistics.fmean(p.seconds for p in parts)
+    return merged
+
+
+def _worker(
+    recipe: TargetRecipe,
+    names: list[str],
+    settings: LoadSettings,
+    barrier: Any,
+    results: Any,
+) -> None:
+    """A spawned process: build the target, run each row when every process is ready."""
+    try:
+        target = recipe.build()
+        for name in names:
+            barrier.wait(_JOIN_GRACE)
+            results.put(("row", run_row(target, name, settings)))
+    except BaseException as exc:  # reported to the parent, which decides
+        barrier.abort()
+        results.put(("error", f"{type(exc).__name__}: {exc}"))
+
+
+def run_load(
+    recipe: TargetRecipe,
+    names: Sequence[str],
+    settings: LoadSettings,
+    *,
+    progress: Callable[[str], None] | None = None,
+) -> list[RowResult]:
+    """Run the rows ``names`` against the recipe's target, in ``settings.processes`` processes.
+
+    Raises:
+        OucError: the target does not resolve (bad store, block, IDs), or a process failed.
+    """
+    target = recipe.build()  # in this process too: bad input is one clear error up front
+    if settings.processes <= 1:
+        rows = []
+        for name in names:
+            if progress is not None:
+                progress(name)
+            rows.append(run_row(target, name, settings))
+        return rows
+    ctx = multiprocessing.get_context("spawn")
+    count = settings.processes
+    barrier = ctx.Barrier(count)
+    results = ctx.Queue()
+    procs = [
+        ctx.Process(target=_worker, args=(recipe, list(names), settings, barrier, results))
+        for _ in range(count)
+    ]
+    for proc in procs:
+        proc.start()
+    by_name: dict[str, list[RowResult]] = {name: [] for name in names}
+    try:
+        for name in names:
+            if progress is not None:
+                progress(name)
+            for _ in range(count):
+                try:
+                    kind, value = results.get(timeout=settings.seconds + 2 * _JOIN_GRACE)
+                except queue.Empty:
+                    raise OucError(f"a load process gave no result for {name}") from None
+                if kind == "error":
+                    raise OucError(f"a load process failed: {value}")
+                by_name[value.name].append(value)
+    finally:
+        for proc in procs:
+            proc.join(_JOIN_GRACE)
+            if proc.is_alive():
+                proc.terminate()
+                proc.join(5)
+    return [merge(by_name[name]) for name in names]

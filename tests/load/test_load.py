@@ -1,0 +1,242 @@
+"""``ouc load HOST:PORT`` against real PassiveEndpoints on 127.0.0.1 port 0 (never timing).
+
+The peers are the standard example's server PLC (mutual TLS 1.3, echo), made per test on a
+store with fresh certificates. Runs are bounded by ``--max-ops`` and ``--seconds``; assertions
+are on counts and statuses: what the peer accepted, and what it refused, by status.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import json
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.cli import main
+from ouc.drivers import (
+    AddressMap,
+    EndpointSpec,
+    PassiveEndpoint,
+    echo,
+    example_store,
+    standard_example,
+)
+from ouc.errors import OucError
+from ouc.load import LoadClient
+from ouc.load._target import TargetRecipe
+from ouc.params import STANDARD_CLIENT, dump_json
+
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+TINY = ["--seconds", "2", "--max-ops", "6", "--concurrency", "2", "--timeout", "10"]
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
+
+
+@pytest.fixture
+def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
+    return example_store(tmp_path / "ouc-store", now=NOW, default_ca_keys=ca_keys)
+
+
+def _server(store: CertStore, **options: Any) -> PassiveEndpoint:
+    """PLC_1 of the standard example (echo), reached from 127.0.0.1 as PLC_2's plant address."""
+    setup = standard_example(store, receive_len=258, server_options=options or None)
+    return PassiveEndpoint(
+        setup.server,
+        behaviour=echo(),
+        listen=("127.0.0.1", 0),
+        address_map=AddressMap.parse(["192.168.0.2=127.0.0.1"]),
+    )
+
+
+@pytest.fixture
+def accepting(store: CertStore) -> Iterator[PassiveEndpoint]:
+    with _server(store) as endpoint:
+        yield endpoint
+
+
+def _load(
+    capsys: pytest.CaptureFixture[str], *args: str
+) -> tuple[int, dict[str, Any], dict[str, dict[str, Any]]]:
+    status = main(["load", *args, *TINY, "--json"])
+    out = capsys.readouterr().out
+    doc = json.loads(out)
+    return status, doc, {row["name"]: row for row in doc["rows"]}
+
+
+def test_counts_what_a_mutual_tls_peer_accepted_with_the_blocks_certificate(
+    store: CertStore, accepting: PassiveEndpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No certificate options: the standard client block's TLSClientCertRef 11 from the store."""
+    where = f"127.0.0.1:{accepting.port}"
+    status, doc, rows = _load(capsys, where, "--store", str(store.path))
+    assert status == 0, rows
+    assert doc["ok"] is True and doc["target"] == where
+    assert list(rows) == ["handshake", "handshake-concurrent", "echo-258"]
+    for row in rows.values():
+        assert row["failed"] == 0 and row["failures"] == []
+        assert row["accepted"] >= 1 and row["rate"] > 0
+    assert rows["handshake-concurrent"]["clients"] == 2
+    assert rows["echo-258"]["mb_s"] > 0
+    handshakes = rows["handshake"]["accepted"] + rows["handshake-concurrent"]["accepted"]
+    # every counted handshake, and the echo connection, was served to the end by the peer
+    assert accepting.served_total >= handshakes + 1
+
+
+def test_a_peer_refusing_the_client_certificate_is_all_failures_by_status_and_exit_1(
+    tmp_path: Path,
+    store: CertStore,
+    accepting: PassiveEndpoint,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """The client presents no certificate (TLSClientCertRef 0): TLS 1.3 completes on the client,
+    the server refuses with certificate_required afterwards. Nothing may count as accepted."""
+    block = tmp_path / "no_cert.json"
+    block.write_text(dump_json(dataclasses.replace(STANDARD_CLIENT, TLSClientCertRef=0)))
+    where = f"127.0.0.1:{accepting.port}"
+    status, doc, rows = _load(capsys, where, "--store", str(store.path), "--block", str(block))
+    assert status == 1 and doc["ok"] is False
+    for name in ("handshake", "handshake-concurrent"):
+        row = rows[name]
+        assert row["accepted"] == 0 and row["rate"] is None and row["p50_ms"] is None, row
+        assert row["failed"] >= 1
+        assert [f["status"] for f in row["failures"]] == ["16#80E2"], row["failures"]
+        assert row["failures"][0]["count"] == row["failed"]
+        assert "certificate_required" in row["failures"][0]["reason"]
+    assert rows["echo-258"]["accepted"] == 0 and rows["echo-258"]["failed"] >= 1
+
+
+def test_the_table_shows_the_refusals_in_the_row(
+    tmp_path: Path,
+    store: CertStore,
+    accepting: PassiveEndpoint,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    block = tmp_path / "no_cert.json"
+    block.write_text(dump_json(dataclasses.replace(STANDARD_CLIENT, TLSClientCertRef=0)))
+    status = main(["load", f"127.0.0.1:{accepting.port}", "--store", str(store.path),
+                   "--block", str(block), "--only", "handshake", *TINY])  # fmt: skip
+    out = capsys.readouterr().out
+    assert status == 1
+    line = next(x for x in out.splitlines() if x.startswith("handshake "))
+    assert "16#80E2" in line and "certificate_required" in line
+    assert line.split()[1:5] == ["0", "-", "-", "-"]  # accepted, no rate, no MB/s, no p50
+
+
+def test_client_confirm_raises_the_refusal_after_the_client_side_handshake(
+    store: CertStore, accepting: PassiveEndpoint
+) -> None:
+    """The API under the rows: connect() completes, confirm() carries the peer's verdict."""
+    recipe = TargetRecipe("127.0.0.1", accepting.port, store=str(store.path))
+    target = recipe.build()
+    refused = dataclasses.replace(
+        target,
+        spec=EndpointSpec.from_block(
+            dataclasses.replace(STANDARD_CLIENT, TLSClientCertRef=0),
+            store=store,
+            device=recipe.device_model(),
+            device_name="PLC_2",
+        ),
+    )
+    client = LoadClient(refused)
+    client.connect()  # TLS 1.3: the client's side is done before the server checked anything
+    with pytest.raises(OucError) as info:
+        client.confirm()
+    assert info.value.status == 0x80E2
+    ok = LoadClient(target)
+    ok.connect()
+    ok.send(b"\x01" * 258)
+    assert ok.receive(258) == b"\x01" * 258
+    ok.confirm()
+
+
+def test_only_runs_what_it_names(store: CertStore, capsys: pytest.CaptureFixture[str]) -> None:
+    with _server(store, adhoc=True) as adhoc:  # echoes each frame as it came: any size
+        _only_runs_what_it_names(store, f"127.0.0.1:{adhoc.port}", capsys)
+
+
+def _only_runs_what_it_names(
+    store: CertStore, where: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    status, _, rows = _load(capsys, where, "--store", str(store.path), "--only", "echo-*",
+                            "--size", "16", "--size", "258")  # fmt: skip
+    assert status == 0 and list(rows) == ["echo-16", "echo-258"]
+    status, _, rows = _load(capsys, where, "--store", str(store.path), "--only", "handshake")
+    assert status == 0 and list(rows) == ["handshake", "handshake-concurrent"]  # substring
+    assert main(["load", where, "--only", "no-such-row"]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "matches no row" in err and "echo-258" in err
+
+
+def test_a_closed_port_is_counted_as_16_80C4(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    status, _, rows = _load(capsys, f"127.0.0.1:{port}", "--store", str(store.path),
+                            "--only", "handshake")  # fmt: skip
+    assert status == 1
+    for row in rows.values():
+        assert row["accepted"] == 0 and row["failures"][0]["status"] == "16#80C4"
+
+
+def test_bad_input_is_one_line_and_exit_2(
+    tmp_path: Path, store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cases = [
+        (["127.0.0.1:0"], "outside 1..65535"),
+        (["nohost"], "is not HOST:PORT"),
+        (["127.0.0.1:2000", "--store", str(tmp_path / "none")], "no certificate store"),
+        (
+            [
+                "h:1",
+                "--store",
+                str(store.path),
+                "--size",
+                "9000",
+                "--family",
+                "S7-1200",
+                "--firmware",
+                "V4.5",
+            ],
+            "16#8085",
+        ),
+    ]
+    for args, text in cases:
+        assert main(["load", *args]) == 2, args
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and text in err, (args, err)
+    for args, text in [
+        (["h:1", "--processes", "0"], "--processes"),
+        (["h:1", "--seconds", "-1"], "--seconds"),
+    ]:  # argparse's usage errors
+        assert main(["load", *args]) == 2
+        err = capsys.readouterr().err.strip()
+        assert err.count("\n") == 0 and text in err, (args, err)
+
+
+def test_processes_merge_through_a_subprocess(store: CertStore, accepting: PassiveEndpoint) -> None:
+    """``--processes 2`` (spawned workers), run as users run it: the ``ouc`` command."""
+    done = subprocess.run(
+        [sys.executable, "-m", "ouc", "load", f"127.0.0.1:{accepting.port}", "--store",
+         str(store.path), "--processes", "2", "--only", "handshake,echo", *TINY, "--json"],
+        capture_output=True, text=True, timeout=180, check=False, env=dict(os.environ),
+    )  # fmt: skip
+    assert done.returncode == 0, done.stderr
+    rows = {row["name"]: row for row in json.loads(done.stdout)["rows"]}
+    for row in rows.values():
+        assert row["processes"] == 2 and row["failed"] == 0
+        assert row["accepted"] >= 2  # both processes contributed
+    assert "handshake" in done.stderr  # progress goes to stderr, the JSON alone to stdout
