@@ -1,0 +1,150 @@
+"""samples/locustfile.py under a real, headless Locust against ``ouc serve`` on 127.0.0.1.
+
+Locust and ``ouc serve`` run as subprocesses (Locust patches the interpreter with gevent), every
+one bounded in time; the assertions read Locust's own statistics (``--csv``): requests per step
+and failures by status. The distributed run is Locust's master with two forked workers
+(``--processes 2``), the master bound to 127.0.0.1 on a free port.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import datetime as dt
+import os
+import socket
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ouc.drivers import example_store
+from ouc.params import STANDARD_CLIENT, dump_json
+
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+REPO = Path(__file__).resolve().parents[2]
+LOCUSTFILE = REPO / "samples" / "locustfile.py"
+pytestmark = pytest.mark.slow
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("locust") / "ouc-store"
+    example_store(path, now=NOW)
+    return path
+
+
+@pytest.fixture(scope="module")
+def serve(store: Path) -> Iterator[str]:
+    """``ouc serve --echo`` (the standard server PLC_1); HOST:PORT read from its first line.
+
+    A thread drains its output (a line per connection and frame) so the pipe never fills up
+    and stalls the server.
+    """
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ouc", "serve", "--store", str(store), "--port", "0", "--echo",
+         "--map", "192.168.0.2=127.0.0.1", "--max-connections", "256"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+    )  # fmt: skip
+    first: list[str] = []
+    ready = threading.Event()
+
+    def drain() -> None:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if not first:
+                first.append(line)
+                ready.set()
+        ready.set()
+
+    reader = threading.Thread(target=drain, daemon=True)
+    reader.start()
+    try:
+        assert ready.wait(60) and first and "listening on" in first[0], first
+        yield first[0].split("listening on ", 1)[1].split()[0]
+    finally:
+        proc.terminate()
+        try:
+            proc.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            proc.kill()
+            proc.wait(timeout=20)
+        reader.join(20)
+        if proc.stdout is not None:
+            proc.stdout.close()
+
+
+def _locust(
+    tmp_path: Path, where: str, store: Path, *extra: str, env: dict[str, str] | None = None
+) -> tuple[subprocess.CompletedProcess[str], dict[str, dict[str, str]], list[dict[str, str]]]:
+    """A headless Locust run of the sample; (process, stats by name, failures rows)."""
+    prefix = tmp_path / "stats"
+    environment = dict(os.environ, OUC_STORE=str(store), OUC_REPLY="1", **(env or {}))
+    done = subprocess.run(
+        [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "4",
+         "-r", "4", "-t", "4s", "--stop-timeout", "10", "--host", where, "--only-summary",
+         "--csv", str(prefix), *extra],
+        capture_output=True, text=True, timeout=240, check=False, env=environment,
+        cwd=tmp_path,
+    )  # fmt: skip
+    with open(f"{prefix}_stats.csv", newline="") as f:
+        stats = {row["Name"]: row for row in csv.DictReader(f)}
+    with open(f"{prefix}_failures.csv", newline="") as f:
+        failures = list(csv.DictReader(f))
+    return done, stats, failures
+
+
+def _assert_clean(stats: dict[str, dict[str, str]], failures: list[dict[str, str]]) -> None:
+    assert failures == []
+    for name in ("handshake", "TSEND_C 258 B", "TRCV_C 258 B"):
+        assert int(stats[name]["Request Count"]) >= 1, stats
+        assert stats[name]["Failure Count"] == "0"
+    assert stats["Aggregated"]["Failure Count"] == "0"
+    # every connection made one frame and got its answer
+    handshakes = int(stats["handshake"]["Request Count"])
+    assert int(stats["TSEND_C 258 B"]["Request Count"]) == handshakes
+    assert int(stats["TRCV_C 258 B"]["Request Count"]) == handshakes
+
+
+def test_headless_locust_counts_handshakes_and_frames_with_0_failures(
+    tmp_path: Path, store: Path, serve: str
+) -> None:
+    done, stats, failures = _locust(tmp_path, serve, store)
+    assert done.returncode == 0, (failures, done.stderr[done.stderr.find("Error report") :][:1500])
+    _assert_clean(stats, failures)
+
+
+def test_distributed_locust_master_and_two_workers(tmp_path: Path, store: Path, serve: str) -> None:
+    port = str(_free_port())
+    done, stats, failures = _locust(
+        tmp_path, serve, store, "--processes", "2", "--master-bind-host", "127.0.0.1",
+        "--master-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port,
+    )  # fmt: skip
+    assert done.returncode == 0, (failures, done.stderr[done.stderr.find("Error report") :][:1500])
+    assert "(index 0)" in done.stderr and "(index 1)" in done.stderr  # two workers reported
+    _assert_clean(stats, failures)
+
+
+def test_a_refused_client_certificate_fails_the_handshake_with_its_status(
+    tmp_path: Path, store: Path, serve: str
+) -> None:
+    """No client certificate (TLSClientCertRef 0): TLS 1.3 completes on the client, the server
+    refuses afterwards; Locust must show failed handshakes with 16#80E2, not successes."""
+    block = tmp_path / "no_cert.json"
+    block.write_text(dump_json(dataclasses.replace(STANDARD_CLIENT, TLSClientCertRef=0)))
+    done, stats, failures = _locust(tmp_path, serve, store, env={"OUC_BLOCK": str(block)})
+    assert done.returncode == 1  # Locust's exit status when a request failed
+    row = stats["handshake"]
+    assert int(row["Request Count"]) >= 1 and row["Failure Count"] == row["Request Count"]
+    assert "TSEND_C 258 B" not in stats  # nothing the peer refused is reported as sent
+    assert failures and all(f["Name"] == "handshake" for f in failures)
+    assert all("16#80E2" in f["Error"] for f in failures), failures
