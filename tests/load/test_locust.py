@@ -28,6 +28,10 @@ NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 REPO = Path(__file__).resolve().parents[2]
 LOCUSTFILE = REPO / "samples" / "locustfile.py"
 pytestmark = pytest.mark.slow
+# On a loaded machine Locust's run-time timer was seen to fire early (50 ms into a 4 s run,
+# probably gevent's cached clock lagging behind the imports): ten seconds leave every run
+# seconds of load even then.
+RUN_TIME = "10s"
 
 
 def _free_port() -> int:
@@ -91,7 +95,7 @@ def _locust(
     environment = dict(os.environ, OUC_STORE=str(store), OUC_REPLY="1", **(env or {}))
     done = subprocess.run(
         [sys.executable, "-m", "locust", "-f", str(LOCUSTFILE), "--headless", "-u", "4",
-         "-r", "4", "-t", "4s", "--stop-timeout", "10", "--host", where, "--only-summary",
+         "-r", "4", "-t", RUN_TIME, "--stop-timeout", "10", "--host", where, "--only-summary",
          "--csv", str(prefix), *extra],
         capture_output=True, text=True, timeout=240, check=False, env=environment,
         cwd=tmp_path,
@@ -119,7 +123,7 @@ def test_headless_locust_counts_handshakes_and_frames_with_0_failures(
     tmp_path: Path, store: Path, serve: str
 ) -> None:
     done, stats, failures = _locust(tmp_path, serve, store)
-    assert done.returncode == 0, (failures, done.stderr[done.stderr.find("Error report") :][:1500])
+    assert done.returncode == 0, (failures, done.stderr[-1500:])
     _assert_clean(stats, failures)
 
 
@@ -129,7 +133,7 @@ def test_distributed_locust_master_and_two_workers(tmp_path: Path, store: Path, 
         tmp_path, serve, store, "--processes", "2", "--master-bind-host", "127.0.0.1",
         "--master-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port,
     )  # fmt: skip
-    assert done.returncode == 0, (failures, done.stderr[done.stderr.find("Error report") :][:1500])
+    assert done.returncode == 0, (failures, done.stderr[-1500:])
     assert "(index 0)" in done.stderr and "(index 1)" in done.stderr  # two workers reported
     _assert_clean(stats, failures)
 
