@@ -244,8 +244,14 @@ class Channel:
                 link.restart(snapshot, keep_values=keep_values)
                 self._flush(link)
         if wait is not None:
+            deadline = time.monotonic() + wait
             for name, attempts in before.items():
-                self.wait_for(name, _settled(None, attempts), timeout=wait)
+                link = self._links[name]
+
+                def done(row: ChannelRow, link: Link = link, attempts: int = attempts) -> bool:
+                    return not link.restart_pending and _settled(None, attempts)(row)
+
+                self.wait_for(name, done, timeout=max(0.0, deadline - time.monotonic()))
         return self.status()
 
     def __enter__(self) -> Channel:

@@ -533,6 +533,11 @@ class Link:
 
     # -- reports ---------------------------------------------------------------------------------
 
+    @property
+    def restart_pending(self) -> bool:
+        """A restart was asked for and has not been applied yet."""
+        return self._restart is not None
+
     def take_events(self) -> list[ChannelEvent]:
         """The event lines since the last call, oldest first."""
         events, self._events = self._events, []

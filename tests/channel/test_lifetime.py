@@ -168,3 +168,16 @@ def test_close_stops_every_thread_and_closes_in_order(plant: Plant) -> None:
     channel.close()  # twice is harmless
     plc.stop()
     assert len(os.listdir("/proc/self/fd")) == fds  # no socket left behind
+
+
+def test_restart_waits_for_the_start_values_to_apply(plant: Plant) -> None:
+    """A connection switched off (force 0, start value 1) is up again when restart returns."""
+    plant.import_known_ca()
+    log = RecordLog()
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9, log=log)
+    channel = plant.channel()
+    channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    channel.set("@PLC1@ForceConnectionState", 0, wait=plant.WAIT)
+    (row,) = channel.restart(wait=plant.WAIT)
+    assert (row.state, row.force, row.connections) == (LinkState.CONNECTED, 1, 2)
+    log.wait_for(RecordKind.CONNECTED, count=2, timeout=plant.WAIT)
