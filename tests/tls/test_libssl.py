@@ -16,6 +16,7 @@ from typing import Any
 import OpenSSL._util
 import pytest
 from packaging.requirements import Requirement
+from packaging.version import Version
 
 from ouc.errors import OucError
 from ouc.tls import _libssl
@@ -134,3 +135,19 @@ def test_the_installed_versions_are_inside_the_supported_range() -> None:
         req = Requirement(text)
         version = metadata.version(req.name)
         assert req.specifier.contains(version, prereleases=True), f"{req.name} {version}"
+
+
+def test_floors_txt_pins_exactly_the_lower_bounds_of_setup_cfg() -> None:
+    pins = {}
+    for line in (ROOT / "floors.txt").read_text(encoding="utf-8").splitlines():
+        if line.strip() and not line.startswith("#"):
+            req = Requirement(line)
+            (spec,) = req.specifier
+            assert spec.operator == "==", line
+            pins[req.name.lower()] = Version(spec.version)
+    floors = {}
+    for name, req in _install_requires().items():
+        lower = [spec.version for spec in req.specifier if spec.operator == ">="]
+        assert len(lower) == 1, f"{name}: one floor (>=) expected"
+        floors[name] = Version(lower[0])
+    assert pins == floors
