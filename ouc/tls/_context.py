@@ -368,11 +368,11 @@ class TLSContext:
                 f"OpenSSL refused the TLS configuration: {exc}",
                 status=Status.TLS_HANDSHAKE_FAILURE,
             ) from exc
-        mode = _lib.SSL_VERIFY_PEER
+        mode = SSL.VERIFY_PEER
         if passive:
-            mode = _lib.SSL_VERIFY_NONE
+            mode = SSL.VERIFY_NONE
             if self.resolved.require_peer_cert:
-                mode = _lib.SSL_VERIFY_PEER | _lib.SSL_VERIFY_FAIL_IF_NO_PEER_CERT
+                mode = SSL.VERIFY_PEER | SSL.VERIFY_FAIL_IF_NO_PEER_CERT
         _lib.SSL_CTX_set_verify(_lib.context_ptr(ctx), mode, _VERIFY_CALLBACK)
         if not passive and self.resolved.own_cert is not None:
             _lib.SSL_CTX_set_cert_cb(_lib.context_ptr(ctx), _CERT_CALLBACK, _ffi.NULL)
@@ -398,19 +398,19 @@ class TLSContext:
             raise SSL.Error("SSL_CTX_set1_curves_list failed")
         if _lib.SSL_CTX_set1_sigalgs_list(_lib.context_ptr(ctx), SIGALGS.encode()) != 1:
             raise SSL.Error("SSL_CTX_set1_sigalgs_list failed")
-        options = _lib.SSL_OP_NO_RENEGOTIATION | _lib.SSL_OP_NO_COMPRESSION
+        options = SSL.OP_NO_RENEGOTIATION | SSL.OP_NO_COMPRESSION
         tickets = self.wire.tickets
         if tickets is not Tickets.STATELESS:
             # Stateful: TLS 1.3 tickets that name a cached session (a client leaves out the
             # TLS 1.2 session_ticket extension, as the capture's ClientHello size suggests).
-            options |= _lib.SSL_OP_NO_TICKET
+            options |= SSL.OP_NO_TICKET
         ctx.set_options(options)
         # Stateless tickets need no server-side cache (10,000 connections cost no cache
         # memory); stateful ones live in OpenSSL's bounded internal cache (20,480 sessions,
         # the oldest dropped first). A client keeps its sessions explicitly (TLSSession).
-        cache = _lib.SSL_SESS_CACHE_OFF
+        cache = SSL.SESS_CACHE_OFF
         if tickets is Tickets.STATEFUL and self.role is Role.PASSIVE:
-            cache = _lib.SSL_SESS_CACHE_SERVER
+            cache = SSL.SESS_CACHE_SERVER
         ctx.set_session_cache_mode(cache)
         # A server that verifies client certificates must name its session context, else
         # OpenSSL refuses every resumption ("session id context uninitialized").
@@ -419,7 +419,7 @@ class TLSContext:
         ctx.clear_mode(_lib.SSL_MODE_ENABLE_PARTIAL_WRITE)
         # Free the record buffers (2 x ~17 KiB) of idle connections: 10,000 idle connections
         # are the mock PLC's normal load.
-        ctx.set_mode(_lib.SSL_MODE_RELEASE_BUFFERS)
+        ctx.set_mode(SSL.MODE_RELEASE_BUFFERS)
 
     def _needs_legacy_keys(self) -> bool:
         key = self.resolved.own_key

@@ -25,6 +25,8 @@ from collections.abc import Callable
 from enum import Enum
 from typing import Any
 
+from OpenSSL import SSL
+
 from ouc.device import Role
 from ouc.errors import CertError, ConfigError, OucConnectionError, Status, TLSError
 from ouc.tls import _libssl as _lib
@@ -92,7 +94,7 @@ _WANT_READ = _lib.SSL_ERROR_WANT_READ
 _WANT_WRITE = _lib.SSL_ERROR_WANT_WRITE
 _ZERO_RETURN = _lib.SSL_ERROR_ZERO_RETURN
 _SYSCALL = _lib.SSL_ERROR_SYSCALL
-_SENT_SHUTDOWN = _lib.SSL_SENT_SHUTDOWN
+_SENT_SHUTDOWN = SSL.SENT_SHUTDOWN
 _CHAR = "char[]"
 # data_to_send() reads output of up to _SCRATCH bytes into a pooled buffer; a send() larger than
 # _SMALL_SEND (whose records might not fit) takes the exact-size path instead.
@@ -637,7 +639,7 @@ class TLSEngine:
             raise OucConnectionError(
                 "the connection is being closed", status=Status.NO_SUCH_CONNECTION
             )
-        if self._half_open and _lib.SSL_get_shutdown(self._ssl) == _lib.SSL_RECEIVED_SHUTDOWN:
+        if self._half_open and _lib.SSL_get_shutdown(self._ssl) == SSL.RECEIVED_SHUTDOWN:
             return  # half-closed by the partner, and answering was asked for
         raise OucConnectionError("the partner closed the connection", status=Status.PARTNER_CLOSED)
 
