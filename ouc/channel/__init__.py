@@ -9,9 +9,10 @@ Communication", a different protocol that ouc does not implement.
 
 Layer 3½, above the drivers. The pieces:
 
-- :class:`~ouc.channel._link.Link` (``ouc.channel._link``): the sans-I/O core of one
-  connection — its state, control tags, change rules, trust decisions and retry timer, driven
-  by events with ``now``, answering what to do (connect to X, drop, wait until T).
+- :class:`Link`: the sans-I/O core of one connection — its state, control tags, change rules,
+  trust decisions and retry timer, driven by events with ``now``, answering what to do
+  (:class:`Connect` to X, :class:`Drop`, :class:`Wait` until T, :class:`Stop`); the rules all
+  links share are a :class:`LinkRules`. A runner of your own (asyncio, say) can drive it.
 - :class:`Channel`: the thin threaded runner around the links, on the blocking driver;
   :class:`ChannelConnection` names a connection and the start values of its control tags
   (``@<connection>@ForceConnectionState``, ``…@AlternativeAddress``,
@@ -29,6 +30,7 @@ from ouc.channel._cas import TrustedCAs
 from ouc.channel._channel import Channel
 from ouc.channel._config import ChannelConfig, cpu_profile
 from ouc.channel._control import ControlServer, control_request
+from ouc.channel._link import Connect, Drop, Link, LinkRules, Stop, Wait
 from ouc.channel._settings import ChannelConnection
 from ouc.channel._state import (
     ALTERNATIVE_ADDRESS,
@@ -55,9 +57,15 @@ __all__ = [
     "ChannelEvent",
     "ChannelRow",
     "ChannelVerifier",
+    "Connect",
     "ControlServer",
+    "Drop",
+    "Link",
+    "LinkRules",
     "LinkState",
+    "Stop",
     "TrustedCAs",
+    "Wait",
     "client_identity",
     "control_request",
     "cpu_profile",

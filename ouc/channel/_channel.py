@@ -340,7 +340,11 @@ class Channel:
     def _address(args: tuple[object, ...], values: int) -> tuple[str, str, tuple[object, ...]]:
         """(connection, control value, the rest) from a tag name or the two older names."""
         if len(args) == values + 1:
-            name, variable = parse_tag(str(args[0]))
+            try:
+                name, variable = parse_tag(str(args[0]))
+            except ConfigError as exc:
+                older = "CONNECTION VARIABLE" + (" VALUE" if values else "")
+                raise ConfigError(f"{exc.message} (or give {older})", path="tag") from exc
         elif len(args) == values + 2:
             name, variable = str(args[0]), canonical_variable(str(args[1]))
         else:

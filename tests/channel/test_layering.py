@@ -1,7 +1,9 @@
 """The channel's core is sans-I/O: no sockets, threads or clocks, nothing of the drivers.
 
-``_link`` (the rules, state and timer), ``_state`` (rows and events), ``_settings`` and
-``_address`` decide; only the runner (``_channel``) and the control socket (``_control``) do I/O.
+``_link`` (the rules, state and timer), ``_state`` (rows and events), ``_settings``,
+``_address`` and ``_trust`` (the trust decisions; they read certificate files, as the layer-1
+stores do) decide; only the runner (``_channel``), the control socket (``_control``) and the
+shared CA list (``_cas``, locked for threads) touch threads or sockets.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ from pathlib import Path
 import ouc.channel
 
 PACKAGE = Path(ouc.channel.__file__).parent
-CORE = ("_link.py", "_state.py", "_settings.py", "_address.py")
+CORE = ("_link.py", "_state.py", "_settings.py", "_address.py", "_trust.py")
 FORBIDDEN = {"socket", "ssl", "asyncio", "OpenSSL", "threading", "time", "selectors"}
 
 
