@@ -17,19 +17,52 @@ entry's serial and date.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import warnings
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import TypeVar
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
+from cryptography.utils import CryptographyDeprecationWarning
 from cryptography.x509.oid import NameOID
 
 from ouc.errors import CertError, Status
 
-__all__ = ["check_certificate", "check_crl", "check_public_key", "checked_parse"]
+__all__ = [
+    "check_certificate",
+    "check_crl",
+    "check_public_key",
+    "checked_parse",
+    "parser_warnings",
+]
 
 _T = TypeVar("_T")
+
+
+@contextmanager
+def parser_warnings(where: str) -> Iterator[None]:
+    """Keep cryptography's parser warnings off the user's screen, and act on them.
+
+    A ``CryptographyDeprecationWarning`` while parsing says the input breaks a rule that a
+    coming release of cryptography will enforce (a serial number that is not positive, for
+    one): the input is refused now, as a CertError, rather than working until an upgrade.
+    Other parser warnings (a country name of the wrong length, a PKCS#12 file in BER) concern
+    inputs that still work and are dropped.
+
+    Raises:
+        CertError: a deprecation warning was issued inside the block.
+    """
+    with warnings.catch_warnings(record=True) as seen:
+        warnings.simplefilter("always")
+        yield
+    for warning in seen:
+        if issubclass(warning.category, CryptographyDeprecationWarning):
+            reason = str(warning.message).split(". ", 1)[0]
+            raise CertError(
+                f"{where}: refused: {reason}", status=Status.TLS_CERT_INVALID, path=where
+            )
 
 
 def checked_parse(parse: Callable[[], _T], where: str, what: str) -> _T:

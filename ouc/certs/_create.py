@@ -22,7 +22,15 @@ from ouc.certs._keys import PrivateKey, PublicKey, check_key_supported, hash_alg
 from ouc.certs._sha1 import resign_sha1
 from ouc.errors import CertError, ConfigError, Status
 
-__all__ = ["Template", "as_utc", "create_certificate", "is_ca", "reissue", "sign_builder"]
+__all__ = [
+    "Template",
+    "as_utc",
+    "create_certificate",
+    "is_ca",
+    "reissue",
+    "sign_builder",
+    "valid_until",
+]
 
 _SERVER = ExtendedKeyUsageOID.SERVER_AUTH
 _CLIENT = ExtendedKeyUsageOID.CLIENT_AUTH
@@ -136,6 +144,33 @@ def as_utc(moment: dt.datetime) -> dt.datetime:
     if moment.tzinfo is None:
         return moment.replace(tzinfo=dt.UTC)
     return moment.astimezone(dt.UTC)
+
+
+#: X.509 times end here (GeneralizedTime has four year digits).
+_LAST_MOMENT = dt.datetime(9999, 12, 31, 23, 59, 59, tzinfo=dt.UTC)
+
+
+def valid_until(start: dt.datetime, span: dt.timedelta | int) -> dt.datetime:
+    """``start`` plus a validity (a timedelta or days), refused when it is not positive or ends
+    after 9999-12-31, the last moment a certificate can express.
+
+    Raises:
+        CertError: with ``path="days"``.
+    """
+    begin = as_utc(start)
+    try:
+        length = span if isinstance(span, dt.timedelta) else dt.timedelta(days=span)
+        end: dt.datetime | None = begin + length
+    except OverflowError:
+        end = None
+    if end is None or not begin < end <= _LAST_MOMENT:
+        days = span.days if isinstance(span, dt.timedelta) else span
+        raise CertError(
+            f"a validity of {days} days from {begin:%Y-%m-%d} is not positive or ends after "
+            "9999-12-31",
+            path="days",
+        )
+    return end
 
 
 def is_ca(cert: x509.Certificate) -> bool:

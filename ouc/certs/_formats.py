@@ -17,7 +17,13 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.hazmat.primitives.serialization import pkcs12
 
-from ouc.certs._checks import check_certificate, check_crl, check_public_key, checked_parse
+from ouc.certs._checks import (
+    check_certificate,
+    check_crl,
+    check_public_key,
+    checked_parse,
+    parser_warnings,
+)
 from ouc.certs._keys import PrivateKey
 from ouc.errors import CertError, ConfigError
 
@@ -70,8 +76,13 @@ def load_key(data: bytes, *, password: str | bytes | None = None, where: str = "
 
     Raises:
         ConfigError: encrypted without (or with a wrong) password.
-        CertError: not a key, or neither RSA nor EC.
+        CertError: not a key, neither RSA nor EC, or a curve cryptography does not know.
     """
+    with parser_warnings(where):
+        return _load_key(data, password=password, where=where)
+
+
+def _load_key(data: bytes, *, password: str | bytes | None, where: str) -> PrivateKey:
     secret = _password(password)
     try:
         if b"-----BEGIN" in data:
@@ -94,12 +105,18 @@ def load_key(data: bytes, *, password: str | bytes | None = None, where: str = "
 def load_bundle(
     data: bytes, *, suffix: str, password: str | bytes | None = None, where: str = "file"
 ) -> Bundle:
-    """Parse a certificate file by its suffix (see module docstring).
+    """Parse a certificate file by its suffix (see module docstring); every certificate and the
+    key are checked (``_checks``), so what comes back can be listed and used.
 
     Raises:
-        CertError: not a certificate file of that kind.
+        CertError: not a certificate file of that kind, or a part of it does not parse.
         ConfigError: a bad or missing password.
     """
+    with parser_warnings(where):
+        return _load_bundle(data, suffix=suffix, password=password, where=where)
+
+
+def _load_bundle(data: bytes, *, suffix: str, password: str | bytes | None, where: str) -> Bundle:
     suffix = suffix.lower()
     if suffix in (".p12", ".pfx"):
         try:
@@ -110,11 +127,12 @@ def load_bundle(
             raise CertError(
                 f"{where}: the PKCS#12 file cannot be read ({str(exc)[:160]})", path=where
             ) from exc
-        if p12.cert is None:
+        # Without a key, the certificates are all "additional": the first is the main one.
+        extra = tuple(c.certificate for c in p12.additional_certs)
+        certs = extra if p12.cert is None else (p12.cert.certificate, *extra)
+        if not certs:
             raise CertError(f"{where}: the PKCS#12 file holds no certificate", path=where)
         key = None if p12.key is None else _checked_key(p12.key, where)
-        extra = tuple(c.certificate for c in p12.additional_certs)
-        certs = (p12.cert.certificate, *extra)
         return Bundle(certs=tuple(check_certificate(c, where) for c in certs), key=key)
     if suffix not in CERT_SUFFIXES:
         raise ConfigError(
@@ -139,6 +157,11 @@ def load_bundle(
 def load_crl(data: bytes, *, where: str = "crl") -> x509.CertificateRevocationList:
     """Parse a DER or PEM revocation list; raises CertError when it is not one (or a part of
     it that ouc reads does not parse)."""
+    with parser_warnings(where):
+        return _load_crl(data, where)
+
+
+def _load_crl(data: bytes, where: str) -> x509.CertificateRevocationList:
     try:
         if b"-----BEGIN" in data:
             crl = x509.load_pem_x509_crl(data)

@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes
 
 from ouc.certs._checks import checked_parse
-from ouc.certs._create import Template, as_utc, create_certificate, is_ca, reissue
+from ouc.certs._create import Template, as_utc, create_certificate, is_ca, reissue, valid_until
 from ouc.certs._formats import crl_bytes
 from ouc.certs._index import Entry, Index, Revocations, write_index
 from ouc.certs._keys import (
@@ -151,7 +151,7 @@ class CertStore(StoreBase):
         start = as_utc(not_before or now)
         if not_after is None:
             span = days if days is not None else (_CA_DAYS if template.is_ca else _LEAF_DAYS)
-            not_after = start + dt.timedelta(days=span)
+            not_after = valid_until(start, span)
         issuer_cert, issuer_key = None, None
         if issuer_id is not None:
             issuer_cert, issuer_key = self._signer(issuer_id, now)
@@ -286,7 +286,7 @@ class CertStore(StoreBase):
             issuer_name=issuer_name,
             public_key=public,  # type: ignore[arg-type]
             not_before=start,
-            not_after=start + span,
+            not_after=valid_until(start, span),
         )
         self._write_entry(index, entry, cert, own_key if new_key else None, keep_key=not new_key)
         return cert

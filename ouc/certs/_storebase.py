@@ -25,7 +25,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ouc.certs._atomic import TMP_SUFFIX, fsync_dir, write_atomic
-from ouc.certs._checks import check_certificate, checked_parse
+from ouc.certs._checks import check_certificate, checked_parse, parser_warnings
 from ouc.certs._create import as_utc, is_ca
 from ouc.certs._formats import key_bytes, load_crl, load_key
 from ouc.certs._index import Entry, Index, index_stamp, read_index, write_index
@@ -123,10 +123,11 @@ class StoreBase:
         if cert is None:
             data = self._read(name)
             try:
-                cert = checked_parse(
-                    lambda: x509.load_pem_x509_certificate(data), name, "the certificate"
-                )
-                check_certificate(cert, name)
+                with parser_warnings(name):
+                    cert = checked_parse(
+                        lambda: x509.load_pem_x509_certificate(data), name, "the certificate"
+                    )
+                    check_certificate(cert, name)
             except CertError as exc:
                 raise StoreError(
                     f"certificate ID {cert_id} is damaged: {exc.message}; replace it "

@@ -57,6 +57,7 @@ _FLAGS: dict[tuple[str | None, str], str] = {
     (None, "dns_sans"): "--dns",
     (None, "uri_sans"): "--uri",
     (None, "not_after"): "--days/--now",
+    (None, "days"): "--days",
     (None, "issuer_id"): "--issuer",
     (None, "family"): "--family",
     (None, "firmware"): "--firmware",

@@ -5,7 +5,8 @@ Usage::
     python tests/fuzz/run_atheris.py TARGET [libFuzzer options] [CORPUS_DIR ...]
     python tests/fuzz/run_atheris.py params -max_total_time=600 corpus/params
 
-TARGET is one of ``targets.TARGETS`` (params, layout_standard, layout_nested, tpdu, stream).
+TARGET is one of ``targets.TARGETS`` (params, layout_standard, layout_nested, tpdu, stream,
+cert_der, cert_pem, key, crl, p12, scl); ``campaign.py`` runs them all, one after another.
 The ``ouc`` modules are imported under ``atheris.instrument_imports`` so libFuzzer gets coverage
 feedback from them; a target raising anything but an OucError is a crash: libFuzzer writes the
 input to ``crash-*`` and exits non-zero. Without ``-runs``/``-max_total_time`` it runs forever.

@@ -19,7 +19,11 @@ the tests.
 
 from __future__ import annotations
 
+import functools
+import importlib.util
 from collections.abc import Callable
+from pathlib import Path
+from types import ModuleType
 
 from ouc.db import Layout, parse_scl
 from ouc.errors import OucError
@@ -179,15 +183,30 @@ def stream(data: bytes) -> None:
     assert b"".join(adhoc_out) == joined
 
 
+def _import_module() -> ModuleType:
+    """``targets_import.py``, loaded by path like this file (no sibling imports in tests)."""
+    spec = importlib.util.spec_from_file_location(
+        "ouc_fuzz_targets_import", Path(__file__).with_name("targets_import.py")
+    )
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_IMPORTS = _import_module()
+
 TARGETS: dict[str, Target] = {
     "params": params,
     "layout_standard": layout_standard,
     "layout_nested": layout_nested,
     "tpdu": tpdu,
     "stream": stream,
+    **{name: _only_ouc_errors(target) for name, target in _IMPORTS.IMPORT_TARGETS.items()},
 }
 
 
+@functools.cache
 def seeds() -> dict[str, list[bytes]]:
     """A small valid corpus per target, so a fuzzer starts from inputs that get deep."""
     from ouc.framing import ConnectionRequest, encode_message
@@ -202,4 +221,5 @@ def seeds() -> dict[str, list[bytes]]:
         "layout_nested": [b"\x01" + nested.encode()],
         "tpdu": [b"\x10" + iso + encode_message(bytes(300), 128)],
         "stream": [b"\x05" + bytes(range(40))],
+        **_IMPORTS.import_seeds(),
     }

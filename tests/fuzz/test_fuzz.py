@@ -30,7 +30,19 @@ from ouc.strategies import (
     valid_blocks,
 )
 
-NAMES = ("params", "layout_standard", "layout_nested", "tpdu", "stream")
+NAMES = (
+    "params",
+    "layout_standard",
+    "layout_nested",
+    "tpdu",
+    "stream",
+    "cert_der",
+    "cert_pem",
+    "key",
+    "crl",
+    "p12",
+    "scl",
+)
 ATHERIS_SECONDS = 1  # per target; the five run in parallel
 HAVE_ATHERIS = importlib.util.find_spec("atheris") is not None
 NO_ATHERIS = (

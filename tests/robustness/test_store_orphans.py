@@ -18,7 +18,7 @@ import ouc.certs._storebase as storebase
 from ouc.certs import CertStore, PrivateKey, Template, generate_key
 from ouc.cli import main
 from ouc.drivers import example_store
-from ouc.errors import StoreError
+from ouc.errors import CertError, StoreError
 
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 
@@ -99,3 +99,27 @@ def test_untouched_index_module_is_the_one_patched() -> None:
     # The test above patches write_index where the store calls it; if the store ever imports
     # it differently, the patch would silently miss and the test must notice.
     assert storebase.write_index is index_module.write_index
+
+
+@pytest.mark.parametrize(
+    ("start", "days"),
+    [(NOW, 99999999), (dt.datetime(9999, 12, 1, tzinfo=dt.UTC), 730), (NOW, 0), (NOW, -5)],
+)
+def test_validity_beyond_x509_is_a_cert_error(
+    store: CertStore, start: dt.datetime, days: int
+) -> None:
+    # The library API has no argparse in front of it: create and renew refuse by themselves.
+    before = store.ids()
+    with pytest.raises(CertError, match="9999-12-31") as info:
+        store.create(
+            common_name="X",
+            template=Template.TLS_CLIENT_SERVER,
+            now=start,
+            days=days,
+            ip_sans=["192.168.0.5"],
+        )
+    assert info.value.path == "days"
+    if start == NOW:  # at 9999-12-01 CA 3 itself is expired, which renew says first
+        with pytest.raises(CertError, match="9999-12-31"):
+            store.renew(9, now=start, days=days)
+    assert CertStore(store.path).ids() == before
