@@ -36,13 +36,15 @@ def fsync_dir(directory: Path) -> None:
 def write_atomic(path: Path, data: bytes, *, mode: int = 0o644) -> None:
     """Replace ``path`` with ``data`` atomically; the file gets exactly ``mode``.
 
+    The folder must exist already (the store creates its own sub-folders).
+
     Raises:
         StoreError: the write failed; the old file (if any) is untouched.
     """
     directory = path.parent
     tmp = directory / f".{path.name}.{secrets.token_hex(4)}{TMP_SUFFIX}"
     try:
-        directory.mkdir(parents=True, exist_ok=True)
+        # The folder must exist: a typo in an export path must not create folders anywhere.
         fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         try:
             os.fchmod(fd, mode)  # the umask may have narrowed it; never widen beyond ``mode``

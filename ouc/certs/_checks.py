@@ -17,6 +17,7 @@ entry's serial and date.
 
 from __future__ import annotations
 
+import re
 import warnings
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -77,12 +78,23 @@ def checked_parse(parse: Callable[[], _T], where: str, what: str) -> _T:
     except CertError:
         raise
     except Exception as exc:  # every parser error of untrusted bytes
-        reason = str(exc).split("\n", 1)[0][:160] or type(exc).__name__
+        reason = _reason(exc)
         raise CertError(
             f"{where}: {what} cannot be read ({reason})",
             status=Status.TLS_CERT_INVALID,
             path=where,
         ) from exc
+
+
+def _reason(exc: Exception) -> str:
+    """A short reason: cryptography's ASN.1 errors name the kind and the field deep inside a
+    debug dump (``ParseError { kind: UnexpectedTag {...}, location: ["..."] }``)."""
+    text = str(exc)
+    kind = re.search(r"kind: (\w+)", text)
+    if kind:
+        where = re.search(r'location: \["([^"]+)"', text)
+        return f"ASN.1 {kind.group(1)}" + (f" in {where.group(1)}" if where else "")
+    return text.split("\n", 1)[0][:160] or type(exc).__name__
 
 
 def check_public_key(key: object, where: str) -> None:

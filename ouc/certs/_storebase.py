@@ -130,7 +130,7 @@ class StoreBase:
                     check_certificate(cert, name)
             except CertError as exc:
                 raise StoreError(
-                    f"certificate ID {cert_id} is damaged: {exc.message}; replace it "
+                    f"the certificate is damaged: {exc.message}; replace it "
                     f"('ouc certs replace {cert_id} FILE') or delete it "
                     f"('ouc certs delete {cert_id}')",
                     status=exc.status,
@@ -367,8 +367,12 @@ class StoreBase:
 
     def _write_file(self, name: str, data: bytes, *, secret: bool = False) -> None:
         target = self._path / name
-        if secret:
-            target.parent.mkdir(mode=0o700, exist_ok=True)
+        try:
+            target.parent.mkdir(mode=0o700 if secret else 0o755, exist_ok=True)
+        except OSError as exc:
+            raise StoreError(
+                f"cannot create {target.parent}: {exc.strerror}", path=str(target.parent)
+            ) from exc
         write_atomic(target, data, mode=0o600 if secret else 0o644)
 
     def _read(self, name: str) -> bytes:

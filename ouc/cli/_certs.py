@@ -95,7 +95,7 @@ def _table(rows: Sequence[CertRow]) -> str:
         "  ".join(cell.ljust(w) for cell, w in zip(line, widths, strict=True)).rstrip()
         for line in lines
     ]
-    table += [f"ID {r.id} is damaged: {r.problem}" for r in rows if r.problem is not None]
+    table += [f"ID {r.id}: {r.problem}" for r in rows if r.problem is not None]
     return "\n".join(table)
 
 

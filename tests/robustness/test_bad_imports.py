@@ -11,7 +11,10 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import os
 import re
+import subprocess
+import sys
 from collections.abc import Callable
 from pathlib import Path
 
@@ -249,19 +252,19 @@ def test_a_store_holding_a_damaged_entry(
     assert err == ""
     row = next(line for line in out.splitlines() if line.startswith("11 "))
     assert "DAMAGED" in row
-    assert "ID 11 is damaged:" in out and "ouc certs delete 11" in out
+    assert "ID 11: the certificate is damaged:" in out and "ouc certs delete 11" in out
     assert "PLC_1" in out  # the other rows are all there
     assert main(["certs", "list", "--json", "--store", path]) == 0
     assert '"problem"' in capsys.readouterr().out
 
     line = _check_refused(capsys, ["certs", "show", "11", "--store", path])
-    assert "certificate ID 11 is damaged" in line
+    assert "ID 11: the certificate is damaged" in line
     # The client PLC's own certificate is the damaged one: serve for it is one clear line.
     line = _check_refused(
         capsys,
         ["connect", "--store", path, "--device", "PLC_2", "--to", "127.0.0.1:9", "--timeout", "5"],
     )
-    assert "certificate ID 11 is damaged" in line
+    assert "ID 11: the certificate is damaged" in line
     # What does not involve ID 11 still works: show, resolve for PLC_1, a new import.
     assert main(["certs", "show", "9", "--store", path]) == 0
     capsys.readouterr()
@@ -279,3 +282,56 @@ def test_the_library_raises_only_cert_errors(store: CertStore, tmp_path: Path) -
         with pytest.raises(CertError) as info:
             store.import_file(bad)
         assert isinstance(info.value, OucError) and str(bad) in str(info.value)
+
+
+def test_a_p12_with_certificates_only_imports_them(
+    capsys: pytest.CaptureFixture[str], store: CertStore, tmp_path: Path
+) -> None:
+    # Without a key every certificate of a PKCS#12 file is an "additional" one; the first is
+    # the main certificate (it used to be refused as "holds no certificate").
+    leaf = _cert(_raw(ExtensionOID.SUBJECT_ALTERNATIVE_NAME, b"\x30\x06\x87\x04\xc0\xa8\x00\x07"))
+    p12 = tmp_path / "certs-only.p12"
+    p12.write_bytes(
+        pkcs12.serialize_key_and_certificates(
+            b"x", None, leaf, [store.certificate(3)], serialization.NoEncryption()
+        )
+    )
+    assert main(["certs", "import", str(p12), "--json", "--store", str(store.path)]) == 0
+    assert '"ids": [\n    12\n  ]' in capsys.readouterr().out
+    assert CertStore(store.path).certificate(12) == leaf
+
+
+def test_negative_serial_is_refused_not_warned(
+    capsys: pytest.CaptureFixture[str], store: CertStore, tmp_path: Path
+) -> None:
+    # cryptography warns that it will refuse such certificates; ouc refuses them now, in one
+    # line, instead of printing a multi-line warning and storing a time bomb.
+    der = _der(_cert())
+    serial_at = der.index(b"\xa0\x03\x02\x01\x02") + 5  # the INTEGER after the version
+    length = der[serial_at + 1]
+    negative = der[: serial_at + 2] + b"\x80" + der[serial_at + 3 :]
+    assert len(negative) == len(der) and length > 1
+    bad = tmp_path / "negative.der"
+    bad.write_bytes(negative)
+    line = _check_refused(capsys, ["certs", "import", str(bad), "--store", str(store.path)])
+    assert "serial number" in line
+    _still_usable(capsys, store)
+
+
+def test_serve_with_a_damaged_own_certificate(store: CertStore) -> None:
+    # The server PLC's own certificate 9 is damaged: 'ouc serve' stops before listening,
+    # with one line (a subprocess, bounded, so a regression cannot hang the suite).
+    target = store.path / store.entry(9).cert_file
+    target.write_bytes(_pem(BAD_CERTS["san"]()))
+    env = dict(os.environ, PYTHONPATH=str(Path(__file__).parents[2]))
+    done = subprocess.run(
+        [sys.executable, "-m", "ouc", "serve", "--store", str(store.path), "--port", "0"],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+    )
+    assert done.returncode == 2 and done.stdout == ""
+    lines = done.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ouc: error: ID 9: the certificate is damaged")
+    assert "ouc certs delete 9" in lines[0] and "Traceback" not in done.stderr

@@ -123,3 +123,11 @@ def test_validity_beyond_x509_is_a_cert_error(
         with pytest.raises(CertError, match="9999-12-31"):
             store.renew(9, now=start, days=days)
     assert CertStore(store.path).ids() == before
+
+
+def test_export_never_creates_folders(store: CertStore, tmp_path: Path) -> None:
+    # The library refuses too, not only the command line's argument check.
+    target = tmp_path / "no" / "such" / "x.pem"
+    with pytest.raises(StoreError, match="No such file or directory"):
+        store.export(9, target)
+    assert not (tmp_path / "no").exists()
