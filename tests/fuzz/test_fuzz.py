@@ -186,7 +186,7 @@ def test_atheris_runs_every_target_briefly(
             "-runs=200000",
             f"-artifact_prefix={tmp_path}/{name}-",
         )
-    deadline = time.monotonic() + 60
+    deadline = time.monotonic() + 180  # eleven processes start at once on a busy machine
     failures = []
     for name, proc in runs.items():
         try:
