@@ -23,6 +23,7 @@ from ouc.certs._create import is_ca
 from ouc.certs._formats import Bundle, load_bundle, load_crl, load_key
 from ouc.certs._keys import describe_key
 from ouc.certs._listing import signature_name, used_as
+from ouc.certs._verify import signed_by
 from ouc.db import parse_scl
 
 Target = Callable[[bytes], None]
@@ -44,6 +45,10 @@ def _reads(bundle: Bundle) -> None:
         assert cert.not_valid_before_utc is not None and cert.not_valid_after_utc is not None
     if bundle.key is not None:
         describe_key(bundle.key)
+    # The store looks for each certificate's issuer by signature: a chain's next certificate,
+    # or the certificate itself (self-signed, the legacy SHA-1 CA by hand).
+    for cert, issuer in zip(bundle.certs, (*bundle.certs[1:], bundle.certs[0]), strict=True):
+        assert signed_by(cert, issuer) in (True, False, None)
 
 
 def cert_der(data: bytes) -> None:
