@@ -10,6 +10,7 @@ it), then from another shell::
     ouc plc --control /tmp/plc1.sock cont 0          # CONT 1→0 (7003 → 0003); cont 1 again
     ouc plc --control /tmp/plc1.sock en_r 0          # EN_R: frames wait (TRCV_C 7004)
     ouc plc --control /tmp/plc1.sock req 0100FE0C... # REQ: TSEND_C sends these bytes
+    ouc plc --control /tmp/plc1.sock download        # load renewed certificates (< V3.1)
 
 What the partner sees is an option of the endpoint, because the help does not say (inference):
 ``--com-rst-wire rst|fin`` (default rst: the abort resets TCP), ``--stop-wire fin|rst`` (default
@@ -89,6 +90,8 @@ def _table(state: dict[str, Any]) -> str:
     ]
     for conn in state["connections"]:
         lines.append(f"  {conn['state']:<14} TSEND_C {conn['TSEND_C']}  TRCV_C {conn['TRCV_C']}")
+    if "certificates" in state:  # the answer to download
+        lines.append(f"  {state['certificates'] or 'certificates unchanged: nothing to load'}")
     return "\n".join(lines)
 
 

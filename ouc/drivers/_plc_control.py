@@ -10,7 +10,9 @@ Requests (one JSON object per line; see :mod:`ouc.drivers._control_socket`):
 - ``{"op": "status"}`` → the CPU's state, CONT, EN_R, the connections, both blocks' STATUS;
 - ``{"op": "cont", "value": true}``, ``{"op": "en_r", "value": false}``;
 - ``{"op": "req", "data": "<hex>", "len": 0}`` (TSEND_C: send a frame);
-- ``{"op": "com_rst"}``, ``{"op": "stop"}``, ``{"op": "run"}`` (the CPU's STOP and RUN).
+- ``{"op": "com_rst"}``, ``{"op": "stop"}``, ``{"op": "run"}`` (the CPU's STOP and RUN);
+- ``{"op": "download"}``: certificates renewed or replaced in the store since reach the endpoint
+  for its next connections (how a CPU below firmware V3.1 gets them, domain.md §7).
 """
 
 from __future__ import annotations
@@ -36,6 +38,7 @@ OPS = {
     "com_rst": "COM_RST: reset the established connection(s), then establish again",
     "stop": "the CPU goes to STOP: every connection ends, a passive port closes",
     "run": "the CPU goes to RUN: listening / connecting again",
+    "download": "load certificates renewed or replaced in the store (for the next connections)",
 }
 
 _TIMEOUT = 30.0  # seconds one control may take (an active endpoint re-establishing)
@@ -95,6 +98,11 @@ class PlcControl:
             self._call(endpoint.cpu_stop())
         elif op == "run":
             self._call(endpoint.cpu_run())
+        elif op == "download":
+            change = endpoint.spec.reload_certificates()
+            state = self.status()
+            state["certificates"] = None if change is None else change.line()
+            return state
         elif op != "status":
             raise ConfigError(f"unknown operation {op!r}; use {', '.join(OPS)}", path="op")
         return self.status()

@@ -314,3 +314,28 @@ def test_s_client_is_shown_the_renewed_certificate(
         if seen[-1] == new or time.monotonic() > deadline:
             break
     assert seen[-1] == new, seen
+
+
+def test_ouc_plc_download_loads_the_renewed_certificate_below_v31(
+    store: CertStore,
+    serve: list[Serve],
+    pem: ExamplePem,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    control = str(tmp_path / "plc1.sock")
+    server = Serve(store, "--firmware", "V3.0", "--control", control)
+    serve.append(server)
+    ctx = _client_context(pem)
+    old = store.certificate(9).serial_number
+    assert main(["plc", "--control", control, "download"]) == 0
+    assert "certificates unchanged: nothing to load" in capsys.readouterr().out
+    new = _renew_in_another_process(store)
+    assert _served_serial(ctx, server.port) == old  # V3.0: not without a download
+    assert main(["plc", "--control", control, "download", "--json"]) == 0
+    state = json.loads(capsys.readouterr().out)
+    assert state["certificates"] == (
+        f"certificates reloaded: own certificate 9, serial {old:X} -> {new:X}; new connections "
+        "use them"
+    )
+    assert _served_serial(ctx, server.port) == new  # the very next connection
