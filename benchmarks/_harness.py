@@ -25,6 +25,7 @@ from ouc.errors import ConfigError, OucError
 
 __all__ = [
     "REGISTRY",
+    "TRUST_SPREAD",
     "Budget",
     "Case",
     "Metric",
@@ -35,6 +36,10 @@ __all__ = [
     "register",
     "run_suite",
 ]
+
+
+#: A ratio whose per-round values spread more than this (±10 %) is flagged in the report.
+TRUST_SPREAD = 0.10
 
 
 class Metric(Enum):
@@ -207,6 +212,37 @@ class Row:
     error: str | None = None
     skipped: bool = False
     samples: tuple[Result, ...] = ()
+    ratios: tuple[float, ...] = ()  # the per-round ratios the median ``ratio`` is taken of
+    medians_ratio: float | None = None  # this row's median metric / the baseline's median
+
+    @property
+    def ratio_spread(self) -> float | None:
+        """Noise of the ratio over its rounds: (max - min) / 2 / median, e.g. 0.04 for ±4 %."""
+        if len(self.ratios) < 2 or not self.ratio:
+            return None
+        return (max(self.ratios) - min(self.ratios)) / 2 / self.ratio
+
+    @property
+    def warning(self) -> str | None:
+        """Why this row's ratio should not be trusted at a glance, or None.
+
+        - the per-round ratios fall on both sides of 1: the run does not say which is faster;
+        - the ratio of the medians points the other way than the median of the ratios;
+          (both only when the ratio in question is more than 2 % away from 1)
+        - the ratio's spread is above ±10 % (:data:`TRUST_SPREAD`).
+        """
+        ratio, ratios = self.ratio, self.ratios
+        if ratio is None:
+            return None
+        if len(ratios) >= 2 and min(ratios) < 1 < max(ratios) and abs(ratio - 1) > 0.02:
+            return f"rounds disagree: {min(ratios):.2f}x to {max(ratios):.2f}x"
+        medians = self.medians_ratio
+        if medians is not None and (ratio - 1) * (medians - 1) < 0 and abs(medians - 1) > 0.02:
+            return f"ratio of medians is {medians:.2f}x"
+        spread = self.ratio_spread
+        if spread is not None and spread > TRUST_SPREAD:
+            return f"ratio noisy: ±{spread * 100:.0f}%"
+        return None
 
     @property
     def spread(self) -> float | None:
@@ -227,6 +263,10 @@ class Row:
             "metric": self.metric.value,
             "higher_is_better": self.metric.higher_is_better,
             "ratio": self.ratio,
+            "ratio_spread": self.ratio_spread,
+            "ratios": list(self.ratios),
+            "medians_ratio": self.medians_ratio,
+            "warning": self.warning,
             "spread": self.spread,
             "rounds": self.rounds,
             "description": self.description,
@@ -260,9 +300,12 @@ class Registry:
     def get(self, name: str) -> Case | None:
         return self._cases.get(name)
 
-    def select(self, patterns: Sequence[str] = (), *, quick: bool = False) -> list[Case]:
+    def select(
+        self, patterns: Sequence[str] = (), *, quick: bool = False, always: Sequence[str] = ()
+    ) -> list[Case]:
         """Cases matching any pattern (glob, or substring when it has no wildcard), plus the
-        baselines they need, transitively, in registration order.
+        baselines they need, transitively, in registration order. Without patterns: every case
+        (``quick``: the quick ones and the names in ``always``, e.g. the rows with targets).
 
         Raises:
             ConfigError: a pattern matches nothing, or a baseline names an unknown case.
@@ -279,7 +322,8 @@ class Registry:
                 raise ConfigError(f"--only {pattern!r} matches no benchmark (see --list)")
             chosen.update(hits)
         if not patterns:
-            chosen = {c.name for c in self if c.quick or not quick}
+            keep = set(always)
+            chosen = {c.name for c in self if c.quick or not quick or c.name in keep}
         todo = list(chosen)
         while todo:
             case = self._cases[todo.pop()]
@@ -387,34 +431,42 @@ def steps(cases: Sequence[Case], rounds: int) -> int:
     return len(cases) * rounds
 
 
-def _paired_ratio(
+def paired_ratios(
     metric: Metric, subject: Sequence[Result], baseline: Sequence[Result]
-) -> float | None:
+) -> list[float]:
     ratios: list[float] = []
     for mine, theirs in zip(subject, baseline, strict=False):
         a, b = mine.metric(metric), theirs.metric(metric)
         if a is not None and b:
             ratios.append(a / b)
-    return statistics.median(ratios) if ratios else None
+    return ratios
 
 
 def _row(
     case: Case, samples: dict[str, list[Result]], errors: dict[str, str], skipped: set[str]
 ) -> Row:
     mine = samples[case.name]
-    ratio = None
+    ratios: list[float] = []
+    medians = None
     if case.baseline is not None and case.baseline in samples:
-        ratio = _paired_ratio(case.metric, mine, samples[case.baseline])
+        theirs = samples[case.baseline]
+        ratios = paired_ratios(case.metric, mine, theirs)
+        if mine and theirs:
+            a = median_result(mine).metric(case.metric)
+            b = median_result(theirs).metric(case.metric)
+            medians = a / b if a is not None and b else None
     return Row(
         name=case.name,
         group=case.group,
         baseline=case.baseline,
         metric=case.metric,
         result=median_result(mine),
-        ratio=ratio,
+        ratio=statistics.median(ratios) if ratios else None,
         rounds=len(mine),
         description=case.description,
         error=errors.get(case.name),
         skipped=case.name in skipped,
         samples=tuple(mine),
+        ratios=tuple(ratios),
+        medians_ratio=medians,
     )

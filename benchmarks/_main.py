@@ -9,6 +9,8 @@ failed (its error is in the table and JSON).
 from __future__ import annotations
 
 import argparse
+import contextlib
+import os
 import sys
 import tempfile
 import time
@@ -18,6 +20,7 @@ from typing import Any
 
 from benchmarks._harness import REGISTRY, Budget, Case, Registry, Row, RunContext, run_suite, steps
 from benchmarks._progress import Progress
+from ouc.errors import ConfigError
 
 __all__ = ["add_arguments", "load_registry", "main", "run_from_args"]
 
@@ -74,11 +77,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         "repeatable, comma-separated; baselines are added",
     )
     parser.add_argument("--list", action="store_true", help="list the rows and exit")
-    parser.add_argument("--json", metavar="FILE", help="write the results as JSON (- = stdout)")
+    parser.add_argument(
+        "--from",
+        dest="source",
+        metavar="FILE",
+        help="measure nothing: report an earlier run's JSON (-o) with this version's table, "
+        "--markdown and --chart",
+    )
+    parser.add_argument(
+        "--json", action="store_true", help="print the results as JSON (no table, no progress)"
+    )
+    parser.add_argument("-o", "--output", metavar="FILE", help="write the results as JSON to FILE")
     parser.add_argument(
         "--markdown", metavar="FILE", help="write the results as Markdown (for RESULTS.md)"
     )
-    parser.add_argument("--chart", metavar="FILE.png", help="draw handshakes/s per configuration")
+    parser.add_argument(
+        "--chart",
+        metavar="FILE.png",
+        help="draw the handshake rows per case, baseline beside ouc (needs matplotlib)",
+    )
     parser.add_argument(
         "--rounds", type=_positive_int, help="interleaved rounds per row (default 5, quick 3)"
     )
@@ -122,7 +139,17 @@ def _list(cases: Sequence[Case]) -> int:
 def run_from_args(args: argparse.Namespace) -> int:
     """Run the suite as ``args`` say; returns the exit status."""
     mode = _QUICK if args.quick else _FULL
-    cases = load_registry().select(_patterns(args), quick=args.quick)
+    from benchmarks.targets import target_rows
+
+    if args.chart is not None:
+        from benchmarks._report import chart_available
+
+        missing = chart_available()
+        if missing is not None:  # before the run, not after it
+            raise ConfigError(missing, path="--chart")
+    if args.source is not None:
+        return _report_earlier(args)
+    cases = load_registry().select(_patterns(args), quick=args.quick, always=target_rows())
     if args.list:
         return _list(cases)
     rounds = args.rounds or int(mode["rounds"])
@@ -135,7 +162,10 @@ def run_from_args(args: argparse.Namespace) -> int:
         "connections": args.connections or mode["connections"],
         "only": _patterns(args),
     }
-    progress = Progress(steps(cases, rounds), enabled=args.json is None)
+    with contextlib.suppress(OSError):
+        settings["load_average_start"] = [round(x, 2) for x in os.getloadavg()]
+    settings["confidence"] = "lower (quick mode)" if args.quick else "full"
+    progress = Progress(steps(cases, rounds), enabled=not args.json)
     started = time.monotonic()
     with tempfile.TemporaryDirectory(prefix="ouc-bench-") as workdir:
         ctx = RunContext(
@@ -154,7 +184,28 @@ def run_from_args(args: argparse.Namespace) -> int:
     return _report(rows, settings, args)
 
 
-def _report(rows: list[Row], settings: dict[str, Any], args: argparse.Namespace) -> int:
+def _report_earlier(args: argparse.Namespace) -> int:
+    """``--from FILE``: the rows of an earlier run, reported as a run would report them."""
+    import json
+
+    from benchmarks._report import rows_from_document
+
+    try:
+        doc = json.loads(Path(args.source).read_text(encoding="utf-8"))
+    except (OSError, ValueError) as exc:
+        raise ConfigError(f"cannot read {args.source}: {exc}", path="--from") from exc
+    rows = rows_from_document(doc)
+    doc["rows"] = [row.as_dict() for row in rows]
+    return _report(rows, doc["settings"], args, doc=doc)
+
+
+def _report(
+    rows: list[Row],
+    settings: dict[str, Any],
+    args: argparse.Namespace,
+    *,
+    doc: dict[str, Any] | None = None,
+) -> int:
     from benchmarks._report import (
         document,
         format_markdown,
@@ -164,12 +215,15 @@ def _report(rows: list[Row], settings: dict[str, Any], args: argparse.Namespace)
         write_text,
     )
 
-    if args.json != "-":
-        print(format_table(rows))
+    if doc is None:
+        doc = document(rows, settings)
+    if args.json:
+        write_json(None, doc)
+    else:
+        print(format_table(rows, quick=bool(settings.get("quick"))))
         print(f"\n{len(rows)} rows in {settings['duration_s']} s")
-    doc = document(rows, settings)
-    if args.json is not None:
-        write_json(args.json, doc)
+    if args.output is not None:
+        write_json(args.output, doc)
     if args.markdown is not None:
         write_text(args.markdown, format_markdown(rows, doc), "--markdown")
     if args.chart is not None:

@@ -26,7 +26,10 @@ import os
 import time
 from typing import Any, ClassVar
 
-from locust import User, constant, task
+try:
+    from locust import User, constant, task
+except ImportError as exc:  # the optional extra
+    raise ImportError("ouc.locust needs Locust: pip install 'ouc[locust]'") from exc
 
 from ouc.drivers import send_data_layout
 from ouc.errors import OucError

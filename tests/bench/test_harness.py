@@ -13,10 +13,18 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks import Budget, Case, Metric, Registry, Result, RunContext, run_suite
+from benchmarks import Budget, Case, Metric, Registry, Result, Row, RunContext, run_suite
 from benchmarks._harness import clusters, median_result, steps
 from benchmarks._progress import Progress
-from benchmarks._report import document, format_table, write_chart, write_json
+from benchmarks._report import (
+    chart_available,
+    chart_cases,
+    document,
+    format_table,
+    ordered,
+    write_chart,
+    write_json,
+)
 from ouc.errors import ConfigError, TLSError
 
 
@@ -108,6 +116,7 @@ def test_select_adds_baselines_transitively_and_refuses_unknown_patterns() -> No
     assert [c.name for c in reg.select(["c"])] == ["a", "b", "c"]
     assert [c.name for c in reg.select(["c*"])] == ["a", "b", "c"]
     assert [c.name for c in reg.select([], quick=True)] == ["a", "b"]
+    assert [c.name for c in reg.select([], quick=True, always=["c"])] == ["a", "b", "c"]
     assert [c.name for c in reg.select([])] == ["a", "b", "c"]
     assert [c.name for c in reg.select(["grp"])] == ["a", "b", "c"]  # groups match too
     with pytest.raises(ConfigError, match="matches no benchmark"):
@@ -137,7 +146,9 @@ def test_median_result_ignores_missing_fields() -> None:
     assert median_result([]) == Result()
 
 
-def test_table_json_and_chart_fallback(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_table_json_and_chart_fallback(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
     script = Script()
     cases = [
         script.case("hs-sock-base", [100.0, 100.0], warmup=False),
@@ -147,21 +158,87 @@ def test_table_json_and_chart_fallback(tmp_path: Path, monkeypatch: pytest.Monke
     rows = run_suite(cases, _ctx(tmp_path), rounds=2)
     table = format_table(rows)
     assert "== handshake-socket" in table
-    assert "1.00x rate" in table  # median of 0.5 and 1.5
-    assert "±50%" in table  # subj: range 100 around a median of 100
+    lines = table.splitlines()
+    base = next(i for i, line in enumerate(lines) if line.startswith("hs-sock-base "))
+    subj = lines[base + 1]
+    assert subj.startswith("└ hs-sock-subj")  # directly under its baseline
+    assert "1.00x rate ±50%" in subj  # median of the ratios 0.5 and 1.5, spread ±50 %
+    assert "(!) ratio noisy: ±50%" in subj
+    assert "1 ratio(s) too noisy to trust" in table
     out = tmp_path / "r.json"
     write_json(str(out), document(rows, {"quick": True}))
     doc = json.loads(out.read_text())
     assert [r["name"] for r in doc["rows"]] == ["hs-sock-base", "hs-sock-subj"]
     assert doc["rows"][1]["ratio"] == pytest.approx(1.0)
+    assert doc["rows"][1]["ratio_spread"] == pytest.approx(0.5)
+    assert doc["rows"][1]["warning"] == "ratio noisy: ±50%"
     assert doc["machine"]["cores"] >= 1 and "pyopenssl_openssl" in doc["machine"]
+    write_json(None, doc)  # --json: stdout
+    assert json.loads(capsys.readouterr().out)["rows"][1]["name"] == "hs-sock-subj"
     monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now fails
-    message = write_chart(rows, str(tmp_path / "c.png"))
+    message = chart_available()
     assert message is not None and "matplotlib is not installed" in message
-    assert "\n" not in message
+    with pytest.raises(ConfigError, match="matplotlib is not installed"):
+        write_chart(rows, str(tmp_path / "c.png"))
     assert not (tmp_path / "c.png").exists()
     with pytest.raises(ConfigError, match="cannot write"):
         write_json(str(tmp_path / "missing-dir" / "r.json"), doc)
+
+
+def _row(name: str, baseline: str | None, rates: list[float], base_rates: list[float]) -> Row:
+    samples = tuple(Result(rate=r) for r in rates)
+    ratios = tuple(a / b for a, b in zip(rates, base_rates, strict=True)) if baseline else ()
+    medians = statistics.median(rates) / statistics.median(base_rates)
+    return Row(
+        name=name, group="handshake-socket", baseline=baseline, metric=Metric.RATE,
+        result=median_result(list(samples)), ratio=statistics.median(ratios) if ratios else None,
+        rounds=len(rates), samples=samples, ratios=ratios,
+        medians_ratio=medians if baseline else None,
+    )  # fmt: skip
+
+
+def test_warnings_name_why_a_ratio_is_not_to_be_trusted() -> None:
+    steady = _row("a", "base", [95.0, 96.0, 97.0], [100.0, 100.0, 100.0])
+    assert steady.warning is None and steady.ratio_spread == pytest.approx(0.0104, abs=1e-3)
+    disagree = _row("b", "base", [80.0, 90.0, 130.0], [100.0, 100.0, 100.0])
+    assert disagree.warning == "rounds disagree: 0.80x to 1.30x"
+    # the median of the ratios says "a little slower", the ratio of the medians 1.5x faster
+    crossed = _row("c", "base", [99.0, 198.0, 150.0], [100.0, 200.0, 100.0])
+    assert crossed.ratio == pytest.approx(0.99)
+    assert crossed.warning == "ratio of medians is 1.50x"
+    # within 2 % of 1 on the other side is no contradiction
+    level = _row("d", "base", [98.5, 100.5, 97.0], [100.0, 100.0, 100.0])
+    assert level.medians_ratio == pytest.approx(0.985) and level.warning is None
+    close = _row("e", "base", [99.5, 100.5, 101.0], [100.0, 101.0, 100.2])
+    assert close.ratio is not None and close.ratio < 1 < (close.medians_ratio or 0)
+    assert close.warning is None
+    assert _row("base", None, [100.0], [100.0]).warning is None
+
+
+def test_rows_stand_under_their_baselines_and_charts_split_full_from_resumed() -> None:
+    base = _row("hs-sock-pyopenssl-x", None, [100.0, 100.0], [1.0, 1.0])
+    other = _row("hs-sock-ssl-x", "hs-sock-pyopenssl-x", [80.0, 82.0], [100.0, 100.0])
+    rbase = _row("hs-sock-pyopenssl-x-resumed", None, [300.0, 310.0], [1.0, 1.0])
+    ouc = _row("hs-sock-ouc-blocking-x", "hs-sock-pyopenssl-x", [90.0, 95.0], [100.0, 100.0])
+    rouc = _row("hs-sock-ouc-blocking-x-resumed", "hs-sock-pyopenssl-x-resumed",
+                [290.0, 300.0], [300.0, 310.0])  # fmt: skip
+    rows = [base, other, rbase, ouc, rouc]
+    assert [(r.name, d) for r, d in ordered(rows)] == [
+        ("hs-sock-pyopenssl-x", 0),
+        ("hs-sock-ssl-x", 1),
+        ("hs-sock-ouc-blocking-x", 1),
+        ("hs-sock-pyopenssl-x-resumed", 0),
+        ("hs-sock-ouc-blocking-x-resumed", 1),
+    ]
+    panels = chart_cases(rows)
+    assert [title.split(":")[1].split()[0] for title, _, _ in panels] == ["full", "resumed"]
+    full_cases = panels[0][1]
+    assert [[r.name for r, _ in case] for case in full_cases] == [
+        ["hs-sock-pyopenssl-x", "hs-sock-ssl-x", "hs-sock-ouc-blocking-x"]
+    ]
+    assert [[r.name for r, _ in case] for case in panels[1][1]] == [
+        ["hs-sock-pyopenssl-x-resumed", "hs-sock-ouc-blocking-x-resumed"]
+    ]
 
 
 def test_progress_draws_only_on_a_tty() -> None:

@@ -22,7 +22,7 @@ NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 
 def _run(tmp_path: Path, *args: str) -> tuple[int, dict[str, dict[str, Any]]]:
     out = tmp_path / "bench.json"
-    status = main([*TINY, "--json", str(out), *args])
+    status = main([*TINY, "-o", str(out), *args])
     doc = json.loads(out.read_text())
     return status, {row["name"]: row for row in doc["rows"]}
 

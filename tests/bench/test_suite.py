@@ -7,7 +7,6 @@ imply. Sockets are on 127.0.0.1 port 0, server processes are spawned and stopped
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import os
 import shutil
@@ -30,7 +29,7 @@ REPO = Path(__file__).resolve().parents[2]
 
 def _run(tmp_path: Path, *args: str) -> tuple[int, dict[str, Any]]:
     out = tmp_path / "bench.json"
-    status = main([*TINY, "--json", str(out), *args])
+    status = main([*TINY, "-o", str(out), *args])
     return status, json.loads(out.read_text())
 
 
@@ -60,6 +59,46 @@ def test_every_row_has_a_known_baseline_and_a_unique_name() -> None:
         "record-oneway",
         "memory-idle",
     }
+
+
+def test_chart_without_matplotlib_stops_before_the_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setitem(sys.modules, "matplotlib", None)  # import now fails
+    out = tmp_path / "r.json"
+    status = main([*TINY, "--only", "rec-echo-tcp-258", "--chart", str(tmp_path / "c.png"),
+                   "-o", str(out)])  # fmt: skip
+    assert status == 2
+    err = capsys.readouterr().err.strip()
+    assert err.count("\n") == 0 and "--chart" in err and "matplotlib is not installed" in err
+    assert not out.exists()  # nothing ran
+
+
+def test_json_goes_to_stdout_and_quick_runs_every_target_row(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from benchmarks.targets import target_rows
+
+    assert main([*TINY, "--only", "rec-mem-ssl-258", "--json"]) == 0
+    doc = json.loads(capsys.readouterr().out)  # the document alone: no table, no progress
+    assert [row["name"] for row in doc["rows"]] == ["rec-mem-ssl-258"]
+    quick = {c.name for c in load_registry().select([], quick=True, always=target_rows())}
+    assert set(target_rows()) <= quick
+    assert "hs-sock-ouc-blocking-tls13-rsa-mutual" in quick  # a full-only row with a target
+    earlier = tmp_path / "run.json"
+    assert main([*TINY, "--only", "rec-mem-ssl-258,rec-mem-pyopenssl-258", "-o", str(earlier)]) == 0
+    capsys.readouterr()
+    assert main(["--from", str(earlier), "--json"]) == 0  # measures nothing, reports the file
+    again = {row["name"]: row for row in json.loads(capsys.readouterr().out)["rows"]}
+    first = {row["name"]: row for row in json.loads(earlier.read_text())["rows"]}
+    assert again.keys() == first.keys()
+    for name, row in first.items():
+        assert again[name]["ratio"] == row["ratio"] and again[name]["samples"] == row["samples"]
+    assert main(["--from", str(tmp_path / "none.json")]) == 2
+    assert "--from" in capsys.readouterr().err
+    assert main(["--quick", "--list"]) == 0
+    listed = {line.split()[0] for line in capsys.readouterr().out.splitlines()}
+    assert set(target_rows()) <= listed
 
 
 def test_tiny_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
@@ -110,14 +149,11 @@ def test_tiny_run_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str])
     assert 0 < asyncio_hs["p50_ms"] <= asyncio_hs["p99_ms"]
     assert rows["rec-oneway-asyncio-4096"]["mb_s"] > 0
     captured = capsys.readouterr()  # read once: a second read would find nothing
-    if importlib.util.find_spec("matplotlib") is not None:
-        assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
-    else:
-        assert "matplotlib is not installed" in captured.err
+    assert chart.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
     table = captured.out
     assert "== record-echo" in table and "rec-echo-pyopenssl-258" in table
     markdown = (tmp_path / "r.md").read_text()
-    assert "### record-echo" in markdown and "| rec-echo-pyopenssl-258 |" in markdown
+    assert "### record-echo" in markdown and "└ rec-echo-pyopenssl-258 |" in markdown
 
 
 def test_concurrent_handshakes_and_idle_memory(tmp_path: Path) -> None:
