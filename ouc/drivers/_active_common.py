@@ -10,6 +10,7 @@ driver; this module does none.
 
 from __future__ import annotations
 
+import time
 from collections import deque
 from typing import Generic, Protocol, TypeVar
 
@@ -221,7 +222,15 @@ class ActiveCommon(Generic[L]):
         )
 
     def _record_attempt(self, host: str, port: int) -> None:
-        """Record that a TCP connection attempt to ``host:port`` starts."""
+        """Record that a TCP connection attempt to ``host:port`` starts.
+
+        While CONT stays 1 after a connection, each attempt shows 7002 on both blocks (TCON
+        establishing again), also when it fails before a connection exists to report it.
+        """
+        if self._started and self._link is None:
+            now = time.monotonic()
+            waiting = int(Status.IN_PROGRESS)
+            self._history.extend(((now, "TSEND_C", waiting), (now, "TRCV_C", waiting)))
         self._recorder.emit(
             RecordKind.CONNECTING,
             Status.CONNECTING,

@@ -356,3 +356,34 @@ def test_en_r_0_holds_frames_until_en_r_1(store: CertStore, pem: ExamplePem) -> 
             while len(got) < len(FRAME):
                 got += tls.recv(4096)
             assert got == FRAME
+
+
+def test_every_reconnect_attempt_shows_7002(store: CertStore, pem: ExamplePem) -> None:
+    """CONT stays 1 after the partner went away: TSEND_C shows 80A3, then 7002 for each
+    attempt, also those refused before a connection exists (TIA help: 7002 while the active
+    side tries to connect)."""
+    peer = PeerServer(pem)
+    log = RecordLog()
+    setup = standard_example(store)
+    client = ActiveEndpoint(
+        setup.client,
+        address_map=setup.address_map,
+        connect_to=("127.0.0.1", peer.port),
+        retry_delay=0.05,
+        max_retry_delay=0.05,
+        on_event=log,
+    )
+    try:
+        accepted: list[ssl.SSLSocket] = []
+        connecting = threading.Thread(target=lambda: accepted.append(peer.accept()))
+        connecting.start()
+        client.connect()
+        connecting.join(WAIT)
+        peer.close()  # nobody listens any more: every attempt is refused
+        accepted[0].close()
+        log.wait_for(RecordKind.RETRYING, timeout=WAIT, count=2)
+        attempts = [s for _, name, s in client.status_history() if name == "TSEND_C"]
+        assert attempts[attempts.index(0x80A3) :].count(0x7002) >= 2
+        assert client.format_sequence("TSEND_C").endswith("7004 → 80A3 → 7002")
+    finally:
+        client.close()
