@@ -213,5 +213,8 @@ class CertReload:
         )
         log.info("%s", change.line())
         if self.on_reload is not None:
-            self.on_reload(change)
+            try:
+                self.on_reload(change)
+            except Exception:  # a status printer must not stop the connection being set up
+                log.exception("the certificate reload callback failed")
         return change

@@ -256,3 +256,17 @@ def test_unknown_reload_mode_is_refused(store: CertStore) -> None:
     with pytest.raises(ConfigError) as info:
         _setup(store, cert_reload="sometimes")
     assert info.value.path == "cert_reload"
+
+
+def test_a_failing_reload_callback_does_not_stop_the_connection(store: CertStore) -> None:
+    setup = _setup(store, cert_reload="download")
+    assert setup.server.certs is not None
+
+    def broken(change: _reload.CertsReloaded) -> None:
+        raise RuntimeError("printer gone")
+
+    setup.server.certs.on_reload = broken
+    with PassiveEndpoint(setup.server, address_map=setup.address_map):
+        new = _renew_elsewhere(store)
+        setup.server.request_certificate_reload()
+        assert _new_connection_serial(setup, setup.client) == new
