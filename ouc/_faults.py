@@ -31,6 +31,14 @@ fault                        what the peer under test sees
                              certificate (passive) / server certificate (active) passes.
 ===========================  ==============================================================
 
+Faults can change from connection to connection, so a peer's retry and back-off logic can be
+tested: ``Faults.first(2, Faults(close_after_handshake=True))`` (the first two connections
+fail, the third works), ``Faults.script([Faults(reset_mid_frame=True), Faults()])`` (one per
+connection, then ``then=``), ``Faults.when(lambda connection, frame: frame == 3,
+Faults(delay=1.0))`` (a predicate on the connection number, from 1, and the frame number within
+it, from 1; 0 when the fault is decided at the handshake). Scripts are for the passive side, and
+hold no certificate faults (those belong to the endpoint, not to one connection).
+
 This module holds only the switch: the pytest plugin imports it at the start of every test run,
 which must stay cheap. The drivers apply it in ``ouc.drivers._faults``.
 """
@@ -39,11 +47,12 @@ from __future__ import annotations
 
 import dataclasses
 import time
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from ouc.errors import ConfigError
 
-__all__ = ["Faults"]
+__all__ = ["FaultScript", "Faults"]
 
 
 @dataclass(frozen=True)
@@ -102,3 +111,65 @@ class Faults:
         """Sleep ``delay`` seconds (in the connection's own thread: that is the fault)."""
         if self.delay:
             time.sleep(self.delay)
+
+    @staticmethod
+    def script(per_connection: Sequence[Faults], *, then: Faults | None = None) -> FaultScript:
+        """Connection n (from 1) gets ``per_connection[n - 1]``; later ones get ``then``."""
+        steps, rest = tuple(per_connection), then or Faults()
+        return FaultScript(
+            lambda connection, frame: steps[connection - 1] if connection <= len(steps) else rest,
+            (*steps, rest),
+        )
+
+    @staticmethod
+    def first(count: int, faults: Faults) -> FaultScript:
+        """The first ``count`` connections get ``faults``, the later ones none."""
+        if count < 0:
+            raise ConfigError(f"count must be 0 or more, got {count}", path="count")
+        return Faults.script([faults] * count)
+
+    @staticmethod
+    def when(predicate: Callable[[int, int], bool], faults: Faults) -> FaultScript:
+        """``faults`` where ``predicate(connection, frame)`` is true (frame 0: at the handshake,
+        for ``close_after_handshake`` and ``pause_receiving``; 1, 2, ...: each answer)."""
+        none = Faults()
+        return FaultScript(
+            lambda connection, frame: faults if predicate(connection, frame) else none,
+            (faults, none),
+        )
+
+
+_CONNECTION_ONLY = ("expired_certificate", "accept_any_client_cert")
+
+
+@dataclass(frozen=True)
+class FaultScript:
+    """Faults per connection and frame, made by :meth:`Faults.script`, :meth:`Faults.first`
+    or :meth:`Faults.when`.
+
+    Attributes:
+        pick: ``(connection, frame) -> Faults``; connection from 1, frame from 1 (0 at the
+            handshake).
+        choices: every Faults the script can give (to refuse certificate faults up front).
+    """
+
+    pick: Callable[[int, int], Faults]
+    choices: tuple[Faults, ...]
+
+    def __post_init__(self) -> None:
+        for faults in self.choices:
+            for name in _CONNECTION_ONLY:
+                if getattr(faults, name):
+                    raise ConfigError(
+                        f"{name} applies to the endpoint's certificate, not to one connection; "
+                        "pass it as Faults(...) without a script",
+                        path=f"faults.{name}",
+                    )
+
+    def __bool__(self) -> bool:
+        return True
+
+    @property
+    def names(self) -> tuple[str, ...]:
+        """Every fault some connection of the script gets."""
+        return tuple(sorted({name for faults in self.choices for name in faults.names}))

@@ -26,7 +26,9 @@ from __future__ import annotations
 
 import datetime as dt
 import inspect
+import os
 import shutil
+import traceback
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -34,9 +36,11 @@ from typing import TYPE_CHECKING, Any
 
 import pytest
 
-from ouc._faults import Faults
+from ouc._faults import Faults, FaultScript
 
 if TYPE_CHECKING:
+    import ssl
+
     from ouc.certs import BadCertFactory, CertStore
     from ouc.drivers import ActiveEndpoint, Behaviour, PassiveEndpoint, RecordLog
     from ouc.params import Block
@@ -44,6 +48,7 @@ if TYPE_CHECKING:
 __all__ = [
     "STORE_AGE",
     "ActiveFactory",
+    "FaultScript",
     "Faults",
     "PassiveFactory",
     "PemFiles",
@@ -53,6 +58,8 @@ __all__ = [
     "ouc_pem",
     "ouc_store",
     "ouc_store_template",
+    "present",
+    "trust",
 ]
 
 #: The example's certificates start this long before the test run (so a test can present one
@@ -60,6 +67,9 @@ __all__ = [
 STORE_AGE = dt.timedelta(days=30)
 #: TRCV_C LEN of the fixtures' endpoints unless given: the example's 258-byte data block.
 DEFAULT_LEN = 258
+#: The plant addresses of the standard example's PLCs (server PLC_1, client PLC_2).
+SERVER_ADDRESS = "192.168.0.1"
+CLIENT_ADDRESS = "192.168.0.2"
 
 
 def _now() -> dt.datetime:
@@ -71,12 +81,28 @@ def _now() -> dt.datetime:
 
 @pytest.fixture(scope="session")
 def ouc_store_template(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """The standard example's store, built once per test run (``ouc_store`` copies it)."""
+    """The standard example's store, built once per test run (``ouc_store`` copies it).
+
+    Under pytest-xdist the workers share it: the first to take the lock builds it in the run's
+    folder, the others wait and reuse it, so the default CAs' RSA-2048 keys (the slow part) are
+    made once per run, not once per worker.
+    """
+    import fcntl
+
     from ouc.drivers import example_store
 
-    path = tmp_path_factory.mktemp("ouc-store-template") / "store"
-    example_store(path, now=_now() - STORE_AGE)
-    return path
+    root = tmp_path_factory.getbasetemp()
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        root = root.parent  # the run's folder, shared by all its workers
+    folder = root / "ouc-store-template"
+    with open(root / "ouc-store-template.lock", "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not (folder / "store" / "index.json").is_file():
+            shutil.rmtree(folder, ignore_errors=True)  # a half-built one from a crashed worker
+            building = root / f"ouc-store-template.{os.getpid()}"
+            example_store(building / "store", now=_now() - STORE_AGE)
+            building.rename(folder)
+    return folder / "store"
 
 
 @pytest.fixture
@@ -141,13 +167,17 @@ def ouc_pem(ouc_store: CertStore, tmp_path: Path) -> PemFiles:
 
 @pytest.fixture
 def ouc_bad_certs(ouc_store: CertStore) -> BadCertFactory:
-    """Bad certificates (expired, wrong SAN, unknown CA, ...) issued under the store's CA 3,
-    for the address 127.0.0.1 and the current time; each says the status a PLC reports."""
+    """Bad certificates (expired, wrong SAN, unknown CA, ...) issued under the store's CA 3 for
+    the server PLC's plant address 192.168.0.1 (``.for_address(...)`` for another) and the
+    current time; each says the status a PLC reports. Present one with
+    ``ouc_passive(server_cert=ouc_bad_certs.expired())``."""
     from ouc.certs import EXAMPLE_CA_ID, BadCertFactory
 
     key = ouc_store.private_key(EXAMPLE_CA_ID)
     assert key is not None
-    return BadCertFactory(ouc_store.certificate(EXAMPLE_CA_ID), key, now=_now())
+    return BadCertFactory(
+        ouc_store.certificate(EXAMPLE_CA_ID), key, now=_now(), address=SERVER_ADDRESS
+    )
 
 
 # --------------------------------------------------------------------------- endpoints
@@ -180,10 +210,12 @@ def _prepare(
     *,
     device: tuple[str, str],
     store: CertStore,
-    faults: Faults | None,
+    faults: Faults | FaultScript | None,
+    own_cert: Any = None,
 ) -> tuple[dict[str, Any], dict[str, Any]]:
     """Split the options and fill in the defaults both factories share: the device (name and
-    plant address), LEN 258, the store for a secure block, and the certificate faults."""
+    plant address), LEN 258, the store for a secure block, the certificate it presents, and the
+    certificate faults."""
     from ouc.device import Device
     from ouc.drivers._faults import certificate_options
 
@@ -192,6 +224,10 @@ def _prepare(
     spec_options.setdefault("device", Device(name=name, own_addresses=(address,)))
     spec_options.setdefault("device_name", spec_options["device"].name)
     spec_options.setdefault("receive_len", DEFAULT_LEN)
+    if own_cert is not None:
+        spec_options["resolved"] = _presenting(
+            own_cert, block, store, spec_options["device_name"], what
+        )
     if block.secure and "resolved" not in spec_options:
         spec_options["store"] = store
     if faults:
@@ -206,6 +242,43 @@ def _prepare(
     return spec_options, endpoint_options
 
 
+def _presenting(own: Any, block: Block, store: CertStore, device_name: str, what: str) -> Any:
+    """The block's certificates resolved from ``store`` as usual, but presenting ``own`` (a
+    BadCert, a store ID or a PEM pair) whatever its validity: the PLC's own check of its
+    certificate (16#80E2/16#80E5 at start-up) is skipped on purpose."""
+    import dataclasses
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import serialization
+
+    from ouc.certs import BadCert, resolve
+    from ouc.errors import ConfigError
+
+    field = "server_cert" if block.role.value == "passive" else "client_cert"
+    if not block.secure:
+        raise ConfigError(f"{what}({field}=...) needs a secure block", path=field)
+    resolved = resolve(store, block, device=device_name, now=_now())  # type: ignore[arg-type]
+    chain: tuple[x509.Certificate, ...] = ()
+    own_id = resolved.own_id
+    key: Any
+    if isinstance(own, BadCert):
+        cert, key = own.cert, own.key
+        if own.issuer is not None and resolved.chain:
+            chain = (own.issuer,)  # the wire profile sends the issuing CA along
+    elif isinstance(own, int) and not isinstance(own, bool):
+        cert, key, own_id = store.certificate(own), store.private_key(own), own
+        if key is None:
+            raise ConfigError(f"{field}={own}: the store has no private key for it", path=field)
+    elif isinstance(own, tuple) and len(own) == 2:
+        cert = x509.load_pem_x509_certificate(Path(own[0]).read_bytes())
+        key = serialization.load_pem_private_key(Path(own[1]).read_bytes(), password=None)
+    else:
+        raise ConfigError(
+            f"{field} takes a BadCert, a store ID or (cert.pem, key.pem), got {own!r}", path=field
+        )
+    return dataclasses.replace(resolved, own_id=own_id, own_cert=cert, own_key=key, chain=chain)
+
+
 class _Factory:
     """What both factories keep: the endpoints they made and each one's status log."""
 
@@ -213,6 +286,39 @@ class _Factory:
         self.store = store
         self.endpoints: list[Any] = []
         self._logs: dict[int, RecordLog] = {}
+        #: Exceptions the mock PLC's behaviours raised (with their tracebacks), to fail the test.
+        self.errors: list[BaseException] = []
+
+    def _guard(self, behaviour: Behaviour, check: bool) -> Behaviour:
+        """``behaviour``, with what it raises kept for :meth:`check_errors` (then re-raised,
+        so the endpoint records it as a PLC would)."""
+        if not check:
+            return behaviour
+        from ouc.drivers import ResetConnection
+
+        def guarded(frame: Any, peer: Any) -> bytes | None:
+            try:
+                return behaviour(frame, peer)
+            except ResetConnection:
+                raise  # a requested reset (Faults(reset_mid_frame=True)), not an error
+            except Exception as exc:
+                self.errors.append(exc)
+                raise
+
+        return guarded
+
+    def check_errors(self) -> None:
+        """Fail the test when a behaviour raised: a client that merely timed out would
+        otherwise pass. Called at teardown."""
+        if not self.errors:
+            return
+        first = self.errors[0]
+        trace = "".join(traceback.format_exception(first))
+        pytest.fail(
+            f"the mock PLC's behaviour raised {len(self.errors)} time(s); the first:\n{trace}"
+            "(pass check_errors=False to the fixture call to allow it)",
+            pytrace=False,
+        )
 
     def _keep(self, endpoint: Any, log: RecordLog) -> None:
         self._logs[id(endpoint)] = log
@@ -248,10 +354,12 @@ class PassiveFactory(_Factory):
         self,
         block: Block | None = None,
         behaviour: Behaviour | None = None,
-        faults: Faults | None = None,
+        faults: Faults | FaultScript | None = None,
         *,
         partner: str | None = "127.0.0.1",
         store: CertStore | None = None,
+        server_cert: Any = None,
+        check_errors: bool = True,
         **options: Any,
     ) -> PassiveEndpoint:
         from ouc.certs import SERVER_DEVICE
@@ -265,14 +373,15 @@ class PassiveFactory(_Factory):
             options,
             PassiveEndpoint,
             "ouc_passive",
-            device=(SERVER_DEVICE, "192.168.0.1"),
+            device=(SERVER_DEVICE, SERVER_ADDRESS),
             store=self.store if store is None else store,
             faults=faults,
+            own_cert=server_cert,
         )
         log = RecordLog()
         behaviour, on_event, bind = apply_passive(
             faults,
-            behaviour=echo() if behaviour is None else behaviour,
+            behaviour=self._guard(echo() if behaviour is None else behaviour, check_errors),
             on_event=chain(log, endpoint_options.pop("on_event", None)),
         )
         if "address_map" not in endpoint_options:
@@ -307,6 +416,7 @@ def ouc_passive(ouc_store: CertStore) -> Iterator[PassiveFactory]:
     factory = PassiveFactory(ouc_store)
     yield factory
     factory.stop_all()
+    factory.check_errors()
 
 
 class ActiveFactory(_Factory):
@@ -340,6 +450,7 @@ class ActiveFactory(_Factory):
         *,
         connect: bool = True,
         store: CertStore | None = None,
+        client_cert: Any = None,
         **options: Any,
     ) -> ActiveEndpoint:
         from ouc.certs import CLIENT_DEVICE
@@ -354,9 +465,10 @@ class ActiveFactory(_Factory):
             options,
             ActiveEndpoint,
             "ouc_active",
-            device=(CLIENT_DEVICE, "192.168.0.2"),
+            device=(CLIENT_DEVICE, CLIENT_ADDRESS),
             store=self.store if store is None else store,
             faults=faults,
+            own_cert=client_cert,
         )
         endpoint_options.setdefault("connect_to", self._target(target))
         log = RecordLog()
@@ -408,3 +520,59 @@ def ouc_active(ouc_store: CertStore, ouc_passive: PassiveFactory) -> Iterator[Ac
     factory = ActiveFactory(ouc_store, ouc_passive)
     yield factory
     factory.close_all()
+
+
+# --------------------------------------------------------------------------- your own client
+
+
+def trust(ctx: ssl.SSLContext, store: CertStore, *ids: int) -> ssl.SSLContext:
+    """Make a Python ``ssl`` context trust ``store``'s certificates ``ids`` (default: CA 3,
+    which issued the example's certificates), as a PLC trusts its TLSServerCertRef.
+
+    Returns ``ctx``, so ``trust(ssl.create_default_context(), ouc_store)`` is one line.
+    """
+    from cryptography.hazmat.primitives import serialization
+
+    from ouc.certs import EXAMPLE_CA_ID
+
+    for cert_id in ids or (EXAMPLE_CA_ID,):
+        pem = store.certificate(cert_id).public_bytes(serialization.Encoding.PEM)
+        ctx.load_verify_locations(cadata=pem.decode("ascii"))
+    return ctx
+
+
+def present(ctx: ssl.SSLContext, cert: Any, store: CertStore | None = None) -> ssl.SSLContext:
+    """Make a Python ``ssl`` context present ``cert``: a :class:`~ouc.certs.BadCert` (from
+    ``ouc_bad_certs``) or a store ID (with ``store``), with its issuing CA when it has one.
+
+    Returns ``ctx``. The key passes through a private temporary file (``ssl`` loads keys only
+    from files), removed before this returns.
+    """
+    import tempfile
+
+    from cryptography.hazmat.primitives import serialization
+
+    from ouc.certs import BadCert
+
+    if isinstance(cert, BadCert):
+        leaf, chain = cert.cert, [cert.issuer] if cert.issuer else []
+        key: Any = cert.key
+    elif isinstance(cert, int) and store is not None:
+        leaf, chain, key = store.certificate(cert), [], store.private_key(cert)
+        if key is None:
+            raise ValueError(f"the store has no private key for certificate {cert}")
+    else:
+        raise TypeError(f"present() takes a BadCert, or a store ID with store=, got {cert!r}")
+    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, *chain))
+    secret = key.private_bytes(
+        serialization.Encoding.PEM,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    with tempfile.TemporaryDirectory(prefix="ouc-present-") as folder:
+        certfile, keyfile = Path(folder, "cert.pem"), Path(folder, "key.pem")
+        certfile.write_bytes(pem)
+        keyfile.touch(mode=0o600)
+        keyfile.write_bytes(secret)
+        ctx.load_cert_chain(certfile, keyfile)
+    return ctx

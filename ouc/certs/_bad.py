@@ -72,6 +72,17 @@ class BadCertFactory:
         self.key_type = key_type
         self.template = template
 
+    def for_address(self, address: str) -> BadCertFactory:
+        """The same factory for another address (the good SAN; ``wrong_san`` differs from it)."""
+        return BadCertFactory(
+            self.ca_cert,
+            self.ca_key,
+            now=self.now,
+            address=address,
+            key_type=self.key_type,
+            template=self.template,
+        )
+
     def _make(
         self,
         kind: str,

@@ -23,7 +23,7 @@ import time
 from collections.abc import Callable
 from typing import Any
 
-from ouc._faults import Faults
+from ouc._faults import Faults, FaultScript
 from ouc.certs import CertStore, ResolvedEndpoint, resolve
 from ouc.conn import FrameReceived
 from ouc.device import Role
@@ -88,7 +88,7 @@ def expire_own_certificate(
 
 
 def certificate_options(
-    faults: Faults,
+    faults: Faults | FaultScript,
     *,
     spec_options: dict[str, Any],
     store: CertStore,
@@ -97,6 +97,8 @@ def certificate_options(
     now: dt.datetime,
 ) -> None:
     """Put the certificate faults into ``EndpointSpec.from_block`` options (in place)."""
+    if isinstance(faults, FaultScript):
+        return  # a script holds no certificate faults (FaultScript refuses them)
     if faults.expired_certificate:
         spec_options["resolved"] = expire_own_certificate(
             store, block, device_name=device_name, now=now
@@ -124,15 +126,23 @@ def _answer_faults(behaviour: Behaviour, faults: Faults) -> Behaviour:
     return faulty
 
 
-class _CloseAfterHandshake:
-    """``on_event`` hook: close each connection the moment it is established."""
+def _every(connection: int) -> bool:
+    return True
 
-    def __init__(self) -> None:
+
+class _CloseAfterHandshake:
+    """``on_event`` hook: close each connection (for which ``applies(number)``) the moment it is
+    established."""
+
+    def __init__(self, applies: Callable[[int], bool] = _every) -> None:
         self.endpoint: PassiveEndpoint | None = None
+        self.applies = applies
 
     def __call__(self, record: EndpointRecord) -> None:
         endpoint = self.endpoint
         if record.kind is not RecordKind.CONNECTED or endpoint is None:
+            return
+        if not self.applies(record.connection):
             return
         for peer in endpoint.peers():
             if f"{peer.address}:{peer.port}" == record.peer:
@@ -143,20 +153,23 @@ class _PauseReceiving:
     """``on_event`` hook: hold each connection's serving thread after the handshake (TRCV_C
     with EN_R FALSE), ``seconds`` long or until the endpoint stops, so nothing is read."""
 
-    def __init__(self, seconds: float) -> None:
-        self.seconds = seconds
+    def __init__(self, seconds: float | Callable[[int], float]) -> None:
+        self.seconds_for = seconds if callable(seconds) else (lambda connection: seconds)
         self.endpoint: PassiveEndpoint | None = None
 
     def __call__(self, record: EndpointRecord) -> None:
         endpoint = self.endpoint
         if record.kind is not RecordKind.CONNECTED or endpoint is None:
             return
+        seconds = self.seconds_for(record.connection)
+        if not seconds:
+            return
         # TRCV_C shows EN_R = 0 (7004) while it does not receive. The hook runs in the serving
         # thread, the one thread that drives this connection.
         conns = [p.connection for p in endpoint.peers() if f"{p.address}:{p.port}" == record.peer]
         for conn in conns:
             conn.enable_receive(False, time.monotonic())
-        endpoint.wait_stopped(None if math.isinf(self.seconds) else self.seconds)
+        endpoint.wait_stopped(None if math.isinf(seconds) else seconds)
         for conn in conns:
             conn.enable_receive(True, time.monotonic())
 
@@ -172,8 +185,48 @@ def chain(*callbacks: EventCallback | None) -> EventCallback:
     return on_event
 
 
+class _Numbering:
+    """``on_event`` hook: each peer's connection number (from its CONNECTED record) and how
+    many frames it sent, for scripted faults."""
+
+    def __init__(self) -> None:
+        self.connection: dict[str, int] = {}
+        self.frames: dict[str, int] = {}
+
+    def __call__(self, record: EndpointRecord) -> None:
+        if record.kind is RecordKind.CONNECTED and record.peer:
+            self.connection[record.peer] = record.connection
+            self.frames[record.peer] = 0
+
+    def next_frame(self, peer: PeerContext) -> tuple[int, int]:
+        """(connection number, frame number) of the frame ``peer`` just sent."""
+        key = f"{peer.address}:{peer.port}"
+        frame = self.frames[key] = self.frames.get(key, 0) + 1
+        return self.connection.get(key, 0), frame
+
+
+def _apply_script(
+    script: FaultScript, behaviour: Behaviour, on_event: EventCallback | None
+) -> tuple[Behaviour, EventCallback, Callable[[PassiveEndpoint], None]]:
+    """:func:`apply_passive` for faults that change per connection and frame."""
+    numbering = _Numbering()
+    closer = _CloseAfterHandshake(lambda n: script.pick(n, 0).close_after_handshake)
+    pauser = _PauseReceiving(lambda n: script.pick(n, 0).pause_receiving)
+
+    def scripted(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+        faults = script.pick(*numbering.next_frame(peer))
+        if not faults:
+            return behaviour(frame, peer)
+        return _answer_faults(behaviour, faults)(frame, peer)
+
+    def bind(endpoint: PassiveEndpoint) -> None:
+        closer.endpoint = pauser.endpoint = endpoint
+
+    return scripted, chain(numbering, closer, on_event, pauser), bind
+
+
 def apply_passive(
-    faults: Faults | None,
+    faults: Faults | FaultScript | None,
     *,
     behaviour: Behaviour,
     on_event: EventCallback | None,
@@ -182,6 +235,8 @@ def apply_passive(
     call with the endpoint once it exists (certificate faults: :func:`certificate_options`)."""
     if not faults:
         return behaviour, chain(on_event), lambda endpoint: None
+    if isinstance(faults, FaultScript):
+        return _apply_script(faults, behaviour, on_event)
     closer = _CloseAfterHandshake() if faults.close_after_handshake else None
     pauser = _PauseReceiving(faults.pause_receiving) if faults.pause_receiving else None
 
@@ -197,8 +252,15 @@ def apply_passive(
 # --------------------------------------------------------------------------- active side
 
 
-def apply_active(faults: Faults | None) -> None:
-    """Refuse what an active endpoint cannot inject (a reset mid-frame, a receive pause)."""
+def apply_active(faults: Faults | FaultScript | None) -> None:
+    """Refuse what an active endpoint cannot inject (a reset mid-frame, a receive pause,
+    faults that change per connection)."""
+    if isinstance(faults, FaultScript):
+        raise ConfigError(
+            "scripted faults are for the passive side (a mock server PLC whose connections "
+            "fail in turn); a mock client PLC connects when you call connect()",
+            path="faults",
+        )
     if faults and faults.pause_receiving:
         raise ConfigError(
             "pause_receiving is a passive-side fault (TRCV_C with EN_R FALSE); a mock client "
