@@ -1,7 +1,11 @@
-"""The PLC program's controls on the blocking passive endpoint: CONT, REQ, EN_R, COM_RST and
-the CPU's STOP/RUN, callable from any thread.
+"""The PLC program's controls on the blocking endpoints: CONT, REQ, EN_R, COM_RST and the
+CPU's STOP/RUN, callable from any thread.
 
-Each accepted connection belongs to its serving thread, so a control never touches a
+:class:`ActiveControls` (TSEND_C side): the thread that holds the connection carries a control
+out — the caller itself, or a thread blocked in ``receive()``, woken for it — and COM_RST and
+RUN establish the connection again at once.
+
+:class:`PassiveControls` (TRCV_C side): each accepted connection belongs to its serving thread, so a control never touches a
 :class:`~ouc.conn.Connection` from another thread: it leaves the action in the connection's
 ``stopping`` slot (the one the record path tests anyway) and, for an action that ends the
 connection (COM_RST, STOP, CONT 1→0), wakes the thread by shutting the socket's read side —
