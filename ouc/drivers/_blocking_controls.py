@@ -5,14 +5,14 @@ CPU's STOP/RUN, callable from any thread.
 out — the caller itself, or a thread blocked in ``receive()``, woken for it — and COM_RST and
 RUN establish the connection again at once.
 
-:class:`PassiveControls` (TRCV_C side): each accepted connection belongs to its serving thread, so a control never touches a
-:class:`~ouc.conn.Connection` from another thread: it leaves the action in the connection's
-``stopping`` slot (the one the record path tests anyway) and, for an action that ends the
-connection (COM_RST, STOP, CONT 1→0), wakes the thread by shutting the socket's read side —
-which the peer does not see. EN_R and REQ do not end the connection and cannot wake a thread
-blocked in ``recv``: they take effect at that connection's next read or timer (the asyncio
-driver applies them at once). Listening follows the CPU: STOP closes the port, RUN opens it
-again on the same address.
+:class:`PassiveControls` (TRCV_C side): each accepted connection belongs to its serving
+thread, so a control never touches a :class:`~ouc.conn.Connection` from another thread. It
+leaves the action in the connection's ``stopping`` slot (the one the record path tests
+anyway) and, for an action that ends the connection (COM_RST, STOP, CONT 1→0), wakes the
+thread by shutting the socket's read side, which the peer does not see. EN_R and REQ do not
+end the connection and cannot wake a thread blocked in ``recv``: they take effect at that
+connection's next read or timer (the asyncio driver applies them at once). Listening follows
+the CPU: STOP closes the port, RUN opens it again on the same address.
 """
 
 from __future__ import annotations
