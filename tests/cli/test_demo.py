@@ -13,6 +13,7 @@ import pytest
 
 from ouc.certs import CertStore
 from ouc.cli import main
+from ouc.conn import ALLOWED_STATUS
 
 WAIT = 60.0
 
@@ -55,6 +56,15 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
         "own_certificate_id": 9,
     }
     assert doc["server"]["peer"].startswith("192.168.0.2:")
+    # TIA help (domain.md §4): 7002 while establishing, 0001 when established, 7004 (TSEND_C)
+    # or 7006 (TRCV_C, EN_R = 1), 7005 → 0000 per job; CONT 1→0 closes with 7003 → 0003 → 7000.
+    tsend = doc["client"]["TSEND_C"].split(" → ")
+    assert tsend[tsend.index("7002") + 1 : tsend.index("7002") + 3] == ["0001", "7004"]
+    assert "7005 → 0000" in doc["client"]["TSEND_C"]
+    assert doc["client"]["TSEND_C"].endswith("7003 → 0003 → 7000")
+    assert "7002 → 0001 → 7006 → 0000" in doc["server"]["TRCV_C"]
+    for sequence in (doc["client"]["TSEND_C"], doc["server"]["TRCV_C"]):
+        assert {int(code, 16) for code in sequence.split(" → ")} <= ALLOWED_STATUS
 
 
 def test_keep_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
