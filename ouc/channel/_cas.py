@@ -17,6 +17,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
 from ouc.certs import DeviceCertStore
+from ouc.certs._atomic import write_atomic
 from ouc.errors import CertError, Status, StoreError
 
 __all__ = ["TrustedCAs"]
@@ -115,14 +116,10 @@ class TrustedCAs:
         loaded = self._loaded(cert)
         with self._lock:
             if self.folder is not None:
-                name = DeviceCertStore.file_name(loaded)
-                target = self.folder / name
-                partial = target.with_name(name + ".partial")  # not read as a certificate
-                try:
-                    partial.write_bytes(loaded.public_bytes(serialization.Encoding.DER))
-                    partial.replace(target)  # a handshake never reads half a file
-                except OSError as exc:
-                    raise StoreError(f"cannot write: {exc.strerror}", path=str(target)) from exc
+                # Atomic (a unique temporary name, fsync, rename): a handshake never reads half
+                # a file, and two processes importing at once do not collide.
+                target = self.folder / DeviceCertStore.file_name(loaded)
+                write_atomic(target, loaded.public_bytes(serialization.Encoding.DER))
             elif loaded not in self._memory:
                 self._memory.append(loaded)
         return loaded

@@ -14,7 +14,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ouc.certs import DeviceCertStore
+from ouc.certs import DeviceCertStore, Template
 from ouc.channel import ChannelVerifier, TrustedCAs, client_identity
 from ouc.device import Role
 from ouc.errors import CertError, Status, StoreError
@@ -147,3 +147,31 @@ def test_client_identity(plant: Plant) -> None:
             client_identity(block, **kwargs)
         assert info.value.status == status and text in info.value.message
         assert info.value.path == "TLSClientCertRef"
+
+
+def test_an_imported_ca_is_written_atomically(
+    plant: Plant, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """One DER file under the CA's name and no temporary file left; a write that fails (here:
+    the rename) is one StoreError naming the file, and leaves nothing behind."""
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    trust = TrustedCAs(folder=folder)
+    ca = trust.import_ca(plant.cert(plant.other_ca()))
+    files = list(folder.iterdir())
+    assert [path.name for path in files] == [DeviceCertStore.file_name(ca)]
+    assert x509.load_der_x509_certificate(files[0].read_bytes()) == ca
+    assert TrustedCAs(folder=folder).certificates() == [ca]
+
+    third = plant.store.create(
+        common_name="Third CA", template=Template.CA, now=dt.datetime.now(dt.UTC)
+    )
+
+    def no_rename(source: object, target: object) -> None:
+        raise OSError(28, "No space left on device")
+
+    third_ca = plant.cert(third)
+    monkeypatch.setattr("ouc.certs._atomic.os.replace", no_rename)
+    with pytest.raises(StoreError, match="No space left on device"):
+        trust.import_ca(third_ca)
+    assert list(folder.iterdir()) == files
