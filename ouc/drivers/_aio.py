@@ -224,6 +224,11 @@ class AsyncPassiveEndpoint(PassiveCommon):
         return self
 
     @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The event loop the endpoint runs on (after :meth:`start`)."""
+        return self._loop
+
+    @property
     def connection_count(self) -> int:
         """Connections being served right now (handshaking or established)."""
         return len(self._links)

@@ -180,6 +180,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         self._session: TLSSession | None = None
         self._last_error: OucError | None = None
         self._serial = 0
+        self.loop: asyncio.AbstractEventLoop | None = None  # the loop of connect()
         self.cpu_running = True  # the CPU's operating state: RUN (True) or STOP
         self.en_r = True  # TRCV_C's EN_R
         self.reconnects = 0  # re-establishments after a drop
@@ -197,6 +198,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
             TLSError: the handshake failed (16#80E0..16#80E7).
         """
         self._check_open()
+        self.loop = asyncio.get_running_loop()
         self._cont_on()
         self._wanted = True
         link = self._link

@@ -58,12 +58,19 @@ class PlcControl:
     Args:
         endpoint: a :class:`~ouc.drivers.PassiveEndpoint`, :class:`~ouc.drivers.ActiveEndpoint`
             or their asyncio counterparts.
-        loop: the event loop an asyncio endpoint runs on (None for a blocking one).
+        loop: the event loop an asyncio endpoint runs on (default: the endpoint's ``loop``,
+            known once it was started or connected; None for a blocking endpoint).
     """
 
     def __init__(self, endpoint: Any, loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.endpoint = endpoint
-        self.loop = loop
+        self._loop = loop
+
+    @property
+    def loop(self) -> asyncio.AbstractEventLoop | None:
+        """The asyncio endpoint's loop (None for a blocking endpoint)."""
+        loop = self._loop or getattr(self.endpoint, "loop", None)
+        return loop if isinstance(loop, asyncio.AbstractEventLoop) else None
 
     def _call(self, result: Any) -> Any:
         if not inspect.isawaitable(result):

@@ -98,7 +98,7 @@ def passive(
     )
     try:
         runner.run(aserver.start())
-        yield PlcControl(aserver, runner.loop), aserver.address, log
+        yield PlcControl(aserver), aserver.address, log  # the loop: the endpoint's own
     finally:
         runner.run(aserver.stop())
         runner.close()
@@ -227,7 +227,7 @@ class ActiveUnderTest:
             self.control = PlcControl(self.endpoint)
         else:
             self.endpoint = AsyncActiveEndpoint(setup.client, **kwargs)
-            self.control = PlcControl(self.endpoint, self.runner.loop)
+            self.control = PlcControl(self.endpoint)  # its loop, known once connected
 
     def call(self, result: Any) -> Any:
         return self.runner.run(result) if self.runner is not None else result
