@@ -224,3 +224,10 @@ def test_com_rst_stop_and_run_on_a_running_connect(
         state = plc(control, "status", capsys=capsys)
         (conn,) = state["connections"]  # type: ignore[misc]
         assert conn["TSEND_C"] == "7004"
+        # CONT 1→0 closes in order (7003 → 0003 → 7000), CONT 0→1 establishes again.
+        state = plc(control, "cont", "0", capsys=capsys)
+        assert state["cont"] is False
+        (conn,) = state["connections"]  # type: ignore[misc]
+        assert (conn["state"], conn["TSEND_C"]) == ("closed", "7000")
+        plc(control, "cont", "1", capsys=capsys)
+        log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=4)
