@@ -152,19 +152,25 @@ class TLSSession:
 
 
 def _peer_certs(store_ctx: Any, cache: PeerCertCache) -> tuple[PeerCert, tuple[PeerCert, ...]]:
-    """The peer's leaf and the certificates OpenSSL could chain to it from what the peer sent."""
-    leaf = cache.from_ptr(_lib.X509_STORE_CTX_get0_cert(store_ctx))
+    """The peer's leaf and the certificates OpenSSL could chain to it from what the peer sent.
+
+    OpenSSL starts the chain with the leaf before it first calls the verify callback, so the
+    leaf is element 0; taking it from there keeps to calls pyOpenSSL itself makes (it has no use
+    for ``X509_STORE_CTX_get0_cert``, so cryptography may drop that binding).
+    """
     chain = _lib.X509_STORE_CTX_get1_chain(store_ctx)
     if chain == _ffi.NULL:
-        return leaf, ()
+        raise CertError("OpenSSL passed no peer certificate", status=Status.TLS_CERT_INVALID)
     try:
         count = _lib.sk_X509_num(chain)
-        extra = tuple(cache.from_ptr(_lib.sk_X509_value(chain, i)) for i in range(1, count))
+        if count < 1:
+            raise CertError("OpenSSL passed no peer certificate", status=Status.TLS_CERT_INVALID)
+        certs = tuple(cache.from_ptr(_lib.sk_X509_value(chain, i)) for i in range(count))
     finally:
         for index in range(_lib.sk_X509_num(chain)):
             _lib.X509_free(_lib.sk_X509_value(chain, index))
         _lib.sk_X509_free(chain)
-    return leaf, extra
+    return certs[0], certs[1:]
 
 
 #: The engine of each live ``SSL`` object, for the callbacks OpenSSL makes with only the

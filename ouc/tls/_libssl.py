@@ -55,7 +55,6 @@ NOT_USED_BY_PYOPENSSL = frozenset(
         "SSL_CTX_set1_sigalgs_list",  # offer only the classic ECDSA/RSA signature algorithms
         "SSL_CTX_set_cert_cb",  # a client learns that the server asked for its certificate
         "SSL_session_reused",  # SessionInfo.resumed
-        "X509_STORE_CTX_get0_cert",  # the peer's leaf in the verify callback
     }
 )
 
@@ -150,7 +149,6 @@ SSL_shutdown = _get("SSL_shutdown")
 SSL_write = _get("SSL_write")
 
 # -- certificates in the verify callback ---------------------------------------------------------
-X509_STORE_CTX_get0_cert = _get("X509_STORE_CTX_get0_cert")
 X509_STORE_CTX_get1_chain = _get("X509_STORE_CTX_get1_chain")
 X509_STORE_CTX_get_ex_data = _get("X509_STORE_CTX_get_ex_data")
 X509_STORE_CTX_set_error = _get("X509_STORE_CTX_set_error")
