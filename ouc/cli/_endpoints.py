@@ -14,13 +14,12 @@ from a mapped local address is seen with its plant address by the partner check.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import datetime as dt
-import json
 import os
 import signal
 import sys
 import threading
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -30,20 +29,26 @@ from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
 from ouc.cli import _plc as plc
 from ouc.cli import _types
 from ouc.cli._db import _values as db_values
+from ouc.cli._printer import Printer, value_lines
+from ouc.cli._serving import (
+    ServeJob,
+    on_sighup,
+    on_sigterm,
+    raise_open_files_limit,
+    serve_asyncio,
+    serve_blocking,
+    watch_certificates,
+)
+from ouc.cli._workers import parse_processes, serve_processes
 from ouc.conn import FrameReceived
-from ouc.db import Layout, format_value, load_layout, to_json
+from ouc.db import Layout, load_layout
 from ouc.device import Device, Role
 from ouc.drivers import (
     ActiveEndpoint,
     AddressMap,
     Behaviour,
-    CertsReloaded,
-    EndpointRecord,
     EndpointSpec,
     KeepAlive,
-    PassiveEndpoint,
-    PeerContext,
-    RecordKind,
     echo,
     offset_clock,
     parse_keepalive,
@@ -63,30 +68,6 @@ from ouc.tls import WireProfile
 __all__ = ["register"]
 
 STORE_PASSWORD_ENV = "OUC_STORE_PASSWORD"
-
-
-class Printer:
-    """Prints status lines or JSON lines, one at a time (endpoint threads print too)."""
-
-    def __init__(self, as_json: bool, partner: str | None = None) -> None:
-        self.json = as_json
-        self.partner = partner  # the block's RemoteAddress, for the hint on refused peers
-        self._lock = threading.Lock()
-
-    def line(self, text: str, doc: dict[str, Any] | None = None) -> None:
-        with self._lock:
-            if self.json:
-                if doc is not None:
-                    print(json.dumps(doc, ensure_ascii=False), flush=True)
-            else:
-                print(text, flush=True)
-
-    def record(self, record: EndpointRecord) -> None:
-        text = record.line()
-        if record.kind is RecordKind.REFUSED and record.peer and self.partner:
-            local = record.peer.rsplit(":", 1)[0]
-            text += f"; to accept it as the partner: --map {self.partner}={local}"
-        self.line(text, record.to_json())
 
 
 # -- shared setup --------------------------------------------------------------------------------
@@ -192,18 +173,6 @@ def host_port(text: str, option: str, default_port: int | None = None) -> tuple[
     return host or "127.0.0.1", port
 
 
-def value_lines(layout: Layout, data: bytes) -> tuple[list[str], Any]:
-    """``Var1 = TRUE`` lines and the JSON values of ``data`` decoded with ``layout``."""
-    values = layout.decode(data)
-    flat = layout.flatten(values)
-    lines = [
-        f"  {entry.path} = {format_value(entry.dtype, flat[entry.path])}"
-        for entry in layout.entries()
-        if entry.path in flat
-    ]
-    return lines, to_json(values)
-
-
 def parse_hex(text: str, option: str) -> bytes:
     cleaned = text.replace(":", "").replace(" ", "").removeprefix("0x")
     try:
@@ -219,35 +188,6 @@ def read_file(path: str, option: str) -> bytes:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path) from exc
 
 
-def _frame_printer(
-    printer: Printer, spec: EndpointSpec, layout: Layout | None
-) -> Callable[[FrameReceived, PeerContext], None]:
-    def show(frame: FrameReceived, peer: PeerContext) -> None:
-        where = f"{spec.name} {spec.block_name} {peer.address}:{peer.port}"
-        text = f"{where} 0000 received {frame.rcvd_len} bytes (RCVD_LEN {frame.rcvd_len})"
-        doc: dict[str, Any] = {
-            "event": "frame",
-            "device": spec.name,
-            "block": spec.block_name,
-            "peer": f"{peer.address}:{peer.port}",
-            "rcvd_len": frame.rcvd_len,
-        }
-        lines: list[str] = []
-        if layout is not None:
-            try:
-                lines, doc["values"] = value_lines(layout, frame.data)
-            except OucError as exc:
-                lines = [f"  cannot decode as {layout.name}: {exc}"]
-                doc["error"] = str(exc)
-        else:
-            preview = frame.data[:32].hex(" ")
-            lines = [f"  {preview}{' ...' if frame.rcvd_len > 32 else ''}"]
-            doc["hex"] = frame.data.hex()
-        printer.line("\n".join([text, *lines]), doc)
-
-    return show
-
-
 # -- ouc serve -----------------------------------------------------------------------------------
 
 
@@ -258,109 +198,43 @@ def _serve(args: argparse.Namespace) -> int:
             "the block has ActiveEstablished TRUE (the active side): use 'ouc connect'",
             path="--block",
         )
+    if args.processes > 1 and args.control:
+        raise ConfigError(
+            "--control takes the commands of one process: serve with --processes 1 to use it",
+            path="--processes",
+        )
     layout = load_layout(args.db) if args.db else None
     if layout is None and args.block is None and args.len is None:
         layout = received_data_layout()  # the example's receive area
     receive_len = args.len if args.len is not None else layout.size if layout else None
     adhoc = True if args.adhoc else None
     spec = make_spec(args, block, SERVER_DEVICE, receive_len=receive_len, adhoc=adhoc)
-    printer = Printer(args.json, block.remote_address)
-    watch_certificates(spec, printer)
-    answer = _answer(args)
-    show = _frame_printer(printer, spec, layout)
-    done = threading.Event()
-    frames = [0]
-    lock = threading.Lock()
-
-    def behaviour(frame: FrameReceived, peer: PeerContext) -> bytes | None:
-        show(frame, peer)
-        with lock:
-            frames[0] += 1
-            if args.count is not None and frames[0] >= args.count:
-                done.set()
-        return answer(frame, peer)
-
     listen = None
     if args.listen is not None or args.port is not None:
         default_port = block.local_port or 0
         host, port = host_port(args.listen or "127.0.0.1", "--listen", default_port)
         listen = (host, args.port if args.port is not None else port)
-    endpoint = PassiveEndpoint(
-        spec,
-        behaviour=behaviour,
+    raise_open_files_limit()
+
+    def control(endpoint: Any, loop: asyncio.AbstractEventLoop | None) -> Any:
+        return plc.start_control(args, endpoint, name="ouc serve", loop=loop)
+
+    job = ServeJob(
+        spec=spec,
+        layout=layout,
         listen=listen,
+        answer=_answer(args),
         address_map=address_map(args),
         max_connections=args.max_connections,
-        on_event=printer.record,
+        count=args.count,
+        as_json=args.json,
+        partner=block.remote_address,
+        control=control,
     )
-    previous = _on_sigterm()
-    previous_hup = _on_sighup(spec)
-    control = None
-    try:
-        endpoint.start()
-        control = plc.start_control(args, endpoint, name="ouc serve")
-        done.wait()
-    except KeyboardInterrupt:
-        printer.line(f"{spec.name} {spec.block_name} stopping", None)
-    finally:
-        if control is not None:
-            control.stop()
-        endpoint.stop()
-        if previous is not None:
-            signal.signal(signal.SIGTERM, previous)
-        if previous_hup is not None:
-            signal.signal(signal.SIGHUP, previous_hup)
-    return 0
-
-
-def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
-
-
-def _on_sigterm() -> Any:
-    """Stop cleanly on SIGTERM as on Ctrl-C (main thread only); returns the handler to restore.
-
-    The handler raises KeyboardInterrupt rather than setting an Event: taking a lock inside a
-    signal handler can deadlock with the interrupted code holding it.
-    """
-    if threading.current_thread() is not threading.main_thread():
-        return None
-    return signal.signal(signal.SIGTERM, _interrupt)
-
-
-def watch_certificates(spec: EndpointSpec, printer: Printer) -> None:
-    """Print a status line when renewed or replaced certificates reach the endpoint."""
-    certs = spec.certs
-    if certs is None:
-        return
-
-    def show(change: CertsReloaded) -> None:
-        doc = {
-            "event": "certificates",
-            "device": spec.name,
-            "block": spec.block_name,
-            "own_id": change.own_id,
-            "serial": None if change.serial is None else f"{change.serial:X}",
-            "previous_serial": (
-                None if change.previous_serial is None else f"{change.previous_serial:X}"
-            ),
-            "mode": certs.mode,
-        }
-        printer.line(f"{spec.name} {spec.block_name} {change.line()}", doc)
-
-    certs.on_reload = show
-
-
-def _on_sighup(spec: EndpointSpec) -> Any:
-    """SIGHUP asks for a certificate reload (the "download") at the next connection; returns
-    the handler to restore. The handler only sets a flag: no lock, no I/O in a signal handler."""
-    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
-        return None
-
-    def hangup(signum: int, frame: object) -> None:
-        spec.request_certificate_reload()
-
-    return signal.signal(signal.SIGHUP, hangup)
+    run = serve_blocking if args.driver == "blocking" else serve_asyncio
+    if args.processes > 1:
+        return serve_processes(job, args.processes, run)
+    return run(job)
 
 
 def _answer(args: argparse.Namespace) -> Behaviour:
@@ -405,7 +279,7 @@ def _connect(args: argparse.Namespace) -> int:
     spec = make_spec(args, block, CLIENT_DEVICE, receive_len=receive_len, adhoc=adhoc)
     printer = Printer(args.json)
     watch_certificates(spec, printer)
-    previous_hup = _on_sighup(spec)
+    previous_hup = on_sighup(spec)
     connect_to = host_port(args.to, "--to", block.remote_port) if args.to else None
     bind = host_port(args.bind, "--bind", 0) if args.bind else None
     endpoint = ActiveEndpoint(
@@ -418,7 +292,7 @@ def _connect(args: argparse.Namespace) -> int:
         on_event=printer.record,
     )
     received: list[Any] = []
-    previous = _on_sigterm()
+    previous = on_sigterm()
     control = None
     try:
         _first_connect(endpoint, args)
@@ -643,6 +517,21 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--count", type=_types.positive_int, metavar="N", help="stop after N received frames"
+    )
+    p.add_argument(
+        "--driver",
+        choices=("asyncio", "blocking"),
+        default="asyncio",
+        help="asyncio (default): one event loop, ~25 KB per idle TLS connection; blocking: a "
+        "thread per connection, for comparison with embedders of PassiveEndpoint",
+    )
+    p.add_argument(
+        "--processes",
+        type=parse_processes,
+        default=1,
+        metavar="N",
+        help="serve the port from N worker processes (auto: one per core); the connection "
+        "limit counts across all of them, every status line names its worker",
     )
     p.set_defaults(func=_serve)
 

@@ -29,7 +29,7 @@ from ouc.conn import ConnectionEvent, ConnState, FrameReceived
 from ouc.device import Role
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._aio_sock import LeanServer
-from ouc.drivers._passive_common import PassiveCommon
+from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
 from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
 from ouc.drivers._sockio import connection_error
@@ -130,6 +130,9 @@ class AsyncPassiveEndpoint(PassiveCommon):
             further peers are reset (16#8087).
         on_event: called with each :class:`~ouc.drivers.EndpointRecord`, in the event loop.
         backlog: the listen queue length.
+        slots: a connection limit shared with other endpoints on the same port (16#8087 when
+            it is reached), on top of ``max_connections``.
+        reuse_port: listen with SO_REUSEPORT, next to other processes on the same port.
 
     Use ``async with AsyncPassiveEndpoint(...) as server:`` or ``await start()`` /
     ``await stop()``. Refused peers are reset (RST), as a CPU's stack answers a connection for
@@ -146,6 +149,8 @@ class AsyncPassiveEndpoint(PassiveCommon):
         max_connections: int | None = 64,
         on_event: EventCallback | None = None,
         backlog: int = 4096,
+        slots: ConnectionSlots | None = None,
+        reuse_port: bool = False,
     ) -> None:
         if spec.role is not Role.PASSIVE:
             raise ConfigError(
@@ -163,6 +168,8 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self.max_connections = max_connections
         self._listen = listen if listen is not None else self._default_listen()
         self._backlog = backlog
+        self._slots = slots
+        self._reuse_port = reuse_port
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._links: set[_ServerLink] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -204,22 +211,18 @@ class AsyncPassiveEndpoint(PassiveCommon):
                 port,
                 backlog=self._backlog,
                 keepalive=self.spec.keepalive,
+                reuse_port=self._reuse_port,
             )
         except OSError as exc:
             raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
         self._server = server
         self._address = server.sockets[0].getsockname()[:2]
         self._register_address()
-        limit = (
-            "no connection limit"
-            if self.max_connections is None
-            else (f"max {self.max_connections} connections")
-        )
         self._recorder.emit(
             RecordKind.LISTENING,
             Status.NO_JOB,
             local=self._local_text(),
-            reason=f"asyncio, {limit}",
+            reason=self._listening_reason(),
         )
         return self
 
@@ -380,23 +383,27 @@ class AsyncPassiveEndpoint(PassiveCommon):
 
     def _admit(self, link: _ServerLink) -> None:
         """A TCP connection arrived: partner check, connection limit, then the handshake."""
-        link.peer = plant = self.address_map.to_plant(link.peer)
+        link.peer = plant = self._peer_plant(link.peer)
         spec = self.spec
         if self._stopping:
             link.abort(reset=True)
             return
         if not spec.partner_allowed(plant):
-            reason = f"{plant} is not the configured partner {spec.block.remote_address}"
-            self._refuse(link, RecordKind.REFUSED, Status.PARTNER_REFUSED, reason)
+            self._refuse(link, RecordKind.REFUSED, Status.PARTNER_REFUSED, self._not_partner(plant))
             return
         limit = self.max_connections
-        if limit is not None and len(self._links) >= limit:
+        slots = self._slots
+        if (limit is not None and len(self._links) >= limit) or (
+            slots is not None and not slots.take()
+        ):
             reason = f"connection limit of {limit} reached"
             self._refuse(link, RecordKind.LIMIT, Status.CONNECTION_LIMIT, reason)
             return
         try:
             link.conn = spec.new_connection(peer_address=plant)
         except OucError as exc:
+            if slots is not None:
+                slots.give()
             self._refuse(link, RecordKind.FAILED, exc.status or Status.RESOURCES, str(exc))
             return
         self._serial += 1
@@ -420,7 +427,11 @@ class AsyncPassiveEndpoint(PassiveCommon):
         )
 
     def _lost(self, link: _ServerLink) -> None:
-        self._links.discard(link)
+        links = self._links
+        if link in links:
+            links.remove(link)
+            if self._slots is not None:
+                self._slots.give()
         idle = self._idle
-        if idle is not None and not self._links and not idle.done():
+        if idle is not None and not links and not idle.done():
             idle.set_result(None)

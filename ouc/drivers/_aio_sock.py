@@ -325,10 +325,13 @@ class LeanServer:
         *,
         backlog: int,
         keepalive: KeepAlive | None = None,
+        reuse_port: bool = False,
     ) -> LeanServer:
         """Bind every address ``host`` resolves to (like ``loop.create_server``: SO_REUSEADDR,
-        IPV6_V6ONLY on IPv6) and listen; OSError as bind raises it (nothing stays bound).
-        ``keepalive``: TCP keep-alive for every accepted socket (None: off)."""
+        IPV6_V6ONLY on IPv6; SO_REUSEPORT with ``reuse_port``, so several processes listen on
+        one port and the kernel spreads the connections) and listen; OSError as bind raises it
+        (nothing stays bound). ``keepalive``: TCP keep-alive for every accepted socket (None:
+        off)."""
         loop = asyncio.get_running_loop()
         flags = socket.AI_PASSIVE
         try:  # an address literal needs no resolver (and no executor thread)
@@ -343,6 +346,8 @@ class LeanServer:
                 sock = socket.socket(family, kind, proto)
                 socks.append(sock)
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+                if reuse_port:
+                    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
                 if family == socket.AF_INET6:
                     sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
                 sock.bind(address)

@@ -34,7 +34,7 @@ from ouc.conn import (
 from ouc.device import Role
 from ouc.drivers._blocking_controls import PassiveControls
 from ouc.drivers._keepalive import apply_keepalive
-from ouc.drivers._passive_common import PassiveCommon
+from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
 from ouc.drivers._setup import (
     AddressMap,
@@ -45,12 +45,12 @@ from ouc.drivers._setup import (
     receive_only,
 )
 from ouc.drivers._sockio import (
-    RECEIVE_BUFFER,
     RecvTimeout,
     close_socket,
     configure_listener,
     configure_stream,
     connection_error,
+    receive_buffer_size,
     shutdown_quietly,
 )
 from ouc.errors import ConfigError, OucConnectionError, OucError, Status
@@ -68,7 +68,17 @@ _STOP_GRACE = 0.5  # seconds stop() lets connections send close_notify before cu
 class _Served:
     """One accepted TCP connection and its sans-I/O machine (owned by its serving thread)."""
 
-    __slots__ = ("aborted", "conn", "local", "peer", "peer_text", "serial", "sock", "stopping")
+    __slots__ = (
+        "aborted",
+        "conn",
+        "local",
+        "peer",
+        "peer_text",
+        "serial",
+        "slot",
+        "sock",
+        "stopping",
+    )
 
     def __init__(
         self, sock: socket.socket, conn: Connection, peer: PeerContext, serial: int, local: str
@@ -83,6 +93,7 @@ class _Served:
         # "com_rst" or "cpu_stop" (the PLC controls). One slot: the record path tests it once.
         self.stopping: str | bool = False
         self.aborted = False  # a behaviour raised ResetConnection: reset the socket
+        self.slot = False  # holds a slot of the endpoint's shared ConnectionSlots
 
 
 class PassiveEndpoint(PassiveControls, PassiveCommon):
@@ -105,6 +116,12 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             the connection ends); None waits forever.
         backlog: the listen queue length.
         spare_threads: idle acceptor threads kept for the next connections.
+        slots: a connection limit shared with other endpoints on the same port (16#8087 when
+            it is reached), on top of ``max_connections``.
+        reuse_port: listen with SO_REUSEPORT, next to other processes on the same port.
+
+    Each serving thread receives into a buffer sized to the block's frame (at least one TLS
+    record), not a fixed 256 KiB.
     """
 
     def __init__(
@@ -119,6 +136,8 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         send_timeout: float | None = 30.0,
         backlog: int = 128,
         spare_threads: int = 4,
+        slots: ConnectionSlots | None = None,
+        reuse_port: bool = False,
     ) -> None:
         if spec.role is not Role.PASSIVE:
             raise ConfigError(
@@ -131,11 +150,14 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         self.spec = spec
         self.behaviour: Behaviour = behaviour if behaviour is not None else receive_only()
         self.address_map = address_map if address_map is not None else AddressMap({})
-        self.max_connections = max_connections
+        self.max_connections: int = max_connections
         self.send_timeout = send_timeout
         self._listen = listen if listen is not None else self._default_listen()
         self._backlog = backlog
         self._spare = max(1, spare_threads)
+        self._slots = slots
+        self._reuse_port = reuse_port
+        self._buffer_size = receive_buffer_size(spec.config.receive_len)
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._lock = threading.Lock()
         self._stop_event = threading.Event()
@@ -184,6 +206,8 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         lsock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            if self._reuse_port:
+                lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             lsock.bind((host, port))
             lsock.listen(self._backlog)
         except OSError as exc:
@@ -196,22 +220,6 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         self._lsock = lsock
         self._address = lsock.getsockname()[:2]
         self._spawn_acceptor()
-
-    def _listening_reason(self) -> str:
-        block = self.spec.block
-        partner = block.remote_address or "any"
-        if partner == "0.0.0.0":
-            partner = "any"
-        plant = self.spec.plant_address
-        where = f"plant {plant}:{block.local_port}, " if plant else ""
-        mode = "plain TCP"
-        resolved = self.spec.resolved
-        if self.spec.tls is not None and resolved is not None:
-            auth = "mutual TLS" if resolved.require_peer_cert else "TLS"
-            mode = f"{auth}, server certificate {resolved.own_id}"
-            if resolved.anchor_ids:
-                mode += f", client CA {', '.join(map(str, resolved.anchor_ids))}"
-        return f"{where}partner {partner}, {mode}, max {self.max_connections} connections"
 
     @property
     def connection_count(self) -> int:
@@ -305,7 +313,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         """Leader/follower: accept one connection, serve it, come back; exit when spare."""
         lsock = self._lsock
         assert lsock is not None
-        buffer = bytearray(RECEIVE_BUFFER)
+        buffer = bytearray(self._buffer_size)
         me = threading.current_thread()
         try:
             while True:
@@ -345,7 +353,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
 
     def _admit(self, sock: socket.socket, addr: tuple[str, int]) -> _Served | None:
         """Partner check (16#80C9) and connection limit (16#8087); the served connection or None."""
-        plant = self.address_map.to_plant(addr[0], exclude=self.spec.device.own_addresses)
+        plant = self._peer_plant(addr[0])
         peer_text = f"{plant}:{addr[1]}"
         if not self.spec.partner_allowed(plant):
             self._refuse(
@@ -353,14 +361,17 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 RecordKind.REFUSED,
                 Status.PARTNER_REFUSED,
                 peer_text,
-                f"partner {plant} is not RemoteAddress {self.spec.block.remote_address}",
+                self._not_partner(plant),
             )
             return None
         with self._lock:
             # The slot is reserved here, under the same lock as the check: two acceptors
             # admitting at once must not both take the last slot (all threads would then be
             # serving, none accepting, and no further peer would be refused).
-            if len(self._served) + self._admitting >= self.max_connections:
+            slots = self._slots
+            if len(self._served) + self._admitting >= self.max_connections or (
+                slots is not None and not slots.take()
+            ):
                 full = True
             else:
                 full = False
@@ -382,6 +393,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         except OucError as exc:
             with self._lock:
                 self._admitting -= 1
+            self._give_slot()
             self._refuse(
                 sock, RecordKind.FAILED, exc.status or Status.RESOURCES, peer_text, str(exc)
             )
@@ -389,18 +401,32 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         except BaseException:
             with self._lock:
                 self._admitting -= 1
+            self._give_slot()
             raise
         served = _Served(
             sock, conn, PeerContext(plant, addr[1], conn), serial, self._local_text() or ""
         )
+        served.slot = self._slots is not None
         with self._lock:
             self._admitting -= 1
             if self._stopping:
                 close_socket(sock, reset=True)
+                self._give_slot()
                 return None
             self._served[serial] = served
             self.served_total += 1
         return served
+
+    def _give_slot(self) -> None:
+        if self._slots is not None:
+            self._slots.give()
+
+    def _release(self, served: _Served) -> None:
+        """Free the connection's slot(s) (call with the lock held); idempotent."""
+        self._served.pop(served.serial, None)
+        if served.slot:
+            served.slot = False
+            self._give_slot()
 
     def _refuse(
         self, sock: socket.socket, kind: RecordKind, status: int, peer: str, reason: str
@@ -428,7 +454,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             self._end_by_os_error(served, exc)
         finally:
             with self._lock:
-                self._served.pop(served.serial, None)
+                self._release(served)
                 close_socket(sock, reset=reset)
 
     def _run(self, served: _Served, buffer: bytearray) -> bool:
@@ -545,7 +571,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         elif type(event) is Disconnected:
             # Free the slot before telling anyone: whoever reads this record may connect anew.
             with self._lock:
-                self._served.pop(served.serial, None)
+                self._release(served)
         self._recorder.connection_event(
             event, served.conn, peer=served.peer_text, local=served.local, serial=served.serial
         )
@@ -623,7 +649,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         except (OucError, OSError):
             pass  # the peer may be gone already; the reset is what was asked for
         with self._lock:
-            self._served.pop(served.serial, None)
+            self._release(served)
         self._recorder.emit(
             RecordKind.FAILED,
             exc.status or Status.NETWORK_ERROR,

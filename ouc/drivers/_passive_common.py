@@ -8,10 +8,41 @@ that lives once here in :class:`PassiveCommon`. This module does no I/O.
 
 from __future__ import annotations
 
+from typing import Protocol
+
 from ouc.drivers._setup import AddressMap, EndpointSpec
 from ouc.errors import OucConnectionError, Status
 
-__all__ = ["PassiveCommon"]
+__all__ = ["ConnectionSlots", "PassiveCommon", "default_listen"]
+
+
+def default_listen(spec: EndpointSpec, address_map: AddressMap) -> tuple[str, int]:
+    """Where a passive endpoint listens by default: where the address map puts the device's
+    plant address and LocalPort, else ``127.0.0.1`` and LocalPort."""
+    port = spec.block.local_port or 0
+    plant = spec.plant_address
+    if plant is not None:
+        host, mapped = address_map.to_local(plant, port)
+        if (host, mapped) != (plant, port):
+            return host, mapped
+    return "127.0.0.1", port
+
+
+class ConnectionSlots(Protocol):
+    """A connection limit shared by several endpoints serving one port (the worker processes
+    of ``ouc serve --processes``): the PLC's limit (16#8087) is per CPU, so their total holds.
+
+    An endpoint takes a slot for each connection it admits (after its own ``max_connections``
+    check) and gives it back once, when the connection is gone.
+    """
+
+    def take(self) -> bool:
+        """Take a slot; False when the shared limit is reached (the peer is refused, 16#8087)."""
+        ...
+
+    def give(self) -> None:
+        """Give a taken slot back."""
+        ...
 
 
 class PassiveCommon:
@@ -23,18 +54,39 @@ class PassiveCommon:
 
     spec: EndpointSpec
     address_map: AddressMap
+    max_connections: int | None
     _address: tuple[str, int] | None
 
-    def _default_listen(self) -> tuple[str, int]:
-        """Where the address map puts the device's plant address and LocalPort, else
-        ``127.0.0.1`` and LocalPort."""
-        port = self.spec.block.local_port or 0
+    def _listening_reason(self) -> str:
+        """The LISTENING record's text: plant address, partner, TLS mode, connection limit."""
+        block = self.spec.block
+        partner = block.remote_address or "any"
+        if partner == "0.0.0.0":
+            partner = "any"
         plant = self.spec.plant_address
-        if plant is not None:
-            host, mapped = self.address_map.to_local(plant, port)
-            if (host, mapped) != (plant, port):
-                return host, mapped
-        return "127.0.0.1", port
+        where = f"plant {plant}:{block.local_port}, " if plant else ""
+        mode = "plain TCP"
+        resolved = self.spec.resolved
+        if self.spec.tls is not None and resolved is not None:
+            auth = "mutual TLS" if resolved.require_peer_cert else "TLS"
+            mode = f"{auth}, server certificate {resolved.own_id}"
+            if resolved.anchor_ids:
+                mode += f", client CA {', '.join(map(str, resolved.anchor_ids))}"
+        limit = self.max_connections
+        limit_text = "no connection limit" if limit is None else f"max {limit} connections"
+        return f"{where}partner {partner}, {mode}, {limit_text}"
+
+    def _peer_plant(self, host: str) -> str:
+        """The plant address of a peer connecting from ``host`` (the device's own addresses
+        cannot be the partner's: when both run on 127.0.0.1 the partner's entry wins)."""
+        return self.address_map.to_plant(host, exclude=self.spec.device.own_addresses)
+
+    def _not_partner(self, plant: str) -> str:
+        """The refusal reason for a peer that is not the block's RemoteAddress (16#80C9)."""
+        return f"partner {plant} is not RemoteAddress {self.spec.block.remote_address}"
+
+    def _default_listen(self) -> tuple[str, int]:
+        return default_listen(self.spec, self.address_map)
 
     def _register_address(self) -> None:
         """Once bound: add ``plant:LocalPort → host:port`` so an active endpoint sharing the

@@ -25,11 +25,25 @@ __all__ = [
     "configure_stream",
     "connection_error",
     "os_error_status",
+    "receive_buffer_size",
     "shutdown_quietly",
 ]
 
-#: Bytes one ``recv_into`` may take: room for a 64 KiB frame's records in one read.
+#: Bytes one ``recv_into`` may take at most: room for a 64 KiB frame's records in one read.
 RECEIVE_BUFFER = 256 * 1024
+#: At least one full TLS record (16 KiB of plaintext, its header and the AEAD expansion).
+_SMALLEST_BUFFER = 16 * 1024 + 512
+_PER_RECORD = 5 + 256  # a TLS record's header and at most its expansion (RFC 8446 5.2)
+
+
+def receive_buffer_size(frame_len: int) -> int:
+    """A receive buffer sized to one frame as it arrives (in TLS records, on ISO-on-TCP too),
+    at least one full TLS record, at most :data:`RECEIVE_BUFFER`. A thread per connection that
+    keeps a 256 KiB buffer for 258-byte frames wastes what the frame never needs."""
+    wire = frame_len + (frame_len // (16 * 1024) + 1) * _PER_RECORD
+    size = max(_SMALLEST_BUFFER, wire)
+    return min(RECEIVE_BUFFER, (size + 4095) // 4096 * 4096)
+
 
 # SO_LINGER on with 0 seconds: close() sends RST instead of FIN (the firmware's strict reset).
 _LINGER_RESET = struct.pack("ii", 1, 0)

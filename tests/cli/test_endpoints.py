@@ -1,116 +1,41 @@
-"""``ouc serve`` and ``ouc connect``: in-process against the blocking driver, and ``ouc serve`` once
-as a subprocess (its first line tells the port; it stops by itself after ``--count`` frames, and
-cleanly on SIGTERM). Every wait is bounded; subprocesses are always killed at the end.
+"""``ouc serve`` and ``ouc connect``: in-process against both drivers, and ``ouc serve`` as a
+subprocess (its first line tells the port; it stops by itself after ``--count`` frames, and
+cleanly on SIGTERM). Every wait is bounded; subprocesses are always killed at the end (the
+``serve`` fixture, tests/cli/conftest.py).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import json
-import os
-import queue
 import signal
 import socket
-import subprocess
-import sys
 import threading
-from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.cli import main
 from ouc.drivers import (
+    AsyncPassiveEndpoint,
     PassiveEndpoint,
     RecordKind,
     RecordLog,
     echo,
-    example_store,
     standard_example,
 )
 
 WAIT = 20.0
-NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 
 
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
-
-
-class Lines:
-    """Reads a subprocess's stdout lines in a thread, so every read can have a timeout."""
-
-    def __init__(self, proc: subprocess.Popen[str]) -> None:
-        self._queue: queue.Queue[str | None] = queue.Queue()
-        assert proc.stdout is not None
-        stream = proc.stdout
-
-        def pump() -> None:
-            for line in stream:
-                self._queue.put(line)
-            self._queue.put(None)
-
-        self._thread = threading.Thread(target=pump, daemon=True)
-        self._thread.start()
-
-    def next(self) -> str:
-        line = self._queue.get(timeout=WAIT)
-        assert line is not None, "the process ended"
-        return line
-
-    def rest(self) -> list[str]:
-        self._thread.join(WAIT)
-        lines = []
-        while not self._queue.empty():
-            line = self._queue.get_nowait()
-            if line is not None:
-                lines.append(line)
-        return lines
-
-
-@pytest.fixture
-def serve(store: CertStore) -> Iterator[list[subprocess.Popen[str]]]:
-    """Started ``ouc serve`` processes; killed at the end whatever happened."""
-    procs: list[subprocess.Popen[str]] = []
-    yield procs
-    for proc in procs:
-        if proc.poll() is None:
-            proc.kill()
-        proc.wait(WAIT)
-        for stream in (proc.stdout, proc.stderr):
-            if stream is not None:
-                stream.close()
-
-
-def _start_serve(
-    procs: list[subprocess.Popen[str]], store: CertStore, *args: str
-) -> tuple[subprocess.Popen[str], Lines, int]:
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ouc", "serve", "--store", str(store.path), "--port", "0", *args],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "PYTHONUNBUFFERED": "1"},
-    )
-    procs.append(proc)
-    lines = Lines(proc)
-    listening = json.loads(lines.next())
-    assert listening["event"] == "listening"
-    return proc, lines, int(listening["local"].rsplit(":", 1)[1])
-
-
+@pytest.mark.parametrize("driver", ["asyncio", "blocking"])
 def test_serve_subprocess_and_connect_in_process(
-    store: CertStore, serve: list[subprocess.Popen[str]], capsys: pytest.CaptureFixture[str]
+    store: CertStore, serve: Any, capsys: pytest.CaptureFixture[str], driver: str
 ) -> None:
-    proc, lines, port = _start_serve(
-        serve, store, "--json", "--echo", "--count", "1", "--map", "192.168.0.2=127.0.0.2"
+    proc, lines, port = serve.start(
+        "--json", "--echo", "--count", "1", "--map", "192.168.0.2=127.0.0.2", "--driver", driver
     )
     status = main(
         [
@@ -147,33 +72,47 @@ def test_serve_subprocess_and_connect_in_process(
     assert served[1]["values"] == {"Var1": True, "Var2": "Hi PLC"}
 
 
-def test_serve_stops_cleanly_on_sigterm(
-    store: CertStore, serve: list[subprocess.Popen[str]]
-) -> None:
-    proc, lines, _ = _start_serve(serve, store, "--json")
+def test_serve_stops_cleanly_on_sigterm(serve: Any) -> None:
+    proc, lines, _ = serve.start("--json")
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(WAIT) == 0
     assert "stopped" in lines.rest()[-1]
 
 
+@pytest.mark.parametrize("driver", ["asyncio", "blocking"])
 def test_serve_in_process_refuses_the_wrong_partner_with_a_hint(
-    store: CertStore, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+    store: CertStore,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+    driver: str,
 ) -> None:
-    """``ouc serve`` in a thread: a client from 127.0.0.1 is not partner 192.168.0.2."""
+    """``ouc serve`` in a thread, on either driver with the same lines: a client from
+    127.0.0.1 is not partner 192.168.0.2."""
     started = threading.Event()
     ports: list[int] = []
-    real_start = PassiveEndpoint.start
+    if driver == "blocking":
+        real_start = PassiveEndpoint.start
 
-    def start(self: PassiveEndpoint) -> PassiveEndpoint:
-        real_start(self)
-        ports.append(self.port)
-        started.set()
-        return self
+        def start(self: PassiveEndpoint) -> PassiveEndpoint:
+            real_start(self)
+            ports.append(self.port)
+            started.set()
+            return self
 
-    monkeypatch.setattr(PassiveEndpoint, "start", start)
+        monkeypatch.setattr(PassiveEndpoint, "start", start)
+    else:
+        real_astart = AsyncPassiveEndpoint.start
+
+        async def astart(self: AsyncPassiveEndpoint) -> AsyncPassiveEndpoint:
+            await real_astart(self)
+            ports.append(self.port)
+            started.set()
+            return self
+
+        monkeypatch.setattr(AsyncPassiveEndpoint, "start", astart)
     result: list[int] = []
     args = ["serve", "--store", str(store.path), "--port", "0", "--count", "1"]
-    args += ["--map", "192.168.0.2=127.0.0.2"]
+    args += ["--map", "192.168.0.2=127.0.0.2", "--driver", driver]
     server = threading.Thread(target=lambda: result.append(main(args)))
     server.start()
     try:

@@ -1,0 +1,190 @@
+"""The status output of ``ouc serve`` and ``ouc connect``: status lines or JSON lines.
+
+:class:`Printer` builds only the form that is printed, batches the lines of an event loop into
+one write per iteration, and names the worker process in the merged stream of
+``ouc serve --processes``. :func:`frame_printer` is the line printed per received frame.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import json
+import os
+import select
+import stat
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from typing import Any
+
+from ouc.conn import FrameReceived
+from ouc.db import Layout, format_value, to_json
+from ouc.drivers import EndpointRecord, EndpointSpec, PeerContext, RecordKind
+from ouc.errors import OucError
+
+__all__ = ["Printer", "frame_printer", "output_discarded", "value_lines", "whole_lines"]
+
+
+class Printer:
+    """Prints status lines or JSON lines (endpoint threads print too).
+
+    Only the form that is printed is built (``--json``: the dict, else the line). A serving
+    event loop calls :meth:`batch`: lines then collect and go out in one write per loop
+    iteration instead of one write and flush per line. In a merged stream of several worker
+    processes (``worker`` set) each line names its worker and each write is whole lines of at
+    most ``PIPE_BUF`` bytes, so lines of different workers never interleave.
+    """
+
+    def __init__(
+        self,
+        as_json: bool,
+        partner: str | None = None,
+        worker: int | None = None,
+        *,
+        merged: bool = False,
+    ) -> None:
+        self.json = as_json
+        self.partner = partner  # the block's RemoteAddress, for the hint on refused peers
+        self.worker = worker
+        self.merged = merged or worker is not None  # other processes write to stdout too
+        self._lock = threading.Lock()
+        self._pending: list[str] = []
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    @property
+    def discarded(self) -> bool:
+        """stdout is /dev/null: nobody reads the lines, so nothing needs to be built."""
+        return output_discarded(sys.stdout)
+
+    def batch(self, loop: asyncio.AbstractEventLoop | None) -> None:
+        """Collect lines and write them once per iteration of ``loop`` (None: write each)."""
+        self.flush()
+        self._loop = loop
+
+    def line(self, text: str, doc: dict[str, Any] | None = None) -> None:
+        if self.json:
+            if doc is None:
+                return
+            if self.worker is not None:
+                doc = {"worker": self.worker, **doc}
+            text = json.dumps(doc, ensure_ascii=False)
+        elif self.worker is not None:
+            text = f"[worker {self.worker}] {text}"
+        self._out(text + "\n")
+
+    def record(self, record: EndpointRecord) -> None:
+        if self.json:
+            self.line("", record.to_json())
+            return
+        text = record.line()
+        if record.kind is RecordKind.REFUSED and record.peer and self.partner:
+            local = record.peer.rsplit(":", 1)[0]
+            text += f"; to accept it as the partner: --map {self.partner}={local}"
+        self.line(text)
+
+    def _out(self, text: str) -> None:
+        loop = self._loop
+        if loop is None:
+            with self._lock:
+                self._write([text])
+            return
+        pending = self._pending
+        if not pending:
+            loop.call_soon(self.flush)
+        pending.append(text)
+
+    def flush(self) -> None:
+        """Write what :meth:`batch` collected."""
+        pending = self._pending
+        if pending:
+            self._pending = []
+            with self._lock:
+                self._write(pending)
+
+    def _write(self, texts: list[str]) -> None:
+        if not self.merged:
+            sys.stdout.write("".join(texts))
+            sys.stdout.flush()
+            return
+        sys.stdout.flush()
+        fd = sys.stdout.fileno()
+        for chunk in whole_lines(texts, select.PIPE_BUF):
+            os.write(fd, chunk)
+
+
+def output_discarded(stream: Any) -> bool:
+    """Whether ``stream`` writes to /dev/null."""
+    try:
+        mode = os.fstat(stream.fileno())
+        null = os.stat(os.devnull)
+    except (OSError, ValueError, AttributeError, io.UnsupportedOperation):
+        return False
+    return stat.S_ISCHR(mode.st_mode) and mode.st_rdev == null.st_rdev
+
+
+def whole_lines(texts: list[str], limit: int) -> Iterator[bytes]:
+    """``texts`` encoded as chunks of at most ``limit`` bytes that never split one text (a
+    text longer than ``limit`` is a chunk of its own)."""
+    chunk = bytearray()
+    for text in texts:
+        data = text.encode()
+        if chunk and len(chunk) + len(data) > limit:
+            yield bytes(chunk)
+            chunk.clear()
+        chunk += data
+    if chunk:
+        yield bytes(chunk)
+
+
+def value_lines(layout: Layout, data: bytes) -> tuple[list[str], Any]:
+    """``Var1 = TRUE`` lines and the JSON values of ``data`` decoded with ``layout``."""
+    values = layout.decode(data)
+    flat = layout.flatten(values)
+    lines = [
+        f"  {entry.path} = {format_value(entry.dtype, flat[entry.path])}"
+        for entry in layout.entries()
+        if entry.path in flat
+    ]
+    return lines, to_json(values)
+
+
+def frame_printer(
+    printer: Printer, spec: EndpointSpec, layout: Layout | None
+) -> Callable[[FrameReceived, PeerContext], None]:
+    """The behaviour part that prints one received frame (decoded with ``layout``, else hex)."""
+    device, block = spec.name, spec.block_name
+
+    def show(frame: FrameReceived, peer: PeerContext) -> None:
+        where = f"{peer.address}:{peer.port}"
+        lines: list[str] = []
+        if printer.json:
+            doc: dict[str, Any] = {
+                "event": "frame",
+                "device": device,
+                "block": block,
+                "peer": where,
+                "rcvd_len": frame.rcvd_len,
+            }
+            if layout is None:
+                doc["hex"] = frame.data.hex()
+            else:
+                try:
+                    _, doc["values"] = value_lines(layout, frame.data)
+                except OucError as exc:
+                    doc["error"] = str(exc)
+            printer.line("", doc)
+            return
+        text = f"{device} {block} {where} 0000 received {frame.rcvd_len} bytes "
+        text += f"(RCVD_LEN {frame.rcvd_len})"
+        if layout is not None:
+            try:
+                lines, _ = value_lines(layout, frame.data)
+            except OucError as exc:
+                lines = [f"  cannot decode as {layout.name}: {exc}"]
+        else:
+            preview = frame.data[:32].hex(" ")
+            lines = [f"  {preview}{' ...' if frame.rcvd_len > 32 else ''}"]
+        printer.line("\n".join([text, *lines]))
+
+    return show

@@ -1,0 +1,267 @@
+"""How ``ouc serve`` runs its endpoint: on the asyncio driver (the default) or the blocking one.
+
+Both drivers serve the same block with the same options, behaviours and status lines; they
+differ in how they hold connections. The asyncio driver (:class:`~ouc.drivers.
+AsyncPassiveEndpoint`) keeps each idle TLS connection in ~25 KB on one event loop and batches
+the status output once per loop iteration; the blocking driver (:class:`~ouc.drivers.
+PassiveEndpoint`) serves each connection in a thread of its own. Both stop cleanly on Ctrl-C
+and SIGTERM, and after ``--count`` frames.
+
+``ouc serve --processes N`` runs :func:`serve_asyncio` / :func:`serve_blocking` in each worker
+process with a :class:`WorkerShare` (:mod:`ouc.cli._workers`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import itertools
+import resource
+import signal
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+from ouc.cli._printer import Printer, frame_printer
+from ouc.conn import FrameReceived
+from ouc.db import Layout
+from ouc.drivers import (
+    AddressMap,
+    AsyncPassiveEndpoint,
+    Behaviour,
+    CertsReloaded,
+    EndpointSpec,
+    PassiveEndpoint,
+    PeerContext,
+)
+from ouc.drivers._passive_common import ConnectionSlots
+
+__all__ = [
+    "ServeJob",
+    "WorkerShare",
+    "on_sighup",
+    "on_sigterm",
+    "raise_open_files_limit",
+    "serve_asyncio",
+    "serve_blocking",
+    "watch_certificates",
+]
+
+
+@dataclass(frozen=True)
+class WorkerShare:
+    """What a worker process of ``ouc serve --processes`` shares with the others."""
+
+    number: int  # 1..N, named in every status line of the worker
+    slots: ConnectionSlots  # the connection limit of the whole mock PLC (16#8087)
+    tally: Callable[[], int]  # counts one frame, returns the total of all workers
+    reached: Callable[[], None]  # --count reached: ask the supervisor to stop everything
+
+
+@dataclass(frozen=True)
+class ServeJob:
+    """One ``ouc serve`` as parsed: the endpoint's setup and what to do with frames."""
+
+    spec: EndpointSpec
+    layout: Layout | None  # decodes the printed frames (None: hex)
+    listen: tuple[str, int] | None
+    answer: Behaviour  # --echo / --reply / receive only
+    address_map: AddressMap
+    max_connections: int
+    count: int | None  # stop after this many frames
+    as_json: bool
+    partner: str | None  # the block's RemoteAddress, for the hint on refused peers
+    # --control: serves the PLC controls of the started endpoint (its loop for asyncio);
+    # returns what to stop() at the end, or None.
+    control: Callable[[Any, asyncio.AbstractEventLoop | None], Any] = lambda endpoint, loop: None
+
+    def printer(self, share: WorkerShare | None = None) -> Printer:
+        return Printer(self.as_json, self.partner, None if share is None else share.number)
+
+    def options(
+        self, printer: Printer, reached: Callable[[], None], share: WorkerShare | None
+    ) -> dict[str, Any]:
+        """The keyword arguments of either driver's passive endpoint for this job."""
+        return {
+            "behaviour": self.behaviour(printer, reached, share),
+            "listen": self.listen,
+            "address_map": self.address_map,
+            "max_connections": self.max_connections,
+            "on_event": None if printer.discarded else printer.record,
+            "slots": None if share is None else share.slots,
+            "reuse_port": share is not None,
+        }
+
+    def behaviour(
+        self, printer: Printer, reached: Callable[[], None], share: WorkerShare | None = None
+    ) -> Behaviour:
+        """The answer, plus the frame's status line unless stdout is discarded, plus the
+        ``--count`` tally: only the parts that are needed, so a plain echo stays a plain echo."""
+        answer = self.answer
+        show = None if printer.discarded else frame_printer(printer, self.spec, self.layout)
+        count = self.count
+        if show is None and count is None:
+            return answer
+        if share is not None:
+            tally = share.tally
+            reached = share.reached
+        else:
+            tally = itertools.count(1).__next__  # atomic under the GIL: threads share it
+
+        def behaviour(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+            if show is not None:
+                show(frame, peer)
+            if count is not None and tally() >= count:
+                reached()
+            return answer(frame, peer)
+
+        return behaviour
+
+
+def raise_open_files_limit() -> None:
+    """Raise the soft open-files limit to the hard one: each connection is a descriptor, and a
+    mock PLC holding 10,000 connections must not stop at the usual soft limit of 1,024."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
+        # If refused, the soft limit stays; accept() then reports 16#80C3 when it runs out.
+        with contextlib.suppress(ValueError, OSError):
+            resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
+
+
+def watch_certificates(spec: EndpointSpec, printer: Printer) -> None:
+    """Print a status line when renewed or replaced certificates reach the endpoint."""
+    certs = spec.certs
+    if certs is None:
+        return
+
+    def show(change: CertsReloaded) -> None:
+        doc = {
+            "event": "certificates",
+            "device": spec.name,
+            "block": spec.block_name,
+            "own_id": change.own_id,
+            "serial": None if change.serial is None else f"{change.serial:X}",
+            "previous_serial": (
+                None if change.previous_serial is None else f"{change.previous_serial:X}"
+            ),
+            "mode": certs.mode,
+        }
+        printer.line(f"{spec.name} {spec.block_name} {change.line()}", doc)
+
+    certs.on_reload = show
+
+
+def on_sighup(spec: EndpointSpec) -> Any:
+    """SIGHUP asks for a certificate reload (the "download") at the next connection; returns
+    the handler to restore. The handler only sets a flag: no lock, no I/O in a signal handler."""
+    if threading.current_thread() is not threading.main_thread() or not hasattr(signal, "SIGHUP"):
+        return None
+
+    def hangup(signum: int, frame: object) -> None:
+        spec.request_certificate_reload()
+
+    return signal.signal(signal.SIGHUP, hangup)
+
+
+# -- blocking driver -----------------------------------------------------------------------------
+
+
+def serve_blocking(job: ServeJob, share: WorkerShare | None = None) -> int:
+    """Serve on the blocking driver until ``--count`` frames, Ctrl-C or SIGTERM."""
+    spec = job.spec
+    printer = job.printer(share)
+    watch_certificates(spec, printer)
+    done = threading.Event()
+    endpoint = PassiveEndpoint(spec, **job.options(printer, done.set, share))
+    previous = on_sigterm()
+    previous_hup = on_sighup(spec)
+    control = None
+    try:
+        endpoint.start()
+        control = job.control(endpoint, None)
+        done.wait()
+    except KeyboardInterrupt:
+        printer.line(f"{spec.name} {spec.block_name} stopping", None)
+    finally:
+        if control is not None:
+            control.stop()
+        endpoint.stop()
+        if previous is not None:
+            signal.signal(signal.SIGTERM, previous)
+        if previous_hup is not None:
+            signal.signal(signal.SIGHUP, previous_hup)
+    return 0
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def on_sigterm() -> Any:
+    """Stop cleanly on SIGTERM as on Ctrl-C (main thread only); returns the handler to restore.
+
+    The handler raises KeyboardInterrupt rather than setting an Event: taking a lock inside a
+    signal handler can deadlock with the interrupted code holding it.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        return None
+    return signal.signal(signal.SIGTERM, _interrupt)
+
+
+# -- asyncio driver ------------------------------------------------------------------------------
+
+
+def serve_asyncio(job: ServeJob, share: WorkerShare | None = None) -> int:
+    """Serve on the asyncio driver until ``--count`` frames, Ctrl-C or SIGTERM."""
+    return asyncio.run(_serve_loop(job, share))
+
+
+_STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)
+
+
+async def _serve_loop(job: ServeJob, share: WorkerShare | None) -> int:
+    loop = asyncio.get_running_loop()
+    spec = job.spec
+    printer = job.printer(share)
+    watch_certificates(spec, printer)
+    stop: asyncio.Future[str | None] = loop.create_future()
+
+    def reached() -> None:
+        if not stop.done():
+            stop.set_result(None)
+
+    def interrupted() -> None:
+        if not stop.done():
+            stop.set_result("stopping")
+
+    endpoint = AsyncPassiveEndpoint(spec, **job.options(printer, reached, share))
+    handled = _stop_on_signals(loop, interrupted, spec.request_certificate_reload)
+    printer.batch(loop)
+    control = None
+    try:
+        await endpoint.start()
+        control = job.control(endpoint, loop)
+        if await stop:
+            printer.line(f"{spec.name} {spec.block_name} stopping", None)
+    finally:
+        if control is not None:
+            await loop.run_in_executor(None, control.stop)  # it joins its thread
+        await endpoint.stop()
+        for signum in handled:
+            loop.remove_signal_handler(signum)
+        printer.batch(None)  # writes what is left
+    return 0
+
+
+def _stop_on_signals(
+    loop: asyncio.AbstractEventLoop, stop: Callable[[], None], reload: Callable[[], None]
+) -> list[int]:
+    """Ctrl-C and SIGTERM call ``stop``, SIGHUP ``reload`` (the certificate "download"), in
+    the loop (main thread only); the signals handled."""
+    if threading.current_thread() is not threading.main_thread():
+        return []
+    for signum in _STOP_SIGNALS:
+        loop.add_signal_handler(signum, stop)
+    loop.add_signal_handler(signal.SIGHUP, reload)
+    return [*_STOP_SIGNALS, signal.SIGHUP]

@@ -1,0 +1,112 @@
+"""Fixtures of the CLI tests: the example certificate store and started ``ouc serve``
+subprocesses (handed out as the ``serve`` fixture: importlib mode, tests cannot import from
+conftest). Every read of a subprocess's output is bounded; subprocesses are always killed at
+the end.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import queue
+import signal
+import subprocess
+import sys
+import threading
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.drivers import example_store
+
+WAIT = 20.0
+NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
+
+
+@pytest.fixture
+def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
+    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
+
+
+class Lines:
+    """Reads a subprocess's stdout lines in a thread, so every read can have a timeout."""
+
+    def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._queue: queue.Queue[str | None] = queue.Queue()
+        assert proc.stdout is not None
+        stream = proc.stdout
+
+        def pump() -> None:
+            for line in stream:
+                self._queue.put(line)
+            self._queue.put(None)
+
+        self._thread = threading.Thread(target=pump, daemon=True)
+        self._thread.start()
+
+    def next(self) -> str:
+        line = self._queue.get(timeout=WAIT)
+        assert line is not None, "the process ended"
+        return line
+
+    def rest(self) -> list[str]:
+        self._thread.join(WAIT)
+        lines = []
+        while not self._queue.empty():
+            line = self._queue.get_nowait()
+            if line is not None:
+                lines.append(line)
+        return lines
+
+
+class Serve:
+    """Starts ``ouc serve --store STORE --port 0 ...`` subprocesses with ``--json`` output."""
+
+    def __init__(self, store: CertStore) -> None:
+        self.store = store
+        self.procs: list[subprocess.Popen[str]] = []
+
+    def popen(self, *args: str) -> tuple[subprocess.Popen[str], Lines]:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ouc", "serve", "--store", str(self.store.path), *args],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+            start_new_session=True,  # its workers too can be killed as a group
+        )
+        self.procs.append(proc)
+        return proc, Lines(proc)
+
+    def start(self, *args: str) -> tuple[subprocess.Popen[str], Lines, int]:
+        """Start one; returns it, its line reader and the port of its first (listening) line."""
+        proc, lines = self.popen("--port", "0", *args)
+        listening = json.loads(lines.next())
+        assert listening["event"] == "listening"
+        return proc, lines, int(listening["local"].rsplit(":", 1)[1])
+
+    def close(self) -> None:
+        for proc in self.procs:
+            with contextlib.suppress(ProcessLookupError):
+                os.killpg(proc.pid, signal.SIGKILL)  # the process and any worker left
+            proc.wait(WAIT)
+            for stream in (proc.stdout, proc.stderr):
+                if stream is not None:
+                    stream.close()
+
+
+@pytest.fixture
+def serve(store: CertStore) -> Iterator[Serve]:
+    """Started ``ouc serve`` processes; killed at the end whatever happened."""
+    starter = Serve(store)
+    yield starter
+    starter.close()

@@ -1,0 +1,201 @@
+"""``ouc serve --processes N``: N worker processes on one port, one merged status stream.
+
+Real TLS clients (Python's ``ssl``, the example's client certificate 11) connect from
+127.0.0.2, which ``--map`` makes the partner's plant address 192.168.0.2. Every wait is bounded
+(line reads time out, sockets have timeouts); subprocesses are killed at the end.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import ssl
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from ouc.certs import CertStore
+from ouc.cli._printer import output_discarded, whole_lines
+from ouc.drivers import example_pem, received_data_layout
+from ouc.drivers._sockio import RECEIVE_BUFFER, receive_buffer_size
+
+WAIT = 20.0
+MAP = ("--map", "192.168.0.2=127.0.0.2")
+
+
+def client_context(store: CertStore, folder: Path) -> ssl.SSLContext:
+    pem = example_pem(store, folder)
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False  # certificate 9 names 192.168.0.1, we reach it on loopback
+    context.load_verify_locations(pem.ca)
+    context.load_cert_chain(pem.client_cert, pem.client_key)
+    return context
+
+
+def tls_connect(context: ssl.SSLContext, port: int) -> ssl.SSLSocket:
+    sock = socket.create_connection(
+        ("127.0.0.1", port), timeout=WAIT, source_address=("127.0.0.2", 0)
+    )
+    return context.wrap_socket(sock)
+
+
+def echo_once(context: ssl.SSLContext, port: int) -> bytes:
+    frame = received_data_layout().encode({"Var1": True, "Var2": "Hi"})
+    with tls_connect(context, port) as tls:
+        tls.sendall(frame)
+        received = b""
+        while len(received) < len(frame):
+            chunk = tls.recv(len(frame) - len(received))
+            assert chunk, "the server closed before echoing the frame"
+            received += chunk
+    return received
+
+
+def start_workers(serve: Any, *args: str) -> tuple[Any, Any, dict[str, Any], list[dict[str, Any]]]:
+    """``ouc serve --processes 2 --json``: the process, its lines, the supervisor's first line
+    and the two workers' listening lines."""
+    proc, lines = serve.popen("--port", "0", "--json", "--processes", "2", *MAP, *args)
+    # The workers may print before the supervisor does: three lines in any order.
+    first = [json.loads(lines.next()) for _ in range(3)]
+    workers = [doc for doc in first if doc["event"] == "workers"]
+    listening = [doc for doc in first if doc["event"] == "listening"]
+    assert len(workers) == 1 and len(listening) == 2, first
+    assert workers[0]["processes"] == 2
+    return proc, lines, workers[0], listening
+
+
+def read_until(lines: Any, event: str, count: int = 1) -> list[dict[str, Any]]:
+    """Lines up to the ``count``-th of ``event`` (bounded: each read times out)."""
+    seen: list[dict[str, Any]] = []
+    hits = 0
+    while hits < count:
+        doc = json.loads(lines.next())
+        seen.append(doc)
+        hits += doc["event"] == event
+    return seen
+
+
+def test_two_processes_serve_one_port_and_name_the_worker(
+    store: CertStore, serve: Any, tmp_path: Path
+) -> None:
+    proc, lines, workers, listening = start_workers(serve, "--echo")
+    port = int(workers["local"].rsplit(":", 1)[1])
+    assert sorted(doc["worker"] for doc in listening) == [1, 2]
+    assert {doc["local"] for doc in listening} == {workers["local"]}
+    assert len(set(workers["pids"])) == 2 and proc.pid not in workers["pids"]
+    context = client_context(store, tmp_path / "pem")
+    frame = received_data_layout().encode({"Var1": True, "Var2": "Hi"})
+    for _ in range(12):
+        assert echo_once(context, port) == frame
+    docs = read_until(lines, "closed", 12)
+    served = [doc for doc in docs if doc["event"] in ("connected", "frame", "closed")]
+    assert all(doc["worker"] in (1, 2) for doc in docs)
+    assert sum(doc["event"] == "connected" for doc in served) == 12
+    assert sum(doc["event"] == "frame" for doc in served) == 12
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
+    rest = [json.loads(line) for line in lines.rest()]
+    stopped = [doc for doc in rest if doc["event"] == "stopped"]
+    # Each worker stops, then the supervisor says so last (it names no worker).
+    assert sorted(doc.get("worker", 0) for doc in stopped) == [0, 1, 2]
+    assert rest[-1]["event"] == "stopped" and "worker" not in rest[-1]
+
+
+def test_the_connection_limit_holds_across_the_workers(
+    store: CertStore, serve: Any, tmp_path: Path
+) -> None:
+    """--max-connections 2 with 2 workers: two held connections fill the PLC, whichever
+    worker serves them; the third peer is reset with 16#8087; a slot freed is usable again."""
+    proc, lines, workers, _ = start_workers(serve, "--max-connections", "2")
+    port = int(workers["local"].rsplit(":", 1)[1])
+    context = client_context(store, tmp_path / "pem")
+    held = [tls_connect(context, port) for _ in range(2)]
+    try:
+        with pytest.raises((ConnectionError, ssl.SSLError)):
+            refused = tls_connect(context, port)
+            refused.recv(1)  # TLS 1.3: the client may finish before the server resets
+        docs = read_until(lines, "limit")
+        limit = docs[-1]
+        assert limit["status"] == "16#8087" and limit["reset"] is True
+        held.pop().close()
+        read_until(lines, "closed")
+        with tls_connect(context, port) as again:
+            again.sendall(received_data_layout().encode({"Var1": True, "Var2": "x"}))
+        read_until(lines, "frame")
+    finally:
+        for sock in held:
+            sock.close()
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
+
+
+def test_a_worker_that_dies_is_reported_and_restarted(
+    store: CertStore, serve: Any, tmp_path: Path
+) -> None:
+    proc, lines, workers, _ = start_workers(serve, "--echo")
+    port = int(workers["local"].rsplit(":", 1)[1])
+    victim = workers["pids"][1]
+    os.kill(victim, signal.SIGKILL)
+    seen: dict[str, dict[str, Any]] = {}
+    while len(seen) < 3:  # the new worker may print before the supervisor: any order
+        doc = json.loads(lines.next())
+        if doc["event"] in ("worker-died", "restarted", "listening"):
+            seen[doc["event"]] = doc
+    died, restarted = seen["worker-died"], seen["restarted"]
+    assert died["pid"] == victim and died["worker"] == 2
+    assert "SIGKILL" in died["how"]
+    assert restarted["worker"] == 2 and restarted["pid"] != victim
+    assert seen["listening"]["worker"] == 2
+    context = client_context(store, tmp_path / "pem")
+    frame = received_data_layout().encode({"Var1": True, "Var2": "Hi"})
+    for _ in range(6):
+        assert echo_once(context, port) == frame
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
+
+
+def test_count_stops_all_workers(store: CertStore, serve: Any, tmp_path: Path) -> None:
+    proc, lines, workers, _ = start_workers(serve, "--echo", "--count", "3", "--driver", "blocking")
+    port = int(workers["local"].rsplit(":", 1)[1])
+    context = client_context(store, tmp_path / "pem")
+    for _ in range(3):
+        echo_once(context, port)
+    assert proc.wait(WAIT) == 0
+    rest = [json.loads(line) for line in lines.rest()]
+    assert rest[-1]["event"] == "stopped" and "worker" not in rest[-1]
+
+
+def test_bad_process_counts_are_one_line(serve: Any) -> None:
+    for bad in ("0", "two", "-1"):
+        proc, _ = serve.popen("--processes", bad)
+        assert proc.wait(WAIT) == 2
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert err.count("\n") == 1 and "--processes" in err and "Traceback" not in err
+
+
+def test_merged_writes_never_split_a_line() -> None:
+    texts = [f"line {i}\n" * (i % 7 + 1) for i in range(200)]
+    chunks = list(whole_lines(texts, 512))
+    assert b"".join(chunks) == "".join(texts).encode()
+    assert all(len(chunk) <= 512 for chunk in chunks)
+    ends = {len(b"".join(chunks[: i + 1])) for i in range(len(chunks))}
+    boundaries = {len("".join(texts[: i + 1]).encode()) for i in range(len(texts))}
+    assert ends <= boundaries  # every chunk ends where a text ends
+    assert list(whole_lines(["x" * 600], 512)) == [b"x" * 600]  # too long: alone
+
+
+def test_output_to_dev_null_is_recognised(tmp_path: Path) -> None:
+    with open(os.devnull, "w") as null, open(tmp_path / "out", "w") as file:
+        assert output_discarded(null)
+        assert not output_discarded(file)
+    assert not output_discarded(object())
+
+
+def test_the_blocking_receive_buffer_is_sized_to_the_frame() -> None:
+    assert receive_buffer_size(258) == 20 * 1024  # one full TLS record, page-rounded
+    assert receive_buffer_size(65535) == 68 * 1024  # a 64 KiB frame's records in one read
+    assert receive_buffer_size(10**6) == RECEIVE_BUFFER
