@@ -1,10 +1,11 @@
-"""Fuzz targets for what a user imports: certificates (DER, PEM, PKCS#12), keys, CRLs, and SCL
-data-block sources. Merged into ``targets.TARGETS`` (wrapped in its
-guard there); same contract: a value or an OucError, nothing else.
+"""Fuzz targets for what a user imports: certificates (DER, PEM, PKCS#12), keys, CRLs, SCL
+data-block sources, and the JSON forms of blocks and layouts (read from a file, as the CLI
+does). Merged into ``targets.TARGETS`` (wrapped in its guard there); same contract: a value or
+an OucError, nothing else.
 
 Seeds are real: a store made by ouc (the standard example, a revoked certificate's CRL, an
-exported .p12) and the repository's SCL samples, so mutations start deep inside valid
-structures instead of at the first length byte.
+exported .p12) and the repository's samples, so mutations start deep inside valid structures
+instead of at the first length byte.
 
 Imported by path from ``targets.py`` (the suite runs in importlib mode).
 """
@@ -13,9 +14,12 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import json
+import os
 import tempfile
 from collections.abc import Callable
 from pathlib import Path
+from typing import TypeVar
 
 from cryptography import x509
 
@@ -24,9 +28,12 @@ from ouc.certs._formats import Bundle, load_bundle, load_crl, load_key
 from ouc.certs._keys import describe_key
 from ouc.certs._listing import signature_name, used_as
 from ouc.certs._verify import signed_by
-from ouc.db import parse_scl
+from ouc.db import load_layout, parse_scl
+from ouc.db._forms import layout_to_dict
+from ouc.params import build, from_dict, load, parse, to_dict
 
 Target = Callable[[bytes], None]
+_T = TypeVar("_T")
 ROOT = Path(__file__).parents[2]
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -123,6 +130,39 @@ def scl(data: bytes) -> None:
     assert layout.encode(layout.decode(image)) == image
 
 
+# A memory file system when there is one: a disk write per input would be most of the time.
+_SCRATCH = (
+    Path("/dev/shm") if Path("/dev/shm").is_dir() else Path(tempfile.gettempdir())
+) / f"ouc-fuzz-{os.getpid()}"
+
+
+def _from_file(load_file: Callable[[Path], _T], data: bytes) -> _T:
+    """Load the input from a file, as ``ouc params``/``ouc db`` do; the file is removed again
+    (libFuzzer ends the process without running exit handlers)."""
+    path = _SCRATCH.with_suffix(".json")
+    path.write_bytes(data)
+    try:
+        return load_file(path)
+    finally:
+        path.unlink(missing_ok=True)
+
+
+def params_json(data: bytes) -> None:
+    """``ouc.params.load`` of a block file (JSON, or binary when it does not parse and has a
+    block's size); a block it returns rebuilds and parses back equal."""
+    block = _from_file(load, data)
+    assert parse(build(block)) == block
+    assert from_dict(to_dict(block)) == block
+
+
+def layout_json(data: bytes) -> None:
+    """``ouc.db.load_layout`` of a JSON layout; a layout it returns encodes its start values
+    and decodes them back to the same bytes."""
+    layout = _from_file(load_layout, data)
+    image = layout.encode()
+    assert layout.encode(layout.decode(image)) == image
+
+
 IMPORT_TARGETS: dict[str, Target] = {
     "cert_der": cert_der,
     "cert_pem": cert_pem,
@@ -130,6 +170,8 @@ IMPORT_TARGETS: dict[str, Target] = {
     "crl": crl,
     "p12": p12,
     "scl": scl,
+    "params_json": params_json,
+    "layout_json": layout_json,
 }
 
 
@@ -174,7 +216,13 @@ def import_seeds() -> dict[str, list[bytes]]:
             pkcs12.serialize_key_and_certificates(b"ouc-9", None, certs[3], chain, plain),
             pkcs12.serialize_key_and_certificates(b"ouc-9", own_keys[1], certs[3], None, plain),
         ]
-    scl_files = [p.read_bytes() for p in sorted((ROOT / "samples").glob("*.scl"))]
+    samples = ROOT / "samples"
+    scl_files = [p.read_bytes() for p in sorted(samples.glob("*.scl"))]
+    layout_files = [(samples / "send_data.db.json").read_bytes()] + [
+        json.dumps(layout_to_dict(load_layout(p)), indent=1).encode()
+        for p in sorted(samples.glob("*.scl"))
+    ]
+    block_files = [p.read_bytes() for p in sorted(samples.glob("*.json")) if ".db." not in p.name]
     return {
         "cert_der": ders,
         "cert_pem": [b"\x00" + pem for pem in pems]
@@ -184,4 +232,6 @@ def import_seeds() -> dict[str, list[bytes]]:
         "crl": crls,
         "p12": p12s,
         "scl": scl_files,
+        "params_json": block_files,
+        "layout_json": layout_files,
     }

@@ -42,6 +42,8 @@ NAMES = (
     "crl",
     "p12",
     "scl",
+    "params_json",
+    "layout_json",
 )
 ATHERIS_SECONDS = 1  # per target; the five run in parallel
 HAVE_ATHERIS = importlib.util.find_spec("atheris") is not None

@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from ouc.errors import CertError, OucError
 
-IMPORT_NAMES = ("cert_der", "cert_pem", "key", "crl", "p12", "scl")
+IMPORT_NAMES = ("cert_der", "cert_pem", "key", "crl", "p12", "scl", "params_json", "layout_json")
 EXAMPLES = {"key": 60, "p12": 80}  # the slower parsers; the rest get 150
 
 _EDIT = st.tuples(st.integers(0, 5), st.integers(0, 2**16), st.integers(0, 255))
