@@ -12,6 +12,9 @@ Installing ouc is enough; every fixture name starts with ``ouc_``:
   starts a mock server PLC (blocking driver) on 127.0.0.1 port 0, stopped after the test.
 * ``ouc_active`` — ``ouc_active(target=None, block=STANDARD_CLIENT, faults=None, connect=True,
   **kw)`` a mock client PLC aimed at a passive endpoint or ``"HOST:PORT"``, closed after the test.
+* ``ouc_async_passive`` / ``ouc_async_active`` — the same on the asyncio driver for ``async def``
+  tests (pytest-asyncio or anyio): ``plc = await ouc_async_passive()``; ``await
+  ouc_async_passive.log(plc).wait_for(RecordKind.CONNECTED, timeout=5)``.
 * ``ouc_bad_certs`` — a :class:`~ouc.certs.BadCertFactory` under the store's CA 3.
 
 :class:`Faults` (``from ouc.pytest_plugin import Faults``) makes an endpoint misbehave:
@@ -41,6 +44,7 @@ from ouc._faults import Faults, FaultScript
 if TYPE_CHECKING:
     import ssl
 
+    from ouc._plugin_async import AsyncActiveFactory, AsyncPassiveFactory
     from ouc.certs import BadCertFactory, CertStore
     from ouc.drivers import ActiveEndpoint, Behaviour, PassiveEndpoint, RecordLog
     from ouc.params import Block
@@ -53,6 +57,8 @@ __all__ = [
     "PassiveFactory",
     "PemFiles",
     "ouc_active",
+    "ouc_async_active",
+    "ouc_async_passive",
     "ouc_bad_certs",
     "ouc_passive",
     "ouc_pem",
@@ -576,3 +582,36 @@ def present(ctx: ssl.SSLContext, cert: Any, store: CertStore | None = None) -> s
         keyfile.write_bytes(secret)
         ctx.load_cert_chain(certfile, keyfile)
     return ctx
+
+
+# --------------------------------------------------------------------------- asyncio
+
+
+@pytest.fixture
+def ouc_async_passive(ouc_store: CertStore) -> Iterator[AsyncPassiveFactory]:
+    """Factory of mock server PLCs on the asyncio driver, for ``async def`` tests under
+    pytest-asyncio or anyio: ``plc = await ouc_async_passive(...)`` (see
+    :class:`ouc._plugin_async.AsyncPassiveFactory`; the endpoints run in a loop of their own,
+    in a background thread, stopped after the test)."""
+    from ouc._plugin_async import AsyncPassiveFactory, LoopThread
+
+    runner = LoopThread()
+    factory = AsyncPassiveFactory(ouc_store, runner)
+    try:
+        yield factory
+        factory.stop_all()
+    finally:
+        runner.close()
+
+
+@pytest.fixture
+def ouc_async_active(
+    ouc_store: CertStore, ouc_async_passive: AsyncPassiveFactory
+) -> Iterator[AsyncActiveFactory]:
+    """Factory of mock client PLCs on the asyncio driver: ``plc = await ouc_async_active()``
+    (see :class:`ouc._plugin_async.AsyncActiveFactory`); closed before the passive ones stop."""
+    from ouc._plugin_async import AsyncActiveFactory
+
+    factory = AsyncActiveFactory(ouc_store, ouc_async_passive.runner, ouc_async_passive)
+    yield factory
+    factory.close_all()

@@ -9,6 +9,8 @@ record path must not pay for logging (a behaviour sees every frame instead).
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import logging
 import threading
 import time
@@ -342,8 +344,10 @@ class RecordLog:
     """An ``on_event`` callback that keeps the records and lets a thread wait for one.
 
     For tests, scripts and ``ouc demo``: ``log = RecordLog(); PassiveEndpoint(..., on_event=log)``
-    then ``log.wait_for(RecordKind.CONNECTED, timeout=5)``. Waits are bounded and wake on each
-    new record (no polling). ``limit`` bounds the memory: the oldest records are dropped.
+    then ``log.wait_for(RecordKind.CONNECTED, timeout=5)``, or in a coroutine
+    ``await log.wait_for_async(...)`` (records may come from any thread or event loop). Waits are
+    bounded and wake on each new record (no polling). ``limit`` bounds the memory: the oldest
+    records are dropped.
     """
 
     def __init__(self, limit: int = 10_000) -> None:
@@ -351,6 +355,7 @@ class RecordLog:
         self._limit = limit
         self._cond = threading.Condition()
         self._seen = 0
+        self._wakers: set[Callable[[], None]] = set()
 
     def __call__(self, record: EndpointRecord) -> None:
         with self._cond:
@@ -359,6 +364,9 @@ class RecordLog:
             if len(self._records) > self._limit:
                 del self._records[: len(self._records) - self._limit]
             self._cond.notify_all()
+            wakers = list(self._wakers)
+        for wake in wakers:
+            wake()
 
     @property
     def records(self) -> list[EndpointRecord]:
@@ -382,18 +390,75 @@ class RecordLog:
         Raises:
             TimeoutError: fewer matched within ``timeout`` seconds (the message lists what came).
         """
-        test = (lambda r: r.kind is match) if isinstance(match, RecordKind) else match
+        test = _matcher(match)
         deadline = time.monotonic() + timeout
         with self._cond:
             while True:
-                hits = [r for r in self._records if test(r)]
-                if len(hits) >= count:
-                    return hits[count - 1]
+                hit = self._nth(test, count)
+                if hit is not None:
+                    return hit
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
-                    seen = "; ".join(r.line() for r in self._records[-8:]) or "nothing"
-                    raise TimeoutError(
-                        f"{len(hits)} of {count} matching records after {timeout:g} s; "
-                        f"last records: {seen}"
-                    )
+                    raise self._timed_out(test, count, timeout)
                 self._cond.wait(remaining)
+
+    def _nth(self, test: Callable[[EndpointRecord], bool], count: int) -> EndpointRecord | None:
+        """The ``count``-th matching record, or None (called under the lock)."""
+        hits = [r for r in self._records if test(r)]
+        return hits[count - 1] if len(hits) >= count else None
+
+    def _timed_out(
+        self, test: Callable[[EndpointRecord], bool], count: int, timeout: float
+    ) -> TimeoutError:
+        hits = sum(1 for r in self._records if test(r))
+        seen = "; ".join(r.line() for r in self._records[-8:]) or "nothing"
+        return TimeoutError(
+            f"{hits} of {count} matching records after {timeout:g} s; last records: {seen}"
+        )
+
+    async def wait_for_async(
+        self,
+        match: RecordKind | Callable[[EndpointRecord], bool],
+        *,
+        timeout: float,
+        count: int = 1,
+    ) -> EndpointRecord:
+        """:meth:`wait_for` for a coroutine: the event loop keeps running while it waits.
+
+        Raises:
+            TimeoutError: as :meth:`wait_for`.
+        """
+        loop = asyncio.get_running_loop()
+        changed = asyncio.Event()
+
+        def wake() -> None:
+            # Records come from the endpoint's thread or loop, maybe not this one; a loop that
+            # already closed has nobody waiting any more.
+            with contextlib.suppress(RuntimeError):
+                loop.call_soon_threadsafe(changed.set)
+
+        test = _matcher(match)
+        deadline = loop.time() + timeout
+        with self._cond:
+            self._wakers.add(wake)
+        try:
+            while True:
+                changed.clear()
+                with self._cond:
+                    hit = self._nth(test, count)
+                    if hit is not None:
+                        return hit
+                    remaining = deadline - loop.time()
+                    if remaining <= 0:
+                        raise self._timed_out(test, count, timeout)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(changed.wait(), remaining)
+        finally:
+            with self._cond:
+                self._wakers.discard(wake)
+
+
+def _matcher(
+    match: RecordKind | Callable[[EndpointRecord], bool],
+) -> Callable[[EndpointRecord], bool]:
+    return (lambda r: r.kind is match) if isinstance(match, RecordKind) else match

@@ -53,6 +53,8 @@ def test_the_plugin_defines_only_ouc_fixtures(pytester: pytest.Pytester) -> None
         "ouc_bad_certs",
         "ouc_passive",
         "ouc_active",
+        "ouc_async_passive",
+        "ouc_async_active",
     }
 
 
