@@ -26,6 +26,12 @@ fault                        what the peer under test sees
                              renewed in the store to a validity that ended a day ago (it
                              stays so for the rest of the test): the peer must refuse it
                              (16#80E5).
+``handshake_abort=POINT``    the handshake fails at POINT (``after_client_hello``,
+                             ``after_server_flight``, ``before_finished``; both roles) as
+                             the endpoint's TLS profile fails one: ``compatible`` (default)
+                             sends a fatal alert, then FIN; ``strict`` a TCP reset (RST).
+``handshake_stall=POINT``    the handshake stops at POINT: silence until the peer gives up
+                             or the endpoint's handshake timeout (16#80C7, then FIN).
 ``accept_any_client_cert``   peer verification off (``insecure=True``: a WARNING for every
                              endpoint built, INSECURE on every connection): any client
                              certificate (passive) / server certificate (active) passes.
@@ -52,7 +58,10 @@ from dataclasses import dataclass
 
 from ouc.errors import ConfigError
 
-__all__ = ["FaultScript", "Faults"]
+__all__ = ["HANDSHAKE_POINTS", "FaultScript", "Faults"]
+
+#: Where ``handshake_abort`` / ``handshake_stall`` stop the handshake (in handshake order).
+HANDSHAKE_POINTS = ("after_client_hello", "after_server_flight", "before_finished")
 
 
 @dataclass(frozen=True)
@@ -68,9 +77,13 @@ class Faults:
             side only.
         expired_certificate: present the own certificate expired (renewed so in the store).
         accept_any_client_cert: accept any peer certificate (verification off, loudly).
+        handshake_abort: the handshake point where the endpoint fails the handshake (alert or
+            reset, as its TLS profile says); see ``ouc.drivers._handshake_faults``.
+        handshake_stall: the handshake point where the endpoint goes silent.
 
     Raises:
-        ConfigError: a negative or infinite delay, a negative pause.
+        ConfigError: a negative or infinite delay, a negative pause, an unknown handshake
+            point.
     """
 
     close_after_handshake: bool = False
@@ -80,8 +93,22 @@ class Faults:
     pause_receiving: float = 0.0
     expired_certificate: bool = False
     accept_any_client_cert: bool = False
+    handshake_abort: str | None = None
+    handshake_stall: str | None = None
 
     def __post_init__(self) -> None:
+        points = HANDSHAKE_POINTS
+        for name in ("handshake_abort", "handshake_stall"):
+            value = getattr(self, name)
+            if value is not None and value not in points:
+                raise ConfigError(
+                    f"{name} must be one of {', '.join(points)}, got {value!r}", path=name
+                )
+        if self.handshake_abort and self.handshake_stall:
+            raise ConfigError(
+                "handshake_abort and handshake_stall exclude each other: a handshake stops once",
+                path="handshake_stall",
+            )
         if not 0.0 <= self.delay < float("inf"):
             raise ConfigError(f"delay must be 0 or more seconds, got {self.delay}", path="delay")
         if not self.pause_receiving >= 0.0:  # NaN fails too; inf means "until stopped"

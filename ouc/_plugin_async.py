@@ -47,7 +47,16 @@ T = TypeVar("T")
 #: Seconds the fixture's teardown gives each endpoint to stop, and the loop thread to end.
 STOP_TIMEOUT = 10.0
 #: Faults the asyncio fixtures apply (the rest need the blocking driver's serving threads).
-ASYNC_FAULTS = frozenset({"delay", "wrong_length", "expired_certificate", "accept_any_client_cert"})
+ASYNC_FAULTS = frozenset(
+    {
+        "delay",
+        "wrong_length",
+        "expired_certificate",
+        "accept_any_client_cert",
+        "handshake_abort",
+        "handshake_stall",
+    }
+)
 
 
 class LoopThread:
@@ -192,8 +201,8 @@ class AsyncPassiveFactory(_AsyncFactory):
     the asyncio driver, as ``ouc_passive`` does on the blocking one (same defaults: the standard
     example's block, echo, PLC_1 at 192.168.0.1, LEN 258); stopped after the test.
 
-    ``behaviour`` may be ``async def``. Faults: ``delay``, ``wrong_length`` and the certificate
-    ones. Returns an :class:`AsyncEndpoint` around the
+    ``behaviour`` may be ``async def``. Faults: ``delay``, ``wrong_length``, the certificate
+    and the handshake ones. Returns an :class:`AsyncEndpoint` around the
     :class:`~ouc.drivers.AsyncPassiveEndpoint`.
     """
 
@@ -210,6 +219,7 @@ class AsyncPassiveFactory(_AsyncFactory):
         from ouc.certs import SERVER_DEVICE
         from ouc.drivers import AddressMap, AsyncPassiveEndpoint, EndpointSpec, RecordLog, echo
         from ouc.drivers._faults import chain
+        from ouc.drivers._handshake_faults import with_handshake_fault
         from ouc.params import STANDARD_SERVER
         from ouc.pytest_plugin import PassiveFactory, _prepare
 
@@ -231,7 +241,7 @@ class AsyncPassiveFactory(_AsyncFactory):
                 block, partner, AddressMap
             )
         endpoint_options.setdefault("listen", ("127.0.0.1", 0))
-        spec = EndpointSpec.from_block(block, **spec_options)
+        spec = with_handshake_fault(EndpointSpec.from_block(block, **spec_options), faults)
         endpoint = AsyncPassiveEndpoint(
             spec,
             behaviour=_async_answer_faults(echo() if behaviour is None else behaviour, faults),
@@ -251,8 +261,8 @@ class AsyncActiveFactory(_AsyncFactory):
     connect=True, store=None, **options)`` a mock client PLC on the asyncio driver, as
     ``ouc_active`` (target default: the last ``ouc_async_passive`` endpoint of the test, else
     an :class:`AsyncEndpoint`, a blocking ``PassiveEndpoint``, ``"HOST:PORT"`` or
-    ``(host, port)``); closed after the test. Faults: the certificate ones. Returns an
-    :class:`AsyncEndpoint` around the :class:`~ouc.drivers.AsyncActiveEndpoint`
+    ``(host, port)``); closed after the test. Faults: the certificate and the handshake ones.
+    Returns an :class:`AsyncEndpoint` around the :class:`~ouc.drivers.AsyncActiveEndpoint`
     (``await plc.send(...)``, ``await plc.receive(timeout=5)``).
     """
 
@@ -273,6 +283,7 @@ class AsyncActiveFactory(_AsyncFactory):
         from ouc.certs import CLIENT_DEVICE
         from ouc.drivers import AsyncActiveEndpoint, EndpointSpec, RecordLog
         from ouc.drivers._faults import chain
+        from ouc.drivers._handshake_faults import with_handshake_fault
         from ouc.params import STANDARD_CLIENT
         from ouc.pytest_plugin import _prepare
 
@@ -296,7 +307,7 @@ class AsyncActiveFactory(_AsyncFactory):
         endpoint_options.setdefault("connect_to", self._target(target))
         log = RecordLog()
         endpoint_options["on_event"] = chain(log, endpoint_options.pop("on_event", None))
-        spec = EndpointSpec.from_block(block, **spec_options)
+        spec = with_handshake_fault(EndpointSpec.from_block(block, **spec_options), faults)
 
         async def build() -> Any:  # the endpoint makes its loop objects: build it in that loop
             return AsyncActiveEndpoint(spec, **endpoint_options)

@@ -19,7 +19,8 @@ Installing ouc is enough; every fixture name starts with ``ouc_``:
 
 :class:`Faults` (``from ouc.pytest_plugin import Faults``) makes an endpoint misbehave:
 ``Faults(close_after_handshake=True)``, ``reset_mid_frame``, ``delay=0.2``, ``wrong_length=+N``,
-``pause_receiving=S``, ``expired_certificate``, ``accept_any_client_cert``.
+``pause_receiving=S``, ``expired_certificate``, ``accept_any_client_cert``,
+``handshake_abort=POINT``, ``handshake_stall=POINT``.
 
 Importing this module is cheap on purpose (it loads in every pytest run of every project that
 installed ouc): the heavy modules are imported inside the fixtures.
@@ -371,6 +372,7 @@ class PassiveFactory(_Factory):
         from ouc.certs import SERVER_DEVICE
         from ouc.drivers import AddressMap, EndpointSpec, PassiveEndpoint, RecordLog, echo
         from ouc.drivers._faults import apply_passive, chain
+        from ouc.drivers._handshake_faults import with_handshake_fault
         from ouc.params import STANDARD_SERVER
 
         block = STANDARD_SERVER if block is None else block
@@ -393,7 +395,7 @@ class PassiveFactory(_Factory):
         if "address_map" not in endpoint_options:
             endpoint_options["address_map"] = self._partner_map(block, partner, AddressMap)
         endpoint_options.setdefault("listen", ("127.0.0.1", 0))
-        spec = EndpointSpec.from_block(block, **spec_options)
+        spec = with_handshake_fault(EndpointSpec.from_block(block, **spec_options), faults)
         endpoint = PassiveEndpoint(
             spec,
             behaviour=behaviour,
@@ -462,6 +464,7 @@ class ActiveFactory(_Factory):
         from ouc.certs import CLIENT_DEVICE
         from ouc.drivers import ActiveEndpoint, EndpointSpec, RecordLog
         from ouc.drivers._faults import FaultyActiveEndpoint, apply_active, chain
+        from ouc.drivers._handshake_faults import with_handshake_fault
         from ouc.params import STANDARD_CLIENT
 
         apply_active(faults)
@@ -479,7 +482,7 @@ class ActiveFactory(_Factory):
         endpoint_options.setdefault("connect_to", self._target(target))
         log = RecordLog()
         on_event = chain(log, endpoint_options.pop("on_event", None))
-        spec = EndpointSpec.from_block(block, **spec_options)
+        spec = with_handshake_fault(EndpointSpec.from_block(block, **spec_options), faults)
         endpoint: ActiveEndpoint
         if faults:
             endpoint = FaultyActiveEndpoint(

@@ -27,7 +27,7 @@ from ouc.drivers._reload import CertReload, CertsReloaded, reload_mode
 from ouc.errors import ConfigError, OucConnectionError, Status
 from ouc.params import Block, TconIpV4Sec, TconQdnSec, check
 from ouc.tls import PeerVerifier, TLSContext, TLSEngine, TLSProfile, TLSSession, WireProfile
-from ouc.transport import PlainTransport
+from ouc.transport import PlainTransport, Transport
 
 __all__ = [
     "KEYLOG_ENV",
@@ -288,6 +288,8 @@ class EndpointSpec:
     keylog: KeyLogFile | None = None
     keepalive: KeepAlive | None = DEFAULT_KEEPALIVE
     certs: CertReload | None = None
+    # Wraps each connection's TLS engine (fault injection: ``ouc.drivers._handshake_faults``).
+    wrap_transport: Callable[[TLSEngine], Transport] | None = None
 
     @property
     def role(self) -> Role:
@@ -482,7 +484,8 @@ class EndpointSpec:
         if session is not None and session.context is not tls:
             session = None  # made with certificates since reloaded: a full handshake
         engine = TLSEngine(tls, now=self.clock, peer_address=peer_address, session=session)
-        return Connection(self.config, engine), engine
+        wrap = self.wrap_transport
+        return Connection(self.config, engine if wrap is None else wrap(engine)), engine
 
     def reload_certificates(self) -> CertsReloaded | None:
         """The "download": take the block's certificates from the store again, now.
