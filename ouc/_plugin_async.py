@@ -31,8 +31,9 @@ import threading
 from collections.abc import Awaitable, Callable, Coroutine
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ouc._faults import Faults
+from ouc._faults import Faults, FaultScript
 from ouc.errors import ConfigError
+from ouc.pytest_plugin import _Factory
 
 if TYPE_CHECKING:
     from ouc.certs import CertStore
@@ -144,9 +145,13 @@ class AsyncRecordLog:
         return await self.log.wait_for_async(match, timeout=timeout, count=count)
 
 
-def _check_async_faults(faults: Faults | None, what: str) -> None:
+def _check_async_faults(faults: Faults | FaultScript | None, what: str) -> None:
     if not faults:
         return
+    if isinstance(faults, FaultScript):
+        raise ConfigError(
+            f"{what}() takes Faults(...); scripted faults need ouc_passive", path="faults"
+        )
     other = sorted(set(faults.names) - ASYNC_FAULTS)
     if other:
         raise ConfigError(
@@ -175,24 +180,41 @@ def _async_answer_faults(behaviour: Any, faults: Faults | None) -> Any:
     return faulty
 
 
-class _AsyncFactory:
+class _AsyncFactory(_Factory):
+    """The blocking factories' bookkeeping (endpoints, logs, behaviour errors failing the test
+    at teardown), with the endpoints' loop and an awaitable log."""
+
     def __init__(self, store: CertStore, runner: LoopThread) -> None:
-        self.store = store
+        super().__init__(store)
         self.runner = runner
-        self.endpoints: list[AsyncEndpoint] = []
-        self._logs: dict[int, RecordLog] = {}
 
-    def _keep(self, endpoint: AsyncEndpoint, log: RecordLog) -> AsyncEndpoint:
-        self._logs[id(endpoint)] = log
-        self.endpoints.append(endpoint)
-        return endpoint
-
-    def log(self, endpoint: AsyncEndpoint) -> AsyncRecordLog:
+    def log(self, endpoint: Any) -> AsyncRecordLog:  # type: ignore[override]
         """Every status record of ``endpoint``; ``await .wait_for(kind, timeout=...)``."""
         return AsyncRecordLog(self._logs[id(endpoint)])
 
-    def raw_log(self, endpoint: AsyncEndpoint) -> RecordLog:
-        return self._logs[id(endpoint)]
+    def _guard_async(self, behaviour: Any, check: bool) -> Any:
+        """``behaviour`` (plain or ``async``), with what it raises kept for
+        :meth:`check_errors` and re-raised (the endpoint records it as a PLC would)."""
+        if not check:
+            return behaviour
+        errors = self.errors
+
+        async def awaited(answer: Awaitable[bytes | None]) -> bytes | None:
+            try:
+                return await answer
+            except Exception as exc:
+                errors.append(exc)
+                raise
+
+        def guarded(frame: Any, peer: Any) -> Any:
+            try:
+                answer = behaviour(frame, peer)
+            except Exception as exc:
+                errors.append(exc)
+                raise
+            return awaited(answer) if inspect.isawaitable(answer) else answer
+
+        return guarded
 
 
 class AsyncPassiveFactory(_AsyncFactory):
@@ -201,7 +223,8 @@ class AsyncPassiveFactory(_AsyncFactory):
     the asyncio driver, as ``ouc_passive`` does on the blocking one (same defaults: the standard
     example's block, echo, PLC_1 at 192.168.0.1, LEN 258); stopped after the test.
 
-    ``behaviour`` may be ``async def``. Faults: ``delay``, ``wrong_length``, the certificate
+    ``behaviour`` may be ``async def``; what it raises fails the test at teardown
+    (``check_errors=False`` allows it). Faults: ``delay``, ``wrong_length``, the certificate
     and the handshake ones. Returns an :class:`AsyncEndpoint` around the
     :class:`~ouc.drivers.AsyncPassiveEndpoint`.
     """
@@ -214,6 +237,7 @@ class AsyncPassiveFactory(_AsyncFactory):
         *,
         partner: str | None = "127.0.0.1",
         store: CertStore | None = None,
+        check_errors: bool = True,
         **options: Any,
     ) -> AsyncEndpoint:
         from ouc.certs import SERVER_DEVICE
@@ -244,10 +268,13 @@ class AsyncPassiveFactory(_AsyncFactory):
         spec = with_handshake_fault(EndpointSpec.from_block(block, **spec_options), faults)
         endpoint = AsyncPassiveEndpoint(
             spec,
-            behaviour=_async_answer_faults(echo() if behaviour is None else behaviour, faults),
+            behaviour=_async_answer_faults(
+                self._guard_async(echo() if behaviour is None else behaviour, check_errors), faults
+            ),
             **endpoint_options,
         )
-        proxy = self._keep(AsyncEndpoint(endpoint, self.runner), log)
+        proxy = AsyncEndpoint(endpoint, self.runner)
+        self._keep(proxy, log)
         await self.runner.submit(endpoint.start())
         return proxy
 
@@ -313,7 +340,8 @@ class AsyncActiveFactory(_AsyncFactory):
             return AsyncActiveEndpoint(spec, **endpoint_options)
 
         endpoint = await self.runner.submit(build())
-        proxy = self._keep(AsyncEndpoint(endpoint, self.runner), log)
+        proxy = AsyncEndpoint(endpoint, self.runner)
+        self._keep(proxy, log)
         if connect:
             await self.runner.submit(endpoint.connect())
         return proxy

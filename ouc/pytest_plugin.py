@@ -605,6 +605,7 @@ def ouc_async_passive(ouc_store: CertStore) -> Iterator[AsyncPassiveFactory]:
         factory.stop_all()
     finally:
         runner.close()
+    factory.check_errors()
 
 
 @pytest.fixture

@@ -38,14 +38,14 @@ earlier, still before the named point's next message.
 from __future__ import annotations
 
 import dataclasses
-import functools
+import itertools
 from collections.abc import Callable
 
-from ouc._faults import HANDSHAKE_POINTS, Faults
+from ouc._faults import HANDSHAKE_POINTS, Faults, FaultScript
 from ouc.device import Role
 from ouc.drivers._setup import EndpointSpec
 from ouc.errors import ConfigError, Status
-from ouc.tls import TLSProfile
+from ouc.tls import TLSEngine, TLSProfile
 from ouc.transport import Failed, HandshakeComplete, Transport, TransportEvent
 
 __all__ = ["HANDSHAKE_POINTS", "HandshakeFault", "check_point", "with_handshake_fault"]
@@ -229,26 +229,38 @@ class HandshakeFault:
         return f"fault: handshake {self.action} {self.point.replace('_', ' ')}"
 
 
-def with_handshake_fault(spec: EndpointSpec, faults: Faults | None) -> EndpointSpec:
-    """``spec`` whose connections carry the handshake fault of ``faults`` (if any).
+def with_handshake_fault(spec: EndpointSpec, faults: Faults | FaultScript | None) -> EndpointSpec:
+    """``spec`` whose connections carry the handshake faults of ``faults`` (if any); for a
+    :class:`~ouc._faults.FaultScript`, connection n (from 1, in the order the endpoint set them
+    up) gets the handshake fault of ``pick(n, 0)``.
 
     Raises:
         ConfigError: a handshake fault on an endpoint without TLS.
     """
-    if not faults or not (faults.handshake_abort or faults.handshake_stall):
+    if isinstance(faults, FaultScript):
+        choices: tuple[Faults, ...] = faults.choices
+    else:
+        choices = (faults,) if faults else ()
+    wanted = [f for f in choices if f.handshake_abort or f.handshake_stall]
+    if not wanted:
         return spec
-    action = "abort" if faults.handshake_abort else "stall"
-    point = faults.handshake_abort or faults.handshake_stall or ""
-    if spec.tls is None:
+    tls = spec.tls
+    if tls is None:
+        action = "abort" if wanted[0].handshake_abort else "stall"
         raise ConfigError(
             f"handshake_{action} needs a secure block (ActivateSecureConn TRUE)",
             path=f"faults.handshake_{action}",
         )
-    wrap = functools.partial(
-        HandshakeFault,
-        point=point,
-        action=action,
-        server=spec.role is Role.PASSIVE,
-        strict=spec.tls.profile is TLSProfile.STRICT,
-    )
+    server = spec.role is Role.PASSIVE
+    strict = tls.profile is TLSProfile.STRICT
+    numbers = itertools.count(1)
+
+    def wrap(engine: TLSEngine) -> Transport:
+        chosen = faults.pick(next(numbers), 0) if isinstance(faults, FaultScript) else faults
+        if not chosen or not (chosen.handshake_abort or chosen.handshake_stall):
+            return engine
+        action = "abort" if chosen.handshake_abort else "stall"
+        point = chosen.handshake_abort or chosen.handshake_stall or ""
+        return HandshakeFault(engine, point=point, action=action, server=server, strict=strict)
+
     return dataclasses.replace(spec, wrap_transport=wrap)

@@ -114,3 +114,44 @@ async def test_anyio_users_get_the_same_fixtures(ouc_async_passive, ouc_pem: Pem
     data = b"\x42" * FRAME
     assert await echo_once(plc.address, ouc_pem, data) == data
     await ouc_async_passive.log(plc).wait_for(RecordKind.CONNECTED, timeout=WAIT)
+
+
+def test_an_async_behaviour_that_raises_fails_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(
+        test_user="""
+        import asyncio, ssl
+        import pytest
+
+        async def broken(frame, peer):
+            raise KeyError("no such tag")
+
+        @pytest.mark.asyncio
+        async def test_client(ouc_async_passive, ouc_pem):
+            plc = await ouc_async_passive(behaviour=broken)
+            ctx = ssl.create_default_context(cafile=ouc_pem.ca)
+            ctx.load_cert_chain(ouc_pem.client_cert, ouc_pem.client_key)
+            reader, writer = await asyncio.open_connection(
+                *plc.address, ssl=ctx, server_hostname="192.168.0.1"
+            )
+            writer.write(bytes(258))
+            with pytest.raises(TimeoutError):  # no answer: the client alone would pass
+                await asyncio.wait_for(reader.readexactly(258), 0.5)
+            writer.close()
+
+        @pytest.mark.asyncio
+        async def test_allowed(ouc_async_passive, ouc_pem):
+            plc = await ouc_async_passive(behaviour=broken, check_errors=False)
+            ctx = ssl.create_default_context(cafile=ouc_pem.ca)
+            ctx.load_cert_chain(ouc_pem.client_cert, ouc_pem.client_key)
+            reader, writer = await asyncio.open_connection(
+                *plc.address, ssl=ctx, server_hostname="192.168.0.1"
+            )
+            writer.write(bytes(258))
+            with pytest.raises(TimeoutError):
+                await asyncio.wait_for(reader.readexactly(258), 0.5)
+            writer.close()
+        """
+    )
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=1)
+    result.stdout.fnmatch_lines(["*KeyError*no such tag*", "*check_errors=False*"])
