@@ -33,7 +33,7 @@ from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
 from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
 from ouc.drivers._sockio import connection_error
-from ouc.errors import ConfigError, OucConnectionError, OucError, Status
+from ouc.errors import ConfigError, FramingError, OucConnectionError, OucError, Status
 
 __all__ = ["AsyncBehaviour", "AsyncPassiveEndpoint"]
 
@@ -310,9 +310,12 @@ class AsyncPassiveEndpoint(PassiveCommon):
             link.control("en_r", on)
 
     async def send(self, data: bytes, length: int = 0) -> int:
-        """REQ of the server's TSEND_C: send ``data`` on every established connection.
+        """REQ of the server's TSEND_C: send ``length`` bytes of ``data`` (LEN; 0: all of it)
+        on every established connection. Returns on how many it was sent.
 
         Raises:
+            FramingError: LEN beyond the device's limit (16#8085) or beyond DATA (16#8088);
+                nothing is sent.
             OucConnectionError: 16#80A3 when no connection is established.
         """
         links = [link for link in self._links if link.started and link.conn.state is _CONNECTED]
@@ -320,10 +323,19 @@ class AsyncPassiveEndpoint(PassiveCommon):
             raise OucConnectionError(
                 "no connection is established to send to", status=Status.NO_SUCH_CONNECTION
             )
+        data = bytes(data)
+        sent = 0
         for link in links:
-            link.send_answer(bytes(data) if not length else bytes(data[:length]), link.loop.time())
+            try:
+                link.conn.send(data, length, now=link.loop.time())
+            except FramingError:
+                raise  # LEN is the caller's: the same on every connection
+            except OucError as exc:
+                link.on_failure(exc)
+                continue
             link.process(link.loop.time())
-        return len(links)
+            sent += 1
+        return sent
 
     def _close_port(self, reason: str) -> None:
         server, self._server = self._server, None

@@ -71,6 +71,7 @@ class _Served:
     __slots__ = (
         "aborted",
         "conn",
+        "guard",
         "local",
         "peer",
         "peer_text",
@@ -90,8 +91,13 @@ class _Served:
         self.serial = serial
         self.local = local
         # False, or why the serving thread must end the connection: "endpoint" (stop()),
-        # "com_rst" or "cpu_stop" (the PLC controls). One slot: the record path tests it once.
+        # "com_rst", "cpu_stop" or "cont_off" (the PLC controls), "ended" (a control's own
+        # work ended it). One slot: the record path tests it once. Written under the
+        # endpoint's lock, and only ever from False to a reason.
         self.stopping: str | bool = False
+        # Held by the serving thread except while it waits in recv: a control (EN_R, REQ)
+        # takes it to act on the connection at once, from its own thread.
+        self.guard = threading.Lock()
         self.aborted = False  # a behaviour raised ResetConnection: reset the socket
         self.slot = False  # holds a slot of the endpoint's shared ConnectionSlots
 
@@ -242,7 +248,8 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             lsock = self._lsock
             served = list(self._served.values())
             for item in served:
-                item.stopping = "endpoint"
+                if not item.stopping:
+                    item.stopping = "endpoint"
                 shutdown_quietly(item.sock, socket.SHUT_RD)
         self._stop_event.set()
         if lsock is not None:
@@ -458,8 +465,14 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 close_socket(sock, reset=reset)
 
     def _run(self, served: _Served, buffer: bytearray) -> bool:
-        """The connection's loop; returns True when the socket must be reset, not closed."""
+        """The connection's loop (holding its guard except in recv); returns True when the
+        socket must be reset, not closed."""
+        with served.guard:
+            return self._run_guarded(served, buffer)
+
+    def _run_guarded(self, served: _Served, buffer: bytearray) -> bool:
         sock, conn = served.sock, served.conn
+        release, acquire = served.guard.release, served.guard.acquire
         timer = RecvTimeout(sock, self._handshake_limit if self._inherited else None)
         monotonic = time.monotonic
         now = monotonic()
@@ -474,25 +487,25 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         timer.until(conn.next_timer(), now)
         while True:
             try:
-                n = recv_into(buffer)
+                release()  # a control may act on the connection while this thread waits
+                try:
+                    n = recv_into(buffer)
+                finally:
+                    acquire()
             except BlockingIOError:
                 now = monotonic()
-                if served.stopping == "pending":
-                    self._apply_pending(served)
                 conn.handle_timer(now)
                 if self._pump(served):
                     return self._finish(served)
                 timer.until(conn.next_timer(), now)
                 continue
             except OSError as exc:
-                if served.stopping and served.stopping != "pending":
+                if served.stopping:
                     return self._stop_connection(served)
                 self._end_by_os_error(served, exc)
                 return self._finish(served)
             if served.stopping:
-                if served.stopping != "pending":
-                    return self._stop_connection(served)
-                self._apply_pending(served)
+                return self._stop_connection(served)
             now = monotonic()
             receive_data(view[:n] if n else b"", now)  # type: ignore[arg-type]
             if self._pump(served):
@@ -614,6 +627,8 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         """stop(): CONT 1→0 for this connection — close_notify, then close the socket.
         COM_RST and the CPU's STOP end it as the connection decides (reset or close)."""
         conn = served.conn
+        if conn.ended:  # a control's own work ended it (its behaviour, a failed send)
+            return self._finish(served)
         if served.stopping != "endpoint":
             return self._control_ended(served)
         if not conn.ended:

@@ -5,14 +5,14 @@ CPU's STOP/RUN, callable from any thread.
 out — the caller itself, or a thread blocked in ``receive()``, woken for it — and COM_RST and
 RUN establish the connection again at once.
 
-:class:`PassiveControls` (TRCV_C side): each accepted connection belongs to its serving
-thread, so a control never touches a :class:`~ouc.conn.Connection` from another thread. It
-leaves the action in the connection's ``stopping`` slot (the one the record path tests
-anyway) and, for an action that ends the connection (COM_RST, STOP, CONT 1→0), wakes the
-thread by shutting the socket's read side, which the peer does not see. EN_R and REQ do not
-end the connection and cannot wake a thread blocked in ``recv``: they take effect at that
-connection's next read or timer (the asyncio driver applies them at once). Listening follows
-the CPU: STOP closes the port, RUN opens it again on the same address.
+:class:`PassiveControls` (TRCV_C side): each accepted connection has a serving thread, which
+holds the connection's guard except while it waits in ``recv``. EN_R and REQ take the guard and
+act on the :class:`~ouc.conn.Connection` at once, from the caller's thread: the frames EN_R 0→1
+hands on are answered and REQ's frame is sent before the call returns, whether or not the
+partner sends anything. An action that ends the connection (COM_RST, STOP, CONT 1→0) is left in
+the connection's ``stopping`` slot (the one the record path tests anyway) and wakes the thread
+by shutting the socket's read side — which the peer does not see. Listening follows the CPU:
+STOP closes the port, RUN opens it again on the same address.
 """
 
 from __future__ import annotations
@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ouc.conn import Connection, ConnState
 from ouc.drivers._records import Recorder, RecordKind, sequences_of
 from ouc.drivers._sockio import shutdown_quietly
-from ouc.errors import OucConnectionError, OucError, Status
+from ouc.errors import FramingError, OucConnectionError, OucError, Status
 
 __all__ = ["ActiveControls", "PassiveControls"]
 
@@ -46,6 +46,7 @@ class PassiveControls:
         def _open_listener(self, address: tuple[str, int]) -> None: ...
         def _local_text(self) -> str | None: ...
         def _pump_quietly(self, served: Any) -> None: ...
+        def _pump(self, served: Any) -> bool: ...
         def _flush(self, served: Any) -> bool: ...
         def _listening_reason(self) -> str: ...
 
@@ -53,7 +54,6 @@ class PassiveControls:
         self.cpu_running = True  # the CPU's operating state: RUN (True) or STOP
         self.cont = True  # CONT of the endpoint's block: listening and serving
         self.en_r = True  # TRCV_C's EN_R on every connection
-        self._requests: dict[int, list[tuple[bytes, int]]] = {}
 
     # ------------------------------------------------------------------------------ controls
 
@@ -95,29 +95,53 @@ class PassiveControls:
             self._signal("cont_off")
 
     def enable_receive(self, on: bool) -> None:
-        """EN_R of TRCV_C on every connection (new ones at once, live ones at their next read
-        or timer). With EN_R = 0 received frames wait; TRCV_C shows 7004."""
+        """EN_R of TRCV_C on every connection, at once. With EN_R = 0 received frames wait
+        (TRCV_C shows 7004); 0→1 hands them on (and the behaviour answers them) before this
+        returns."""
         self.en_r = on
-        self._signal("pending", established_only=True)
+        with self._lock:
+            targets = list(self._served.values())
+        for served in targets:
+            with served.guard:
+                if served.stopping or served.conn.ended:
+                    continue
+                served.conn.enable_receive(on, time.monotonic())
+                self._pump_control(served)
 
     def send(self, data: bytes, length: int = 0) -> int:
-        """REQ of the server's TSEND_C: send ``data`` to every established connection (at
-        its next read or timer). Returns to how many it was queued.
+        """REQ of the server's TSEND_C: send ``length`` bytes of ``data`` (LEN; 0: all of
+        it) to every established connection, at once. Returns to how many it was sent.
 
         Raises:
+            FramingError: LEN beyond the device's limit (16#8085) or beyond DATA (16#8088);
+                nothing is sent.
             OucConnectionError: 16#80A3 when no connection is established.
         """
         with self._lock:
             targets = [s for s in self._served.values() if s.conn.state is _CONNECTED]
-            for served in targets:
-                self._requests.setdefault(served.serial, []).append((bytes(data), length))
-                if not served.stopping:
-                    served.stopping = "pending"
         if not targets:
             raise OucConnectionError(
                 "no connection is established to send to", status=Status.NO_SUCH_CONNECTION
             )
-        return len(targets)
+        data = bytes(data)
+        sent = 0
+        for served in targets:
+            with served.guard:
+                conn: Connection = served.conn
+                if served.stopping or conn.state is not _CONNECTED:
+                    continue  # ended since
+                try:
+                    conn.send(data, length, now=time.monotonic())
+                except FramingError:
+                    raise  # LEN is the caller's: the same on every connection
+                except OucError as exc:
+                    self._recorder.behaviour_failed(
+                        exc, peer=served.peer_text, local=served.local, serial=served.serial
+                    )
+                    continue
+                self._pump_control(served)
+                sent += 1
+        return sent
 
     # ------------------------------------------------------------------------------ plumbing
 
@@ -127,8 +151,7 @@ class PassiveControls:
             conn.enable_receive(False, time.monotonic())
 
     def _signal(self, action: str, *, established_only: bool = False) -> int:
-        """Leave ``action`` for each serving thread; wake those whose connection ends."""
-        ending = action != "pending"
+        """Leave ``action`` for each serving thread and wake it: its connection ends."""
         with self._lock:
             targets = [
                 s
@@ -136,28 +159,20 @@ class PassiveControls:
                 if not established_only or s.conn.state is _CONNECTED
             ]
             for served in targets:
-                if served.stopping and served.stopping != "pending":
+                if served.stopping:
                     continue  # already ending
                 served.stopping = action
-                if ending:
-                    shutdown_quietly(served.sock, socket.SHUT_RD)
+                shutdown_quietly(served.sock, socket.SHUT_RD)
         return len(targets)
 
-    def _apply_pending(self, served: Any) -> None:
-        """In the serving thread: apply EN_R and queued REQs."""
-        served.stopping = False
-        conn: Connection = served.conn
-        now = time.monotonic()
-        conn.enable_receive(self.en_r, now)
-        with self._lock:
-            requests = self._requests.pop(served.serial, [])
-        for data, length in requests:
-            try:
-                conn.send(data, length, now=now)
-            except OucError as exc:
-                self._recorder.behaviour_failed(
-                    exc, peer=served.peer_text, local=served.local, serial=served.serial
-                )
+    def _pump_control(self, served: Any) -> None:
+        """After a control acted on a connection (its guard held): handle the events and send
+        what it produced; when that ended the connection, wake the serving thread to finish."""
+        if self._pump(served):
+            with self._lock:
+                if not served.stopping:
+                    served.stopping = "ended"
+            shutdown_quietly(served.sock, socket.SHUT_RD)
 
     def _control_ended(self, served: Any) -> bool:
         """In the serving thread: end the connection for COM_RST, STOP or CONT 1→0; returns
@@ -165,8 +180,6 @@ class PassiveControls:
         conn: Connection = served.conn
         now = time.monotonic()
         action = served.stopping
-        with self._lock:
-            self._requests.pop(served.serial, None)
         if action == "com_rst":
             conn.reset(now)
         elif action == "cpu_stop":
