@@ -142,6 +142,9 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         self.en_r = True  # TRCV_C's EN_R
         self._pending_control: str | None = None  # COM_RST / STOP asked from another thread
         self._control_done = threading.Event()
+        self._control_turn = threading.Lock()  # one control at a time
+        self._control_take = threading.Lock()  # taking a pending control vs giving it up
+        self._reader_waker: Waker | None = None  # wakes a receive() waiting while EN_R = 0
         self.reconnects = 0  # re-establishments after a drop
         self.connections = 0  # TCP connections established (handshake complete)
 
@@ -229,6 +232,9 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                     if link is None or (link.conn.state is not _CONNECTED and link.conn.ended):
                         link = self._ensure_up(deadline)
                         continue
+                    if self.en_r != link.conn.enable_receive_input:
+                        self._apply_en_r(link)  # EN_R changed from another thread
+                        continue
                     self._read_once(link, deadline)
         finally:
             self._readers -= 1
@@ -261,6 +267,8 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 log.error("the watcher thread of %s did not stop", self.spec.name)
         if self._waker is not None:
             self._waker.close()
+        if self._reader_waker is not None:
+            self._reader_waker.close()
 
     def __enter__(self) -> ActiveEndpoint:
         self.connect()
@@ -400,9 +408,13 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             limit = timer_at if deadline is None else min(deadline, timer_at)
         link.timer.arm_within(None if limit is None else limit - now)
         try:
+            if not conn.enable_receive_input and not self._readable(link, limit):
+                raise BlockingIOError  # woken for EN_R, or the time is up
             n = link.sock.recv_into(self._buffer)
         except BlockingIOError:
             now = time.monotonic()
+            if self.en_r != conn.enable_receive_input:
+                self._apply_en_r(link)
             conn.handle_timer(now)
             self._process(link)
             if deadline is not None and now >= deadline and not self._frames:
@@ -423,8 +435,19 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 return
             if not self._wanted:
                 raise OucConnectionError("disconnected", status=Status.NO_SUCH_CONNECTION)
+        if self.en_r != conn.enable_receive_input:
+            conn.enable_receive(self.en_r, time.monotonic())  # changed while this thread read
         conn.receive_data(self._view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
         self._process(link)
+
+    def _readable(self, link: Link, limit: float | None) -> bool:
+        """While EN_R = 0: wait for bytes (True), or for EN_R to change or ``limit`` (False)."""
+        waker = self._reader_waker
+        if waker is None:
+            waker = self._reader_waker = Waker()
+        if self.en_r != link.conn.enable_receive_input:
+            return False  # changed before the waker was there to say so
+        return waker.readable(link.sock, None if limit is None else limit - time.monotonic())
 
     def _read_available(self, link: Link) -> None:
         """Read whatever has arrived without blocking (tickets, a FIN, frames), processed."""
@@ -539,8 +562,9 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         if self._link is link:
             self._drop(link, reset=False)
 
-    def _interrupt_reader(self) -> None:
-        """Wake a thread blocked in receive() on the current socket (close from elsewhere).
+    def _interrupt_reader(self, link: Link | None = None) -> None:
+        """Wake a thread blocked in receive() on ``link``'s socket (default: the current one)
+        — a close or control from elsewhere.
 
         Only a receive() is woken: the watcher holds the lock for a moment at a time, and
         shutting the socket's read side under it would look like the partner's close (80C5).
@@ -550,7 +574,8 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         if self._io.acquire(blocking=False):
             self._io.release()
             return
-        link = self._link
+        if link is None:
+            link = self._link
         if link is not None:
             shutdown_quietly(link.sock, socket.SHUT_RD)
 
@@ -614,4 +639,6 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 self._process(link)
             if ready and self._link is link:
                 self._read_available(link)
+            if self._link is link and self.en_r != link.conn.enable_receive_input:
+                self._apply_en_r(link)
         return None

@@ -247,10 +247,14 @@ class ActiveControls:
         connect_timeout: float
         _pending_control: str | None
         _control_done: threading.Event
+        _control_turn: threading.Lock
+        _control_take: threading.Lock
+        _reader_waker: Any
 
         def connect(self, timeout: float | None = None) -> Any: ...
         def disconnect(self) -> None: ...
-        def _interrupt_reader(self) -> None: ...
+        def _interrupt_reader(self, link: Any = None) -> None: ...
+        def _wake(self) -> None: ...
         def _process(self, link: Any) -> None: ...
         def _drop(self, link: Any, *, reset: bool) -> None: ...
         def _attempt(self, deadline: float) -> Any: ...
@@ -287,35 +291,69 @@ class ActiveControls:
             self.disconnect()
 
     def enable_receive(self, on: bool) -> None:
-        """EN_R of TRCV_C: with 0 received frames wait (7004) until it is 1 again."""
-        with self._io:
-            self.en_r = on
-            link = self._link
-            if link is not None and not link.conn.ended:
-                link.conn.enable_receive(on, time.monotonic())
-                self._process(link)
+        """EN_R of TRCV_C: with 0 received frames wait (7004) until it is 1 again.
+
+        Safe from any thread and never waits for a :meth:`receive`: the thread holding the
+        connection applies EN_R before it handles further bytes, and a receive() waiting
+        while EN_R = 0 is woken for it (so EN_R 0→1 hands held frames to it at once)."""
+        self.en_r = on
+        if self._io.acquire(blocking=False):
+            try:
+                link = self._link
+                if link is not None and not link.conn.ended:
+                    self._apply_en_r(link)
+            finally:
+                self._io.release()
+            return
+        waker = self._reader_waker
+        if waker is not None:
+            waker.wake()
+        self._wake()  # the watcher applies it when no receive() does
+
+    def _apply_en_r(self, link: Any) -> None:
+        """With ``_io`` held: the connection takes EN_R as the endpoint has it now."""
+        link.conn.enable_receive(self.en_r, time.monotonic())
+        self._process(link)
 
     def _control(self, action: str) -> None:
         """Leave ``action`` for whoever holds the connection: this thread when the lock is
         free (or held only for a moment, by the watcher), else the thread blocked in
-        :meth:`receive`, woken for it. Bounded by ``connect_timeout``."""
-        done = self._control_done = threading.Event()
-        self._pending_control = action
-        deadline = time.monotonic() + self.connect_timeout + 2.0
-        while not done.is_set() and time.monotonic() < deadline:
-            if self._io.acquire(timeout=0.05):
-                try:
-                    self._run_control()
-                finally:
-                    self._io.release()
-                return
-            if self._pending_control is not None:
-                self._interrupt_reader()
+        :meth:`receive`, woken for it. One control at a time; bounded by ``connect_timeout``.
+
+        Raises:
+            OucConnectionError: 16#80C7 when the connection stayed busy until the deadline;
+                the control is then not carried out at all.
+        """
+        with self._control_turn:
+            link = self._link  # only this connection's reader is woken, never a newer one's
+            done = self._control_done = threading.Event()
+            self._pending_control = action
+            deadline = time.monotonic() + self.connect_timeout + 2.0
+            while not done.is_set():
+                if self._io.acquire(timeout=0.05):
+                    try:
+                        self._run_control()
+                    finally:
+                        self._io.release()
+                    return
+                if time.monotonic() >= deadline:
+                    with self._control_take:
+                        taken = self._pending_control is None
+                        self._pending_control = None
+                    if taken:
+                        return  # a reader took it just now and carries it out
+                    raise OucConnectionError(
+                        f"{action}: the connection stayed busy; the control was not carried out",
+                        status=Status.TIMEOUT,
+                    )
+                if link is not None and not done.is_set():
+                    self._interrupt_reader(link)
 
     def _run_control(self) -> None:
         """Carry out a pending COM_RST or STOP (with ``_io`` held, by whoever gets it first)."""
-        action, self._pending_control = self._pending_control, None
-        self._control_done.set()
+        with self._control_take:
+            action, self._pending_control = self._pending_control, None
+            self._control_done.set()
         if action is None:
             return
         link = self._link

@@ -166,7 +166,8 @@ def open_link(
 
 
 class Waker:
-    """The watcher thread's wake-up pipe (a socket pair), and its one blocking wait."""
+    """A wake-up pipe (a socket pair) and the blocking waits it ends: the watcher's, and a
+    ``receive()``'s while EN_R = 0 (so EN_R 0→1 from another thread reaches it)."""
 
     def __init__(self) -> None:
         self._r, self._w = socket.socketpair()
@@ -197,6 +198,24 @@ class Waker:
             else:
                 self._drain()
         return hangup
+
+    def readable(self, sock: socket.socket, wait: float | None) -> bool:
+        """Wait until ``sock`` has bytes (True), or a wake-up or ``wait`` seconds (False)."""
+        poller = select.poll()
+        poller.register(self._r, select.POLLIN)
+        try:
+            fd = sock.fileno()
+            poller.register(fd, select.POLLIN | HANGUP)
+        except (OSError, ValueError):
+            return True  # closed under us: the read that follows says so
+        timeout_ms = None if wait is None else max(0, int(wait * 1000) + 1)
+        readable = False
+        for ready_fd, _ in poller.poll(timeout_ms):
+            if ready_fd == fd:
+                readable = True
+            else:
+                self._drain()
+        return readable
 
     def _drain(self) -> None:
         with suppress(OSError):  # drained (EAGAIN) or closed

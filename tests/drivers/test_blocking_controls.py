@@ -238,9 +238,22 @@ def test_active_control_that_cannot_run_in_time_is_80c7(store: CertStore, pem: E
     carried out later."""
     with active_and_partner(store, pem) as (endpoint, partner):
         endpoint.connect_timeout = 0.2
-        # The connection is busy (as under a send to a partner that reads nothing).
-        with endpoint._io, pytest.raises(OucConnectionError) as caught:
-            endpoint.cpu_stop()
+        held, done = threading.Event(), threading.Event()
+
+        def busy() -> None:  # holds the connection, as a send to a partner that reads nothing
+            with endpoint._io:
+                held.set()
+                done.wait(SHORT)
+
+        holder = threading.Thread(target=busy)
+        holder.start()
+        try:
+            assert held.wait(SHORT)
+            with pytest.raises(OucConnectionError) as caught:
+                endpoint.cpu_stop()
+        finally:
+            done.set()
+            holder.join(SHORT)
         assert caught.value.status == Status.TIMEOUT
         endpoint.send(FRAME)  # the STOP did not happen later: the connection is still there
         assert recv_exactly(partner, len(FRAME)) == FRAME
