@@ -26,7 +26,13 @@ import asyncio
 import json
 from typing import Any
 
-from ouc.drivers import CONTROL_OPS, PlcControl, PlcControlServer, control_request
+from ouc.drivers import (
+    CONTROL_OPS,
+    CONTROL_TIMEOUT,
+    PlcControl,
+    PlcControlServer,
+    control_request,
+)
 from ouc.errors import ConfigError
 
 __all__ = ["add_options", "register", "spec_options", "start_control"]
@@ -111,6 +117,7 @@ def _plc(args: argparse.Namespace) -> int:
     answer = control_request(
         args.control,
         request,
+        timeout=CONTROL_TIMEOUT + 5.0,  # the endpoint answers 80C7 after CONTROL_TIMEOUT
         name="the endpoint",
         start_hint="start it with 'ouc serve --control PATH' or 'ouc connect --control PATH'",
     )

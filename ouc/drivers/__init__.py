@@ -36,8 +36,8 @@ from ouc.drivers._example import (
     standard_example,
 )
 from ouc.drivers._keepalive import KeepAlive, parse_keepalive
+from ouc.drivers._plc_control import CONTROL_TIMEOUT, PlcControl, PlcControlServer
 from ouc.drivers._plc_control import OPS as CONTROL_OPS
-from ouc.drivers._plc_control import PlcControl, PlcControlServer
 from ouc.drivers._records import (
     EndpointRecord,
     EventCallback,
@@ -69,6 +69,7 @@ from ouc.drivers._sockio import connection_error, os_error_status
 
 __all__ = [
     "CONTROL_OPS",
+    "CONTROL_TIMEOUT",
     "KEYLOG_ENV",
     "LOOPBACK_MAP",
     "ActiveEndpoint",

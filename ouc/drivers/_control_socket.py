@@ -202,6 +202,16 @@ class JsonLineServer:
                 "status": exc.status,
                 "path": exc.path,
             }
+        except Exception as exc:  # a bug: the client still gets an answer, the log the trace
+            log.exception("%s: the control request failed", self.name)
+            return {
+                "ok": False,
+                "error": "OucError",
+                "message": f"internal error in {self.name}: {type(exc).__name__}: {exc}; "
+                "see its log",
+                "status": None,
+                "path": "control",
+            }
 
     def handle(self, request: dict[str, Any]) -> dict[str, Any]:
         """The answer fields for one request (raise OucError to refuse it)."""

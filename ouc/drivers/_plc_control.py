@@ -25,9 +25,9 @@ from typing import Any
 
 from ouc.conn import Connection
 from ouc.drivers._control_socket import JsonLineServer
-from ouc.errors import ConfigError
+from ouc.errors import ConfigError, OucConnectionError, Status
 
-__all__ = ["OPS", "PlcControl", "PlcControlServer"]
+__all__ = ["CONTROL_TIMEOUT", "OPS", "PlcControl", "PlcControlServer"]
 
 #: The control operations and what each does.
 OPS = {
@@ -41,7 +41,9 @@ OPS = {
     "download": "load certificates renewed or replaced in the store (for the next connections)",
 }
 
-_TIMEOUT = 30.0  # seconds one control may take (an active endpoint re-establishing)
+#: Seconds one control of an asyncio endpoint may take (an active endpoint re-establishing);
+#: then it is cancelled and fails with 16#80C7. A client waits a little longer for the answer.
+CONTROL_TIMEOUT = 30.0
 
 
 def _flag(value: Any, op: str) -> bool:
@@ -79,14 +81,23 @@ class PlcControl:
             raise ConfigError("an asyncio endpoint needs its loop for controls", path="loop")
         awaitable: Awaitable[Any] = result
         future = asyncio.run_coroutine_threadsafe(_wrap(awaitable), self.loop)
-        return future.result(_TIMEOUT)
+        try:
+            return future.result(CONTROL_TIMEOUT)
+        except TimeoutError:
+            future.cancel()  # not carried out later, behind the caller's back
+            raise OucConnectionError(
+                f"the control did not finish within {CONTROL_TIMEOUT:g} s; it was cancelled",
+                status=Status.TIMEOUT,
+            ) from None
 
     def do(self, op: str, value: Any = None, *, length: int = 0) -> dict[str, Any]:
         """Carry out one control; the state afterwards (:meth:`status`).
 
         Raises:
             ConfigError: an unknown operation or value.
-            OucError: the endpoint refused (16#80A3 for a REQ without a connection, ...).
+            OucError: the endpoint refused (16#80A3 for a REQ without a connection, ...);
+                16#80C7 when an asyncio endpoint's control took longer than
+                :data:`CONTROL_TIMEOUT` (it is cancelled).
         """
         endpoint = self.endpoint
         if op == "cont":
