@@ -13,10 +13,10 @@ import json
 import os
 import sys
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from ouc.certs import CLIENT_DEVICE
+from ouc.cli import _types
 from ouc.errors import ConfigError, Status
 
 __all__ = ["register"]
@@ -26,19 +26,6 @@ VERDICT = (
     "alert before it (TLS 1.3 completes on the client before the server checked the client "
     "certificate)"
 )
-
-
-def _positive(kind: type[int] | type[float]) -> Callable[[str], int | float]:
-    def parse(text: str) -> int | float:
-        try:
-            value = kind(text)
-        except ValueError:
-            raise argparse.ArgumentTypeError(f"{text!r} is not a {kind.__name__}") from None
-        if not value > 0:
-            raise argparse.ArgumentTypeError(f"{text} must be above 0")
-        return value
-
-    return parse
 
 
 def _processes(text: str) -> int:
@@ -86,18 +73,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--insecure", action="store_true", help="do NOT verify the peer's certificate (loud)"
     )
     how = p.add_argument_group("how hard")
+    how.add_argument("--seconds", type=_types.seconds, default=5.0, metavar="S", help="per row (5)")
     how.add_argument(
-        "--seconds", type=_positive(float), default=5.0, metavar="S", help="per row (5)"
+        "--max-ops",
+        type=_types.positive_int,
+        default=1_000_000,
+        metavar="N",
+        help="per row and process",
     )
     how.add_argument(
-        "--max-ops", type=_positive(int), default=1_000_000, metavar="N", help="per row and process"
-    )
-    how.add_argument(
-        "--concurrency", type=_positive(int), default=8, metavar="N",
+        "--concurrency", type=_types.positive_int, default=8, metavar="N",
         help="clients of handshake-concurrent, per process (8)",
     )  # fmt: skip
     how.add_argument(
-        "--size", type=_positive(int), action="append", metavar="BYTES",
+        "--size", type=_types.positive_int, action="append", metavar="BYTES",
         help="echo frame size, repeatable (258)",
     )  # fmt: skip
     how.add_argument(
@@ -105,7 +94,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="run every row in N processes at once and merge (auto: one per core)",
     )  # fmt: skip
     how.add_argument(
-        "--timeout", type=_positive(float), default=10.0, metavar="S",
+        "--timeout", type=_types.seconds, default=10.0, metavar="S",
         help="seconds for each connect, handshake, reply and verdict (10)",
     )  # fmt: skip
     out = p.add_argument_group("what runs and what is printed")

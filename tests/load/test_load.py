@@ -240,3 +240,15 @@ def test_processes_merge_through_a_subprocess(store: CertStore, accepting: Passi
         assert row["processes"] == 2 and row["failed"] == 0
         assert row["accepted"] >= 2  # both processes contributed
     assert "handshake" in done.stderr  # progress goes to stderr, the JSON alone to stdout
+
+
+@pytest.mark.parametrize(
+    ("flag", "value"),
+    [("--seconds", "inf"), ("--timeout", "inf"), ("--max-ops", "99999999999")],
+)
+def test_numbers_out_of_range_are_one_line_and_exit_2(
+    flag: str, value: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert main(["load", "127.0.0.1:1", flag, value]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and flag in err[0], err
