@@ -98,13 +98,16 @@ class LoadClient:
         """TCP connect and (secure blocks) the full TLS handshake, as the client sees it."""
         t = self.target
         deadline = time.monotonic() + t.timeout
+        sock: socket.socket | None = None
         try:
             sock = socket.create_connection(
                 (t.host, t.port), timeout=t.timeout, source_address=t.bind
             )
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         except OSError as exc:
+            if sock is not None:
+                sock.close()
             raise connection_error(exc, f"connecting to {t.where} failed") from exc
-        sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
         self._sock = sock
         context = t.spec.tls
         if context is None:

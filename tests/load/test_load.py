@@ -252,3 +252,30 @@ def test_numbers_out_of_range_are_one_line_and_exit_2(
     assert main(["load", "127.0.0.1:1", flag, value]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and flag in err[0], err
+
+
+class _NoOptions(socket.socket):
+    """A connected socket on which setting an option fails (as on a peer that already left)."""
+
+    def setsockopt(self, *args: Any) -> None:
+        raise OSError(22, "Invalid argument")
+
+
+def test_connect_failing_to_set_up_the_socket_is_an_ouc_error_and_closes_it(
+    store: CertStore, accepting: PassiveEndpoint, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    made: list[socket.socket] = []
+
+    def create_connection(address: tuple[str, int], *args: Any, **kwargs: Any) -> socket.socket:
+        sock = _NoOptions(socket.AF_INET, socket.SOCK_STREAM)
+        made.append(sock)
+        sock.connect(address)
+        return sock
+
+    monkeypatch.setattr("ouc.load._client.socket.create_connection", create_connection)
+    client = LoadClient(TargetRecipe("127.0.0.1", accepting.port, store=str(store.path)).build())
+    with pytest.raises(OucError) as info:
+        client.connect()
+    assert "Invalid argument" in str(info.value)
+    (sock,) = made
+    assert sock.fileno() == -1  # closed, not leaked
