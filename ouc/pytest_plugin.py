@@ -139,6 +139,7 @@ def ouc_pem(ouc_store: CertStore, tmp_path: Path) -> PemFiles:
     from cryptography.hazmat.primitives import serialization
 
     from ouc.certs import EXAMPLE_CA_ID, EXAMPLE_CLIENT_ID, EXAMPLE_SERVER_ID
+    from ouc.certs._atomic import write_atomic
 
     folder = tmp_path / "ouc-pem"
     folder.mkdir()
@@ -153,14 +154,12 @@ def ouc_pem(ouc_store: CertStore, tmp_path: Path) -> PemFiles:
         private = ouc_store.private_key(cert_id)
         assert private is not None, f"the store has no key for {cert_id}"
         path = folder / name
-        path.write_bytes(
-            private.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+        secret = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
-        path.chmod(0o600)
+        write_atomic(path, secret, mode=0o600)  # 0600 from the start, never widened
         return path
 
     return PemFiles(

@@ -26,6 +26,7 @@ from ouc.certs import (
     PrivateKey,
     build_standard_example,
 )
+from ouc.certs._atomic import write_atomic
 from ouc.db import Layout, parse_scl
 from ouc.device import Device
 from ouc.drivers._setup import AddressMap, Clock, EndpointSpec, system_clock
@@ -129,14 +130,14 @@ def example_pem(store: CertStore, folder: str | os.PathLike[str]) -> ExamplePem:
         if private is None:
             raise StoreError(f"certificate {cert_id} has no private key", path=str(store.path))
         path = target / f"key{cert_id}.pem"
-        path.touch(mode=0o600)
-        path.write_bytes(
-            private.private_bytes(
-                serialization.Encoding.PEM,
-                serialization.PrivateFormat.PKCS8,
-                serialization.NoEncryption(),
-            )
+        # Written to a new 0600 file and renamed over: never readable by others, not even
+        # for a moment, whatever mode a file already there had.
+        secret = private.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
         )
+        write_atomic(path, secret, mode=0o600)
         return path
 
     return ExamplePem(cert(3), cert(9), key(9), cert(11), key(11))
