@@ -100,7 +100,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     out = p.add_argument_group("what runs and what is printed")
     out.add_argument(
         "--only", action="append", default=[], metavar="ROW",
-        help="run only these rows (glob or substring; repeatable, comma-separated)",
+        help="run only these rows (a name, a glob or a substring; repeatable, comma-separated)",
     )  # fmt: skip
     out.add_argument("--list", action="store_true", help="list the rows and exit")
     out.add_argument("--json", action="store_true", help="print the results as JSON")

@@ -206,7 +206,7 @@ def row_names(settings: LoadSettings) -> list[str]:
 
 
 def select_rows(settings: LoadSettings, patterns: Sequence[str]) -> list[str]:
-    """The rows ``--only`` names (glob or substring); all rows without patterns.
+    """The rows ``--only`` names (a row's name, else a glob or substring); all without patterns.
 
     Raises:
         ConfigError: a pattern matches no row (names the rows there are).
@@ -216,7 +216,10 @@ def select_rows(settings: LoadSettings, patterns: Sequence[str]) -> list[str]:
         return names
     chosen: list[str] = []
     for pattern in patterns:
-        hits = [n for n in names if fnmatch.fnmatchcase(n, pattern) or pattern in n]
+        if pattern in names:  # a row's own name selects that row alone
+            hits = [pattern]
+        else:
+            hits = [n for n in names if fnmatch.fnmatchcase(n, pattern) or pattern in n]
         if not hits:
             raise ConfigError(
                 f"{pattern!r} matches no row (rows: {', '.join(names)})", path="--only"

@@ -173,6 +173,8 @@ def _only_runs_what_it_names(
                             "--size", "16", "--size", "258")  # fmt: skip
     assert status == 0 and list(rows) == ["echo-16", "echo-258"]
     status, _, rows = _load(capsys, where, "--store", str(store.path), "--only", "handshake")
+    assert status == 0 and list(rows) == ["handshake"]  # a row's own name: that row alone
+    status, _, rows = _load(capsys, where, "--store", str(store.path), "--only", "hand")
     assert status == 0 and list(rows) == ["handshake", "handshake-concurrent"]  # substring
     assert main(["load", where, "--only", "no-such-row"]) == 2
     err = capsys.readouterr().err.strip()
