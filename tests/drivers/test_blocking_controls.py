@@ -107,8 +107,9 @@ def echo_once(tls: ssl.SSLSocket) -> None:
 @contextmanager
 def active_and_partner(
     store: CertStore, pem: ExamplePem
-) -> Iterator[tuple[ActiveEndpoint, ssl.SSLSocket]]:
-    """A blocking active endpoint (the example's client) connected to a Python ``ssl`` server."""
+) -> Iterator[tuple[ActiveEndpoint, ssl.SSLSocket, list[ssl.SSLSocket]]]:
+    """A blocking active endpoint (the example's client) connected to a Python ``ssl`` server,
+    which accepts every further connection into the list it yields."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.load_cert_chain(pem.server_cert, pem.server_key)
     ctx.load_verify_locations(pem.ca)
@@ -123,21 +124,30 @@ def active_and_partner(
         )
         accepted: list[ssl.SSLSocket] = []
 
+        stop = threading.Event()
+
         def accept() -> None:
-            raw, _ = lsock.accept()
-            raw.settimeout(SHORT)
-            accepted.append(ctx.wrap_socket(raw, server_side=True))
+            while not stop.is_set():
+                try:
+                    raw, _ = lsock.accept()
+                    raw.settimeout(SHORT)
+                    accepted.append(ctx.wrap_socket(raw, server_side=True))
+                except OSError:
+                    continue  # a timeout, or a handshake the endpoint ended: the next one
 
         accepting = threading.Thread(target=accept)
         accepting.start()
         try:
             endpoint.connect(timeout=SHORT)
-            accepting.join(SHORT)
-            (partner,) = accepted
-            with partner:
-                yield endpoint, partner
+            wait_until(lambda: len(accepted) == 1)
+            yield endpoint, accepted[0], accepted
         finally:
             endpoint.close()
+            stop.set()
+            lsock.close()  # ends a waiting accept()
+            accepting.join(SHORT)
+            for sock in accepted:
+                sock.close()
 
 
 def wait_until(condition: Callable[[], bool], timeout: float = SHORT) -> None:
@@ -208,7 +218,7 @@ def test_en_r_1_hands_on_frames_held_while_the_thread_waits(
 def test_active_en_r_1_from_another_thread_reaches_a_waiting_receive(
     store: CertStore, pem: ExamplePem
 ) -> None:
-    with active_and_partner(store, pem) as (endpoint, partner):
+    with active_and_partner(store, pem) as (endpoint, partner, _):
         endpoint.enable_receive(False)
         results: list[Any] = []
 
@@ -236,7 +246,7 @@ def test_active_en_r_1_from_another_thread_reaches_a_waiting_receive(
 def test_active_control_that_cannot_run_in_time_is_80c7(store: CertStore, pem: ExamplePem) -> None:
     """A control whose connection stays busy past its deadline fails (16#80C7) and is not
     carried out later."""
-    with active_and_partner(store, pem) as (endpoint, partner):
+    with active_and_partner(store, pem) as (endpoint, partner, _):
         endpoint.connect_timeout = 0.2
         held, done = threading.Event(), threading.Event()
 
@@ -258,3 +268,46 @@ def test_active_control_that_cannot_run_in_time_is_80c7(store: CertStore, pem: E
         endpoint.send(FRAME)  # the STOP did not happen later: the connection is still there
         assert recv_exactly(partner, len(FRAME)) == FRAME
         assert endpoint.cpu_running
+
+
+def test_two_controls_asked_at_once_both_happen(store: CertStore, pem: ExamplePem) -> None:
+    """COM_RST and the CPU's STOP asked from two threads while the connection is busy: the
+    reset happens (80C4, a new connection), then the STOP; neither is lost."""
+    with active_and_partner(store, pem) as (endpoint, _, accepted):
+        held, done = threading.Event(), threading.Event()
+
+        def busy() -> None:  # holds the connection, as a send to a partner that reads nothing
+            with endpoint._io:
+                held.set()
+                done.wait(SHORT)
+
+        errors: list[BaseException] = []
+
+        def run(control: Callable[[], Any]) -> None:
+            try:
+                control()
+            except BaseException as exc:
+                errors.append(exc)
+
+        holder = threading.Thread(target=busy)
+        holder.start()
+        assert held.wait(SHORT)
+        first = threading.Thread(target=run, args=(endpoint.com_rst,))
+        first.start()
+        wait_until(lambda: endpoint._pending_control == "com_rst")
+        second = threading.Thread(target=run, args=(endpoint.cpu_stop,))
+        second.start()
+        # Bounded, and not a synchronisation: a second control that overwrites the first shows
+        # here at once; one that waits its turn never does, and the test goes on either way.
+        deadline = time.monotonic() + 0.5
+        pause = threading.Event()
+        while endpoint._pending_control != "cpu_stop" and time.monotonic() < deadline:
+            pause.wait(0.01)
+        done.set()
+        for thread in (holder, first, second):
+            thread.join(SHORT)
+        assert errors == []
+        sequence = endpoint.format_sequence("TSEND_C")
+        assert "80C4 → 7002 → 0001" in sequence  # the reset, then a new connection
+        wait_until(lambda: len(accepted) == 2)  # the partner's side of the new connection
+        assert not endpoint.cpu_running  # and the STOP
