@@ -312,3 +312,49 @@ def test_a_write_from_inside_resume_writing_is_not_lost() -> None:
         server.close()
 
     run(main())
+
+
+def test_connections_share_one_reader_of_the_loop() -> None:
+    """Thirty connections add one reader to the loop (the server's poller), not thirty; each
+    still gets its own bytes, accepted sockets inherit TCP_NODELAY from the listener, and once
+    the server closed and the last connection is gone the poller leaves the loop too."""
+
+    async def main() -> None:
+        loop = asyncio.get_running_loop()
+        selector = loop._selector  # type: ignore[attr-defined]
+        before = len(selector.get_map())
+        protocols: list[Recorder] = []
+        all_made: asyncio.Future[None] = loop.create_future()
+
+        def factory() -> Recorder:
+            protocols.append(Recorder(keep_open=False))
+            if len(protocols) == 30:
+                all_made.set_result(None)
+            return protocols[-1]
+
+        server = await LeanServer.create(factory, "127.0.0.1", 0, backlog=64)
+        port = server.sockets[0].getsockname()[1]
+        with_server = len(selector.get_map())
+        assert with_server == before + 2  # the listening socket and the poller
+        clients = [await asyncio.open_connection("127.0.0.1", port) for _ in range(30)]
+        await asyncio.wait_for(all_made, WAIT)
+        # The thirty clients' own readers are there; the server's thirty are not.
+        assert len(selector.get_map()) == with_server + 30
+        transport = await asyncio.wait_for(protocols[0].made, WAIT)
+        sock = transport.get_extra_info("socket")
+        assert sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+        for index, (_, writer) in enumerate(clients):
+            writer.write(f"{index:03d}".encode())
+            writer.write_eof()
+        await asyncio.wait_for(asyncio.gather(*(p.eof for p in protocols)), WAIT)
+        assert sorted(bytes(p.data) for p in protocols) == [
+            f"{index:03d}".encode() for index in range(30)
+        ]
+        server.close()
+        await asyncio.wait_for(asyncio.gather(*(p.lost for p in protocols)), WAIT)
+        for _, writer in clients:
+            writer.close()
+            await asyncio.wait_for(writer.wait_closed(), WAIT)
+        assert len(selector.get_map()) == before  # the poller left with its last connection
+
+    run(main())
