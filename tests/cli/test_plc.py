@@ -61,15 +61,15 @@ class Output:
         )
         self.seen = b""
 
-    def until(self, marker: bytes, *, count: int = 1) -> bytes:
+    def until(self, marker: bytes, *, count: int = 1, wait: float = WAIT) -> bytes:
         """Read until ``marker`` has appeared ``count`` times in all output (bounded)."""
         assert self.proc.stdout is not None
         fd = self.proc.stdout.fileno()
-        deadline = time.monotonic() + WAIT
+        deadline = time.monotonic() + wait
         while self.seen.count(marker) < count:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
-                raise TimeoutError(f"no {marker!r} after {WAIT:g} s; output: {self.seen!r}")
+                raise TimeoutError(f"no {marker!r} after {wait:g} s; output: {self.seen!r}")
             ready, _, _ = select.select([fd], [], [], remaining)
             if ready:
                 chunk = os.read(fd, 65536)
@@ -231,3 +231,33 @@ def test_com_rst_stop_and_run_on_a_running_connect(
         assert (conn["state"], conn["TSEND_C"]) == ("closed", "7000")
         plc(control, "cont", "1", capsys=capsys)
         log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=4)
+
+
+@pytest.mark.openssl
+@pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not on PATH")
+@pytest.mark.parametrize("driver", ["blocking", "asyncio"])
+def test_req_on_a_running_serve_reaches_a_partner_that_sends_nothing(
+    driver: str,
+    store: CertStore,
+    tmp_path: Path,
+    processes: list[Output],
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """REQ of the server's TSEND_C goes out at once, on either driver (TIA help "TSEND_C": a
+    rising edge at REQ starts the send job), not at the partner's next frame."""
+    pem = example_pem(store, tmp_path / "pem")
+    control = tmp_path / "plc1.sock"
+    serve = Output(
+        sys.executable,
+        *("-m", "ouc", "serve", "--driver", driver, "--store", str(store.path), "--port", "0"),
+        *("--map", "192.168.0.2=127.0.0.1", "--echo", "--json", "--control", str(control)),
+    )
+    processes.append(serve)
+    first_line = serve.until(b"\n").split(b"\n", 1)[0]
+    port = int(json.loads(first_line)["local"].rsplit(":", 1)[1])
+    client = Output(*s_client(pem, port), stdin=True)
+    processes.append(client)
+    serve.until(b'"connected"')
+    plc(control, "req", b"REQ at once\n".hex(), capsys=capsys)
+    # Well before any timer of the connection (the handshake's 10 s) could carry it out.
+    client.until(b"REQ at once\n", wait=5.0)
