@@ -137,6 +137,7 @@ def test_an_async_behaviour_that_raises_fails_the_test(pytester: pytest.Pytester
             with pytest.raises(TimeoutError):  # no answer: the client alone would pass
                 await asyncio.wait_for(reader.readexactly(258), 0.5)
             writer.close()
+            await writer.wait_closed()
 
         @pytest.mark.asyncio
         async def test_allowed(ouc_async_passive, ouc_pem):
@@ -150,6 +151,7 @@ def test_an_async_behaviour_that_raises_fails_the_test(pytester: pytest.Pytester
             with pytest.raises(TimeoutError):
                 await asyncio.wait_for(reader.readexactly(258), 0.5)
             writer.close()
+            await writer.wait_closed()
         """
     )
     result = pytester.runpytest("-p", "no:cacheprovider")

@@ -32,12 +32,12 @@ def test_the_readme_example_is_under_ten_lines() -> None:
 
 def test_the_readme_examples_pass_in_a_fresh_run(pytester: pytest.Pytester) -> None:
     examples = readme_examples()
-    assert len(examples) == 2
+    assert len(examples) == 4
     for number, code in enumerate(examples):
         pytester.makepyfile(**{f"test_readme_{number}": code})
     # A subprocess: the plugin must come from the entry point, as in a user's project.
     result = pytester.runpytest_subprocess("-W", "error", "-p", "no:cacheprovider")
-    result.assert_outcomes(passed=2)
+    result.assert_outcomes(passed=3)
 
 
 def test_the_plugin_defines_only_ouc_fixtures(pytester: pytest.Pytester) -> None:
