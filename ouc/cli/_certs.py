@@ -1,4 +1,4 @@
-"""``ouc certs``: the certificate manager on the command line (issue 3).
+"""``ouc certs``: the certificate manager on the command line.
 
 ``ouc certs init|create|list|show|renew|replace|delete|export|import|revoke|assign``, each with
 ``--store DIR`` (default ``./ouc-store``) and ``--json`` for scripts. The clock is the PC's

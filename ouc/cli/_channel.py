@@ -44,6 +44,7 @@ from ouc.channel import (
     format_table,
 )
 from ouc.cli import _types
+from ouc.cli._parser import OldSpelling
 from ouc.drivers import Clock, offset_clock, system_clock
 from ouc.errors import ConfigError
 
@@ -83,10 +84,14 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     run.add_argument("config", metavar="CONFIG", help="the channel's JSON or TOML file")
     run.add_argument("--control", metavar="SOCKET", help="control socket (default: next to CONFIG)")
     run.add_argument(
+        "--now",
         "--time",
+        dest="time",
+        action=OldSpelling,
         type=_types.moment,
         metavar="ISO",
-        help="start the channel's clock at this time (certificates are checked against it)",
+        help="start the channel's clock at this time (certificates are checked against it; "
+        "--time: the older spelling)",
     )
     run.add_argument("--json", action="store_true", help="one JSON object per event line")
     run.set_defaults(func=_run)
@@ -185,7 +190,7 @@ def _clock(text: str | None) -> Clock:
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(f"{text!r} is not an ISO date/time", path="--time") from exc
+        raise ConfigError(f"{text!r} is not an ISO date/time", path="--now") from exc
     return offset_clock(moment)
 
 

@@ -1,4 +1,4 @@
-"""``ouc db``: data-block layouts on the command line (issue 4).
+"""``ouc db``: data-block layouts on the command line.
 
 * ``ouc db layout FILE [--json] [--no-elements]`` — the offset table, like the engineering tool's
   "Offset" column, and the total size (the ``LEN`` to use);

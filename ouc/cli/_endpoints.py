@@ -29,6 +29,7 @@ from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
 from ouc.cli import _plc as plc
 from ouc.cli import _types
 from ouc.cli._db import _values as db_values
+from ouc.cli._parser import OldSpelling
 from ouc.cli._printer import Printer, value_lines
 from ouc.cli._serving import (
     ServeJob,
@@ -91,13 +92,13 @@ def open_store(path: str) -> CertStore:
 
 
 def make_clock(text: str | None) -> Clock:
-    """``--plc-time ISO``: the emulated PLC clock (runs on from that time); default: now."""
+    """``--now ISO``: the emulated PLC clock (runs on from that time); default: now."""
     if text is None:
         return system_clock
     try:
         moment = dt.datetime.fromisoformat(text)
     except ValueError as exc:
-        raise ConfigError(f"{text!r} is not an ISO date/time", path="--plc-time") from exc
+        raise ConfigError(f"{text!r} is not an ISO date/time", path="--now") from exc
     return offset_clock(moment)
 
 
@@ -456,7 +457,13 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         "--insecure", action="store_true", help="do NOT verify peer certificates (loud)"
     )
     parser.add_argument(
-        "--plc-time", type=_types.moment, metavar="ISO", help="the emulated PLC clock's time now"
+        "--now",
+        "--plc-time",
+        dest="plc_time",
+        action=OldSpelling,
+        type=_types.moment,
+        metavar="ISO",
+        help="the emulated PLC clock's time now (--plc-time: the older spelling)",
     )
     parser.add_argument(
         "--handshake-timeout", type=_types.seconds, default=10.0, metavar="S", help="seconds (10)"
