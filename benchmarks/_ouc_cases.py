@@ -1,4 +1,4 @@
-"""The ouc rows of the suite, each registered next to the baseline issue 6 compares it with.
+"""The ouc rows of the suite, each registered next to the baseline its target compares it with.
 
 Names follow the baselines' pattern with the stack ``ouc`` (engine pair, in memory),
 ``ouc-blocking`` (PassiveEndpoint / ActiveEndpoint) or ``ouc-asyncio`` (AsyncPassiveEndpoint /

@@ -11,7 +11,7 @@ a raw client, ``ouc-blocking@pyopenssl`` the ouc client against a raw server.
     python benchmarks/ab_handshakes.py pyopenssl ouc-blocking pyopenssl@ouc-blocking \\
         ouc-blocking@pyopenssl [--mutual] [--tls12] [--rounds 8] [--seconds 0.6]
 
-A diagnostic for RESULTS.md (the second session's pass), not part of the suite.
+A diagnostic for RESULTS.md, not part of the suite.
 """
 
 from __future__ import annotations

@@ -21,7 +21,7 @@ alone means ``X@X``) it runs the scenario once without perf for the CPU per oper
 Scenarios: ``hs`` is the suite's sequential loopback handshake op (connect, handshake, one-byte
 echo, close), ``echo`` 258-byte echo round trips over one connection. Needs ``perf`` on PATH and
 permission to attach (root, or ``kernel.perf_event_paranoid`` <= 1). A diagnostic for
-RESULTS.md (the fourth session's pass), not part of the suite.
+RESULTS.md, not part of the suite.
 """
 
 from __future__ import annotations

@@ -1,10 +1,10 @@
-"""Issue 6's targets, checked against a results file of the suite (``--json``).
+"""The suite's performance targets, checked against a results file of the suite (``--json``).
 
 Run ``python benchmarks/targets.py benchmarks/results.json``: prints a Markdown table of every
 target (met / missed, with the measured ratio) and the informational comparisons of the ouc
 loopback handshakes with the ``ssl`` module and ``openssl s_time`` (rows that share the raw
 pyOpenSSL baseline, so ours / theirs is the median over rounds of the per-round quotient).
-With several files (``targets.py run6.json run7.json run8.json``) it prints the targets side
+With several files (``targets.py a.json b.json c.json``) it prints the targets side
 by side instead, with how many of the runs met each: single rows move by ±0.1 between runs.
 """
 
