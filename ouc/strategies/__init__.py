@@ -2,7 +2,8 @@
 
 Parameter blocks (``ouc.strategies._params``):
 
-* :func:`valid_blocks` — blocks of any or one TCON type that validate clean;
+* :func:`valid_blocks` — blocks of any or one TCON type that validate clean, narrowed without
+  filtering by ``secure=``, ``role=`` and ``protocol=``;
 * :func:`broken_blocks` — ``(block_or_bytes, rule, status)`` breaking exactly one named rule
   (:data:`RULE_NAMES`), with :meth:`BrokenBlock.context` for the validation context it needs;
 * :func:`mutated_bytes` — valid blocks' bytes after raw mutations, for parser fuzzing.

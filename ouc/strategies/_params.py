@@ -91,7 +91,10 @@ class _Want:
     secure: bool | None = None
 
 
-def _pick_protocol(draw: Draw, type_name: str, want: _Want) -> tuple[int, Protocol]:
+def _protocol_choices(type_name: str, want: _Want) -> list[tuple[int, Protocol]]:
+    """The (ConnectionType, protocol) pairs of ``type_name`` that ``want`` allows (may be [])."""
+    if want.secure and type_name not in _SEC:
+        return []  # only the _SEC types can carry ActivateSecureConn TRUE
     choices = {
         "TCON_IP_RFC": [(12, Protocol.ISO_ON_TCP), (18, Protocol.ISO_ON_TCP)],
         "TCON_PARAM": [(17, Protocol.TCP), (18, Protocol.ISO_ON_TCP), (19, Protocol.UDP)],
@@ -99,8 +102,12 @@ def _pick_protocol(draw: Draw, type_name: str, want: _Want) -> tuple[int, Protoc
     if want.protocol is not None:
         choices = [c for c in choices if c[1] is want.protocol]
     if want.secure or want.role is Role.ACTIVE:
-        choices = [c for c in choices if c[1] is not Protocol.UDP]
-    pair: tuple[int, Protocol] = draw(st.sampled_from(choices))
+        choices = [c for c in choices if c[1] is not Protocol.UDP]  # UDP: passive, no DTLS
+    return choices
+
+
+def _pick_protocol(draw: Draw, type_name: str, want: _Want) -> tuple[int, Protocol]:
+    pair: tuple[int, Protocol] = draw(st.sampled_from(_protocol_choices(type_name, want)))
     return pair
 
 
@@ -248,21 +255,66 @@ def valid_blocks(
     type_name: str | None = None,
     *,
     device: Device = Device(),  # noqa: B008 - Device is frozen.
+    secure: bool | None = None,
+    role: Role | str | None = None,
+    protocol: Protocol | str | None = None,
 ) -> st.SearchStrategy[Block]:
     """Blocks that :func:`ouc.params.validate` accepts on ``device`` (no other context).
 
+    The narrowing is built in, never filtered, so it costs nothing and never trips hypothesis's
+    health checks.
+
     Args:
-        type_name: one type (``"TCON_QDN_SEC"``, any case) or None for all six.
+        type_name: one type (``"TCON_QDN_SEC"``, any case) or None for every type that can
+            meet the other constraints.
         device: the CPU whose port range the blocks respect.
+        secure: True: ActivateSecureConn TRUE (the _SEC types over TCP); False: plain
+            (any type, _SEC ones with ActivateSecureConn FALSE); None: either.
+        role: ``Role.ACTIVE`` / ``"active"`` (TSEND_C, the TLS client) or ``Role.PASSIVE`` /
+            ``"passive"``; None: either.
+        protocol: ``Protocol.TCP`` / ``"TCP"``, ``"UDP"`` or ``"ISO-on-TCP"``; None: any.
+
+    Raises:
+        ConfigError: an unknown role or protocol, or constraints no block can meet (a secure
+            UDP block, an active UDP block, a secure ISO-on-TCP block, a type that cannot).
 
     Example::
 
-        @given(valid_blocks())
-        def test_round_trip(block):
-            assert parse(build(block)) == block
+        @given(valid_blocks(secure=True, role="passive"))
+        def test_my_server_config(block):
+            assert block.secure and block.role is Role.PASSIVE
     """
+    want = _Want(protocol=_as_protocol(protocol), role=_as_role(role), secure=secure)
     names = [canonical_type_name(type_name)] if type_name else list(BLOCK_TYPES)
-    return st.sampled_from(names).flatmap(lambda n: _valid(n, device, _Want()))
+    names = [n for n in names if _protocol_choices(n, want)]
+    if not names:
+        raise ConfigError(
+            f"no {type_name or 'TCON'} block is valid with secure={secure!r}, role={role!r}, "
+            f"protocol={protocol!r} (secure means TLS on TCP; UDP is passive only)",
+            path="valid_blocks",
+        )
+    return st.sampled_from(names).flatmap(lambda n: _valid(n, device, want))
+
+
+def _as_role(role: Role | str | None) -> Role | None:
+    if role is None or isinstance(role, Role):
+        return role
+    try:
+        return Role(role.strip().lower())
+    except ValueError:
+        raise ConfigError(
+            f"role must be 'active' or 'passive', got {role!r}", path="role"
+        ) from None
+
+
+def _as_protocol(protocol: Protocol | str | None) -> Protocol | None:
+    if protocol is None or isinstance(protocol, Protocol):
+        return protocol
+    for member in Protocol:
+        if protocol.strip().lower() in (member.value.lower(), member.name.lower()):
+            return member
+    names = ", ".join(m.value for m in Protocol)
+    raise ConfigError(f"protocol must be one of {names}, got {protocol!r}", path="protocol")
 
 
 # --------------------------------------------------------------------------- broken blocks

@@ -8,9 +8,9 @@ import sys
 import pytest
 from hypothesis import given, settings
 
-from ouc.device import Device, Family
+from ouc.device import Device, Family, Role
 from ouc.errors import ConfigError, OucError, ParamError
-from ouc.params import BLOCK_TYPES, RULES, Block, build, parse, validate
+from ouc.params import BLOCK_TYPES, RULES, Block, Protocol, build, parse, validate
 from ouc.strategies import (
     RULE_NAMES,
     BrokenBlock,
@@ -124,3 +124,72 @@ def test_import_without_hypothesis_says_what_to_install() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, timeout=60, check=True
     )
     assert "pip install ouc[test]" in result.stdout
+
+
+_NARROWED = [
+    {"secure": True},
+    {"secure": False},
+    {"role": "active"},
+    {"role": Role.PASSIVE},
+    {"protocol": "UDP"},
+    {"protocol": Protocol.ISO_ON_TCP},
+    {"protocol": "tcp", "role": "active", "secure": True},
+    {"secure": True, "role": "passive"},
+    {"protocol": "ISO-on-TCP", "role": "active"},
+]
+
+
+@pytest.mark.parametrize(
+    "want", _NARROWED, ids=lambda w: ",".join(f"{k}={v}" for k, v in w.items())
+)
+def test_valid_blocks_narrowed_meet_every_constraint(want: dict[str, object]) -> None:
+    """Narrowing is built in: hypothesis's health checks (which fail a strategy that filters
+    away most of what it draws) stay on, and every block meets every constraint."""
+
+    @settings(max_examples=40)
+    @given(valid_blocks(**want))  # type: ignore[arg-type]
+    def run(block: Block) -> None:
+        assert validate(block) == []
+        if "secure" in want:
+            assert block.secure is want["secure"]
+        if "role" in want:
+            assert block.role.value == str(getattr(want["role"], "value", want["role"])).lower()
+        if "protocol" in want:
+            expected = want["protocol"]
+            name = expected.value if isinstance(expected, Protocol) else str(expected)
+            assert block.protocol is not None and block.protocol.value.lower() == name.lower()
+
+    run()
+
+
+def test_valid_blocks_narrowed_to_one_type() -> None:
+    @settings(max_examples=20)
+    @given(valid_blocks("TCON_QDN_SEC", secure=True, role="active"))
+    def run(block: Block) -> None:
+        assert block.type_name == "TCON_QDN_SEC" and block.secure and block.role is Role.ACTIVE
+        assert validate(block) == []
+
+    run()
+
+
+@pytest.mark.parametrize(
+    ("args", "want"),
+    [
+        ({"secure": True, "protocol": "UDP"}, {}),
+        ({"role": "active", "protocol": "UDP"}, {}),
+        ({"secure": True, "protocol": "ISO-on-TCP"}, {}),
+        ({"secure": True}, {"type_name": "TCON_IP_RFC"}),
+    ],
+)
+def test_valid_blocks_refuse_impossible_constraints(
+    args: dict[str, object], want: dict[str, str]
+) -> None:
+    with pytest.raises(ConfigError, match=r"no .* block is valid with"):
+        valid_blocks(**want, **args)  # type: ignore[arg-type]
+
+
+def test_valid_blocks_refuse_unknown_role_and_protocol() -> None:
+    with pytest.raises(ConfigError, match="role must be 'active' or 'passive'"):
+        valid_blocks(role="client")
+    with pytest.raises(ConfigError, match="protocol must be one of TCP, UDP, ISO-on-TCP"):
+        valid_blocks(protocol="SCTP")
