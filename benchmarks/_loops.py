@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 
 from benchmarks._harness import Budget, Result
 from benchmarks._server import ACK, ServerProcess
-from ouc.errors import OucConnectionError, Status
+from ouc.errors import OucConnectionError, Status, WaitTimeoutError
 
 __all__ = [
     "Timing",
@@ -143,7 +143,7 @@ def concurrent_loop(
     if errors:
         raise errors[0]
     if len(results) != clients:
-        raise OucConnectionError("a benchmark client thread did not finish", status=Status.TIMEOUT)
+        raise WaitTimeoutError("a benchmark client thread did not finish")
     total = Timing(wall=wall, cpu=time.process_time() - cpu0)
     for timing in results:
         total.ops += timing.ops

@@ -23,7 +23,7 @@ from queue import Empty, Queue
 
 from benchmarks._harness import Result, RunContext
 from benchmarks._stacks import TLS12_CIPHERS, TLSConfig
-from ouc.errors import ConfigError, OucConnectionError, Status
+from ouc.errors import ConfigError, OucConnectionError, WaitTimeoutError
 
 __all__ = ["SServer", "openssl_missing", "s_time_case", "speed_case"]
 
@@ -98,9 +98,7 @@ class SServer:
                 line = lines.get(timeout=max(0.01, deadline - time.monotonic()))
             except Empty:
                 self.close()
-                raise OucConnectionError(
-                    "openssl s_server did not report its port", status=Status.TIMEOUT
-                ) from None
+                raise WaitTimeoutError("openssl s_server did not report its port") from None
             if match := _ACCEPT.search(line):
                 self.port = int(match.group(1))
             elif line == "":
@@ -154,7 +152,7 @@ def s_time_case(ctx: RunContext, cfg: TLSConfig) -> Result:
     try:
         done = subprocess.run(args, capture_output=True, timeout=seconds + 30, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise OucConnectionError("openssl s_time did not finish", status=Status.TIMEOUT) from exc
+        raise WaitTimeoutError("openssl s_time did not finish") from exc
     wall = time.perf_counter() - t0
     server_cpu = server.cpu() - server_cpu0
     usage1 = resource.getrusage(resource.RUSAGE_CHILDREN)
@@ -184,7 +182,7 @@ def speed_case(ctx: RunContext) -> Result:
     try:
         done = subprocess.run(args, capture_output=True, timeout=3 * seconds + 60, check=False)
     except subprocess.TimeoutExpired as exc:
-        raise OucConnectionError("openssl speed did not finish", status=Status.TIMEOUT) from exc
+        raise WaitTimeoutError("openssl speed did not finish") from exc
     text = done.stdout.decode(errors="replace")
     ecdsa, x25519 = _ECDSA.search(text), _X25519.search(text)
     if done.returncode != 0 or ecdsa is None or x25519 is None:

@@ -34,7 +34,7 @@ from typing import Any
 from OpenSSL import SSL
 
 from benchmarks._stacks import TLSConfig, pyopenssl_context, ssl_context
-from ouc.errors import ConfigError, OucConnectionError, Status
+from ouc.errors import ConfigError, OucConnectionError, Status, WaitTimeoutError
 
 __all__ = [
     "ACK",
@@ -356,9 +356,8 @@ class ServerProcess:
         try:
             self._pipe.send(message)
             if not self._pipe.poll(wait):
-                raise OucConnectionError(
-                    f"benchmark server did not answer {message[0]!r} within {wait:.0f} s",
-                    status=Status.TIMEOUT,
+                raise WaitTimeoutError(
+                    f"benchmark server did not answer {message[0]!r} within {wait:.0f} s"
                 )
             status, value = self._pipe.recv()
         except (EOFError, OSError) as exc:

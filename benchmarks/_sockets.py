@@ -40,7 +40,7 @@ from benchmarks._loops import (
 )
 from benchmarks._server import ACK, ListenSpec, ServerProcess, raise_nofile_limit
 from benchmarks._stacks import TLSConfig, pyopenssl_context, session_reused, ssl_context, tls_error
-from ouc.errors import OucConnectionError, Status
+from ouc.errors import OucConnectionError, Status, WaitTimeoutError
 
 __all__ = [
     "Stream",
@@ -329,9 +329,7 @@ async def _asyncio_handshakes(port: int, tls: TLSConfig, ctx: RunContext) -> Tim
             "the benchmark peer closed the connection", status=Status.PARTNER_CLOSED
         ) from exc
     except TimeoutError as exc:
-        raise OucConnectionError(
-            "an asyncio handshake did not complete in time", status=Status.TIMEOUT
-        ) from exc
+        raise WaitTimeoutError("an asyncio handshake did not complete in time") from exc
     timing.wall = clock() - t0
     timing.cpu = time.process_time() - cpu0
     return timing
@@ -410,6 +408,6 @@ def idle_memory_case(
             sock.close()
         server.close()
     if done < 1:
-        raise OucConnectionError("no benchmark connection was established", status=Status.TIMEOUT)
+        raise WaitTimeoutError("no benchmark connection was established")
     info = {"connections": str(done), "requested": str(count)}
     return Result(bytes_per_conn=(after - before) / done, rate=done / wall, ops=done, info=info)

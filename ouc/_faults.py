@@ -31,7 +31,7 @@ fault                        what the peer under test sees
                              the endpoint's TLS profile fails one: ``compatible`` (default)
                              sends a fatal alert, then FIN; ``strict`` a TCP reset (RST).
 ``handshake_stall=POINT``    the handshake stops at POINT: silence until the peer gives up
-                             or the endpoint's handshake timeout (16#80C7, then FIN).
+                             or the endpoint's handshake timeout (16#80C4, then FIN).
 ``accept_any_client_cert``   peer verification off (``insecure=True``: a WARNING for every
                              endpoint built, INSECURE on every connection): any client
                              certificate (passive) / server certificate (active) passes.

@@ -22,6 +22,7 @@ __all__ = [
     "Status",
     "StoreError",
     "TLSError",
+    "WaitTimeoutError",
     "format_status",
 ]
 
@@ -31,6 +32,11 @@ class Status(IntEnum):
 
     Some codes have more than one documented meaning (16#80B7 covers several port and address
     rules); the member name gives the most common one, the error message the precise one.
+
+    There is no timeout code: neither TCON's nor TSEND_C/TRCV_C's table lists one (16#80C7 is
+    in none of them). A handshake that does not finish in time is 16#80C4, an idle or
+    unreachable partner 16#80C6 (inferences, see ``ouc.conn.Connection.handle_timer``), and
+    an API call that gives up waiting raises :class:`WaitTimeoutError` without a status.
     """
 
     DONE = 0x0000
@@ -64,7 +70,6 @@ class Status(IntEnum):
     TEMPORARY = 0x80C4
     PARTNER_CLOSED = 0x80C5
     NETWORK_ERROR = 0x80C6
-    TIMEOUT = 0x80C7
     PARTNER_REFUSED = 0x80C9
     QDN_EMPTY = 0x80D0
     QDN_NOT_QUALIFIED = 0x80D1
@@ -162,6 +167,19 @@ class TLSError(OucError):
 
 class OucConnectionError(OucError):
     """A connection-level failure: refused, closed by the partner, timed out, limit reached."""
+
+
+class WaitTimeoutError(OucConnectionError, TimeoutError):
+    """An API call gave up waiting (``receive(timeout=)``, ``wait_for``, a control's deadline);
+    not a PLC status, so ``status`` is None.
+
+    The PLC block would simply keep waiting (TRCV_C stays in 7006, a connection being
+    established in 7002): the limit is the caller's, not the CPU's. It is a
+    :class:`TimeoutError` too, so ``except TimeoutError`` works as with any Python API.
+    """
+
+    def __init__(self, message: str, *, path: str | None = None) -> None:
+        super().__init__(message, path=path)
 
 
 class ConfigError(OucError):

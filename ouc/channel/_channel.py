@@ -49,7 +49,7 @@ from ouc.drivers import (
     RecordKind,
     system_clock,
 )
-from ouc.errors import ConfigError, OucConnectionError, OucError, Status
+from ouc.errors import ConfigError, OucConnectionError, OucError, Status, WaitTimeoutError
 from ouc.tls import TLSProfile
 
 __all__ = ["Channel"]
@@ -228,7 +228,8 @@ class Channel:
                 1 is up or has failed an attempt made after the restart.
 
         Raises:
-            OucConnectionError: the channel is not running (16#80A3); ``wait`` ran out (16#80C7).
+            OucConnectionError: the channel is not running (16#80A3).
+            WaitTimeoutError: ``wait`` ran out (no PLC status).
         """
         with self._cond:
             if not self._started or any(
@@ -304,7 +305,7 @@ class Channel:
         Raises:
             ConfigError: a bad tag name, an unknown connection (16#80A3) or control value, a
                 bad value (an AlternativeAddress error names the bad part).
-            OucConnectionError: ``wait`` ran out (16#80C7).
+            WaitTimeoutError: ``wait`` ran out (no PLC status).
         """
         name, variable, (value,) = self._address(args, 1)
         with self._cond:
@@ -380,7 +381,8 @@ class Channel:
         """Wait until connection ``name`` is in a state (or its row passes a test); its row.
 
         Raises:
-            OucConnectionError: not within ``timeout`` seconds (16#80C7, with the last row).
+            WaitTimeoutError: not within ``timeout`` seconds (the message has the last row; no PLC
+                status: the connection itself carries on).
         """
         test = (
             (lambda row: row.state is condition) if isinstance(condition, LinkState) else condition
@@ -395,10 +397,9 @@ class Channel:
                 remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     what = condition.value if isinstance(condition, LinkState) else "the condition"
-                    raise OucConnectionError(
+                    raise WaitTimeoutError(
                         f"connection {name} did not reach {what} within {timeout:g} s; it is "
-                        f"{row.state.value} ({row.status_text}) {row.reason}".rstrip(),
-                        status=Status.TIMEOUT,
+                        f"{row.state.value} ({row.status_text}) {row.reason}".rstrip()
                     )
                 self._cond.wait(remaining)
 

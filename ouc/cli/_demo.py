@@ -40,7 +40,7 @@ from ouc.drivers import (
     session_json,
     standard_example,
 )
-from ouc.errors import ConfigError, OucConnectionError, Status
+from ouc.errors import ConfigError, WaitTimeoutError
 from ouc.transport import SessionInfo
 
 __all__ = ["register", "run_demo"]
@@ -104,8 +104,8 @@ def run_demo(store_dir: Path, *, timeout: float = 10.0) -> dict[str, Any]:
             try:
                 received, peer = frames.get(timeout=timeout)
             except queue.Empty:
-                raise OucConnectionError(
-                    f"the server received no frame within {timeout:g} s", status=Status.TIMEOUT
+                raise WaitTimeoutError(
+                    f"the server received no frame within {timeout:g} s"
                 ) from None
             server_connected = server_log.wait_for(RecordKind.CONNECTED, timeout=timeout)
             local = client.local_address

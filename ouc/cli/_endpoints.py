@@ -466,9 +466,18 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         help="the emulated PLC clock's time now (--plc-time: the older spelling)",
     )
     parser.add_argument(
-        "--handshake-timeout", type=_types.seconds, default=10.0, metavar="S", help="seconds (10)"
+        "--handshake-timeout",
+        type=_types.seconds,
+        default=10.0,
+        metavar="S",
+        help="seconds (10) to establish a connection; then it fails with 16#80C4 (inference)",
     )
-    parser.add_argument("--idle-timeout", type=_types.seconds, metavar="S", help="seconds (none)")
+    parser.add_argument(
+        "--idle-timeout",
+        type=_types.seconds,
+        metavar="S",
+        help="seconds (none) without data; then the connection fails with 16#80C6 (inference)",
+    )
     parser.add_argument(
         "--keylog", metavar="FILE", help="append TLS key-log lines (default $SSLKEYLOGFILE)"
     )

@@ -117,7 +117,7 @@ def _plc(args: argparse.Namespace) -> int:
     answer = control_request(
         args.control,
         request,
-        timeout=CONTROL_TIMEOUT + 5.0,  # the endpoint answers 80C7 after CONTROL_TIMEOUT
+        timeout=CONTROL_TIMEOUT + 5.0,  # the endpoint gives up after CONTROL_TIMEOUT
         name="the endpoint",
         start_hint="start it with 'ouc serve --control PATH' or 'ouc connect --control PATH'",
     )

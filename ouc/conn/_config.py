@@ -94,9 +94,9 @@ class ConnectionConfig:
         adhoc: TRCV_C ADHOC. Ignored for ISO-on-TCP, where one receive is one message.
         iso: ISO-on-TCP settings, None for TCP (plain or TLS).
         handshake_timeout: seconds from ``connect()`` until the connection must be established
-            (TLS handshake and CR/CC), None for no limit. Expiry is 16#80C7.
+            (TLS handshake and CR/CC), None for no limit. Expiry is 16#80C4 (inference).
         idle_timeout: seconds without data in either direction before the connection is dropped
-            (16#80C7), None for no limit.
+            (16#80C6, inference), None for no limit.
         close_timeout: seconds ``close()`` waits for the partner to close its side.
         device: the emulated CPU (its largest LEN).
         conn_id: the CONNECT block's ID; also the COTP source reference.

@@ -437,13 +437,18 @@ class Connection(IsoPhase):
         return self._deadline
 
     def handle_timer(self, now: float) -> None:
-        """Act on the clock: handshake timeout, idle timeout (both 16#80C7), close timeout."""
+        """Act on the clock: handshake timeout (16#80C4), idle timeout (16#80C6), close timeout.
+
+        The help has no timeout code. Handshake (inference): 80C4 is its code for a connection
+        that cannot be established now. Idle (inference): a CPU notices a silent partner only
+        through TCP keep-alive, which the stack reports as a network error, partner unreachable.
+        """
         self._now = now
         state = self._state
         if state is ConnState.CONNECTED:
             idle = self.config.idle_timeout
             if idle is not None and now >= self._last_activity + idle:
-                self._fail(Status.TIMEOUT, f"no data in either direction for {idle:g} s")
+                self._fail(Status.NETWORK_ERROR, f"no data in either direction for {idle:g} s")
             return
         deadline = self._deadline
         if deadline is None or now < deadline:
@@ -452,7 +457,7 @@ class Connection(IsoPhase):
             self._end(E.CLOSE_DONE, 0, "closed; the partner did not close its side")
         elif state in (ConnState.HANDSHAKING, ConnState.ISO_CONNECTING):
             self._fail(
-                Status.TIMEOUT,
+                Status.TEMPORARY,
                 f"connection not established within {self.config.handshake_timeout:g} s",
             )
 

@@ -86,9 +86,9 @@ class Disconnected:
     """The connection ended; no event follows.
 
     Attributes:
-        status: 0 when we closed it; otherwise the PLC code (16#80C5 partner closed, 16#80C7
-            timeout, 16#80E0..16#80E7 TLS, 16#80C6 malformed ISO-on-TCP, 16#80C9/16#80C4 refused,
-            16#80C4 COM_RST; 0 after the CPU's STOP).
+        status: 0 when we closed it; otherwise the PLC code (16#80C5 partner closed, 16#80C4
+            handshake timeout, 16#80C6 idle timeout or malformed ISO-on-TCP, 16#80E0..16#80E7
+            TLS, 16#80C9/16#80C4 refused, 16#80C4 COM_RST; 0 after the CPU's STOP).
         reason: one sentence for the log.
         reset: the driver should reset the TCP connection (SO_LINGER 0) instead of closing it,
             as the firmware's "strict" TLS profile does.

@@ -65,7 +65,7 @@ from ouc.drivers._setup import (
     split_host_port,
     system_clock,
 )
-from ouc.drivers._sockio import connection_error, os_error_status
+from ouc.drivers._sockio import connection_error, os_error_status, own_timeout
 
 __all__ = [
     "CONTROL_OPS",
@@ -107,6 +107,7 @@ __all__ = [
     "example_store",
     "offset_clock",
     "os_error_status",
+    "own_timeout",
     "parse_keepalive",
     "receive_only",
     "received_data_layout",

@@ -4,9 +4,9 @@
 :class:`~ouc.drivers.PassiveEndpoint`, on one event loop: the same constructor arguments, the
 same :class:`~ouc.drivers.EndpointRecord` status log, the same rules — partners other than the
 block's RemoteAddress are reset (16#80C9), so are connections beyond ``max_connections``
-(16#8087), silent peers are dropped after the handshake / idle timeout (16#80C7), the strict
-profile resets instead of alerting. Behaviours may be ``async``: reading from that peer pauses
-until the answer is out, frames are handled in order.
+(16#8087), silent peers are dropped after the handshake timeout (16#80C4) or the idle timeout
+(16#80C6), the strict profile resets instead of alerting. Behaviours may be ``async``: reading
+from that peer pauses until the answer is out, frames are handled in order.
 
 Each connection is one :class:`~ouc.drivers._aio_link.Link` (a ``BufferedProtocol``) over one
 sans-I/O :class:`~ouc.conn.Connection`, over a lean transport

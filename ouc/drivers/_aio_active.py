@@ -22,6 +22,7 @@ from types import TracebackType
 from ouc.conn import (
     Connection,
     ConnectionEvent,
+    ConnState,
     Disconnected,
     Established,
     FrameReceived,
@@ -35,7 +36,14 @@ from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._records import EventCallback, Recorder
 from ouc.drivers._setup import AddressMap, EndpointSpec
 from ouc.drivers._sockio import connection_error
-from ouc.errors import FramingError, OucConnectionError, OucError, Status, TLSError
+from ouc.errors import (
+    FramingError,
+    OucConnectionError,
+    OucError,
+    Status,
+    TLSError,
+    WaitTimeoutError,
+)
 from ouc.tls import TLSEngine, TLSSession
 from ouc.transport import SessionInfo
 
@@ -194,7 +202,8 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         negotiated. With ``reconnect`` the endpoint re-establishes by itself from then on.
 
         Raises:
-            OucConnectionError: refused (16#80C4), timed out (16#80C7), reset (16#80C5), ...
+            OucConnectionError: refused or the handshake not done in time (16#80C4), no answer
+                to the connect in time or unreachable (16#80C6), reset (16#80C5), ...
             TLSError: the handshake failed (16#80E0..16#80E7).
         """
         self._check_open()
@@ -238,8 +247,9 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         Frames received before a drop stay readable; while re-establishing this waits on.
 
         Raises:
-            OucConnectionError: 16#80C7 when no frame arrived within ``timeout`` seconds (None:
-                wait for ever); the connection's failure when it is down and stays down.
+            WaitTimeoutError: no frame arrived within ``timeout`` seconds (None: wait for ever); no
+                PLC status, TRCV_C would keep waiting in 7006. The connection stays.
+            OucConnectionError; the connection's failure when it is down and stays down.
             FramingError: an ISO-on-TCP message larger than the receive area (16#8088).
         """
         if not self._frames:
@@ -395,9 +405,15 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
             async with asyncio.timeout(limit):
                 link = await self._open(host, port)
         except TimeoutError:
+            # _open retired the link: its connection left IDLE once TCP was up. A handshake
+            # that stalled is 16#80C4, "cannot be established now"; a connect nobody answered
+            # 16#80C6, partner unreachable (inferences: the help has no timeout code).
+            last = self._last_conn
+            tcp_up = last is not None and last.state is not ConnState.IDLE
             error: OucError = OucConnectionError(
-                f"connection to {host}:{port} not established within {limit:g} s",
-                status=Status.TIMEOUT,
+                f"connection to {host}:{port} not established within {limit:g} s"
+                + ("" if tcp_up else ": no answer to the TCP connect"),
+                status=Status.TEMPORARY if tcp_up else Status.NETWORK_ERROR,
             )
         except OucError as exc:
             error = exc
@@ -426,7 +442,9 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
                     lambda: link, host, port, local_addr=self._bind_address()
                 )
             except OSError as exc:
-                raise connection_error(exc, f"cannot connect to {host}:{port}") from exc
+                raise connection_error(
+                    exc, f"cannot connect to {host}:{port}", timed_out=Status.NETWORK_ERROR
+                ) from exc
             # Not shielded (a shield costs a loop iteration per connection): a timeout in
             # _attempt cancels link.up too, and the link is aborted just below.
             await link.up
@@ -510,9 +528,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
                     raise self._not_up_error()
             if deadline is not None:
                 if loop.time() >= deadline:
-                    raise OucConnectionError(
-                        f"no frame received within {timeout:g} s", status=Status.TIMEOUT
-                    )
+                    raise WaitTimeoutError(f"no frame received within {timeout:g} s")
                 timer = self._rx_timer
                 if timer is None or deadline < self._rx_timer_at:
                     if timer is not None:

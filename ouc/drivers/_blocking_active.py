@@ -46,6 +46,7 @@ from ouc.errors import (
     OucConnectionError,
     OucError,
     Status,
+    WaitTimeoutError,
 )
 from ouc.tls import TLSSession
 from ouc.transport import SessionInfo
@@ -157,7 +158,8 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             timeout: seconds for the attempt (default ``connect_timeout``).
 
         Raises:
-            OucConnectionError: refused (16#80C4), timed out (16#80C7), reset (16#80C5), ...
+            OucConnectionError: refused or the handshake not done in time (16#80C4), no answer
+                to the connect in time or unreachable (16#80C6), reset (16#80C5), ...
             TLSError: the handshake failed (16#80E0..16#80E7).
         """
         with self._io:
@@ -200,7 +202,9 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             try:
                 link.sock.sendall(out)
             except OSError as exc:
-                error = connection_error(exc, "sending failed")
+                # A partner that takes nothing until the send timeout is dropped as gone
+                # (16#80C5), as the asyncio driver does (inference: TSEND_C would stay busy).
+                error = connection_error(exc, "sending failed", timed_out=Status.PARTNER_CLOSED)
                 self._lost(link, exc)
                 raise error from exc
 
@@ -208,8 +212,9 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         """TRCV_C: the next received frame (fixed LEN, or ad hoc up to LEN).
 
         Raises:
-            OucConnectionError: 16#80C7 when no frame arrived within ``timeout`` seconds (None:
-                wait for ever); the connection's failure when it is down and stays down.
+            WaitTimeoutError: no frame arrived within ``timeout`` seconds (None: wait for ever); no
+                PLC status, TRCV_C would keep waiting in 7006. The connection stays.
+            OucConnectionError: the connection's failure when it is down and stays down.
             FramingError: an ISO-on-TCP message larger than the receive area (16#8088).
         """
         event = self.receive_event(timeout)
@@ -418,9 +423,7 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             conn.handle_timer(now)
             self._process(link)
             if deadline is not None and now >= deadline and not self._frames:
-                raise OucConnectionError(
-                    "no frame received in time", status=Status.TIMEOUT
-                ) from None
+                raise WaitTimeoutError("no frame received in time") from None
             return
         except OSError as exc:
             self._check_open()

@@ -25,7 +25,7 @@ from typing import TYPE_CHECKING, Any
 from ouc.conn import Connection, ConnState
 from ouc.drivers._records import Recorder, RecordKind, sequences_of
 from ouc.drivers._sockio import shutdown_quietly
-from ouc.errors import FramingError, OucConnectionError, OucError, Status
+from ouc.errors import FramingError, OucConnectionError, OucError, Status, WaitTimeoutError
 
 __all__ = ["ActiveControls", "PassiveControls"]
 
@@ -321,8 +321,8 @@ class ActiveControls:
         :meth:`receive`, woken for it. One control at a time; bounded by ``connect_timeout``.
 
         Raises:
-            OucConnectionError: 16#80C7 when the connection stayed busy until the deadline;
-                the control is then not carried out at all.
+            WaitTimeoutError: the connection stayed busy until the deadline (no PLC status); the
+                control is then not carried out at all.
         """
         with self._control_turn:
             link = self._link  # only this connection's reader is woken, never a newer one's
@@ -342,9 +342,8 @@ class ActiveControls:
                         self._pending_control = None
                     if taken:
                         return  # a reader took it just now and carries it out
-                    raise OucConnectionError(
-                        f"{action}: the connection stayed busy; the control was not carried out",
-                        status=Status.TIMEOUT,
+                    raise WaitTimeoutError(
+                        f"{action}: the connection stayed busy; the control was not carried out"
                     )
                 if link is not None and not done.is_set():
                     self._interrupt_reader(link)

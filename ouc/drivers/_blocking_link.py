@@ -27,6 +27,9 @@ __all__ = ["HANGUP", "Link", "Waker", "error_for", "open_link"]
 _RDHUP = getattr(select, "POLLRDHUP", 0)  # Linux: the peer's FIN, without waking on data
 #: What the watcher waits for on a connection: the partner's FIN or RST, never its data.
 HANGUP = _RDHUP | select.POLLHUP | select.POLLERR
+# A handshake that did not finish within the attempt's time, or whose flights the peer did not
+# take: 16#80C4, "cannot be established now" (inference; the help has no timeout code).
+_STALLED = int(Status.TEMPORARY)
 
 
 def error_for(status: int, reason: str) -> OucError:
@@ -92,8 +95,9 @@ class Link:
         Events after Established stay queued in the connection for the caller.
 
         Raises:
-            TLSError / OucConnectionError: the status the connection ended with, 16#80C7 at
-                ``deadline`` (``limit`` seconds, for the message), 16#80C5 when TCP broke.
+            TLSError / OucConnectionError: the status the connection ended with; 16#80C4 at
+                ``deadline`` (``limit`` seconds, for the message) or when our sending stalled
+                (inference: "cannot be established now"), 16#80C5 when TCP broke.
         """
         conn, sock = self.conn, self.sock
         conn.connect(time.monotonic(), reestablish=reestablish)
@@ -103,7 +107,9 @@ class Link:
                 if out:
                     sock.sendall(out)
             except OSError as exc:
-                raise connection_error(exc, "the connection broke during the handshake") from exc
+                raise connection_error(
+                    exc, "the connection broke during the handshake", timed_out=_STALLED
+                ) from exc
             event = conn.next_event()
             while event is not None:
                 if type(event) is Established:
@@ -114,7 +120,7 @@ class Link:
             now = time.monotonic()
             if now >= deadline:
                 raise OucConnectionError(
-                    f"connection not established within {limit:g} s", status=Status.TIMEOUT
+                    f"connection not established within {limit:g} s", status=_STALLED
                 )
             timer_at = conn.next_timer()
             self.timer.arm_within((deadline if timer_at is None else min(deadline, timer_at)) - now)
@@ -124,7 +130,9 @@ class Link:
                 conn.handle_timer(time.monotonic())
                 continue
             except OSError as exc:
-                raise connection_error(exc, "the connection broke during the handshake") from exc
+                raise connection_error(
+                    exc, "the connection broke during the handshake", timed_out=_STALLED
+                ) from exc
             conn.receive_data(view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
 
 
@@ -143,7 +151,8 @@ def open_link(
     """Connect TCP to ``host:port`` (from ``bind``) and give it a fresh sans-I/O connection.
 
     Raises:
-        OucConnectionError: the connect failed (16#80C4 refused, 16#80C7 timeout, ...).
+        OucConnectionError: the connect failed (16#80C4 refused, 16#80C6 no answer within
+            ``deadline`` or unreachable, ...).
         OucError: the connection could not be set up (the TLS engine refused the session, ...).
     """
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
@@ -158,7 +167,10 @@ def open_link(
         conn, engine = spec.new_connection_and_engine(peer_address=peer_address, session=session)
     except OSError as exc:
         sock.close()
-        raise connection_error(exc, f"cannot connect to {host}:{port}") from exc
+        # Nobody answered the SYN in time: partner unreachable (16#80C6).
+        raise connection_error(
+            exc, f"cannot connect to {host}:{port}", timed_out=Status.NETWORK_ERROR
+        ) from exc
     except BaseException:
         close_socket(sock, reset=True)
         raise

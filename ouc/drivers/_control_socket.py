@@ -31,6 +31,7 @@ from ouc.errors import (
     ParamError,
     StoreError,
     TLSError,
+    WaitTimeoutError,
 )
 
 __all__ = ["JsonLineServer", "control_request"]
@@ -40,10 +41,16 @@ log = logging.getLogger("ouc.control")
 _MAX_LINE = 64 * 1024  # a request or an answer is far smaller
 _MAX_PATH = 107  # sun_path holds 108 bytes with the terminating NUL
 _READ_TIMEOUT = 10.0  # seconds a client may take to send its request
-_ERRORS: dict[str, type[OucError]] = {
-    cls.__name__: cls
-    for cls in (ConfigError, OucConnectionError, CertError, StoreError, TLSError, ParamError)
-}
+_RAISED_AGAIN: tuple[type[OucError], ...] = (
+    ConfigError,
+    OucConnectionError,
+    CertError,
+    StoreError,
+    TLSError,
+    ParamError,
+    WaitTimeoutError,
+)
+_ERRORS: dict[str, type[OucError]] = {cls.__name__: cls for cls in _RAISED_AGAIN}
 
 
 def check_path(path: Path, hint: str = "give a shorter one with --control") -> str:
@@ -260,6 +267,8 @@ def control_request(
         raise ConfigError(f"the answer of {name} is not a JSON object", path=text)
     if not answer.get("ok"):
         cls = _ERRORS.get(str(answer.get("error")), OucError)
+        if cls is WaitTimeoutError:  # it never has a status
+            raise WaitTimeoutError(str(answer.get("message")), path=answer.get("path"))
         raise cls(
             str(answer.get("message")),
             status=answer.get("status"),

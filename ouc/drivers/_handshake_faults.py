@@ -26,7 +26,7 @@ What the endpoint does there:
   ``strict`` sends nothing more and resets the TCP connection (RST), like the firmware. A client
   aborting before its Finished has no alert to send: it closes (compatible) or resets (strict).
 * ``stall`` — it goes silent: nothing the peer sends is processed, nothing more is sent, until
-  the peer gives up or the endpoint's handshake timeout ends the connection (16#80C7, then as the
+  the peer gives up or the endpoint's handshake timeout ends the connection (16#80C4, then as the
   profile says).
 
 Records are found by their 5-byte headers only (nothing is decrypted). The last record of a flight

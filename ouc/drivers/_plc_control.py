@@ -25,7 +25,7 @@ from typing import Any
 
 from ouc.conn import Connection
 from ouc.drivers._control_socket import JsonLineServer
-from ouc.errors import ConfigError, OucConnectionError, Status
+from ouc.errors import ConfigError, WaitTimeoutError
 
 __all__ = ["CONTROL_TIMEOUT", "OPS", "PlcControl", "PlcControlServer"]
 
@@ -42,7 +42,8 @@ OPS = {
 }
 
 #: Seconds one control of an asyncio endpoint may take (an active endpoint re-establishing);
-#: then it is cancelled and fails with 16#80C7. A client waits a little longer for the answer.
+#: then it is cancelled and fails with :class:`~ouc.errors.WaitTimeoutError` (no PLC status). A
+#: client waits a little longer for the answer.
 CONTROL_TIMEOUT = 30.0
 
 
@@ -85,9 +86,8 @@ class PlcControl:
             return future.result(CONTROL_TIMEOUT)
         except TimeoutError:
             future.cancel()  # not carried out later, behind the caller's back
-            raise OucConnectionError(
-                f"the control did not finish within {CONTROL_TIMEOUT:g} s; it was cancelled",
-                status=Status.TIMEOUT,
+            raise WaitTimeoutError(
+                f"the control did not finish within {CONTROL_TIMEOUT:g} s; it was cancelled"
             ) from None
 
     def do(self, op: str, value: Any = None, *, length: int = 0) -> dict[str, Any]:
@@ -95,9 +95,9 @@ class PlcControl:
 
         Raises:
             ConfigError: an unknown operation or value.
-            OucError: the endpoint refused (16#80A3 for a REQ without a connection, ...);
-                16#80C7 when an asyncio endpoint's control took longer than
-                :data:`CONTROL_TIMEOUT` (it is cancelled).
+            OucError: the endpoint refused (16#80A3 for a REQ without a connection, ...).
+            WaitTimeoutError: an asyncio endpoint's control took longer than
+                :data:`CONTROL_TIMEOUT` (it is cancelled; no PLC status).
         """
         endpoint = self.endpoint
         if op == "cont":

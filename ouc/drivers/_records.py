@@ -2,9 +2,10 @@
 
 Every driver reports what a PLC engineer would look at — a peer connected (0001, with the TLS
 version, cipher and peer certificate), was refused (16#80C9 partner, 16#8087 limit), closed
-(16#80C5) or failed (16#80C7 timeout, 16#80Ex TLS) — as an :class:`EndpointRecord`, handed to the
-endpoint's ``on_event`` callback and to the ``ouc.drivers`` logger. Frames are *not* records: the
-record path must not pay for logging (a behaviour sees every frame instead).
+(16#80C5) or failed (16#80C4 handshake timeout, 16#80C6 idle timeout, 16#80Ex TLS) — as an
+:class:`EndpointRecord`, handed to the endpoint's ``on_event`` callback and to the
+``ouc.drivers`` logger. Frames are *not* records: the record path must not pay for logging (a
+behaviour sees every frame instead).
 """
 
 from __future__ import annotations

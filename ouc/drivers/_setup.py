@@ -353,7 +353,8 @@ class EndpointSpec:
             profile / insecure / keylog / verifier / session_tickets / wire: see
                 ``TLSContext.build``.
             clock: the emulated PLC clock that certificates are checked against.
-            handshake_timeout / idle_timeout: seconds; expiry is 16#80C7.
+            handshake_timeout / idle_timeout: seconds; expiry is 16#80C4 / 16#80C6 (inferences,
+                see ``Connection.handle_timer``).
             resolved: certificates already resolved (skips the store).
             keylog_file: append NSS key-log lines here (for Wireshark). When neither this nor
                 ``keylog`` is given, the ``SSLKEYLOGFILE`` environment variable is honoured;

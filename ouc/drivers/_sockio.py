@@ -25,6 +25,7 @@ __all__ = [
     "configure_stream",
     "connection_error",
     "os_error_status",
+    "own_timeout",
     "receive_buffer_size",
     "shutdown_quietly",
 ]
@@ -51,24 +52,44 @@ _NO_TIMEOUT = struct.pack("ll", 0, 0)
 
 _REFUSED = frozenset({errno.ECONNREFUSED})
 _CLOSED = frozenset({errno.ECONNRESET, errno.EPIPE, errno.ECONNABORTED, errno.ESHUTDOWN})
-_TIMEOUT = frozenset({errno.ETIMEDOUT, errno.EAGAIN, errno.EWOULDBLOCK, errno.EINPROGRESS})
+# A limit ouc set itself ran out: SO_RCVTIMEO/SO_SNDTIMEO (EAGAIN), a Python socket timeout, a
+# connect still in progress. ETIMEDOUT is not among them: that is the kernel giving up.
+_OWN_TIMEOUT = frozenset({errno.EAGAIN, errno.EWOULDBLOCK, errno.EINPROGRESS})
 _RESOURCES = frozenset({errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM})
 _IN_USE = frozenset({errno.EADDRINUSE})
 
 
-def os_error_status(exc: OSError) -> int:
-    """The PLC status for a socket error: refused 16#80C4, reset/closed 16#80C5, timeout
-    16#80C7, out of descriptors/buffers 16#80C3, local port taken 16#80A1, anything else
-    (unreachable, ...) 16#80C6."""
-    if isinstance(exc, TimeoutError):
-        return int(Status.TIMEOUT)
+def own_timeout(exc: OSError) -> bool:
+    """Whether ``exc`` is a time limit ouc set on the socket running out (a Python socket
+    timeout, EAGAIN from SO_RCVTIMEO/SO_SNDTIMEO, EINPROGRESS) rather than a network event.
+
+    Such a limit is not a PLC status: each caller says what it means there (see
+    :func:`os_error_status`'s ``timed_out``).
+    """
+    code = exc.errno
+    if code == errno.ETIMEDOUT:
+        return False
+    return code in _OWN_TIMEOUT or (code is None and isinstance(exc, TimeoutError))
+
+
+def os_error_status(exc: OSError, *, timed_out: int = Status.NETWORK_ERROR) -> int:
+    """The PLC status for a socket error: refused 16#80C4, reset/closed 16#80C5, out of
+    descriptors/buffers 16#80C3, local port taken 16#80A1, anything else 16#80C6 (network
+    error, partner unreachable) — ETIMEDOUT too: the kernel gave up on unanswered
+    retransmissions or keep-alive probes.
+
+    Args:
+        timed_out: the status when a limit ouc set itself ran out (:func:`own_timeout`), as
+            the caller means it: 16#80C6 (the default) for a connect nobody answered, 16#80C4
+            for a handshake that stalled. No table of the help has a timeout code.
+    """
+    if own_timeout(exc):
+        return int(timed_out)
     code = exc.errno
     if code in _REFUSED:
         return int(Status.TEMPORARY)
     if code in _CLOSED:
         return int(Status.PARTNER_CLOSED)
-    if code in _TIMEOUT:
-        return int(Status.TIMEOUT)
     if code in _RESOURCES:
         return int(Status.RESOURCES)
     if code in _IN_USE:
@@ -76,12 +97,15 @@ def os_error_status(exc: OSError) -> int:
     return int(Status.NETWORK_ERROR)
 
 
-def connection_error(exc: OSError, what: str) -> OucConnectionError:
-    """An OucConnectionError for ``exc`` (raise it ``from exc``): ``what`` failed, and why."""
+def connection_error(
+    exc: OSError, what: str, *, timed_out: int = Status.NETWORK_ERROR
+) -> OucConnectionError:
+    """An OucConnectionError for ``exc`` (raise it ``from exc``): ``what`` failed, and why;
+    ``timed_out`` as in :func:`os_error_status`."""
     why = exc.strerror or str(exc) or type(exc).__name__
     if isinstance(exc, TimeoutError) and not exc.strerror:
         why = "timed out"
-    return OucConnectionError(f"{what}: {why}", status=os_error_status(exc))
+    return OucConnectionError(f"{what}: {why}", status=os_error_status(exc, timed_out=timed_out))
 
 
 def close_socket(sock: socket.socket, *, reset: bool = False) -> None:
@@ -110,7 +134,7 @@ def configure_stream(sock: socket.socket, *, send_timeout: float | None) -> None
     """Prepare a connected socket for the record path: blocking, TCP_NODELAY, send timeout.
 
     ``send_timeout`` bounds a ``sendall`` to a peer that stopped reading (EAGAIN then ends
-    the connection with 16#80C7) instead of holding the thread forever.
+    the connection as if the partner were gone) instead of holding the thread forever.
     """
     if sock.gettimeout() is not None:
         sock.settimeout(None)

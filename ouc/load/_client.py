@@ -11,7 +11,8 @@ not answer a probe byte):
     bounded by ``timeout``. The peer's close_notify or FIN means it accepted everything it was
     sent; an alert means it refused (status from the alert: 16#80E2, 16#80E4, ...); a reset
     means it dropped the connection (16#80C5, e.g. the partner check of a PLC, 16#80C9 on its
-    side); nothing within ``timeout`` is 16#80C7.
+    side); nothing within ``timeout`` is :class:`~ouc.errors.WaitTimeoutError`, without a status
+    (the client's own limit, not a PLC code; ``ouc load`` counts it as "timeout").
 
 The same applies to plain TCP (ActivateSecureConn FALSE): FIN, then the peer's FIN or reset.
 Frames in between are TSEND_C/TRCV_C of a TCP connection (ConnectionType 11/17): the bytes as
@@ -26,8 +27,8 @@ import socket
 import time
 from dataclasses import dataclass
 
-from ouc.drivers import EndpointSpec, connection_error
-from ouc.errors import ConfigError, OucConnectionError, OucError, Status, TLSError
+from ouc.drivers import EndpointSpec, connection_error, own_timeout
+from ouc.errors import ConfigError, OucConnectionError, OucError, Status, TLSError, WaitTimeoutError
 from ouc.params import Protocol
 from ouc.tls import TLSEngine
 from ouc.transport import Closed, Failed, HandshakeComplete, PlaintextReceived
@@ -107,7 +108,10 @@ class LoadClient:
         except OSError as exc:
             if sock is not None:
                 sock.close()
-            raise connection_error(exc, f"connecting to {t.where} failed") from exc
+            # No answer to the TCP connect within the timeout: partner unreachable (16#80C6).
+            raise connection_error(
+                exc, f"connecting to {t.where} failed", timed_out=Status.NETWORK_ERROR
+            ) from exc
         self._sock = sock
         context = t.spec.tls
         if context is None:
@@ -159,8 +163,8 @@ class LoadClient:
         """The peer's verdict: close_notify and FIN out, then read to the peer's end of stream.
 
         Returns when the peer closed in order (it accepted the handshake and every frame);
-        raises with the alert's status when it refused, 16#80C5 on a reset, 16#80C7 when it
-        did not answer within ``timeout``. The socket is closed either way.
+        raises with the alert's status when it refused, 16#80C5 on a reset, WaitTimeoutError when
+        it did not answer within ``timeout``. The socket is closed either way.
         """
         sock = self._sock
         if sock is None:
@@ -206,6 +210,10 @@ class LoadClient:
         try:
             sock.sendall(data)
         except OSError as exc:
+            if own_timeout(exc):
+                raise WaitTimeoutError(
+                    f"the peer took no data within {self.target.timeout:g} s"
+                ) from exc
             raise connection_error(exc, "sending failed") from exc
 
     def _read(self, deadline: float, what: str) -> int:
@@ -218,11 +226,11 @@ class LoadClient:
                 raise TimeoutError
             sock.settimeout(left)
             n = sock.recv_into(self._buffer)
-        except TimeoutError as exc:
-            raise OucConnectionError(
-                f"no answer within {self.target.timeout:g} s to {what}", status=Status.TIMEOUT
-            ) from exc
         except OSError as exc:
+            if own_timeout(exc):
+                raise WaitTimeoutError(
+                    f"no answer within {self.target.timeout:g} s to {what}"
+                ) from exc
             if self._engine is not None:
                 self._drain_events()  # an alert that came before the reset names the refusal
             raise connection_error(exc, f"the peer dropped the connection during {what}") from exc

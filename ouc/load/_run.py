@@ -52,8 +52,9 @@ class RowResult:
     """One row's counts (one process, or merged).
 
     ``ops`` counts accepted operations only (handshakes the peer accepted, echoes that came
-    back); ``failures`` maps each status (``"16#80E2"``) to its count, ``reasons`` to the first
-    message seen with it.
+    back); ``failures`` maps each status (``"16#80E2"``) to its count — ``"timeout"`` when the
+    client's own time limit ran out (no PLC code), ``"error"`` for another failure without
+    one — and ``reasons`` to the first message seen with it.
     """
 
     name: str
@@ -73,7 +74,10 @@ class RowResult:
         return sum(self.failures.values())
 
     def fail(self, exc: OucError) -> None:
-        key = f"16#{exc.status:04X}" if exc.status is not None else "error"
+        if exc.status is not None:
+            key = f"16#{exc.status:04X}"
+        else:  # no PLC code: the client's own time limit, or an error without one
+            key = "timeout" if isinstance(exc, TimeoutError) else "error"
         self.failures[key] += 1
         self.reasons.setdefault(key, exc.message)
 

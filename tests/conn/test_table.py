@@ -80,6 +80,15 @@ def test_every_table_code_is_documented_and_every_state_reachable() -> None:
     }
     assert codes <= ALLOWED_STATUS
     assert 0x80EE not in ALLOWED_STATUS  # TCON's table does not list it (domain.md §3)
+    assert 0x80C7 not in ALLOWED_STATUS  # no table of the help lists it
+
+
+def test_no_status_member_outside_the_documented_codes() -> None:
+    """Every code ouc can report is one the help documents: the STATUS table (domain.md §4),
+    TCON's parameter and TLS codes (§2/§3) and 16#80C3 (the S7-300/400 TCON table)."""
+    assert {int(member) for member in Status} <= ALLOWED_STATUS
+    assert 0x80C7 not in {int(member) for member in Status}
+    assert not hasattr(Status, "TIMEOUT")
     reachable = {ConnState.IDLE}
     for _ in range(len(ConnState)):
         reachable |= {t.next for (s, _), t in TABLE.items() if s in reachable}

@@ -8,7 +8,14 @@ from typing import Any
 
 import pytest
 
-from ouc.conn import Connection, ConnectionConfig, ConnState, Disconnected, IsoConfig
+from ouc.conn import (
+    ALLOWED_STATUS,
+    Connection,
+    ConnectionConfig,
+    ConnState,
+    Disconnected,
+    IsoConfig,
+)
 from ouc.device import Role
 from ouc.errors import OucConnectionError, Status, TLSError
 from ouc.transport import Failed, PlainTransport
@@ -24,8 +31,22 @@ def _ends(conn: Connection) -> list[Disconnected]:
     return events
 
 
+class _Silent(PlainTransport):
+    """A transport whose handshake never completes (a TLS peer that stays silent)."""
+
+    def start(self) -> None:
+        pass
+
+
+def _codes(conn: Connection, block: str) -> set[int]:
+    return {status for _, name, status in conn.status_history if name == block}
+
+
 class TestHandshakeTimeout:
-    def test_passive_iso_side_without_a_cr_times_out_with_80c7(self) -> None:
+    """No table of the help has a timeout code: a handshake that does not finish in time is
+    16#80C4, "cannot be established now" (inference, domain.md §4), never 16#80C7."""
+
+    def test_passive_iso_side_without_a_cr_times_out_with_80c4(self) -> None:
         config = ConnectionConfig(
             Role.PASSIVE, 100, iso=IsoConfig(b"\x01\x02"), handshake_timeout=10.0
         )
@@ -37,10 +58,24 @@ class TestHandshakeTimeout:
         assert conn.state is ConnState.ISO_CONNECTING
         conn.handle_timer(110.0)
         (end,) = _ends(conn)
-        assert end.status == Status.TIMEOUT
+        assert end.status == Status.TEMPORARY
         assert "10 s" in end.reason
-        assert (conn.tsend.STATUS, conn.trcv.STATUS) == (0x80C7, 0x80C7)
+        assert (conn.tsend.STATUS, conn.trcv.STATUS) == (0x80C4, 0x80C4)
         assert conn.next_timer() is None
+
+    @pytest.mark.parametrize("role", [Role.ACTIVE, Role.PASSIVE])
+    def test_a_stalled_tls_handshake_ends_with_80c4(self, role: Role) -> None:
+        conn = Connection(ConnectionConfig(role, 4, handshake_timeout=3.0), _Silent())
+        conn.connect(0.0)
+        assert conn.state is ConnState.HANDSHAKING
+        conn.handle_timer(3.0)
+        (end,) = _ends(conn)
+        assert (end.status, conn.state) == (Status.TEMPORARY, ConnState.FAILED)
+        assert conn.format_sequence("TSEND_C") == "7000 → 7001 → 7002 → 80C4"
+        assert conn.format_sequence("TRCV_C") == "7000 → 7001 → 7002 → 80C4"
+        for block in ("TSEND_C", "TRCV_C"):
+            assert 0x80C7 not in _codes(conn, block)
+            assert _codes(conn, block) <= ALLOWED_STATUS
 
     def test_send_while_still_connecting_is_80c4(self) -> None:
         config = ConnectionConfig(Role.ACTIVE, 100, iso=IsoConfig(b"\x01\x00", b"\x01\x02"))
@@ -73,8 +108,12 @@ class TestIdleTimeout:
         assert server.state is ConnState.CONNECTED
         server.handle_timer(8.0)
         (end,) = [e for e in _ends(server)]
-        assert end.status == Status.TIMEOUT
-        assert server.trcv.STATUS == Status.TIMEOUT
+        # Inference: a CPU sees a silent partner only through keep-alive, a network error.
+        assert end.status == Status.NETWORK_ERROR
+        assert server.trcv.STATUS == server.tsend.STATUS == 0x80C6
+        assert "5 s" in end.reason
+        for block in ("TSEND_C", "TRCV_C"):
+            assert _codes(server, block) <= ALLOWED_STATUS and 0x80C7 not in _codes(server, block)
 
     def test_sending_counts_as_activity(self, pair_factory: Factory) -> None:
         pair = pair_factory(4, idle_timeout=5.0)
@@ -91,7 +130,7 @@ class TestIdleTimeout:
         assert server.state is ConnState.CONNECTED
         assert server.next_timer() == 8.0
         server.handle_timer(8.0)
-        assert [e.status for e in _ends(server)] == [Status.TIMEOUT]
+        assert [e.status for e in _ends(server)] == [Status.NETWORK_ERROR]
 
     def test_no_idle_limit_means_no_timer(self, pair_factory: Factory) -> None:
         pair = pair_factory(4)

@@ -34,7 +34,7 @@ from ouc.drivers import (
     example_store,
     standard_example,
 )
-from ouc.errors import FramingError, OucConnectionError, Status
+from ouc.errors import FramingError, Status, WaitTimeoutError
 
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 FRAME = bytes(range(256)) + b"\x01\x02"  # 258 bytes, the example's LEN
@@ -243,9 +243,11 @@ def test_active_en_r_1_from_another_thread_reaches_a_waiting_receive(
         assert results == [FRAME]
 
 
-def test_active_control_that_cannot_run_in_time_is_80c7(store: CertStore, pem: ExamplePem) -> None:
-    """A control whose connection stays busy past its deadline fails (16#80C7) and is not
-    carried out later."""
+def test_active_control_that_cannot_run_in_time_times_out(
+    store: CertStore, pem: ExamplePem
+) -> None:
+    """A control whose connection stays busy past its deadline fails (WaitTimeoutError, no PLC
+    status) and is not carried out later."""
     with active_and_partner(store, pem) as (endpoint, partner, _):
         endpoint.connect_timeout = 0.2
         held, done = threading.Event(), threading.Event()
@@ -259,12 +261,12 @@ def test_active_control_that_cannot_run_in_time_is_80c7(store: CertStore, pem: E
         holder.start()
         try:
             assert held.wait(SHORT)
-            with pytest.raises(OucConnectionError) as caught:
+            with pytest.raises(WaitTimeoutError) as caught:
                 endpoint.cpu_stop()
         finally:
             done.set()
             holder.join(SHORT)
-        assert caught.value.status == Status.TIMEOUT
+        assert caught.value.status is None and isinstance(caught.value, TimeoutError)
         endpoint.send(FRAME)  # the STOP did not happen later: the connection is still there
         assert recv_exactly(partner, len(FRAME)) == FRAME
         assert endpoint.cpu_running

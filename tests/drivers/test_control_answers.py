@@ -1,6 +1,7 @@
-"""Every control request gets an answer: a control that overruns its time fails with 16#80C7
-and is cancelled (not carried out later), and an unexpected error still answers ``ok: false``
-over the control socket instead of leaving the client with no answer."""
+"""Every control request gets an answer: a control that overruns its time fails with
+WaitTimeoutError (no PLC status: the PLC program's block would keep waiting) and is cancelled
+(not carried out later), and an unexpected error still answers ``ok: false`` over the control
+socket instead of leaving the client with no answer."""
 
 from __future__ import annotations
 
@@ -14,7 +15,7 @@ import pytest
 
 from ouc.drivers import PlcControl, PlcControlServer, control_request
 from ouc.drivers import _plc_control as plc_control
-from ouc.errors import OucConnectionError, OucError, Status
+from ouc.errors import OucError, WaitTimeoutError
 
 WAIT = 5.0
 
@@ -50,14 +51,14 @@ def loop() -> Iterator[asyncio.AbstractEventLoop]:
     loop.close()
 
 
-def test_a_control_that_overruns_is_80c7_and_cancelled(
+def test_a_control_that_overruns_times_out_without_a_status_and_is_cancelled(
     loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(plc_control, "CONTROL_TIMEOUT", 0.2)
     endpoint = Endpoint(loop)
-    with pytest.raises(OucConnectionError) as caught:
+    with pytest.raises(TimeoutError) as caught:
         PlcControl(endpoint, loop).do("com_rst")
-    assert caught.value.status == Status.TIMEOUT
+    assert isinstance(caught.value, WaitTimeoutError) and caught.value.status is None
     assert endpoint.cancelled.wait(WAIT)
     assert not endpoint.finished.is_set()
 
@@ -70,13 +71,14 @@ def test_an_unexpected_error_is_answered_ok_false(tmp_path: Path) -> None:
     assert caught.value.path == "control"
 
 
-def test_an_overrun_reaches_the_client_as_80c7(
+def test_an_overrun_reaches_the_client_as_a_timeout_without_a_status(
     tmp_path: Path, loop: asyncio.AbstractEventLoop, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.setattr(plc_control, "CONTROL_TIMEOUT", 0.2)
     endpoint: Any = Endpoint(loop)
     server = PlcControlServer(PlcControl(endpoint, loop), tmp_path / "c.sock", name="ouc serve")
-    with server, pytest.raises(OucConnectionError) as caught:
+    with server, pytest.raises(WaitTimeoutError) as caught:
         control_request(tmp_path / "c.sock", {"op": "com_rst"}, timeout=WAIT)
-    assert caught.value.status == Status.TIMEOUT
+    assert caught.value.status is None and isinstance(caught.value, TimeoutError)
+    assert "did not finish within 0.2 s" in caught.value.message
     assert endpoint.cancelled.wait(WAIT)

@@ -99,7 +99,9 @@ def test_a_handshake_that_stops_halfway_times_out(
         assert first[:1] == b"\x16"  # the server answered with its handshake flight
         record = hostile.ended(plc.log, hostile.peer_text(sock))
         hostile.read_to_eof(sock)
-    assert (record.kind, record.status) == (RecordKind.FAILED, Status.TIMEOUT), record.line()
+    # Inference: the help has no timeout code; 80C4 "cannot be established now".
+    assert (record.kind, record.status) == (RecordKind.FAILED, Status.TEMPORARY), record.line()
+    assert record.sequences["TRCV_C"].endswith("7002 → 80C4"), record.line()
     hostile.finish(ouc_active, plc)
 
 
@@ -110,7 +112,7 @@ def test_a_peer_that_connects_and_never_sends(
     with hostile.raw(plc.address) as sock:
         record = hostile.ended(plc.log, hostile.peer_text(sock))
         assert hostile.read_to_eof(sock) == b""  # dropped without a byte
-    assert (record.kind, record.status) == (RecordKind.FAILED, Status.TIMEOUT)
+    assert (record.kind, record.status) == (RecordKind.FAILED, Status.TEMPORARY)
     hostile.finish(ouc_active, plc)
 
 
@@ -125,7 +127,9 @@ def test_an_established_peer_that_goes_silent_hits_the_idle_timeout(
         tls.settimeout(WAIT)
         with _Closing():
             assert tls.recv(100) == b""  # close_notify, then FIN
-    assert (record.kind, record.status) == (RecordKind.FAILED, Status.TIMEOUT)
+    # Inference: a silent partner is a network error, partner unreachable (80C6).
+    assert (record.kind, record.status) == (RecordKind.FAILED, Status.NETWORK_ERROR)
+    assert record.sequences["TRCV_C"].endswith("7006 → 80C6"), record.line()
     hostile.finish(ouc_active, plc)
 
 
