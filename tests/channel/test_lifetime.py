@@ -13,11 +13,12 @@ import os
 import threading
 from typing import Any
 
+import pytest
 from cryptography import x509
 
 from ouc.channel import ChannelRow, LinkState
 from ouc.drivers import RecordKind, RecordLog
-from ouc.errors import Status
+from ouc.errors import Status, WaitTimeoutError
 
 Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
 
@@ -181,3 +182,21 @@ def test_restart_waits_for_the_start_values_to_apply(plant: Plant) -> None:
     (row,) = channel.restart(wait=plant.WAIT)
     assert (row.state, row.force, row.connections) == (LinkState.CONNECTED, 1, 2)
     log.wait_for(RecordKind.CONNECTED, count=2, timeout=plant.WAIT)
+
+
+def test_waits_that_run_out_raise_a_timeout_without_a_plc_status(plant: Plant) -> None:
+    """``wait_for`` and ``receive(timeout=)`` give up on the caller's limit: no STATUS (the
+    help lists no timeout code), a ``TimeoutError``, and the connection carries on."""
+    plant.import_known_ca()
+    plant.start_plc("PLC_1", plant.PLC1_IP, plant.plc_cert("PLC_1", plant.PLC1_IP, "known-ca"))
+    channel = plant.channel()
+    channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    with pytest.raises(TimeoutError) as waited:
+        channel.wait_for("PLC1", LinkState.DISCONNECTED, timeout=0.1)
+    assert isinstance(waited.value, WaitTimeoutError) and waited.value.status is None
+    assert "did not reach disconnected within 0.1 s; it is connected" in waited.value.message
+    with pytest.raises(WaitTimeoutError) as received:
+        channel.receive("PLC1", timeout=0.1)
+    assert received.value.status is None
+    assert channel.row("PLC1").state is LinkState.CONNECTED
+    assert channel.request("PLC1", b"still up", timeout=plant.WAIT) == b"still up"

@@ -194,6 +194,29 @@ def test_a_closed_port_is_counted_as_16_80C4(
         assert row["accepted"] == 0 and row["failures"][0]["status"] == "16#80C4"
 
 
+def test_a_peer_that_never_answers_is_counted_as_timeout_in_the_table_and_json(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The client's own limit ran out: no PLC status exists for that (the help lists no
+    timeout code), so the failure is counted as "timeout", not under a made-up code."""
+    with socket.socket() as silent:  # the kernel accepts; nothing ever answers the hello
+        silent.bind(("127.0.0.1", 0))
+        silent.listen(8)
+        where = f"127.0.0.1:{silent.getsockname()[1]}"
+        args = ["load", where, "--store", str(store.path), "--only", "handshake", "--seconds",
+                "2", "--max-ops", "2", "--concurrency", "1", "--timeout", "0.3"]  # fmt: skip
+        assert main([*args, "--json"]) == 1
+        doc = json.loads(capsys.readouterr().out)
+        assert main(args) == 1
+        table = capsys.readouterr().out
+    (row,) = doc["rows"]
+    assert row["accepted"] == 0 and row["failed"] >= 1
+    assert [f["status"] for f in row["failures"]] == ["timeout"], row["failures"]
+    assert "no answer within 0.3 s to the TLS handshake" in row["failures"][0]["reason"]
+    line = next(x for x in table.splitlines() if x.startswith("handshake "))
+    assert "x timeout (no answer within 0.3 s" in line and "16#80C7" not in line
+
+
 def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, store: CertStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
