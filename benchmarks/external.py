@@ -166,23 +166,35 @@ class Server:
     port: int
     listeners: int = 1
     stdout: IO[bytes] | None = None
+    stderr: IO[bytes] | None = None
     proc: subprocess.Popen[bytes] | None = None
     pids: list[int] = field(default_factory=list)
 
     def start(self) -> Server:
         out: Any = self.stdout if self.stdout is not None else subprocess.DEVNULL
+        # stderr to a file, not a pipe nobody reads while the server runs: `openssl s_server
+        # -Verify` writes its verify lines there for every connection, and a full pipe would
+        # stop it after a few hundred handshakes.
+        self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=subprocess.PIPE, cwd=_ROOT
+            self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=self.stderr, cwd=_ROOT
         )
         deadline = time.monotonic() + _START_TIMEOUT
         while listeners(self.port) < self.listeners:
             if self.proc.poll() is not None or time.monotonic() > deadline:
-                err = self.proc.stderr.read().decode() if self.proc.stderr else ""
+                err = self.errors()
                 self.close()
                 raise RuntimeError(f"{self.name} did not start: {err.strip()[-500:]}")
             time.sleep(0.05)  # polling a process we do not control; bounded by the deadline
         self.pids = tree(self.proc.pid)
         return self
+
+    def errors(self) -> str:
+        """What the server wrote to stderr so far."""
+        if self.stderr is None:
+            return ""
+        self.stderr.seek(0)
+        return self.stderr.read().decode(errors="replace")
 
     @property
     def pid(self) -> int:
@@ -203,8 +215,9 @@ class Server:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait(5)
-        if proc.stderr is not None:
-            proc.stderr.close()
+        if self.stderr is not None:
+            self.stderr.close()
+            self.stderr = None
 
 
 def ouc_server(
