@@ -167,6 +167,7 @@ class Server:
     listeners: int = 1
     stdout: IO[bytes] | None = None
     stderr: IO[bytes] | None = None
+    cwd: Path = _ROOT  # python -m ouc runs the ouc found here first
     proc: subprocess.Popen[bytes] | None = None
     pids: list[int] = field(default_factory=list)
 
@@ -177,7 +178,7 @@ class Server:
         # stop it after a few hundred handshakes.
         self.stderr = tempfile.TemporaryFile()  # noqa: SIM115 - closed in close()
         self.proc = subprocess.Popen(
-            self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=self.stderr, cwd=_ROOT
+            self.argv, stdin=subprocess.DEVNULL, stdout=out, stderr=self.stderr, cwd=self.cwd
         )
         deadline = time.monotonic() + _START_TIMEOUT
         while listeners(self.port) < self.listeners:

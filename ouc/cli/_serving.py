@@ -35,6 +35,7 @@ from ouc.drivers import (
     PassiveEndpoint,
     PeerContext,
 )
+from ouc.drivers._aio_sock import lean_event_loop
 from ouc.drivers._passive_common import ConnectionSlots
 
 __all__ = [
@@ -213,8 +214,13 @@ def on_sigterm() -> Any:
 
 
 def serve_asyncio(job: ServeJob, share: WorkerShare | None = None) -> int:
-    """Serve on the asyncio driver until ``--count`` frames, Ctrl-C or SIGTERM."""
-    return asyncio.run(_serve_loop(job, share))
+    """Serve on the asyncio driver until ``--count`` frames, Ctrl-C or SIGTERM.
+
+    The loop's selector is the lean one: the connections' sockets share the loop's epoll and
+    are served from its ``select()`` (:class:`~ouc.drivers._aio_sock.LeanSelector`).
+    """
+    with asyncio.Runner(loop_factory=lean_event_loop) as runner:
+        return runner.run(_serve_loop(job, share))
 
 
 _STOP_SIGNALS = (signal.SIGINT, signal.SIGTERM)

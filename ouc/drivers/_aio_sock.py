@@ -14,7 +14,11 @@ The connections of one server are not registered with the loop one by one either
 calls the transports straight from its ready list. asyncio's ``add_reader`` keeps a selector
 key, a handle and its argument tuple per connection (~0.4 KB) and runs each ready socket
 through a handle, a context and the ready queue (~15 % of the CPU of a small echo); the poller
-keeps one dict entry per socket and makes one call per event. TCP_NODELAY is set on the
+keeps one dict entry per socket and makes one call per event. On a loop made by
+:func:`lean_event_loop` (``ouc serve``) the poller needs no epoll of its own either: its sockets
+sit in the loop's own epoll (:class:`LeanSelector`), whose ``select()`` calls their transports
+directly while it hands the loop's other events back to asyncio — one ``epoll_wait`` per
+iteration of the loop instead of two, and no handle per ready poller. TCP_NODELAY is set on the
 listening socket, which accepted sockets inherit on Linux (no system call per connection).
 """
 
@@ -23,7 +27,9 @@ from __future__ import annotations
 import asyncio
 import errno
 import logging
+import math
 import select
+import selectors
 import socket
 from collections.abc import Callable
 from contextlib import suppress
@@ -31,7 +37,7 @@ from typing import Any
 
 from ouc.drivers._keepalive import ACCEPT_INHERITS_KEEPALIVE, KeepAlive, apply_keepalive
 
-__all__ = ["LeanServer", "LeanTransport", "Poller"]
+__all__ = ["LeanSelector", "LeanServer", "LeanTransport", "Poller", "lean_event_loop"]
 
 log = logging.getLogger("ouc.drivers")
 
@@ -47,22 +53,119 @@ _WRITABLE = _OUT | select.EPOLLERR | select.EPOLLHUP
 _POLL_BATCH = 1024  # events taken per wake-up of the loop
 
 
+def _dispatch(
+    events: list[tuple[int, int]],
+    targets: dict[int, LeanTransport],
+    loop: asyncio.AbstractEventLoop,
+) -> None:
+    """Hand each ``(fd, event)`` of a transport in ``targets`` to it."""
+    for fd, event in events:
+        transport = targets.get(fd)
+        if transport is None:
+            continue  # unregistered by an earlier callback of this batch
+        try:
+            if event & _READABLE and transport._mask & _IN:
+                transport._read_ready()
+            if event & _WRITABLE and transport._mask & _OUT:
+                transport._write_ready()
+        except Exception as exc:  # as a loop handle would: report, go on with the rest
+            loop.call_exception_handler(
+                {"message": "lean transport callback failed", "exception": exc}
+            )
+
+
+class LeanSelector(selectors.EpollSelector):
+    """The selector of :func:`lean_event_loop`: asyncio's epoll selector whose epoll also holds
+    the sockets of :class:`LeanTransport` objects and calls them from ``select()``.
+
+    asyncio's own readers and writers are kept and reported as usual; an event on a lean
+    socket goes straight to its transport instead (as the :class:`Poller` would call it from
+    its handle), so ``select()`` returns only asyncio's events.
+    """
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.lean: dict[int, LeanTransport] = {}  # fd -> transport, while it wants events
+        self.loop: asyncio.AbstractEventLoop | None = None  # reports callback failures
+
+    def _report(self, exc: Exception) -> None:
+        context = {"message": "lean transport callback failed", "exception": exc}
+        if self.loop is not None:
+            self.loop.call_exception_handler(context)
+
+    @property
+    def epoll(self) -> select.epoll:
+        return self._selector  # type: ignore[attr-defined]
+
+    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
+        # EpollSelector.select, with the lean sockets taken out of the ready list.
+        if timeout is None:
+            timeout = -1
+        elif timeout <= 0:
+            timeout = 0
+        else:  # epoll_wait() counts milliseconds: wait at least ``timeout``
+            timeout = math.ceil(timeout * 1e3) * 1e-3
+        lean = self.lean
+        fd_to_key = self._fd_to_key  # type: ignore[attr-defined]
+        ready: list[tuple[selectors.SelectorKey, int]] = []
+        try:
+            events = self._selector.poll(  # type: ignore[attr-defined]
+                timeout, min(max(len(fd_to_key) + len(lean), 1), _POLL_BATCH)
+            )
+        except InterruptedError:
+            return ready
+        for fd, event in events:
+            transport = lean.get(fd)
+            if transport is not None:
+                try:
+                    if event & _READABLE and transport._mask & _IN:
+                        transport._read_ready()
+                    if event & _WRITABLE and transport._mask & _OUT:
+                        transport._write_ready()
+                except Exception as exc:  # as a loop handle would: report, go on
+                    self._report(exc)
+                continue
+            key = fd_to_key.get(fd)
+            if key is not None:
+                mask = 0
+                if event & ~_IN:
+                    mask |= selectors.EVENT_WRITE
+                if event & ~_OUT:
+                    mask |= selectors.EVENT_READ
+                ready.append((key, mask & key.events))
+        return ready
+
+
+def lean_event_loop() -> asyncio.AbstractEventLoop:
+    """A new event loop over a :class:`LeanSelector` (``asyncio.Runner(loop_factory=...)``)."""
+    return asyncio.SelectorEventLoop(LeanSelector())
+
+
 class Poller:
     """One epoll for the transports of a :class:`LeanServer`, one reader of the loop.
 
     Level-triggered like asyncio's selector: a transport wants ``EPOLLIN`` while it reads and
     ``EPOLLOUT`` while bytes wait for the socket. The poller closes itself once its server
-    closed and its last transport is gone.
+    closed and its last transport is gone. On a loop over a :class:`LeanSelector` it uses the
+    loop's epoll and registers nothing with the loop.
     """
 
-    __slots__ = ("_epoll", "_loop", "_retired", "_targets", "_transports")
+    __slots__ = ("_epoll", "_loop", "_own", "_retired", "_targets", "_transports")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
-        self._epoll = select.epoll()
-        self._targets: dict[int, LeanTransport] = {}  # fd -> transport, while it wants events
         self._transports = 0  # transports alive (registered or not)
         self._retired = False
+        selector = getattr(loop, "_selector", None)
+        self._own = not isinstance(selector, LeanSelector)
+        if isinstance(selector, LeanSelector):
+            selector.loop = loop
+            self._epoll = selector.epoll
+            # fd -> transport, while it wants events (shared by the loop's pollers)
+            self._targets: dict[int, LeanTransport] = selector.lean
+            return
+        self._epoll = select.epoll()
+        self._targets = {}
         loop.add_reader(self._epoll.fileno(), self._ready)
 
     def attach(self) -> None:
@@ -81,7 +184,7 @@ class Poller:
 
     def _close(self) -> None:
         epoll = self._epoll
-        if not epoll.closed:
+        if self._own and not epoll.closed:
             self._loop.remove_reader(epoll.fileno())
             epoll.close()
 
@@ -103,20 +206,7 @@ class Poller:
             events = self._epoll.poll(0, _POLL_BATCH)
         except InterruptedError:
             return
-        targets = self._targets
-        for fd, event in events:
-            transport = targets.get(fd)
-            if transport is None:
-                continue  # unregistered by an earlier callback of this batch
-            try:
-                if event & _READABLE and transport._mask & _IN:
-                    transport._read_ready()
-                if event & _WRITABLE and transport._mask & _OUT:
-                    transport._write_ready()
-            except Exception as exc:  # as a loop handle would: report, go on with the rest
-                self._loop.call_exception_handler(
-                    {"message": "lean transport callback failed", "exception": exc}
-                )
+        _dispatch(events, self._targets, self._loop)
 
 
 class LeanTransport(asyncio.Transport):

@@ -1,0 +1,108 @@
+"""Interleaved A/B of ``ouc serve`` between two revisions of ouc, measured from outside.
+
+Both revisions' ``ouc serve`` (the revision ``--old`` exported with ``git archive``, the
+working tree as the new one) run side by side as processes, with the same certificates, and
+are measured in alternating order round after round, the way ``benchmarks.external`` measures
+them: server CPU per handshake from ``/proc`` while ``openssl s_time -new -tls1_3`` connects
+(server-auth and mutual TLS 1.3), and server CPU per 258-byte echo round trip. Prints each
+row's new/old CPU ratio per round, with median, min and max (< 1: the new revision needs
+less)::
+
+    python -m benchmarks.ab_serve --old main --rounds 8
+    python -m benchmarks.ab_serve --old HEAD~1 --only echo --serve-option=--driver=blocking
+
+A diagnostic for RESULTS.md, not part of the suite.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+import statistics
+import subprocess
+import tarfile
+import tempfile
+from pathlib import Path
+from typing import Any
+
+from benchmarks import external
+
+_ROWS = ("server-auth", "mutual", "echo")
+
+
+def export(revision: str, folder: Path) -> Path:
+    """The ``ouc`` package of ``revision`` under ``folder`` (run with it as the cwd)."""
+    folder.mkdir(parents=True, exist_ok=True)
+    archive = folder / "old.tar"
+    with archive.open("wb") as fh:
+        subprocess.run(
+            ["git", "archive", revision, "ouc"], cwd=external._ROOT, stdout=fh, check=True
+        )
+    with tarfile.open(archive) as tar:
+        tar.extractall(folder, filter="data")
+    return folder
+
+
+def measure(row: str, m: external.Material, server: external.Server, seconds: int) -> float:
+    if row == "echo":
+        return external.echo_cpu(m, "mutual", server, seconds)["us"]
+    return external.handshake_cpu(m, row, server, seconds)["us"]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks.ab_serve", description=__doc__.split("\n\n")[0]
+    )
+    parser.add_argument("--old", default="main", help="the baseline revision (git)")
+    parser.add_argument("--rounds", type=int, default=6)
+    parser.add_argument("--seconds", type=int, default=2)
+    parser.add_argument("--only", action="append", choices=_ROWS, help="these rows (all)")
+    parser.add_argument("--serve-option", action="append", default=[], metavar="OPT")
+    parser.add_argument("--json", metavar="FILE")
+    args = parser.parse_args()
+    if shutil.which("openssl") is None:
+        parser.error("needs the openssl command on PATH")
+    external.SERVE_OPTIONS[:] = args.serve_option
+    report: dict[str, Any] = {"old": args.old, "rounds": args.rounds}
+    with tempfile.TemporaryDirectory(prefix="ouc-ab-serve-") as tmp:
+        folder = Path(tmp)
+        old_root = export(args.old, folder / "old")
+        m = external.make_material(folder)
+        for row in args.only or _ROWS:
+            config = "mutual" if row == "echo" else row
+            old = external.ouc_server(m, config, echo=row == "echo")
+            old.cwd = old_root
+            old.name = "old"
+            new = external.ouc_server(m, config, echo=row == "echo")
+            new.name = "new"
+            ratios: list[float] = []
+            cpu: dict[str, list[float]] = {"old": [], "new": []}
+            with external.running([old, new]):
+                for r in range(args.rounds):
+                    pair = (old, new) if r % 2 == 0 else (new, old)
+                    got = {s.name: measure(row, m, s, args.seconds) for s in pair}
+                    cpu["old"].append(got["old"])
+                    cpu["new"].append(got["new"])
+                    ratios.append(got["new"] / got["old"])
+            ratios = [r for r in ratios if r == r]  # a round without a connection is NaN
+            line = {
+                "old_us": statistics.median(cpu["old"]),
+                "new_us": statistics.median(cpu["new"]),
+                "ratio": statistics.median(ratios),
+                "min": min(ratios),
+                "max": max(ratios),
+            }
+            report[row] = line
+            print(
+                f"{row:12} old {line['old_us']:8.1f} µs  new {line['new_us']:8.1f} µs  "
+                f"new/old {line['ratio']:.3f} ({line['min']:.3f}–{line['max']:.3f}), "
+                f"{len(ratios)} rounds",
+                flush=True,
+            )
+    if args.json:
+        Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
+
+
+if __name__ == "__main__":
+    main()
