@@ -32,8 +32,7 @@ import select
 import selectors
 import socket
 from collections.abc import Callable
-from contextlib import suppress
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ouc.drivers._keepalive import ACCEPT_INHERITS_KEEPALIVE, KeepAlive, apply_keepalive
 
@@ -74,7 +73,13 @@ def _dispatch(
             )
 
 
-class LeanSelector(selectors.EpollSelector):
+if TYPE_CHECKING:
+    _EpollSelector = selectors.EpollSelector
+else:  # gevent's monkey-patching (Locust) takes epoll out of selectors
+    _EpollSelector = getattr(selectors, "EpollSelector", selectors.DefaultSelector)
+
+
+class LeanSelector(_EpollSelector):
     """The selector of :func:`lean_event_loop`: asyncio's epoll selector whose epoll also holds
     the sockets of :class:`LeanTransport` objects and calls them from ``select()``.
 
@@ -137,7 +142,10 @@ class LeanSelector(selectors.EpollSelector):
 
 
 def lean_event_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop over a :class:`LeanSelector` (``asyncio.Runner(loop_factory=...)``)."""
+    """A new event loop over a :class:`LeanSelector` (``asyncio.Runner(loop_factory=...)``);
+    asyncio's default loop where selectors has no epoll."""
+    if not hasattr(selectors, "EpollSelector"):
+        return asyncio.new_event_loop()
     return asyncio.SelectorEventLoop(LeanSelector())
 
 
@@ -198,8 +206,12 @@ class Poller:
                 self._epoll.register(fd, mask)
                 targets[fd] = transport
         elif targets.pop(fd, None) is not None:
-            with suppress(OSError):  # closed already: the kernel dropped it with the socket
+            # suppress() would cost three calls per connection. OSError: closed already, the
+            # kernel dropped it with the socket.
+            try:  # noqa: SIM105
                 self._epoll.unregister(fd)
+            except OSError:
+                pass
 
     def _ready(self) -> None:
         try:
@@ -512,7 +524,8 @@ class LeanServer:
         self._poller = Poller(loop)
         for sock in socks:
             sock.setblocking(False)
-            loop.add_reader(sock.fileno(), self._accept_ready, sock)
+            kind = (int(sock.family), int(sock.type), sock.proto)
+            loop.add_reader(sock.fileno(), self._accept_ready, sock, kind)
 
     @classmethod
     async def create(
@@ -573,11 +586,15 @@ class LeanServer:
                 sock.close()
         self._poller.retire()
 
-    def _accept_ready(self, lsock: socket.socket) -> None:
+    def _accept_ready(self, lsock: socket.socket, kind: tuple[int, int, int]) -> None:
         loop = self._loop
+        # socket.accept() without its wrapper, which asks the listener for its family and type
+        # (two enum conversions) and for timeouts on every call: ``kind`` is the listener's
+        # (family, type, proto), read once. The accepted socket is made non-blocking at once.
+        accept = lsock._accept  # type: ignore[attr-defined]
         for _ in range(_ACCEPT_BATCH):
             try:
-                conn, peer = lsock.accept()
+                fd, peer = accept()
             except (BlockingIOError, InterruptedError, ConnectionAbortedError):
                 return
             except OSError as exc:
@@ -585,8 +602,9 @@ class LeanServer:
                     return  # that peer is gone; the next one is what counts
                 log.warning("accept() failed (%s); retrying in %g s", exc, _ACCEPT_RETRY)
                 loop.remove_reader(lsock.fileno())
-                self._retry[lsock] = loop.call_later(_ACCEPT_RETRY, self._resume, lsock)
+                self._retry[lsock] = loop.call_later(_ACCEPT_RETRY, self._resume, lsock, kind)
                 return
+            conn = socket.socket(*kind, fileno=fd)
             conn.setblocking(False)
             if self._keepalive is not None:
                 apply_keepalive(conn, self._keepalive)
@@ -598,7 +616,7 @@ class LeanServer:
                 continue
             LeanTransport(loop, conn, protocol, peer, self._poller).start()
 
-    def _resume(self, lsock: socket.socket) -> None:
+    def _resume(self, lsock: socket.socket, kind: tuple[int, int, int]) -> None:
         self._retry.pop(lsock, None)
         if lsock.fileno() >= 0:
-            self._loop.add_reader(lsock.fileno(), self._accept_ready, lsock)
+            self._loop.add_reader(lsock.fileno(), self._accept_ready, lsock, kind)
