@@ -629,7 +629,8 @@ class Connection(IsoPhase):
 
     def _set(self, outputs: BlockOutputs, status: int) -> None:
         if outputs._status != status:
-            outputs._status = status = _shared_int(status)
+            shared = _SHARED_INTS.get(status)  # _shared_int(), inline: ~10 times a handshake
+            outputs._status = status = shared if shared is not None else int(status)
             self._history.extend((self._now, outputs.name, status))
             if len(self._history) > self._trim_at:
                 self._trim_history()

@@ -35,6 +35,7 @@ from ouc.errors import CertError, ConfigError, Status, TLSError
 from ouc.tls import _libssl as _lib
 from ouc.tls._libssl import ffi as _ffi
 from ouc.tls._peercert import PeerCert, PeerCertCache, VerdictCache
+from ouc.tls._ssl import static_name
 from ouc.tls._wire import GROUP_NAMES, Tickets, WireProfile, groups_list, issuing_chain
 from ouc.transport import SessionInfo
 
@@ -263,8 +264,10 @@ class TLSContext:
 
     __slots__ = (
         "__weakref__",
+        "_callbacks",
         "_certs",
         "_ctx",
+        "_info_keys",
         "_infos",
         "_keylog_ref",
         "_verdicts",
@@ -289,9 +292,11 @@ class TLSContext:
     wire: WireProfile
     versions: tuple[TLSVersion, ...]
     _ctx: SSL.Context
+    _callbacks: bool
     _certs: PeerCertCache
     _verdicts: VerdictCache | None
     _infos: dict[SessionInfo, SessionInfo]
+    _info_keys: dict[tuple[Any, ...], SessionInfo]
     _keylog_ref: Callable[[bytes], None] | None
 
     def __init__(self) -> None:
@@ -354,6 +359,13 @@ class TLSContext:
         # changes, such as the PC side's manual trust): only its successes are cached.
         self._verdicts = VerdictCache() if self.verifier is verify_peer_chain else None
         self._infos = {}
+        self._info_keys = {}
+        # Whether OpenSSL may call back for a connection (verify, certificate request, key
+        # log), so that the engine has to be found by its SSL pointer (ENGINES). A server that
+        # asks for no client certificate and logs no keys: never.
+        self._callbacks = (
+            self.role is not Role.PASSIVE or self.resolved.require_peer_cert or keylog is not None
+        )
         self._ctx = self._make_context()
         if self.insecure:
             log.warning(
@@ -479,6 +491,50 @@ class TLSContext:
         if len(infos) >= _INFOS_KEPT:
             infos.clear()
         infos[info] = info
+        return info
+
+    def negotiated(
+        self,
+        ssl: Any,
+        resumed: bool,
+        peer: PeerCert | None,
+        anchor_id: int | None,
+        own_presented: bool,
+    ) -> SessionInfo:
+        """The shared SessionInfo of what connection ``ssl`` negotiated (after its handshake).
+
+        libssl's version, cipher and group names are constant strings: their addresses, with
+        the rest, key a table of this context, so a repeated negotiation (every connection of
+        a mock PLC) builds nothing. Bounded like :meth:`shared_info`.
+        """
+        version = _lib.SSL_get_version(ssl)
+        cipher = _lib.SSL_get_current_cipher(ssl)
+        # SSL_get0_group_name may crash without a session (pyOpenSSL guards it the same way).
+        null = _ffi.NULL
+        group = null if _lib.SSL_get_session(ssl) == null else _lib.SSL_get0_group_name(ssl)
+        der = peer.der if peer is not None else None
+        key = (version, cipher, group, resumed, der, anchor_id, own_presented)
+        keys = self._info_keys
+        info = keys.get(key)
+        if info is not None:
+            return info
+        info = self.shared_info(
+            SessionInfo(
+                secure=True,
+                version=static_name(version),
+                cipher=None if cipher == null else static_name(_lib.SSL_CIPHER_get_name(cipher)),
+                group=static_name(group),
+                peer_subject=peer.subject if peer is not None else None,
+                peer_cert_der=der,
+                resumed=resumed,
+                own_cert_id=self.resolved.own_id if own_presented else None,
+                peer_anchor_id=anchor_id,
+                insecure=self.insecure,
+            )
+        )
+        if len(keys) >= _INFOS_KEPT:
+            keys.clear()
+        keys[key] = info
         return info
 
     @property

@@ -34,7 +34,7 @@ from ouc.tls._context import ENGINES, TLSContext, TLSProfile, TLSSession
 from ouc.tls._libssl import ffi as _ffi
 from ouc.tls._peercert import PeerCert
 from ouc.tls._peercheck import check_peer, offered_cert_valid, resumed_client_problem
-from ouc.tls._ssl import cipher_name, free_bios, gc, get1_session, group_name, name
+from ouc.tls._ssl import free_bios, gc, get1_session
 from ouc.tls._status import map_error_queue
 from ouc.transport import (
     Closed,
@@ -181,9 +181,10 @@ class TLSEngine:
         _lib.SSL_set_bio(ssl, bio_in, bio_out)
         # Like pyOpenSSL: retry transparently after a non-application record (a ticket).
         _lib.SSL_set_mode(ssl, _lib.SSL_MODE_AUTO_RETRY)
-        # The callbacks find the engine by its SSL pointer; the map holds it weakly, so a
-        # dropped connection is freed at once rather than by the cyclic collector.
-        ENGINES[ssl] = self
+        # The callbacks (if any can run) find the engine by its SSL pointer; the map holds it
+        # weakly, so a dropped connection is freed at once rather than by the cyclic collector.
+        if context._callbacks:
+            ENGINES[ssl] = self
         self._state = TLSState.IDLE
         self._events: EventQueue[TransportEvent] = EventQueue()
         self._sink: Callable[[bytes], None] | None = None
@@ -460,13 +461,13 @@ class TLSEngine:
         # renegotiation is off: the engine leaves their map (~130 B per idle connection).
         # Not with a key log: OpenSSL logs the new secret of every TLS 1.3 KeyUpdate, either
         # side's (CLIENT/SERVER_TRAFFIC_SECRET_N), long after the handshake.
-        if context._keylog_ref is None:
+        if context._keylog_ref is None and context._callbacks:
             ENGINES.pop(self._ssl, None)
         if context.role is Role.ACTIVE and context.session_tickets:
             # Hold a reference so that its address cannot be reused: a TLS 1.3 ticket arriving
             # later replaces the connection's session object, which is how `session` tells.
             self._session_at_handshake = get1_session(self._ssl)
-        info = context.shared_info(self._build_info())
+        info = self._build_info()
         self._info = info
         self._peer = None  # the DER in info is all that stays per connection
         if info.resumed and not self._resumed_peer_still_valid(info):
@@ -475,8 +476,6 @@ class TLSEngine:
         self._read_pending()
 
     def _build_info(self) -> SessionInfo:
-        ssl = self._ssl
-        context = self._context
         resumed = self._resumed()
         peer = self._peer
         anchor_id = self._peer_anchor_id
@@ -484,17 +483,8 @@ class TLSEngine:
             peer, anchor_id = self._offered._peer, self._offered.peer_anchor_id
         elif peer is None:
             peer = self._peer_from_session()
-        return SessionInfo(
-            secure=True,
-            version=name(_lib.SSL_get_version(ssl)),
-            cipher=cipher_name(ssl),
-            group=group_name(ssl),
-            peer_subject=peer.subject if peer is not None else None,
-            peer_cert_der=peer.der if peer is not None else None,
-            resumed=resumed,
-            own_cert_id=context.resolved.own_id if self._presented_own_cert() else None,
-            peer_anchor_id=anchor_id,
-            insecure=context.insecure,
+        return self._context.negotiated(
+            self._ssl, resumed, peer, anchor_id, self._presented_own_cert()
         )
 
     def _peer_from_session(self) -> PeerCert | None:
@@ -672,7 +662,8 @@ class TLSEngine:
             self._discard = True
             self._take_output()
         self._set_state(TLSState.FAILED)
-        ENGINES.pop(self._ssl, None)
+        if self._context._callbacks:
+            ENGINES.pop(self._ssl, None)
         failure = Failed(int(status), reason, reset)
         self._failure = failure
         self._events.append(failure)

@@ -26,18 +26,22 @@ def name(ptr: Any) -> str | None:
     return sys.intern(_string(ptr).decode("utf-8", "replace"))
 
 
-def cipher_name(ssl: Any) -> str | None:
-    """The negotiated cipher suite's OpenSSL name (None before the handshake)."""
-    cipher = _lib.SSL_get_current_cipher(ssl)
-    return None if cipher == _NULL else name(_lib.SSL_CIPHER_get_name(cipher))
+# The names of versions, cipher suites and groups are libssl's constant strings, so one
+# address always names the same thing: each handshake's three names are one lookup each
+# instead of a copy, a decode and an intern. Bounded, should a build ever return others.
+_STATIC_NAMES: dict[Any, str | None] = {}
+_STATIC_LIMIT = 256
 
 
-def group_name(ssl: Any) -> str | None:
-    """The negotiated key-exchange group (None without a session)."""
-    # SSL_get0_group_name may crash without a session (pyOpenSSL guards it the same way).
-    if _lib.SSL_get_session(ssl) == _NULL:
-        return None
-    return name(_lib.SSL_get0_group_name(ssl))
+def static_name(ptr: Any) -> str | None:
+    """:func:`name` of a string libssl never frees (a version, cipher or group name)."""
+    try:
+        return _STATIC_NAMES[ptr]
+    except KeyError:
+        text = name(ptr)
+        if len(_STATIC_NAMES) < _STATIC_LIMIT:
+            _STATIC_NAMES[ptr] = text
+        return text
 
 
 def get1_session(ssl: Any) -> Any:
