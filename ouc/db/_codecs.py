@@ -26,7 +26,8 @@ from __future__ import annotations
 import datetime as dt
 import re
 import struct
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from functools import partial
 from typing import Any
 
 from ouc.db._literals import DATE_EPOCH, Literal, Nanoseconds, parse_literal
@@ -511,41 +512,49 @@ def _int(text: str, code: str, signed: bool) -> _IntCodec:
     return _IntCodec(text, code, lo, hi)
 
 
-_SCALARS: dict[str, Codec] = {
-    "Byte": _int("Byte", "B", False),
-    "Word": _int("Word", "H", False),
-    "DWord": _int("DWord", "I", False),
-    "LWord": _int("LWord", "Q", False),
-    "SInt": _int("SInt", "b", True),
-    "USInt": _int("USInt", "B", False),
-    "Int": _int("Int", "h", True),
-    "UInt": _int("UInt", "H", False),
-    "DInt": _int("DInt", "i", True),
-    "UDInt": _int("UDInt", "I", False),
-    "LInt": _int("LInt", "q", True),
-    "ULInt": _int("ULInt", "Q", False),
-    "Real": _RealCodec("Real", "f"),
-    "LReal": _RealCodec("LReal", "d"),
-    "Char": _CharCodec(wide=False),
-    "WChar": _CharCodec(wide=True),
-    "Date": _DateCodec(),
-    "Time": _TimeCodec(long=False),
-    "LTime": _TimeCodec(long=True),
-    "Time_Of_Day": _TodCodec(),
+# The elementary types' codecs, as constructor arguments: a codec is built when a layout is
+# compiled (once per member or array), not at import, so that nothing about a codec is fixed
+# before the code that builds it runs (mutation testing switches mutants on at call time).
+_INTEGERS: dict[str, tuple[str, bool]] = {  # name → (struct code, signed)
+    "Byte": ("B", False),
+    "Word": ("H", False),
+    "DWord": ("I", False),
+    "LWord": ("Q", False),
+    "SInt": ("b", True),
+    "USInt": ("B", False),
+    "Int": ("h", True),
+    "UInt": ("H", False),
+    "DInt": ("i", True),
+    "UDInt": ("I", False),
+    "LInt": ("q", True),
+    "ULInt": ("Q", False),
+}
+_OTHERS: dict[str, Callable[[], Codec]] = {
+    "Real": partial(_RealCodec, "Real", "f"),
+    "LReal": partial(_RealCodec, "LReal", "d"),
+    "Char": partial(_CharCodec, wide=False),
+    "WChar": partial(_CharCodec, wide=True),
+    "Date": _DateCodec,
+    "Time": partial(_TimeCodec, long=False),
+    "LTime": partial(_TimeCodec, long=True),
+    "Time_Of_Day": _TodCodec,
 }
 # The date-and-time codecs whose strict decode checks more (weekdays, sub-microseconds).
-_CHECKED: dict[str, dict[bool, Codec]] = {
-    cls.text: {strict: cls(strict=strict) for strict in (False, True)}
-    for cls in (_DtlCodec, _DtCodec, _LdtCodec, _LtodCodec)
+_CHECKED: dict[str, Callable[[bool], Codec]] = {
+    cls.text: cls for cls in (_DtlCodec, _DtCodec, _LdtCodec, _LtodCodec)
 }
 
 
 def scalar_codec(name: str, strict: bool) -> Codec:
-    """The codec of an elementary type other than Bool (codecs are stateless and shared)."""
+    """The codec of an elementary type other than Bool, built afresh (codecs are stateless;
+    a layout compiles each member's codec once, so the record path never comes here)."""
+    integer = _INTEGERS.get(name)
+    if integer is not None:
+        return _int(name, *integer)
     checked = _CHECKED.get(name)
     if checked is not None:
-        return checked[strict]
-    return _SCALARS[name]
+        return checked(strict)
+    return _OTHERS[name]()
 
 
 def string_codec(length: int, wide: bool, strict: bool) -> Codec:

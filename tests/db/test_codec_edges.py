@@ -1,6 +1,5 @@
-"""Edges of the data-block codecs: each type's limits on both sides, codecs built afresh from
-their constructors (the shared table is built once at import), arrays of the 64-bit time types
-and WString, and the checks of strict decoding that a wrong value would also pass."""
+"""Edges of the data-block codecs: each type's limits on both sides, arrays of the 64-bit time
+types and WString, and the checks of strict decoding that a wrong value would also pass."""
 
 from __future__ import annotations
 
@@ -12,14 +11,10 @@ import pytest
 
 from ouc.db import parse_scl
 from ouc.db._codecs import (
-    _SCALARS,
     CodecError,
-    _CharCodec,
     _DtCodec,
     _DtlCodec,
-    _int,
     _LdtCodec,
-    _TimeCodec,
     scalar_codec,
 )
 from ouc.errors import DataBlockError
@@ -51,7 +46,7 @@ def test_integer_codecs_take_exactly_their_range(name: str) -> None:
     code, signed = INTS[name]
     bits = struct.calcsize(code) * 8
     lo, hi = (-(2 ** (bits - 1)), 2 ** (bits - 1) - 1) if signed else (0, 2**bits - 1)
-    for codec in (_int(name, code, signed), _SCALARS[name]):
+    for codec in (scalar_codec(name, False), scalar_codec(name, True)):
         assert (codec.text, codec.fmt, codec.size, codec.lo, codec.hi) == (
             name,
             code,
@@ -70,7 +65,7 @@ def test_integer_codecs_take_exactly_their_range(name: str) -> None:
     ("wide", "limit", "text"), [(False, 0xFF, "Char"), (True, 0xFFFF, "WChar")]
 )
 def test_char_codecs_take_up_to_their_last_code(wide: bool, limit: int, text: str) -> None:
-    for codec in (_CharCodec(wide=wide), _SCALARS[text]):
+    for codec in (scalar_codec(text, False), scalar_codec(text, True)):
         assert (codec.text, codec.size, codec.limit, codec.wide) == (
             text,
             2 if wide else 1,
@@ -96,7 +91,7 @@ def test_char_codecs_take_up_to_their_last_code(wide: bool, limit: int, text: st
 def test_time_codecs_take_exactly_their_range(
     long: bool, text: str, fmt: str, size: int, unit: int, limit: int
 ) -> None:
-    for codec in (_TimeCodec(long=long), _SCALARS[text]):
+    for codec in (scalar_codec(text, False), scalar_codec(text, True)):
         assert (codec.text, codec.fmt, codec.size, codec.unit, codec.limit, codec.long) == (
             text,
             fmt,
@@ -111,10 +106,10 @@ def test_time_codecs_take_exactly_their_range(
             _encode(codec, limit)
         with pytest.raises(CodecError, match=f"outside the {text} range"):
             _encode(codec, -limit - 1)
-    assert _TimeCodec(long=False).decode([1500], 0) == dt.timedelta(milliseconds=1500)
-    assert _TimeCodec(long=True).decode([1500], 0) == 1500
+    assert scalar_codec("Time", False).decode([1500], 0) == dt.timedelta(milliseconds=1500)
+    assert scalar_codec("LTime", False).decode([1500], 0) == 1500
     with pytest.raises(CodecError, match="finer than the millisecond"):
-        _encode(_TimeCodec(long=False), dt.timedelta(microseconds=1))
+        _encode(scalar_codec("Time", False), dt.timedelta(microseconds=1))
 
 
 def test_strict_flags_come_from_the_constructor() -> None:
