@@ -333,13 +333,13 @@ def _port_rules(v: _View, ctx: _Context, active: bool) -> Iterator[Finding]:
         yield _f(
             "remote_port_range",
             rp,
-            f"RemotePort {v.remote_port} is above {top}, the highest port a {dev} allows.",
+            f"RemotePort {v.remote_port} is above {top}, the highest port an {dev} allows.",
         )
     if v.local_port > top:
         yield _f(
             "local_port_range",
             lp,
-            f"LocalPort {v.local_port} is above {top}: on a {dev} ports from {top + 1} up are "
+            f"LocalPort {v.local_port} is above {top}: on an {dev} ports from {top + 1} up are "
             "reserved for the system.",
         )
     service = ctx.device.system_service(v.local_port)
