@@ -11,12 +11,14 @@ from typing import Any
 import pytest
 
 from ouc.device import Device, Family
+from ouc.errors import ParamError
 from ouc.params import (
     QDN_SEC_EXAMPLE,
     SAMPLES,
     STANDARD_CLIENT,
     STANDARD_SERVER,
     Block,
+    ParamCheckError,
     TconIpRfc,
     TconIpV4,
     TconParam,
@@ -398,4 +400,21 @@ def test_the_resolver_is_asked_for_the_block_s_name() -> None:
     assert lines(conn(QDN, RemoteQDN="other.plant.example."), resolve_qdn=resolve) == [
         "16#80D3 ConnPara.RemoteQDN: RemoteQDN 'other.plant.example.' could not be resolved "
         "to an IPv4 address."
+    ]
+
+
+def test_validate_refuses_what_is_not_a_block() -> None:
+    with pytest.raises(ParamError) as info:
+        validate(SAMPLES)  # type: ignore[arg-type]
+    assert str(info.value) == "dict is not a connection description"
+    assert not isinstance(info.value, ParamCheckError)
+
+
+def test_validate_reports_every_layer_in_order() -> None:
+    """Structure, then the protocol's rules, then TLS: all of them, in the PLC's order."""
+    bad = rep(conn(SERVER, ID=0, LocalPort=0), TLSServerCertRef=0)
+    assert [(f.rule, f.path) for f in validate(bad)] == [
+        ("id_range", "ConnPara.ID"),
+        ("passive_local_port_zero", "ConnPara.LocalPort"),
+        ("passive_without_server_cert", "TLSServerCertRef"),
     ]
