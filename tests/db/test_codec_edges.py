@@ -178,3 +178,31 @@ def test_strict_dt_weekday_must_be_the_right_one() -> None:
         ):
             strict.decode(good[:7] + bytes([wrong]), strict=True)
     assert strict.decode(good[:7] + bytes([3]))["v"] == dt.datetime(2024, 1, 1)
+
+
+@pytest.mark.parametrize(
+    ("decl", "image", "value"),
+    [
+        ("Byte", "0000", 0),
+        ("LInt", "0000000000000000", 0),
+        ("Real", "00000000", 0.0),
+        ("LReal", "0000000000000000", 0.0),
+        ("Char", "2000", " "),  # TIA Portal's default start value of Char (inference)
+        ("WChar", "0020", " "),
+        ("Date", "0000", dt.date(1990, 1, 1)),
+        ("Time", "00000000", dt.timedelta(0)),
+        ("LTime", "0000000000000000", 0),
+        ("Time_Of_Day", "00000000", dt.time(0)),
+        ("DTL", "07b2010105000000" + "00000000", dt.datetime(1970, 1, 1)),  # a Thursday (5)
+        ("DT", "9001010000000002", dt.datetime(1990, 1, 1)),  # a Monday (2)
+        ("LDT", "0000000000000000", dt.datetime(1970, 1, 1)),
+        ("LTOD", "0000000000000000", dt.time(0)),
+        ("String[2]", "02000000", ""),
+        ("WString[2]", "0002000000000000", ""),
+    ],
+)
+def test_each_type_s_default_value(decl: str, image: str, value: Any) -> None:
+    """A variable without a start value: its bytes, and what they decode to (strictly)."""
+    layout = parse_scl(f"v : {decl};")
+    assert layout.encode().hex() == image
+    assert layout.decode(bytes.fromhex(image), strict=True) == {"v": value}
