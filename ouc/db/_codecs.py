@@ -423,10 +423,11 @@ class _DtCodec(Codec):
             raise CodecError(f"byte 16#{data[7]:02X} does not hold a BCD millisecond digit")
         year = yy + (1900 if yy >= 90 else 2000)
         try:
-            value = dt.datetime(year, month, day, hour, minute, second, 0)
+            value = dt.datetime(
+                year, month, day, hour, minute, second, (ms_high * 10 + ms_low) * 1000
+            )
         except ValueError as exc:
             raise CodecError(f"is not a valid date and time ({exc})") from exc
-        value = value.replace(microsecond=(ms_high * 10 + ms_low) * 1000)
         if self.strict and weekday != _weekday(value):
             raise CodecError(f"weekday field {weekday} does not match {value.date().isoformat()}")
         return value

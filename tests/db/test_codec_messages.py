@@ -222,3 +222,12 @@ def test_values_just_inside_the_limits(decl: str, value: Any, image: str) -> Non
 def test_nan_literal_reads_back_as_nan() -> None:
     layout = parse_scl("v : LReal;")
     assert math.isnan(layout.decode(layout.encode({"v": Literal("NaN")}))["v"])
+
+
+def test_dt_milliseconds_come_from_both_bcd_digits() -> None:
+    """12:34:56.123 on Monday 2024-01-01: 16#12 in byte 6, then 3 and weekday 2 in byte 7."""
+    image = bytes.fromhex("2401011234561232")
+    moment = dt.datetime(2024, 1, 1, 12, 34, 56, 123_000)
+    layout = parse_scl("v : DT;")
+    assert layout.decode(image, strict=True) == {"v": moment}
+    assert layout.encode({"v": moment}) == image
