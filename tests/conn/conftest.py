@@ -1,5 +1,8 @@
 """A client/server :class:`~ouc.conn.Connection` pair wired through buffers, no sockets.
 
+The TLS fixtures (``contexts``, ``tls_engines``) give both sides the real TLS engine with real
+certificates made for the test session, for tests that need the bytes TLS puts on the wire.
+
 :class:`Pair` plays both drivers: it moves ``data_to_send()`` of each side into the other's
 ``receive_data()`` (optionally cut into chunks by a splitter), half-closes a side (feeds the
 peer ``b""``) once that side is closing or ended, and collects every event. The pump loop is
@@ -8,12 +11,16 @@ bounded in rounds; a pair that still moves bytes after that is a bug and fails t
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
+from typing import Any
 
 import pytest
 
+from ouc.certs import ResolvedEndpoint, Template, create_certificate, generate_key
 from ouc.conn import Connection, ConnectionConfig, ConnectionEvent, ConnState, IsoConfig
 from ouc.device import Device, Role
+from ouc.tls import TLSContext, TLSEngine
 from ouc.transport import PlainTransport, Transport
 
 Splitter = Callable[[bytes], list[bytes]]
@@ -121,3 +128,51 @@ def pair_factory() -> Callable[..., Pair]:
 def pair_type() -> type[Pair]:
     """The :class:`Pair` class, for tests that build their own two connections."""
     return Pair
+
+
+#: The certificates' time and the server certificate's IP SAN (the client checks it).
+TLS_NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+TLS_SERVER_IP = "192.168.0.1"
+
+
+def _cert(name: str, template: Template, issuer: tuple[Any, Any] | None = None, **kw: Any) -> Any:
+    key = generate_key("EC-P256")
+    signer = {"issuer_cert": issuer[0], "issuer_key": issuer[1]} if issuer else {}
+    cert = create_certificate(
+        common_name=name,
+        template=template,
+        key=key,
+        not_before=TLS_NOW - dt.timedelta(days=30),
+        not_after=TLS_NOW + dt.timedelta(days=365),
+        **signer,
+        **kw,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def contexts() -> tuple[TLSContext, TLSContext]:
+    """The standard example: CA 3, server certificate 9, client certificate 11, mutual TLS."""
+    ca = _cert("CA 3", Template.CA)
+    server, server_key = _cert("PLC_1", Template.TLS_CLIENT_SERVER, ca, ip_sans=(TLS_SERVER_IP,))
+    client, client_key = _cert("PLC_2", Template.TLS_CLIENT, ca)
+    passive = ResolvedEndpoint(Role.PASSIVE, 9, server, server_key, (), (3,), (ca[0],))
+    active = ResolvedEndpoint(Role.ACTIVE, 11, client, client_key, (), (3,), (ca[0],))
+    return TLSContext.build(active, Device()), TLSContext.build(passive, Device())
+
+
+@pytest.fixture(scope="session")
+def tls_engines(
+    contexts: tuple[TLSContext, TLSContext],
+) -> Callable[[], tuple[TLSEngine, TLSEngine]]:
+    """``tls_engines()``: a fresh (client, server) pair of TLS engines on the session's
+    certificates, both clocks at ``TLS_NOW``; give them to ``pair_factory(transports=...)``."""
+    client_ctx, server_ctx = contexts
+
+    def make() -> tuple[TLSEngine, TLSEngine]:
+        return (
+            TLSEngine(client_ctx, now=lambda: TLS_NOW, peer_address=TLS_SERVER_IP),
+            TLSEngine(server_ctx, now=lambda: TLS_NOW),
+        )
+
+    return make

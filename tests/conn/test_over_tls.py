@@ -14,44 +14,16 @@ import weakref
 from collections.abc import Callable
 from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ouc.certs import ResolvedEndpoint, Template, create_certificate, generate_key
 from ouc.conn import Connection, ConnectionConfig, Disconnected, Established, FrameReceived
-from ouc.device import Device, Role
+from ouc.device import Role
 from ouc.tls import TLSContext, TLSEngine
 
-NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)
+NOW = dt.datetime(2026, 11, 21, 12, 0, tzinfo=dt.UTC)  # the certificates' time (conftest)
 SERVER_IP = "192.168.0.1"
 SEND_DATA = b"\x01\x00\xfe\x0c" + b"Hello World!" + bytes(242)
-
-
-def _cert(name: str, template: Template, issuer: tuple[Any, Any] | None = None, **kw: Any) -> Any:
-    key = generate_key("EC-P256")
-    signer = {"issuer_cert": issuer[0], "issuer_key": issuer[1]} if issuer else {}
-    cert = create_certificate(
-        common_name=name,
-        template=template,
-        key=key,
-        not_before=NOW - dt.timedelta(days=30),
-        not_after=NOW + dt.timedelta(days=365),
-        **signer,
-        **kw,
-    )
-    return cert, key
-
-
-@pytest.fixture(scope="module")
-def contexts() -> tuple[TLSContext, TLSContext]:
-    """The standard example: CA 3, server certificate 9, client certificate 11, mutual TLS."""
-    ca = _cert("CA 3", Template.CA)
-    server, server_key = _cert("PLC_1", Template.TLS_CLIENT_SERVER, ca, ip_sans=(SERVER_IP,))
-    client, client_key = _cert("PLC_2", Template.TLS_CLIENT, ca)
-    passive = ResolvedEndpoint(Role.PASSIVE, 9, server, server_key, (), (3,), (ca[0],))
-    active = ResolvedEndpoint(Role.ACTIVE, 11, client, client_key, (), (3,), (ca[0],))
-    return TLSContext.build(active, Device()), TLSContext.build(passive, Device())
 
 
 def _tls_pair(
