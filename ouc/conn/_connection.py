@@ -515,7 +515,8 @@ class Connection(IsoPhase):
             if self._held is None:
                 self._held = bytearray()
             self._on_plaintext = self._hold
-            self._set_sink(None if handler is not self._on_stream_data else self._hold)
+            # == and not "is": each attribute access makes a new bound method.
+            self._set_sink(self._hold if handler == self._on_stream_data else None)
             return
         self._on_plaintext = handler
         # The TCP data phase lets the TLS engine hand plaintext straight to the receiver; the
