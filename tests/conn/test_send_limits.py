@@ -24,7 +24,8 @@ LIMITS = {Family.S7_1500: 65536, Family.S7_1200: 8192}
 
 @pytest.fixture(params=list(LIMITS), ids=lambda family: family.value)
 def family(request: pytest.FixtureRequest) -> Family:
-    return request.param  # type: ignore[no-any-return]
+    family: Family = request.param
+    return family
 
 
 def _up(pair_factory: Factory, family: Family, receive_len: int) -> Any:
