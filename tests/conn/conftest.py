@@ -124,6 +124,41 @@ def pair_factory() -> Callable[..., Pair]:
     return make_pair
 
 
+class SilentTransport(PlainTransport):
+    """Plain TCP whose handshake never completes (a TLS peer that stays silent)."""
+
+    def start(self) -> None:
+        pass
+
+
+@pytest.fixture(scope="session")
+def up() -> Callable[..., Connection]:
+    """``up(role=Role.PASSIVE, receive_len=4, **config)``: one connection over plain TCP,
+    established, its Established event taken."""
+
+    def make(role: Role = Role.PASSIVE, receive_len: int = 4, **config: object) -> Connection:
+        conn = Connection(make_config(role, receive_len, **config), PlainTransport())
+        conn.connect(0.0)
+        conn.next_event()
+        return conn
+
+    return make
+
+
+@pytest.fixture(scope="session")
+def establishing() -> Callable[..., Connection]:
+    """``establishing(role=Role.ACTIVE, connect=True, **config)``: one connection whose
+    transport handshake never completes (7002 stays); ``connect=False`` leaves it idle."""
+
+    def make(role: Role = Role.ACTIVE, *, connect: bool = True, **config: object) -> Connection:
+        conn = Connection(make_config(role, 4, **config), SilentTransport())
+        if connect:
+            conn.connect(0.0)
+        return conn
+
+    return make
+
+
 @pytest.fixture(scope="session")
 def pair_type() -> type[Pair]:
     """The :class:`Pair` class, for tests that build their own two connections."""

@@ -32,20 +32,6 @@ from ouc.transport import Failed, PlainTransport
 Factory = Callable[..., Any]
 
 
-class _Silent(PlainTransport):
-    """A transport whose handshake never completes (a TLS peer that stays silent)."""
-
-    def start(self) -> None:
-        pass
-
-
-def _up(role: Role = Role.PASSIVE, **config: Any) -> Connection:
-    conn = Connection(ConnectionConfig(role, 4, **config), PlainTransport())
-    conn.connect(0.0)
-    conn.next_event()
-    return conn
-
-
 # ---------------------------------------------------------------------------- before connect()
 
 
@@ -82,7 +68,9 @@ def test_error_flag_covers_all_of_16_8xxx() -> None:
 # ---------------------------------------------------------------------------- the history
 
 
-def test_each_change_carries_the_time_of_the_call_that_made_it(pair_factory: Factory) -> None:
+def test_each_change_carries_the_time_of_the_call_that_made_it(
+    up: Factory, pair_factory: Factory
+) -> None:
     pair = pair_factory(4)
     pair.start(1.0)
     server = pair.server
@@ -100,7 +88,7 @@ def test_each_change_carries_the_time_of_the_call_that_made_it(pair_factory: Fac
         (4.0, 0x7003),
     ]
     for when, call in ((5.0, "reset"), (5.0, "stop")):
-        conn = _up()
+        conn = up()
         getattr(conn, call)(when)
         assert conn.status_history[-1][0] == when
 
@@ -134,10 +122,10 @@ def test_the_history_keeps_the_newest_changes(pair_factory: Factory, limit: int)
     assert history[0][2] == (0x7006 if limit % 2 == 0 else 0x0000)
 
 
-def test_status_values_are_shared_between_connections() -> None:
+def test_status_values_are_shared_between_connections(up: Factory) -> None:
     """A mock PLC holds thousands of idle connections; STATUS values above 256 are one shared
     int object each rather than one per history entry."""
-    first, second = _up(), _up()
+    first, second = up(), up()
     for (_, _, a), (_, _, b) in zip(first.status_history, second.status_history, strict=True):
         assert a is b
 
@@ -178,15 +166,15 @@ def test_reprs_show_status_flags_and_rcvd_len(pair_factory: Factory) -> None:
 # ---------------------------------------------------------------------------- EN_R
 
 
-def test_en_r_1_after_0_shows_7006_with_nothing_held() -> None:
-    conn = _up(enable_receive=False)
+def test_en_r_1_after_0_shows_7006_with_nothing_held(up: Factory) -> None:
+    conn = up(enable_receive=False)
     conn.enable_receive(True, 1.0)
     assert conn.trcv.STATUS == Status.RECEIVING
     assert conn.format_sequence("TRCV_C").endswith("0001 → 7004 → 7006")
 
 
-def test_en_r_0_holds_every_chunk() -> None:
-    conn = _up(enable_receive=False)
+def test_en_r_0_holds_every_chunk(up: Factory) -> None:
+    conn = up(enable_receive=False)
     conn.receive_data(b"ab", 1.0)
     conn.receive_data(b"cdef", 2.0)
     conn.receive_data(b"gh", 3.0)
@@ -198,9 +186,10 @@ def test_en_r_0_holds_every_chunk() -> None:
     ]
 
 
-def test_bytes_and_en_r_before_the_handshake_is_done_are_harmless() -> None:
-    conn = Connection(ConnectionConfig(Role.PASSIVE, 4), _Silent())
-    conn.connect(0.0)
+def test_bytes_and_en_r_before_the_handshake_is_done_are_harmless(
+    establishing: Factory,
+) -> None:
+    conn = establishing(Role.PASSIVE)
     conn.enable_receive(False, 1.0)
     conn.enable_receive(True, 2.0)
     conn.receive_data(b"early", 3.0)  # the transport hands it on; nothing takes it yet
@@ -261,8 +250,8 @@ def test_close_while_the_cr_is_unanswered_waits_for_the_partner() -> None:
     assert conn.format_sequence("TSEND_C") == "7000 → 7001 → 7002 → 7003"
 
 
-def test_a_half_closed_connection_has_no_timer() -> None:
-    conn = _up(half_close="answer", idle_timeout=5.0)
+def test_a_half_closed_connection_has_no_timer(up: Factory) -> None:
+    conn = up(half_close="answer", idle_timeout=5.0)
     conn.receive_data(b"ping", 1.0)
     conn.receive_data(b"", 1.0)
     assert conn.state is ConnState.HALF_CLOSED

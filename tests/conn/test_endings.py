@@ -16,7 +16,7 @@ from typing import Any
 
 import pytest
 
-from ouc.conn import Connection, ConnectionConfig, Disconnected, IsoConfig
+from ouc.conn import Connection, ConnectionConfig, Disconnected, FrameReceived, IsoConfig
 from ouc.device import Role
 from ouc.errors import OucError, Status, TLSError
 from ouc.framing import MALFORMED, ConnectionRequest, DataTPDU, ErrorTPDU
@@ -197,3 +197,23 @@ def test_a_transport_error_ends_with_its_message_and_status(error: OucError, sta
     conn.receive_data(b"\x16", 1.0)
     assert _ends(conn) == [Disconnected(status, error.message, False)]
     assert status == conn.trcv.STATUS
+
+
+@pytest.mark.parametrize("mode", ["drop", "answer"])
+def test_half_close_over_tls(tls_pair: Callable[..., Any], mode: str) -> None:
+    """The partner's frame and its close_notify arrive in one read. "answer" (inference, an
+    option) lets the TLS engine send after the partner's close_notify (RFC 8446 §6.1) and
+    answers the frame; "drop" refuses the answer with 16#80A3."""
+    pair = tls_pair(half_close=mode)
+    pair.client.send(b"ping", now=1.0)
+    pair.client.close(1.0)
+    pair.server.receive_data(pair.client.data_to_send(), 1.0)
+    assert pair.server.next_event() == FrameReceived(b"ping", 4)
+    if mode == "answer":
+        pair.server.send(b"pong", now=1.0)
+        assert len(pair.server.data_to_send()) == 5 + 4 + 1 + 16  # one record: b"pong"
+    else:
+        with pytest.raises(OucError) as info:
+            pair.server.send(b"pong", now=1.0)
+        assert info.value.status == Status.NO_SUCH_CONNECTION
+    assert _ends(pair.server) == [PARTNER_CLOSED]

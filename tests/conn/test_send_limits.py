@@ -13,10 +13,9 @@ from typing import Any
 
 import pytest
 
-from ouc.conn import Connection, ConnectionConfig, FrameReceived
-from ouc.device import Device, Family, Role
+from ouc.conn import FrameReceived
+from ouc.device import Device, Family
 from ouc.errors import FramingError, OucConnectionError, Status
-from ouc.transport import PlainTransport
 
 Factory = Callable[..., Any]
 LIMITS = {Family.S7_1500: 65536, Family.S7_1200: 8192}
@@ -101,16 +100,8 @@ def test_len_below_one_is_8085(pair_factory: Factory, data: bytes, length: int) 
     assert info.value.message == f"LEN {length} is outside 1..65536"
 
 
-class _Silent(PlainTransport):
-    """A transport whose handshake never completes."""
-
-    def start(self) -> None:
-        pass
-
-
-def test_req_while_establishing_is_80c4_with_its_reason() -> None:
-    conn = Connection(ConnectionConfig(Role.ACTIVE, 4), _Silent())
-    conn.connect(0.0)
+def test_req_while_establishing_is_80c4_with_its_reason(establishing: Factory) -> None:
+    conn = establishing()
     with pytest.raises(OucConnectionError) as info:
         conn.send(b"abcd", now=1.0)
     assert info.value.status == Status.TEMPORARY

@@ -106,23 +106,16 @@ def test_flags_follow_status() -> None:
 # ---------------------------------------------------------------------------- block inputs
 
 
-def _up(role: Role = Role.PASSIVE, **config: Any) -> Connection:
-    conn = Connection(ConnectionConfig(role, 4, **config), PlainTransport())
-    conn.connect(0.0)
-    conn.next_event()
-    return conn
-
-
 def test_reestablishment_skips_the_initial_call() -> None:
     conn = Connection(ConnectionConfig(Role.ACTIVE, 4), PlainTransport())
     conn.connect(0.0, reestablish=True)
     assert conn.format_sequence("TSEND_C") == "7002 → 0001 → 7004"
 
 
-def test_com_rst_resets_an_established_connection() -> None:
+def test_com_rst_resets_an_established_connection(up: Factory) -> None:
     """T_RESET: 80C4 on both blocks while the reset runs; the driver resets TCP (inference)
     and establishes again."""
-    conn = _up(Role.ACTIVE)
+    conn = up(Role.ACTIVE)
     assert conn.reset(1.0) is True
     assert conn.state is ConnState.ABORTED
     assert conn.next_event() == Disconnected(0x80C4, "COM_RST: the connection was reset", True)
@@ -130,35 +123,28 @@ def test_com_rst_resets_an_established_connection() -> None:
     assert conn.data_to_send() == b""
 
 
-def test_com_rst_as_an_orderly_close_when_configured() -> None:
-    conn = _up(com_rst="fin")
+def test_com_rst_as_an_orderly_close_when_configured(up: Factory) -> None:
+    conn = up(com_rst="fin")
     conn.reset(1.0)
     end = conn.next_event()
     assert isinstance(end, Disconnected) and not end.reset
 
 
 @pytest.mark.parametrize("when", ["idle", "establishing", "ended"])
-def test_com_rst_without_a_connection_has_no_effect(when: str) -> None:
-    conn = Connection(ConnectionConfig(Role.ACTIVE, 4), _Silent())
-    if when == "establishing":
-        conn.connect(0.0)  # the handshake never completes: 7002 stays
-    elif when == "ended":
-        conn = _up()
+def test_com_rst_without_a_connection_has_no_effect(
+    up: Factory, establishing: Factory, when: str
+) -> None:
+    conn = establishing(connect=when == "establishing")  # 7002 stays
+    if when == "ended":
+        conn = up()
         conn.receive_data(b"", 1.0)
     before = conn.status_history
     assert conn.reset(2.0) is False
     assert conn.status_history == before
 
 
-class _Silent(PlainTransport):
-    """A transport whose handshake never completes (a TLS peer that stays silent)."""
-
-    def start(self) -> None:
-        pass
-
-
-def test_stop_ends_the_connection_and_shows_7000() -> None:
-    conn = _up()
+def test_stop_ends_the_connection_and_shows_7000(up: Factory) -> None:
+    conn = up()
     conn.stop(1.0)
     assert conn.state is ConnState.ABORTED
     assert conn.next_event() == Disconnected(0, "the CPU went to STOP", False)
@@ -167,8 +153,8 @@ def test_stop_ends_the_connection_and_shows_7000() -> None:
     assert conn.next_event() is None
 
 
-def test_en_r_0_holds_data_until_en_r_1() -> None:
-    conn = _up()
+def test_en_r_0_holds_data_until_en_r_1(up: Factory) -> None:
+    conn = up()
     assert conn.trcv.STATUS == Status.RECEIVING
     conn.enable_receive(False, 1.0)
     assert conn.trcv.STATUS == Status.CONNECTED_IDLE
@@ -180,8 +166,8 @@ def test_en_r_0_holds_data_until_en_r_1() -> None:
     assert conn.format_sequence("TRCV_C").endswith("7006 → 7004 → 7006 → 0000 → 7006")
 
 
-def test_en_r_0_partner_close_is_80c5_without_80c4() -> None:
-    conn = _up(enable_receive=False)
+def test_en_r_0_partner_close_is_80c5_without_80c4(up: Factory) -> None:
+    conn = up(enable_receive=False)
     assert conn.trcv.STATUS == Status.CONNECTED_IDLE
     conn.receive_data(b"", 1.0)
     assert conn.format_sequence("TRCV_C").endswith("0001 → 7004 → 80C5")
@@ -189,10 +175,10 @@ def test_en_r_0_partner_close_is_80c5_without_80c4() -> None:
 
 
 @pytest.mark.parametrize("mode", ["drop", "answer"])
-def test_half_close_frame_and_close_in_one_read(mode: str) -> None:
+def test_half_close_frame_and_close_in_one_read(up: Factory, mode: str) -> None:
     """The partner's frame and its close arrive together: "drop" answers nothing, "answer"
     answers the frame before the close completes."""
-    conn = _up(half_close=mode)
+    conn = up(half_close=mode)
     conn.receive_data(b"ping", 1.0)
     conn.data_to_send()
     conn.receive_data(b"pong", 2.0)
@@ -219,9 +205,8 @@ def test_unknown_wire_choice_is_a_config_error() -> None:
     assert info.value.path == "half_close"
 
 
-def test_close_before_the_connection_was_up_shows_no_0003() -> None:
-    conn = Connection(ConnectionConfig(Role.ACTIVE, 4), _Silent())
-    conn.connect(0.0)
+def test_close_before_the_connection_was_up_shows_no_0003(establishing: Factory) -> None:
+    conn = establishing()
     conn.close(1.0)
     assert conn.format_sequence("TSEND_C") == "7000 → 7001 → 7002 → 7000"
 
