@@ -98,9 +98,10 @@ _ROWS = sorted(
 )
 
 
-@pytest.fixture(scope="module", params=["module", "fresh"])
+@pytest.fixture(params=["module", "fresh"])
 def table(request: pytest.FixtureRequest) -> dict[tuple[ConnState, BlockEvent], Transition]:
-    """The table made at import, and one built afresh."""
+    """The table made at import, and one built afresh for each test (so that each test is
+    seen calling the builder)."""
     return TABLE if request.param == "module" else _build()
 
 
