@@ -63,10 +63,10 @@ def tls_pair(pair_factory: Factory, tls_engines: Callable[[], Any]) -> Callable[
 def test_idle_timeout_sends_close_notify(tls_pair: Callable[..., Any]) -> None:
     pair = tls_pair(idle_timeout=5.0)
     pair.server.handle_timer(5.0)
-    (end,) = _ends(pair.server)
-    assert (end.reason, end.reset) == ("no data in either direction for 5 s", False)
-    assert end.status == pair.server.trcv.STATUS == pair.server.tsend.STATUS
-    assert pair.server.trcv.ERROR
+    assert _ends(pair.server) == [
+        Disconnected(Status.NETWORK_ERROR, "no data in either direction for 5 s", False)
+    ]
+    assert (pair.server.tsend.STATUS, pair.server.trcv.STATUS) == (0x80C6, 0x80C6)
     _assert_close_notify(pair.server.data_to_send(), pair.client, 5.0)
 
 
@@ -75,9 +75,10 @@ def test_iso_handshake_timeout_sends_close_notify(tls_pair: Callable[..., Any]) 
     pair = tls_pair(100, iso=(IsoConfig(b"\x01\x00", b"TCP-1"), None), handshake_timeout=3.0)
     assert pair.client.state.value == "iso-connecting"
     pair.client.handle_timer(3.0)
-    (end,) = _ends(pair.client)
-    assert (end.reason, end.reset) == ("connection not established within 3 s", False)
-    assert end.status == pair.client.tsend.STATUS
+    assert _ends(pair.client) == [
+        Disconnected(Status.TEMPORARY, "connection not established within 3 s", False)
+    ]
+    assert pair.client.tsend.STATUS == 0x80C4
     # The partner had buffered the CR as the start of a 100-byte TCP frame.
     cr = ConnectionRequest(
         calling_tsap=b"\x01\x00", called_tsap=b"TCP-1", tpdu_size=1024, src_ref=1
