@@ -87,9 +87,10 @@ def test_each_change_carries_the_time_of_the_call_that_made_it(
         (3.0, 0x7006),
         (4.0, 0x7003),
     ]
-    for when, call in ((5.0, "reset"), (5.0, "stop")):
-        conn = up()
+    for when, call in ((5.0, "reset"), (6.0, "stop"), (7.0, "handle_timer")):
+        conn = up(idle_timeout=1.0)
         getattr(conn, call)(when)
+        assert conn.ended
         assert conn.status_history[-1][0] == when
 
 

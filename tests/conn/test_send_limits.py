@@ -91,6 +91,14 @@ def test_the_smallest_lens_send_a_prefix(pair_factory: Factory, length: int) -> 
     assert pair.of("server", FrameReceived) == [FrameReceived(b"abcdef"[:length], length)]
 
 
+def test_len_1_with_an_empty_data_area_is_8088(pair_factory: Factory) -> None:
+    pair = _up(pair_factory, Family.S7_1500, 10)
+    with pytest.raises(FramingError) as info:
+        pair.client.send(b"", 1, now=1.0)
+    assert info.value.status == Status.RECEIVE_AREA_TOO_SMALL
+    assert info.value.message == "LEN 1 is larger than the 0-byte DATA area"
+
+
 @pytest.mark.parametrize(("data", "length"), [(b"abc", -1), (b"", 0)])
 def test_len_below_one_is_8085(pair_factory: Factory, data: bytes, length: int) -> None:
     pair = _up(pair_factory, Family.S7_1500, 10)
