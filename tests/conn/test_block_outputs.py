@@ -123,20 +123,35 @@ def test_the_history_keeps_the_newest_changes(pair_factory: Factory, limit: int)
     assert history[0][2] == (0x7006 if limit % 2 == 0 else 0x0000)
 
 
-def test_status_values_are_shared_between_connections(up: Factory) -> None:
+class _FailsOnData(PlainTransport):
+    """Plain TCP that fails with ``status`` on the first bytes (a test double)."""
+
+    def __init__(self, status: int) -> None:
+        super().__init__()
+        self.status = status
+
+    def receive_data(self, data: bytes) -> None:
+        self._events.append(Failed(self.status, "failed"))
+
+
+def test_status_values_are_shared_between_connections() -> None:
     """A mock PLC holds thousands of idle connections; STATUS values above 256 are one shared
     int object each rather than one per history entry."""
-    first, second = up(), up()
+    conns = []
+    for _ in range(2):
+        # A failure status made at run time, as a transport makes it: a new int object each.
+        conn = Connection(ConnectionConfig(Role.PASSIVE, 4), _FailsOnData(int("80E5", 16)))
+        conn.connect(0.0)
+        conn.receive_data(b"x", 1.0)
+        conns.append(conn)
+    first, second = conns
+    assert first.trcv.STATUS == second.trcv.STATUS == 0x80E5
     for (_, _, a), (_, _, b) in zip(first.status_history, second.status_history, strict=True):
         assert a is b
 
 
 def test_a_status_outside_the_known_codes_is_shown_as_given() -> None:
-    class _Odd(PlainTransport):
-        def receive_data(self, data: bytes) -> None:
-            self._events.append(Failed(0x80FE, "odd"))
-
-    conn = Connection(ConnectionConfig(Role.PASSIVE, 4), _Odd())
+    conn = Connection(ConnectionConfig(Role.PASSIVE, 4), _FailsOnData(0x80FE))
     conn.connect(0.0)
     conn.receive_data(b"x", 1.0)
     assert conn.trcv.STATUS == 0x80FE

@@ -218,3 +218,16 @@ def test_half_close_over_tls(tls_pair: Callable[..., Any], mode: str) -> None:
             pair.server.send(b"pong", now=1.0)
         assert info.value.status == Status.NO_SUCH_CONNECTION
     assert _ends(pair.server) == [PARTNER_CLOSED]
+
+
+def test_bytes_after_the_end_put_nothing_on_the_wire(tls_pair: Callable[..., Any]) -> None:
+    pair = tls_pair(stop="rst")
+    pair.client.close(1.0)
+    pair.pump()
+    pair.server.stop(1.0)  # already closed: no effect
+    for conn in (pair.client, pair.server):
+        assert conn.ended
+        conn.receive_data(b"\x17\x03\x03\x00\x05junk!", 2.0)
+        conn.receive_data(b"\x15\x03\x03\x00\x02\x02\x0a", 2.0)  # a fatal alert
+        assert conn.data_to_send() == b""
+        assert conn.next_event() is None

@@ -15,11 +15,19 @@ from typing import Any
 
 import pytest
 
-from ouc.conn import Connection, ConnectionConfig, ConnState, Disconnected, FrameReceived, IsoConfig
+from ouc.conn import (
+    Connection,
+    ConnectionConfig,
+    ConnState,
+    Disconnected,
+    Established,
+    FrameReceived,
+    IsoConfig,
+)
 from ouc.device import Role
 from ouc.errors import OucError, Status, TLSError
 from ouc.framing import ConnectionRequest
-from ouc.transport import Failed, PlainTransport
+from ouc.transport import Failed, PlainTransport, SessionInfo
 
 
 class _Recording(PlainTransport):
@@ -165,3 +173,37 @@ def test_a_cr_that_cannot_be_sent_ends_the_connection_with_its_message() -> None
     conn = _conn(transport, role=Role.ACTIVE, iso=IsoConfig(b"\x01\x00", b"TCP-1"))
     conn.connect(0.0)
     assert _ends(conn) == [Disconnected(Status.TLS_HANDSHAKE_FAILURE, "write failed")]
+
+
+class _Minimal:
+    """A transport with the three verbs and nothing optional: no plaintext sink, no
+    half-open (``ouc.transport``: any such object qualifies)."""
+
+    def __init__(self) -> None:
+        self._plain = PlainTransport()
+        self.receive_data = self._plain.receive_data
+        self.next_event = self._plain.next_event
+        self.send = self._plain.send
+        self.data_to_send = self._plain.data_to_send
+
+    def start(self) -> None:
+        self._plain.start()
+
+    def close(self) -> None:
+        """Nothing to say on plain TCP."""
+
+
+def test_a_transport_without_the_optional_calls_carries_a_whole_connection() -> None:
+    conn = Connection(ConnectionConfig(Role.PASSIVE, 4, half_close="answer"), _Minimal())
+    conn.connect(0.0)
+    conn.receive_data(b"pingpo", 1.0)
+    conn.enable_receive(False, 2.0)
+    conn.receive_data(b"ng", 3.0)
+    conn.enable_receive(True, 4.0)
+    conn.receive_data(b"", 5.0)
+    assert conn.next_event() == Established(SessionInfo())
+    assert conn.next_event() == FrameReceived(b"ping", 4)
+    assert conn.next_event() == FrameReceived(b"pong", 4)
+    conn.send(b"PONG", now=5.0)  # answered after the partner's close ("answer")
+    assert conn.data_to_send() == b"PONG"
+    assert conn.next_event() == Disconnected(0x80C5, "the partner closed the connection")
