@@ -29,7 +29,7 @@ from ouc.conn import (
     StatusEntry,
     format_sequence,
 )
-from ouc.errors import OucError, Status, format_status
+from ouc.errors import OucError, Status, WaitTimeoutError, format_status
 from ouc.transport import SessionInfo
 
 __all__ = [
@@ -389,7 +389,8 @@ class RecordLog:
         """Wait until ``count`` records match (a kind or a predicate); returns the last match.
 
         Raises:
-            TimeoutError: fewer matched within ``timeout`` seconds (the message lists what came).
+            WaitTimeoutError: fewer matched within ``timeout`` seconds (the message lists what
+                came); a ``TimeoutError`` without a PLC status.
         """
         test = _matcher(match)
         deadline = time.monotonic() + timeout
@@ -410,10 +411,10 @@ class RecordLog:
 
     def _timed_out(
         self, test: Callable[[EndpointRecord], bool], count: int, timeout: float
-    ) -> TimeoutError:
+    ) -> WaitTimeoutError:
         hits = sum(1 for r in self._records if test(r))
         seen = "; ".join(r.line() for r in self._records[-8:]) or "nothing"
-        return TimeoutError(
+        return WaitTimeoutError(
             f"{hits} of {count} matching records after {timeout:g} s; last records: {seen}"
         )
 
@@ -427,7 +428,7 @@ class RecordLog:
         """:meth:`wait_for` for a coroutine: the event loop keeps running while it waits.
 
         Raises:
-            TimeoutError: as :meth:`wait_for`.
+            WaitTimeoutError: as :meth:`wait_for`.
         """
         loop = asyncio.get_running_loop()
         changed = asyncio.Event()

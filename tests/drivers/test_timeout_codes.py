@@ -212,3 +212,19 @@ def test_wait_timeout_is_a_timeout_error_without_a_status() -> None:
     assert isinstance(error, TimeoutError) and isinstance(error, OucConnectionError)
     assert error.status is None and error.status_text is None
     assert str(error) == "no frame received within 1 s"
+
+
+def test_a_record_log_wait_that_runs_out_is_a_wait_timeout() -> None:
+    """RecordLog.wait_for is an API wait like receive(timeout=): one error root, no status."""
+    log = RecordLog()
+    with pytest.raises(WaitTimeoutError) as caught:
+        log.wait_for(RecordKind.CONNECTED, timeout=0.01)
+    assert caught.value.status is None and isinstance(caught.value, TimeoutError)
+    assert "0 of 1 matching records after 0.01 s" in caught.value.message
+
+    async def main() -> WaitTimeoutError:
+        with pytest.raises(WaitTimeoutError) as waited:
+            await log.wait_for_async(RecordKind.CLOSED, timeout=0.01, count=2)
+        return waited.value
+
+    assert asyncio.run(asyncio.wait_for(main(), LIMIT)).status is None
