@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import datetime as dt
 import math
+import struct
 from typing import Any
 
 import pytest
 
 from ouc.db import Literal, Nanoseconds, parse_scl
+from ouc.db._codecs import scalar_codec, string_codec
 from ouc.errors import DataBlockError
 
 # (declaration, value, the error's text)
@@ -152,6 +154,7 @@ DECODE_ERRORS: list[tuple[str, str, bool, str]] = [
     ("DTL", "07b201010400000000000000", True, "v: weekday field 4 does not match 1970-01-01"),
     ("DTL", "07b201010500000000000001", True, "v: nanosecond field 1 is finer than a microsecond"),
     ("DT", "9a01010000000002", False, "v: byte 16#9A is not a BCD number"),
+    ("DT", "a001010000000002", False, "v: byte 16#A0 is not a BCD number"),
     ("DT", "90010100000000a2", False, "v: byte 16#A2 does not hold a BCD millisecond digit"),
     (
         "DT",
@@ -208,6 +211,9 @@ ACCEPTED: list[tuple[str, Any, str]] = [
         "07d001010700000000000000",
     ),
     ("WString[2]", "😀", "00020002d83dde00"),  # one character, two UTF-16 units
+    # Text that only looks like the start of a quoted literal is taken as it is; '' is empty.
+    ("String[3]", Literal("'ab"), "030327616200"),
+    ("String[3]", Literal("''"), "030000000000"),
     ("Real", Literal(" -INF "), "ff800000"),
     ("LReal", Literal("+infinity"), "7ff0000000000000"),
     ("LReal", 1e300, "7e37e43c8800759c"),
@@ -231,3 +237,51 @@ def test_dt_milliseconds_come_from_both_bcd_digits() -> None:
     layout = parse_scl("v : DT;")
     assert layout.decode(image, strict=True) == {"v": moment}
     assert layout.encode({"v": moment}) == image
+
+
+def test_a_lone_utf16_surrogate_round_trips_through_wstring() -> None:
+    """A WString holds UTF-16 code units, paired or not: what decodes encodes back the same."""
+    image = bytes.fromhex("00020001d83d0000")
+    layout = parse_scl("v : WString[2];")
+    assert layout.decode(image) == {"v": "\ud83d"}
+    assert layout.encode({"v": "\ud83d"}) == image
+
+
+ELEMENTARY = [
+    "Byte",
+    "Word",
+    "DWord",
+    "LWord",
+    "SInt",
+    "USInt",
+    "Int",
+    "UInt",
+    "DInt",
+    "UDInt",
+    "LInt",
+    "ULInt",
+    "Real",
+    "LReal",
+    "Char",
+    "WChar",
+    "Date",
+    "Time",
+    "LTime",
+    "Time_Of_Day",
+    "DTL",
+    "Date_And_Time",
+    "LDT",
+    "LTime_Of_Day",
+]
+
+
+@pytest.mark.parametrize("strict", [False, True])
+def test_every_codec_s_format_covers_its_size_and_fields(strict: bool) -> None:
+    """The Codec contract the containers build on: ``fmt`` is ``size`` bytes in ``nfields``
+    fields, and the default value fills exactly those fields."""
+    codecs = [scalar_codec(name, strict) for name in ELEMENTARY]
+    codecs += [string_codec(n, wide, strict) for n in (0, 1, 254) for wide in (False, True)]
+    for codec in codecs:
+        layout = struct.Struct(">" + codec.fmt)
+        assert layout.size == codec.size, codec.text
+        assert len(layout.unpack(bytes(codec.size))) == codec.nfields == len(codec.defaults())
