@@ -1,11 +1,12 @@
 """Public hypothesis strategies for users who test and fuzz their own PLC-peer code.
 
-Parameter blocks (``ouc.strategies._params``):
+Parameter blocks (``ouc.strategies._params`` and ``._broken``):
 
 * :func:`valid_blocks` — blocks of any or one TCON type that validate clean, narrowed without
   filtering by ``secure=``, ``role=`` and ``protocol=``;
 * :func:`broken_blocks` — ``(block_or_bytes, rule, status)`` breaking exactly one named rule
-  (:data:`RULE_NAMES`), with :meth:`BrokenBlock.context` for the validation context it needs;
+  (:data:`RULE_NAMES`), with :meth:`BrokenBlock.context` for the validation context it needs,
+  narrowed the same way (and by ``type_name=``);
 * :func:`mutated_bytes` — valid blocks' bytes after raw mutations, for parser fuzzing.
 
     >>> from hypothesis import given
@@ -59,6 +60,7 @@ except ImportError as exc:  # pragma: no cover - depends on the environment.
         "ouc.strategies needs hypothesis, which comes with the test extra: pip install ouc[test]"
     ) from exc
 
+from ouc.strategies._broken import RULE_NAMES, BrokenBlock, broken_blocks, context_for
 from ouc.strategies._db import (
     byte_images,
     data_types,
@@ -67,14 +69,7 @@ from ouc.strategies._db import (
     layouts_with_values,
     values_for,
 )
-from ouc.strategies._params import (
-    RULE_NAMES,
-    BrokenBlock,
-    broken_blocks,
-    context_for,
-    mutated_bytes,
-    valid_blocks,
-)
+from ouc.strategies._params import mutated_bytes, valid_blocks
 from ouc.strategies._wire import (
     GARBAGE_KINDS,
     client_hello,

@@ -1,4 +1,5 @@
-"""Hypothesis strategies for TCON parameter blocks: valid, one-rule-broken, and mutated bytes.
+"""Hypothesis strategies for TCON parameter blocks: valid ones and mutated bytes (the
+one-rule-broken ones, built from these, are in ``ouc.strategies._broken``).
 
 >>> from hypothesis import given
 >>> from ouc.params import validate
@@ -14,7 +15,7 @@ from __future__ import annotations
 import dataclasses
 import ipaddress
 from collections.abc import Callable
-from typing import Any, NamedTuple
+from typing import Any
 
 from hypothesis import strategies as st
 
@@ -22,8 +23,6 @@ from ouc.device import SYSTEM_PORTS, Device, Family, Role
 from ouc.errors import ConfigError
 from ouc.params import (
     BLOCK_TYPES,
-    RULES,
-    SIZES,
     Block,
     BoolForm,
     Protocol,
@@ -38,22 +37,13 @@ from ouc.params import (
     canonical_type_name,
 )
 
-__all__ = [
-    "RULE_NAMES",
-    "BrokenBlock",
-    "broken_blocks",
-    "context_for",
-    "mutated_bytes",
-    "valid_blocks",
-]
-
-RULE_NAMES: tuple[str, ...] = tuple(RULES)
-"""Every rule :func:`broken_blocks` can break (the keys of :data:`ouc.params.RULES`)."""
+__all__ = ["mutated_bytes", "valid_blocks"]
 
 Draw = Callable[[st.SearchStrategy[Any]], Any]
 
-# Base blocks for broken_blocks keep every port at or below 49151 so that the same block is valid
-# on every firmware; the rules about port ranges and firmware then switch only the device.
+# Base blocks for broken blocks (ouc.strategies._broken) keep every port at or below 49151 so
+# that the same block is valid on every firmware; the rules about port ranges and firmware then
+# switch only the device.
 _NARROW = Device(Family.S7_1500, (2, 9))
 _NO_TLS = Device(Family.S7_1500, (1, 8))
 _RESOLVED = "198.51.100.7"  # What a resolvable QDN resolves to in context_for (TEST-NET-2).
@@ -62,7 +52,6 @@ _SEC = ("TCON_IP_V4_SEC", "TCON_QDN_SEC")
 _QDN = ("TCON_QDN", "TCON_QDN_SEC")
 _IP = ("TCON_IP_V4", "TCON_IP_V4_SEC")
 _TCP_UDP = (*_IP, *_QDN, "TCON_PARAM")
-_WITH_ADDRESS = (*_IP, "TCON_IP_RFC", "TCON_PARAM")
 
 
 # --------------------------------------------------------------------------- building blocks
@@ -89,6 +78,7 @@ class _Want:
     protocol: Protocol | None = None
     role: Role | None = None
     secure: bool | None = None
+    exclude: frozenset[Protocol] = frozenset()  # Protocols no block may have (broken blocks).
 
 
 def _protocol_choices(type_name: str, want: _Want) -> list[tuple[int, Protocol]]:
@@ -101,6 +91,7 @@ def _protocol_choices(type_name: str, want: _Want) -> list[tuple[int, Protocol]]
     }.get(type_name, [(11, Protocol.TCP), (17, Protocol.TCP), (19, Protocol.UDP)])
     if want.protocol is not None:
         choices = [c for c in choices if c[1] is want.protocol]
+    choices = [c for c in choices if c[1] not in want.exclude]
     if want.secure or want.role is Role.ACTIVE:
         choices = [c for c in choices if c[1] is not Protocol.UDP]  # UDP: passive, no DTLS
     return choices
@@ -315,335 +306,6 @@ def _as_protocol(protocol: Protocol | str | None) -> Protocol | None:
             return member
     names = ", ".join(m.value for m in Protocol)
     raise ConfigError(f"protocol must be one of {names}, got {protocol!r}", path="protocol")
-
-
-# --------------------------------------------------------------------------- broken blocks
-
-
-class BrokenBlock(NamedTuple):
-    """A block (or, for ``length``/``structure``, raw bytes) that breaks exactly ``rule``.
-
-    Unpacks as ``(block_or_bytes, rule_name, expected_status)``; :meth:`context` gives the
-    keyword arguments :func:`ouc.params.validate` needs to see the rule (a device, a block_id...).
-    """
-
-    block: Block | bytes
-    rule: str
-    status: int
-
-    def context(self) -> dict[str, Any]:
-        """``validate(item.block, **item.context())`` reports exactly this rule."""
-        if isinstance(self.block, bytes):
-            return {}
-        return context_for(self.block, self.rule)
-
-
-def context_for(block: Block, rule: str) -> dict[str, Any]:
-    """The validation context under which a block from :func:`broken_blocks` breaks ``rule``.
-
-    It is derived from the block alone: the ID input (equal to the block's ID except for
-    ``id_mismatch``), the device (narrower port range for ``*_port_range``, no TLS firmware for
-    ``secure_unsupported``, the partner's address as its own for ``remote_address_own``), the
-    ports in use, a QDN resolver and the certificate IDs of the store.
-    """
-    device = Device()
-    if rule in ("local_port_range", "remote_port_range"):
-        device = _NARROW
-    elif rule == "secure_unsupported":
-        device = _NO_TLS
-    elif rule == "remote_address_own":
-        device = Device(own_addresses=(block.remote_address or "0.0.0.0",))
-    resolver: Callable[[str], str | None] | None = None
-    if block.remote_qdn:
-        resolver = _unresolvable if rule == "qdn_unresolvable" else _resolvable
-    cert_ids: set[int] | None = None
-    if isinstance(block, TconIpV4Sec | TconQdnSec):
-        cert_ids = {block.TLSServerCertRef, block.TLSClientCertRef} - {0}
-        if rule == "cert_ref_unknown":
-            cert_ids.discard(block.TLSServerCertRef)
-    return {
-        "device": device,
-        "block_id": block.conn_id % 4095 + 1 if rule == "id_mismatch" else block.conn_id,
-        "ports_in_use": (block.local_port,) if rule == "local_port_in_use" else (),
-        "resolve_qdn": resolver,
-        "cert_ids": cert_ids,
-    }
-
-
-def _resolvable(name: str) -> str | None:
-    return _RESOLVED
-
-
-def _unresolvable(name: str) -> str | None:
-    return None
-
-
-def _replace(obj: Any, **changes: Any) -> Any:
-    """``dataclasses.replace`` for blocks whose type is only known at run time."""
-    return dataclasses.replace(obj, **changes)
-
-
-def _set_conn(block: Block, **changes: Any) -> Block:
-    """``dataclasses.replace`` on the connection fields, wherever the type keeps them."""
-    if isinstance(block, TconIpV4Sec | TconQdnSec):
-        return _replace(block, ConnPara=_replace(block.ConnPara, **changes))
-    return _replace(block, **changes)
-
-
-def _set_port(block: Block, side: str, port: int) -> Block:
-    """Set LocalPort (side "local") or RemotePort ("remote") on a TCP/UDP block of any type."""
-    if isinstance(block, TconParam):
-        prefix = "local_tsap_id" if side == "local" else "rem_tsap_id"
-        return _replace(block, **{prefix: port.to_bytes(2, "big"), prefix + "_len": 2})
-    return _set_conn(block, **{"LocalPort" if side == "local" else "RemotePort": port})
-
-
-def _set_address(block: Block, address: str) -> Block:
-    if isinstance(block, TconParam):
-        packed = ipaddress.IPv4Address(address).packed
-        return _replace(block, rem_staddr=packed, rem_staddr_len=4)
-    return _set_conn(block, RemoteAddress=address)
-
-
-def _base(types: tuple[str, ...], **want: Any) -> st.SearchStrategy[Block]:
-    return st.sampled_from(types).flatmap(lambda n: _valid(n, _NARROW, _Want(**want)))
-
-
-_Breaker = Callable[[Draw], Block | bytes]
-
-
-def _length(draw: Draw) -> bytes:
-    data = build(draw(valid_blocks(device=_NARROW)))
-    sizes = [n for n in range(len(data) + 40) if n not in SIZES]
-    size = draw(st.sampled_from(sizes))
-    if size <= len(data):
-        return data[:size]
-    return data + draw(st.binary(min_size=size - len(data), max_size=size - len(data)))
-
-
-def _structure(draw: Draw) -> bytes:
-    block = draw(valid_blocks(device=_NARROW))
-    data = bytearray(build(block))
-    spots = [(5, range(2, 256))]  # ActiveEstablished / active_est: a Bool byte.
-    if isinstance(block, TconIpV4Sec):
-        spots += [(14, range(1, 256)), (17, range(2, 256))]
-    elif isinstance(block, TconQdnSec):
-        spots += [(266, range(1, 256)), (273, range(2, 256))]
-    elif isinstance(block, TconIpRfc):
-        spots += [(6, range(1, 256))]
-    if isinstance(block, TconQdn | TconQdnSec):
-        spots += [(6, range(254))]  # The String[254]'s maximum-length byte.
-    offset, values = draw(st.sampled_from(spots))
-    data[offset] = draw(st.sampled_from(values))
-    if offset in (17, 273):
-        data[offset - 1] = draw(st.integers(0, 255))  # Any first byte: the pair is invalid.
-    return bytes(data)
-
-
-def _breakers() -> dict[str, _Breaker]:
-    def bad_port(port: st.SearchStrategy[int], side: str, **want: Any) -> _Breaker:
-        base = _base(_TCP_UDP, **want).filter(lambda b: b.protocol is not Protocol.ISO_ON_TCP)
-        return lambda draw: _set_port(draw(base), side, draw(port))
-
-    def conn(types: tuple[str, ...], change: dict[str, Any], **want: Any) -> _Breaker:
-        return lambda draw: _set_conn(draw(_base(types, **want)), **change)
-
-    def tls(change: dict[str, Any], **want: Any) -> _Breaker:
-        return lambda draw: _replace(draw(_base(_SEC, secure=True, **want)), **change)
-
-    tcp = Protocol.TCP
-    return {
-        "length": _length,
-        "structure": _structure,
-        "block_length": lambda draw: _replace(
-            draw(_base(("TCON_PARAM",))),
-            block_length=draw(st.integers(0, 0xFFFF).filter(lambda n: n != 64)),
-        ),
-        "id_range": _id_range,
-        "id_mismatch": lambda draw: draw(valid_blocks(device=_NARROW)),
-        "interface_id_zero": conn(("TCON_IP_V4", "TCON_IP_RFC"), {"InterfaceId": 0}),
-        "connection_type": _connection_type,
-        "udp_active": lambda draw: _set_active(draw(_base(_TCP_UDP, protocol=Protocol.UDP))),
-        "active_remote_port_zero": bad_port(st.just(0), "remote", protocol=tcp, role=Role.ACTIVE),
-        "passive_local_port_zero": bad_port(st.just(0), "local", protocol=tcp, role=Role.PASSIVE),
-        "udp_local_port_zero": bad_port(st.just(0), "local", protocol=Protocol.UDP),
-        "active_remote_address_zero": lambda draw: _set_address(
-            draw(_base(_WITH_ADDRESS, role=Role.ACTIVE)), "0.0.0.0"
-        ),
-        "address_length": lambda draw: _replace(
-            draw(_base(("TCON_PARAM",), role=Role.PASSIVE)),
-            rem_staddr_len=draw(st.integers(0, 255).filter(lambda n: n not in (0, 4))),
-        ),
-        "remote_port_range": bad_port(st.integers(49152, 65535), "remote", protocol=tcp),
-        "local_port_range": bad_port(st.integers(49152, 65535), "local"),
-        "local_port_system": bad_port(st.sampled_from(sorted(SYSTEM_PORTS)), "local"),
-        "local_port_in_use": lambda draw: draw(_base(_TCP_UDP).filter(_fixed_local_port)),
-        "remote_address_invalid": _remote_address_invalid,
-        "remote_address_own": lambda draw: draw(
-            _base(_WITH_ADDRESS).filter(
-                lambda b: b.remote_address != "0.0.0.0" and b.protocol is not Protocol.UDP
-            )
-        ),
-        "tselector_length": _tselector_length,
-        "tsap_invalid": _tsap_invalid,
-        "tsap_structure": _tsap_structure,
-        "qdn_empty": conn(_QDN, {"RemoteQDN": ""}, protocol=tcp, role=Role.ACTIVE),
-        "qdn_not_qualified": _qdn_not_qualified,
-        "qdn_unresolvable": lambda draw: draw(_base(_QDN).filter(lambda b: b.remote_qdn != "")),
-        "secure_unsupported": lambda draw: draw(_base(_SEC, secure=True)),
-        "secure_udp": lambda draw: _replace(
-            draw(_base(_SEC, protocol=Protocol.UDP)), ActivateSecureConn=True
-        ),
-        "active_requests_client_cert": tls({"TLSServerReqClientCert": True}, role=Role.ACTIVE),
-        "passive_ext_capabilities": lambda draw: _set_ext_bit0(
-            draw(_base(_SEC, secure=True, role=Role.PASSIVE))
-        ),
-        "passive_without_server_cert": tls({"TLSServerCertRef": 0}, role=Role.PASSIVE),
-        "cert_ref_unknown": lambda draw: draw(_base(_SEC, secure=True).filter(_distinct_refs)),
-    }
-
-
-def _fixed_local_port(block: Block) -> bool:
-    """A TCP/UDP block with a local port set (ISO-on-TCP shares port 102 by design)."""
-    return block.local_port != 0 and block.protocol is not Protocol.ISO_ON_TCP
-
-
-def _distinct_refs(block: Block) -> bool:
-    """A server certificate reference that is set and differs from the client one."""
-    assert isinstance(block, TconIpV4Sec | TconQdnSec)
-    return block.TLSServerCertRef not in (0, block.TLSClientCertRef)
-
-
-def _set_active(block: Block) -> Block:
-    if isinstance(block, TconParam):
-        return _replace(block, active_est=True)
-    return _set_conn(block, ActiveEstablished=True)
-
-
-def _set_ext_bit0(block: Block) -> Block:
-    assert isinstance(block, TconIpV4Sec | TconQdnSec)
-    return _replace(block, ExtTLSCapabilities=block.ExtTLSCapabilities | 1)
-
-
-def _id_range(draw: Draw) -> Block:
-    block = draw(valid_blocks(device=_NARROW))
-    bad = draw(st.just(0) | st.integers(4096, 0xFFFF))
-    if isinstance(block, TconParam):
-        return _replace(block, id=bad)
-    return _set_conn(block, ID=bad)
-
-
-def _connection_type(draw: Draw) -> Block:
-    block = draw(valid_blocks(device=_NARROW))
-    allowed = {"TCON_IP_RFC": (12, 18), "TCON_PARAM": (17, 18, 19)}.get(
-        block.type_name, (11, 17, 19)
-    )
-    bad = draw(st.integers(0, 255).filter(lambda t: t not in allowed))
-    if isinstance(block, TconParam):
-        return _replace(block, connection_type=bad)
-    return _set_conn(block, ConnectionType=bad)
-
-
-def _remote_address_invalid(draw: Draw) -> Block:
-    block = draw(_base(_WITH_ADDRESS).filter(lambda b: b.protocol is not Protocol.UDP))
-    bad = draw(
-        st.sampled_from(["255.255.255.255", "224.0.0.1", "239.1.2.3", "240.0.0.1", "0.0.0.7"])
-    )
-    return _set_address(block, bad)
-
-
-def _tselector_length(draw: Draw) -> Block:
-    block = draw(_base(("TCON_IP_RFC", "TCON_PARAM"), protocol=Protocol.ISO_ON_TCP))
-    if isinstance(block, TconParam):
-        field = draw(st.sampled_from(["local_tsap_id_len", "rem_tsap_id_len"]))
-        return _replace(block, **{field: draw(st.integers(17, 255))})
-    assert isinstance(block, TconIpRfc)
-    side = draw(st.sampled_from(["LocalTSelector", "RemoteTSelector"]))
-    old: TSelector = getattr(block, side)
-    new = TSelector(draw(st.integers(33, 0xFFFF)), old.TSel)
-    return _replace(block, **{side: new})
-
-
-def _tsap_invalid(draw: Draw) -> Block:
-    """A local TSAP TCON's table gives 16#80B4: empty, 2 bytes not 16#E0 first, "SIMATIC-..."."""
-    not_e0 = st.integers(0, 0xDF) | st.integers(0xE1, 0xFF)
-    tsaps = (
-        st.just(b"")
-        | st.tuples(not_e0, st.integers(0, 0xFF)).map(bytes)
-        | st.binary(max_size=8).map(lambda b: b"SIMATIC-" + b)
-    )
-    return _set_local_tsap(draw, lambda limit: tsaps)
-
-
-def _with_high_byte(data: bytes) -> bytes:
-    """``data`` with its last byte above 16#7F unless some byte already is."""
-    return data if max(data) > 0x7F else data[:-1] + bytes([data[-1] | 0x80])
-
-
-def _tsap_structure(draw: Draw) -> Block:
-    """A local TSAP that is neither a TSAP-ID nor an ASCII TSAP: 1 byte, longer than 16 bytes
-    (TCON_IP_RFC only: TCON_Param's array ends at 16), or 3-16 bytes not starting with 16#E0
-    that hold a byte above 16#7F."""
-    not_e0 = st.integers(0, 0xDF) | st.integers(0xE1, 0xFF)
-    non_ascii = st.tuples(not_e0, st.binary(min_size=2, max_size=15)).map(
-        lambda t: _with_high_byte(bytes([t[0]]) + t[1])
-    )
-
-    def tsaps(limit: int) -> st.SearchStrategy[bytes]:
-        choices = st.binary(min_size=1, max_size=1) | non_ascii
-        if limit > 16:
-            choices |= st.binary(min_size=17, max_size=limit)
-        return choices.filter(lambda b: not b.startswith(b"SIMATIC-"))
-
-    return _set_local_tsap(draw, tsaps)
-
-
-def _set_local_tsap(draw: Draw, tsaps: Callable[[int], st.SearchStrategy[bytes]]) -> Block:
-    """An ISO-on-TCP block whose local TSAP is drawn from ``tsaps(longest length it holds)``."""
-    block = draw(_base(("TCON_IP_RFC", "TCON_PARAM"), protocol=Protocol.ISO_ON_TCP))
-    tsap = draw(tsaps(16 if isinstance(block, TconParam) else 32))
-    if isinstance(block, TconParam):
-        return _replace(block, local_tsap_id=tsap, local_tsap_id_len=len(tsap))
-    return _replace(block, LocalTSelector=TSelector.of(tsap))
-
-
-def _qdn_not_qualified(draw: Draw) -> Block:
-    block = draw(_base(_QDN))
-    name = (block.remote_qdn or "plc.").rstrip(".") or "plc"
-    bad = draw(st.sampled_from([name, name + "_x.", "-" + name + ".", name + " x.", "."]))
-    return _set_conn(block, RemoteQDN=bad)
-
-
-@st.composite
-def _broken(draw: Draw, rule: str) -> BrokenBlock:
-    return BrokenBlock(_BREAKERS[rule](draw), rule, RULES[rule])
-
-
-_BREAKERS = _breakers()
-
-
-def broken_blocks(rule: str | None = None) -> st.SearchStrategy[BrokenBlock]:
-    """Blocks that break exactly one named rule, as ``(block_or_bytes, rule, status)``.
-
-    For the rules ``length`` and ``structure`` the first item is bytes that
-    :func:`ouc.params.parse` refuses with ``status``; for every other rule it is a block for which
-    ``validate(block, **item.context())`` returns exactly one finding, with that rule and status.
-
-    Args:
-        rule: one of :data:`RULE_NAMES`, or None for any.
-
-    Example::
-
-        @given(broken_blocks("passive_without_server_cert"))
-        def test_plc_refuses(item):
-            block, rule, status = item
-            assert my_plc_model(block).status == status   # 16#80E9
-    """
-    if rule is not None and rule not in _BREAKERS:
-        known = ", ".join(RULE_NAMES)
-        raise ConfigError(f"unknown rule {rule!r}; the rules are {known}", path="rule")
-    names = [rule] if rule else list(RULE_NAMES)
-    return st.sampled_from(names).flatmap(_broken)
 
 
 # --------------------------------------------------------------------------- raw mutations

@@ -7,6 +7,7 @@ import sys
 
 import pytest
 from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ouc.device import Device, Family, Role
 from ouc.errors import ConfigError, OucError, ParamError
@@ -193,3 +194,130 @@ def test_valid_blocks_refuse_unknown_role_and_protocol() -> None:
         valid_blocks(role="client")
     with pytest.raises(ConfigError, match="protocol must be one of TCP, UDP, ISO-on-TCP"):
         valid_blocks(protocol="SCTP")
+
+
+def _meets(block: Block, want: dict[str, object]) -> None:
+    """``block`` has every property ``want`` asks for."""
+    if "type_name" in want:
+        assert block.type_name == str(want["type_name"]).upper()
+    if "secure" in want:
+        assert block.secure is want["secure"]
+    if "role" in want:
+        assert block.role.value == str(getattr(want["role"], "value", want["role"])).lower()
+    if "protocol" in want:
+        expected = want["protocol"]
+        name = expected.value if isinstance(expected, Protocol) else str(expected)
+        assert block.protocol is not None and block.protocol.value.lower() == name.lower()
+
+
+def _breaks_exactly(item: BrokenBlock) -> None:
+    block, rule, status = item
+    assert status == RULES[rule]
+    if isinstance(block, bytes):
+        with pytest.raises(ParamError) as info:
+            parse(block)
+        assert info.value.status == status
+        return
+    findings = validate(block, **item.context())
+    assert [(f.rule, f.status) for f in findings] == [(rule, status)]
+
+
+_BROKEN_NARROWED = [
+    *_NARROWED,
+    {"type_name": "tcon_qdn_sec"},
+    {"type_name": "TCON_PARAM", "protocol": "UDP"},
+    {"type_name": "TCON_IP_V4_SEC", "secure": True, "role": "passive"},
+]
+
+
+@pytest.mark.parametrize(
+    "want", _BROKEN_NARROWED, ids=lambda w: ",".join(f"{k}={v}" for k, v in w.items())
+)
+def test_broken_blocks_narrowed_meet_every_constraint(want: dict[str, object]) -> None:
+    """Narrowing is built in (hypothesis's health checks stay on); every broken block has the
+    asked type, TLS flag, role and protocol and still breaks exactly its rule."""
+    rules: set[str] = set()
+
+    @settings(max_examples=60, database=None)
+    @given(broken_blocks(**want))  # type: ignore[arg-type]
+    def run(item: BrokenBlock) -> None:
+        _breaks_exactly(item)
+        rules.add(item.rule)
+        if not isinstance(item.block, bytes):
+            _meets(item.block, want)
+
+    run()
+    assert len(rules) > 1  # Many rules, not one that happens to fit.
+
+
+_CONSTRAINTS = st.fixed_dictionaries(
+    {},
+    optional={
+        "type_name": st.sampled_from(sorted(BLOCK_TYPES)),
+        "secure": st.booleans(),
+        "role": st.sampled_from(["active", "passive"]),
+        "protocol": st.sampled_from(["TCP", "UDP", "ISO-on-TCP"]),
+    },
+)
+
+
+@settings(max_examples=150, database=None)
+@given(st.sampled_from(RULE_NAMES), _CONSTRAINTS, st.data())
+def test_each_rule_narrowed_or_refused_up_front(
+    rule: str, want: dict[str, object], data: st.DataObject
+) -> None:
+    """Any rule under any constraints is either refused when the strategy is made (one
+    ConfigError naming the rule) or gives blocks that meet every constraint."""
+    try:
+        strategy = broken_blocks(rule, **want)  # type: ignore[arg-type]
+    except ConfigError as exc:
+        assert rule in str(exc) and exc.path == "broken_blocks"
+        return
+    item = data.draw(strategy)
+    assert item.rule == rule
+    _breaks_exactly(item)
+    if not isinstance(item.block, bytes):
+        _meets(item.block, want)
+
+
+@pytest.mark.parametrize(
+    ("rule", "want"),
+    [
+        ("udp_active", {"role": "passive"}),
+        ("udp_active", {"secure": True}),
+        ("secure_udp", {"secure": False}),
+        ("secure_udp", {"role": "active"}),
+        ("connection_type", {"protocol": "TCP"}),
+        ("tsap_invalid", {"secure": True}),
+        ("qdn_empty", {"type_name": "TCON_IP_V4"}),
+        ("passive_without_server_cert", {"role": "active"}),
+        ("local_port_range", {"protocol": "ISO-on-TCP"}),
+        (None, {"secure": True, "protocol": "ISO-on-TCP"}),
+    ],
+)
+def test_broken_blocks_refuse_impossible_constraints(
+    rule: str | None, want: dict[str, object]
+) -> None:
+    with pytest.raises(ConfigError, match=r"no .* block breaks"):
+        broken_blocks(rule, **want)  # type: ignore[arg-type]
+
+
+def test_broken_blocks_refuse_unknown_role_protocol_and_type() -> None:
+    with pytest.raises(ConfigError, match="role must be 'active' or 'passive'"):
+        broken_blocks(role="client")
+    with pytest.raises(ConfigError, match="protocol must be one of"):
+        broken_blocks("udp_active", protocol="SCTP")
+    with pytest.raises(ParamError):
+        broken_blocks(type_name="TCON_IP_V6")
+
+
+def test_broken_blocks_rules_that_decide_a_property_meet_only_that_value() -> None:
+    @settings(max_examples=20, database=None)
+    @given(broken_blocks("udp_active", role="active") | broken_blocks("secure_udp", secure=True))
+    def run(item: BrokenBlock) -> None:
+        assert not isinstance(item.block, bytes)
+        _breaks_exactly(item)
+        assert item.block.protocol is Protocol.UDP
+        assert item.block.role is Role.ACTIVE or item.block.secure
+
+    run()
