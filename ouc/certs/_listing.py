@@ -15,6 +15,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, NameOID, SignatureAlgorithmOID
 
+from ouc._notation import iso_time
 from ouc.certs._create import Template, is_ca
 from ouc.certs._keys import describe_key
 
@@ -113,7 +114,7 @@ class CertRow:
             "common_name": self.common_name,
             "serial": self.serial,
             "issuer": self.issuer,
-            "valid_to": None if self.valid_to is None else self.valid_to.isoformat(),
+            "valid_to": None if self.valid_to is None else iso_time(self.valid_to),
             "used_as": self.used_as,
             "private_key": self.private_key,
             "signature_algorithm": self.signature_algorithm,
@@ -152,7 +153,7 @@ class CertDetails:
             subject=self.subject,
             issuer_dn=self.issuer_dn,
             issuer_id=self.issuer_id,
-            valid_from=self.valid_from.isoformat(),
+            valid_from=iso_time(self.valid_from),
             sans=list(self.sans),
             key_usage=list(self.key_usage),
             extended_key_usage=list(self.extended_key_usage),

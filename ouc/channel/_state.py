@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
+from ouc._notation import iso_time
 from ouc.errors import ConfigError, format_status
 
 __all__ = [
@@ -170,7 +171,7 @@ class ChannelRow:
             "via_alternative": self.via_alternative,
             "security": self.security,
             "peer": self.peer,
-            "peer_valid_to": None if self.peer_valid_to is None else self.peer_valid_to.isoformat(),
+            "peer_valid_to": None if self.peer_valid_to is None else iso_time(self.peer_valid_to),
             "peer_expired": self.peer_expired,
             "attempts": self.attempts,
             "connections": self.connections,
@@ -267,10 +268,12 @@ class ChannelEvent:
         return f"{self.connection} {format_status(self.status)} {self.kind} - {self.text}"
 
     def to_json(self) -> dict[str, Any]:
+        """A JSON-ready dict (``ouc channel run --json``): the sentence as ``reason`` and the
+        time as ISO 8601 UTC, like an endpoint's records."""
         return {
             "connection": self.connection,
             "event": self.kind,
             "status": format_status(self.status),
-            "text": self.text,
-            "time": self.time,
+            "reason": self.text,
+            "time": iso_time(self.time),
         }

@@ -18,6 +18,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ouc._notation import iso_time
 from ouc.certs import KEY_TYPES, CertRow, CertStore, Template
 from ouc.cli import _types
 from ouc.device import Device
@@ -175,7 +176,7 @@ def _renew(args: argparse.Namespace) -> int:
     store = _open(args)
     cert = store.renew(args.id, now=_now(args), days=args.days, new_key=args.new_key)
     until = cert.not_valid_after_utc
-    doc = {"id": args.id, "serial": f"{cert.serial_number:X}", "valid_to": until.isoformat()}
+    doc = {"id": args.id, "serial": f"{cert.serial_number:X}", "valid_to": iso_time(until)}
     return _emit(args, doc, f"renewed ID {args.id}, valid to {until:%Y-%m-%d}")
 
 
@@ -189,7 +190,9 @@ def _replace(args: argparse.Namespace) -> int:
 
 def _delete(args: argparse.Namespace) -> int:
     _open(args).delete(args.id)
-    return _emit(args, {"deleted": args.id}, f"deleted ID {args.id} (the ID is never reused)")
+    return _emit(
+        args, {"id": args.id, "deleted": True}, f"deleted ID {args.id} (the ID is never reused)"
+    )
 
 
 def _export(args: argparse.Namespace) -> int:
@@ -221,7 +224,9 @@ def _revoke(args: argparse.Namespace) -> int:
     store.revoke(args.id, now=_now(args))
     issuer = store.entry(args.id).issuer_id
     return _emit(
-        args, {"revoked": args.id, "ca": issuer}, f"revoked ID {args.id} in CA {issuer}'s CRL"
+        args,
+        {"id": args.id, "revoked": True, "issuer_id": issuer},
+        f"revoked ID {args.id} in CA {issuer}'s CRL",
     )
 
 

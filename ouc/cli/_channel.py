@@ -45,6 +45,7 @@ from ouc.channel import (
 )
 from ouc.cli import _types
 from ouc.cli._parser import OldSpelling
+from ouc.cli._serving import INTERRUPTED
 from ouc.drivers import Clock, offset_clock, system_clock
 from ouc.errors import ConfigError
 
@@ -229,6 +230,7 @@ def _run(args: argparse.Namespace) -> int:
     previous = None
     if threading.current_thread() is threading.main_thread():
         previous = signal.signal(signal.SIGTERM, lambda signum, frame: done.set())
+    status = 0  # SIGTERM: a clean stop that was asked for
     try:
         channel.start()
         names = ", ".join(channel.names)
@@ -240,6 +242,7 @@ def _run(args: argparse.Namespace) -> int:
         )
         done.wait()
     except KeyboardInterrupt:
+        status = INTERRUPTED
         printer.text("ouc channel: stopping (Ctrl-C)", {"event": "stopping"})
     finally:
         control.stop()
@@ -247,7 +250,7 @@ def _run(args: argparse.Namespace) -> int:
         root.removeHandler(quiet)
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-    return 0
+    return status
 
 
 def _check_wait(args: argparse.Namespace) -> None:

@@ -22,7 +22,8 @@ from pathlib import Path
 from typing import Any
 
 from ouc.cli import _types
-from ouc.db import Entry, Layout, Literal, format_value, load_layout, to_json
+from ouc.cli._inputs import one_stdin, read_input, read_layout
+from ouc.db import Entry, Layout, Literal, format_value, to_json
 from ouc.device import Device, Family
 from ouc.errors import ConfigError
 
@@ -32,7 +33,7 @@ _Handler = Callable[[argparse.Namespace], int]
 
 
 def _layout_cmd(args: argparse.Namespace) -> int:
-    layout = load_layout(args.file)
+    layout = read_layout(args.file)
     entries = layout.entries(expand_arrays=not args.no_elements)
     if args.json:
         doc = {
@@ -86,9 +87,9 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if args.values:
         try:
-            loaded = json.loads(Path(args.values).read_text(encoding="utf-8-sig"))
-        except OSError as exc:
-            raise ConfigError(f"cannot read: {exc.strerror or exc}", path=args.values) from exc
+            loaded = json.loads(read_input(args.values, "--values").decode("utf-8-sig"))
+        except UnicodeDecodeError as exc:
+            raise ConfigError("is not UTF-8 text", path=args.values) from exc
         except json.JSONDecodeError as exc:
             raise ConfigError(
                 f"is not JSON: {exc.msg} (line {exc.lineno})", path=args.values
@@ -118,7 +119,8 @@ def _literals(value: Any) -> Any:
 
 
 def _encode_cmd(args: argparse.Namespace) -> int:
-    layout = load_layout(args.file)
+    one_stdin(FILE=args.file, **{"--values": args.values})
+    layout = read_layout(args.file)
     data = layout.encode(_values(args))
     if args.output is None:
         print(data.hex())
@@ -146,16 +148,12 @@ def _read_data(args: argparse.Namespace) -> bytes:
             raise ConfigError("is not hexadecimal bytes", path="--hex") from exc
     if args.data is None:
         raise ConfigError("give the received bytes as a file (DATA, - for stdin) or --hex HEX")
-    if args.data == "-":
-        return sys.stdin.buffer.read()
-    try:
-        return Path(args.data).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=args.data) from exc
+    return read_input(args.data)
 
 
 def _decode_cmd(args: argparse.Namespace) -> int:
-    layout = load_layout(args.file)
+    one_stdin(FILE=args.file, DATA=args.data)
+    layout = read_layout(args.file)
     if args.data is not None and args.hex is not None:
         raise ConfigError("give DATA or --hex, not both")
     values = layout.decode(_read_data(args), strict=args.strict)
@@ -188,7 +186,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     def add(name: str, handler: _Handler, help_text: str) -> argparse.ArgumentParser:
         parser = actions.add_parser(name, help=help_text, description=help_text)
-        parser.add_argument("file", metavar="FILE", help="layout: SCL source (.scl/.db) or JSON")
+        parser.add_argument("file", metavar="FILE", help="layout: SCL source or JSON (- for stdin)")
         parser.set_defaults(func=handler)
         return parser
 
@@ -204,7 +202,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="a value, e.g. Var2='Hello' or Motor.Speeds[2]=1.5 (repeatable)",
     )
     p.add_argument(
-        "--values", metavar="JSON", help="a JSON file of values (as decode --json prints)"
+        "--values",
+        metavar="JSON",
+        help="a JSON file of values (as decode --json prints; - for stdin)",
     )
     p.add_argument("--hex", action="store_true", help="write hex text (the default on stdout)")
     p.add_argument(

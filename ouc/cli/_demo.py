@@ -23,6 +23,7 @@ from typing import Any
 
 from cryptography.hazmat.primitives.serialization import Encoding
 
+from ouc._notation import sequence_text, status_list
 from ouc.certs import CertStore
 from ouc.cli import _types
 from ouc.cli._endpoints import value_lines
@@ -62,10 +63,10 @@ def _peer(store: CertStore, info: SessionInfo | None) -> dict[str, Any]:
     if info is None:
         return {}
     return {
-        "certificate_id": _cert_id(store, info.peer_cert_der),
-        "subject": info.peer_subject,
-        "trusted_through_ca": info.peer_anchor_id,
-        "own_certificate_id": info.own_cert_id,
+        "peer_cert_id": _cert_id(store, info.peer_cert_der),
+        "peer_subject": info.peer_subject,
+        "peer_anchor_id": info.peer_anchor_id,
+        "own_cert_id": info.own_cert_id,
     }
 
 
@@ -127,20 +128,20 @@ def run_demo(store_dir: Path, *, timeout: float = 10.0) -> dict[str, Any]:
             "listening": listening,
             "peer": peer,
             "sees": _peer(store, server_info),
-            "TRCV_C": server_closed.sequences.get("TRCV_C", ""),
+            "sequences": {"TRCV_C": status_list(server_closed.sequences.get("TRCV_C", ""))},
         },
         "client": {
             "device": setup.client.name,
             "plant": "192.168.0.2",
             "local": local,
             "sees": _peer(store, client_info),
-            "TSEND_C": client.format_sequence("TSEND_C"),
+            "sequences": {"TSEND_C": status_list(client.format_sequence("TSEND_C"))},
         },
         "tls": session_json(client_info) if client_info is not None else None,
         "tls_text": describe_session(client_info) if client_info is not None else "",
-        "sent": {"block": send_layout.name, "len": len(data), "values": sent_json},
+        "sent": {"db": send_layout.name, "len": len(data), "values": sent_json},
         "received": {
-            "block": receive_layout.name,
+            "db": receive_layout.name,
             "rcvd_len": len(received),
             "values": received_json,
         },
@@ -150,11 +151,11 @@ def run_demo(store_dir: Path, *, timeout: float = 10.0) -> dict[str, Any]:
 
 def _seen(side: dict[str, Any], what: str) -> str:
     sees = side["sees"]
-    cert = sees.get("certificate_id")
+    cert = sees.get("peer_cert_id")
     cert_text = f"certificate {cert}" if cert is not None else "a certificate"
     return (
-        f"{side['device']} sees the {what}'s {cert_text} ({sees.get('subject')}), "
-        f"trusted through CA {sees.get('trusted_through_ca')}"
+        f"{side['device']} sees the {what}'s {cert_text} ({sees.get('peer_subject')}), "
+        f"trusted through CA {sees.get('peer_anchor_id')}"
     )
 
 
@@ -177,16 +178,16 @@ def _text(report: dict[str, Any], kept: bool) -> str:
         f"  client              {_seen(client, 'server')}",
         f"  server              {_seen(server, 'client')}",
         "",
-        f"Sent by PLC_2 (TSEND_C, {report['sent']['block']}, LEN {report['sent']['len']})",
+        f"Sent by PLC_2 (TSEND_C, {report['sent']['db']}, LEN {report['sent']['len']})",
         *lines["sent"],
         "",
-        f"Received by PLC_1 (TRCV_C, {report['received']['block']}, "
+        f"Received by PLC_1 (TRCV_C, {report['received']['db']}, "
         f"RCVD_LEN {report['received']['rcvd_len']})",
         *lines["received"],
         "",
         "STATUS sequences",
-        f"  PLC_2 TSEND_C       {client['TSEND_C']}",
-        f"  PLC_1 TRCV_C        {server['TRCV_C']}",
+        f"  PLC_2 TSEND_C       {sequence_text(client['sequences']['TSEND_C'])}",
+        f"  PLC_1 TRCV_C        {sequence_text(server['sequences']['TRCV_C'])}",
         "",
     ]
     if report["ok"]:

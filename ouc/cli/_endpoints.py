@@ -25,10 +25,12 @@ from typing import Any
 
 from cryptography import x509
 
+from ouc._notation import sequence_text, status_list
 from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
 from ouc.cli import _plc as plc
 from ouc.cli import _types
 from ouc.cli._db import _values as db_values
+from ouc.cli._inputs import one_stdin, read_block, read_input, read_layout
 from ouc.cli._parser import OldSpelling
 from ouc.cli._printer import Printer, value_lines
 from ouc.cli._serving import (
@@ -38,11 +40,12 @@ from ouc.cli._serving import (
     raise_open_files_limit,
     serve_asyncio,
     serve_blocking,
+    stop_status,
     watch_certificates,
 )
 from ouc.cli._workers import parse_processes, serve_processes
 from ouc.conn import FrameReceived
-from ouc.db import Layout, load_layout
+from ouc.db import Layout
 from ouc.device import Device, Role
 from ouc.drivers import (
     ActiveEndpoint,
@@ -63,7 +66,7 @@ from ouc.drivers import (
 )
 from ouc.drivers._setup import Clock
 from ouc.errors import ConfigError, OucConnectionError, OucError, Status
-from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block, load
+from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block
 from ouc.tls import WireProfile
 
 __all__ = ["register"]
@@ -75,7 +78,8 @@ STORE_PASSWORD_ENV = "OUC_STORE_PASSWORD"
 
 
 def load_block(path: str | None, default: Block) -> Block:
-    return default if path is None else load(path)
+    """The ``--block`` file (``-``: stdin), JSON or binary by content, or ``default``."""
+    return default if path is None else read_block(path, option="--block")
 
 
 def open_store(path: str) -> CertStore:
@@ -183,16 +187,15 @@ def parse_hex(text: str, option: str) -> bytes:
 
 
 def read_file(path: str, option: str) -> bytes:
-    try:
-        return Path(path).read_bytes()
-    except OSError as exc:
-        raise ConfigError(f"cannot read: {exc.strerror or exc}", path=path) from exc
+    """The bytes of the file ``option`` names (``-``: stdin)."""
+    return read_input(path, option)
 
 
 # -- ouc serve -----------------------------------------------------------------------------------
 
 
 def _serve(args: argparse.Namespace) -> int:
+    one_stdin(**{"--block": args.block, "--reply": args.reply})
     block = load_block(args.block, STANDARD_SERVER)
     if block.role is not Role.PASSIVE:
         raise ConfigError(
@@ -204,7 +207,7 @@ def _serve(args: argparse.Namespace) -> int:
             "--control takes the commands of one process: serve with --processes 1 to use it",
             path="--processes",
         )
-    layout = load_layout(args.db) if args.db else None
+    layout = read_layout(args.db, "--db") if args.db else None
     if layout is None and args.block is None and args.len is None:
         layout = received_data_layout()  # the example's receive area
     receive_len = args.len if args.len is not None else layout.size if layout else None
@@ -259,12 +262,13 @@ def _payload(args: argparse.Namespace) -> tuple[bytes, Layout | None]:
         return parse_hex(args.hex, "--hex"), None
     if args.file is not None:
         return read_file(args.file, "--file"), None
-    layout = load_layout(args.db) if args.db else send_data_layout()
+    layout = read_layout(args.db, "--db") if args.db else send_data_layout()
     args.values = None  # ``ouc db``'s value reader also knows --values; not offered here
     return layout.encode(db_values(args)), layout
 
 
 def _connect(args: argparse.Namespace) -> int:
+    one_stdin(**{"--block": args.block, "--file": args.file})
     block = load_block(args.block, STANDARD_CLIENT)
     if block.role is not Role.ACTIVE:
         raise ConfigError(
@@ -272,7 +276,7 @@ def _connect(args: argparse.Namespace) -> int:
             path="--block",
         )
     data, layout = _payload(args)
-    reply_layout = load_layout(args.reply_db) if args.reply_db else layout
+    reply_layout = read_layout(args.reply_db, "--reply-db") if args.reply_db else layout
     receive_len = args.reply_len
     if receive_len is None and not args.adhoc:
         receive_len = reply_layout.size if reply_layout is not None else len(data) or None
@@ -295,6 +299,7 @@ def _connect(args: argparse.Namespace) -> int:
     received: list[Any] = []
     previous = on_sigterm()
     control = None
+    status = 0
     try:
         _first_connect(endpoint, args)
         control = plc.start_control(args, endpoint, name="ouc connect")
@@ -302,7 +307,7 @@ def _connect(args: argparse.Namespace) -> int:
             endpoint.send(data, args.len or 0)
             length = args.len or len(data)
             printer.line(
-                f"{spec.name} {spec.block_name} 0000 sent {length} bytes (LEN {length})",
+                f"{spec.name} {spec.block_name} 16#0000 sent {length} bytes (LEN {length})",
                 {"event": "sent", "device": spec.name, "len": length},
             )
             if args.expect_reply:
@@ -316,7 +321,8 @@ def _connect(args: argparse.Namespace) -> int:
                 {"event": "control", "device": spec.name, "path": args.control},
             )
             threading.Event().wait()  # until Ctrl-C or SIGTERM (KeyboardInterrupt)
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        status = stop_status(exc)
         printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
         if control is not None:
@@ -328,10 +334,12 @@ def _connect(args: argparse.Namespace) -> int:
             signal.signal(signal.SIGHUP, previous_hup)
         conn = endpoint.connection
         if conn is not None:
-            sequences = {b: endpoint.format_sequence(b) for b in sequences_of(conn)}
-            text = "\n".join(f"{spec.name} {b} STATUS: {s}" for b, s in sequences.items())
-            printer.line(text, {"event": "sequences", "device": spec.name, **sequences})
-    return 0
+            sequences = {b: status_list(endpoint.format_sequence(b)) for b in sequences_of(conn)}
+            text = "\n".join(
+                f"{spec.name} {b} STATUS: {sequence_text(s)}" for b, s in sequences.items()
+            )
+            printer.line(text, {"event": "sequences", "device": spec.name, "sequences": sequences})
+    return status
 
 
 def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
@@ -376,7 +384,8 @@ def _plant_hint(endpoint: ActiveEndpoint) -> str:
 def _show_reply(
     printer: Printer, spec: EndpointSpec, event: FrameReceived, layout: Layout | None
 ) -> Any:
-    text = f"{spec.name} TRCV_C 0000 received {event.rcvd_len} bytes (RCVD_LEN {event.rcvd_len})"
+    length = event.rcvd_len
+    text = f"{spec.name} TRCV_C 16#0000 received {length} bytes (RCVD_LEN {length})"
     doc: dict[str, Any] = {"event": "frame", "device": spec.name, "rcvd_len": event.rcvd_len}
     lines: list[str]
     if layout is not None and event.rcvd_len == layout.size:
@@ -395,7 +404,9 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
     device = SERVER_DEVICE if role == "passive" else CLIENT_DEVICE
     sample = "standard_server" if role == "passive" else "standard_client"
     parser.add_argument(
-        "--block", metavar="FILE", help=f"CONNECT block, JSON or binary (default: {sample})"
+        "--block",
+        metavar="FILE",
+        help=f"CONNECT block, JSON or binary, - for stdin (default: {sample})",
     )
     parser.add_argument(
         "--store", default="ouc-store", metavar="DIR", help="certificate store (./ouc-store)"
@@ -526,7 +537,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--db", metavar="LAYOUT", help="decode each frame with this data-block layout")
     answer = p.add_mutually_exclusive_group()
     answer.add_argument("--echo", action="store_true", help="send every frame back")
-    answer.add_argument("--reply", metavar="FILE", help="answer every frame with this file")
+    answer.add_argument(
+        "--reply", metavar="FILE", help="answer every frame with this file (- for stdin)"
+    )
     answer.add_argument("--reply-hex", metavar="HEX", help="answer every frame with these bytes")
     p.add_argument(
         "--max-connections", type=_types.positive_int, default=64, metavar="N", help="(64)"
@@ -565,7 +578,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--db", metavar="LAYOUT", help="the data block to send (default: Send_Data)")
     p.add_argument("--set", action="append", metavar="PATH=VALUE", help="a value, e.g. Var2='Hi'")
     p.add_argument("--hex", metavar="HEX", help="send these bytes instead of a data block")
-    p.add_argument("--file", metavar="FILE", help="send this file's bytes")
+    p.add_argument("--file", metavar="FILE", help="send this file's bytes (- for stdin)")
     p.add_argument(
         "--count", type=_types.positive_int, default=1, metavar="N", help="send N times (1)"
     )

@@ -21,6 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ouc.cli import _types
+from ouc.cli._inputs import input_name, read_block
 from ouc.device import SYSTEM_SERVICES, Device
 from ouc.errors import ConfigError, format_status
 from ouc.params import (
@@ -29,7 +30,6 @@ from ouc.params import (
     build,
     describe,
     dump_json,
-    load,
     parse,
     validate,
 )
@@ -49,7 +49,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     decode = actions.add_parser("decode", help="show a block as a TIA-style table or JSON")
     source = decode.add_mutually_exclusive_group(required=True)
-    source.add_argument("file", nargs="?", help="a block file: JSON or the binary image")
+    source.add_argument(
+        "file", nargs="?", help="a block file: JSON or the binary image (- for stdin)"
+    )
     source.add_argument("--hex", help="the block's bytes as hex (spaces and colons allowed)")
     decode.add_argument("--type", help="the block type (default: detected from the length)")
     decode.add_argument("--json", action="store_true", help="print the TIA-view JSON instead")
@@ -61,7 +63,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     decode.set_defaults(func=_decode)
 
     encode = actions.add_parser("encode", help="write a JSON block as its binary image")
-    encode.add_argument("file", help="a block file (JSON, or binary to re-encode)")
+    encode.add_argument("file", help="a block file (JSON, or binary to re-encode; - for stdin)")
     encode.add_argument(
         "-o", "--output", type=_types.new_file, help="write the bytes here (default: hex to stdout)"
     )
@@ -73,7 +75,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     encode.set_defaults(func=_encode)
 
     check = actions.add_parser("check", help="validate a block; exit 1 when a rule is broken")
-    check.add_argument("file", help="a block file: JSON or the binary image")
+    check.add_argument("file", help="a block file: JSON or the binary image (- for stdin)")
     check.add_argument(
         "--family", default="S7-1500", type=_types.family, help="S7-1200 or S7-1500 (S7-1500)"
     )
@@ -114,7 +116,7 @@ def _read(args: argparse.Namespace) -> Block:
                 "--hex is not hex bytes such as '00 40 00 01'", path="--hex"
             ) from None
         return parse(data, args.type, strict=strict)
-    return load(args.file, getattr(args, "type", None), strict=strict)
+    return read_block(args.file, getattr(args, "type", None), strict=strict)
 
 
 def _decode(args: argparse.Namespace) -> int:
@@ -142,7 +144,7 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
-    block = load(args.file)
+    block = read_block(args.file)
     form = None if args.bool_form is None else BoolForm(args.bool_form.upper())
     data = build(block, form)
     if args.output is None:
@@ -177,7 +179,7 @@ def _check(args: argparse.Namespace) -> int:
     block_ids = _numbers(args.id, "--id")
     if len(block_ids) > 1:
         raise ConfigError("give one ID", path="--id")
-    block = load(args.file)
+    block = read_block(args.file)
     findings = validate(
         block,
         device=device,
@@ -188,7 +190,7 @@ def _check(args: argparse.Namespace) -> int:
     where = f"{block.type_name} on {device.family.value} {device.firmware_text}"
     if args.json:
         report = {
-            "file": args.file,
+            "file": input_name(args.file),
             "type": block.type_name,
             "device": f"{device.family.value} {device.firmware_text}",
             "system_ports": _system_ports(device),
@@ -205,10 +207,10 @@ def _check(args: argparse.Namespace) -> int:
         print(json.dumps(report, indent=2))
     else:
         if not findings:
-            print(f"{args.file}: {where}: OK, no findings")
+            print(f"{input_name(args.file)}: {where}: OK, no findings")
         else:
             count = f"{len(findings)} finding{'s' if len(findings) > 1 else ''}"
-            print(f"{args.file}: {where}: {count}")
+            print(f"{input_name(args.file)}: {where}: {count}")
             for f in findings:
                 print(f"  {format_status(f.status)}  {f.path}: {f.message}")
         print("Ports the system holds (16#80A2), by device setting:")

@@ -63,8 +63,11 @@ class Printer:
         self._loop = loop
 
     def line(self, text: str, doc: dict[str, Any] | None = None) -> None:
+        """Print ``text``, or ``doc`` as one JSON line with ``--json``. A line without a JSON
+        form is for humans: with ``--json`` it goes to stderr, so stdout stays JSON only."""
         if self.json:
             if doc is None:
+                print(text, file=sys.stderr, flush=True)
                 return
             if self.worker is not None:
                 doc = {"worker": self.worker, **doc}
@@ -175,7 +178,7 @@ def frame_printer(
                     doc["error"] = str(exc)
             printer.line("", doc)
             return
-        text = f"{device} {block} {where} 0000 received {frame.rcvd_len} bytes "
+        text = f"{device} {block} {where} 16#0000 received {frame.rcvd_len} bytes "
         text += f"(RCVD_LEN {frame.rcvd_len})"
         if layout is not None:
             try:

@@ -178,11 +178,13 @@ def serve_blocking(job: ServeJob, share: WorkerShare | None = None) -> int:
     previous = on_sigterm()
     previous_hup = on_sighup(spec)
     control = None
+    status = 0
     try:
         endpoint.start()
         control = job.control(endpoint, None)
         done.wait()
-    except KeyboardInterrupt:
+    except KeyboardInterrupt as exc:
+        status = stop_status(exc)
         printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
         if control is not None:
@@ -192,11 +194,26 @@ def serve_blocking(job: ServeJob, share: WorkerShare | None = None) -> int:
             signal.signal(signal.SIGTERM, previous)
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)
-    return 0
+    return status
+
+
+INTERRUPTED = 130  # the exit status of a command stopped with Ctrl-C, as a shell reports it
+
+
+class Terminated(KeyboardInterrupt):
+    """SIGTERM: stop as on Ctrl-C, but the stop was asked for, so the exit status is 0."""
+
+
+def stop_status(exc: KeyboardInterrupt | int) -> int:
+    """The exit status after a stop: 130 for Ctrl-C (SIGINT), 0 for SIGTERM (a clean stop
+    asked for, by systemd or a script)."""
+    if isinstance(exc, int):
+        return 0 if exc == signal.SIGTERM else INTERRUPTED
+    return 0 if isinstance(exc, Terminated) else INTERRUPTED
 
 
 def _interrupt(signum: int, frame: object) -> None:
-    raise KeyboardInterrupt
+    raise Terminated
 
 
 def on_sigterm() -> Any:
@@ -231,24 +248,27 @@ async def _serve_loop(job: ServeJob, share: WorkerShare | None) -> int:
     spec = job.spec
     printer = job.printer(share)
     watch_certificates(spec, printer)
-    stop: asyncio.Future[str | None] = loop.create_future()
+    stop: asyncio.Future[int | None] = loop.create_future()  # the stop signal, None: --count
 
     def reached() -> None:
         if not stop.done():
             stop.set_result(None)
 
-    def interrupted() -> None:
+    def interrupted(signum: int) -> None:
         if not stop.done():
-            stop.set_result("stopping")
+            stop.set_result(signum)
 
     endpoint = AsyncPassiveEndpoint(spec, **job.options(printer, reached, share))
     handled = _stop_on_signals(loop, interrupted, spec.request_certificate_reload)
     printer.batch(loop)
     control = None
+    status = 0
     try:
         await endpoint.start()
         control = job.control(endpoint, loop)
-        if await stop:
+        signum = await stop
+        if signum is not None:
+            status = stop_status(signum)
             printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
         if control is not None:
@@ -257,17 +277,17 @@ async def _serve_loop(job: ServeJob, share: WorkerShare | None) -> int:
         for signum in handled:
             loop.remove_signal_handler(signum)
         printer.batch(None)  # writes what is left
-    return 0
+    return status
 
 
 def _stop_on_signals(
-    loop: asyncio.AbstractEventLoop, stop: Callable[[], None], reload: Callable[[], None]
+    loop: asyncio.AbstractEventLoop, stop: Callable[[int], None], reload: Callable[[], None]
 ) -> list[int]:
-    """Ctrl-C and SIGTERM call ``stop``, SIGHUP ``reload`` (the certificate "download"), in
+    """Ctrl-C and SIGTERM call ``stop(signum)``, SIGHUP ``reload`` (the certificate "download"), in
     the loop (main thread only); the signals handled."""
     if threading.current_thread() is not threading.main_thread():
         return []
     for signum in _STOP_SIGNALS:
-        loop.add_signal_handler(signum, stop)
+        loop.add_signal_handler(signum, stop, signum)
     loop.add_signal_handler(signal.SIGHUP, reload)
     return [*_STOP_SIGNALS, signal.SIGHUP]

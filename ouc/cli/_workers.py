@@ -51,7 +51,7 @@ from collections.abc import Callable
 from typing import IO
 
 from ouc.cli._printer import Printer
-from ouc.cli._serving import ServeJob, WorkerShare
+from ouc.cli._serving import INTERRUPTED, ServeJob, WorkerShare, stop_status
 from ouc.drivers._passive_common import default_listen
 from ouc.drivers._sockio import connection_error
 from ouc.errors import ConfigError
@@ -210,6 +210,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
             if info.si_signo != signal.SIGCHLD:
                 if info.si_signo != signal.SIGUSR1:
                     printer.line(f"{name} stopping", None)
+                    status = stop_status(info.si_signo)
                 break
             failed = _reap(pids, counts, printer, name, early)
             if failed is not None:
@@ -232,7 +233,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
         reservation.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
     printer.line(
-        f"{name} 0000 stopped - {processes} worker processes",
+        f"{name} 16#0000 stopped - {processes} worker processes",
         {"event": "stopped", "device": job.spec.name, "block": job.spec.block_name},
     )
     return status
@@ -285,7 +286,9 @@ def _fork(
             tally=counts.count_frame,
             reached=lambda: os.kill(supervisor, signal.SIGUSR1),
         )
+        # A worker stopped by Ctrl-C stopped as asked: the supervisor reports the 130.
         status = run(job, share)
+        status = 0 if status == INTERRUPTED else status
     except KeyboardInterrupt:
         status = 0
     except BaseException as exc:  # a worker must never return into the supervisor's code

@@ -18,7 +18,7 @@ every row of the last dimension of a multi-dimensional Bool array starts on a ne
 Every error is a :class:`~ouc.errors.DataBlockError` whose ``path`` names the variable.
 """
 
-from ouc.db._forms import load_layout
+from ouc.db._forms import load_layout, loads_layout
 from ouc.db._layout import Entry, Layout
 from ouc.db._literals import Literal, Nanoseconds, format_value, parse_literal, to_json
 from ouc.db._scl import parse_scl, parse_type
@@ -47,6 +47,7 @@ __all__ = [
     "StructType",
     "format_value",
     "load_layout",
+    "loads_layout",
     "parse_literal",
     "parse_scl",
     "parse_type",

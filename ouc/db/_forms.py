@@ -154,7 +154,8 @@ def _start(dtype: DataType, value: Any) -> Any:
 
 
 def load_layout(path: str | Path) -> Layout:
-    """Read a layout from a file: ``.json`` (the JSON form) or SCL source (anything else).
+    """Read a layout from a file: the JSON form (a ``.json`` file, or text starting with
+    ``{``) or SCL source (anything else).
 
     The layout is named after the ``DATA_BLOCK`` (or the JSON ``name``), else the file's stem.
 
@@ -170,7 +171,19 @@ def load_layout(path: str | Path) -> Layout:
         raise ConfigError(f"cannot read the layout: {exc.strerror or exc}", path=str(file)) from exc
     except UnicodeDecodeError as exc:
         raise DataBlockError("is not UTF-8 text", path=str(file)) from exc
-    if file.suffix.lower() == ".json":
+    return loads_layout(text, str(file))
+
+
+def loads_layout(text: str, name: str = "<stdin>") -> Layout:
+    """A layout from text (a file's, or stdin's): the JSON form when the first non-blank
+    character is ``{`` (whatever the file is called), else SCL source. ``name`` stands for the
+    file in errors (``NAME:LINE``) and names a layout that does not name itself.
+
+    Raises:
+        DataBlockError: as :func:`load_layout`.
+    """
+    file = Path(name)
+    if text.lstrip().startswith("{") or file.suffix.lower() == ".json":
         return _load_json(file, text)
     try:
         return _named(parse_scl(text), file.stem)

@@ -25,7 +25,7 @@ from typing import Any
 
 from ouc.conn import Connection
 from ouc.drivers._control_socket import JsonLineServer
-from ouc.errors import ConfigError, WaitTimeoutError
+from ouc.errors import ConfigError, WaitTimeoutError, format_status
 
 __all__ = ["CONTROL_TIMEOUT", "OPS", "PlcControl", "PlcControlServer"]
 
@@ -148,8 +148,8 @@ class PlcControl:
             "connections": [
                 {
                     "state": conn.state.value,
-                    "TSEND_C": f"{conn.tsend.STATUS:04X}",
-                    "TRCV_C": f"{conn.trcv.STATUS:04X}",
+                    "TSEND_C": format_status(conn.tsend.STATUS),
+                    "TRCV_C": format_status(conn.trcv.STATUS),
                 }
                 for conn in conns
             ],

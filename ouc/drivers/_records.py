@@ -20,6 +20,7 @@ from dataclasses import dataclass, field
 from enum import Enum
 from typing import Any
 
+from ouc._notation import iso_time, status_list
 from ouc.conn import (
     Connection,
     ConnectionEvent,
@@ -107,11 +108,11 @@ class EndpointRecord:
         return self.status >= 0x8000
 
     def line(self) -> str:
-        """The status line: ``PLC_1 TRCV_C 192.168.0.2:51234 0001 connected TLSv1.3 ...``."""
+        """The status line: ``PLC_1 TRCV_C 192.168.0.2:51234 16#0001 connected TLSv1.3 ...``."""
         parts = [self.device, self.block]
         if self.peer:
             parts.append(self.peer)
-        parts += [f"{self.status:04X}", self.kind.value]
+        parts += [self.status_text, self.kind.value]
         if self.kind is RecordKind.LISTENING and self.local:
             parts.append(f"on {self.local}")
         info = self.info
@@ -124,7 +125,8 @@ class EndpointRecord:
         return " ".join(parts)
 
     def to_json(self) -> dict[str, Any]:
-        """A JSON-ready dict (``--json`` prints one per line)."""
+        """A JSON-ready dict (``--json`` prints one per line): STATUS as ``16#0001``, STATUS
+        sequences as lists of such strings, the time as ISO 8601 UTC (``...T08:30:00.123Z``)."""
         doc: dict[str, Any] = {
             "event": self.kind.value,
             "device": self.device,
@@ -134,12 +136,12 @@ class EndpointRecord:
             "local": self.local,
             "reason": self.reason or None,
             "connection": self.connection,
-            "time": self.time,
+            "time": iso_time(self.time),
         }
         if self.reset:
             doc["reset"] = True
         if self.sequences:
-            doc["sequences"] = dict(self.sequences)
+            doc["sequences"] = {b: status_list(s) for b, s in self.sequences.items()}
         if self.info is not None:
             doc["tls"] = session_json(self.info)
         return doc

@@ -27,7 +27,7 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from ouc.errors import ConfigError, OucError
+from ouc.errors import ConfigError, OucError, format_status
 from ouc.load._client import LoadClient, Target
 from ouc.load._target import TargetRecipe
 
@@ -75,7 +75,7 @@ class RowResult:
 
     def fail(self, exc: OucError) -> None:
         if exc.status is not None:
-            key = f"16#{exc.status:04X}"
+            key = format_status(exc.status)
         else:  # no PLC code: the client's own time limit, or an error without one
             key = "timeout" if isinstance(exc, TimeoutError) else "error"
         self.failures[key] += 1
@@ -104,7 +104,11 @@ class RowResult:
             "clients": self.clients,
             "failed": self.failed,
             "failures": [
-                {"status": key, "count": count, "reason": self.reasons.get(key, "")}
+                {
+                    "status": key if key.startswith("16#") else None,  # None: no PLC status
+                    "count": count,
+                    "reason": self.reasons.get(key, ""),
+                }
                 for key, count in self.failures.most_common()
             ],
         }

@@ -38,7 +38,7 @@ from ouc.params._types import (
     canonical_type_name,
 )
 from ouc.params._validate import RULES, Finding, ParamCheckError, check, validate
-from ouc.params._views import FieldRow, describe, dump_json, from_dict, load, to_dict
+from ouc.params._views import FieldRow, describe, dump_json, from_dict, load, loads, to_dict
 
 __all__ = [
     "BLOCK_TYPES",
@@ -71,6 +71,7 @@ __all__ = [
     "dump_json",
     "from_dict",
     "load",
+    "loads",
     "parse",
     "to_dict",
     "validate",

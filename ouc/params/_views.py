@@ -32,7 +32,6 @@ from ouc.params._codec import build, parse
 from ouc.params._schema import layout
 from ouc.params._types import (
     BLOCK_TYPES,
-    SIZES,
     Block,
     BoolForm,
     TconIpV4,
@@ -43,7 +42,7 @@ from ouc.params._types import (
     canonical_type_name,
 )
 
-__all__ = ["FieldRow", "describe", "dump_json", "from_dict", "load", "to_dict"]
+__all__ = ["FieldRow", "describe", "dump_json", "from_dict", "load", "loads", "to_dict"]
 
 # Structures inside a block, by their TIA type name, and the class that holds them.
 _STRUCTS: dict[str, type] = {"TCON_IP_v4": TconIpV4, "TCON_QDN": TconQdn, "TSelector": TSelector}
@@ -228,38 +227,71 @@ def load(
 ) -> Block:
     """Read a block from a file: JSON (TIA view) or the binary image, told apart by content.
 
-    A file whose first non-blank character is ``{`` is JSON, unless it is not valid JSON and has
-    exactly a block's size, in which case it is read as binary. ``type_name`` and ``strict`` are
-    as for :func:`parse`; for JSON, ``type_name`` must match its ``"type"``. Errors name the
-    file: ``samples/x.json: ConnPara.RemotePort: ...``.
+    As :func:`loads`, with errors naming the file: ``samples/x.json: ConnPara.RemotePort: ...``.
 
     Raises:
         ConfigError: the file cannot be read.
-        ParamError: the content is no valid block (status and field as :func:`parse` /
-            :func:`from_dict` give them).
+        ParamError: the content is no valid block (see :func:`loads`).
     """
     file = Path(path)
     try:
         raw = file.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror or exc}", path=str(file)) from exc
+    return loads(raw, type_name, strict=strict, name=str(file))
+
+
+def loads(
+    data: bytes, type_name: str | None = None, *, strict: bool = True, name: str | None = None
+) -> Block:
+    """A block from bytes: JSON (TIA view) or the binary image, told apart by content.
+
+    Bytes whose first non-blank byte (after a UTF-8 BOM) is ``{`` or ``[`` are JSON, always: a
+    broken JSON text is an error naming its line and column, never decoded as a binary block
+    that happens to have a block's size. Anything else is the binary image. ``type_name`` and
+    ``strict`` are as for :func:`parse`; for JSON, ``type_name`` must match its ``"type"``.
+
+    Args:
+        name: where the bytes came from (a file name, ``<stdin>``), put in front of errors.
+
+    Raises:
+        ParamError: the content is no valid block (status and field as :func:`parse` /
+            :func:`from_dict` give them; broken JSON: 16#8089 and ``line L, column C``).
+    """
     try:
-        return _load_bytes(raw, type_name, strict)
+        return _load_bytes(data, type_name, strict)
     except OucError as exc:
-        where = f"{file}: {exc.path}" if exc.path else str(file)
+        if name is None:
+            raise
+        where = f"{name}: {exc.path}" if exc.path else name
         raise type(exc)(exc.message, status=exc.status, path=where) from exc
 
 
 def _load_bytes(raw: bytes, type_name: str | None, strict: bool) -> Block:
     text = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
-    if text.lstrip()[:1] != b"{":
+    if text.lstrip()[:1] not in (b"{", b"["):
         return parse(raw, type_name, strict=strict)
     try:
         data = json.loads(text.decode("utf-8"))
-    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        if len(raw) in SIZES or type_name is not None:
-            return parse(raw, type_name, strict=strict)
-        raise ParamError(f"not valid JSON: {exc}", status=Status.CONNECT_INVALID) from exc
+    except UnicodeDecodeError as exc:
+        raise ParamError(
+            f"starts like JSON but byte {exc.start} is not UTF-8; a block file that starts with "
+            "'{' or '[' is read as JSON: fix the file",
+            status=Status.CONNECT_INVALID,
+        ) from exc
+    except json.JSONDecodeError as exc:
+        raise ParamError(
+            f"not valid JSON ({exc.msg}); a block file that starts with '{{' or '[' is read as "
+            "JSON: fix the JSON there",
+            status=Status.CONNECT_INVALID,
+            path=f"line {exc.lineno}, column {exc.colno}",
+        ) from exc
+    if not isinstance(data, dict):
+        raise ParamError(
+            f"the JSON holds a {type(data).__name__}, not a block object "
+            '({"type": "TCON_IP_V4_SEC", ...})',
+            status=Status.CONNECT_INVALID,
+        )
     block = from_dict(data)
     if type_name is not None and canonical_type_name(type_name) != block.type_name:
         raise ParamError(

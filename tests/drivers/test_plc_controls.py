@@ -350,7 +350,7 @@ def test_en_r_0_holds_frames_until_en_r_1(store: CertStore, pem: ExamplePem) -> 
             log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
             tls.sendall(FRAME)
             (conn,) = control.status()["connections"]
-            assert conn["TRCV_C"] == "7004"
+            assert conn["TRCV_C"] == "16#7004"
             control.do("en_r", 1)
             got = b""
             while len(got) < len(FRAME):

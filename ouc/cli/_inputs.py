@@ -1,0 +1,70 @@
+"""Reading what a command is given: a file, or stdin for ``-``.
+
+Every option and argument that names a file to read takes ``-`` for stdin (one per command:
+stdin can be read once). Parameter blocks are told apart by content: JSON when the first
+non-blank byte is ``{`` or ``[``, else the binary image (:func:`ouc.params.loads`).
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from ouc.db import Layout, load_layout, loads_layout
+from ouc.errors import ConfigError, DataBlockError
+from ouc.params import Block, loads
+
+__all__ = ["STDIN", "input_name", "one_stdin", "read_block", "read_input", "read_layout"]
+
+STDIN = "-"
+
+
+def input_name(path: str) -> str:
+    """How errors name the input: the file, or ``<stdin>``."""
+    return "<stdin>" if path == STDIN else path
+
+
+def read_input(path: str, option: str | None = None) -> bytes:
+    """The bytes of ``path``, or of stdin for ``-``.
+
+    Raises:
+        ConfigError: the file cannot be read (naming it and, when given, the option).
+    """
+    if path == STDIN:
+        return sys.stdin.buffer.read()
+    try:
+        return Path(path).read_bytes()
+    except OSError as exc:
+        where = f"{option} {path}" if option else path
+        raise ConfigError(f"cannot read the file: {exc.strerror or exc}", path=where) from exc
+
+
+def read_block(
+    path: str, type_name: str | None = None, *, strict: bool = True, option: str | None = None
+) -> Block:
+    """A CONNECT block from a file or stdin, JSON or binary by content; errors name the input."""
+    return loads(read_input(path, option), type_name, strict=strict, name=input_name(path))
+
+
+def one_stdin(**inputs: str | None) -> None:
+    """Refuse two inputs read from stdin in one command (``--block - --file -``).
+
+    Args:
+        inputs: option → the path given (None: not given).
+    """
+    from_stdin = [option for option, path in inputs.items() if path == STDIN]
+    if len(from_stdin) > 1:
+        raise ConfigError(
+            f"{' and '.join(from_stdin)} both read stdin; stdin can be read once: give files"
+        )
+
+
+def read_layout(path: str, option: str | None = None) -> Layout:
+    """A data-block layout from a file or stdin: JSON (first non-blank ``{``) or SCL source."""
+    if path != STDIN:
+        return load_layout(path)
+    try:
+        text = read_input(path, option).decode("utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise DataBlockError("is not UTF-8 text", path=input_name(path)) from exc
+    return loads_layout(text, input_name(path))
