@@ -23,6 +23,7 @@ from __future__ import annotations
 import dataclasses
 import json
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -246,9 +247,11 @@ def loads(
 ) -> Block:
     """A block from bytes: JSON (TIA view) or the binary image, told apart by content.
 
-    Bytes whose first non-blank byte (after a UTF-8 BOM) is ``{`` or ``[`` are JSON, always: a
+    Text whose first non-blank byte (after a UTF-8 BOM) is ``{`` or ``[`` is JSON, always: a
     broken JSON text is an error naming its line and column, never decoded as a binary block
-    that happens to have a block's size. Anything else is the binary image. ``type_name`` and
+    that happens to have a block's size. Anything else is the binary image, including a block
+    whose first byte is ``{`` (InterfaceId 16#7Bxx): a binary block holds control bytes (its
+    zero bytes at least), text does not. ``type_name`` and
     ``strict`` are as for :func:`parse`; for JSON, ``type_name`` must match its ``"type"``.
 
     Args:
@@ -267,9 +270,13 @@ def loads(
         raise type(exc)(exc.message, status=exc.status, path=where) from exc
 
 
+# A byte no JSON text holds outside a string, and no JSON string holds unescaped.
+_CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
+
+
 def _load_bytes(raw: bytes, type_name: str | None, strict: bool) -> Block:
     text = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
-    if text.lstrip()[:1] not in (b"{", b"["):
+    if text.lstrip()[:1] not in (b"{", b"[") or _CONTROL.search(text):
         return parse(raw, type_name, strict=strict)
     try:
         data = json.loads(text.decode("utf-8"))

@@ -28,8 +28,10 @@ def test_demo_report(capsys: pytest.CaptureFixture[str]) -> None:
         "PLC_1 sees the client's certificate 11 (CN=PLC_2), trusted through CA 3",
         "Received by PLC_1 (TRCV_C, Received_Data, RCVD_LEN 258)\n"
         "  Var1 = TRUE\n  Var2 = 'Hello World!'",
-        "PLC_2 TSEND_C       7000 → 7001 → 7002 → 0001 → 7004 → 7005 → 0000 → 7003 → 0003 → 7000",
-        "PLC_1 TRCV_C        7000 → 7001 → 7002 → 0001 → 7006 → 0000 → 80C5 → 80C4",
+        "PLC_2 TSEND_C       16#7000 → 16#7001 → 16#7002 → 16#0001 → 16#7004 → 16#7005 → "
+        "16#0000 → 16#7003 → 16#0003 → 16#7000",
+        "PLC_1 TRCV_C        16#7000 → 16#7001 → 16#7002 → 16#0001 → 16#7006 → 16#0000 → "
+        "16#80C5 → 16#80C4",
         "OK: the values arrived",
     ):
         assert expected in out
@@ -43,28 +45,32 @@ def test_demo_json(capsys: pytest.CaptureFixture[str]) -> None:
     doc = json.loads(capsys.readouterr().out)
     assert doc["ok"] is True and doc["kept"] is False
     assert doc["received"] == {
-        "block": "Received_Data",
+        "db": "Received_Data",
         "rcvd_len": 258,
         "values": {"Var1": True, "Var2": "Hello World!"},
     }
     assert doc["tls"]["version"] == "TLSv1.3" and doc["tls"]["cipher"].startswith("TLS_")
-    assert doc["client"]["sees"]["certificate_id"] == 9
+    assert doc["client"]["sees"]["peer_cert_id"] == 9
     assert doc["server"]["sees"] == {
-        "certificate_id": 11,
-        "subject": "CN=PLC_2",
-        "trusted_through_ca": 3,
-        "own_certificate_id": 9,
+        "peer_cert_id": 11,
+        "peer_subject": "CN=PLC_2",
+        "peer_anchor_id": 3,
+        "own_cert_id": 9,
     }
     assert doc["server"]["peer"].startswith("192.168.0.2:")
     # TIA help (domain.md §4): 7002 while establishing, 0001 when established, 7004 (TSEND_C)
     # or 7006 (TRCV_C, EN_R = 1), 7005 → 0000 per job; CONT 1→0 closes with 7003 → 0003 → 7000.
-    tsend = doc["client"]["TSEND_C"].split(" → ")
-    assert tsend[tsend.index("7002") + 1 : tsend.index("7002") + 3] == ["0001", "7004"]
-    assert "7005 → 0000" in doc["client"]["TSEND_C"]
-    assert doc["client"]["TSEND_C"].endswith("7003 → 0003 → 7000")
-    assert "7002 → 0001 → 7006 → 0000" in doc["server"]["TRCV_C"]
-    for sequence in (doc["client"]["TSEND_C"], doc["server"]["TRCV_C"]):
-        assert {int(code, 16) for code in sequence.split(" → ")} <= ALLOWED_STATUS
+    # STATUS sequences are lists of 16#xxxx strings.
+    tsend = doc["client"]["sequences"]["TSEND_C"]
+    trcv = doc["server"]["sequences"]["TRCV_C"]
+    at = tsend.index("16#7002")
+    assert tsend[at + 1 : at + 3] == ["16#0001", "16#7004"]
+    assert tsend[tsend.index("16#7005") + 1] == "16#0000"
+    assert tsend[-3:] == ["16#7003", "16#0003", "16#7000"]
+    at = trcv.index("16#7002")
+    assert trcv[at : at + 4] == ["16#7002", "16#0001", "16#7006", "16#0000"]
+    for sequence in (tsend, trcv):
+        assert {int(code.removeprefix("16#"), 16) for code in sequence} <= ALLOWED_STATUS
 
 
 def test_keep_store(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

@@ -62,7 +62,9 @@ def test_serve_subprocess_and_connect_in_process(
     assert out[1]["tls"]["version"] == "TLSv1.3" and out[1]["tls"]["peer_subject"] == "CN=PLC_1"
     frame = next(doc for doc in out if doc["event"] == "frame")
     assert frame["values"] == {"Var1": True, "Var2": "Hi PLC"}
-    assert out[-1]["TSEND_C"].startswith("7000 → 7001 → 7002 → 0001 → 7004 → 7005 → 0000 → ")
+    assert out[-1]["sequences"]["TSEND_C"][:7] == [
+        "16#7000", "16#7001", "16#7002", "16#0001", "16#7004", "16#7005", "16#0000"
+    ]  # fmt: skip
     assert proc.wait(WAIT) == 0  # --count 1: it stops by itself
     served = [json.loads(line) for line in lines.rest()]
     kinds = [doc["event"] for doc in served]
@@ -158,7 +160,10 @@ def test_connect_to_the_driver_with_hex_and_adhoc_reply(
     assert status == 0
     assert out.count("received 4 bytes (RCVD_LEN 4)") == 2
     assert "de ad be ef" in out
-    assert "TSEND_C STATUS: 7000 → 7001 → 7002 → 0001 → 7004 → 7005 → 0000 → 7004 → 7005" in out
+    assert (
+        "TSEND_C STATUS: 16#7000 → 16#7001 → 16#7002 → 16#0001 → 16#7004 → 16#7005 → 16#0000 → "
+        "16#7004 → 16#7005" in out
+    )
 
 
 def test_connect_refused_is_one_line_80c4(

@@ -149,7 +149,8 @@ def test_com_rst_stop_and_run_on_a_running_serve(
 
     state = plc(control, "status", capsys=capsys)
     assert state["cpu"] == "RUN" and state["cont"] is True
-    assert state["connections"] == [{"state": "connected", "TSEND_C": "7004", "TRCV_C": "7006"}]  # type: ignore[comparison-overlap]
+    connected = {"state": "connected", "TSEND_C": "16#7004", "TRCV_C": "16#7006"}
+    assert state["connections"] == [connected]  # type: ignore[comparison-overlap]
 
     # COM_RST: s_client sees the reset (errno 104, ECONNRESET) and ends.
     plc(control, "com_rst", capsys=capsys)
@@ -223,12 +224,12 @@ def test_com_rst_stop_and_run_on_a_running_connect(
         log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=3)
         state = plc(control, "status", capsys=capsys)
         (conn,) = state["connections"]  # type: ignore[misc]
-        assert conn["TSEND_C"] == "7004"
+        assert conn["TSEND_C"] == "16#7004"
         # CONT 1→0 closes in order (7003 → 0003 → 7000), CONT 0→1 establishes again.
         state = plc(control, "cont", "0", capsys=capsys)
         assert state["cont"] is False
         (conn,) = state["connections"]  # type: ignore[misc]
-        assert (conn["state"], conn["TSEND_C"]) == ("closed", "7000")
+        assert (conn["state"], conn["TSEND_C"]) == ("closed", "16#7000")
         plc(control, "cont", "1", capsys=capsys)
         log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=4)
 

@@ -191,7 +191,8 @@ def test_load_errors_name_the_file(tmp_path: Path) -> None:
     broken.write_text('{"type": "TCON_IP_V4_SEC",')
     with pytest.raises(ParamError) as info:
         load(broken)
-    assert info.value.path == str(broken) and "JSON" in info.value.message
+    assert info.value.path == f"{broken}: line 1, column 27" and "JSON" in info.value.message
+    assert info.value.status == Status.CONNECT_INVALID
 
     short = tmp_path / "short.bin"
     short.write_bytes(bytes(20))
