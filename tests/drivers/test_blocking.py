@@ -98,7 +98,7 @@ def test_standard_example_mutual_tls_and_a_frame(setup: ExampleSetup, no_leaks: 
     connected = server_log.of(RecordKind.CONNECTED)[0]
     assert connected.peer is not None and connected.peer.startswith("192.168.0.2:")
     assert connected.info is not None and connected.info.peer_subject == "CN=PLC_2"
-    assert "0001 connected TLSv1.3" in connected.line()
+    assert "16#0001 connected TLSv1.3" in connected.line()
     assert closed.status == Status.PARTNER_CLOSED
     assert closed.sequences["TRCV_C"] == "7000 → 7001 → 7002 → 0001 → 7006 → 0000 → 80C5 → 80C4"
     assert c.format_sequence("TSEND_C") == (
