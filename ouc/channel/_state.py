@@ -170,11 +170,11 @@ class ChannelRow:
             "target": self.target,
             "via_alternative": self.via_alternative,
             "security": self.security,
-            "peer": self.peer,
+            "peer_subject": self.peer,
             "peer_valid_to": None if self.peer_valid_to is None else iso_time(self.peer_valid_to),
             "peer_expired": self.peer_expired,
             "attempts": self.attempts,
-            "connections": self.connections,
+            "established": self.connections,
             "reason": self.reason or None,
         }
 
@@ -197,11 +197,11 @@ class ChannelRow:
                 target=str(doc["target"]),
                 via_alternative=bool(doc["via_alternative"]),
                 security=str(doc["security"]),
-                peer=doc["peer"],
+                peer=doc["peer_subject"],
                 peer_valid_to=None if valid_to is None else dt.datetime.fromisoformat(valid_to),
                 peer_expired=bool(doc["peer_expired"]),
                 attempts=int(doc["attempts"]),
-                connections=int(doc["connections"]),
+                connections=int(doc["established"]),
                 reason=doc["reason"] or "",
             )
         except (KeyError, TypeError, ValueError) as exc:
@@ -271,7 +271,7 @@ class ChannelEvent:
         """A JSON-ready dict (``ouc channel run --json``): the sentence as ``reason`` and the
         time as ISO 8601 UTC, like an endpoint's records."""
         return {
-            "connection": self.connection,
+            "name": self.connection,
             "event": self.kind,
             "status": format_status(self.status),
             "reason": self.text,

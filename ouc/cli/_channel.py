@@ -238,7 +238,7 @@ def _run(args: argparse.Namespace) -> int:
         printer.text(
             f"ouc channel: {count} connection{'' if count == 1 else 's'} ({names}); control socket "
             f"{control.path}",
-            {"event": "started", "connections": channel.names, "control": str(control.path)},
+            {"event": "started", "names": channel.names, "control": str(control.path)},
         )
         done.wait()
     except KeyboardInterrupt:

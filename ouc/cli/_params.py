@@ -192,7 +192,8 @@ def _check(args: argparse.Namespace) -> int:
         report = {
             "file": input_name(args.file),
             "type": block.type_name,
-            "device": f"{device.family.value} {device.firmware_text}",
+            "family": device.family.value,
+            "firmware": device.firmware_text,
             "system_ports": _system_ports(device),
             "findings": [
                 {

@@ -117,7 +117,7 @@ def test_cli_status_and_set_in_process(
 
     assert main(["channel", "status", "--control", str(path), "--json"]) == 0
     (doc,) = json.loads(capsys.readouterr().out)
-    assert doc["peer"] == "CN=PLC_1"
+    assert doc["peer_subject"] == "CN=PLC_1"
 
     wait = str(plant.WAIT)
     assert (
@@ -181,7 +181,7 @@ def test_tags_and_restart_through_the_control_socket_and_the_cli(
     assert main(argv) == 0
     (row,) = json.loads(capsys.readouterr().out)
     assert row["state"] == "connected" and row["UseAlternativeAddress"] == 0
-    assert row["connections"] == 2 and row["target"] == f"{plant.PLC1_IP}:2000"
+    assert row["established"] == 2 and row["target"] == f"{plant.PLC1_IP}:2000"
     kinds = [e.kind for e in channel.events()]
     assert kinds[-3:] == ["restart", "connecting", "connected"]
 
@@ -291,7 +291,7 @@ def test_run_through_a_subprocess_until_ctrl_c(
         assert any("control socket" in line for line in lines)
         assert main(["channel", "status", "--config", str(config), "--json"]) == 0
         (row,) = json.loads(capsys.readouterr().out)
-        assert row["state"] == "connected" and row["peer"] == "CN=PLC_1"
+        assert row["state"] == "connected" and row["peer_subject"] == "CN=PLC_1"
         wait = str(plant.WAIT)
         argv = ["channel", "set", "--config", str(config), "PLC1", "ForceConnectionState", "0"]
         assert main([*argv, "--wait", wait]) == 0

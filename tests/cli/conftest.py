@@ -11,12 +11,15 @@ import datetime as dt
 import json
 import os
 import queue
+import select
 import signal
 import subprocess
 import sys
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -110,3 +113,29 @@ def serve(store: CertStore) -> Iterator[Serve]:
     starter = Serve(store)
     yield starter
     starter.close()
+
+
+def _lines_until(proc: subprocess.Popen[bytes], marker: str, wait: float = WAIT) -> list[str]:
+    """stdout lines of ``proc`` (opened in bytes mode) up to the first that holds ``marker``;
+    every read is bounded by ``wait`` in all."""
+    assert proc.stdout is not None
+    fd, buffer, lines = proc.stdout.fileno(), b"", []
+    deadline = time.monotonic() + wait
+    while (remaining := deadline - time.monotonic()) > 0:
+        ready, _, _ = select.select([fd], [], [], remaining)
+        chunk = os.read(fd, 65536) if ready else b""
+        if ready and not chunk:
+            break
+        buffer += chunk
+        *complete, buffer = buffer.split(b"\n")
+        for line in complete:
+            lines.append(line.decode())
+            if marker in lines[-1]:
+                return lines
+    raise AssertionError(f"no {marker!r} within {wait:g} s; output: {lines!r}")
+
+
+@pytest.fixture(scope="session")
+def lines_until() -> Any:
+    """``lines_until(proc, marker)``: a process's stdout lines up to ``marker`` (bounded)."""
+    return _lines_until

@@ -103,7 +103,8 @@ def test_check_json(capsys: pytest.CaptureFixture[str], tmp_path: Path) -> None:
     code, out, _ = run(capsys, "check", str(client), "--own-ip", "192.168.0.1", "--json")
     report = json.loads(out)
     assert code == 1
-    assert report["device"] == "S7-1500 V3.1" and report["type"] == "TCON_IP_V4_SEC"
+    assert (report["family"], report["firmware"]) == ("S7-1500", "V3.1")
+    assert report["type"] == "TCON_IP_V4_SEC"
     assert report["findings"] == [
         {
             "path": "ConnPara.RemoteAddress",

@@ -101,3 +101,11 @@ def test_fixtures_work_in_an_ordinary_user_suite(pytester: pytest.Pytester) -> N
     )
     result = pytester.runpytest("-W", "error", "-p", "no:cacheprovider")
     result.assert_outcomes(passed=3)
+
+
+def test_the_readme_client_checks_the_plc_by_its_ip_san() -> None:
+    """The examples a peer copies verify the PLC by its certificate's IP SAN (they pass in
+    the fresh run above with hostname checking on), never switch the check off."""
+    code = "\n".join(readme_examples())
+    assert "check_hostname" not in code and "CERT_NONE" not in code
+    assert code.count('server_hostname="192.168.0.1"') >= 2
