@@ -151,14 +151,7 @@ def test_valid_blocks_narrowed_meet_every_constraint(want: dict[str, object]) ->
     @given(valid_blocks(**want))  # type: ignore[arg-type]
     def run(block: Block) -> None:
         assert validate(block) == []
-        if "secure" in want:
-            assert block.secure is want["secure"]
-        if "role" in want:
-            assert block.role.value == str(getattr(want["role"], "value", want["role"])).lower()
-        if "protocol" in want:
-            expected = want["protocol"]
-            name = expected.value if isinstance(expected, Protocol) else str(expected)
-            assert block.protocol is not None and block.protocol.value.lower() == name.lower()
+        _meets(block, want)
 
     run()
 
