@@ -53,7 +53,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("target", metavar="HOST:PORT", help="the peer, e.g. 192.0.2.10:2000")
     who = p.add_argument_group("who connects (defaults: the standard client block)")
-    who.add_argument("--block", metavar="FILE", help="CONNECT block, JSON or binary")
+    who.add_argument("--block", metavar="FILE", help="CONNECT block, JSON or binary (- for stdin)")
     who.add_argument(
         "--store", default="ouc-store", metavar="DIR", help="certificate store (./ouc-store)"
     )
@@ -109,18 +109,20 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 
 def _run(args: argparse.Namespace) -> int:
+    from ouc.cli._inputs import STDIN, read_block
     from ouc.drivers import split_host_port
     from ouc.load._report import document, format_table
     from ouc.load._run import LoadSettings, run_load, select_rows
     from ouc.load._target import TargetRecipe, parse_target
 
     host, port = parse_target(args.target)
+    block = read_block(args.block, option="--block") if args.block == STDIN else args.block
     bind = None
     if args.bind:
         bind_host, bind_port = split_host_port(args.bind, "--bind")
         bind = (bind_host or "0.0.0.0", bind_port or 0)
     recipe = TargetRecipe(
-        host=host, port=port, store=args.store, block=args.block, device=args.device,
+        host=host, port=port, store=args.store, block=block, device=args.device,
         family=args.family, firmware=args.firmware, own_ip=tuple(args.own_ip or ()),
         bind=bind, insecure=args.insecure, profile=args.profile, timeout=args.timeout,
     )  # fmt: skip

@@ -18,7 +18,7 @@ from ouc.device import Device, Role
 from ouc.drivers import EndpointSpec
 from ouc.errors import ConfigError
 from ouc.load._client import Target
-from ouc.params import STANDARD_CLIENT, load
+from ouc.params import STANDARD_CLIENT, Block, load
 
 __all__ = ["STORE_PASSWORD_ENV", "TargetRecipe", "parse_target"]
 
@@ -58,7 +58,8 @@ class TargetRecipe:
     Attributes:
         host / port: the peer.
         store: certificate store directory (needed for a secure block).
-        block: CONNECT block file (JSON or binary), None = the standard client block.
+        block: CONNECT block file (JSON or binary) or the block itself (the command line reads
+            ``-`` from stdin once, for every process), None = the standard client block.
         device: whose certificate assignments count, None = the standard client ``PLC_2``.
         family / firmware: the emulated CPU (decides TLS 1.2 / 1.3), None = S7-1500 V3.1.
         own_ip: the device's own plant addresses.
@@ -71,7 +72,7 @@ class TargetRecipe:
     host: str
     port: int
     store: str | None = "ouc-store"
-    block: str | None = None
+    block: str | Block | None = None
     device: str | None = None
     family: str | None = None
     firmware: str | None = None
@@ -99,7 +100,9 @@ class TargetRecipe:
         Raises:
             OucError: the block, the store or the certificate IDs do not resolve (16#80ED, ...).
         """
-        block = STANDARD_CLIENT if self.block is None else load(self.block)
+        block = self.block if self.block is not None else STANDARD_CLIENT
+        if isinstance(block, str):
+            block = load(block)
         if block.role is not Role.ACTIVE:
             raise ConfigError(
                 "the block has ActiveEstablished FALSE (the passive side): give a client block",

@@ -119,3 +119,13 @@ def test_stdin_through_a_real_pipe() -> None:
     )
     assert result.returncode == 0, result.stderr
     assert json.loads(result.stdout)["type"] == "TCON_IP_V4_SEC"
+
+
+def test_load_reads_its_block_from_stdin_once_for_every_process(
+    monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The block is read before any process starts: the server block from stdin is refused
+    as the passive side, as the same file would be."""
+    feed(monkeypatch, BLOCK_JSON.read_bytes())
+    assert main(["load", "127.0.0.1:1", "--block", "-", "--processes", "2"]) == 2
+    assert "--block: the block has ActiveEstablished FALSE" in capsys.readouterr().err
