@@ -171,6 +171,7 @@ FIELDS: dict[str, str] = {
     "clients": "clients per process",
     "failed": "operations that failed",
     "failures": "failures by STATUS",
+    "kind": "a failure's kind: status (a PLC STATUS), timeout (the client's limit) or error",
     "count": "how many",
     # ouc channel.
     "via_alternative": "the link uses the alternative address",

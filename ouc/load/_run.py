@@ -105,7 +105,9 @@ class RowResult:
             "failed": self.failed,
             "failures": [
                 {
-                    "status": key if key.startswith("16#") else None,  # None: no PLC status
+                    # A PLC STATUS where one exists; else null, and the kind says what it was.
+                    "status": key if key.startswith("16#") else None,
+                    "kind": "status" if key.startswith("16#") else key,  # timeout, error
                     "count": count,
                     "reason": self.reasons.get(key, ""),
                 }
