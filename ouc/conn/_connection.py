@@ -88,11 +88,6 @@ _RECEIVING, _RECEIVED = (_SHARED_INTS[s] for s in TABLE[(_CONNECTED, E.RECEIVED)
 _NO_JOB = _SHARED_INTS[Status.NO_JOB]
 
 
-def _shared_int(status: int) -> int:
-    shared = _SHARED_INTS.get(status)
-    return shared if shared is not None else int(status)
-
-
 _WIDTH = 3  # list items per STATUS history entry (time, block, status)
 
 
@@ -630,7 +625,7 @@ class Connection(IsoPhase):
 
     def _set(self, outputs: BlockOutputs, status: int) -> None:
         if outputs._status != status:
-            shared = _SHARED_INTS.get(status)  # _shared_int(), inline: ~10 times a handshake
+            shared = _SHARED_INTS.get(status)  # shared ints: ~10 times a handshake
             outputs._status = status = shared if shared is not None else int(status)
             self._history.extend((self._now, outputs.name, status))
             if len(self._history) > self._trim_at:
