@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import errno
+import functools
 import logging
 import math
 import select
@@ -149,6 +150,21 @@ def lean_event_loop() -> asyncio.AbstractEventLoop:
     return asyncio.SelectorEventLoop(LeanSelector())
 
 
+class _Acceptor:
+    """A listening socket among the lean transports of a :class:`LeanSelector`: readable
+    means connections wait to be accepted (no handle of the loop per accept)."""
+
+    __slots__ = ("_read_ready",)
+
+    _mask = _IN
+
+    def __init__(self, accept: Callable[[], None]) -> None:
+        self._read_ready = accept
+
+    def _write_ready(self) -> None:  # never wanted
+        pass
+
+
 class Poller:
     """One epoll for the transports of a :class:`LeanServer`, one reader of the loop.
 
@@ -175,6 +191,20 @@ class Poller:
         self._epoll = select.epoll()
         self._targets = {}
         loop.add_reader(self._epoll.fileno(), self._ready)
+
+    def watch(self, sock: socket.socket, accept: Callable[[], None]) -> None:
+        """Call ``accept`` whenever listening socket ``sock`` is readable: from the shared
+        epoll on a :class:`LeanSelector` loop, else as a reader of the loop."""
+        if self._own:
+            self._loop.add_reader(sock.fileno(), accept)
+        else:
+            self.want(sock.fileno(), _Acceptor(accept), _IN)  # type: ignore[arg-type]
+
+    def unwatch(self, sock: socket.socket) -> None:
+        if self._own:
+            self._loop.remove_reader(sock.fileno())
+        else:
+            self.want(sock.fileno(), None, 0)  # type: ignore[arg-type]
 
     def attach(self) -> None:
         self._transports += 1
@@ -524,8 +554,7 @@ class LeanServer:
         self._poller = Poller(loop)
         for sock in socks:
             sock.setblocking(False)
-            kind = (int(sock.family), int(sock.type), sock.proto)
-            loop.add_reader(sock.fileno(), self._accept_ready, sock, kind)
+            self._watch(sock)
 
     @classmethod
     async def create(
@@ -575,6 +604,10 @@ class LeanServer:
     def sockets(self) -> tuple[socket.socket, ...]:
         return tuple(sock for sock in self._socks if sock.fileno() >= 0)
 
+    def _watch(self, sock: socket.socket) -> None:
+        kind = (int(sock.family), int(sock.type), sock.proto)
+        self._poller.watch(sock, functools.partial(self._accept_ready, sock, kind))
+
     def close(self) -> None:
         """Stop accepting (connections already accepted are not touched)."""
         for retry in self._retry.values():
@@ -582,7 +615,7 @@ class LeanServer:
         self._retry.clear()
         for sock in self._socks:
             if sock.fileno() >= 0:
-                self._loop.remove_reader(sock.fileno())
+                self._poller.unwatch(sock)
                 sock.close()
         self._poller.retire()
 
@@ -601,8 +634,8 @@ class LeanServer:
                 if exc.errno not in _OUT_OF_FDS:
                     return  # that peer is gone; the next one is what counts
                 log.warning("accept() failed (%s); retrying in %g s", exc, _ACCEPT_RETRY)
-                loop.remove_reader(lsock.fileno())
-                self._retry[lsock] = loop.call_later(_ACCEPT_RETRY, self._resume, lsock, kind)
+                self._poller.unwatch(lsock)
+                self._retry[lsock] = loop.call_later(_ACCEPT_RETRY, self._resume, lsock)
                 return
             conn = socket.socket(*kind, fileno=fd)
             conn.setblocking(False)
@@ -616,7 +649,7 @@ class LeanServer:
                 continue
             LeanTransport(loop, conn, protocol, peer, self._poller).start()
 
-    def _resume(self, lsock: socket.socket, kind: tuple[int, int, int]) -> None:
+    def _resume(self, lsock: socket.socket) -> None:
         self._retry.pop(lsock, None)
         if lsock.fileno() >= 0:
-            self._loop.add_reader(lsock.fileno(), self._accept_ready, lsock, kind)
+            self._watch(lsock)
