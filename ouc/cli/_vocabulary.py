@@ -11,7 +11,10 @@ strings, times as ISO 8601 UTC (``2026-12-06T08:30:00.123Z``).
 
 from __future__ import annotations
 
-__all__ = ["FIELDS", "STATUS_FIELDS", "SYNONYMS", "TIME_FIELDS"]
+import re
+from typing import Any
+
+__all__ = ["FIELDS", "STATUS_FIELDS", "SYNONYMS", "TIME_FIELDS", "problems"]
 
 # Names taken from TIA Portal (TCON fields, block names, LEN/RCVD_LEN) keep their spelling.
 _TIA = {
@@ -211,3 +214,51 @@ STATUS_FIELDS = frozenset({"status", "TSEND_C", "TRCV_C"})
 
 TIME_FIELDS = frozenset({"time", "valid_from", "valid_to", "peer_valid_to"})
 """Fields whose value is an ISO 8601 UTC time with milliseconds and a Z."""
+
+STATUS = re.compile(r"16#[0-9A-F]{4}")
+ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
+
+
+def problems(doc: Any, where: str = "") -> list[str]:
+    """Everything in one JSON document that speaks another dialect than the shared one: a
+    synonym or an unlisted field name, a STATUS not as 16#xxxx, a STATUS sequence that is
+    not a list, a time that is not ISO 8601 UTC. Each problem names its place (``where.a.b``).
+    The user's own names (a data block's ``values``) are not looked into."""
+    found: list[str] = []
+
+    def status_ok(value: Any) -> bool:
+        if isinstance(value, list):
+            return all(isinstance(v, str) and STATUS.fullmatch(v) for v in value)
+        return value is None or (isinstance(value, str) and bool(STATUS.fullmatch(value)))
+
+    def walk(node: Any, trail: str) -> None:
+        if isinstance(node, str) and "→" in node:
+            found.append(f"{trail}: an arrow-joined sequence in JSON: {node!r}")
+        if isinstance(node, list):
+            for item in node:
+                walk(item, trail + "[]")
+        if not isinstance(node, dict):
+            return
+        for key, value in node.items():
+            here = f"{trail}.{key}"
+            if key in SYNONYMS:
+                found.append(f"{here}: say {SYNONYMS[key]!r}")
+            elif key not in FIELDS:
+                found.append(f"{here}: not in the shared field list (ouc/cli/_vocabulary.py)")
+            if key in STATUS_FIELDS and not status_ok(value):
+                found.append(f"{here}: STATUS not as 16#xxxx: {value!r}")
+            if key in TIME_FIELDS and not (value is None or ISO.fullmatch(str(value))):
+                found.append(f"{here}: not an ISO 8601 UTC time: {value!r}")
+            if key == "sequences":
+                if not isinstance(value, dict):
+                    found.append(f"{here}: not block -> list of 16#xxxx: {value!r}")
+                elif not all(isinstance(v, list) for v in value.values()):
+                    found.append(f"{here}: a STATUS sequence that is not a list")
+                elif not all(map(status_ok, value.values())):
+                    found.append(f"{here}: not block -> list of 16#xxxx: {value!r}")
+                continue
+            if key != "values":  # the user's own variable names inside
+                walk(value, here)
+
+    walk(doc, where)
+    return found

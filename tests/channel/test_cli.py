@@ -25,6 +25,7 @@ from ouc.channel import (
     control_request,
 )
 from ouc.cli import main
+from ouc.cli._vocabulary import problems as vocabulary_problems
 from ouc.errors import ConfigError, Status
 
 Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
@@ -302,3 +303,39 @@ def test_run_through_a_subprocess_until_ctrl_c(
     assert proc.returncode == 130, err  # Ctrl-C, as a shell reports it
     assert "stopping (Ctrl-C)" in out.decode()
     assert not (plant.tmp_path / "channel.ouc.sock").exists()
+
+
+def test_run_json_speaks_the_command_lines_vocabulary(
+    plant: Plant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``channel run --json``: every stdout line is one JSON event in the shared vocabulary
+    (16# STATUS, ISO times, the field list of ``ouc/cli/_vocabulary.py``), as are the rows of
+    ``status``, ``set`` and ``restart --json``; Ctrl-C ends it with 130."""
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9)
+    config = plant.write_config(plant.tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ouc", "channel", "run", str(config), "--json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    output = _Output(proc)
+    docs: list[Any] = []
+    try:
+        output.until('"connected"', plant.WAIT)
+        wait = str(plant.WAIT)
+        for argv in (
+            ["status"],
+            ["set", "PLC1", "UseAlternativeAddress", "0", "--wait", wait],
+            ["restart", "--wait", wait],
+        ):
+            assert main(["channel", *argv, "--config", str(config), "--json"]) == 0
+            docs.append(json.loads(capsys.readouterr().out))
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=plant.WAIT)
+    assert proc.returncode == 130, err
+    lines = output.lines + [line for line in (output.buffer + out).decode().splitlines() if line]
+    events = [json.loads(line) for line in lines]  # stdout is JSON only
+    assert {"started", "connecting", "connected", "stopping"} <= {e["event"] for e in events}
+    assert [p for doc in events + docs for p in vocabulary_problems(doc, "channel")] == []
+    assert all(e["name"] == "PLC1" for e in events if e["event"] == "connected")

@@ -29,7 +29,7 @@ import pytest
 
 from ouc.channel import ChannelEvent, ChannelRow, LinkState
 from ouc.cli import build_parser, main
-from ouc.cli._vocabulary import FIELDS, STATUS_FIELDS, SYNONYMS, TIME_FIELDS
+from ouc.cli._vocabulary import problems as vocabulary_problems
 
 WAIT = 30.0
 
@@ -117,46 +117,6 @@ ISO = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z")
 # A STATUS word without its 16#: 7xxx, 80xx, 000x standing alone (ports here are not 7xxx).
 BARE_STATUS = re.compile(r"(?<![#\w.:])(?:7[0-9A-F]{3}|80[0-9A-F]{2}|000[0-9A-F])(?![\w])")
 SAMPLES = Path(__file__).parents[2] / "samples"
-
-
-def vocabulary_problems(doc: Any, where: str) -> list[str]:
-    """Everything in one JSON document that speaks another dialect than the shared one."""
-    problems: list[str] = []
-
-    def status_ok(value: Any) -> bool:
-        if isinstance(value, list):
-            return all(isinstance(v, str) and STATUS.fullmatch(v) for v in value)
-        return value is None or (isinstance(value, str) and bool(STATUS.fullmatch(value)))
-
-    def walk(node: Any, trail: str) -> None:
-        if isinstance(node, str) and "→" in node:
-            problems.append(f"{trail}: an arrow-joined sequence in JSON: {node!r}")
-        if isinstance(node, list):
-            for item in node:
-                walk(item, trail + "[]")
-        if not isinstance(node, dict):
-            return
-        for key, value in node.items():
-            here = f"{trail}.{key}"
-            if key in SYNONYMS:
-                problems.append(f"{here}: say {SYNONYMS[key]!r}")
-            elif key not in FIELDS:
-                problems.append(f"{here}: not in the shared field list (ouc/cli/_vocabulary.py)")
-            if key in STATUS_FIELDS and not status_ok(value):
-                problems.append(f"{here}: STATUS not as 16#xxxx: {value!r}")
-            if key in TIME_FIELDS and not (value is None or ISO.fullmatch(str(value))):
-                problems.append(f"{here}: not an ISO 8601 UTC time: {value!r}")
-            if key == "sequences":
-                if not (isinstance(value, dict) and all(map(status_ok, value.values()))):
-                    problems.append(f"{here}: not block -> list of 16#xxxx: {value!r}")
-                if not all(isinstance(v, list) for v in value.values()):
-                    problems.append(f"{here}: a STATUS sequence that is not a list")
-                continue
-            if key != "values":  # the user's own variable names inside
-                walk(value, here)
-
-    walk(doc, where)
-    return problems
 
 
 def run(argv: list[str]) -> tuple[int, str, str]:
@@ -261,8 +221,9 @@ def walk(tmp_path_factory: pytest.TempPathFactory, lines_until: Any) -> Walk:
     result.docs["serve"] = [json.loads(line) for line in [*first, *out.decode().splitlines()]]
     result.serve_stderr, result.serve_status = err.decode(), serve.returncode
 
-    # ouc channel prints these objects (run: events; status/set/restart: rows); a running
-    # channel and its plant are tests/channel's.
+    # ouc channel prints these objects (run: events; status/set/restart: rows). A real
+    # channel run needs tests/channel's plant: its test_cli walks that output with the same
+    # checker.
     row = ChannelRow(
         name="PLC1",
         state=LinkState.CONNECTED,
@@ -327,6 +288,9 @@ def test_the_checker_fails_each_dialect() -> None:
     assert any("arrow-joined" in p for p in problems)
     assert any("not a list" in p for p in problems)
     assert any(p.startswith("doc.tls.TRCV_C:") for p in problems)
+    assert vocabulary_problems({"sequences": "16#7000"}, "d") == [
+        "d.sequences: not block -> list of 16#xxxx: '16#7000'"
+    ]
     assert vocabulary_problems({"status": "16#7004", "time": "2026-12-06T08:30:00.123Z"}, "d") == []
 
 
