@@ -37,7 +37,14 @@ from ouc.certs._keys import (
 )
 from ouc.certs._listing import CertDetails, CertRow, cert_details, cert_row, damaged_row
 from ouc.certs._storebase import StoreBase, device_name, writes
-from ouc.certs._transfer import export_cert, export_crl, import_file, read_bundle
+from ouc.certs._transfer import (
+    bundle_from,
+    export_cert,
+    export_crl,
+    import_bytes,
+    import_file,
+    read_bundle,
+)
 from ouc.device import Device
 from ouc.errors import CertError, StoreError
 
@@ -479,6 +486,21 @@ class CertStore(StoreBase):
         """Import .der/.cer/.crt/.pem/.p12 (new IDs, main first) or a .crl (its CA's ID)."""
         return import_file(self, path, password=password, key_path=key_path)
 
+    def import_bytes(
+        self,
+        data: bytes,
+        *,
+        suffix: str,
+        where: str = "<stdin>",
+        password: str | bytes | None = None,
+        key_path: str | Path | None = None,
+    ) -> list[int]:
+        """:meth:`import_file` for bytes (stdin): ``suffix`` (``.pem``, ``.der``, ``.p12``,
+        ``.crl``, ...) names their format, ``where`` names them in errors."""
+        return import_bytes(
+            self, data, suffix=suffix, where=where, password=password, key_path=key_path
+        )
+
     def replace_from_file(
         self,
         cert_id: int,
@@ -489,6 +511,20 @@ class CertStore(StoreBase):
     ) -> None:
         """:meth:`replace` with the certificate (and key) read from a file or .p12."""
         bundle = read_bundle(path, password=password, key_path=key_path)
+        self.replace(cert_id, bundle.cert, bundle.key)
+
+    def replace_from_bytes(
+        self,
+        cert_id: int,
+        data: bytes,
+        *,
+        suffix: str,
+        where: str = "<stdin>",
+        password: str | bytes | None = None,
+        key_path: str | Path | None = None,
+    ) -> None:
+        """:meth:`replace_from_file` for bytes (stdin): ``suffix`` names their format."""
+        bundle = bundle_from(data, suffix=suffix, where=where, password=password, key_path=key_path)
         self.replace(cert_id, bundle.cert, bundle.key)
 
     def export(

@@ -17,7 +17,7 @@ from ouc.errors import ConfigError, StoreError
 if TYPE_CHECKING:
     from ouc.certs._store import CertStore
 
-__all__ = ["export_cert", "export_crl", "import_file", "read_bundle"]
+__all__ = ["bundle_from", "export_cert", "export_crl", "import_bytes", "import_file", "read_bundle"]
 
 
 def _read(path: Path) -> bytes:
@@ -35,7 +35,22 @@ def read_bundle(
 ) -> Bundle:
     """Read a certificate file (and optionally a separate key file) into a :class:`Bundle`."""
     source = Path(path)
-    bundle = load_bundle(_read(source), suffix=source.suffix, password=password, where=str(source))
+    return bundle_from(
+        _read(source), suffix=source.suffix, where=str(source), password=password, key_path=key_path
+    )
+
+
+def bundle_from(
+    data: bytes,
+    *,
+    suffix: str,
+    where: str,
+    password: str | bytes | None = None,
+    key_path: str | Path | None = None,
+) -> Bundle:
+    """A :class:`Bundle` from file bytes in the format ``suffix`` names (``where`` names them in
+    errors: a file, or ``<stdin>``), with the key from ``key_path`` when given."""
+    bundle = load_bundle(data, suffix=suffix, password=password, where=where)
     if key_path is not None:
         key_file = Path(key_path)
         key = load_key(_read(key_file), password=password, where=str(key_file))
@@ -60,14 +75,34 @@ def import_file(
         StoreError: the main certificate is already in the store.
     """
     source = Path(path)
-    if source.suffix.lower() == ".crl":
-        return [store.add_crl(load_crl(_read(source), where=str(source)))]
-    bundle = read_bundle(source, password=password, key_path=key_path)
+    return import_bytes(
+        store,
+        _read(source),
+        suffix=source.suffix,
+        where=str(source),
+        password=password,
+        key_path=key_path,
+    )
+
+
+def import_bytes(
+    store: CertStore,
+    data: bytes,
+    *,
+    suffix: str,
+    where: str,
+    password: str | bytes | None = None,
+    key_path: str | Path | None = None,
+) -> list[int]:
+    """:func:`import_file` for bytes read elsewhere (stdin): ``suffix`` names their format,
+    ``where`` names them in errors."""
+    if suffix.lower() == ".crl":
+        return [store.add_crl(load_crl(data, where=where))]
+    bundle = bundle_from(data, suffix=suffix, where=where, password=password, key_path=key_path)
     known = {cert: cert_id for cert_id, cert in store.readable()}
     if bundle.cert in known:
         raise StoreError(
-            f"this certificate is already in the store as ID {known[bundle.cert]}",
-            path=str(source),
+            f"this certificate is already in the store as ID {known[bundle.cert]}", path=where
         )
     # CAs first, so the main certificate's issuer is found among them.
     new_ids = [store.add(extra) for extra in reversed(bundle.certs[1:]) if extra not in known]

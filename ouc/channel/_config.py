@@ -177,18 +177,18 @@ def _read_document(path: Path) -> dict[str, Any]:
         raw = path.read_bytes()
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
+    return _parse_document(raw, str(path), toml=path.suffix.lower() == ".toml")
+
+
+def _parse_document(raw: bytes, where: str, *, toml: bool) -> dict[str, Any]:
     try:
-        if path.suffix.lower() == ".toml":
-            doc = tomllib.loads(raw.decode("utf-8"))
-        else:
-            doc = json.loads(raw.decode("utf-8-sig"))
+        doc = tomllib.loads(raw.decode("utf-8")) if toml else json.loads(raw.decode("utf-8-sig"))
     except UnicodeDecodeError as exc:
-        raise ConfigError(f"not UTF-8 text: {exc.reason}", path=str(path)) from exc
+        raise ConfigError(f"not UTF-8 text: {exc.reason}", path=where) from exc
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
-        kind = "TOML" if path.suffix.lower() == ".toml" else "JSON"
-        raise ConfigError(f"not valid {kind}: {exc}", path=str(path)) from exc
+        raise ConfigError(f"not valid {'TOML' if toml else 'JSON'}: {exc}", path=where) from exc
     if not isinstance(doc, dict):
-        raise ConfigError("the file must hold a table/object at the top", path=str(path))
+        raise ConfigError("the file must hold a table/object at the top", path=where)
     return doc
 
 
@@ -276,18 +276,40 @@ class ChannelConfig:
                 names the file and the key).
         """
         file = Path(path)
+        return cls._checked(str(file), lambda: cls._load(file, _read_document(file), file.parent))
+
+    @classmethod
+    def loads(cls, raw: bytes, *, name: str = "<stdin>", folder: str | Path = ".") -> ChannelConfig:
+        """A configuration given as bytes (``ouc channel run -``): JSON when its first non-blank
+        character is ``{``, else TOML; relative paths are relative to ``folder``, and the control
+        socket is ``folder/channel.ouc.sock`` unless the document names one. Errors name
+        ``name``."""
+        toml = not raw.lstrip(b"\xef\xbb\xbf \t\r\n").startswith(b"{")
+        base = Path(folder)
+        return cls._checked(
+            name,
+            lambda: cls._load(
+                Path(name), _parse_document(raw, name, toml=toml), base, stem="channel"
+            ),
+        )
+
+    @staticmethod
+    def _checked(name: str, load: Callable[[], ChannelConfig]) -> ChannelConfig:
+        """``load()``, its errors' paths prefixed with ``name`` (the file or ``<stdin>``)."""
         try:
-            return cls._load(file, _read_document(file))
+            return load()
         except OucError as exc:
-            if exc.path is not None and exc.path.startswith(str(file)):
+            if exc.path is not None and exc.path.startswith(name):
                 raise
-            where = f"{file}: {exc.path}" if exc.path else str(file)
+            where = f"{name}: {exc.path}" if exc.path else name
             raise type(exc)(exc.message, status=exc.status, path=where) from exc
 
     @classmethod
-    def _load(cls, file: Path, doc: dict[str, Any]) -> ChannelConfig:
+    def _load(
+        cls, file: Path, doc: dict[str, Any], folder: Path, stem: str | None = None
+    ) -> ChannelConfig:
         top = _Reader(doc, "", _TOP_KEYS)
-        base = file.parent.resolve()
+        base = folder.resolve()
 
         def local(value: str) -> Path:
             return base / Path(value).expanduser()
@@ -334,7 +356,7 @@ class ChannelConfig:
             default_cpu=default_cpu,
             access_points=top.mapping("access_points"),
             allow_unsecured=top.flag("allow_unsecured", False),
-            control=local(control) if control else base / f"{file.stem}.ouc.sock",
+            control=local(control) if control else base / f"{stem or file.stem}.ouc.sock",
             connect_timeout=top.number("connect_timeout", 5.0),
             retry_delay=top.number("retry_delay", 1.0),
             max_retry_delay=top.number("max_retry_delay", 10.0),

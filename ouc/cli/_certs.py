@@ -21,6 +21,7 @@ from typing import Any
 from ouc._notation import iso_time
 from ouc.certs import KEY_TYPES, CertRow, CertStore, Template
 from ouc.cli import _types
+from ouc.cli._inputs import STDIN, read_input
 from ouc.device import Device
 from ouc.errors import ConfigError
 
@@ -180,12 +181,38 @@ def _renew(args: argparse.Namespace) -> int:
     return _emit(args, doc, f"renewed ID {args.id}, valid to {until:%Y-%m-%d}")
 
 
+# --format for a certificate read from stdin, which has no suffix to name it.
+_FORMATS = {"pem": ".pem", "der": ".der", "p12": ".p12", "crl": ".crl"}
+
+
+def _stdin_suffix(args: argparse.Namespace) -> str | None:
+    """The suffix ``--format`` stands for when FILE is ``-`` (None for a file: its suffix)."""
+    if args.file != STDIN:
+        if args.format is not None:
+            raise ConfigError(
+                "--format is for stdin ('-'); a file's suffix names its format", path="--format"
+            )
+        return None
+    if args.format is None:
+        raise ConfigError(
+            "reading stdin needs --format (pem, der, p12; crl for import): stdin has no suffix "
+            "to name its format",
+            path="--format",
+        )
+    return _FORMATS[args.format]
+
+
 def _replace(args: argparse.Namespace) -> int:
     store = _open(args)
-    store.replace_from_file(
-        args.id, args.file, password=_env_password(args.password_env), key_path=args.key
-    )
-    return _emit(args, {"id": args.id}, f"replaced ID {args.id} from {args.file}")
+    password = _env_password(args.password_env)
+    suffix = _stdin_suffix(args)
+    if suffix is None:
+        store.replace_from_file(args.id, args.file, password=password, key_path=args.key)
+    else:
+        data = read_input(STDIN)
+        store.replace_from_bytes(args.id, data, suffix=suffix, password=password, key_path=args.key)
+    source = "stdin" if suffix else args.file
+    return _emit(args, {"id": args.id}, f"replaced ID {args.id} from {source}")
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -213,7 +240,13 @@ def _export(args: argparse.Namespace) -> int:
 
 def _import(args: argparse.Namespace) -> int:
     store = _open(args)
-    ids = store.import_file(args.file, password=_env_password(args.password_env), key_path=args.key)
+    password = _env_password(args.password_env)
+    suffix = _stdin_suffix(args)
+    if suffix is None:
+        ids = store.import_file(args.file, password=password, key_path=args.key)
+    else:
+        data = read_input(STDIN)
+        ids = store.import_bytes(data, suffix=suffix, password=password, key_path=args.key)
     for name in args.assign:
         store.assign(name, ids[:1])
     return _emit(args, {"ids": ids}, "imported as ID " + ", ".join(str(i) for i in ids))
@@ -353,7 +386,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = add("replace", _replace, "swap in a certificate from a file or .p12, same ID")
     p.add_argument("id", type=_types.cert_id)
-    p.add_argument("file", help=".der/.cer/.crt/.pem/.p12")
+    p.add_argument("file", help=".der/.cer/.crt/.pem/.p12, or - for stdin (with --format)")
+    p.add_argument("--format", choices=("pem", "der", "p12"), help="the format of stdin")
     p.add_argument("--key", metavar="FILE", help="separate private key file")
     p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
 
@@ -368,7 +402,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
 
     p = add("import", _import, "import .der/.cer/.crt/.pem/.p12 (new IDs) or a .crl")
-    p.add_argument("file")
+    p.add_argument("file", help="the file, or - for stdin (with --format)")
+    p.add_argument("--format", choices=tuple(_FORMATS), help="the format of stdin")
     p.add_argument("--key", metavar="FILE", help="separate private key file")
     p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
     p.add_argument(

@@ -44,6 +44,7 @@ from ouc.channel import (
     format_table,
 )
 from ouc.cli import _types
+from ouc.cli._inputs import STDIN, read_input
 from ouc.cli._parser import OldSpelling
 from ouc.cli._serving import INTERRUPTED
 from ouc.drivers import Clock, offset_clock, system_clock
@@ -82,7 +83,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands.required = True
 
     run = commands.add_parser("run", help="run the channel a configuration file describes")
-    run.add_argument("config", metavar="CONFIG", help="the channel's JSON or TOML file")
+    run.add_argument(
+        "config",
+        metavar="CONFIG",
+        help="the channel's JSON or TOML file, or - for stdin (paths relative to here)",
+    )
     run.add_argument("--control", metavar="SOCKET", help="control socket (default: next to CONFIG)")
     run.add_argument(
         "--now",
@@ -211,7 +216,10 @@ class _Printer:
 
 
 def _run(args: argparse.Namespace) -> int:
-    config = ChannelConfig.load(args.config)
+    if args.config == STDIN:  # relative paths from here; the control socket ./channel.ouc.sock
+        config = ChannelConfig.loads(read_input(STDIN))
+    else:
+        config = ChannelConfig.load(args.config)
     printer = _Printer(args.json)
     # The event lines are the output; the loggers would repeat them on stderr (Python's
     # last-resort handler prints warnings). Errors (bugs) still reach stderr.

@@ -13,6 +13,7 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import serialization
 
 from ouc.certs import CertStore, resolve
 from ouc.cli import main
@@ -177,3 +178,79 @@ def test_through_a_subprocess(cli_store: str) -> None:
     )
     assert result.returncode == 0, result.stderr
     assert [row["id"] for row in json.loads(result.stdout)] == [1, 2, 3, 9, 11]
+
+
+def _certs_with_stdin(store: str, data: bytes, *argv: str) -> subprocess.CompletedProcess[bytes]:
+    """``ouc certs ARGV`` in a process of its own, ``data`` on a real stdin pipe."""
+    return subprocess.run(
+        [sys.executable, "-m", "ouc", "certs", *argv, "--store", store, "--now", NOW_TEXT],
+        input=data,
+        capture_output=True,
+        timeout=60,
+        check=False,
+    )
+
+
+def test_import_and_replace_from_stdin(
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``-`` reads the certificate from stdin, its format named by --format (stdin has no
+    suffix): a PEM with its key replaces ID 9, a CRL and a DER certificate are imported."""
+    s = ("--store", cli_store, "--now", NOW_TEXT)
+    other = tmp_path / "other"
+    shutil.copytree(cli_store, other)
+    assert run(capsys, "renew", "9", "--new-key", "--store", str(other), "--now", NOW_TEXT)[0] == 0
+    assert (
+        run(capsys, "export", "9", str(tmp_path / "new9.pem"), "--key", "--store", str(other))[0]
+        == 0
+    )
+    assert run(capsys, "export", "11", str(tmp_path / "c11.der"), *s)[0] == 0
+    assert run(capsys, "revoke", "11", *s)[0] == 0
+    assert run(capsys, "export", "3", str(tmp_path / "ca3.crl"), *s)[0] == 0
+
+    pem = (tmp_path / "new9.pem").read_bytes()  # certificate and key in one PEM
+    done = _certs_with_stdin(cli_store, pem, "replace", "9", "-", "--format", "pem", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"id": 9}
+    assert CertStore(cli_store).certificate(9) == CertStore(str(other)).certificate(9)
+    new_key = CertStore(cli_store).private_key(9).public_key()
+    assert new_key == CertStore(str(other)).private_key(9).public_key()  # the key came along
+
+    crl = (tmp_path / "ca3.crl").read_bytes()
+    done = _certs_with_stdin(cli_store, crl, "import", "-", "--format", "crl", "--json")
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout) == {"ids": [3]}
+
+    der = (tmp_path / "c11.der").read_bytes()
+    done = _certs_with_stdin(cli_store, der, "import", "-", "--format", "der")
+    assert done.returncode == 2  # the same certificate is already ID 11
+    assert done.stderr.decode().count("\n") == 1 and "<stdin>" in done.stderr.decode()
+
+
+@pytest.mark.parametrize(
+    ("argv", "says"),
+    [
+        (("import", "-"), "reading stdin needs --format"),
+        (("replace", "9", "-"), "reading stdin needs --format"),
+        (("import", "-", "--format", "der"), "<stdin>"),  # PEM text is not DER
+        (("replace", "9", "-", "--format", "p12"), "<stdin>"),
+    ],
+)
+def test_stdin_certificate_errors(
+    cli_store: str, tmp_path: Path, argv: tuple[str, ...], says: str
+) -> None:
+    """Stdin without --format, or bytes not in the named format: one line, exit 2."""
+    pem = CertStore(cli_store).certificate(11).public_bytes(serialization.Encoding.PEM)
+    done = _certs_with_stdin(cli_store, pem, *argv)
+    err = done.stderr.decode()
+    assert done.returncode == 2 and err.count("\n") == 1 and says in err, err
+    assert "Traceback" not in err
+
+
+def test_format_is_for_stdin_only(
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _, err = run(
+        capsys, "import", str(tmp_path / "x.pem"), "--format", "pem", "--store", cli_store
+    )
+    assert code == 2 and "--format is for stdin" in err

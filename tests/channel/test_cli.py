@@ -29,6 +29,7 @@ from ouc.cli._vocabulary import problems as vocabulary_problems
 from ouc.errors import ConfigError, Status
 
 Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
+WAIT = 10.0  # the conftest's bound of every wait (its module is not importable either)
 
 
 @pytest.fixture
@@ -276,6 +277,23 @@ class _Output:
         return self.lines
 
 
+# A fresh interpreter imports cryptography and pyOpenSSL before it connects: on a loaded 2-core
+# machine that alone can take several seconds, so a subprocess's first line gets a longer bound.
+START_WAIT = 6 * WAIT
+
+
+def _ctrl_c(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
+    """Ctrl-C, then the rest of the output; a process that does not stop within WAIT is killed
+    (never left running) and the test fails."""
+    proc.send_signal(signal.SIGINT)
+    try:
+        return proc.communicate(timeout=WAIT)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+        proc.communicate(timeout=WAIT)
+        raise AssertionError(f"ouc channel run did not stop within {WAIT:g} s of Ctrl-C") from None
+
+
 def test_run_through_a_subprocess_until_ctrl_c(
     plant: Plant, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -288,7 +306,7 @@ def test_run_through_a_subprocess_until_ctrl_c(
     )
     output = _Output(proc)
     try:
-        lines = output.until("connected", plant.WAIT)
+        lines = output.until("connected", START_WAIT)
         assert any("control socket" in line for line in lines)
         assert main(["channel", "status", "--config", str(config), "--json"]) == 0
         (row,) = json.loads(capsys.readouterr().out)
@@ -298,8 +316,7 @@ def test_run_through_a_subprocess_until_ctrl_c(
         assert main([*argv, "--wait", wait]) == 0
         output.until("disconnected", plant.WAIT)
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=plant.WAIT)
+        out, err = _ctrl_c(proc)
     assert proc.returncode == 130, err  # Ctrl-C, as a shell reports it
     assert "stopping (Ctrl-C)" in out.decode()
     assert not (plant.tmp_path / "channel.ouc.sock").exists()
@@ -321,7 +338,7 @@ def test_run_json_speaks_the_command_lines_vocabulary(
     output = _Output(proc)
     docs: list[Any] = []
     try:
-        output.until('"connected"', plant.WAIT)
+        output.until('"connected"', START_WAIT)
         wait = str(plant.WAIT)
         for argv in (
             ["status"],
@@ -331,11 +348,52 @@ def test_run_json_speaks_the_command_lines_vocabulary(
             assert main(["channel", *argv, "--config", str(config), "--json"]) == 0
             docs.append(json.loads(capsys.readouterr().out))
     finally:
-        proc.send_signal(signal.SIGINT)
-        out, err = proc.communicate(timeout=plant.WAIT)
+        out, err = _ctrl_c(proc)
     assert proc.returncode == 130, err
     lines = output.lines + [line for line in (output.buffer + out).decode().splitlines() if line]
     events = [json.loads(line) for line in lines]  # stdout is JSON only
     assert {"started", "connecting", "connected", "stopping"} <= {e["event"] for e in events}
     assert [p for doc in events + docs for p in vocabulary_problems(doc, "channel")] == []
     assert all(e["name"] == "PLC1" for e in events if e["event"] == "connected")
+
+
+def test_run_reads_its_configuration_from_stdin(
+    plant: Plant, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``ouc channel run -``: the configuration on stdin (TOML or JSON by content), its relative
+    paths and the control socket (``channel.ouc.sock``) in the current folder."""
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9)
+    config = plant.write_config(plant.tmp_path, suffix=".json")
+    with config.open("rb") as stdin:
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "ouc", "channel", "run", "-"],
+            stdin=stdin,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            cwd=plant.tmp_path,
+        )
+    output = _Output(proc)
+    socket_path = plant.tmp_path / "channel.ouc.sock"
+    try:
+        output.until("connected", START_WAIT)
+        assert main(["channel", "status", "--control", str(socket_path), "--json"]) == 0
+        (row,) = json.loads(capsys.readouterr().out)
+        assert row["state"] == "connected" and row["peer_subject"] == "CN=PLC_1"
+    finally:
+        _out, err = _ctrl_c(proc)
+    assert proc.returncode == 130, err
+    assert not socket_path.exists()
+
+
+def test_a_broken_configuration_on_stdin_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "ouc", "channel", "run", "-"],
+        input=b'{"device": "PC", "connections": ',
+        capture_output=True,
+        cwd=tmp_path,
+        timeout=START_WAIT,
+        check=False,
+    )
+    err = done.stderr.decode()
+    assert done.returncode == 2 and err.count("\n") == 1, err
+    assert "<stdin>" in err and "not valid JSON" in err
