@@ -2,7 +2,7 @@
 
 ``ouc serve`` listens like the server PLC of a CONNECT block (default: the standard example's
 server block, receiving ``Received_Data``) and prints one status line per connection event
-(``PLC_1 TRCV_C 192.168.0.2:51234 0001 connected TLSv1.3 ...``) and per received frame, decoded
+(``PLC_1 TRCV_C 192.168.0.2:51234 16#0001 connected TLSv1.3 ...``) and per received frame, decoded
 with ``--db``. ``ouc connect`` connects like the client PLC (default: the example's client
 block, sending ``Send_Data``), sends a data block or raw bytes, optionally waits for the reply,
 and prints the STATUS sequences. ``--json`` prints one JSON object per line instead.

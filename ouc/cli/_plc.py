@@ -7,8 +7,8 @@ it), then from another shell::
     ouc plc --control /tmp/plc1.sock com_rst         # COM_RST: reset, then establish again
     ouc plc --control /tmp/plc1.sock stop            # CPU STOP: connections end, port closes
     ouc plc --control /tmp/plc1.sock run             # CPU RUN: listening/connecting again
-    ouc plc --control /tmp/plc1.sock cont 0          # CONT 1→0 (7003 → 0003); cont 1 again
-    ouc plc --control /tmp/plc1.sock en_r 0          # EN_R: frames wait (TRCV_C 7004)
+    ouc plc --control /tmp/plc1.sock cont 0          # CONT 1→0 (16#7003 → 16#0003); cont 1 again
+    ouc plc --control /tmp/plc1.sock en_r 0          # EN_R: frames wait (TRCV_C 16#7004)
     ouc plc --control /tmp/plc1.sock req 0100FE0C... # REQ: TSEND_C sends these bytes
     ouc plc --control /tmp/plc1.sock download        # load renewed certificates (< V3.1)
 

@@ -32,9 +32,9 @@ __all__ = ["CONTROL_TIMEOUT", "OPS", "PlcControl", "PlcControlServer"]
 #: The control operations and what each does.
 OPS = {
     "status": "show the CPU's state, CONT, EN_R and both blocks' STATUS",
-    "cont": "CONT 0/1: establish, or close in order (7003 → 0003)",
+    "cont": "CONT 0/1: establish, or close in order (16#7003 → 16#0003)",
     "req": "REQ: TSEND_C sends DATA (hex)",
-    "en_r": "EN_R 0/1: TRCV_C receives, or received frames wait (7004)",
+    "en_r": "EN_R 0/1: TRCV_C receives, or received frames wait (16#7004)",
     "com_rst": "COM_RST: reset the established connection(s), then establish again",
     "stop": "the CPU goes to STOP: every connection ends, a passive port closes",
     "run": "the CPU goes to RUN: listening / connecting again",

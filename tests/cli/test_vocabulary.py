@@ -68,6 +68,17 @@ def test_help_is_plain_text(path: tuple[str, ...]) -> None:
     assert not re.search(r":(class|func|meth|data|mod|attr):", text)
     assert not re.search(r"\((issue|session) \d+\)", text, flags=re.I)
     assert not re.search(r"(?<![\w`])`[^`\n]+`(?![\w`])", text)
+    assert not BARE_STATUS.search(text), BARE_STATUS.search(text)  # STATUS is 16#7004 here too
+
+
+# A STATUS code the blocks show, written without 16# (a port number after ":" is not one).
+BARE_STATUS = re.compile(r"(?<![#:\w])(0000|0001|0003|700[0-6]|80[A-E][0-9A-F])(?!\w)")
+
+
+def test_the_bare_status_check_can_fail() -> None:
+    assert BARE_STATUS.search("TRCV_C 192.168.0.2:51234 0001 connected")
+    assert BARE_STATUS.search("closes in order (7003 → 0003)")
+    assert not BARE_STATUS.search("16#7003 → 16#0003 on 127.0.0.1:7001, port 2000, LEN 8192")
 
 
 CLOCKS = {"now", "plc_time", "time"}
