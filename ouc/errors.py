@@ -66,7 +66,6 @@ class Status(IntEnum):
     CONNECTION_TYPE = 0x80B6
     PORT_OR_ADDRESS = 0x80B7
     ID_MISMATCH = 0x80B8
-    RESOURCES = 0x80C3
     TEMPORARY = 0x80C4
     PARTNER_CLOSED = 0x80C5
     NETWORK_ERROR = 0x80C6
@@ -178,7 +177,11 @@ class WaitTimeoutError(OucConnectionError, TimeoutError):
     :class:`TimeoutError` too, so ``except TimeoutError`` works as with any Python API.
     """
 
-    def __init__(self, message: str, *, path: str | None = None) -> None:
+    def __init__(self, message: str, *, status: int | None = None, path: str | None = None) -> None:
+        # ``status`` is accepted so that ``type(exc)(msg, status=exc.status, path=...)`` re-raises
+        # work for every OucError; a wait that ran out has no PLC status to carry.
+        if status is not None:
+            raise ValueError(f"a WaitTimeoutError carries no PLC status, not {status!r}")
         super().__init__(message, path=path)
 
 

@@ -125,7 +125,7 @@ def raise_open_files_limit() -> None:
     mock PLC holding 10,000 connections must not stop at the usual soft limit of 1,024."""
     soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
     if soft != hard and (hard == resource.RLIM_INFINITY or soft < hard):
-        # If refused, the soft limit stays; accept() then reports 16#80C3 when it runs out.
+        # If refused, the soft limit stays; accept() then reports 16#80C4 when it runs out.
         with contextlib.suppress(ValueError, OSError):
             resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
 

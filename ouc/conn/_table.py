@@ -216,19 +216,17 @@ TRANSITIONS: dict[ConnState, frozenset[ConnState]] = {
 """The moves the table makes: state → the states it can lead to (derived, for reading)."""
 
 # The codes of domain.md §4 (the blocks' table) and §2/§3 (TCON's parameter and TLS codes) —
-# nothing else: no timeout code, since no table of the help lists one (16#80C7 is in none).
-# One addition: 16#80C3, from the S7-300/400 TCON table ("temporary lack of resources in the
-# CPU"; domain.md omits it), which a connection shows when the TLS engine runs out of memory.
+# nothing else: no timeout code, since no table of the help lists one (16#80C7 is in none), and
+# no 16#80C3 (an S7-300/400 code for a lack of resources; running out of memory or descriptors
+# is 16#80C4, "cannot be established now", inference).
 ALLOWED_STATUS: frozenset[int] = frozenset(
     {0x0000, 0x0001, 0x0003, *range(0x7000, 0x7007)}
     | {0x80A3, 0x80A7, 0x80C4, 0x80C5, 0x80C6, 0x8085, 0x8087, 0x8088}
     | {0x8086, 0x80B8, 0x8089, 0x809A, 0x809B, 0x80B6, 0x80B5, 0x80B7, 0x80A4, 0x80A2}
     | {0x80A1, 0x80B4, 0x80D0, 0x80D1, 0x80D3, 0x80C9, *range(0x80E0, 0x80E8)}
     | {*range(0x80E9, 0x80EE)}
-    | {0x80C3}
 )
-"""Every STATUS the blocks may show: domain.md §2–§4, plus 16#80C3 (S7-300/400 TCON table:
-temporary lack of resources in the CPU; domain.md omits it)."""
+"""Every STATUS the blocks may show: domain.md §2–§4, nothing else."""
 
 
 def decide(state: ConnState, event: BlockEvent) -> Transition:

@@ -416,7 +416,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         except OucError as exc:
             if slots is not None:
                 slots.give()
-            self._refuse(link, RecordKind.FAILED, exc.status or Status.RESOURCES, str(exc))
+            self._refuse(link, RecordKind.FAILED, exc.status or Status.TEMPORARY, str(exc))
             return
         self._serial += 1
         link.serial = self._serial

@@ -402,7 +402,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 self._admitting -= 1
             self._give_slot()
             self._refuse(
-                sock, RecordKind.FAILED, exc.status or Status.RESOURCES, peer_text, str(exc)
+                sock, RecordKind.FAILED, exc.status or Status.TEMPORARY, peer_text, str(exc)
             )
             return None
         except BaseException:

@@ -15,7 +15,7 @@ import struct
 import sys
 from contextlib import suppress
 
-from ouc.errors import OucConnectionError, Status
+from ouc.errors import OucConnectionError, OucError, Status, WaitTimeoutError
 
 __all__ = [
     "RECEIVE_BUFFER",
@@ -66,6 +66,8 @@ def own_timeout(exc: OSError) -> bool:
     Such a limit is not a PLC status: each caller says what it means there (see
     :func:`os_error_status`'s ``timed_out``).
     """
+    if isinstance(exc, OucError):  # ouc's own WaitTimeoutError: already the API's answer
+        return False
     code = exc.errno
     if code == errno.ETIMEDOUT:
         return False
@@ -74,9 +76,9 @@ def own_timeout(exc: OSError) -> bool:
 
 def os_error_status(exc: OSError, *, timed_out: int = Status.NETWORK_ERROR) -> int:
     """The PLC status for a socket error: refused 16#80C4, reset/closed 16#80C5, out of
-    descriptors/buffers 16#80C3, local port taken 16#80A1, anything else 16#80C6 (network
-    error, partner unreachable) — ETIMEDOUT too: the kernel gave up on unanswered
-    retransmissions or keep-alive probes.
+    descriptors/buffers 16#80C4 too (cannot be established now: inference), local port taken
+    16#80A1, anything else 16#80C6 (network error, partner unreachable) — ETIMEDOUT too: the
+    kernel gave up on unanswered retransmissions or keep-alive probes.
 
     Args:
         timed_out: the status when a limit ouc set itself ran out (:func:`own_timeout`), as
@@ -91,7 +93,7 @@ def os_error_status(exc: OSError, *, timed_out: int = Status.NETWORK_ERROR) -> i
     if code in _CLOSED:
         return int(Status.PARTNER_CLOSED)
     if code in _RESOURCES:
-        return int(Status.RESOURCES)
+        return int(Status.TEMPORARY)
     if code in _IN_USE:
         return int(Status.LOCAL_PORT_IN_USE)
     return int(Status.NETWORK_ERROR)
@@ -101,7 +103,10 @@ def connection_error(
     exc: OSError, what: str, *, timed_out: int = Status.NETWORK_ERROR
 ) -> OucConnectionError:
     """An OucConnectionError for ``exc`` (raise it ``from exc``): ``what`` failed, and why;
-    ``timed_out`` as in :func:`os_error_status`."""
+    ``timed_out`` as in :func:`os_error_status`. ouc's own :class:`WaitTimeoutError` (an
+    OSError through TimeoutError) stays one: an API wait that ran out is no PLC status."""
+    if isinstance(exc, WaitTimeoutError):
+        return WaitTimeoutError(f"{what}: {exc.message}", path=exc.path)
     why = exc.strerror or str(exc) or type(exc).__name__
     if isinstance(exc, TimeoutError) and not exc.strerror:
         why = "timed out"

@@ -171,13 +171,13 @@ class TLSEngine:
         # with its cdata, i.e. with this engine, and frees the BIOs it owns.
         raw = _lib.SSL_new(_lib.context_ptr(context._ctx))
         if raw == _NULL:
-            raise TLSError("out of memory creating a TLS connection", status=Status.RESOURCES)
+            raise TLSError("out of memory creating a TLS connection", status=Status.TEMPORARY)
         ssl = self._ssl = gc(raw, _lib.SSL_free)
         bio_in = self._bio_in = _lib.BIO_new(_BIO_S_MEM)
         bio_out = self._bio_out = _lib.BIO_new(_BIO_S_MEM)
         if bio_in == _NULL or bio_out == _NULL:
             free_bios(bio_in, bio_out)
-            raise TLSError("out of memory creating a TLS connection", status=Status.RESOURCES)
+            raise TLSError("out of memory creating a TLS connection", status=Status.TEMPORARY)
         _lib.SSL_set_bio(ssl, bio_in, bio_out)
         # Like pyOpenSSL: retry transparently after a non-application record (a ticket).
         _lib.SSL_set_mode(ssl, _lib.SSL_MODE_AUTO_RETRY)
@@ -438,7 +438,7 @@ class TLSEngine:
         return False
 
     def _out_of_memory(self) -> None:
-        self._fail(Status.RESOURCES, "out of memory buffering received TLS bytes", reset=True)
+        self._fail(Status.TEMPORARY, "out of memory buffering received TLS bytes", reset=True)
 
     def _handshake(self) -> None:
         ssl = self._ssl

@@ -85,10 +85,11 @@ def test_every_table_code_is_documented_and_every_state_reachable() -> None:
 
 def test_no_status_member_outside_the_documented_codes() -> None:
     """Every code ouc can report is one the help documents: the STATUS table (domain.md §4),
-    TCON's parameter and TLS codes (§2/§3) and 16#80C3 (the S7-300/400 TCON table)."""
+    TCON's parameter and TLS codes (§2/§3); neither 16#80C7 nor the S7-300/400 code 16#80C3."""
     assert {int(member) for member in Status} <= ALLOWED_STATUS
     assert 0x80C7 not in {int(member) for member in Status}
     assert not hasattr(Status, "TIMEOUT")
+    assert 0x80C3 not in {int(member) for member in Status} | ALLOWED_STATUS
     reachable = {ConnState.IDLE}
     for _ in range(len(ConnState)):
         reachable |= {t.next for (s, _), t in TABLE.items() if s in reachable}

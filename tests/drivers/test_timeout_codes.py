@@ -200,7 +200,7 @@ def test_socket_errors_get_the_code_the_caller_means() -> None:
         assert os_error_status(own, timed_out=Status.TEMPORARY) == Status.TEMPORARY
     assert os_error_status(ConnectionRefusedError(errno.ECONNREFUSED, "refused")) == 0x80C4
     assert os_error_status(ConnectionResetError(errno.ECONNRESET, "reset")) == 0x80C5
-    assert os_error_status(OSError(errno.EMFILE, "Too many open files")) == 0x80C3
+    assert os_error_status(OSError(errno.EMFILE, "Too many open files")) == 0x80C4
     assert os_error_status(OSError(errno.EADDRINUSE, "in use")) == 0x80A1
     assert os_error_status(OSError(errno.EHOSTUNREACH, "No route to host")) == 0x80C6
     error = connection_error(TimeoutError("timed out"), "cannot connect", timed_out=0x80C4)
@@ -212,6 +212,25 @@ def test_wait_timeout_is_a_timeout_error_without_a_status() -> None:
     assert isinstance(error, TimeoutError) and isinstance(error, OucConnectionError)
     assert error.status is None and error.status_text is None
     assert str(error) == "no frame received within 1 s"
+
+
+def test_wait_timeout_survives_the_error_trees_re_raise() -> None:
+    """``type(exc)(msg, status=exc.status, path=...)`` (how a layer adds a path) works for a
+    WaitTimeoutError as for every OucError; a status it cannot carry is refused; and it is
+    never taken for a socket's own timeout, which would turn it into a PLC 16#80C6."""
+    error = WaitTimeoutError("no frame received within 1 s")
+    again = type(error)(error.message, status=error.status, path="PLC_1")
+    assert (type(again), again.status, str(again)) == (
+        WaitTimeoutError,
+        None,
+        "PLC_1: no frame received within 1 s",
+    )
+    with pytest.raises(ValueError, match="carries no PLC status"):
+        WaitTimeoutError("x", status=0x80C6)
+    assert not own_timeout(error)
+    wrapped = connection_error(error, "the reply")
+    assert type(wrapped) is WaitTimeoutError and wrapped.status is None
+    assert wrapped.message == "the reply: no frame received within 1 s"
 
 
 def test_a_record_log_wait_that_runs_out_is_a_wait_timeout() -> None:
