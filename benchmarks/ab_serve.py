@@ -86,9 +86,12 @@ def main() -> None:
                     cpu["new"].append(got["new"])
                     ratios.append(got["new"] / got["old"])
             ratios = [r for r in ratios if r == r]  # a round without a connection is NaN
+            if not ratios:
+                print(f"{row:12} no round made a connection with both revisions", flush=True)
+                continue
             line = {
-                "old_us": statistics.median(cpu["old"]),
-                "new_us": statistics.median(cpu["new"]),
+                "old_us": statistics.median(v for v in cpu["old"] if v == v),
+                "new_us": statistics.median(v for v in cpu["new"] if v == v),
                 "ratio": statistics.median(ratios),
                 "min": min(ratios),
                 "max": max(ratios),

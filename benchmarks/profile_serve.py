@@ -25,14 +25,15 @@ from pathlib import Path
 from benchmarks import external
 
 _INNER = """
-import cProfile, signal, sys, runpy
+import cProfile, os, signal, sys, runpy
 profile = cProfile.Profile()
 out = sys.argv[1]
 def on(signum, frame):
     profile.enable()
 def off(signum, frame):
     profile.disable()
-    profile.dump_stats(out)
+    profile.dump_stats(out + ".part")
+    os.replace(out + ".part", out)  # the reader sees the whole file or none
 signal.signal(signal.SIGUSR1, on)
 signal.signal(signal.SIGUSR2, off)
 module = sys.argv[2]
@@ -90,8 +91,9 @@ def main() -> None:
             os.kill(server.pid, signal.SIGUSR2)
             deadline = time.monotonic() + 30
             while not out.exists() and time.monotonic() < deadline:
-                time.sleep(0.1)  # a process we do not control writes the file
-            time.sleep(0.5)
+                time.sleep(0.1)  # the server writes it and renames it into place when whole
+            if not out.exists():
+                raise SystemExit("the server wrote no profile within 30 s")
         text = io.StringIO()
         stats = pstats.Stats(str(out), stream=text)
         if args.keep:

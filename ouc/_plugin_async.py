@@ -140,7 +140,8 @@ class AsyncRecordLog:
         """Wait (without blocking the test's loop) until ``count`` records match.
 
         Raises:
-            TimeoutError: fewer matched within ``timeout`` seconds (the message lists what came).
+            WaitTimeoutError: fewer matched within ``timeout`` seconds (a ``TimeoutError``; the
+                message lists what came).
         """
         return await self.log.wait_for_async(match, timeout=timeout, count=count)
 

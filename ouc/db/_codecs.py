@@ -6,7 +6,7 @@ given index; ``decode`` reads them back from the unpacked tuple. Both raise
 :class:`CodecError` with a sentence; the containers in ``_plan`` add the variable path on the way
 out, so that no path text is built while nothing is wrong.
 
-Value types (the decisions issue 4 asked for):
+Value types (the decisions taken for each):
 
 * Bool → ``bool``; Byte..ULInt, Word..LWord → ``int``; Real/LReal → ``float`` (a Real is stored
   as float32, so it decodes to the nearest float32 value);

@@ -248,8 +248,8 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
 
         Raises:
             WaitTimeoutError: no frame arrived within ``timeout`` seconds (None: wait for ever); no
-                PLC status, TRCV_C would keep waiting in 7006. The connection stays.
-            OucConnectionError; the connection's failure when it is down and stays down.
+                PLC status, TRCV_C would keep waiting in 16#7006. The connection stays.
+            OucConnectionError: the connection's failure when it is down and stays down.
             FramingError: an ISO-on-TCP message larger than the receive area (16#8088).
         """
         if not self._frames:

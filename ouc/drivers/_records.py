@@ -74,7 +74,7 @@ class EndpointRecord:
         kind: what happened.
         device: the emulated device (``PLC_1``).
         block: ``TRCV_C`` (passive) or ``TSEND_C`` (active).
-        status: the STATUS a PLC shows for it (0001 connected, 16#80C9 refused, ...).
+        status: the STATUS a PLC shows for it (16#0001 connected, 16#80C9 refused, ...).
         peer: the partner as ``plant-address:port`` (None for endpoint-level records).
         local: our local ``address:port`` (the listening address for LISTENING).
         reason: one sentence for the log.

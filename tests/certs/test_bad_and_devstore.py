@@ -1,4 +1,4 @@
-"""Bad-certificate factory (item 8) and the PC side's device certificate store (item 7)."""
+"""Bad-certificate factory and the PC side's device certificate store."""
 
 from __future__ import annotations
 

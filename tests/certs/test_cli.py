@@ -1,4 +1,4 @@
-"""``ouc certs``: the standard example built with the CLI alone, listing, errors (item 9)."""
+"""``ouc certs``: the standard example built with the CLI alone, listing, errors."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""Keys, templates and certificate creation (issue 3 item 2)."""
+"""Keys, templates and certificate creation."""
 
 from __future__ import annotations
 

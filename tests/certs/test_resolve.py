@@ -1,4 +1,4 @@
-"""Resolution of TCON_*_SEC blocks against the store (issue 3 item 5, domain.md §3)."""
+"""Resolution of TCON_*_SEC blocks against the store (domain.md §3)."""
 
 from __future__ import annotations
 

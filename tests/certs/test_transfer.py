@@ -1,4 +1,4 @@
-"""Import/export in the tool's formats: .der/.cer, .crt/.pem, .p12, .crl (issue 3 item 4)."""
+"""Import/export in the tool's formats: .der/.cer, .crt/.pem, .p12, .crl."""
 
 from __future__ import annotations
 

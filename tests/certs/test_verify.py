@@ -1,4 +1,4 @@
-"""verify_peer_chain: every failure with the PLC's status code (issue 3 item 6)."""
+"""verify_peer_chain: every failure with the PLC's status code."""
 
 from __future__ import annotations
 

@@ -5,7 +5,7 @@ The server of every pair runs in a separate (spawned) process, as in the benchma
 client and server do not share a GIL:
 
 - 258-byte echo round trips: ``ActiveEndpoint.send/receive`` ↔ ``PassiveEndpoint`` with
-  ``echo()``, against Python's ``ssl`` module on both sides (issue 6 target: ≥ 0.9x);
+  ``echo()``, against Python's ``ssl`` module on both sides (target: ≥ 0.9x);
 - 64 KiB one-way frames, acknowledged per 512 KiB: against ``ssl`` (target: ≥ 1.0x);
 - sequential handshakes (connect, 1-byte echo, close), TLS 1.3 mutual, no resumption: against a
   raw pyOpenSSL socket loop (target: ≥ 0.9x).

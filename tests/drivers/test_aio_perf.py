@@ -10,7 +10,7 @@ server do not share a GIL; the clients run in this process's event loop:
 
 - 258-byte echo round trips: ``AsyncActiveEndpoint.send/receive`` ↔ ``AsyncPassiveEndpoint``
   with ``echo()``, against ``asyncio.open_connection(ssl=...)`` ↔ ``asyncio.start_server(ssl=...)``
-  (issue 6 target: ≥ 1.0x);
+  (target: ≥ 1.0x);
 - 64 KiB one-way frames, acknowledged by the server per 512 KiB (target: ≥ 1.0x).
 
 The standard example's certificates (ECDSA P-256, mutual TLS 1.3) on both stacks; rounds are

@@ -2,7 +2,7 @@
 
 Run ``python tests/tls/perf_compare.py [N]``. It measures CPU time per full in-memory handshake
 (client + server together) and per 258-byte echo round trip, interleaving the two loops several
-times and reporting medians and the ratio ouc / raw (issue 6 target: handshake <= 1.15x).
+times and reporting medians and the ratio ouc / raw (target: handshake <= 1.15x).
 """
 
 from __future__ import annotations

@@ -1,4 +1,4 @@
-"""The record path's shortcuts (issue 6): plaintext sink, pooled scratch buffers, early stop.
+"""The record path's shortcuts: plaintext sink, pooled scratch buffers, early stop.
 
 Each shortcut must be invisible: the same bytes in the same order, the same events, whatever
 the split of the wire bytes. Real certificates (the ``pki`` fixture) and the real engine, wired
