@@ -108,7 +108,12 @@ class Relay:
                 with contextlib.suppress(OSError):
                     dst.shutdown(socket.SHUT_WR)
                 return
-            dst.sendall(chunk)
+            try:
+                dst.sendall(chunk)
+            except OSError:  # the other side already closed (a reset at the end): nothing to pass
+                with contextlib.suppress(OSError):
+                    src.shutdown(socket.SHUT_RD)
+                return
 
     def flights(self) -> list[tuple[str, bytes]]:
         """The log with consecutive chunks of one direction joined."""
