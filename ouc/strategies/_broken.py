@@ -86,7 +86,8 @@ def context_for(block: Block, rule: str) -> dict[str, Any]:
     It is derived from the block alone: the ID input (equal to the block's ID except for
     ``id_mismatch``), the device (narrower port range for ``*_port_range``, no TLS firmware for
     ``secure_unsupported``, the partner's address as its own for ``remote_address_own``), the
-    ports in use, a QDN resolver and the certificate IDs of the store.
+    ports in use, a QDN resolver and the certificate IDs of the store. A QDN block's partner is
+    what the resolver returns, so for ``remote_address_own`` that address is the CPU's own.
     """
     device = Device()
     if rule in ("local_port_range", "remote_port_range"):
@@ -94,7 +95,7 @@ def context_for(block: Block, rule: str) -> dict[str, Any]:
     elif rule == "secure_unsupported":
         device = _NO_TLS
     elif rule == "remote_address_own":
-        device = Device(own_addresses=(block.remote_address or "0.0.0.0",))
+        device = Device(own_addresses=(block.remote_address or _RESOLVED,))
     resolver: Callable[[str], str | None] | None = None
     if block.remote_qdn:
         resolver = _unresolvable if rule == "qdn_unresolvable" else _resolvable
@@ -156,12 +157,15 @@ class _Recipe:
     """How to break one rule: start from a valid block of ``types`` meeting ``want`` and apply
     ``make``. ``forces`` names what the break itself decides on the result (``udp_active`` makes
     the block active; ``secure_udp`` makes it secure; ``connection_type`` leaves no protocol), so
-    a caller's constraint on that property is checked against the result, not the base."""
+    a caller's constraint on that property is checked against the result, not the base.
+    ``not_udp`` names the types whose UDP blocks cannot break the rule although other types' can
+    (validate skips RemoteAddress for UDP, but resolves a UDP block's RemoteQDN)."""
 
     types: tuple[str, ...]
     make: _Make
     want: _Want = _Want()  # noqa: RUF009 - _Want is frozen.
     forces: tuple[tuple[str, Any], ...] = ()
+    not_udp: tuple[str, ...] = ()
 
 
 def _merge(recipe: _Recipe, user: _Want) -> _Want | None:
@@ -183,18 +187,21 @@ def _merge(recipe: _Recipe, user: _Want) -> _Want | None:
     return _Want(**merged, exclude=exclude)
 
 
-def _plan(recipe: _Recipe, type_name: str | None, user: _Want) -> tuple[list[str], _Want] | None:
-    """The base types and constraints of ``recipe`` under the caller's, or None if impossible."""
+def _plan(recipe: _Recipe, type_name: str | None, user: _Want) -> list[tuple[str, _Want]] | None:
+    """The base types of ``recipe`` with their constraints under the caller's, or None if
+    impossible."""
     want = _merge(recipe, user)
     if want is None:
         return None
-    names = [n for n in recipe.types if type_name in (None, n) and _protocol_choices(n, want)]
-    return (names, want) if names else None
+    udp_excluded = dataclasses.replace(want, exclude=want.exclude | {Protocol.UDP})
+    pairs = [(n, udp_excluded if n in recipe.not_udp else want) for n in recipe.types]
+    pairs = [(n, w) for n, w in pairs if type_name in (None, n) and _protocol_choices(n, w)]
+    return pairs or None
 
 
 @st.composite
-def _broken(draw: Draw, rule: str, names: list[str], want: _Want) -> BrokenBlock:
-    base: Block = draw(st.sampled_from(names).flatmap(lambda n: _valid(n, _NARROW, want)))
+def _broken(draw: Draw, rule: str, pairs: list[tuple[str, _Want]]) -> BrokenBlock:
+    base: Block = draw(st.sampled_from(pairs).flatmap(lambda p: _valid(p[0], _NARROW, p[1])))
     return BrokenBlock(_RECIPES[rule].make(draw, base), rule, RULES[rule])
 
 
@@ -266,7 +273,8 @@ def _recipes() -> dict[str, _Recipe]:
             lambda d, b: _replace(b, rem_staddr_len=d(not_0_or_4)),
             _Want(role=passive),
         ),
-        "remote_port_range": port(st.integers(49152, 65535), "remote", protocol=tcp),
+        # validate checks both ports' range for TCP and UDP alike (UDP's RemotePort too).
+        "remote_port_range": port(st.integers(49152, 65535), "remote"),
         "local_port_range": port(st.integers(49152, 65535), "local"),
         "local_port_system": port(st.sampled_from(sorted(SYSTEM_PORTS)), "local"),
         "local_port_in_use": _Recipe(_TCP_UDP, _local_port_in_use, _Want(exclude=frozenset({iso}))),
@@ -274,9 +282,9 @@ def _recipes() -> dict[str, _Recipe]:
             _WITH_ADDRESS, _remote_address_invalid, _Want(exclude=frozenset({udp}))
         ),
         "remote_address_own": _Recipe(
-            _WITH_ADDRESS, _remote_address_own, _Want(exclude=frozenset({udp}))
+            (*_WITH_ADDRESS, *_QDN), _remote_address_own, not_udp=_WITH_ADDRESS
         ),
-        "tselector_length": _Recipe(_ISO, _tselector_length, _Want(protocol=iso)),
+        "tselector_length": _Recipe(_ISO, _tselector_length),
         "tsap_invalid": _Recipe(_ISO, _tsap_invalid, _Want(protocol=iso)),
         "tsap_structure": _Recipe(_ISO, _tsap_structure, _Want(protocol=iso)),
         "qdn_empty": _Recipe(
@@ -351,15 +359,24 @@ def _remote_address_invalid(draw: Draw, block: Block) -> Block:
 
 
 def _remote_address_own(draw: Draw, block: Block) -> Block:
-    """A block with a partner address set (the context then names it as the CPU's own)."""
+    """A block with a partner address or name set (the context then names the address, or what
+    the name resolves to, as the CPU's own)."""
+    if block.remote_qdn is not None:
+        return _qdn_unresolvable(draw, block)
     if block.remote_address != "0.0.0.0":
         return block
     return _set_address(block, draw(_unicast()))
 
 
 def _tselector_length(draw: Draw, block: Block) -> Block:
+    """A T selector (TCON_Param: a TSAP array, which holds a TCP/UDP port) longer than it can
+    be. On a TCP/UDP TCON_Param the port in the broken array reads as 0, so an active block gets
+    its local array broken (LocalPort 0 is allowed there) and a passive one its remote array."""
     if isinstance(block, TconParam):
-        field = draw(st.sampled_from(["local_tsap_id_len", "rem_tsap_id_len"]))
+        fields = ["local_tsap_id_len", "rem_tsap_id_len"]
+        if block.protocol is not Protocol.ISO_ON_TCP:
+            fields = [fields[block.role is Role.PASSIVE]]
+        field = draw(st.sampled_from(fields))
         return _replace(block, **{field: draw(st.integers(17, 255))})
     assert isinstance(block, TconIpRfc)
     side = draw(st.sampled_from(["LocalTSelector", "RemoteTSelector"]))
@@ -479,4 +496,4 @@ def broken_blocks(
             "see the rule's own constraints in RULES)",
             path="broken_blocks",
         )
-    return st.sampled_from(list(plans)).flatmap(lambda n: _broken(n, *plans[n]))
+    return st.sampled_from(list(plans)).flatmap(lambda n: _broken(n, plans[n]))

@@ -260,7 +260,8 @@ def test_each_rule_narrowed_or_refused_up_front(
     rule: str, want: dict[str, object], data: st.DataObject
 ) -> None:
     """Any rule under any constraints is either refused when the strategy is made (one
-    ConfigError naming the rule) or gives blocks that meet every constraint."""
+    ConfigError naming the rule) or gives blocks that meet every constraint. That a refusal is
+    right (validate can never report the rule so narrowed) is checked by test_strategies_reach."""
     try:
         strategy = broken_blocks(rule, **want)  # type: ignore[arg-type]
     except ConfigError as exc:
