@@ -23,7 +23,7 @@ from typing import Any
 
 from ouc.cli import _types
 from ouc.cli._inputs import one_stdin, read_input, read_layout
-from ouc.db import Entry, Layout, Literal, format_value, to_json
+from ouc.db import Entry, Layout, Literal, format_value, json_text, to_json
 from ouc.device import Device, Family
 from ouc.errors import ConfigError
 
@@ -158,7 +158,7 @@ def _decode_cmd(args: argparse.Namespace) -> int:
         raise ConfigError("give DATA or --hex, not both")
     values = layout.decode(_read_data(args), strict=args.strict)
     if args.json:
-        print(json.dumps(to_json(values, layout.struct_type), indent=2, ensure_ascii=False))
+        print(json_text(to_json(values, layout.struct_type), indent=2))
         return 0
     flat = layout.flatten(values)
     rows = [("Offset", "Name", "Data type", "Value")]

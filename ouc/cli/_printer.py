@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import io
-import json
 import os
 import select
 import stat
@@ -19,7 +18,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ouc.conn import FrameReceived
-from ouc.db import Layout, format_value, to_json
+from ouc.db import Layout, format_value, json_text, to_json
 from ouc.drivers import EndpointRecord, EndpointSpec, PeerContext, RecordKind
 from ouc.errors import OucError
 
@@ -71,7 +70,7 @@ class Printer:
                 return
             if self.worker is not None:
                 doc = {"worker": self.worker, **doc}
-            text = json.dumps(doc, ensure_ascii=False)
+            text = json_text(doc)
         elif self.worker is not None:
             text = f"[worker {self.worker}] {text}"
         self._out(text + "\n")
@@ -107,8 +106,18 @@ class Printer:
 
     def _write(self, texts: list[str]) -> None:
         if not self.merged:
-            sys.stdout.write("".join(texts))
-            sys.stdout.flush()
+            out = sys.stdout
+            try:
+                out.write("".join(texts))
+            except UnicodeEncodeError:
+                # One line the stream cannot encode must not cost the others: each is written
+                # on its own, one that fails with backslash escapes (\udc80), never dropped.
+                for text in texts:
+                    try:
+                        out.write(text)
+                    except UnicodeEncodeError:
+                        out.write(_encodable(text, out.encoding))
+            out.flush()
             return
         sys.stdout.flush()
         fd = sys.stdout.fileno()
@@ -126,12 +135,19 @@ def output_discarded(stream: Any) -> bool:
     return stat.S_ISCHR(mode.st_mode) and mode.st_rdev == null.st_rdev
 
 
+def _encodable(text: str, encoding: str | None) -> str:
+    """``text`` with what ``encoding`` (a stream's; None: UTF-8) cannot encode as backslash
+    escapes (``\\ud83d``, ``\\xe4``)."""
+    codec = encoding or "utf-8"
+    return text.encode(codec, "backslashreplace").decode(codec)
+
+
 def whole_lines(texts: list[str], limit: int) -> Iterator[bytes]:
     """``texts`` encoded as chunks of at most ``limit`` bytes that never split one text (a
     text longer than ``limit`` is a chunk of its own)."""
     chunk = bytearray()
     for text in texts:
-        data = text.encode()
+        data = text.encode("utf-8", "backslashreplace")  # a bad line is escaped, never lost
         if chunk and len(chunk) + len(data) > limit:
             yield bytes(chunk)
             chunk.clear()

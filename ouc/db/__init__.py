@@ -20,7 +20,14 @@ Every error is a :class:`~ouc.errors.DataBlockError` whose ``path`` names the va
 
 from ouc.db._forms import load_layout, loads_layout
 from ouc.db._layout import Entry, Layout
-from ouc.db._literals import Literal, Nanoseconds, format_value, parse_literal, to_json
+from ouc.db._literals import (
+    Literal,
+    Nanoseconds,
+    format_value,
+    json_text,
+    parse_literal,
+    to_json,
+)
 from ouc.db._scl import parse_scl, parse_type
 from ouc.db._types import (
     MAX_DB_SIZE,
@@ -46,6 +53,7 @@ __all__ = [
     "StringType",
     "StructType",
     "format_value",
+    "json_text",
     "load_layout",
     "loads_layout",
     "parse_literal",

@@ -37,6 +37,8 @@ _WORD = re.compile(r"[A-Za-z_][A-Za-z0-9_]*|\d[\d_]*(?:\.\d[\d_]*)?(?:[eE][+-]?\
 _BODY = re.compile(r"(?:[A-Za-z0-9_:+#-]|\.(?!\.))+")
 _SPACE = re.compile(r"[ \t\r\f\v]+")
 _ESCAPES = {"$": "$", "'": "'", '"': '"', "l": "\n", "n": "\n", "p": "\f", "r": "\r", "t": "\t"}
+_WIDE_PREFIXES = ("WSTRING", "WCHAR")  # their strings also take $hhhh (one UTF-16 code unit)
+_HEX = frozenset("0123456789abcdefABCDEF")
 
 
 def tokenize(text: str) -> list[Token]:
@@ -87,7 +89,8 @@ def tokenize(text: str) -> list[Token]:
             if pos < end and text[pos] == "#":
                 pos += 1
                 if pos < end and text[pos] == "'":
-                    value, pos, line = _read_string(text, pos, line)
+                    wide = word.group().upper() in _WIDE_PREFIXES
+                    value, pos, line = _read_string(text, pos, line, wide)
                     tokens.append(Token("typed", word.group(), line, value, quoted=True))
                     continue
                 body = _BODY.match(text, pos)
@@ -112,8 +115,14 @@ def tokenize(text: str) -> list[Token]:
     return tokens
 
 
-def _read_string(text: str, pos: int, line: int) -> tuple[str, int, int]:
-    """Read a single-quoted SCL string at ``pos``; returns (value, new pos, new line)."""
+def _read_string(text: str, pos: int, line: int, wide: bool = False) -> tuple[str, int, int]:
+    """Read a single-quoted SCL string at ``pos``; returns (value, new pos, new line).
+
+    ``$hh`` is one character by its code. In ``wide`` strings (``WSTRING#'..'``,
+    ``WCHAR#'..'``) four hex digits ``$hhhh`` are one UTF-16 code unit, as IEC 61131-3 writes
+    double-byte strings (that TIA takes ``$hhhh`` in WSTRING# literals is an inference); there
+    two digits still mean ``$hh`` when no four follow.
+    """
     out: list[str] = []
     start_line = line
     pos += 1
@@ -135,9 +144,15 @@ def _read_string(text: str, pos: int, line: int) -> tuple[str, int, int]:
             out.append(_ESCAPES[nxt.lower()])
             pos += 2
             continue
-        hexpair = text[pos + 1 : pos + 3]
-        if len(hexpair) == 2 and all(c in "0123456789abcdefABCDEF" for c in hexpair):
-            out.append(chr(int(hexpair, 16)))
-            pos += 3
+        digits = 4 if wide and _hex_at(text, pos + 1, 4) else 2
+        if _hex_at(text, pos + 1, digits):
+            out.append(chr(int(text[pos + 1 : pos + 1 + digits], 16)))
+            pos += 1 + digits
             continue
         raise DataBlockError(f"unknown escape ${nxt} in a string", path=f"line {line}")
+
+
+def _hex_at(text: str, pos: int, count: int) -> bool:
+    """Whether ``count`` hex digits start at ``pos``."""
+    digits = text[pos : pos + count]
+    return len(digits) == count and _HEX.issuperset(digits)

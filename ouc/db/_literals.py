@@ -16,6 +16,7 @@ the variable's type (``_codecs``). The value types are:
 from __future__ import annotations
 
 import datetime as dt
+import json
 import math
 import re
 from dataclasses import dataclass
@@ -34,6 +35,7 @@ __all__ = [
     "format_ltime",
     "format_string",
     "format_value",
+    "json_text",
     "parse_literal",
     "read_literal",
     "to_json",
@@ -296,14 +298,21 @@ def format_ltime(ns: int) -> str:
 
 
 def format_string(text: str, prefix: str = "") -> str:
-    """Quote text as an SCL string: ``$`` and ``'`` escaped, control characters as ``$hh``."""
+    """Quote text as an SCL string: ``$`` and ``'`` escaped, control characters as ``$hh``.
+
+    With a ``WSTRING#`` or ``WCHAR#`` prefix the escapes are ``$hhhh`` (one UTF-16 code unit,
+    as the lexer reads them there), and lone surrogates (U+D800..DFFF, which a WString from a
+    peer may hold: they have no printable form and cannot be encoded as UTF-8) are escaped
+    too, so the text prints anywhere and reads back as the same value.
+    """
+    wide = prefix.upper().rstrip("#") in ("WSTRING", "WCHAR")
     out = []
     for ch in text:
         code = ord(ch)
         if ch in "$'":
             out.append("$" + ch)
-        elif code < 0x20 or 0x7F <= code <= 0x9F:
-            out.append(f"${code:02X}")
+        elif code < 0x20 or 0x7F <= code <= 0x9F or 0xD800 <= code <= 0xDFFF:
+            out.append(f"${code:04X}" if wide or code > 0xFF else f"${code:02X}")
         else:
             out.append(ch)
     return prefix + "'" + "".join(out) + "'"
@@ -365,6 +374,21 @@ def to_json(value: Any, dtype: DataType | None = None) -> Any:
     if isinstance(value, dt.timedelta):
         return format_duration_ms(value)
     return value
+
+
+_SURROGATE = re.compile("[\ud800-\udfff]")
+
+
+def json_text(doc: Any, indent: int | None = None) -> str:
+    """``doc`` (e.g. :func:`to_json` output) as JSON text that can always be printed.
+
+    Non-ASCII characters stay readable (``"ä"``), but lone surrogates, which a WString or WChar
+    from a peer may hold and no UTF-8 stream can encode, are written as ``\\udxxx`` escapes:
+    the same JSON string, read back as the same UTF-16 code units (a high and a low surrogate
+    side by side as the one character they encode).
+    """
+    text = json.dumps(doc, indent=indent, ensure_ascii=False)
+    return _SURROGATE.sub(lambda m: f"\\u{ord(m[0]):04x}", text)
 
 
 def format_value(dtype: DataType, value: Any) -> str:

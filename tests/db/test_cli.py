@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -173,3 +174,43 @@ def test_date_and_time_types_through_the_cli(
     assert (
         err.strip() == "ouc: error: Logged: 2090-01-01T00:00:00 is outside the DT range 1990..2089"
     )
+
+
+LONE_SURROGATE = "00020001d83d0000"  # WString[2]: max 2, length 1, U+D83D alone, one unused
+
+
+@pytest.mark.parametrize("as_json", [False, True])
+def test_decode_prints_a_lone_surrogate_escaped(tmp_path: Path, as_json: bool) -> None:
+    """A peer may send any UTF-16 code unit; stdout is a real pipe that UTF-8 encodes."""
+    decl = tmp_path / "w.scl"
+    decl.write_text("W : WString[2];\n")
+    decode = [sys.executable, "-m", "ouc", "db", "decode", str(decl), "--hex", LONE_SURROGATE]
+    done = subprocess.run(
+        decode + (["--json"] if as_json else []),
+        timeout=60,
+        capture_output=True,
+        env={**os.environ, "PYTHONIOENCODING": "utf-8"},
+    )
+    assert (done.returncode, done.stderr) == (0, b"")
+    out = done.stdout.decode("utf-8")  # strict: what was printed is valid UTF-8
+    if as_json:
+        assert json.loads(out) == {"W": "\ud83d"} and '"\\ud83d"' in out
+        return
+    assert out.splitlines()[1].split() == ["0.0", "W", "WString[2]", "WSTRING#'$D83D'"]
+    # The printed literal sets the same bytes again.
+    encode = [sys.executable, "-m", "ouc", "db", "encode", str(decl), "--hex"]
+    again = subprocess.run(
+        [*encode, "--set", "W=WSTRING#'$D83D'"], timeout=60, capture_output=True, text=True
+    )
+    assert (again.returncode, again.stdout.strip()) == (0, LONE_SURROGATE)
+
+
+def test_decode_json_keeps_other_characters_readable(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    decl = tmp_path / "w.scl"
+    decl.write_text("W : WString[3];\nC : WChar;\n")
+    code, out, err = run(capsys, "decode", str(decl), "--hex", "0003000200e4dc000000d800", "--json")
+    assert (code, err) == (0, "")
+    assert '"W": "ä\\udc00"' in out and '"C": "\\ud800"' in out
+    assert json.loads(out) == {"W": "ä\udc00", "C": "\ud800"}

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from ouc.db import (
     ArrayType,
@@ -14,6 +17,8 @@ from ouc.db import (
     ScalarType,
     StringType,
     StructType,
+    format_value,
+    json_text,
     parse_literal,
     parse_scl,
     parse_type,
@@ -281,3 +286,59 @@ def test_deep_nesting_is_refused_before_recursion_could_overflow() -> None:
         parse_literal("[" * 50 + "]" * 50)
     with pytest.raises(DataBlockError, match="nested too deeply"):
         parse_literal("-" * 50 + "1")
+
+
+WIDE = StringType(8, wide=True)
+
+
+@pytest.mark.parametrize(
+    ("dtype", "value", "text"),
+    [
+        (WIDE, "\ud83d", "WSTRING#'$D83D'"),  # a lone high surrogate, as a peer may send it
+        (WIDE, "a\udc00b", "WSTRING#'a$DC00b'"),
+        (WIDE, "\ud83d\ude00", "WSTRING#'$D83D$DE00'"),  # a pair stays two code units
+        (WIDE, "\n12", "WSTRING#'$000A12'"),  # four digits: '$0A12' would be U+0A12
+        (WIDE, "ä€$'", "WSTRING#'ä€$$$''"),
+        (ScalarType("WChar"), "\udfff", "WCHAR#'$DFFF'"),
+        (StringType(8), "\n12\x7f", "'$0A12$7F'"),  # String keeps two-digit escapes
+    ],
+)
+def test_strings_with_surrogates_and_controls_print_and_read_back(
+    dtype: Any, value: str, text: str
+) -> None:
+    assert format_value(dtype, value) == text
+    text.encode("utf-8")  # printable on any UTF-8 stream: no lone surrogate left
+    assert parse_literal(text) == value
+
+
+def test_wide_escapes_take_four_digits_and_still_read_two() -> None:
+    assert parse_literal("WSTRING#'$0A12'") == "\u0a12"
+    assert parse_literal("WSTRING#'$0D$0A'") == "\r\n"  # two digits where four do not follow
+    assert parse_literal("WCHAR#'$d83d'") == "\ud83d"
+    assert parse_literal("'$0A12'") == "\n12"  # plain and STRING# strings: $hh only
+    assert parse_literal("STRING#'$0A12'") == "\n12"
+
+
+# Plain integers(0, 0xFFFF) almost never draw a surrogate or a control character: ask for them.
+CODE_UNITS = st.one_of(
+    st.integers(0xD800, 0xDFFF),
+    st.integers(0, 0x9F),
+    st.sampled_from([0x24, 0x27]),
+    st.integers(0, 0xFFFF),
+)
+
+
+@settings(max_examples=200)
+@given(st.lists(CODE_UNITS, max_size=12).map(lambda units: "".join(map(chr, units))))
+def test_any_utf16_code_units_round_trip_as_a_literal_and_as_json(value: str) -> None:
+    text = format_value(WIDE, value)
+    text.encode("utf-8")
+    assert parse_literal(text) == value
+    doc = json_text({"W": value})
+    doc.encode("utf-8")
+    # JSON reads an escaped pair as one character: compare the UTF-16 the PLC holds.
+    assert utf16(json.loads(doc)["W"]) == utf16(value)
+
+
+def utf16(text: str) -> bytes:
+    return text.encode("utf-16-be", "surrogatepass")
