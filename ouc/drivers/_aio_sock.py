@@ -15,11 +15,12 @@ calls the transports straight from its ready list. asyncio's ``add_reader`` keep
 key, a handle and its argument tuple per connection (~0.4 KB) and runs each ready socket
 through a handle, a context and the ready queue (~15 % of the CPU of a small echo); the poller
 keeps one dict entry per socket and makes one call per event. On a loop made by
-:func:`lean_event_loop` (``ouc serve``) the poller needs no epoll of its own either: its sockets
-sit in the loop's own epoll (:class:`LeanSelector`), whose ``select()`` calls their transports
-directly while it hands the loop's other events back to asyncio — one ``epoll_wait`` per
-iteration of the loop instead of two, and no handle per ready poller. TCP_NODELAY is set on the
-listening socket, which accepted sockets inherit on Linux (no system call per connection).
+:func:`lean_event_loop` (``ouc serve``, :mod:`ouc.drivers._aio_loop`) the poller needs no epoll of
+its own either: its sockets sit in the loop's own epoll (:class:`LeanSelector`), whose
+``select()`` calls their transports directly while it hands the loop's other events back to
+asyncio — one ``epoll_wait`` per iteration of the loop instead of two, and no handle per ready
+poller. TCP_NODELAY is set on the listening socket, which accepted sockets inherit on Linux (no
+system call per connection).
 """
 
 from __future__ import annotations
@@ -28,13 +29,22 @@ import asyncio
 import errno
 import functools
 import logging
-import math
 import select
-import selectors
 import socket
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
+from ouc.drivers import _aio_loop
+from ouc.drivers._aio_loop import (
+    IN,
+    OUT,
+    POLL_BATCH,
+    READABLE,
+    WRITABLE,
+    Acceptor,
+    LeanSelector,
+    lean_event_loop,
+)
 from ouc.drivers._keepalive import ACCEPT_INHERITS_KEEPALIVE, KeepAlive, apply_keepalive
 
 __all__ = ["LeanSelector", "LeanServer", "LeanTransport", "Poller", "lean_event_loop"]
@@ -46,11 +56,8 @@ _LOW_WATER = _HIGH_WATER // 4
 _ACCEPT_BATCH = 100  # connections taken per readiness callback (asyncio's backlog loop)
 _ACCEPT_RETRY = 1.0  # seconds without accepting after running out of descriptors
 _OUT_OF_FDS = (errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM)
-_IN = select.EPOLLIN
-_OUT = select.EPOLLOUT
-_READABLE = _IN | select.EPOLLERR | select.EPOLLHUP
-_WRITABLE = _OUT | select.EPOLLERR | select.EPOLLHUP
-_POLL_BATCH = 1024  # events taken per wake-up of the loop
+_IN = IN
+_OUT = OUT
 
 
 def _dispatch(
@@ -64,105 +71,14 @@ def _dispatch(
         if transport is None:
             continue  # unregistered by an earlier callback of this batch
         try:
-            if event & _READABLE and transport._mask & _IN:
+            if event & READABLE and transport._mask & _IN:
                 transport._read_ready()
-            if event & _WRITABLE and transport._mask & _OUT:
+            if event & WRITABLE and transport._mask & _OUT:
                 transport._write_ready()
         except Exception as exc:  # as a loop handle would: report, go on with the rest
             loop.call_exception_handler(
                 {"message": "lean transport callback failed", "exception": exc}
             )
-
-
-if TYPE_CHECKING:
-    _EpollSelector = selectors.EpollSelector
-else:  # gevent's monkey-patching (Locust) takes epoll out of selectors
-    _EpollSelector = getattr(selectors, "EpollSelector", selectors.DefaultSelector)
-
-
-class LeanSelector(_EpollSelector):
-    """The selector of :func:`lean_event_loop`: asyncio's epoll selector whose epoll also holds
-    the sockets of :class:`LeanTransport` objects and calls them from ``select()``.
-
-    asyncio's own readers and writers are kept and reported as usual; an event on a lean
-    socket goes straight to its transport instead (as the :class:`Poller` would call it from
-    its handle), so ``select()`` returns only asyncio's events.
-    """
-
-    def __init__(self) -> None:
-        super().__init__()
-        self.lean: dict[int, LeanTransport] = {}  # fd -> transport, while it wants events
-        self.loop: asyncio.AbstractEventLoop | None = None  # reports callback failures
-
-    def _report(self, exc: Exception) -> None:
-        context = {"message": "lean transport callback failed", "exception": exc}
-        if self.loop is not None:
-            self.loop.call_exception_handler(context)
-
-    @property
-    def epoll(self) -> select.epoll:
-        return self._selector  # type: ignore[attr-defined]
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        # EpollSelector.select, with the lean sockets taken out of the ready list.
-        if timeout is None:
-            timeout = -1
-        elif timeout <= 0:
-            timeout = 0
-        else:  # epoll_wait() counts milliseconds: wait at least ``timeout``
-            timeout = math.ceil(timeout * 1e3) * 1e-3
-        lean = self.lean
-        fd_to_key = self._fd_to_key  # type: ignore[attr-defined]
-        ready: list[tuple[selectors.SelectorKey, int]] = []
-        try:
-            events = self._selector.poll(  # type: ignore[attr-defined]
-                timeout, min(max(len(fd_to_key) + len(lean), 1), _POLL_BATCH)
-            )
-        except InterruptedError:
-            return ready
-        for fd, event in events:
-            transport = lean.get(fd)
-            if transport is not None:
-                try:
-                    if event & _READABLE and transport._mask & _IN:
-                        transport._read_ready()
-                    if event & _WRITABLE and transport._mask & _OUT:
-                        transport._write_ready()
-                except Exception as exc:  # as a loop handle would: report, go on
-                    self._report(exc)
-                continue
-            key = fd_to_key.get(fd)
-            if key is not None:
-                mask = 0
-                if event & ~_IN:
-                    mask |= selectors.EVENT_WRITE
-                if event & ~_OUT:
-                    mask |= selectors.EVENT_READ
-                ready.append((key, mask & key.events))
-        return ready
-
-
-def lean_event_loop() -> asyncio.AbstractEventLoop:
-    """A new event loop over a :class:`LeanSelector` (``asyncio.Runner(loop_factory=...)``);
-    asyncio's default loop where selectors has no epoll."""
-    if not hasattr(selectors, "EpollSelector"):
-        return asyncio.new_event_loop()
-    return asyncio.SelectorEventLoop(LeanSelector())
-
-
-class _Acceptor:
-    """A listening socket among the lean transports of a :class:`LeanSelector`: readable
-    means connections wait to be accepted (no handle of the loop per accept)."""
-
-    __slots__ = ("_read_ready",)
-
-    _mask = _IN
-
-    def __init__(self, accept: Callable[[], None]) -> None:
-        self._read_ready = accept
-
-    def _write_ready(self) -> None:  # never wanted
-        pass
 
 
 class Poller:
@@ -198,7 +114,7 @@ class Poller:
         if self._own:
             self._loop.add_reader(sock.fileno(), accept)
         else:
-            self.want(sock.fileno(), _Acceptor(accept), _IN)  # type: ignore[arg-type]
+            self.want(sock.fileno(), Acceptor(accept), _IN)  # type: ignore[arg-type]
 
     def unwatch(self, sock: socket.socket) -> None:
         if self._own:
@@ -245,7 +161,7 @@ class Poller:
 
     def _ready(self) -> None:
         try:
-            events = self._epoll.poll(0, _POLL_BATCH)
+            events = self._epoll.poll(0, POLL_BATCH)
         except InterruptedError:
             return
         _dispatch(events, self._targets, self._loop)
@@ -532,11 +448,17 @@ class LeanTransport(asyncio.Transport):
         return f"<LeanTransport fd={self._fd} {state}>"
 
 
+def _accept_fd(lsock: socket.socket) -> tuple[int, Any]:
+    """``socket.accept()`` as ``socket.socket._accept`` answers: the descriptor and address."""
+    conn, peer = lsock.accept()
+    return conn.detach(), peer
+
+
 class LeanServer:
     """Accepts on its listening sockets (one per resolved address), a :class:`LeanTransport`
     per connection."""
 
-    __slots__ = ("_factory", "_keepalive", "_loop", "_poller", "_retry", "_socks")
+    __slots__ = ("_factory", "_keepalive", "_loop", "_poller", "_raw", "_retry", "_socks")
 
     def __init__(
         self,
@@ -551,6 +473,7 @@ class LeanServer:
         # Armed on the listeners; accepted sockets inherit it where the kernel copies it.
         self._keepalive = None if ACCEPT_INHERITS_KEEPALIVE else keepalive
         self._retry: dict[socket.socket, asyncio.TimerHandle] = {}
+        self._raw = _aio_loop.raw_accept()  # socket.socket._accept is there
         self._poller = Poller(loop)
         for sock in socks:
             sock.setblocking(False)
@@ -624,7 +547,9 @@ class LeanServer:
         # socket.accept() without its wrapper, which asks the listener for its family and type
         # (two enum conversions) and for timeouts on every call: ``kind`` is the listener's
         # (family, type, proto), read once. The accepted socket is made non-blocking at once.
-        accept = lsock._accept  # type: ignore[attr-defined]
+        # A Python without ``_accept``: the wrapper, its socket taken apart again.
+        raw = lsock._accept if self._raw else None  # type: ignore[attr-defined]
+        accept = raw or functools.partial(_accept_fd, lsock)
         for _ in range(_ACCEPT_BATCH):
             try:
                 fd, peer = accept()
