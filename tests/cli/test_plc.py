@@ -5,7 +5,6 @@ the CPU's STOP (connections end, the port closes) and RUN (accepting again).
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import select
@@ -19,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.cli import main
 from ouc.drivers import (
     ExamplePem,
@@ -28,24 +27,12 @@ from ouc.drivers import (
     RecordLog,
     echo,
     example_pem,
-    example_store,
     standard_example,
 )
 from ouc.errors import Status
 
 WAIT = 15.0
-NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 OPENSSL = shutil.which("openssl")
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
 
 
 class Output:

@@ -8,7 +8,6 @@ process is always killed at the end.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import os
 import queue
@@ -27,22 +26,11 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.cli import main
-from ouc.drivers import ExamplePem, example_pem, example_store
+from ouc.drivers import ExamplePem, example_pem
 
 WAIT = 20.0
-NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
 
 
 class Serve:

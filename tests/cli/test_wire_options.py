@@ -6,29 +6,13 @@ capture, README "Fidelity"); bad values are one line naming the flag, exit 2.
 
 from __future__ import annotations
 
-import datetime as dt
-from pathlib import Path
-
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.cli import build_parser, main
 from ouc.cli._endpoints import make_spec
-from ouc.drivers import example_store
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER
 from ouc.tls import Tickets, WireProfile
-
-NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
 
 
 @pytest.mark.parametrize(

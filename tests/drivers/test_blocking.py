@@ -9,7 +9,6 @@ kernel. Waits are bounded (``RecordLog.wait_for``, ``receive(timeout=...)``), ne
 from __future__ import annotations
 
 import dataclasses
-import datetime as dt
 import os
 import socket
 import threading
@@ -18,7 +17,7 @@ from pathlib import Path
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.conn import FrameReceived
 from ouc.device import Device
 from ouc.drivers import (
@@ -32,7 +31,6 @@ from ouc.drivers import (
     RecordLog,
     callback,
     echo,
-    example_store,
     reply,
     standard_example,
 )
@@ -40,17 +38,6 @@ from ouc.errors import ConfigError, FramingError, OucConnectionError, Status, TL
 from ouc.params import ISO_ON_TCP_EXAMPLE, STANDARD_CLIENT, STANDARD_SERVER, TconIpV4Sec
 
 WAIT = 10.0  # seconds: the bound of every wait (generous for a loaded 2-core machine)
-NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
 
 
 @pytest.fixture

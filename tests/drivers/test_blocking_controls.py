@@ -9,7 +9,6 @@ EN_R = 1 received data is handed on), domain.md §4. The peer is Python's ``ssl`
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import socket
 import ssl
 import threading
@@ -21,7 +20,7 @@ from typing import Any
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.drivers import (
     ActiveEndpoint,
     AsyncPassiveEndpoint,
@@ -31,25 +30,13 @@ from ouc.drivers import (
     RecordLog,
     echo,
     example_pem,
-    example_store,
     standard_example,
 )
 from ouc.errors import FramingError, Status, WaitTimeoutError
 
-NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 FRAME = bytes(range(256)) + b"\x01\x02"  # 258 bytes, the example's LEN
 DRIVERS = ["blocking", "asyncio"]
 SHORT = 5.0  # seconds a control's effect may take before the test fails
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
 
 
 @pytest.fixture

@@ -10,11 +10,10 @@ import dataclasses
 import datetime as dt
 import socket
 import time
-from pathlib import Path
 
 import pytest
 
-from ouc.certs import BadCertFactory, CertStore, PrivateKey, generate_key, resolve
+from ouc.certs import BadCertFactory, CertStore, resolve
 from ouc.conn import ALLOWED_STATUS, FrameReceived
 from ouc.device import Device
 from ouc.drivers import (
@@ -26,7 +25,6 @@ from ouc.drivers import (
     RecordKind,
     RecordLog,
     echo,
-    example_store,
     standard_example,
 )
 from ouc.errors import OucConnectionError, OucError, Status, TLSError, WaitTimeoutError
@@ -35,16 +33,6 @@ from ouc.params import STANDARD_CLIENT, STANDARD_SERVER
 WAIT = 10.0
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 CLOSE = 0xFF  # a frame starting with this byte makes the test server close the connection
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
 
 
 @pytest.fixture

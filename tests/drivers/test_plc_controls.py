@@ -10,7 +10,6 @@ STOP: close_notify and FIN, half-close: drop) are inferences, options of the spe
 from __future__ import annotations
 
 import asyncio
-import datetime as dt
 import os
 import select
 import socket
@@ -23,7 +22,7 @@ from typing import Any
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.drivers import (
     ActiveEndpoint,
     AsyncActiveEndpoint,
@@ -35,25 +34,13 @@ from ouc.drivers import (
     RecordLog,
     echo,
     example_pem,
-    example_store,
     standard_example,
 )
 from ouc.errors import Status
 
-NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 WAIT = 10.0
 FRAME = bytes(range(256)) + b"\x01\x02"  # 258 bytes, the example's LEN
 DRIVERS = ["blocking", "asyncio"]
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
 
 
 @pytest.fixture

@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 from cryptography import x509
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.certs._index import index_stamp
 from ouc.conn import FrameReceived
 from ouc.device import Device, Family
@@ -33,7 +33,6 @@ from ouc.drivers import (
     PeerContext,
     _reload,
     echo,
-    example_store,
     standard_example,
 )
 from ouc.errors import ConfigError, OucError
@@ -43,16 +42,6 @@ NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 POLL = 20.0  # at most this long new connections are tried until the renewed certificate shows
 # (a bound, not a wait: each poll ends as soon as it shows; a loaded machine needs the margin)
 FRAME = bytes(range(256)) + b"ok"  # 258 bytes, the example's LEN
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "store", now=NOW, default_ca_keys=ca_keys)
 
 
 def _serial(info: object) -> int:
