@@ -92,7 +92,7 @@ def literal(value: Any, text: str) -> Any:
     try:
         return parse_literal(value.text)
     except DataBlockError as exc:
-        raise CodecError(f"{value.text!r} is not a {text} value ({exc.message})") from exc
+        raise CodecError(f"{value.text!r} is not a valid {text} value ({exc.message})") from exc
 
 
 def _is_int(value: Any) -> bool:

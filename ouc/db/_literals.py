@@ -413,7 +413,7 @@ def format_value(dtype: DataType, value: Any) -> str:
     if isinstance(dtype, StringType):
         return format_string(value, "WSTRING#" if dtype.wide else "")
     if not isinstance(dtype, ScalarType):
-        raise DataBlockError(f"a {dtype.text} has no literal")
+        raise DataBlockError(f"type {dtype.text} has no literal")
     name = dtype.name
     if name == "Bool":
         return "TRUE" if value else "FALSE"

@@ -226,7 +226,7 @@ def test_literals_are_read_by_the_target_type() -> None:
         "arr": [1, 7, 7],
         "stamp": dt.datetime(2000, 1, 1),
     }
-    with pytest.raises(DataBlockError, match="not a Time value") as err:
+    with pytest.raises(DataBlockError, match="not a valid Time value") as err:
         layout.encode({"t": Literal("5 seconds")})
     assert err.value.path == "t"
 

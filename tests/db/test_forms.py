@@ -77,7 +77,7 @@ def test_from_dict_reads_literals_for_non_text_types() -> None:
         ({"vars": [{"name": "a", "type": "Int", "members": []}]}, "a", "belongs to a Struct"),
         ({"vars": [{"name": "a", "type": "Struct"}]}, "a", "list of variables"),
         ({"vars": [{"name": "a", "type": "Int", "start": 1e6}]}, "a", "whole number"),
-        ({"vars": [{"name": "a", "type": "Time", "start": "soon"}]}, "a", "not a Time value"),
+        ({"vars": [{"name": "a", "type": "Time", "start": "soon"}]}, "a", "not a valid Time value"),
         (
             {"vars": [{"name": "m", "type": "Struct", "members": [{"name": "x", "type": "?"}]}]},
             "m.x",
