@@ -7,8 +7,10 @@ out, take wire bytes to send. Nothing here does I/O; the drivers move the bytes.
 
 A transport may also offer ``set_plaintext_sink(sink)`` (both here do): the connection's data
 phase then receives plaintext through ``sink(data)`` during ``receive_data`` instead of one
-:class:`PlaintextReceived` event per chunk, the record path's cheapest hand-off. It is optional,
-not part of :class:`Transport`, so that any object with the three verbs still qualifies.
+:class:`PlaintextReceived` event per chunk, the record path's cheapest hand-off; and ``events``,
+its :class:`EventQueue`, which the connection looks at before calling ``next_event`` (an empty
+queue is the common case). Both are optional, not part of :class:`Transport`, so that any
+object with the three verbs still qualifies.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ __all__ = [
     "HandshakeComplete",
     "PlainTransport",
     "PlaintextReceived",
+    "QueuedEvents",
     "SessionInfo",
     "Transport",
     "TransportEvent",
@@ -114,6 +117,24 @@ class Failed:
 TransportEvent = HandshakeComplete | PlaintextReceived | Closed | Failed
 
 
+class QueuedEvents:
+    """``next_event`` and ``events`` of a transport that queues its events in ``_events``."""
+
+    __slots__ = ()
+
+    _events: EventQueue[TransportEvent]
+
+    def next_event(self) -> TransportEvent | None:
+        """The next event, or None when more wire bytes are needed."""
+        events = self._events
+        return events.take() if events else None
+
+    @property
+    def events(self) -> EventQueue[TransportEvent]:
+        """The pending events (read-only; truthy while :meth:`next_event` has one)."""
+        return self._events
+
+
 @runtime_checkable
 class Transport(Protocol):
     """Sans-I/O byte transform under the connection state machine."""
@@ -138,7 +159,7 @@ class Transport(Protocol):
 
 
 @dataclass
-class PlainTransport:
+class PlainTransport(QueuedEvents):
     """Plain TCP (``ActivateSecureConn`` FALSE): bytes pass through unchanged."""
 
     _events: EventQueue[TransportEvent] = field(default_factory=EventQueue)
@@ -165,9 +186,6 @@ class PlainTransport:
         else:
             self._closed = True
             self._events.append(Closed())
-
-    def next_event(self) -> TransportEvent | None:
-        return self._events.take()
 
     def send(self, data: bytes) -> None:
         self._out += data

@@ -28,9 +28,8 @@ stream receiver for TCP — so the record path is one receiver call per chunk.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from contextlib import suppress
-from typing import Any
 
 from ouc.conn._config import ConnectionConfig
 from ouc.conn._events import (
@@ -42,8 +41,22 @@ from ouc.conn._events import (
     Established,
     FrameReceived,
 )
+from ouc.conn._history import (
+    DONE,
+    IDLE,
+    NO_JOB,
+    RECEIVED,
+    RECEIVING,
+    SENDING,
+    TRCV_C,
+    TSEND_C,
+    StatusEntry,
+    StatusHistory,
+    format_sequence,
+    trim_at,
+)
 from ouc.conn._iso import IsoPhase
-from ouc.conn._table import EVENT_STATUS, TABLE, BlockEvent, LocalProtocolError
+from ouc.conn._table import BlockEvent, LocalProtocolError
 from ouc.errors import FramingError, OucConnectionError, OucError, Status
 from ouc.framing import (
     AdHocReceiver,
@@ -66,40 +79,11 @@ from ouc.transport import (
 
 __all__ = ["TRCV_C", "TSEND_C", "Connection", "StatusEntry", "format_sequence"]
 
-TSEND_C = "TSEND_C"
-TRCV_C = "TRCV_C"
-
-#: One line of :attr:`Connection.status_history`: (time, block name, STATUS).
-StatusEntry = tuple[float, str, int]
-
 E = BlockEvent
 _CONNECTED = ConnState.CONNECTED
 _HALF_CLOSED = ConnState.HALF_CLOSED
-# STATUS values as shared plain ints: above 256 CPython makes a new int object per int() call,
-# and each history entry of thousands of idle connections would hold one.
-_SHARED_INTS: dict[int, int] = {int(status): int(status) for status in Status}
-_TRIM_AT: dict[int, int] = {}
-
-# The record path writes what the table decides for REQ and a received frame, read once here:
-# TSEND_C 7004 → 7005 → 0000 (7004 only after a completed job: DONE lasts one call), TRCV_C
-# 7006 → 0000.
-_IDLE, _SENDING, _DONE = (_SHARED_INTS[s] for s in TABLE[(_CONNECTED, E.REQ)].tsend)
-_RECEIVING, _RECEIVED = (_SHARED_INTS[s] for s in TABLE[(_CONNECTED, E.RECEIVED)].trcv)
-_NO_JOB = _SHARED_INTS[Status.NO_JOB]
-
-
-_WIDTH = 3  # list items per STATUS history entry (time, block, status)
-
-
-def _trim_at(limit: int) -> int:
-    """The flat history's length at twice ``limit`` entries, one shared int per limit."""
-    return _TRIM_AT.setdefault(limit, 2 * _WIDTH * limit)
-
-
-def format_sequence(history: Iterable[StatusEntry], block: str) -> str:
-    """``block``'s STATUS values in ``history`` as a PLC engineer writes them:
-    ``7000 → 7001 → 7002 → 0001 → 7004``."""
-    return " → ".join(f"{status:04X}" for _, name, status in history if name == block)
+_IDLE, _SENDING, _DONE = IDLE, SENDING, DONE
+_RECEIVING, _RECEIVED = RECEIVING, RECEIVED
 
 
 class _NoReceiver:
@@ -115,7 +99,7 @@ class _NoReceiver:
 _NO_RECEIVER: Receiver = _NoReceiver()
 
 
-class Connection(IsoPhase):
+class Connection(IsoPhase, StatusHistory):
     """One TSEND_C/TRCV_C connection over a transport, as a sans-I/O state machine.
 
     Args:
@@ -147,6 +131,7 @@ class Connection(IsoPhase):
         "_receiver",
         "_send_limit",
         "_state",
+        "_tevents",
         "_transport",
         "_trim_at",
         "config",
@@ -162,6 +147,9 @@ class Connection(IsoPhase):
     ) -> None:
         self.config = config
         self._transport = transport
+        # The transport's queue when it shows it (both of ouc's do): looked at before asking
+        # next_event(), which an empty queue makes a call for nothing on every chunk.
+        self._tevents: EventQueue[TransportEvent] | None = getattr(transport, "events", None)
         self._state = ConnState.IDLE
         self._events: EventQueue[ConnectionEvent] = EventQueue()
         self.tsend = BlockOutputs(TSEND_C)
@@ -172,7 +160,7 @@ class Connection(IsoPhase):
         # 24 B (and a deque with maxlen ~700 B per connection); status_history builds tuples.
         self._history: list[float | str | int] = []
         self._history_limit = history_limit
-        self._trim_at = _trim_at(history_limit)
+        self._trim_at = trim_at(history_limit)
         self.info: SessionInfo | None = None
         self.tpdu_size: int | None = None
         self.disconnect: Disconnected | None = None
@@ -208,20 +196,6 @@ class Connection(IsoPhase):
             held += self._assembler.buffered
         return held + (self._decoder.buffered if self._decoder is not None else 0)
 
-    @property
-    def status_history(self) -> list[StatusEntry]:
-        """The newest ``history_limit`` STATUS changes as (now, block, status), oldest first."""
-        flat: list[Any] = self._history[-_WIDTH * self._history_limit :]
-        return list(zip(flat[0::_WIDTH], flat[1::_WIDTH], flat[2::_WIDTH], strict=True))
-
-    def status_sequence(self, block: str) -> list[int]:
-        """The STATUS values ``block`` (``"TSEND_C"`` or ``"TRCV_C"``) went through, in order."""
-        return [status for _, name, status in self.status_history if name == block]
-
-    def format_sequence(self, block: str) -> str:
-        """The STATUS sequence as a PLC engineer writes it: ``7000 → 7001 → 7002 → 0001``."""
-        return format_sequence(self.status_history, block)
-
     # ----------------------------------------------------------------- the three verbs
 
     def receive_data(self, data: bytes, now: float) -> None:
@@ -248,23 +222,29 @@ class Connection(IsoPhase):
             self._transport.receive_data(data)
         except OucError as exc:
             self._fail_from(exc)
-        # _drain(), inline: with the plaintext sink set, this finds the queue empty at once.
-        next_event = self._transport.next_event
-        while (event := next_event()) is not None:
-            if type(event) is PlaintextReceived:
-                self._on_plaintext(event.data)
-            else:
-                self._on_transport_event(event)
+        # With the plaintext sink set, the transport's queue is empty: no _drain() call.
+        events = self._tevents
+        if events is None or events:
+            self._drain()
 
     def next_event(self) -> ConnectionEvent | None:
         """The next event, or None when more bytes (or a timer) are needed."""
-        event = self._events.take()
-        if event is None and self._state is _HALF_CLOSED:
+        events = self._events
+        if events:
+            return events.take()
+        if self._state is _HALF_CLOSED:
             # half_close="answer": every frame that came before the partner's close_notify
             # was handed out (and answered); now the close completes.
             self._partner_closed()
-            event = self._events.take()
-        return event
+            return events.take()
+        return None
+
+    @property
+    def events(self) -> EventQueue[ConnectionEvent]:
+        """The pending events (read-only): truthy while one waits; a driver may ``take()``
+        them while it is, then must ask :meth:`next_event` (which also completes a
+        half-close once the last frame before it was taken)."""
+        return self._events
 
     def data_to_send(self) -> bytes:
         """The bytes to write to the wire now (may be empty)."""
@@ -287,7 +267,7 @@ class Connection(IsoPhase):
             raise LocalProtocolError(f"connect() in state {self._state.value}")
         self._now = self._last_activity = now
         if not reestablish:
-            self._history.extend((now, TSEND_C, _NO_JOB, now, TRCV_C, _NO_JOB))
+            self._history.extend((now, TSEND_C, NO_JOB, now, TRCV_C, NO_JOB))
         self._apply(E.REESTABLISH if reestablish else E.CONT_ON)
         timeout = self.config.handshake_timeout
         self._deadline = None if timeout is None else now + timeout
@@ -295,7 +275,9 @@ class Connection(IsoPhase):
             self._transport.start()
         except OucError as exc:
             self._fail_from(exc)
-        self._drain()
+        events = self._tevents
+        if events is None or events:
+            self._drain()
 
     def send(self, data: bytes, length: int = 0, *, now: float) -> None:
         """TSEND_C with a rising edge at REQ: send ``length`` bytes of ``data`` as one frame.
@@ -324,21 +306,26 @@ class Connection(IsoPhase):
         if self.tpdu_size is not None:
             payload = encode_message(payload, self.tpdu_size)
         # The record path: the table's REQ statuses, written directly rather than through _set().
+        # 7004 only after a completed job; 7005 is written with 0000 once the transport took
+        # the bytes (before a failure's statuses when it did not).
         tsend = self.tsend
-        record = self._history.extend
-        if tsend._status != _IDLE:
-            record((now, TSEND_C, _IDLE, now, TSEND_C, _SENDING))
-        else:
-            record((now, TSEND_C, _SENDING))
+        history = self._history
+        again = tsend._status != _IDLE
         tsend._status = _SENDING
         try:
             self._transport.send(payload)
         except OucError as exc:
+            history += (
+                (now, TSEND_C, _IDLE, now, TSEND_C, _SENDING) if again else (now, TSEND_C, _SENDING)
+            )
             self._fail_from(exc)
             raise
         tsend._status = _DONE
-        record((now, TSEND_C, _DONE))
-        if len(self._history) > self._trim_at:
+        if again:
+            history += (now, TSEND_C, _IDLE, now, TSEND_C, _SENDING, now, TSEND_C, _DONE)
+        else:
+            history += (now, TSEND_C, _SENDING, now, TSEND_C, _DONE)
+        if len(history) > self._trim_at:
             self._trim_history()
 
     def _refuse_len(self, length: int, size: int) -> None:
@@ -459,22 +446,25 @@ class Connection(IsoPhase):
     # ----------------------------------------------------------------- transport events
 
     def _drain(self) -> None:
+        events = self._tevents
+        if events is not None:  # the queue itself: no next_event() call that finds it empty
+            while events:
+                self._on_transport_event(events.take())  # type: ignore[arg-type]
+            return
         next_event = self._transport.next_event
         while (event := next_event()) is not None:
-            if type(event) is PlaintextReceived:
-                self._on_plaintext(event.data)
-            else:
-                self._on_transport_event(event)
+            self._on_transport_event(event)
 
     def _on_transport_event(self, event: TransportEvent) -> None:
-        if isinstance(event, PlaintextReceived):
-            self._on_plaintext(event.data)
-        elif isinstance(event, HandshakeComplete):
-            self._on_handshake(event.info)
-        elif isinstance(event, Closed):
+        kind = type(event)  # the four event classes are final: no isinstance() calls
+        if kind is PlaintextReceived:
+            self._on_plaintext(event.data)  # type: ignore[union-attr]
+        elif kind is HandshakeComplete:
+            self._on_handshake(event.info)  # type: ignore[union-attr]
+        elif kind is Closed:
             self._on_closed()
-        elif isinstance(event, Failed):
-            self._fail(event.status, event.reason, reset=event.reset, notify=False)
+        elif kind is Failed:
+            self._fail(event.status, event.reason, reset=event.reset, notify=False)  # type: ignore[union-attr]
 
     def _on_handshake(self, info: SessionInfo) -> None:
         if self._state is not ConnState.HANDSHAKING:
@@ -579,20 +569,22 @@ class Connection(IsoPhase):
     def _deliver(self, frames: list[bytes]) -> None:
         """TRCV_C completes once per frame: STATUS 7006 → 0000 with RCVD_LEN, one event each."""
         trcv = self.trcv
-        record = self._history.extend
+        history = self._history
         append = self._events.append
         now = self._now
         status = trcv._status
         for frame in frames:
             size = len(frame)
+            # list += tuple extends without a method call.
             if status != _RECEIVING:
-                record((now, TRCV_C, _RECEIVING))
-            record((now, TRCV_C, _RECEIVED))
+                history += (now, TRCV_C, _RECEIVING, now, TRCV_C, _RECEIVED)
+            else:
+                history += (now, TRCV_C, _RECEIVED)
             status = _RECEIVED
             append(FrameReceived(frame, size))
         trcv._status = _RECEIVED
         trcv._rcvd_len = size
-        if len(self._history) > self._trim_at:
+        if len(history) > self._trim_at:
             self._trim_history()
 
     # ----------------------------------------------------------------- helpers
@@ -622,34 +614,6 @@ class Connection(IsoPhase):
             status, why = Status.NO_SUCH_CONNECTION, f"is not up ({state.value})"
         self._set(self.tsend, status)
         raise OucConnectionError(f"cannot send: the connection {why}", status=status)
-
-    def _set(self, outputs: BlockOutputs, status: int) -> None:
-        if outputs._status != status:
-            shared = _SHARED_INTS.get(status)  # shared ints: ~10 times a handshake
-            outputs._status = status = shared if shared is not None else int(status)
-            self._history.extend((self._now, outputs.name, status))
-            if len(self._history) > self._trim_at:
-                self._trim_history()
-
-    def _trim_history(self) -> None:
-        """Keep the newest ``history_limit`` STATUS changes (amortised: once per limit)."""
-        del self._history[: -_WIDTH * self._history_limit]
-
-    def _apply(self, event: BlockEvent, status: int = 0) -> Any:
-        """Feed ``event`` into the table: move, and show the STATUS values it decides.
-
-        Raises:
-            LocalProtocolError: the table has no transition for the current state.
-        """
-        transition = TABLE.get((self._state, event))
-        if transition is None:
-            raise LocalProtocolError(f"{event.value} is not possible in state {self._state.value}")
-        self._state = transition.next
-        for value in transition.tsend:
-            self._set(self.tsend, status if value == EVENT_STATUS else value)
-        for value in transition.trcv_for(self.enable_receive_input):
-            self._set(self.trcv, status if value == EVENT_STATUS else value)
-        return transition
 
     def _rst(self, which: str) -> bool:
         """Whether COM_RST / STOP reset the TCP connection (the configured wire, inference)."""

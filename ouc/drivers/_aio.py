@@ -103,7 +103,10 @@ class _ServerLink(Link):
 
     def on_event(self, event: ConnectionEvent) -> None:
         endpoint = self.endpoint
-        endpoint._recorder.connection_event(
+        recorder = endpoint._recorder
+        if recorder.skips(event):
+            return
+        recorder.connection_event(
             event, self.conn, peer=self.peer_text, local=endpoint._local_text(), serial=self.serial
         )
 

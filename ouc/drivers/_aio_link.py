@@ -94,6 +94,7 @@ class Link(asyncio.BufferedProtocol):
         "_closed",
         "_ending",
         "_eof_sent",
+        "_events",
         "_read_paused",
         "_tasks",
         "_timer",
@@ -228,6 +229,7 @@ class Link(asyncio.BufferedProtocol):
     def start(self) -> None:
         """CONT 0→1 now that TCP is up: start the handshake and arm the handshake timer."""
         now = self.loop.time()
+        self._events = self.conn.events
         self.conn.connect(now, reestablish=self.reestablish)
         self.process(now)
 
@@ -238,9 +240,17 @@ class Link(asyncio.BufferedProtocol):
         self.flush()
 
     def _drain_events(self, now: float) -> None:
-        next_event = self.conn.next_event
+        try:
+            events = self._events
+        except AttributeError:  # drained before start(): a connection closed while IDLE
+            events = self._events = self.conn.events
         on_frame = self.on_frame
-        while (event := next_event()) is not None:
+        while True:
+            # The queue while it holds events; then next_event() once: None, or the close
+            # that completes a half-close after its last frame.
+            event = events.take() if events else self.conn.next_event()
+            if event is None:
+                return
             if type(event) is FrameReceived:
                 pending = on_frame(event, now)
                 if pending is not None:

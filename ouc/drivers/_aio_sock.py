@@ -25,6 +25,7 @@ system call per connection).
 
 from __future__ import annotations
 
+import _socket
 import asyncio
 import errno
 import functools
@@ -189,7 +190,7 @@ class LeanTransport(asyncio.Transport):
     def __init__(
         self,
         loop: asyncio.AbstractEventLoop,
-        sock: socket.socket,
+        sock: _socket.socket,
         protocol: asyncio.BufferedProtocol,
         peer: Any,
         poller: Poller,
@@ -289,9 +290,7 @@ class LeanTransport(asyncio.Transport):
     def _read_ready(self) -> None:
         protocol = self._protocol
         try:
-            buffer = protocol.get_buffer(-1)
-            if not len(buffer):  # type: ignore[arg-type]  # a memoryview or bytearray
-                raise RuntimeError("get_buffer() returned an empty buffer")
+            buffer = protocol.get_buffer(-1)  # an empty one is refused below, on 0 bytes read
         except Exception as exc:
             self._protocol_failed(exc, "get_buffer")
             return
@@ -300,13 +299,23 @@ class LeanTransport(asyncio.Transport):
         except (BlockingIOError, InterruptedError):
             return
         except OSError as exc:
-            self._fatal(exc)
+            # Called from the selector, not from inside the protocol: connection_lost can run
+            # now rather than through a handle in the next iteration (a reset peer, e.g. every
+            # `openssl s_time` connection, costs no extra wake-up of the loop).
+            self._buffer = None
+            self._closing = self._lost_scheduled = True
+            self._lost(exc)
             return
         if count:
             try:
                 protocol.buffer_updated(count)
             except Exception as exc:
                 self._protocol_failed(exc, "buffer_updated")
+            return
+        if not len(buffer):  # type: ignore[arg-type]  # a memoryview or bytearray
+            self._protocol_failed(
+                RuntimeError("get_buffer() returned an empty buffer"), "get_buffer"
+            )
             return
         self._stop_reading()
         try:
@@ -562,7 +571,9 @@ class LeanServer:
                 self._poller.unwatch(lsock)
                 self._retry[lsock] = loop.call_later(_ACCEPT_RETRY, self._resume, lsock)
                 return
-            conn = socket.socket(*kind, fileno=fd)
+            # The C socket type: socket.socket's Python __init__ and close() wrappers add
+            # nothing a transport uses (the fd is ours, no makefile()).
+            conn = _socket.socket(*kind, fileno=fd)
             conn.setblocking(False)
             if self._keepalive is not None:
                 apply_keepalive(conn, self._keepalive)

@@ -13,6 +13,7 @@ on the active side, each socket is set up on its own.
 
 from __future__ import annotations
 
+import _socket
 import socket
 import sys
 from dataclasses import dataclass
@@ -66,7 +67,7 @@ class KeepAlive:
     def __str__(self) -> str:
         return f"{self.idle},{self.interval},{self.count}"
 
-    def apply(self, sock: socket.socket) -> None:
+    def apply(self, sock: _socket.socket) -> None:
         """Arm keep-alive on ``sock`` (a listener: its accepted sockets inherit it on Linux)."""
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_KEEPALIVE, 1)
         if hasattr(socket, "TCP_KEEPIDLE"):  # Linux, BSD
@@ -83,7 +84,7 @@ class KeepAlive:
 DEFAULT_KEEPALIVE = KeepAlive()
 
 
-def apply_keepalive(sock: socket.socket, keepalive: KeepAlive | None) -> None:
+def apply_keepalive(sock: _socket.socket, keepalive: KeepAlive | None) -> None:
     """:meth:`KeepAlive.apply`, or nothing when keep-alive is off (None)."""
     if keepalive is not None:
         keepalive.apply(sock)

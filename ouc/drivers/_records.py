@@ -240,6 +240,10 @@ _WARN = frozenset(
 )
 
 
+# A connection that ends with these ended in order: a CLOSED record (INFO), else FAILED.
+_ORDERLY = frozenset({0, int(Status.PARTNER_CLOSED)})
+
+
 class Recorder:
     """Hands records to the ``on_event`` callback and to the ``ouc.drivers`` logger.
 
@@ -262,6 +266,16 @@ class Recorder:
         if self._callback is not None:
             return True
         return log.isEnabledFor(logging.WARNING if kind in _WARN else logging.INFO)
+
+    def skips(self, event: ConnectionEvent) -> bool:
+        """Whether :meth:`connection_event` would build nothing for ``event`` (no callback, its
+        level off): a driver then need not even format the peer's address."""
+        if self._callback is not None:
+            return False
+        kind = type(event)
+        if kind is Established or (kind is Disconnected and event.status in _ORDERLY):  # type: ignore[union-attr]
+            return not log.isEnabledFor(logging.INFO)
+        return not log.isEnabledFor(logging.WARNING)
 
     def emit(self, kind: RecordKind, status: int, **fields: Any) -> EndpointRecord | None:
         """Build the record and hand it on; None (nothing built) when nobody listens."""
@@ -300,7 +314,7 @@ class Recorder:
                 connection=serial,
             )
         if type(event) is Disconnected:
-            orderly = event.status in (0, Status.PARTNER_CLOSED)
+            orderly = event.status in _ORDERLY
             kind = RecordKind.CLOSED if orderly else RecordKind.FAILED
             if not self.listened(kind):
                 return None  # skip formatting the STATUS sequences for nobody

@@ -42,6 +42,7 @@ from ouc.transport import (
     Failed,
     HandshakeComplete,
     PlaintextReceived,
+    QueuedEvents,
     SessionInfo,
     TransportEvent,
 )
@@ -104,7 +105,7 @@ _SCRATCH_POOL = 8  # buffers kept: about the number of threads inside data_to_se
 _scratch: list[Any] = []
 
 
-class TLSEngine:
+class TLSEngine(QueuedEvents):
     """One TLS connection, sans-I/O; implements :class:`ouc.transport.Transport`.
 
     Args:
@@ -296,10 +297,6 @@ class TLSEngine:
                 return
             if self._feed(data):
                 self._handshake()
-
-    def next_event(self) -> TransportEvent | None:
-        """The next event, or None when more wire bytes are needed."""
-        return self._events.take()
 
     def set_plaintext_sink(self, sink: Callable[[bytes], None] | None) -> None:
         """Hand received plaintext straight to ``sink`` instead of queueing PlaintextReceived.
