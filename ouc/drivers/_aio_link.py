@@ -186,7 +186,9 @@ class Link(asyncio.BufferedProtocol):
         # The engine copies into its BIO (plain TCP copies too), so the shared buffer is free
         # again when this returns. Connection accepts any buffer; its signature says bytes.
         self.conn.receive_data(self._view[:nbytes], now)  # type: ignore[arg-type]
-        self.process(now)
+        if self._busy is None:  # process(), inline: the record path
+            self._drain_events(now)
+        self.flush()
 
     def eof_received(self) -> bool:
         if self.started:
@@ -219,8 +221,9 @@ class Link(asyncio.BufferedProtocol):
         if self.started and self._ending is None:
             # The peer vanished (FIN after our close, RST, network error): the connection
             # reports how it ended (16#80C5 for the partner, 0 after our own close()).
-            self.conn.receive_data(b"", self.loop.time())
-            self._drain_events(self.loop.time())
+            now = self.loop.time()
+            self.conn.receive_data(b"", now)
+            self._drain_events(now)
         self._wake_writer()
         self.on_lost()
 

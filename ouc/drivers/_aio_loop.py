@@ -7,7 +7,10 @@ object ``_selector`` and the ``_fd_to_key`` map) and :class:`~ouc.drivers._aio_s
 accepts through ``socket.socket._accept``; CPython 3.11 to 3.13 have them all.
 :func:`missing_internals` checks for them, so a Python that renamed one serves on asyncio's
 default loop (the connections then sit in a :class:`~ouc.drivers._aio_sock.Poller`'s own epoll,
-one reader of the loop) and accepts with ``socket.accept()``: slower, never broken.
+one reader of the loop) and accepts with ``socket.accept()``: slower, never broken. While the
+loop has neither a timer nor a ready handle, ``select()`` also reads the loop's ``_ready``,
+``_scheduled`` and ``_stopping`` to wait again by itself (where a loop lacks them it returns
+after every wake-up).
 """
 
 from __future__ import annotations
@@ -80,6 +83,9 @@ class LeanSelector(_EpollSelector):
         super().__init__()
         self.lean: dict[int, LeanTransport] = {}  # fd -> transport, while it wants events
         self.loop: asyncio.AbstractEventLoop | None = None  # reports callback failures
+        # The loop whose _ready, _scheduled and _stopping select() may look at (None: return
+        # after every wake-up, as any selector does).
+        self.idle: asyncio.AbstractEventLoop | None = None
 
     def _report(self, exc: Exception) -> None:
         """A lean callback raised: to the loop's exception handler, as a handle's would go."""
@@ -103,33 +109,47 @@ class LeanSelector(_EpollSelector):
             timeout = math.ceil(timeout * 1e3) * 1e-3
         lean = self.lean
         fd_to_key = self._fd_to_key  # type: ignore[attr-defined]
+        poll = self._selector.poll  # type: ignore[attr-defined]
+        # Waiting without a deadline means the loop has no timer and nothing ready: while the
+        # lean callbacks leave it so (no handle, no timer, no stop, no asyncio event), wait
+        # again right here instead of returning into a whole iteration of the loop for nothing
+        # (an established connection's record round trip is then one pass of this loop).
+        loop = self.idle if timeout == -1 else None
         ready: list[tuple[selectors.SelectorKey, int]] = []
-        try:
-            # A fixed batch rather than asyncio's count of registered descriptors (four calls
-            # per wake-up): epoll_wait costs the same either way.
-            events = self._selector.poll(timeout, POLL_BATCH)  # type: ignore[attr-defined]
-        except InterruptedError:
-            return ready
-        for fd, event in events:
-            transport = lean.get(fd)
-            if transport is not None:
-                try:
-                    if event & READABLE and transport._mask & IN:
-                        transport._read_ready()
-                    if event & WRITABLE and transport._mask & OUT:
-                        transport._write_ready()
-                except Exception as exc:  # as a loop handle would: report, go on
-                    self._report(exc)
-                continue
-            key = fd_to_key.get(fd)
-            if key is not None:
-                mask = 0
-                if event & ~IN:
-                    mask |= selectors.EVENT_WRITE
-                if event & ~OUT:
-                    mask |= selectors.EVENT_READ
-                ready.append((key, mask & key.events))
-        return ready
+        while True:
+            try:
+                # A fixed batch rather than asyncio's count of registered descriptors (four
+                # calls per wake-up): epoll_wait costs the same either way.
+                events = poll(timeout, POLL_BATCH)
+            except InterruptedError:
+                return ready
+            for fd, event in events:
+                transport = lean.get(fd)
+                if transport is not None:
+                    try:
+                        if event & READABLE and transport._mask & IN:
+                            transport._read_ready()
+                        if event & WRITABLE and transport._mask & OUT:
+                            transport._write_ready()
+                    except Exception as exc:  # as a loop handle would: report, go on
+                        self._report(exc)
+                    continue
+                key = fd_to_key.get(fd)
+                if key is not None:
+                    mask = 0
+                    if event & ~IN:
+                        mask |= selectors.EVENT_WRITE
+                    if event & ~OUT:
+                        mask |= selectors.EVENT_READ
+                    ready.append((key, mask & key.events))
+            if (
+                ready
+                or loop is None
+                or loop._ready  # type: ignore[attr-defined]
+                or loop._scheduled  # type: ignore[attr-defined]
+                or loop._stopping  # type: ignore[attr-defined]
+            ):
+                return ready
 
 
 class LeanEventLoop(asyncio.SelectorEventLoop):
@@ -152,6 +172,8 @@ def lean_event_loop() -> asyncio.AbstractEventLoop:
         if not missing:
             loop = LeanEventLoop(selector)
             selector.loop = loop
+            if all(hasattr(loop, name) for name in ("_ready", "_scheduled", "_stopping")):
+                selector.idle = loop
             return loop
         selector.close()
     log.info("asyncio's default event loop: this Python lacks %s", ", ".join(missing))
