@@ -28,6 +28,7 @@ from types import TracebackType
 from ouc.conn import ConnectionEvent, ConnState, FrameReceived
 from ouc.device import Role
 from ouc.drivers._aio_link import Link, shared_receive_buffer
+from ouc.drivers._aio_loop import TimerSource, timer_source
 from ouc.drivers._aio_sock import LeanServer
 from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
@@ -51,7 +52,7 @@ class _ServerLink(Link):
     __slots__ = ("_context", "behaviour", "endpoint", "peer", "port", "serial")
 
     def __init__(self, endpoint: AsyncPassiveEndpoint, loop: asyncio.AbstractEventLoop) -> None:
-        super().__init__(loop, endpoint._view, endpoint._tasks)
+        super().__init__(loop, endpoint._view, endpoint._tasks, endpoint._timers)
         self.endpoint = endpoint
         self.behaviour = endpoint.behaviour
         self.peer = "?"  # the plant address once connection_made ran
@@ -180,6 +181,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._address: tuple[str, int] | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._view = memoryview(b"")
+        self._timers: TimerSource | None = None  # the loop's (timer_source), once started
         self._idle: asyncio.Future[None] | None = None
         self._stopping = False
         self._serial = 0
@@ -205,6 +207,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         loop = asyncio.get_running_loop()
         self._loop = loop
         self._view = shared_receive_buffer(loop)
+        self._timers = timer_source(loop)
         host, port = self._listen
         try:
             # Not loop.create_server: its transport costs ~1 KB more per idle connection.

@@ -42,6 +42,7 @@ from contextlib import suppress
 from typing import TYPE_CHECKING, Any
 
 from ouc.conn import ConnectionEvent, ConnState, Disconnected, FrameReceived
+from ouc.drivers._aio_loop import Cancellable, TimerSource
 from ouc.errors import OucError
 
 if TYPE_CHECKING:
@@ -99,6 +100,7 @@ class Link(asyncio.BufferedProtocol):
         "_tasks",
         "_timer",
         "_timer_at",
+        "_timers",
         "_view",
         "_write_paused",
         "_write_waiter",
@@ -122,11 +124,14 @@ class Link(asyncio.BufferedProtocol):
         loop: asyncio.AbstractEventLoop,
         view: memoryview,
         tasks: set[asyncio.Task[None]],
+        timers: TimerSource | None = None,
     ) -> None:
         self.loop = loop
+        # Where the timer is armed: the loop, or the lean selector under it (timer_source()).
+        self._timers: TimerSource = loop if timers is None else timers
         self._view = view
         self._tasks = tasks  # the endpoint's: stop() waits for the ones still running
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: Cancellable | None = None
         self._timer_at = 0.0
         self._ending: Disconnected | None = None
         self._closed = False
@@ -297,7 +302,7 @@ class Link(asyncio.BufferedProtocol):
                 return
             timer.cancel()
         self._timer_at = deadline
-        self._timer = self.loop.call_at(deadline, self._on_timer)
+        self._timer = self._timers.call_at(deadline, self._on_timer)
 
     def close(self) -> None:
         """CONT 1→0 (close_notify, half-close; the link ends when the partner closes too)."""

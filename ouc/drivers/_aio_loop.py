@@ -16,6 +16,7 @@ after every wake-up).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import math
 import select
@@ -23,12 +24,20 @@ import selectors
 import socket
 import time
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
     from ouc.drivers._aio_sock import LeanTransport
 
-__all__ = ["LeanEventLoop", "LeanSelector", "lean_event_loop", "missing_internals"]
+__all__ = [
+    "Deadline",
+    "LeanEventLoop",
+    "LeanSelector",
+    "TimerSource",
+    "lean_event_loop",
+    "missing_internals",
+    "timer_source",
+]
 
 log = logging.getLogger("ouc.drivers")
 
@@ -37,6 +46,11 @@ OUT = select.EPOLLOUT
 READABLE = IN | select.EPOLLERR | select.EPOLLHUP
 WRITABLE = OUT | select.EPOLLERR | select.EPOLLHUP
 POLL_BATCH = 1024  # events taken per wake-up of the loop
+_RESOLUTION = time.get_clock_info("monotonic").resolution  # asyncio's _clock_resolution
+_COMPACT_AT = 100  # cancelled deadlines before the heap is rebuilt (asyncio's threshold)
+_monotonic = time.monotonic
+_heappop = heapq.heappop
+_heappush = heapq.heappush
 RAW_ACCEPT = "socket.socket._accept"
 
 
@@ -68,6 +82,29 @@ else:  # gevent's monkey-patching (Locust) takes epoll out of selectors
     _EpollSelector = getattr(selectors, "EpollSelector", selectors.DefaultSelector)
 
 
+class Cancellable(Protocol):
+    def cancel(self) -> None: ...
+
+
+class TimerSource(Protocol):
+    """What a link arms its timer with: an event loop, or the :class:`LeanSelector` under
+    one (:func:`timer_source`)."""
+
+    def call_at(self, when: float, callback: Callable[[], Any]) -> Cancellable: ...
+
+
+class Deadline(list[Any]):
+    """A timer of a :class:`LeanSelector`: ``[when, sequence, callback, selector]``, ordered
+    by time then arming order in the selector's heap; a list, so made without a Python call."""
+
+    __slots__ = ()
+
+    def cancel(self) -> None:
+        if self[2] is not None:
+            self[2] = None
+            self[3]._cancelled += 1
+
+
 class LeanSelector(_EpollSelector):
     """The selector of :func:`lean_event_loop`: asyncio's epoll selector whose epoll also holds
     the sockets of :class:`~ouc.drivers._aio_sock.LeanTransport` objects and calls them from
@@ -76,7 +113,10 @@ class LeanSelector(_EpollSelector):
     asyncio's own readers and writers are kept and reported as usual; an event on a lean
     socket goes straight to its transport instead (as the
     :class:`~ouc.drivers._aio_sock.Poller` would call it from its handle), so ``select()``
-    returns only asyncio's events.
+    returns only asyncio's events. The links' timers (handshake, idle, close) and the lean
+    transports' deferred calls run here too (:meth:`call_at`, :meth:`call_soon`): no handle,
+    context copy or heap entry of the loop per connection, and while asyncio itself has
+    nothing to do, ``select()`` serves the lean sockets and timers without returning.
     """
 
     def __init__(self) -> None:
@@ -86,6 +126,58 @@ class LeanSelector(_EpollSelector):
         # The loop whose _ready, _scheduled and _stopping select() may look at (None: return
         # after every wake-up, as any selector does).
         self.idle: asyncio.AbstractEventLoop | None = None
+        self._timers: list[Deadline] = []  # a heap
+        self._sequence = 0
+        self._cancelled = 0  # cancelled deadlines still in the heap
+        self._soon: list[tuple[Callable[..., Any], tuple[Any, ...]]] = []
+
+    def call_at(self, when: float, callback: Callable[[], Any]) -> Deadline:
+        """Call ``callback`` from :meth:`select` once ``loop.time()`` reaches ``when``."""
+        self._sequence += 1
+        deadline = Deadline((when, self._sequence, callback, self))
+        _heappush(self._timers, deadline)
+        return deadline
+
+    def call_soon(self, callback: Callable[..., Any], *args: Any) -> None:
+        """Call ``callback(*args)`` from :meth:`select`, after the events at hand."""
+        self._soon.append((callback, args))
+
+    def _due(self, timeout: float) -> float:
+        """Run the timers that are due; the poll timeout that wakes up for the next one."""
+        timers = self._timers
+        now = _monotonic()
+        end = now + _RESOLUTION  # as asyncio: due within the clock's resolution
+        while timers:
+            head = timers[0]
+            callback = head[2]
+            if callback is None:
+                _heappop(timers)
+                self._cancelled -= 1
+                continue
+            if head[0] >= end:
+                break
+            _heappop(timers)
+            head[2] = None
+            try:
+                callback()
+            except Exception as exc:  # as a loop handle would: report, go on
+                self._report(exc)
+        if self._cancelled > _COMPACT_AT and 2 * self._cancelled > len(timers):
+            timers[:] = [deadline for deadline in timers if deadline[2] is not None]
+            heapq.heapify(timers)
+            self._cancelled = 0
+        if not timers:
+            return timeout
+        wait = max(0.0, math.ceil((timers[0][0] - now) * 1e3) * 1e-3)
+        return wait if timeout < 0 or wait < timeout else timeout
+
+    def _run_soon(self) -> None:
+        batch, self._soon = self._soon, []
+        for callback, args in batch:
+            try:
+                callback(*args)
+            except Exception as exc:
+                self._report(exc)
 
     def _report(self, exc: Exception) -> None:
         """A lean callback raised: to the loop's exception handler, as a handle's would go."""
@@ -117,10 +209,11 @@ class LeanSelector(_EpollSelector):
         loop = self.idle if timeout == -1 else None
         ready: list[tuple[selectors.SelectorKey, int]] = []
         while True:
+            wait = 0 if self._soon else self._due(timeout) if self._timers else timeout
             try:
                 # A fixed batch rather than asyncio's count of registered descriptors (four
                 # calls per wake-up): epoll_wait costs the same either way.
-                events = poll(timeout, POLL_BATCH)
+                events = poll(wait, POLL_BATCH)
             except InterruptedError:
                 return ready
             for fd, event in events:
@@ -142,6 +235,8 @@ class LeanSelector(_EpollSelector):
                     if event & ~OUT:
                         mask |= selectors.EVENT_READ
                     ready.append((key, mask & key.events))
+            if self._soon:
+                self._run_soon()
             if (
                 ready
                 or loop is None
@@ -150,6 +245,13 @@ class LeanSelector(_EpollSelector):
                 or loop._stopping  # type: ignore[attr-defined]
             ):
                 return ready
+
+
+def timer_source(loop: asyncio.AbstractEventLoop) -> TimerSource:
+    """Where the links of ``loop`` arm their timers: the :class:`LeanSelector` under it, else
+    the loop itself."""
+    selector = getattr(loop, "_selector", None)
+    return selector if isinstance(selector, LeanSelector) else loop
 
 
 class LeanEventLoop(asyncio.SelectorEventLoop):

@@ -91,7 +91,7 @@ class Poller:
     loop's epoll and registers nothing with the loop.
     """
 
-    __slots__ = ("_epoll", "_loop", "_own", "_retired", "_targets", "_transports")
+    __slots__ = ("_epoll", "_loop", "_own", "_retired", "_targets", "_transports", "call_soon")
 
     def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
         self._loop = loop
@@ -101,10 +101,13 @@ class Poller:
         self._own = not isinstance(selector, LeanSelector)
         if isinstance(selector, LeanSelector):
             selector.loop = loop
+            # Deferred calls of the transports (connection_lost) run from select() too.
+            self.call_soon: Callable[..., object] = selector.call_soon
             self._epoll = selector.epoll
             # fd -> transport, while it wants events (shared by the loop's pollers)
             self._targets: dict[int, LeanTransport] = selector.lean
             return
+        self.call_soon = loop.call_soon
         self._epoll = select.epoll()
         self._targets = {}
         loop.add_reader(self._epoll.fileno(), self._ready)
@@ -439,7 +442,7 @@ class LeanTransport(asyncio.Transport):
         """connection_lost in the next loop iteration, as asyncio does; once."""
         if not self._lost_scheduled:
             self._lost_scheduled = True
-            self._loop.call_soon(self._lost, exc)
+            self._poller.call_soon(self._lost, exc)
 
     def _lost(self, exc: Exception | None) -> None:
         try:
