@@ -143,10 +143,12 @@ class LeanSelector(_EpollSelector):
         self._soon.append((callback, args))
 
     def _due(self, timeout: float) -> float:
-        """Run the timers that are due; the poll timeout that wakes up for the next one."""
+        """Run the timers that are due; the poll timeout that wakes up for the next one (0
+        once a timer ran: what it scheduled with the loop must not wait for the poll)."""
         timers = self._timers
         now = _monotonic()
         end = now + _RESOLUTION  # as asyncio: due within the clock's resolution
+        ran = False
         while timers:
             head = timers[0]
             callback = head[2]
@@ -158,6 +160,7 @@ class LeanSelector(_EpollSelector):
                 break
             _heappop(timers)
             head[2] = None
+            ran = True
             try:
                 callback()
             except Exception as exc:  # as a loop handle would: report, go on
@@ -166,9 +169,11 @@ class LeanSelector(_EpollSelector):
             timers[:] = [deadline for deadline in timers if deadline[2] is not None]
             heapq.heapify(timers)
             self._cancelled = 0
+        if ran:
+            return 0
         if not timers:
             return timeout
-        wait = max(0.0, math.ceil((timers[0][0] - now) * 1e3) * 1e-3)
+        wait = max(0.0, _ms(timers[0][0] - now))
         return wait if timeout < 0 or wait < timeout else timeout
 
     def _run_soon(self) -> None:
@@ -198,15 +203,19 @@ class LeanSelector(_EpollSelector):
         elif timeout <= 0:
             timeout = 0
         else:  # epoll_wait() counts milliseconds: wait at least ``timeout``
-            timeout = math.ceil(timeout * 1e3) * 1e-3
+            timeout = _ms(timeout)
         lean = self.lean
         fd_to_key = self._fd_to_key  # type: ignore[attr-defined]
         poll = self._selector.poll  # type: ignore[attr-defined]
-        # Waiting without a deadline means the loop has no timer and nothing ready: while the
-        # lean callbacks leave it so (no handle, no timer, no stop, no asyncio event), wait
-        # again right here instead of returning into a whole iteration of the loop for nothing
-        # (an established connection's record round trip is then one pass of this loop).
-        loop = self.idle if timeout == -1 else None
+        # While the lean callbacks give asyncio nothing to do (no event of its own, no ready
+        # handle, no earlier timer, no stop) and its next timer is not due, wait again right
+        # here instead of returning into a whole iteration of the loop for nothing: accepts,
+        # handshakes, records and the lean timers are then passes of this loop.
+        loop = self.idle if timeout else None
+        if loop is not None:
+            scheduled = loop._scheduled  # type: ignore[attr-defined]
+            head = scheduled[0] if scheduled else None
+            end = _monotonic() + timeout if timeout > 0 else 0.0
         ready: list[tuple[selectors.SelectorKey, int]] = []
         while True:
             wait = 0 if self._soon else self._due(timeout) if self._timers else timeout
@@ -241,10 +250,21 @@ class LeanSelector(_EpollSelector):
                 ready
                 or loop is None
                 or loop._ready  # type: ignore[attr-defined]
-                or loop._scheduled  # type: ignore[attr-defined]
                 or loop._stopping  # type: ignore[attr-defined]
             ):
                 return ready
+            if scheduled or head is not None:
+                if not scheduled or scheduled[0] is not head:
+                    return ready  # a timer armed meanwhile may be due earlier
+                timeout = end - _monotonic()
+                if timeout <= 0:
+                    return ready  # asyncio's own timer is due
+                timeout = _ms(timeout)
+
+
+def _ms(seconds: float) -> float:
+    """``seconds`` rounded up to what epoll_wait() counts: wait at least that long."""
+    return math.ceil(seconds * 1e3) * 1e-3
 
 
 def timer_source(loop: asyncio.AbstractEventLoop) -> TimerSource:

@@ -18,6 +18,7 @@ from ouc.conn import FrameReceived
 from ouc.device import Device, Role
 from ouc.drivers._aio import AsyncPassiveEndpoint
 from ouc.drivers._aio_active import AsyncActiveEndpoint
+from ouc.drivers._aio_loop import lean_event_loop
 from ouc.drivers._records import EndpointRecord, RecordKind
 from ouc.drivers._setup import EndpointSpec, PeerContext
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER
@@ -42,6 +43,12 @@ BROKEN_HELLO = bytes.fromhex("1603010005" + "0100000100")
 def run(coro: Coroutine[Any, Any, T]) -> T:
     """Run one test's coroutine in a fresh loop, bounded in time."""
     return asyncio.run(asyncio.wait_for(coro, LIMIT))
+
+
+def run_lean(coro: Coroutine[Any, Any, T]) -> T:
+    """Run on the loop ``ouc serve`` runs on (lean selector: its own timers), bounded."""
+    with asyncio.Runner(loop_factory=lean_event_loop) as runner:
+        return runner.run(asyncio.wait_for(coro, LIMIT))
 
 
 # ---------------------------------------------------------------------------------- certificates

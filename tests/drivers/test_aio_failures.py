@@ -8,6 +8,8 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Callable, Coroutine
+from typing import Any
 
 import pytest
 from aio_kit import (
@@ -21,6 +23,7 @@ from aio_kit import (
     connected_pair,
     make_pki,
     run,
+    run_lean,
     server_spec,
 )
 
@@ -107,7 +110,13 @@ def test_connection_limit_refuses_with_8087_and_serves_the_others(pki: Pki) -> N
     run(main())
 
 
-def test_a_silent_peer_is_dropped_after_the_handshake_timeout(pki: Pki) -> None:
+@pytest.mark.parametrize("runner", [run, run_lean], ids=["asyncio", "lean"])
+def test_a_silent_peer_is_dropped_after_the_handshake_timeout(
+    pki: Pki, runner: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
+    """On asyncio's loop the link's timer is a TimerHandle; on ``ouc serve``'s a Deadline of
+    the lean selector."""
+
     async def main() -> None:
         srecords = Records()
         server = AsyncPassiveEndpoint(
@@ -124,10 +133,13 @@ def test_a_silent_peer_is_dropped_after_the_handshake_timeout(pki: Pki) -> None:
         assert failed.status == Status.TEMPORARY
         assert failed.sequences["TRCV_C"] == "7000 → 7001 → 7002 → 80C4"
 
-    run(main())
+    runner(main())
 
 
-def test_an_idle_connection_is_dropped_with_80c6_and_the_client_sees_80c5(pki: Pki) -> None:
+@pytest.mark.parametrize("runner", [run, run_lean], ids=["asyncio", "lean"])
+def test_an_idle_connection_is_dropped_with_80c6_and_the_client_sees_80c5(
+    pki: Pki, runner: Callable[[Coroutine[Any, Any, None]], None]
+) -> None:
     async def main() -> None:
         server, client, srecords, _ = await connected_pair(
             pki,
@@ -147,7 +159,7 @@ def test_an_idle_connection_is_dropped_with_80c6_and_the_client_sees_80c5(pki: P
         assert exc_info.value.status == Status.PARTNER_CLOSED
         assert client.last_error is not None and client.last_error.status == Status.PARTNER_CLOSED
 
-    run(main())
+    runner(main())
 
 
 def test_the_client_re_establishes_after_a_drop_and_resumes_the_session(pki: Pki) -> None:
