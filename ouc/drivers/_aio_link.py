@@ -20,8 +20,8 @@ Backpressure: reading pauses while an asynchronous behaviour is still working on
 
 Where the bytes of an idle TLS connection go (server side, server auth, 10,000 connections:
 24.7 KB RSS; 2,000 connections: 26.3 KB): OpenSSL 4.0 ~22.2 KB (``SSL_new`` alone is 16.3 KB:
-two record layers with 32-pipeline arrays; the engine swaps in empty memory BIOs after the
-handshake, so no handshake-sized buffers stay), +4.7 KB for the parsed client certificate kept
+two record layers with 32-pipeline arrays; the engine gives its memory BIOs back after the
+handshake and takes a fresh pair with the first record, so an idle connection holds none), +4.7 KB for the parsed client certificate kept
 in the session with mutual TLS; Python ~2.5 KB: the ``Connection`` (slots, a flat STATUS
 history of shared ints), the engine (its own ``SSL`` object, no pyOpenSSL wrapper, out of the
 callback map once established, one shared ``SessionInfo`` per context), this link, and on the

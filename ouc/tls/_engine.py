@@ -138,9 +138,9 @@ class TLSEngine(QueuedEvents):
         "_large",
         "_now",
         "_offered",
+        "_park",
         "_peer",
         "_peer_anchor_id",
-        "_renew",
         "_session_at_handshake",
         "_sink",
         "_ssl",
@@ -199,7 +199,7 @@ class TLSEngine(QueuedEvents):
         self._failure: Failed | None = None
         self._discard = self._half_open = False  # _half_open: see allow_half_open()
         self._large = False  # send() queued more than a scratch buffer holds
-        self._renew = False  # handshake done: swap in fresh memory BIOs once both are empty
+        self._park = False  # handshake done: give back the memory BIOs once both are empty
         self._offered: TLSSession | None = None
         self._session_at_handshake: Any = None  # the SSL_SESSION after the handshake
         if context.role is Role.ACTIVE:
@@ -276,7 +276,12 @@ class TLSEngine(QueuedEvents):
             if data:
                 size = len(data)
                 buffer = data if type(data) is bytes else _from_buffer(data)
-                if _BIO_write(self._bio_in, buffer, size) == size:
+                bio = self._bio_in
+                if bio is None:  # parked since the handshake: the first record after it
+                    if not self._unpark():
+                        return
+                    bio = self._bio_in
+                if _BIO_write(bio, buffer, size) == size:
                     self._read_records(size)
                 else:
                     self._out_of_memory()
@@ -329,6 +334,8 @@ class TLSEngine(QueuedEvents):
             return
         if size > _SMALL_SEND:
             self._large = True
+        if self._bio_out is None and not self._unpark():
+            self._refuse_send()  # no memory for the BIOs: the connection failed (16#80C4)
         written = _SSL_write(self._ssl, data if type(data) is bytes else _from_buffer(data), size)
         if written != size:
             self._write_rest(data, written)
@@ -338,6 +345,9 @@ class TLSEngine(QueuedEvents):
         if self._large:
             self._large = False
             return self._take_output()
+        bio = self._bio_out
+        if bio is None:
+            return b""  # parked: nothing was written since the handshake
         # Small output (a frame of a few hundred bytes, an alert, a ticket): one BIO_read into
         # a pooled scratch buffer, without asking the BIO for its size first. The pool is a
         # list so that a buffer is owned by one thread while libssl fills it without the GIL.
@@ -345,39 +355,51 @@ class TLSEngine(QueuedEvents):
             scratch = _scratch.pop()
         except IndexError:
             scratch = _alloc(_CHAR, _SCRATCH)
-        got = _BIO_read(self._bio_out, scratch, _SCRATCH)
+        got = _BIO_read(bio, scratch, _SCRATCH)
         data = _unpack(scratch, got) if got > 0 else b""
         if len(_scratch) < _SCRATCH_POOL:
             _scratch.append(scratch)
         if got == _SCRATCH:
             data += self._take_output()  # a handshake flight larger than the buffer
-        elif self._renew:
-            self._renew_bios()
+        elif self._park:
+            self._park_bios()
         return b"" if self._discard else data
 
-    def _renew_bios(self) -> None:
-        """After the handshake, once both are empty: give the SSL fresh memory BIOs.
+    def _park_bios(self) -> None:
+        """After the handshake, once both are empty: give the memory BIOs back to libssl.
 
         A memory BIO keeps the capacity of its largest content (the handshake flights and
-        tickets, a few KB) for the rest of the connection; a mock PLC holds thousands of idle
-        connections. Fresh BIOs allocate only when records flow. ``SSL_set_bio`` frees the old
-        pair.
+        tickets, a few KB), and even an empty pair is ~0.5 KB of C heap; a mock PLC holds
+        thousands of connections that stay idle after the handshake. A parked connection has
+        no BIOs at all; the first record in or out gives it a fresh pair (:meth:`_unpark`).
+        Whatever the connection does, that is as many ``BIO_new`` calls as swapping in fresh
+        BIOs here would be. ``SSL_set_bio`` frees the old pair.
         """
         if _BIO_pending(self._bio_in, _NULL) > 0 or _BIO_pending(self._bio_out, _NULL) > 0:
             return  # bytes in flight: try again at the next data_to_send()
-        self._renew = False
+        self._park = False
+        _lib.SSL_set_bio(self._ssl, _NULL, _NULL)
+        self._bio_in = self._bio_out = None
+
+    def _unpark(self) -> bool:
+        """A fresh pair of memory BIOs for a parked connection; False (and Failed) without
+        memory."""
         bio_in = _lib.BIO_new(_BIO_S_MEM)
         bio_out = _lib.BIO_new(_BIO_S_MEM)
-        if bio_in == _NULL or bio_out == _NULL:  # no memory: keep the old pair
+        if bio_in == _NULL or bio_out == _NULL:
             free_bios(bio_in, bio_out)
-            return
+            self._fail(Status.TEMPORARY, "out of memory for a TLS connection's buffers", reset=True)
+            return False
         _lib.SSL_set_bio(self._ssl, bio_in, bio_out)
         self._bio_in = bio_in
         self._bio_out = bio_out
+        return True
 
     def _take_output(self) -> bytes:
         """Everything the output BIO holds, read in one piece of exactly its size."""
         bio = self._bio_out
+        if bio is None:
+            return b""
         size = _BIO_pending(bio, _NULL)
         if size <= 0:
             return b""
@@ -396,6 +418,8 @@ class TLSEngine(QueuedEvents):
         if state is TLSState.FAILED or state is _CLOSING:
             return
         if _lib.SSL_get_shutdown(self._ssl) & _SENT_SHUTDOWN:
+            return
+        if self._bio_out is None and not self._unpark():
             return
         if _lib.SSL_shutdown(self._ssl) < 0:
             _lib.ERR_clear_error()
@@ -452,7 +476,7 @@ class TLSEngine(QueuedEvents):
 
     def _complete(self) -> None:
         self._set_state(_ESTABLISHED)
-        self._renew = True
+        self._park = True
         context = self._context
         # OpenSSL's verify and certificate callbacks run only during the handshake, and
         # renegotiation is off: the engine leaves their map (~130 B per idle connection).
@@ -586,6 +610,11 @@ class TLSEngine(QueuedEvents):
         if pooled and len(_scratch) < _SCRATCH_POOL:
             _scratch.append(buf)
         if error == _WANT_READ:
+            if pooled and not got and _BIO_pending(bio, _NULL) <= 0:
+                # Records without application data (a client's TLS 1.3 tickets after the
+                # handshake, a KeyUpdate): the connection is as idle as before, so its BIOs
+                # go back once they are empty.
+                self._park = True
             return
         if error == _ZERO_RETURN:
             self._set_state(TLSState.CLOSED)

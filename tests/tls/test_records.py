@@ -267,15 +267,15 @@ def test_a_dropped_engine_is_freed_at_once(kit: Kit, contexts: Any, version: str
 
 
 @pytest.mark.parametrize("version", ["tls13", "tls12"])
-def test_fresh_memory_bios_after_the_handshake(kit: Kit, contexts: Any, version: str) -> None:
-    """Once the handshake is over and its bytes are out, each engine swaps in empty memory
-    BIOs (an idle connection keeps no handshake-sized buffers); records flow as before."""
+def test_idle_connections_hold_no_memory_bios(kit: Kit, contexts: Any, version: str) -> None:
+    """Once the handshake is over and its bytes are out, each engine gives its memory BIOs
+    back (an idle connection keeps no buffers, not even empty ones); the first record in
+    either direction brings a fresh pair, and records flow as before."""
     pair = kit.engines(*contexts[version])
-    before = {side: (e._bio_in, e._bio_out) for side, e in (("c", pair.client), ("s", pair.server))}
     pair.pump()
-    for side, engine in (("c", pair.client), ("s", pair.server)):
-        assert engine._bio_out != before[side][1] and engine._bio_in != before[side][0]
-        assert not engine._renew
+    for engine in (pair.client, pair.server):
+        assert (engine._bio_in, engine._bio_out) == (None, None)
+        assert engine.data_to_send() == b""
     for size in (1, 258, 70_000):
         payload = bytes(range(256)) * (size // 256) + bytes(size % 256)
         pair.client.send(payload)
@@ -292,6 +292,31 @@ def test_fresh_memory_bios_after_the_handshake(kit: Kit, contexts: Any, version:
             == payload[::-1]
         )
         pair.client_events.clear()
+    assert pair.server._bio_in is not None and pair.client._bio_out is not None
+
+
+@pytest.mark.parametrize("first", ["receive", "send", "close"])
+def test_a_parked_connection_wakes_up_for_whatever_comes_first(
+    kit: Kit, contexts: Any, first: str
+) -> None:
+    """An idle server (no BIOs since the handshake) answers data from the client, sends
+    first, or closes with close_notify, each time from a fresh pair of BIOs."""
+    pair = kit.engines(*contexts["tls13"])
+    pair.pump()
+    assert pair.server._bio_in is None and pair.client._bio_in is None
+    if first == "receive":
+        pair.client.send(b"ping")
+        pair.pump()
+        assert [e.data for e in pair.server_events if isinstance(e, PlaintextReceived)] == [b"ping"]
+    elif first == "send":
+        pair.server.send(b"pong")
+        pair.pump()
+        assert [e.data for e in pair.client_events if isinstance(e, PlaintextReceived)] == [b"pong"]
+    else:
+        pair.server.close()
+        pair.pump()
+        assert pair.server.state is TLSState.CLOSING
+        assert any(isinstance(e, Closed) for e in pair.client_events)
 
 
 def test_equal_session_infos_are_one_object(kit: Kit, contexts: Any) -> None:
