@@ -21,12 +21,13 @@ Backpressure: reading pauses while an asynchronous behaviour is still working on
 Where the bytes of an idle TLS connection go (server side, server auth, 10,000 connections:
 24.7 KB RSS; 2,000 connections: 26.3 KB): OpenSSL 4.0 ~22.2 KB (``SSL_new`` alone is 16.3 KB:
 two record layers with 32-pipeline arrays; the engine gives its memory BIOs back after the
-handshake and takes a fresh pair with the first record, so an idle connection holds none), +4.7 KB for the parsed client certificate kept
-in the session with mutual TLS; Python ~2.5 KB: the ``Connection`` (slots, a flat STATUS
-history of shared ints), the engine (its own ``SSL`` object, no pyOpenSSL wrapper, out of the
-callback map once established, one shared ``SessionInfo`` per context), this link, and on the
-passive side the lean transport of :mod:`ouc.drivers._aio_sock` instead of asyncio's (~1 KB
-less). Event queues and history are lists: an empty deque costs ~700 B.
+handshake and takes a fresh pair with the first record, so an idle connection holds none),
++4.7 KB for the parsed client certificate kept in the session with mutual TLS; Python ~2.5 KB:
+the ``Connection`` (slots, a flat STATUS history of shared ints), the engine (its own ``SSL``
+object, no pyOpenSSL wrapper, out of the callback map once established, one shared
+``SessionInfo`` per context), this link, and on the passive side the lean transport of
+:mod:`ouc.drivers._aio_sock` instead of asyncio's (~1 KB less). Event queues and history are
+lists: an empty deque costs ~700 B.
 """
 
 from __future__ import annotations
@@ -286,9 +287,11 @@ class Link(asyncio.BufferedProtocol):
         if deadline is None:
             if timer is not None:
                 # Established without an idle timeout: drop the handshake timer now rather
-                # than hold its handle (and its heap slot) until it fires for nothing.
+                # than hold its handle (and its heap slot) until it fires for nothing, or
+                # its deadline (a float of 24 B per idle connection).
                 timer.cancel()
                 self._timer = None
+                self._timer_at = 0.0
             return
         # DISCONNECTING always has a deadline (the close timeout), so the state is looked at
         # only here, off the common record path.

@@ -34,7 +34,7 @@ from ouc.tls._context import ENGINES, TLSContext, TLSProfile, TLSSession
 from ouc.tls._libssl import ffi as _ffi
 from ouc.tls._peercert import PeerCert
 from ouc.tls._peercheck import check_peer, offered_cert_valid, resumed_client_problem
-from ouc.tls._ssl import free_bios, gc, get1_session
+from ouc.tls._ssl import free_bios, get1_session
 from ouc.tls._status import map_error_queue
 from ouc.transport import (
     Closed,
@@ -169,11 +169,12 @@ class TLSEngine(QueuedEvents):
         # libssl directly, without pyOpenSSL's Connection wrapper: a pyOpenSSL memory-BIO loop
         # costs ~1.3x this engine's CPU per handshake and ~1.8x per 258-byte record, and a
         # Connection ~0.4 KB more per connection (pyOpenSSL 26.4). The SSL object is freed
-        # with its cdata, i.e. with this engine, and frees the BIOs it owns.
-        raw = _lib.SSL_new(_lib.context_ptr(context._ctx))
-        if raw == _NULL:
+        # with this engine (__del__; an ffi.gc wrapper would be 80 B more per connection),
+        # and frees the BIOs it owns.
+        ssl = _lib.SSL_new(_lib.context_ptr(context._ctx))
+        if ssl == _NULL:
             raise TLSError("out of memory creating a TLS connection", status=Status.TEMPORARY)
-        ssl = self._ssl = gc(raw, _lib.SSL_free)
+        self._ssl = ssl
         bio_in = self._bio_in = _lib.BIO_new(_BIO_S_MEM)
         bio_out = self._bio_out = _lib.BIO_new(_BIO_S_MEM)
         if bio_in == _NULL or bio_out == _NULL:
@@ -208,6 +209,15 @@ class TLSEngine(QueuedEvents):
             _lib.SSL_set_accept_state(self._ssl)
         if session is not None:
             self._offer(session)
+
+    def __del__(self, _free: Any = _lib.SSL_free) -> None:
+        # _free is bound at definition: at interpreter exit the module's globals may be gone.
+        # CPython calls __del__ once per object; SSL_free also frees the BIOs the SSL owns.
+        try:
+            ssl = self._ssl
+        except AttributeError:  # __init__ failed before SSL_new returned
+            return
+        _free(ssl)
 
     # -- public state ------------------------------------------------------------------------
 
