@@ -197,20 +197,21 @@ def _verify_callback(ok: int, store_ctx: Any) -> int:
     """
     try:
         engine = _engine_for(store_ctx)
-        if engine is None:
+        hs = engine._hs if engine is not None else None
+        if engine is None or hs is None:  # no engine, or past its handshake: refuse
             return 0
-        verdict = engine._verdict
+        verdict = hs.verdict
         if verdict is None:
             try:
                 leaf, extra = _peer_certs(store_ctx, engine._context._certs)
             except CertError as exc:
-                verdict = engine._reject(exc)
+                verdict = engine._reject(hs, exc)
             else:
-                verdict = engine._verify_peer(leaf, extra)
+                verdict = engine._verify_peer(hs, leaf, extra)
         if verdict:
             _lib.X509_STORE_CTX_set_error(store_ctx, _lib.X509_V_OK)
             return 1
-        status = engine._cert_error.status if engine._cert_error is not None else None
+        status = hs.cert_error.status if hs.cert_error is not None else None
         code = _X509_ERROR_FOR_STATUS.get(status or 0, _X509_ERROR_DEFAULT)
         _lib.X509_STORE_CTX_set_error(store_ctx, code)
         return 0
@@ -229,8 +230,9 @@ def _cert_callback(ssl: Any, arg: Any) -> int:
     """
     try:
         engine = _engine_of_ssl(ssl)
-        if engine is not None:
-            engine._cert_requested = True
+        hs = engine._hs if engine is not None else None
+        if hs is not None:
+            hs.cert_requested = True
     except BaseException:  # an exception must not unwind through OpenSSL's C stack
         pass
     return 1

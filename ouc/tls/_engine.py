@@ -105,6 +105,30 @@ _SCRATCH_POOL = 8  # buffers kept: about the number of threads inside data_to_se
 _scratch: list[Any] = []
 
 
+class _Handshake:
+    """What one handshake learns before it completes: the engine drops it then (the
+    :class:`SessionInfo` keeps what stays), so an idle connection holds none of it."""
+
+    __slots__ = (
+        "bug",
+        "cert_error",
+        "cert_requested",
+        "offered",
+        "peer",
+        "peer_anchor_id",
+        "verdict",
+    )
+
+    def __init__(self) -> None:
+        self.verdict: bool | None = None  # the verify callback decided (once per handshake)
+        self.cert_error: CertError | None = None
+        self.cert_requested = False  # a client: the server asked for our certificate
+        self.bug: BaseException | None = None  # the peer verifier itself raised this
+        self.peer: PeerCert | None = None
+        self.peer_anchor_id: int | None = None
+        self.offered: TLSSession | None = None  # a client: the session offered for resumption
+
+
 class TLSEngine(QueuedEvents):
     """One TLS connection, sans-I/O; implements :class:`ouc.transport.Transport`.
 
@@ -126,26 +150,20 @@ class TLSEngine(QueuedEvents):
         "__weakref__",
         "_bio_in",
         "_bio_out",
-        "_bug",
-        "_cert_error",
-        "_cert_requested",
         "_context",
         "_discard",
         "_events",
         "_failure",
         "_half_open",
+        "_hs",
         "_info",
         "_large",
         "_now",
-        "_offered",
         "_park",
-        "_peer",
-        "_peer_anchor_id",
         "_session_at_handshake",
         "_sink",
         "_ssl",
         "_state",
-        "_verdict",
         "peer_address",
     )
 
@@ -190,18 +208,12 @@ class TLSEngine(QueuedEvents):
         self._state = TLSState.IDLE
         self._events: EventQueue[TransportEvent] = EventQueue()
         self._sink: Callable[[bytes], None] | None = None
-        self._verdict: bool | None = None
-        self._cert_error: CertError | None = None
-        self._cert_requested = False  # a client: the server asked for our certificate
-        self._bug: BaseException | None = None
-        self._peer: PeerCert | None = None
-        self._peer_anchor_id: int | None = None
+        self._hs: _Handshake | None = _Handshake()  # None once the handshake completed
         self._info: SessionInfo | None = None
         self._failure: Failed | None = None
         self._discard = self._half_open = False  # _half_open: see allow_half_open()
         self._large = False  # send() queued more than a scratch buffer holds
         self._park = False  # handshake done: give back the memory BIOs once both are empty
-        self._offered: TLSSession | None = None
         self._session_at_handshake: Any = None  # the SSL_SESSION after the handshake
         if context.role is Role.ACTIVE:
             _lib.SSL_set_connect_state(self._ssl)
@@ -457,7 +469,8 @@ class TLSEngine(QueuedEvents):
         if _lib.SSL_set_session(self._ssl, session._session) != 1:
             _ERR_clear()
             return  # not resumable here: a full handshake instead
-        self._offered = session
+        if self._hs is not None:
+            self._hs.offered = session
 
     def _feed(self, data: Any) -> bool:
         """Append received bytes to the input BIO; False (and Failed) when memory ran out."""
@@ -500,22 +513,24 @@ class TLSEngine(QueuedEvents):
             self._session_at_handshake = get1_session(self._ssl)
         info = self._build_info()
         self._info = info
-        self._peer = None  # the DER in info is all that stays per connection
+        self._hs = None  # the DER in info is all that stays of the peer per connection
         if info.resumed and not self._resumed_peer_still_valid(info):
             return
         self._events.append(HandshakeComplete(info))
         self._read_pending()
 
     def _build_info(self) -> SessionInfo:
+        hs = self._hs or _Handshake()
         resumed = self._resumed()
-        peer = self._peer
-        anchor_id = self._peer_anchor_id
-        if resumed and self._offered is not None:
-            peer, anchor_id = self._offered._peer, self._offered.peer_anchor_id
+        peer = hs.peer
+        anchor_id = hs.peer_anchor_id
+        offered = hs.offered
+        if resumed and offered is not None:
+            peer, anchor_id = offered._peer, offered.peer_anchor_id
         elif peer is None:
             peer = self._peer_from_session()
         return self._context.negotiated(
-            self._ssl, resumed, peer, anchor_id, self._presented_own_cert()
+            self._ssl, resumed, peer, anchor_id, self._presented_own_cert(hs)
         )
 
     def _peer_from_session(self) -> PeerCert | None:
@@ -530,15 +545,15 @@ class TLSEngine(QueuedEvents):
         finally:
             _lib.X509_free(ptr)
 
-    def _presented_own_cert(self) -> bool:
+    def _presented_own_cert(self, hs: _Handshake) -> bool:
         """A server always presents its certificate; a client only when it was asked for one
         (on resumption: when the resumed session carries a client certificate, seen by the
         server; the client cannot tell, so it reports what the full handshake did)."""
         if self._context.role is Role.PASSIVE:
             return True
-        if self._cert_requested:
+        if hs.cert_requested:
             return True
-        offered = self._offered
+        offered = hs.offered
         return offered is not None and offered.own_cert_presented and self._resumed()
 
     def _resumed(self) -> bool:
@@ -675,13 +690,14 @@ class TLSEngine(QueuedEvents):
         raise OucConnectionError("the partner closed the connection", status=Status.PARTNER_CLOSED)
 
     def _fail_openssl(self, error: int, *, handshaking: bool) -> None:
-        bug = self._bug
-        if bug is not None:
-            self._bug = None
+        hs = self._hs
+        bug = hs.bug if hs is not None else None
+        if hs is not None and bug is not None:
+            hs.bug = None
             _lib.ERR_clear_error()
             self._fail(Status.TLS_CERT_INVALID, f"the peer verifier raised {bug!r}")
             raise bug
-        cert_error = self._cert_error
+        cert_error = hs.cert_error if hs is not None else None
         if cert_error is not None:
             _lib.ERR_clear_error()
             status = cert_error.status or Status.TLS_CERT_INVALID
@@ -708,26 +724,26 @@ class TLSEngine(QueuedEvents):
         self._failure = failure
         self._events.append(failure)
 
-    def _reject(self, error: CertError) -> bool:
+    def _reject(self, hs: _Handshake, error: CertError) -> bool:
         """Refuse the peer's certificate with ``error`` (from the verify callback)."""
-        self._cert_error = error
-        self._verdict = False
+        hs.cert_error = error
+        hs.verdict = False
         return False
 
-    def _verify_peer(self, peer: PeerCert, extra: tuple[PeerCert, ...]) -> bool:
+    def _verify_peer(self, hs: _Handshake, peer: PeerCert, extra: tuple[PeerCert, ...]) -> bool:
         """Called once per handshake by the context's verify callback; returns the verdict
         (:func:`ouc.tls._peercheck.check_peer` decides, the engine keeps the outcome)."""
-        self._peer = peer
+        hs.peer = peer
         check = check_peer(
             self._context, peer, extra, now=self._now(), peer_address=self.peer_address
         )
         if check.ok:
-            self._peer_anchor_id = check.anchor_id
+            hs.peer_anchor_id = check.anchor_id
         elif check.bug is not None:
-            self._bug = check.bug
+            hs.bug = check.bug
         elif check.error is not None:
-            self._cert_error = check.error
-        self._verdict = check.ok
+            hs.cert_error = check.error
+        hs.verdict = check.ok
         return check.ok
 
     def __repr__(self) -> str:
