@@ -44,12 +44,18 @@ from ouc.conn._events import (
 from ouc.conn._history import (
     DONE,
     IDLE,
-    NO_JOB,
     RECEIVED,
     RECEIVING,
     SENDING,
     TRCV_C,
+    TRCV_NO_JOB,
+    TRCV_RECEIVED,
+    TRCV_RECEIVING,
     TSEND_C,
+    TSEND_DONE,
+    TSEND_IDLE,
+    TSEND_NO_JOB,
+    TSEND_SENDING,
     StatusEntry,
     StatusHistory,
     format_sequence,
@@ -154,11 +160,10 @@ class Connection(IsoPhase, StatusHistory):
         self._events: EventQueue[ConnectionEvent] = EventQueue()
         self.tsend = BlockOutputs(TSEND_C)
         self.trcv = BlockOutputs(TRCV_C)
-        # A flat list (time, block, status, time, block, ...), cut back to the newest
-        # history_limit entries whenever it has grown to twice that. Flat because a mock PLC
-        # holds thousands of idle connections: a tuple per entry costs 64 B, three list slots
-        # 24 B (and a deque with maxlen ~700 B per connection); status_history builds tuples.
-        self._history: list[float | str | int] = []
+        # A flat list of times and shared (block, status) tuples, cut back to the newest
+        # history_limit entries whenever it has grown to twice that (ouc.conn._history says
+        # why: a mock PLC holds thousands of idle connections); status_history builds tuples.
+        self._history: list[float | tuple[str, int]] = []
         self._history_limit = history_limit
         self._trim_at = trim_at(history_limit)
         self.info: SessionInfo | None = None
@@ -267,7 +272,7 @@ class Connection(IsoPhase, StatusHistory):
             raise LocalProtocolError(f"connect() in state {self._state.value}")
         self._now = self._last_activity = now
         if not reestablish:
-            self._history.extend((now, TSEND_C, NO_JOB, now, TRCV_C, NO_JOB))
+            self._history += (now, TSEND_NO_JOB, TRCV_NO_JOB)
         self._apply(E.REESTABLISH if reestablish else E.CONT_ON)
         timeout = self.config.handshake_timeout
         self._deadline = None if timeout is None else now + timeout
@@ -315,16 +320,14 @@ class Connection(IsoPhase, StatusHistory):
         try:
             self._transport.send(payload)
         except OucError as exc:
-            history += (
-                (now, TSEND_C, _IDLE, now, TSEND_C, _SENDING) if again else (now, TSEND_C, _SENDING)
-            )
+            history += (now, TSEND_IDLE, TSEND_SENDING) if again else (now, TSEND_SENDING)
             self._fail_from(exc)
             raise
         tsend._status = _DONE
         if again:
-            history += (now, TSEND_C, _IDLE, now, TSEND_C, _SENDING, now, TSEND_C, _DONE)
+            history += (now, TSEND_IDLE, TSEND_SENDING, TSEND_DONE)
         else:
-            history += (now, TSEND_C, _SENDING, now, TSEND_C, _DONE)
+            history += (now, TSEND_SENDING, TSEND_DONE)
         if len(history) > self._trim_at:
             self._trim_history()
 
@@ -577,9 +580,9 @@ class Connection(IsoPhase, StatusHistory):
             size = len(frame)
             # list += tuple extends without a method call.
             if status != _RECEIVING:
-                history += (now, TRCV_C, _RECEIVING, now, TRCV_C, _RECEIVED)
+                history += (now, TRCV_RECEIVING, TRCV_RECEIVED)
             else:
-                history += (now, TRCV_C, _RECEIVED)
+                history += (now, TRCV_RECEIVED)
             status = _RECEIVED
             append(FrameReceived(frame, size))
         trcv._status = _RECEIVED

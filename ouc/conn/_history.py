@@ -3,10 +3,13 @@
 :class:`StatusHistory` is the part of :class:`~ouc.conn.Connection` that shows what the table
 of :mod:`ouc.conn._table` decides: :meth:`StatusHistory._apply` moves the state and writes the
 STATUS values both blocks go through, :meth:`StatusHistory._set` one value. The history is a
-flat list (time, block, status, time, ...), cut back to the newest ``history_limit`` entries
-whenever it has grown to twice that: a mock PLC holds thousands of idle connections, and a
-tuple per entry costs 64 B where three list slots cost 24 B (a deque with maxlen ~700 B per
-connection); :attr:`StatusHistory.status_history` builds the tuples when asked.
+flat list of times and entries: each write stores its time once, then one shared
+``(block, STATUS)`` tuple per value (:func:`entry`), so ``[t0, (TSEND_C, 7000), (TRCV_C, 7000),
+t1, (TSEND_C, 7001)]``. It is cut back to the newest ``history_limit`` entries whenever it has
+grown to twice that. A mock PLC holds thousands of idle connections: a tuple per entry would
+cost 64 B, (time, block, status) slots 24 B, this 8 B plus 8 B per write (an idle server
+connection's ten STATUS changes: ~150 B instead of ~340 B, a deque with maxlen ~700 B);
+:attr:`StatusHistory.status_history` builds the (time, block, status) tuples when asked.
 """
 
 from __future__ import annotations
@@ -32,7 +35,24 @@ _CONNECTED = ConnState.CONNECTED
 # and each history entry of thousands of idle connections would hold one.
 SHARED_INTS: dict[int, int] = {int(status): int(status) for status in Status}
 _TRIM_AT: dict[int, int] = {}
-WIDTH = 3  # list items per STATUS history entry (time, block, status)
+WIDTH = 2  # list items per STATUS history entry at most: its time and its (block, status)
+
+# The shared (block, STATUS) tuples of the history, per block; bounded, should a transport
+# report statuses beyond the table's (each is then its own tuple).
+_ENTRIES: dict[str, dict[int, tuple[str, int]]] = {TSEND_C: {}, TRCV_C: {}}
+_ENTRY_LIMIT = 512
+
+
+def entry(block: str, status: int) -> tuple[str, int]:
+    """The history's shared ``(block, status)`` tuple (``block`` is TSEND_C or TRCV_C)."""
+    known = _ENTRIES[block]
+    found = known.get(status)
+    if found is None:
+        found = (block, SHARED_INTS.get(status) or int(status))
+        if len(known) < _ENTRY_LIMIT:
+            known[found[1]] = found
+    return found
+
 
 # The record path writes what the table decides for REQ and a received frame, read once here:
 # TSEND_C 7004 → 7005 → 0000 (7004 only after a completed job: DONE lasts one call), TRCV_C
@@ -40,15 +60,27 @@ WIDTH = 3  # list items per STATUS history entry (time, block, status)
 IDLE, SENDING, DONE = (SHARED_INTS[s] for s in TABLE[(_CONNECTED, E.REQ)].tsend)
 RECEIVING, RECEIVED = (SHARED_INTS[s] for s in TABLE[(_CONNECTED, E.RECEIVED)].trcv)
 NO_JOB = SHARED_INTS[Status.NO_JOB]
+TSEND_IDLE, TSEND_SENDING, TSEND_DONE = (entry(TSEND_C, s) for s in (IDLE, SENDING, DONE))
+TRCV_RECEIVING, TRCV_RECEIVED = entry(TRCV_C, RECEIVING), entry(TRCV_C, RECEIVED)
+TSEND_NO_JOB, TRCV_NO_JOB = entry(TSEND_C, NO_JOB), entry(TRCV_C, NO_JOB)
 
-# The table once more, its STATUS values as the shared ints and TRCV_C's for EN_R = 1 and 0
-# side by side: _apply() writes a whole transition without a call per STATUS.
+
+def _steps(block: str, values: Iterable[int]) -> tuple[tuple[int, tuple[str, int] | None], ...]:
+    """Each STATUS value of a transition with its history entry (None: the event's status)."""
+    return tuple(
+        (v, None) if v == EVENT_STATUS else (SHARED_INTS.get(v, v), entry(block, v)) for v in values
+    )
+
+
+# The table once more, its STATUS values as the shared ints with their history entries, and
+# TRCV_C's for EN_R = 1 and 0 side by side: _apply() writes a whole transition without a call
+# per STATUS.
 _STEPS = {
     key: (
         move,
-        tuple(SHARED_INTS.get(v, v) for v in move.tsend),
-        tuple(SHARED_INTS.get(v, v) for v in move.trcv_for(True)),
-        tuple(SHARED_INTS.get(v, v) for v in move.trcv_for(False)),
+        _steps(TSEND_C, move.tsend),
+        _steps(TRCV_C, move.trcv_for(True)),
+        _steps(TRCV_C, move.trcv_for(False)),
     )
     for key, move in TABLE.items()
 }
@@ -77,15 +109,21 @@ class StatusHistory:
         enable_receive_input: bool
         _state: ConnState
         _now: float
-        _history: list[float | str | int]
+        _history: list[float | tuple[str, int]]
         _history_limit: int
         _trim_at: int
 
     @property
     def status_history(self) -> list[StatusEntry]:
         """The newest ``history_limit`` STATUS changes as (now, block, status), oldest first."""
-        flat: list[Any] = self._history[-WIDTH * self._history_limit :]
-        return list(zip(flat[0::WIDTH], flat[1::WIDTH], flat[2::WIDTH], strict=True))
+        entries: list[StatusEntry] = []
+        now: Any = None
+        for item in self._history:
+            if type(item) is tuple:
+                entries.append((now, item[0], item[1]))
+            else:
+                now = item
+        return entries[-self._history_limit :]
 
     def status_sequence(self, block: str) -> list[int]:
         """The STATUS values ``block`` (``"TSEND_C"`` or ``"TRCV_C"``) went through, in order."""
@@ -97,15 +135,29 @@ class StatusHistory:
 
     def _set(self, outputs: BlockOutputs, status: int) -> None:
         if outputs._status != status:
-            shared = SHARED_INTS.get(status)
-            outputs._status = status = shared if shared is not None else int(status)
-            self._history.extend((self._now, outputs.name, status))
-            if len(self._history) > self._trim_at:
+            item = entry(outputs.name, status)
+            outputs._status = item[1]
+            history = self._history
+            history += (self._now, item)
+            if len(history) > self._trim_at:
                 self._trim_history()
 
     def _trim_history(self) -> None:
-        """Keep the newest ``history_limit`` STATUS changes (amortised: once per limit)."""
-        del self._history[: -WIDTH * self._history_limit]
+        """Keep the newest ``history_limit`` STATUS changes with their times (amortised: once
+        per limit; the writes that share the oldest kept one's time may keep a few more)."""
+        history = self._history
+        limit = self._history_limit
+        if limit <= 0:
+            return  # no limit
+        start = len(history)
+        kept = 0
+        while start > 0 and kept < limit:
+            start -= 1
+            if type(history[start]) is tuple:
+                kept += 1
+        while start > 0 and type(history[start]) is tuple:
+            start -= 1  # back to the time of the oldest kept entry
+        del history[:start]
 
     def _apply(self, event: BlockEvent, status: int = 0) -> Any:
         """Feed ``event`` into the table: move, and show the STATUS values it decides.
@@ -118,21 +170,25 @@ class StatusHistory:
             raise LocalProtocolError(f"{event.value} is not possible in state {self._state.value}")
         transition, tsend_values, trcv_on, trcv_off = step
         self._state = transition.next  # type: ignore[misc]  # a slot of the connection
-        # What _set() does per value, inline: only changes are recorded (list += tuple).
-        now = self._now
+        # What _set() does per value, inline: only changes are recorded, after one time.
         history = self._history
+        written = len(history)
+        history += (self._now,)
         for outputs, values in (
             (self.tsend, tsend_values),
             (self.trcv, trcv_on if self.enable_receive_input else trcv_off),
         ):
             current = outputs._status
-            for value in values:
-                if value == EVENT_STATUS:
-                    value = SHARED_INTS.get(status) or int(status)
+            for value, item in values:
+                if item is None:  # EVENT_STATUS: the status the event came with
+                    item = entry(outputs.name, status)
+                    value = item[1]
                 if value != current:
-                    history += (now, outputs.name, value)
+                    history += (item,)
                     current = value
             outputs._status = current
-        if len(history) > self._trim_at:
+        if len(history) == written + 1:
+            del history[written]  # nothing changed: no time either
+        elif len(history) > self._trim_at:
             self._trim_history()
         return transition

@@ -291,13 +291,38 @@ class TestLifecycle:
         conn.receive_data(bytes(100), 0.0)
         assert len(conn.status_history) == 8
         assert conn.trcv.STATUS == Status.DONE
+        unbounded = Connection(ConnectionConfig(Role.PASSIVE, 1), PlainTransport())
+        unbounded.connect(0.0)
+        unbounded.receive_data(bytes(100), 0.0)
         for n in range(50):
             conn.receive_data(bytes(1), float(n + 1))
-            # Trimmed in bulk, never more than twice the limit (three list items per entry).
-            assert len(conn._history) <= 2 * 3 * 8
+            unbounded.receive_data(bytes(1), float(n + 1))
+            # Trimmed in bulk, never more than twice the limit (a time and an entry each).
+            assert len(conn._history) <= 2 * 2 * 8
+            # The newest eight, each with its own time, whenever the trim happened.
+            assert conn.status_history == unbounded.status_history[-8:]
         history = conn.status_history
         assert len(history) == 8 and history[-1] == (50.0, "TRCV_C", Status.DONE)
         assert [t for t, _, _ in history] == sorted(t for t, _, _ in history)
+
+    def test_an_idle_connection_keeps_its_history_compact(self) -> None:
+        """Each write stores its time once and shared (block, STATUS) tuples after it: the ten
+        STATUS changes of connecting and establishing take 13 list items (three writes), not
+        30, and every connection's entries are the same tuple objects."""
+        server = Connection(ConnectionConfig(Role.PASSIVE, 1), PlainTransport())
+        server.connect(1.5)
+        history = server.status_history
+        assert [(block, status) for _, block, status in history][:2] == [
+            ("TSEND_C", Status.NO_JOB),
+            ("TRCV_C", Status.NO_JOB),
+        ]
+        assert {t for t, _, _ in history} == {1.5}
+        assert len(history) == 10 and len(server._history) == 13
+        assert all(type(item) is tuple or item == 1.5 for item in server._history)
+        other = Connection(ConnectionConfig(Role.PASSIVE, 1), PlainTransport())
+        other.connect(2.5)
+        shared = [a is b for a, b in zip(server._history, other._history, strict=True)]
+        assert shared == [type(item) is tuple for item in server._history]
 
 
 def test_many_frames_from_one_chunk_come_out_in_order() -> None:
