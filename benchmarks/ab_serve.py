@@ -10,6 +10,11 @@ less)::
 
     python -m benchmarks.ab_serve --old main --rounds 8
     python -m benchmarks.ab_serve --old HEAD~1 --only echo --serve-option=--driver=blocking
+    python -m benchmarks.ab_serve --old main --baseline --rounds 10
+
+``--baseline`` measures the targets' baseline in the same rounds too (the raw pyOpenSSL loop
+for handshakes, Python's ``ssl`` threaded server for the echo) and prints each revision's
+capacity ratio against it (baseline CPU / ouc CPU, ≥ 1: ouc needs less).
 
 A diagnostic for RESULTS.md, not part of the suite.
 """
@@ -59,6 +64,7 @@ def main() -> None:
     parser.add_argument("--seconds", type=int, default=2)
     parser.add_argument("--only", action="append", choices=_ROWS, help="these rows (all)")
     parser.add_argument("--serve-option", action="append", default=[], metavar="OPT")
+    parser.add_argument("--baseline", action="store_true", help="the targets' baseline too")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
     if shutil.which("openssl") is None:
@@ -76,20 +82,25 @@ def main() -> None:
             old.name = "old"
             new = external.ouc_server(m, config, echo=row == "echo")
             new.name = "new"
+            servers = [old, new]
+            if args.baseline:
+                base = external.peer_server(m, config, "ssl" if row == "echo" else "pyopenssl")
+                label, base.name = base.name, "base"
+                servers.append(base)
             ratios: list[float] = []
-            cpu: dict[str, list[float]] = {"old": [], "new": []}
-            with external.running([old, new]):
+            cpu: dict[str, list[float]] = {s.name: [] for s in servers}
+            with external.running(servers):
                 for r in range(args.rounds):
-                    pair = (old, new) if r % 2 == 0 else (new, old)
-                    got = {s.name: measure(row, m, s, args.seconds) for s in pair}
-                    cpu["old"].append(got["old"])
-                    cpu["new"].append(got["new"])
+                    turn = servers[r % len(servers) :] + servers[: r % len(servers)]
+                    got = {s.name: measure(row, m, s, args.seconds) for s in turn}
+                    for name, value in got.items():
+                        cpu[name].append(value)
                     ratios.append(got["new"] / got["old"])
             ratios = [r for r in ratios if r == r]  # a round without a connection is NaN
             if not ratios:
                 print(f"{row:12} no round made a connection with both revisions", flush=True)
                 continue
-            line = {
+            line: dict[str, Any] = {
                 "old_us": statistics.median(v for v in cpu["old"] if v == v),
                 "new_us": statistics.median(v for v in cpu["new"] if v == v),
                 "ratio": statistics.median(ratios),
@@ -103,6 +114,19 @@ def main() -> None:
                 f"{len(ratios)} rounds",
                 flush=True,
             )
+            if args.baseline:
+                for name in ("old", "new"):
+                    pairs = zip(cpu["base"], cpu[name], strict=True)
+                    capacity = [b / o for b, o in pairs if b == b and o == o]  # NaN: none made
+                    if capacity:
+                        line[f"{name}_capacity"] = external.spread(capacity)
+                        print(
+                            f"{'':12} {name}: capacity vs {label} "
+                            f"{statistics.median(capacity):.3f} "
+                            f"({min(capacity):.3f}–{max(capacity):.3f}), baseline "
+                            f"{statistics.median(v for v in cpu['base'] if v == v):.1f} µs",
+                            flush=True,
+                        )
     if args.json:
         Path(args.json).write_text(json.dumps(report, indent=1) + "\n")
 

@@ -207,6 +207,7 @@ class LeanSelector(_EpollSelector):
         lean = self.lean
         fd_to_key = self._fd_to_key  # type: ignore[attr-defined]
         poll = self._selector.poll  # type: ignore[attr-defined]
+        timers = self._timers
         # While the lean callbacks give asyncio nothing to do (no event of its own, no ready
         # handle, no earlier timer, no stop) and its next timer is not due, wait again right
         # here instead of returning into a whole iteration of the loop for nothing: accepts,
@@ -218,7 +219,18 @@ class LeanSelector(_EpollSelector):
             end = _monotonic() + timeout if timeout > 0 else 0.0
         ready: list[tuple[selectors.SelectorKey, int]] = []
         while True:
-            wait = 0 if self._soon else self._due(timeout) if self._timers else timeout
+            wait = timeout
+            if self._soon:
+                wait = 0
+            elif timers:  # _due() only when one is due: else the poll wakes up for the first
+                now = _monotonic()
+                first = timers[0]
+                if first[2] is None or first[0] < now + _RESOLUTION:
+                    wait = self._due(timeout)
+                else:
+                    wait = math.ceil((first[0] - now) * 1e3) * 1e-3
+                    if 0 <= timeout < wait:
+                        wait = timeout
             try:
                 # A fixed batch rather than asyncio's count of registered descriptors (four
                 # calls per wake-up): epoll_wait costs the same either way.

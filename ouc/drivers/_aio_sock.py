@@ -163,6 +163,11 @@ class Poller:
             except OSError:
                 pass
 
+    def forget(self, fd: int) -> None:
+        """No more events of ``fd`` for its transport, which closes it soon (closing a socket
+        takes it out of every epoll: no ``epoll_ctl`` for that)."""
+        self._targets.pop(fd, None)
+
     def _ready(self) -> None:
         try:
             events = self._epoll.poll(0, POLL_BATCH)
@@ -434,8 +439,10 @@ class LeanTransport(asyncio.Transport):
         self._buffer = None
         self._closing = True
         if self._mask:
+            # No more events for it; the socket leaves the epoll when _lost() closes it, in
+            # this pass of the lean selector (an event for it before then finds no target).
             self._mask = 0
-            self._poller.want(self._fd, self, 0)
+            self._poller.forget(self._fd)
         self._schedule_lost(exc)
 
     def _schedule_lost(self, exc: Exception | None) -> None:
@@ -450,7 +457,7 @@ class LeanTransport(asyncio.Transport):
         finally:
             if self._mask:  # e.g. closed with bytes still buffered: nothing more to wait for
                 self._mask = 0
-                self._poller.want(self._fd, self, 0)
+                self._poller.forget(self._fd)  # close() takes it out of the epoll
             self._sock.close()
             self._poller.detach()
             self._protocol = None  # type: ignore[assignment]  # no cycle with the protocol
