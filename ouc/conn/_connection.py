@@ -160,9 +160,9 @@ class Connection(IsoPhase, StatusHistory):
         self._events: EventQueue[ConnectionEvent] = EventQueue()
         self.tsend = BlockOutputs(TSEND_C)
         self.trcv = BlockOutputs(TRCV_C)
-        # A flat list of times and shared (block, status) tuples, cut back to the newest
-        # history_limit entries whenever it has grown to twice that (ouc.conn._history says
-        # why: a mock PLC holds thousands of idle connections); status_history builds tuples.
+        # A flat list of times and shared (block, status) tuples, cut back by one slice once
+        # it holds four times history_limit items (ouc.conn._history says why: a mock PLC
+        # holds thousands of idle connections); status_history builds the tuples.
         self._history: list[float | tuple[str, int]] = []
         self._history_limit = history_limit
         self._trim_at = trim_at(history_limit)

@@ -5,11 +5,12 @@ of :mod:`ouc.conn._table` decides: :meth:`StatusHistory._apply` moves the state 
 STATUS values both blocks go through, :meth:`StatusHistory._set` one value. The history is a
 flat list of times and entries: each write stores its time once, then one shared
 ``(block, STATUS)`` tuple per value (:func:`entry`), so ``[t0, (TSEND_C, 7000), (TRCV_C, 7000),
-t1, (TSEND_C, 7001)]``. It is cut back to the newest ``history_limit`` entries whenever it has
-grown to twice that. A mock PLC holds thousands of idle connections: a tuple per entry would
-cost 64 B, (time, block, status) slots 24 B, this 8 B plus 8 B per write (an idle server
-connection's ten STATUS changes: ~150 B instead of ~340 B, a deque with maxlen ~700 B);
-:attr:`StatusHistory.status_history` builds the (time, block, status) tuples when asked.
+t1, (TSEND_C, 7001)]``. Once it holds ``4 * history_limit`` items it is cut back to the newest
+half by one slice (at least ``history_limit`` entries remain, each with its time). A mock PLC
+holds thousands of idle connections: a tuple per entry would cost 64 B, (time, block, status)
+slots 24 B, this 8 B plus 8 B per write (an idle server connection's ten STATUS changes:
+~180 B instead of ~340 B; a deque with maxlen ~700 B); :attr:`StatusHistory.status_history`
+builds the (time, block, status) tuples when asked.
 """
 
 from __future__ import annotations
@@ -87,7 +88,8 @@ _STEPS = {
 
 
 def trim_at(limit: int) -> int:
-    """The flat history's length at twice ``limit`` entries, one shared int per limit."""
+    """The flat history's length that triggers a cut (``2 * WIDTH * limit`` items), one shared
+    int per limit."""
     return _TRIM_AT.setdefault(limit, 2 * WIDTH * limit)
 
 
@@ -143,20 +145,15 @@ class StatusHistory:
                 self._trim_history()
 
     def _trim_history(self) -> None:
-        """Keep the newest ``history_limit`` STATUS changes with their times (amortised: once
-        per limit; the writes that share the oldest kept one's time may keep a few more)."""
+        """Cut the history back to its newest ``WIDTH * history_limit`` items, from a time on:
+        at least ``history_limit`` entries (amortised: once per limit; a slice, no loop over
+        the entries, as this runs on the record path)."""
         history = self._history
-        limit = self._history_limit
-        if limit <= 0:
-            return  # no limit
-        start = len(history)
-        kept = 0
-        while start > 0 and kept < limit:
-            start -= 1
-            if type(history[start]) is tuple:
-                kept += 1
+        start = len(history) - WIDTH * self._history_limit
+        if start <= 0 or self._history_limit <= 0:
+            return  # nothing to cut, or no limit
         while start > 0 and type(history[start]) is tuple:
-            start -= 1  # back to the time of the oldest kept entry
+            start -= 1  # back to the time of the oldest kept entry (a few items at most)
         del history[:start]
 
     def _apply(self, event: BlockEvent, status: int = 0) -> Any:
