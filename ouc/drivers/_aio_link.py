@@ -19,15 +19,16 @@ Backpressure: reading pauses while an asynchronous behaviour is still working on
 (``pause_writing``), and (active side) while too many received frames wait for ``receive()``.
 
 Where the bytes of an idle TLS connection go (server side, server auth, 10,000 connections:
-24.7 KB RSS; 2,000 connections: 26.3 KB): OpenSSL 4.0 ~22.2 KB (``SSL_new`` alone is 16.3 KB:
-two record layers with 32-pipeline arrays; the engine gives its memory BIOs back after the
-handshake and takes a fresh pair with the first record, so an idle connection holds none),
-+4.7 KB for the parsed client certificate kept in the session with mutual TLS; Python ~2.5 KB:
-the ``Connection`` (slots, a flat STATUS history of shared ints), the engine (its own ``SSL``
-object, no pyOpenSSL wrapper, out of the callback map once established, one shared
-``SessionInfo`` per context), this link, and on the passive side the lean transport of
-:mod:`ouc.drivers._aio_sock` instead of asyncio's (~1 KB less). Event queues and history are
-lists: an empty deque costs ~700 B.
+24.2 KB RSS): OpenSSL 4.0 ~22.5 KB (two record layers with 32-pipeline arrays 8.8 KB,
+``SSL_new`` 6.3 KB, the cipher contexts 2.3 KB, the sessions 1.9 KB; the engine gives its
+memory BIOs back after the handshake and takes a fresh pair with the first record, so an idle
+connection holds none), ~4 KB more for the parsed client certificate kept in the session with
+mutual TLS; Python ~1.5 KB: the ``Connection`` (slots, a STATUS history of shared entries),
+the engine (its own ``SSL`` object, no pyOpenSSL wrapper, no handshake state once
+established, out of the callback map, one shared ``SessionInfo`` per context), this link, and
+on the passive side the lean transport of :mod:`ouc.drivers._aio_sock` instead of asyncio's
+(~1 KB less). Event queues are lists: an empty deque costs ~700 B. benchmarks/RESULTS.md has
+the whole breakdown.
 """
 
 from __future__ import annotations

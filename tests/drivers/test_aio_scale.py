@@ -318,9 +318,9 @@ def test_the_server_holds_2000_idle_mutual_tls_connections(held: dict[str, float
 @pytest.mark.xfail(
     strict=True,
     reason="With mutual TLS (this test) OpenSSL 4.0 holds ~27 KB per connection: ~22 KB as with "
-    "server auth (SSL_new is 16.3 KB) plus 4.7 KB for the parsed client certificate; Python "
-    "adds ~2.5 KB. The targets (ouc serve, 10,000 connections: 25 KB server auth, 30 KB "
-    "mutual) and what they measure: benchmarks/RESULTS.md.",
+    "server auth (two record layers 8.8 KB, SSL_new 6.3 KB) plus ~4 KB for the parsed client "
+    "certificate; Python adds ~1.5 KB. The targets (ouc serve, 10,000 connections: 25 KB "
+    "server auth, 30 KB mutual) and what they measure: benchmarks/RESULTS.md.",
 )
 def test_25_kb_per_idle_connection_even_with_mutual_tls(held: dict[str, float]) -> None:
     assert held["rss_per_connection"] <= LIMIT_PER_CONNECTION, held
