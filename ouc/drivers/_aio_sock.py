@@ -446,7 +446,8 @@ class LeanTransport(asyncio.Transport):
         self._schedule_lost(exc)
 
     def _schedule_lost(self, exc: Exception | None) -> None:
-        """connection_lost in the next loop iteration, as asyncio does; once."""
+        """connection_lost once, soon, never from inside the caller (as asyncio does): after
+        the events at hand of the lean selector's pass, or in the loop's next iteration."""
         if not self._lost_scheduled:
             self._lost_scheduled = True
             self._poller.call_soon(self._lost, exc)
