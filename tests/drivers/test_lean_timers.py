@@ -77,7 +77,8 @@ def test_many_cancelled_deadlines_are_dropped_before_they_are_due() -> None:
     run_lean(main())
 
 
-def test_deferred_calls_run_and_their_failures_are_reported() -> None:
+@pytest.mark.parametrize("how", ["call_soon", "call_at"])
+def test_a_failing_deferred_call_or_timer_is_reported_and_the_next_one_runs(how: str) -> None:
     async def main() -> None:
         loop = asyncio.get_running_loop()
         selector = lean_selector()
@@ -86,30 +87,15 @@ def test_deferred_calls_run_and_their_failures_are_reported() -> None:
         done = loop.create_future()
 
         def fail() -> None:
-            raise ValueError("a deferred call failed on purpose")
+            raise ValueError(f"{how} failed on purpose")
 
-        selector.call_soon(fail)
-        selector.call_soon(done.set_result, "after the failure")
+        if how == "call_soon":
+            selector.call_soon(fail)
+            selector.call_soon(done.set_result, "after the failure")
+        else:
+            selector.call_at(loop.time(), fail)
+            selector.call_at(loop.time() + 0.01, lambda: done.set_result("after the failure"))
         assert await asyncio.wait_for(done, PROMPT) == "after the failure"
-        assert [type(context["exception"]) for context in handled] == [ValueError]
-
-    run_lean(main())
-
-
-def test_a_timer_failure_is_reported_and_the_next_one_runs() -> None:
-    async def main() -> None:
-        loop = asyncio.get_running_loop()
-        selector = lean_selector()
-        handled: list[dict[str, Any]] = []
-        loop.set_exception_handler(lambda _, context: handled.append(context))
-        done = loop.create_future()
-
-        def fail() -> None:
-            raise ValueError("a timer failed on purpose")
-
-        selector.call_at(loop.time(), fail)
-        selector.call_at(loop.time() + 0.01, lambda: done.set_result(None))
-        await asyncio.wait_for(done, PROMPT)
         assert [type(context["exception"]) for context in handled] == [ValueError]
 
     run_lean(main())
