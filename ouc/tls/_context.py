@@ -176,7 +176,9 @@ def _peer_certs(store_ctx: Any, cache: PeerCertCache) -> tuple[PeerCert, tuple[P
 
 #: The engine of each live ``SSL`` object, for the callbacks OpenSSL makes with only the
 #: ``SSL *`` in hand (the binding has no ex_data calls). A weak-valued map keyed by the cdata
-#: pointer: an engine leaves it when it is freed, before its ``SSL`` is.
+#: pointer: an engine leaves it when it is freed (its ``__del__`` frees the ``SSL`` just before;
+#: should another thread's new ``SSL`` get the same address in between, its entry replaces the
+#: dead one, and the dead one's removal leaves a live entry alone).
 ENGINES: weakref.WeakValueDictionary[Any, TLSEngine] = weakref.WeakValueDictionary()
 _engine_of_ssl = ENGINES.get
 
