@@ -217,13 +217,15 @@ def test_demo_flights_match_the_cpu_capture(
     assert records(data)[0] == (23, FRAME_RECORD)
 
     # The client flight: CCS, then Certificate (certificate 11 + CA 3), CertificateVerify,
-    # Finished, each its own record. Only the ECDSA signature's DER length (70..72 B) varies.
+    # Finished, each its own record. Only the ECDSA signature's DER length varies: 72 B at most,
+    # usually 70..72, shorter when r or s happens to start with zero bytes (69 B: ~1 in 100).
     leaf = len(store.certificate(11).public_bytes(Encoding.DER))
     ca = len(store.certificate(3).public_bytes(Encoding.DER))
     certificate = 22 + 4 + 1 + 3 + (3 + leaf + 2) + (3 + ca + 2)
     fixed = 6 + certificate + (22 + 4 + 4) + (22 + 4 + 32)
-    assert records(client)[:2] == [(20, 6), (23, certificate)]
-    assert fixed + 70 <= sizes["client flight"] <= fixed + 72
+    signature = sizes["client flight"] - fixed
+    assert records(client) == [(20, 6), (23, certificate), (23, 30 + signature), (23, 58)]
+    assert 64 <= signature <= 72
     # The documented deviation: just above +10 % (README, fidelity section).
     deviation = sizes["client flight"] / SEED["client flight"] - 1
     assert 0.10 < deviation < 0.12, sizes
