@@ -14,7 +14,8 @@ record path that means one ``BIO_write`` + one ``SSL_read`` per record received,
 fixed-size buffers held by idle connections (small reads use a few module-wide scratch
 buffers, taken from a list so that each belongs to one thread while libssl runs without the
 GIL). In the data phase the connection takes plaintext through
-:meth:`TLSEngine.set_plaintext_sink` rather than one event per chunk.
+:meth:`TLSEngine.set_plaintext_sink` rather than one event per chunk. What a handshake learns
+(the peer's verdict, the negotiated :class:`SessionInfo`) is kept in :mod:`ouc.tls._engine_hs`.
 Layer 2: no sockets, threads or clocks.
 """
 
@@ -28,12 +29,12 @@ from typing import Any
 from OpenSSL import SSL
 
 from ouc.device import Role
-from ouc.errors import CertError, ConfigError, OucConnectionError, Status, TLSError
+from ouc.errors import ConfigError, OucConnectionError, Status, TLSError
 from ouc.tls import _libssl as _lib
 from ouc.tls._context import ENGINES, TLSContext, TLSProfile, TLSSession
+from ouc.tls._engine_hs import Handshake, build_info, reject, session_of, verify_peer
 from ouc.tls._libssl import ffi as _ffi
-from ouc.tls._peercert import PeerCert
-from ouc.tls._peercheck import check_peer, offered_cert_valid, resumed_client_problem
+from ouc.tls._peercheck import offered_cert_valid, resumed_client_problem
 from ouc.tls._ssl import free_bios, get1_session
 from ouc.tls._status import map_error_queue
 from ouc.transport import (
@@ -103,30 +104,6 @@ _SCRATCH = 4096
 _SMALL_SEND = _SCRATCH - 512
 _SCRATCH_POOL = 8  # buffers kept: about the number of threads inside data_to_send() at once
 _scratch: list[Any] = []
-
-
-class _Handshake:
-    """What one handshake learns before it completes: the engine drops it then (the
-    :class:`SessionInfo` keeps what stays), so an idle connection holds none of it."""
-
-    __slots__ = (
-        "bug",
-        "cert_error",
-        "cert_requested",
-        "offered",
-        "peer",
-        "peer_anchor_id",
-        "verdict",
-    )
-
-    def __init__(self) -> None:
-        self.verdict: bool | None = None  # the verify callback decided (once per handshake)
-        self.cert_error: CertError | None = None
-        self.cert_requested = False  # a client: the server asked for our certificate
-        self.bug: BaseException | None = None  # the peer verifier itself raised this
-        self.peer: PeerCert | None = None
-        self.peer_anchor_id: int | None = None
-        self.offered: TLSSession | None = None  # a client: the session offered for resumption
 
 
 class TLSEngine(QueuedEvents):
@@ -208,7 +185,7 @@ class TLSEngine(QueuedEvents):
         self._state = TLSState.IDLE
         self._events: EventQueue[TransportEvent] = EventQueue()
         self._sink: Callable[[bytes], None] | None = None
-        self._hs: _Handshake | None = _Handshake()  # None once the handshake completed
+        self._hs: Handshake | None = Handshake()  # None once the handshake completed
         self._info: SessionInfo | None = None
         self._failure: Failed | None = None
         self._discard = self._half_open = False  # _half_open: see allow_half_open()
@@ -258,28 +235,7 @@ class TLSEngine(QueuedEvents):
         None on a server, before the handshake, when tickets are off, and on TLS 1.3 until the
         server's NewSessionTicket has been received (it follows the handshake).
         """
-        context = self._context
-        if context.role is not Role.ACTIVE or not context.session_tickets or self._info is None:
-            return None
-        current = _lib.SSL_get_session(self._ssl)
-        if current == _NULL:
-            return None
-        first = self._session_at_handshake
-        if self._info.version == "TLSv1.3" and first is not None and current == first:
-            return None  # no ticket yet: this session object cannot be resumed
-        pysession = get1_session(self._ssl)
-        if pysession is None:  # pragma: no cover - SSL_get_session was not NULL just above
-            return None
-        der = self._info.peer_cert_der
-        peer = context._certs.from_der(der) if der is not None else None
-        return TLSSession(
-            context,
-            peer,
-            self._info.peer_anchor_id,
-            self._info.version or "",
-            self._info.own_cert_id is not None,
-            pysession,
-        )
+        return session_of(self)
 
     # -- Transport ---------------------------------------------------------------------------
 
@@ -519,46 +475,6 @@ class TLSEngine(QueuedEvents):
         self._events.append(HandshakeComplete(info))
         self._read_pending()
 
-    def _build_info(self) -> SessionInfo:
-        hs = self._hs or _Handshake()
-        resumed = self._resumed()
-        peer = hs.peer
-        anchor_id = hs.peer_anchor_id
-        offered = hs.offered
-        if resumed and offered is not None:
-            peer, anchor_id = offered._peer, offered.peer_anchor_id
-        elif peer is None:
-            peer = self._peer_from_session()
-        return self._context.negotiated(
-            self._ssl, resumed, peer, anchor_id, self._presented_own_cert(hs)
-        )
-
-    def _peer_from_session(self) -> PeerCert | None:
-        """The peer's certificate when the verify callback did not run (resumption)."""
-        ptr = _lib.SSL_get_peer_certificate(self._ssl)  # get1: we own a reference
-        if ptr == _NULL:
-            return None
-        try:
-            return self._context._certs.from_ptr(ptr)
-        except CertError:
-            return None
-        finally:
-            _lib.X509_free(ptr)
-
-    def _presented_own_cert(self, hs: _Handshake) -> bool:
-        """A server always presents its certificate; a client only when it was asked for one
-        (on resumption: when the resumed session carries a client certificate, seen by the
-        server; the client cannot tell, so it reports what the full handshake did)."""
-        if self._context.role is Role.PASSIVE:
-            return True
-        if hs.cert_requested:
-            return True
-        offered = hs.offered
-        return offered is not None and offered.own_cert_presented and self._resumed()
-
-    def _resumed(self) -> bool:
-        return bool(_lib.SSL_session_reused(self._ssl))
-
     def _resumed_peer_still_valid(self, info: SessionInfo) -> bool:
         """A resumed server side re-checks the client certificate against the PLC clock."""
         problem = resumed_client_problem(self._context, info, self._now())
@@ -724,27 +640,11 @@ class TLSEngine(QueuedEvents):
         self._failure = failure
         self._events.append(failure)
 
-    def _reject(self, hs: _Handshake, error: CertError) -> bool:
-        """Refuse the peer's certificate with ``error`` (from the verify callback)."""
-        hs.cert_error = error
-        hs.verdict = False
-        return False
-
-    def _verify_peer(self, hs: _Handshake, peer: PeerCert, extra: tuple[PeerCert, ...]) -> bool:
-        """Called once per handshake by the context's verify callback; returns the verdict
-        (:func:`ouc.tls._peercheck.check_peer` decides, the engine keeps the outcome)."""
-        hs.peer = peer
-        check = check_peer(
-            self._context, peer, extra, now=self._now(), peer_address=self.peer_address
-        )
-        if check.ok:
-            hs.peer_anchor_id = check.anchor_id
-        elif check.bug is not None:
-            hs.bug = check.bug
-        elif check.error is not None:
-            hs.cert_error = check.error
-        hs.verdict = check.ok
-        return check.ok
+    # The handshake's bookkeeping, bound from ouc.tls._engine_hs (the context's callbacks call
+    # _reject and _verify_peer).
+    _build_info = build_info
+    _reject = reject
+    _verify_peer = verify_peer
 
     def __repr__(self) -> str:
         return f"<TLSEngine {self._context.role.value} {self._state.value}>"
