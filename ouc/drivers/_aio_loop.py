@@ -178,11 +178,17 @@ class LeanSelector(_EpollSelector):
 
     def _run_soon(self) -> None:
         batch, self._soon = self._soon, []
-        for callback, args in batch:
-            try:
-                callback(*args)
-            except Exception as exc:
-                self._report(exc)
+        done = 0
+        try:
+            for callback, args in batch:
+                done += 1
+                try:
+                    callback(*args)
+                except Exception as exc:
+                    self._report(exc)
+        except BaseException:  # KeyboardInterrupt, SystemExit: the rest runs in a later pass
+            self._soon[:0] = batch[done:]
+            raise
 
     def _report(self, exc: Exception) -> None:
         """A lean callback raised: to the loop's exception handler, as a handle's would go."""
@@ -220,9 +226,7 @@ class LeanSelector(_EpollSelector):
         ready: list[tuple[selectors.SelectorKey, int]] = []
         while True:
             wait = timeout
-            if self._soon:
-                wait = 0
-            elif timers:  # _due() only when one is due: else the poll wakes up for the first
+            if timers:  # _due() only when one is due: else the poll wakes up for the first
                 now = _monotonic()
                 first = timers[0]
                 if first[2] is None or first[0] < now + _RESOLUTION:
@@ -231,6 +235,8 @@ class LeanSelector(_EpollSelector):
                     wait = math.ceil((first[0] - now) * 1e3) * 1e-3
                     if 0 <= timeout < wait:
                         wait = timeout
+            if self._soon:  # after the timers: a deferred call in every pass must not starve them
+                wait = 0
             try:
                 # A fixed batch rather than asyncio's count of registered descriptors (four
                 # calls per wake-up): epoll_wait costs the same either way.

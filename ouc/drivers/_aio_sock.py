@@ -161,18 +161,21 @@ class Poller:
             else:
                 self._epoll.register(fd, mask)
                 targets[fd] = transport
-        elif targets.pop(fd, None) is not None:
+        else:
+            self.forget(fd)
+
+    def forget(self, fd: int) -> None:
+        """No more events of ``fd`` for its transport, which closes it soon. Taken out of the
+        epoll here rather than left to the close: closing drops the epoll entry only when no
+        other descriptor holds the socket, and a forked child (a behaviour that starts a
+        process) would keep it there, reporting a hung-up peer on every poll for ever."""
+        if self._targets.pop(fd, None) is not None:
             # suppress() would cost three calls per connection. OSError: closed already, the
             # kernel dropped it with the socket.
             try:  # noqa: SIM105
                 self._epoll.unregister(fd)
             except OSError:
                 pass
-
-    def forget(self, fd: int) -> None:
-        """No more events of ``fd`` for its transport, which closes it soon (closing a socket
-        takes it out of every epoll: no ``epoll_ctl`` for that)."""
-        self._targets.pop(fd, None)
 
     def _ready(self) -> None:
         try:
@@ -450,8 +453,8 @@ class LeanTransport(asyncio.Transport):
         self._buffer = None
         self._closing = True
         if self._mask:
-            # No more events for it; the socket leaves the epoll when _lost() closes it, in
-            # this pass of the lean selector (an event for it before then finds no target).
+            # No more events for it; it leaves the epoll now, and _lost() closes it in this
+            # pass of the lean selector.
             self._mask = 0
             self._poller.forget(self._fd)
         self._schedule_lost(exc)
@@ -469,7 +472,7 @@ class LeanTransport(asyncio.Transport):
         finally:
             if self._mask:  # e.g. closed with bytes still buffered: nothing more to wait for
                 self._mask = 0
-                self._poller.forget(self._fd)  # close() takes it out of the epoll
+                self._poller.forget(self._fd)
             self._sock.close()
             self._poller.detach()
             self._protocol = None  # type: ignore[assignment]  # no cycle with the protocol
