@@ -102,8 +102,8 @@ class FixedReceiver:
 class AdHocReceiver:
     """``ADHOC`` TRUE: each arrival completes a receive, cut into pieces of at most ``max_len``.
 
-    Nothing is ever held back, so :attr:`buffered` is always 0; the property exists so the
-    connection can treat both receivers alike.
+    Nothing is ever held back, so :attr:`buffered` is always 0; it exists so the connection can
+    treat both receivers alike.
 
     Args:
         max_len: the LEN of TRCV_C (the receive area), at least 1.
@@ -123,10 +123,9 @@ class AdHocReceiver:
         """The largest piece one receive returns (LEN)."""
         return self._max_len
 
-    @property
-    def buffered(self) -> int:
-        """Always 0: ad hoc receives never wait for more bytes."""
-        return 0
+    #: Always 0: ad hoc receives never wait for more bytes. A class attribute rather than a
+    #: property: the connection reads it after every chunk of the record path.
+    buffered = 0
 
     def feed(self, data: bytes) -> list[bytes]:
         """Return what arrived, split into pieces of at most ``max_len`` bytes (none for b"")."""
