@@ -12,6 +12,7 @@ import dataclasses
 import os
 import socket
 import threading
+from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -312,16 +313,23 @@ def test_keylog_file_gets_nss_lines(store: CertStore, tmp_path: Path) -> None:
 def test_sslkeylogfile_environment_variable(
     store: CertStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    """Both endpoints of this process log. The client is established once it sent its Finished;
+    the server writes its last line (CLIENT_TRAFFIC_SECRET_0) only when it has read that Finished,
+    and an endpoint stopped before then drops the half-done handshake: so the test waits for the
+    server's CONNECTED record, which comes after the server's lines are written."""
     keylog = tmp_path / "env-keys.log"
     monkeypatch.setenv("SSLKEYLOGFILE", str(keylog))
     setup = standard_example(store)
+    server_log = RecordLog()
     with (
-        PassiveEndpoint(setup.server, address_map=setup.address_map),
+        PassiveEndpoint(setup.server, address_map=setup.address_map, on_event=server_log),
         ActiveEndpoint(setup.client, address_map=setup.address_map),
     ):
-        pass
-    # Both endpoints of this process log: two handshakes' worth of lines (5 each in TLS 1.3).
-    assert len(keylog.read_text().splitlines()) == 10
+        server_log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
+    # Two handshakes' worth of lines (5 each in TLS 1.3), each label once per side.
+    lines = keylog.read_text().splitlines()
+    assert len(lines) == 10
+    assert all(n == 2 for n in Counter(line.split()[0] for line in lines).values())
     # A variable set for another program that cannot be written does not stop the endpoint.
     monkeypatch.setenv("SSLKEYLOGFILE", str(tmp_path / "missing-folder" / "keys.log"))
     assert standard_example(store).server.keylog is None
