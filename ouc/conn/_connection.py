@@ -111,7 +111,8 @@ class Connection(IsoPhase, StatusHistory):
     Args:
         config: what the CONNECT block and the block inputs say.
         transport: plain TCP (:class:`ouc.transport.PlainTransport`) or the TLS engine, fresh.
-        history_limit: how many STATUS changes :attr:`status_history` keeps (the newest).
+        history_limit: how many STATUS changes :attr:`status_history` keeps (the newest; 0
+            keeps all of them).
 
     Attributes:
         tsend / trcv: the outputs of TSEND_C and TRCV_C (DONE, BUSY, ERROR, STATUS, RCVD_LEN).

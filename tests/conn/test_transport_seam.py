@@ -196,6 +196,7 @@ class _Minimal:
 def test_a_transport_without_the_optional_calls_carries_a_whole_connection() -> None:
     conn = Connection(ConnectionConfig(Role.PASSIVE, 4, half_close="answer"), _Minimal())
     conn.connect(0.0)
+    assert conn.state is ConnState.CONNECTED  # start()'s event taken by connect() itself
     conn.receive_data(b"pingpo", 1.0)
     conn.enable_receive(False, 2.0)
     conn.receive_data(b"ng", 3.0)
@@ -207,3 +208,33 @@ def test_a_transport_without_the_optional_calls_carries_a_whole_connection() -> 
     conn.send(b"PONG", now=5.0)  # answered after the partner's close ("answer")
     assert conn.data_to_send() == b"PONG"
     assert conn.next_event() == Disconnected(0x80C5, "the partner closed the connection")
+
+
+class _Counting(_Recording):
+    """Plain TCP that shows its queue and counts the calls of next_event() (a test double)."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.asked = 0
+
+    def next_event(self) -> Any:
+        self.asked += 1
+        return super().next_event()
+
+
+def test_a_transport_that_shows_its_queue_is_not_asked_for_events() -> None:
+    """``ouc.transport``: the connection looks at a transport's ``events`` queue and takes its
+    events from there (an empty queue, the common case, costs no next_event() call)."""
+    transport = _Counting()
+    conn = _conn(transport)
+    conn.connect(0.0)  # start() queues the handshake's end
+    conn.receive_data(b"pingpong", 1.0)
+    transport.fail(Status.TLS_INTEGRITY)
+    conn.receive_data(b"po", 2.0)
+    assert list(iter(conn.next_event, None)) == [
+        Established(SessionInfo()),
+        FrameReceived(b"ping", 4),
+        FrameReceived(b"pong", 4),
+        Disconnected(Status.TLS_INTEGRITY, "bad record"),
+    ]
+    assert transport.asked == 0
