@@ -1,11 +1,12 @@
 """The STATUS history (``ouc.conn._history``): what each send writes, the shared entries, the
 table's STATUS values read once at import, and the cut back to the newest entries.
 
-The history shows what TSEND_C and TRCV_C went through (TIA help: TSEND_C 7004 → 7005 → 0000 per
-job, domain.md §3). Its storage is compact (a time per write, shared ``(block, STATUS)``
-tuples), and a cut may land inside a write: every kept entry must still carry its own time,
-and at least ``history_limit`` of them remain. Each check here compares a bounded connection
-with an unbounded twin fed the same calls at the same times.
+The history shows what TSEND_C and TRCV_C went through: per send job 7004 → 7005 → 0000, 7004
+again after a completed job (domain.md §4: the codes are the TIA help's, the sequence read from
+them is an inference). Its storage is compact (a time per write, shared ``(block, STATUS)``
+tuples), and a cut may land inside a write: every kept entry must still carry its own time, and
+at least ``history_limit`` of them remain. The cut's checks compare a bounded connection with an
+unbounded twin fed the same calls at the same times, or crafted histories with what they keep.
 """
 
 from __future__ import annotations
