@@ -7,7 +7,9 @@ would turn scheduler noise into flaky failures. ``HYPOTHESIS_PROFILE=thorough`` 
 from __future__ import annotations
 
 import os
+import signal
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -29,6 +31,22 @@ finally:
 def benchmarks_on_path(monkeypatch: pytest.MonkeyPatch) -> None:
     """The clone's root on sys.path, so spawned suite processes can import ``benchmarks``."""
     monkeypatch.syspath_prepend(_REPO)
+
+
+@pytest.fixture(autouse=True, scope="session")
+def _ctrl_c_reaches_children() -> Iterator[None]:
+    """Children start with Ctrl-C working even when pytest itself ignores it: a shell starts a
+    background job (``pytest &``) with SIGINT ignored, children inherit an ignored signal, and
+    the tests that press Ctrl-C on an ``ouc`` process would see it do nothing. A handler,
+    unlike an ignore, is reset to the default by exec."""
+    if signal.getsignal(signal.SIGINT) is not signal.SIG_IGN:
+        yield
+        return
+    signal.signal(signal.SIGINT, signal.default_int_handler)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 settings.register_profile(
