@@ -418,14 +418,12 @@ class AsyncPassiveEndpoint(PassiveCommon):
             self._refuse(link, RecordKind.LIMIT, Status.CONNECTION_LIMIT, reason)
             return
         try:
-            link.conn, engine = spec.new_connection_and_engine(peer_address=plant)
+            link.conn = spec.new_connection(peer_address=plant)
         except OucError as exc:
             if slots is not None:
                 slots.give()
             self._refuse(link, RecordKind.FAILED, exc.status or Status.TEMPORARY, str(exc))
             return
-        if spec.wrap_transport is None:
-            link._wire = engine  # the connection's own transport: its bytes, one call less
         self._serial += 1
         link.serial = self._serial
         self.served_total += 1

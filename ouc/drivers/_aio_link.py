@@ -104,7 +104,6 @@ class Link(asyncio.BufferedProtocol):
         "_timer_at",
         "_timers",
         "_view",
-        "_wire",
         "_write_paused",
         "_write_waiter",
         "conn",
@@ -133,9 +132,6 @@ class Link(asyncio.BufferedProtocol):
         # Where the timer is armed: the loop, or the lean selector under it (timer_source()).
         self._timers: TimerSource = loop if timers is None else timers
         self._view = view
-        # Whose data_to_send() to call: the TLS engine under the connection when the endpoint
-        # set it (Connection.data_to_send only passes the engine's on), else the connection.
-        self._wire: Any = None
         self._tasks = tasks  # the endpoint's: stop() waits for the ones still running
         self._timer: Cancellable | None = None
         self._timer_at = 0.0
@@ -192,58 +188,14 @@ class Link(asyncio.BufferedProtocol):
     def get_buffer(self, sizehint: int) -> memoryview:
         return self._view
 
-    @property
-    def receive_buffer(self) -> memoryview:
-        """What :meth:`get_buffer` always returns: a transport may keep it and not ask."""
-        return self._view
-
     def buffer_updated(self, nbytes: int) -> None:
-        """Bytes arrived: feed them, answer, write, keep the timer (what :meth:`process` does).
-
-        The record path is this one frame: when the chunk completed exactly one frame, it is
-        taken and answered here, the answer written and the timer looked at without the
-        calls of the general path (a one-item queue has its head at 0, so taking the item is
-        clearing the queue). Everything else (several events, a close, a failure, a pending
-        behaviour) goes through :meth:`_drain_events` and :meth:`_keep_timer` as before.
-        """
         now = self.loop.time()
-        conn = self.conn
         # The engine copies into its BIO (plain TCP copies too), so the shared buffer is free
         # again when this returns. Connection accepts any buffer; its signature says bytes.
-        conn.receive_data(self._view[:nbytes], now)  # type: ignore[arg-type]
-        if self._busy is None:  # process(), inline
-            try:
-                events = self._events
-            except AttributeError:  # before start(): _drain_events says how that ends
-                events = None
-            if events is not None and len(events) == 1 and type(events[0]) is FrameReceived:
-                event: ConnectionEvent | None = events[0]
-                events.clear()
-                pending = self.on_frame(event, now)  # type: ignore[arg-type]
-                if pending is not None:
-                    self._wait_for(pending)
-                elif events:
-                    self._drain_events(now)
-                else:
-                    # None, or the close that completes a half-close after its last frame.
-                    event = conn.next_event()
-                    if event is not None:
-                        self._drain_events(now, event)
-            else:
-                self._drain_events(now)
-        if self._closed:  # flush(), inline
-            return
-        wire = self._wire
-        out = (conn if wire is None else wire).data_to_send()
-        if out:
-            self.transport.write(out)
-        ending = self._ending
-        if ending is not None:
-            self._close_transport(ending.reset)
-            return
-        deadline = conn.next_timer()
-        if deadline is not None or self._timer is not None:
-            self._keep_timer(conn, deadline)
+        self.conn.receive_data(self._view[:nbytes], now)  # type: ignore[arg-type]
+        if self._busy is None:  # process(), inline: the record path
+            self._drain_events(now)
+        self.flush()
 
     def eof_received(self) -> bool:
         if self.started:
@@ -287,9 +239,8 @@ class Link(asyncio.BufferedProtocol):
     def start(self) -> None:
         """CONT 0→1 now that TCP is up: start the handshake and arm the handshake timer."""
         now = self.loop.time()
-        conn = self.conn
-        self._events = conn.events
-        conn.connect(now, reestablish=self.reestablish)
+        self._events = self.conn.events
+        self.conn.connect(now, reestablish=self.reestablish)
         self.process(now)
 
     def process(self, now: float) -> None:
@@ -298,20 +249,18 @@ class Link(asyncio.BufferedProtocol):
             self._drain_events(now)
         self.flush()
 
-    def _drain_events(self, now: float, event: ConnectionEvent | None = None) -> None:
-        """Hand out the connection's events (``event`` first: one already taken)."""
+    def _drain_events(self, now: float) -> None:
         try:
             events = self._events
         except AttributeError:  # drained before start(): a connection closed while IDLE
             events = self._events = self.conn.events
         on_frame = self.on_frame
         while True:
+            # The queue while it holds events; then next_event() once: None, or the close
+            # that completes a half-close after its last frame.
+            event = events.take() if events else self.conn.next_event()
             if event is None:
-                # The queue while it holds events; then next_event() once: None, or the
-                # close that completes a half-close after its last frame.
-                event = events.take() if events else self.conn.next_event()
-                if event is None:
-                    return
+                return
             if type(event) is FrameReceived:
                 pending = on_frame(event, now)
                 if pending is not None:
@@ -321,25 +270,20 @@ class Link(asyncio.BufferedProtocol):
                 if type(event) is Disconnected:
                     self._ending = event
                 self.on_event(event)
-            event = None
 
     def flush(self) -> None:
         """Write pending bytes; close or reset once the connection ended; keep the timer."""
         if self._closed:
             return
         conn = self.conn
-        wire = self._wire
-        out = (conn if wire is None else wire).data_to_send()
+        out = conn.data_to_send()
         if out:
             self.transport.write(out)
         ending = self._ending
         if ending is not None:
             self._close_transport(ending.reset)
             return
-        self._keep_timer(conn, conn.next_timer())
-
-    def _keep_timer(self, conn: Connection, deadline: float | None) -> None:
-        """Arm, keep or cancel the one timer for the connection's next ``deadline``."""
+        deadline = conn.next_timer()
         timer = self._timer
         if deadline is None:
             if timer is not None:

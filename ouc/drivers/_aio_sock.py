@@ -61,12 +61,6 @@ _IN = IN
 _OUT = OUT
 
 
-def _fixed_buffer(protocol: asyncio.BaseProtocol) -> memoryview | None:
-    """The buffer a protocol reads into every time (a link's ``receive_buffer``), or None:
-    kept by the transport, it saves a ``get_buffer`` call per read."""
-    return getattr(protocol, "receive_buffer", None)
-
-
 def _dispatch(
     events: list[tuple[int, int]],
     targets: dict[int, LeanTransport],
@@ -193,7 +187,6 @@ class LeanTransport(asyncio.Transport):
         "_closing",
         "_eof_pending",
         "_fd",
-        "_into",
         "_loop",
         "_lost_scheduled",
         "_mask",
@@ -219,7 +212,6 @@ class LeanTransport(asyncio.Transport):
         self._sock = sock
         self._fd = sock.fileno()
         self._protocol = protocol
-        self._into = _fixed_buffer(protocol)
         self._peer = peer
         self._buffer: bytearray | None = None  # unsent bytes, only while the socket is full
         self._closing = False
@@ -276,7 +268,6 @@ class LeanTransport(asyncio.Transport):
     def set_protocol(self, protocol: asyncio.BaseProtocol) -> None:
         assert isinstance(protocol, asyncio.BufferedProtocol)
         self._protocol = protocol
-        self._into = _fixed_buffer(protocol)
 
     def get_protocol(self) -> asyncio.BaseProtocol:
         return self._protocol
@@ -309,13 +300,11 @@ class LeanTransport(asyncio.Transport):
 
     def _read_ready(self) -> None:
         protocol = self._protocol
-        buffer: Any = self._into
-        if buffer is None:
-            try:
-                buffer = protocol.get_buffer(-1)  # an empty one is refused below, on 0 read
-            except Exception as exc:
-                self._protocol_failed(exc, "get_buffer")
-                return
+        try:
+            buffer = protocol.get_buffer(-1)  # an empty one is refused below, on 0 bytes read
+        except Exception as exc:
+            self._protocol_failed(exc, "get_buffer")
+            return
         try:
             count = self._sock.recv_into(buffer)
         except (BlockingIOError, InterruptedError):
@@ -334,7 +323,7 @@ class LeanTransport(asyncio.Transport):
             except Exception as exc:
                 self._protocol_failed(exc, "buffer_updated")
             return
-        if not len(buffer):  # a memoryview or bytearray
+        if not len(buffer):  # type: ignore[arg-type]  # a memoryview or bytearray
             self._protocol_failed(
                 RuntimeError("get_buffer() returned an empty buffer"), "get_buffer"
             )

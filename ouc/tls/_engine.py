@@ -259,31 +259,10 @@ class TLSEngine(QueuedEvents):
                     if not self._unpark():
                         return
                     bio = self._bio_in
-                if _BIO_write(bio, buffer, size) != size:
-                    self._out_of_memory()
-                    return
-                if size > _SCRATCH:
+                if _BIO_write(bio, buffer, size) == size:
                     self._read_records(size)
-                    return
-                # The record path, _read_records' first pass inline: a chunk of whole records
-                # whose plaintext one SSL_read into a pooled scratch buffer takes completely.
-                _ERR_clear()  # SSL_get_error() reads the thread's error queue: start empty
-                try:
-                    buf = _scratch.pop()
-                except IndexError:
-                    buf = _alloc(_CHAR, _SCRATCH)
-                got = _SSL_read(self._ssl, buf, _SCRATCH)
-                if 0 < got < _SCRATCH and _BIO_pending(bio, _NULL) <= 0:
-                    data = _unpack(buf, got)
-                    if len(_scratch) < _SCRATCH_POOL:
-                        _scratch.append(buf)
-                    sink = self._sink
-                    if sink is not None and not self._events:
-                        sink(data)
-                    else:
-                        self._events.append(PlaintextReceived(data))
-                    return
-                self._read_records(size, buf, got)  # more records, none, an alert, a close
+                else:
+                    self._out_of_memory()
             else:
                 self._set_state(TLSState.CLOSED)
                 self._events.append(Closed())
@@ -516,7 +495,7 @@ class TLSEngine(QueuedEvents):
         """
         self._read_records(_BIO_pending(self._bio_in, _NULL) + _SSL_pending(self._ssl))
 
-    def _read_records(self, size: int, first: Any = None, result: int = 0) -> None:
+    def _read_records(self, size: int) -> None:
         """Decrypt every complete record the input BIO holds; ``size`` bounds the plaintext.
 
         ``size`` is the number of bytes just fed (or pending): plaintext never exceeds the
@@ -525,38 +504,29 @@ class TLSEngine(QueuedEvents):
         branch is the safety net for a record whose start arrived in an earlier chunk. OpenSSL
         reads records from the memory BIO one at a time (no read-ahead), so once a record was
         read and the BIO is empty nothing more can come out: the loop stops there instead of
-        paying for a failing ``SSL_read``. ``first`` is the pooled scratch buffer that
-        :meth:`receive_data` already read into, ``result`` what that ``SSL_read`` returned.
+        paying for a failing ``SSL_read``.
         """
         ssl = self._ssl
         bio = self._bio_in
-        if first is not None:
-            buf = first
-            pooled = True
+        # SSL_get_error() reads the thread's error queue: it must start empty.
+        _ERR_clear()
+        pooled = size <= _SCRATCH
+        if pooled:
+            try:
+                buf = _scratch.pop()
+            except IndexError:
+                buf = _alloc(_CHAR, _SCRATCH)
             size = _SCRATCH
-            n = result
         else:
-            # SSL_get_error() reads the thread's error queue: it must start empty.
-            _ERR_clear()
-            pooled = size <= _SCRATCH
-            if pooled:
-                try:
-                    buf = _scratch.pop()
-                except IndexError:
-                    buf = _alloc(_CHAR, _SCRATCH)
-                size = _SCRATCH
-            else:
-                buf = _alloc(_CHAR, size)
-            n = _SSL_read(ssl, buf, size)
+            buf = _alloc(_CHAR, size)
         got = 0
         while True:
+            n = _SSL_read(ssl, buf + got if got else buf, size - got)
             if n > 0:
                 got += n
                 if got < size:
                     if _BIO_pending(bio, _NULL) > 0:
-                        # More records, or an alert, wait in the BIO.
-                        n = _SSL_read(ssl, buf + got, size - got)
-                        continue
+                        continue  # more records, or an alert, wait in the BIO
                     # The read was not cut short by the buffer, so nothing waits inside SSL.
                     data = _unpack(buf, got)
                     if pooled and len(_scratch) < _SCRATCH_POOL:
@@ -577,7 +547,6 @@ class TLSEngine(QueuedEvents):
                     return
                 buf = _alloc(_CHAR, size)
                 got = 0
-                n = _SSL_read(ssl, buf, size)
                 continue
             error = _SSL_get_error(ssl, n)
             break
