@@ -6,11 +6,13 @@ client near 700 handshakes/s is the bottleneck and rates would compare the clien
 
 - **handshakes**: ``openssl s_time -new -tls1_3`` (C, OpenSSL 3.0) against ``ouc serve`` (each
   driver; one process and ``--processes N``), ``openssl s_server -www``, a raw pyOpenSSL accept
-  loop and Python's ``ssl`` threaded server, for server-auth and mutual TLS 1.3 (EC P-256,
-  X25519). Row value: server CPU µs per handshake; ratios: the baseline's CPU over ouc's (the
-  capacity ratio; ≥ 1 means ouc needs less).
+  loop, the same library on memory BIOs in one epoll loop (the floor of a sans-I/O server in
+  Python, ``pyopenssl-bio``) and Python's ``ssl`` threaded server, for server-auth and mutual
+  TLS 1.3 (EC P-256, X25519). Row value: server CPU µs per handshake; ratios: the baseline's
+  CPU over ouc's (the capacity ratio; ≥ 1 means ouc needs less).
 - **echo**: one TLS connection, 258-byte frames sent and read back by a Python client; server
-  CPU µs per round trip against the ``ssl`` threaded echo server and the raw pyOpenSSL loop.
+  CPU µs per round trip against the ``ssl`` threaded echo server, the raw pyOpenSSL loop and
+  the memory-BIO floor.
 - **memory**: RSS per idle TLS connection of the ``ouc serve`` process itself while a client
   process (``benchmarks.external_peers hold``) keeps N connections open.
 
@@ -52,6 +54,7 @@ _TICK = os.sysconf("SC_CLK_TCK")
 _FRAME = 258
 _START_TIMEOUT = 60.0
 CONFIGS = ("server-auth", "mutual")
+PEERS = {"pyopenssl": "raw-pyopenssl", "pyopenssl-bio": "pyopenssl-bio", "ssl": "ssl-threaded"}
 SERVE_OPTIONS: list[str] = []  # --serve-option: more options for every ouc serve
 
 
@@ -253,7 +256,7 @@ def peer_server(m: Material, config: str, role: str) -> Server:
     argv += ["--cert", str(m.server_cert), "--key", str(m.server_key), "--ca", str(m.ca)]
     if config == "mutual":
         argv.append("--mutual")
-    return Server({"pyopenssl": "raw-pyopenssl", "ssl": "ssl-threaded"}[role], argv, port)
+    return Server(PEERS[role], argv, port)
 
 
 def s_server(m: Material, config: str) -> Server:
@@ -440,6 +443,7 @@ def handshake_rows(
             ouc_server(m, config, driver="blocking", processes=processes, stdout=log),
             s_server(m, config),
             peer_server(m, config, "pyopenssl"),
+            peer_server(m, config, "pyopenssl-bio"),
             peer_server(m, config, "ssl"),
         ]
         measure = functools.partial(_handshake_of, m, config, seconds)
@@ -457,6 +461,7 @@ def handshake_rows(
                 rows[name]["vs_raw"] = ratios(results, name, "raw-pyopenssl")
                 rows[name]["vs_s_server"] = ratios(results, name, "openssl-s_server")
                 rows[name]["vs_ssl"] = ratios(results, name, "ssl-threaded")
+                rows[name]["vs_bio"] = ratios(results, name, "pyopenssl-bio")
         single = {"ouc-asyncio": "ouc-asyncio", "ouc-blocking": "ouc-blocking"}
         for one in single:
             many = f"{one}-x{processes}"
@@ -475,6 +480,7 @@ def echo_rows(m: Material, rounds: int, seconds: float) -> dict[str, Any]:
         ouc_server(m, config, echo=True),
         ouc_server(m, config, driver="blocking", echo=True),
         peer_server(m, config, "pyopenssl"),
+        peer_server(m, config, "pyopenssl-bio"),
         peer_server(m, config, "ssl"),
     ]
     with running(servers):
@@ -488,6 +494,7 @@ def echo_rows(m: Material, rounds: int, seconds: float) -> dict[str, Any]:
         if name.startswith("ouc"):
             rows[name]["vs_ssl"] = ratios(results, name, "ssl-threaded")
             rows[name]["vs_raw"] = ratios(results, name, "raw-pyopenssl")
+            rows[name]["vs_bio"] = ratios(results, name, "pyopenssl-bio")
     return rows
 
 
@@ -514,18 +521,24 @@ def table(report: dict[str, Any]) -> str:
     lines = []
     for config, rows in report.get("handshakes", {}).items():
         lines.append(f"\nhandshakes, TLS 1.3 {config}: server CPU µs/handshake (median, min–max)")
-        lines.append(f"{'server':24} {'CPU µs':>22} {'vs raw':>18} {'vs s_server':>18}")
+        lines.append(
+            f"{'server':24} {'CPU µs':>22} {'vs raw':>18} {'vs s_server':>18} {'vs bio floor':>18}"
+        )
         for name, row in rows.items():
-            raw = _fmt(row["vs_raw"]) if "vs_raw" in row else ""
-            sserver = _fmt(row["vs_s_server"]) if "vs_s_server" in row else ""
-            lines.append(f"{name:24} {_fmt(row['cpu_us'], 0):>22} {raw:>18} {sserver:>18}")
+            cells = [_fmt(row[k]) if k in row else "" for k in ("vs_raw", "vs_s_server", "vs_bio")]
+            lines.append(
+                f"{name:24} {_fmt(row['cpu_us'], 0):>22} " + " ".join(f"{c:>18}" for c in cells)
+            )
             if "cpu_vs_one_process" in row:
                 lines.append(f"{'':24} CPU vs one process: {_fmt(row['cpu_vs_one_process'])}")
     if "echo" in report:
         lines.append("\necho, 258 bytes: server CPU µs/round trip (median, min–max)")
+        lines.append(f"{'server':24} {'CPU µs':>22} {'vs ssl':>18} {'vs bio floor':>18}")
         for name, row in report["echo"].items():
-            ratio = _fmt(row["vs_ssl"]) if "vs_ssl" in row else ""
-            lines.append(f"{name:24} {_fmt(row['cpu_us'], 1):>22} {ratio:>18}")
+            cells = [_fmt(row[k]) if k in row else "" for k in ("vs_ssl", "vs_bio")]
+            lines.append(
+                f"{name:24} {_fmt(row['cpu_us'], 1):>22} " + " ".join(f"{c:>18}" for c in cells)
+            )
     if "memory" in report:
         lines.append("\nRSS per idle TLS connection of the ouc serve process")
         for name, row in report["memory"].items():

@@ -6,6 +6,12 @@ Run as ``python -m benchmarks.external_peers ROLE ...``; each role is its own pr
 - ``pyopenssl``: a raw pyOpenSSL (OpenSSL 4.0, as the ouc engine) blocking accept loop, one
   connection at a time: handshake, then echo what arrives until the peer leaves. The floor for
   a Python server on the same library.
+- ``pyopenssl-bio``: the floor of a sans-I/O server in Python, as ouc's design is one: one
+  epoll loop, non-blocking sockets, each connection a pyOpenSSL ``Connection`` on memory BIOs
+  (bytes read from the socket are written into the TLS object, its output read back and sent),
+  handshake, then echo. No framing, no STATUS, no timers: what a Python server on memory BIOs
+  costs before it does anything of its own. Its gap to ``pyopenssl`` is the price of the design
+  (the Python that moves every flight between socket and TLS object), not of ouc.
 - ``ssl``: Python's ``ssl`` module (system OpenSSL 3.0), a thread per connection, the same loop.
 - ``hold``: open N TLS connections to a server and keep them idle, for RSS per idle connection.
   Non-blocking, many handshakes in flight; a connection counts once bytes arrived after the
@@ -21,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import select
 import selectors
 import socket
 import ssl
@@ -28,6 +35,7 @@ import struct
 import sys
 import threading
 import time
+from contextlib import suppress
 
 from OpenSSL import SSL
 
@@ -81,6 +89,58 @@ def serve_pyopenssl(args: argparse.Namespace) -> None:
         except (SSL.Error, OSError):
             pass
         sock.close()
+
+
+def serve_pyopenssl_bio(args: argparse.Namespace) -> None:
+    """Serve on one epoll loop with memory-BIO TLS objects (see the module docstring)."""
+    ctx = _pyopenssl_context(args)
+    lsock = _listener(args.port)
+    lsock.setblocking(False)
+    lfd = lsock.fileno()
+    poller = select.epoll()
+    poller.register(lfd, select.EPOLLIN)
+    conns: dict[int, tuple[socket.socket, SSL.Connection]] = {}
+
+    def drop(fd: int) -> None:
+        sock, _ = conns.pop(fd)
+        poller.unregister(fd)
+        sock.close()
+
+    while True:
+        for fd, _ in poller.poll():
+            if fd == lfd:
+                while True:  # every connection the backlog holds, as ouc's loop does
+                    try:
+                        sock, _ = lsock.accept()
+                    except BlockingIOError:
+                        break
+                    sock.setblocking(False)
+                    conn = SSL.Connection(ctx, None)
+                    conn.set_accept_state()
+                    conns[sock.fileno()] = (sock, conn)
+                    poller.register(sock.fileno(), select.EPOLLIN)
+                continue
+            sock, conn = conns[fd]
+            try:
+                data = sock.recv(_RECORD)
+                if not data:
+                    drop(fd)
+                    continue
+                conn.bio_write(data)
+                try:
+                    while True:  # the handshake, then echo every record that arrived
+                        plain = conn.recv(_RECORD)
+                        conn.send(plain)
+                except SSL.WantReadError:
+                    pass
+                out = b""
+                with suppress(SSL.WantReadError):
+                    while True:
+                        out += conn.bio_read(_RECORD)
+                if out:
+                    sock.sendall(out)  # a flight or an echo fits a fresh socket buffer
+            except (SSL.Error, OSError):
+                drop(fd)
 
 
 def serve_ssl(args: argparse.Namespace) -> None:
@@ -201,7 +261,7 @@ def hold(args: argparse.Namespace) -> None:
 
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.external_peers")
-    parser.add_argument("role", choices=("pyopenssl", "ssl", "hold"))
+    parser.add_argument("role", choices=("pyopenssl", "pyopenssl-bio", "ssl", "hold"))
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--cert")
     parser.add_argument("--key")
@@ -222,6 +282,8 @@ def main() -> None:
         hold(args)
     elif args.role == "pyopenssl":
         serve_pyopenssl(args)
+    elif args.role == "pyopenssl-bio":
+        serve_pyopenssl_bio(args)
     else:
         serve_ssl(args)
     os._exit(0)
