@@ -6,7 +6,8 @@ in a process whose cProfile is switched on and off by signals, so that only the 
 window is profiled: ``openssl s_time -new -tls1_3`` (handshake) or a Python ``ssl`` client
 sending 258-byte frames (echo) drives it. It prints the Python calls per operation (which do
 not depend on the load of the machine, unlike times) and the functions with the most calls and
-own time. ``--raw`` profiles the raw pyOpenSSL loop of ``benchmarks.external_peers`` instead,
+own time. ``--raw`` profiles the raw pyOpenSSL loop of ``benchmarks.external_peers`` instead
+(``--floor``: its memory-BIO floor),
 for comparison. A diagnostic for RESULTS.md, not part of the suite.
 """
 
@@ -57,6 +58,9 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--driver", default="asyncio")
     parser.add_argument("--raw", action="store_true", help="the raw pyOpenSSL loop instead")
+    parser.add_argument(
+        "--floor", action="store_true", help="the memory-BIO floor (pyopenssl-bio) instead"
+    )
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--callers", metavar="NAME", help="who calls the functions matching NAME")
     parser.add_argument("--keep", metavar="FILE", help="copy the profile here")
@@ -69,8 +73,8 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="ouc-profile-") as tmp:
         folder = Path(tmp)
         m = external.make_material(folder)
-        if args.raw:
-            server = external.peer_server(m, config, "pyopenssl")
+        if args.raw or args.floor:
+            server = external.peer_server(m, config, "pyopenssl-bio" if args.floor else "pyopenssl")
         else:
             server = external.ouc_server(m, config, driver=args.driver, echo=args.what == "echo")
         out = folder / "serve.prof"
