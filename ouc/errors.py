@@ -114,7 +114,9 @@ class OucError(Exception):
         return None if self.status is None else format_status(self.status)
 
     def __str__(self) -> str:
-        text = f"{self.path}: {self.message}" if self.path else self.message
+        message, path = self.message, self.path
+        # A message that names its file first already says where (``where: ...``).
+        text = f"{path}: {message}" if path and not message.startswith(f"{path}: ") else message
         if self.status is not None:
             text += f" ({format_status(self.status)})"
         return text

@@ -145,7 +145,16 @@ def _load_bundle(data: bytes, *, suffix: str, password: str | bytes | None, wher
         else:
             certs = (x509.load_der_x509_certificate(data),)
     except ValueError as exc:
-        raise CertError(f"{where}: no readable certificate ({exc})", path=where) from exc
+        if b"-----BEGIN" not in data:  # the DER parser's reason is a Rust debug dump
+            raise CertError(
+                f"{where}: no readable certificate: no PEM block (-----BEGIN CERTIFICATE-----) "
+                "and not DER",
+                path=where,
+            ) from exc
+        reason = str(exc)
+        if "ParseError" in reason:  # a Rust debug dump of the ASN.1 parser's state
+            reason = "a PEM block whose content is not an X.509 certificate"
+        raise CertError(f"{where}: no readable certificate ({reason})", path=where) from exc
     except Exception as exc:  # e.g. InvalidVersion: an X.509 version beyond v3
         raise CertError(f"{where}: not a usable certificate ({exc})", path=where) from exc
     certs = tuple(check_certificate(cert, where) for cert in certs)

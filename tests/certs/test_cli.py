@@ -254,3 +254,25 @@ def test_format_is_for_stdin_only(
         capsys, "import", str(tmp_path / "x.pem"), "--format", "pem", "--store", cli_store
     )
     assert code == 2 and "--format is for stdin" in err
+
+
+@pytest.mark.parametrize(
+    ("content", "says"),
+    [
+        (b"garbage\n", "no PEM block (-----BEGIN CERTIFICATE-----) and not DER"),
+        (
+            b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+            "a PEM block whose content is not an X.509 certificate",
+        ),
+    ],
+)
+def test_an_unreadable_certificate_file_is_named_once_in_plain_words(
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str
+) -> None:
+    """The file is named once (the error's path is not repeated before its message) and the
+    reason is a sentence, not the ASN.1 parser's debug dump."""
+    bad = tmp_path / "bad.pem"
+    bad.write_bytes(content)
+    code, _, err = run(capsys, "import", str(bad), "--store", cli_store)
+    assert code == 2 and err.count("\n") == 1, err
+    assert err.count(str(bad)) == 1 and says in err and "ParseError" not in err, err
