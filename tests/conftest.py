@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 import signal
+import socket
+import ssl
 import sys
 from collections.abc import Iterator
 from pathlib import Path
@@ -47,6 +49,80 @@ def _ctrl_c_reaches_children() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+
+class RawTls:
+    """A TLS client that does what no ouc endpoint does: write frames and its close_notify in
+    one ``sendall`` (one TCP segment on loopback), so the partner reads them in one go.
+
+    Python's ``ssl`` over memory BIOs, so the bytes are built before anything is written:
+    ``unwrap()`` on a socket could write the close_notify in a segment of its own.
+    """
+
+    def __init__(self, wait: float = 10.0) -> None:
+        self.wait = wait
+
+    @staticmethod
+    def context(
+        ca: Path, cert: Path, key: Path, version: ssl.TLSVersion | None = None
+    ) -> ssl.SSLContext:
+        """A client context trusting ``ca`` with ``cert``/``key`` as the client certificate;
+        no host name check (the example's certificates name 192.168.0.1, we dial 127.0.0.1)."""
+        ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+        ctx.load_verify_locations(ca)
+        ctx.check_hostname = False
+        ctx.load_cert_chain(cert, key)
+        if version is not None:
+            ctx.minimum_version = ctx.maximum_version = version
+        return ctx
+
+    def send_then_close(
+        self,
+        ctx: ssl.SSLContext,
+        address: tuple[str, int],
+        data: bytes,
+        *,
+        source: str = "127.0.0.2",
+    ) -> bytes:
+        """Connect from ``source``, handshake, then ``data`` and close_notify in one write;
+        returns every plaintext byte the partner sent until it closed (bounded reads)."""
+        raw = socket.create_connection(address, timeout=self.wait, source_address=(source, 0))
+        raw.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        incoming, outgoing = ssl.MemoryBIO(), ssl.MemoryBIO()
+        tls = ctx.wrap_bio(incoming, outgoing)
+        with raw:
+            for _ in range(20):  # the handshake, flight by flight (bounded)
+                try:
+                    tls.do_handshake()
+                    break
+                except ssl.SSLWantReadError:
+                    raw.sendall(outgoing.read())
+                    received = raw.recv(65536)
+                    assert received, "the server closed during the handshake"
+                    incoming.write(received)
+            raw.sendall(outgoing.read())
+            tls.write(data)
+            with pytest.raises(ssl.SSLWantReadError):
+                tls.unwrap()  # our close_notify; the partner's has not come yet
+            raw.sendall(outgoing.read())  # the frames' records and close_notify: one write
+            plaintext = b""
+            for _ in range(100):
+                received = raw.recv(65536)
+                if not received:
+                    break
+                incoming.write(received)
+                try:
+                    while chunk := tls.read(65536):
+                        plaintext += chunk
+                except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
+                    pass
+            return plaintext
+
+
+@pytest.fixture
+def raw_tls() -> RawTls:
+    """:class:`RawTls` (importlib mode: tests cannot import from conftest)."""
+    return RawTls()
 
 
 settings.register_profile(

@@ -89,7 +89,7 @@ class _ServerLink(Link):
                 self.conn.send(answer, 0, now=now)
             except OucError as exc:
                 if not self.closed:
-                    self.on_failure(exc)
+                    self.on_send_failed(exc, len(answer))
             return None
         if inspect.isawaitable(answer):
             return answer
@@ -98,6 +98,17 @@ class _ServerLink(Link):
 
     def on_failure(self, exc: Exception) -> None:
         self.endpoint._behaviour_failed(self, exc)
+
+    def on_send_failed(self, exc: OucError, size: int) -> None:
+        endpoint = self.endpoint
+        endpoint._recorder.send_failed(
+            exc,
+            self.conn,
+            size,
+            peer=self.peer_text,
+            local=endpoint._local_text(),
+            serial=self.serial,
+        )
 
     def on_pause(self) -> None:
         self.endpoint.read_pauses += 1
@@ -337,7 +348,15 @@ class AsyncPassiveEndpoint(PassiveCommon):
             except FramingError:
                 raise  # LEN is the caller's: the same on every connection
             except OucError as exc:
-                link.on_failure(exc)
+                self._recorder.send_failed(
+                    exc,
+                    link.conn,
+                    len(data) if length == 0 else length,
+                    peer=link.peer_text,
+                    local=self._local_text(),
+                    serial=link.serial,
+                    answer=False,
+                )
                 continue
             link.process(link.loop.time())
             sent += 1

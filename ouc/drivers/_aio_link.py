@@ -163,8 +163,13 @@ class Link(asyncio.BufferedProtocol):
         """Reading was paused (backpressure): counted by the endpoints for monitoring."""
 
     def on_failure(self, exc: Exception) -> None:
-        """A behaviour raised, or its answer could not be sent: the connection stays."""
+        """A behaviour raised or returned something that is not bytes: the connection stays."""
         log.error("behaviour failed: %s", exc, exc_info=exc)
+
+    def on_send_failed(self, exc: OucError, size: int) -> None:
+        """A behaviour's answer of ``size`` bytes could not be sent (TSEND_C refused it:
+        16#80A3 once the connection is gone): the answer is lost, the behaviour did its part."""
+        log.warning("answer of %d bytes not sent: %s", size, exc)
 
     # ------------------------------------------------------------------ state
 
@@ -467,4 +472,4 @@ class Link(asyncio.BufferedProtocol):
             self.conn.send(answer, 0, now=now)
         except OucError as exc:
             if not self._closed:
-                self.on_failure(exc)
+                self.on_send_failed(exc, len(answer))

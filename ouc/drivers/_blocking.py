@@ -554,7 +554,14 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                     try:
                         conn.send(answer, now=time.monotonic())
                     except OucError as exc:
-                        self._behaviour_failed(served, exc)
+                        self._recorder.send_failed(
+                            exc,
+                            conn,
+                            len(answer),
+                            peer=served.peer_text,
+                            local=served.local,
+                            serial=served.serial,
+                        )
             else:
                 self._on_event(served, event)
             event = next_event()

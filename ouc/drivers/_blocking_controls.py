@@ -135,8 +135,14 @@ class PassiveControls:
                 except FramingError:
                     raise  # LEN is the caller's: the same on every connection
                 except OucError as exc:
-                    self._recorder.behaviour_failed(
-                        exc, peer=served.peer_text, local=served.local, serial=served.serial
+                    self._recorder.send_failed(
+                        exc,
+                        conn,
+                        len(data) if length == 0 else length,
+                        peer=served.peer_text,
+                        local=served.local,
+                        serial=served.serial,
+                        answer=False,
                     )
                     continue
                 self._pump_control(served)

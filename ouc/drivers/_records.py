@@ -60,6 +60,7 @@ class RecordKind(Enum):
     LIMIT = "limit"  # passive side: max_connections reached (16#8087)
     RECEIVE_FAILED = "receive-failed"  # one receive failed, the connection stays (16#8088)
     BEHAVIOUR_FAILED = "behaviour-failed"  # the user's behaviour raised
+    SEND_FAILED = "send-failed"  # an answer (a TSEND_C job) found the connection gone: lost
     CLOSED = "closed"  # ended in order (by us: 0000/7000; by the partner: 16#80C5)
     FAILED = "failed"  # ended by an error: timeout, TLS, network
     RETRYING = "retrying"  # active side: re-establishment attempt failed, will retry
@@ -234,6 +235,7 @@ _WARN = frozenset(
         RecordKind.LIMIT,
         RecordKind.RECEIVE_FAILED,
         RecordKind.BEHAVIOUR_FAILED,
+        RecordKind.SEND_FAILED,
         RecordKind.FAILED,
         RecordKind.RETRYING,
     }
@@ -353,6 +355,42 @@ class Recorder:
             peer=peer,
             local=local,
             reason=f"{type(exc).__name__}: {exc}",
+            connection=serial,
+        )
+
+    def send_failed(
+        self,
+        exc: OucError,
+        conn: Connection,
+        size: int,
+        *,
+        peer: str,
+        local: str | None,
+        serial: int,
+        answer: bool = True,
+    ) -> EndpointRecord | None:
+        """Record that ``size`` bytes for TSEND_C were not sent (a behaviour's answer unless
+        ``answer`` is False): STATUS from ``exc`` (16#80A3 when the connection is gone), the
+        reason names what was lost and why, e.g. ``answer of 258 bytes not sent: the
+        connection had ended (the partner closed the connection)``.
+
+        Not a behaviour failure: the behaviour answered; its partner had closed the connection
+        meanwhile (a client that sends and closes at once), or the connection failed sending.
+        """
+        if not self.listened(RecordKind.SEND_FAILED):
+            return None
+        ended = conn.disconnect
+        if ended is not None:
+            why = f"the connection had ended ({ended.reason})"
+        else:
+            why = exc.message.removeprefix("cannot send: ")
+        what = f"answer of {size} bytes" if answer else f"{size} bytes"
+        return self.emit(
+            RecordKind.SEND_FAILED,
+            exc.status or Status.NO_JOB,
+            peer=peer,
+            local=local,
+            reason=f"{what} not sent: {why}",
             connection=serial,
         )
 

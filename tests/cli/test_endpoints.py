@@ -24,6 +24,7 @@ from ouc.drivers import (
     RecordKind,
     RecordLog,
     echo,
+    example_pem,
     standard_example,
 )
 
@@ -72,6 +73,32 @@ def test_serve_subprocess_and_connect_in_process(
     assert served[0]["peer"].startswith("192.168.0.2:")  # the plant address, via --map
     assert served[0]["tls"]["peer_subject"] == "CN=PLC_2"
     assert served[1]["values"] == {"Var1": True, "Var2": "Hi PLC"}
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "blocking"])
+def test_serve_reports_answers_to_a_partner_that_closed_as_lost_sends(
+    store: CertStore, serve: Any, raw_tls: Any, tmp_path: Path, driver: str
+) -> None:
+    """A client that sends two frames and closes at once (one segment): ``ouc serve --echo``
+    prints each lost answer as send-failed 16#80A3 with what was lost, not as a behaviour
+    failure."""
+    proc, lines, port = serve.start(
+        "--json", "--echo", "--count", "2", "--map", "192.168.0.2=127.0.0.2", "--driver", driver
+    )
+    pem = example_pem(store, tmp_path / "pem")
+    ctx = raw_tls.context(pem.ca, pem.client_cert, pem.client_key)
+    assert raw_tls.send_then_close(ctx, ("127.0.0.1", port), bytes(258) * 2) == b""
+    assert proc.wait(WAIT) == 0  # --count 2: both frames arrived
+    served = [json.loads(line) for line in lines.rest()]
+    lost = [doc for doc in served if doc["event"] == "send-failed"]
+    assert [(doc["status"], doc["reason"]) for doc in lost] == [
+        (
+            "16#80A3",
+            "answer of 258 bytes not sent: the connection had ended (the partner closed the "
+            "connection)",
+        )
+    ] * 2
+    assert "behaviour-failed" not in [doc["event"] for doc in served]
 
 
 def test_serve_stops_cleanly_on_sigterm(serve: Any) -> None:

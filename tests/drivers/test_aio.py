@@ -11,6 +11,8 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+from pathlib import Path
+from typing import Any
 
 import pytest
 from aio_kit import (
@@ -29,7 +31,9 @@ from aio_kit import (
     wait_until,
 )
 
+from ouc.certs import CertStore
 from ouc.conn import FrameReceived
+from ouc.drivers import example_pem, standard_example
 from ouc.drivers._aio import AsyncPassiveEndpoint
 from ouc.drivers._aio_active import AsyncActiveEndpoint
 from ouc.drivers._records import RecordKind
@@ -255,6 +259,45 @@ def test_a_failing_behaviour_is_recorded_and_the_connection_stays(pki: Pki) -> N
         finally:
             await client.close()
             await server.stop()
+
+    run(main())
+
+
+async def _echo_later(frame: FrameReceived, peer: PeerContext) -> bytes:
+    return frame.data  # an asynchronous behaviour: the answer goes out through send_answer
+
+
+@pytest.mark.parametrize("behaviour", [echo(), _echo_later], ids=["bytes", "awaitable"])
+def test_an_answer_to_a_partner_that_closed_is_a_lost_send_not_a_behaviour_failure(
+    behaviour: Any, store: CertStore, tmp_path: Path, raw_tls: Any
+) -> None:
+    """Two frames and the partner's close_notify in one segment: the connection has ended
+    (16#80C5, half_close "drop") before the behaviour answers, so TSEND_C refuses each answer
+    with 16#80A3 (TIA help: no connection). The behaviour worked: send-failed, not
+    behaviour-failed, and the reason names what was lost."""
+    setup = standard_example(store)
+    pem = example_pem(store, tmp_path / "pem")
+    ctx = raw_tls.context(pem.ca, pem.client_cert, pem.client_key)
+
+    async def main() -> None:
+        records = Records()
+        server = AsyncPassiveEndpoint(
+            setup.server, behaviour=behaviour, address_map=setup.address_map, on_event=records
+        )
+        async with server:
+            frames = b"\x01" * 258 + b"\x02" * 258
+            echoed = await asyncio.to_thread(raw_tls.send_then_close, ctx, server.address, frames)
+            await records.wait(RecordKind.CLOSED)
+            lost = await records.wait(RecordKind.SEND_FAILED, count=2)
+        assert echoed == b""
+        statuses = [r.status for r in records.of(RecordKind.SEND_FAILED)]
+        assert statuses == [Status.NO_SUCH_CONNECTION] * 2
+        assert lost.reason == (
+            "answer of 258 bytes not sent: the connection had ended (the partner closed the "
+            "connection)"
+        )
+        assert lost.line().endswith(f"16#80A3 send-failed - {lost.reason}")
+        assert not records.of(RecordKind.BEHAVIOUR_FAILED)
 
     run(main())
 

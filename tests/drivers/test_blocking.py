@@ -15,6 +15,7 @@ import threading
 from collections import Counter
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -32,6 +33,7 @@ from ouc.drivers import (
     RecordLog,
     callback,
     echo,
+    example_pem,
     reply,
     standard_example,
 )
@@ -169,6 +171,60 @@ def test_a_failing_behaviour_is_recorded_and_the_connection_stays(setup: Example
         assert "ValueError: bad frame" in failed.reason
         client.send(b"\x02" * 258)
         assert client.receive(timeout=WAIT) == b"\x02" * 258
+
+
+def test_an_answer_to_a_partner_that_closed_is_a_lost_send_not_a_behaviour_failure(
+    setup: ExampleSetup, store: CertStore, tmp_path: Path, raw_tls: Any
+) -> None:
+    """Two frames and the partner's close_notify in one segment: the connection has ended
+    (16#80C5, half_close "drop") before the echo answers, so TSEND_C refuses each answer
+    with 16#80A3 (TIA help: no connection). The behaviour worked: send-failed, not
+    behaviour-failed, and the reason names what was lost."""
+    log = RecordLog()
+    pem = example_pem(store, tmp_path / "pem")
+    ctx = raw_tls.context(pem.ca, pem.client_cert, pem.client_key)
+    with PassiveEndpoint(
+        setup.server, behaviour=echo(), address_map=setup.address_map, on_event=log
+    ) as server:
+        echoed = raw_tls.send_then_close(ctx, server.address, b"\x01" * 258 + b"\x02" * 258)
+        log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+        lost = log.wait_for(RecordKind.SEND_FAILED, timeout=WAIT, count=2)
+    assert echoed == b""
+    assert [r.status for r in log.of(RecordKind.SEND_FAILED)] == [Status.NO_SUCH_CONNECTION] * 2
+    assert lost.reason == (
+        "answer of 258 bytes not sent: the connection had ended (the partner closed the connection)"
+    )
+    assert lost.line().endswith(f"16#80A3 send-failed - {lost.reason}")
+    assert lost.to_json()["event"] == "send-failed"
+    assert not log.of(RecordKind.BEHAVIOUR_FAILED)
+
+
+def test_an_answer_beyond_the_send_limit_is_a_lost_send_and_the_connection_stays(
+    setup: ExampleSetup,
+) -> None:
+    """TSEND_C refuses LEN beyond the device's limit with 16#8085 (TIA help); the record says
+    which answer was lost and why, and the next frame is answered."""
+    log = RecordLog()
+    limit = setup.server.device.max_send_len
+
+    def too_big_first(frame: FrameReceived, peer: PeerContext) -> bytes:
+        return bytes(limit + 1) if frame.data[0] == 1 else frame.data
+
+    with (
+        PassiveEndpoint(
+            setup.server, behaviour=too_big_first, address_map=setup.address_map, on_event=log
+        ),
+        ActiveEndpoint(setup.client, address_map=setup.address_map) as client,
+    ):
+        client.send(b"\x01" * 258)
+        lost = log.wait_for(RecordKind.SEND_FAILED, timeout=WAIT)
+        client.send(b"\x02" * 258)
+        assert client.receive(timeout=WAIT) == b"\x02" * 258
+    assert lost.status == Status.LEN_INVALID
+    assert lost.reason == (
+        f"answer of {limit + 1} bytes not sent: LEN {limit + 1} is outside 1..{limit}"
+    )
+    assert not log.of(RecordKind.BEHAVIOUR_FAILED)
 
 
 def test_partner_check_refuses_other_peers_with_80c9(setup: ExampleSetup) -> None:
