@@ -322,7 +322,10 @@ class TLSEngine(QueuedEvents):
         """Take the wire bytes produced so far (may be empty)."""
         if self._large:
             self._large = False
-            return self._take_output()
+            data = self._take_output()
+            if self._park:
+                self._park_bios()
+            return data
         bio = self._bio_out
         if bio is None:
             return b""  # parked: nothing was written since the handshake
@@ -339,7 +342,7 @@ class TLSEngine(QueuedEvents):
             _scratch.append(scratch)
         if got == _SCRATCH:
             data += self._take_output()  # a handshake flight larger than the buffer
-        elif self._park:
+        if self._park:
             self._park_bios()
         return b"" if self._discard else data
 

@@ -295,6 +295,28 @@ def test_idle_connections_hold_no_memory_bios(kit: Kit, contexts: Any, version: 
     assert pair.server._bio_in is not None and pair.client._bio_out is not None
 
 
+def test_a_large_first_write_after_the_handshake_still_gives_the_bios_back(
+    kit: Kit, contexts: Any
+) -> None:
+    """The first output after the handshake parks the BIOs once it is out, whether it fits
+    the scratch buffer or not: a server that writes 70,000 bytes before its tickets were
+    taken sends tickets and data in one piece and then holds no BIOs, like one that wrote a
+    small frame; the client gets every byte."""
+    pair = kit.engines(*contexts["tls13"])
+    pair.server.receive_data(pair.client.data_to_send())  # ClientHello
+    pair.client.receive_data(pair.server.data_to_send())  # the server's flight
+    pair.server.receive_data(pair.client.data_to_send())  # Finished: the server is up
+    assert pair.server.state is TLSState.ESTABLISHED
+    payload = bytes(range(256)) * 273 + bytes(112)  # 70,000 bytes
+    pair.server.send(payload)
+    out = pair.server.data_to_send()
+    assert len(out) > len(payload)  # tickets and records, taken at once
+    assert (pair.server._bio_in, pair.server._bio_out) == (None, None)
+    pair.client.receive_data(out)
+    got = b"".join(e.data for e in kit.drain(pair.client) if isinstance(e, PlaintextReceived))
+    assert got == payload
+
+
 @pytest.mark.parametrize("first", ["receive", "send", "close"])
 def test_a_parked_connection_wakes_up_for_whatever_comes_first(
     kit: Kit, contexts: Any, first: str
