@@ -10,6 +10,10 @@ client near 700 handshakes/s is the bottleneck and rates would compare the clien
   Python, ``pyopenssl-bio``) and Python's ``ssl`` threaded server, for server-auth and mutual
   TLS 1.3 (EC P-256, X25519). Row value: server CPU µs per handshake; ratios: the baseline's
   CPU over ouc's (the capacity ratio; ≥ 1 means ouc needs less).
+  One ``s_time`` per row for those; ``ouc serve`` is measured again under N ``s_time`` at once
+  for the comparison of one and N processes (``--processes N``: N workers are for N peers at
+  once; one sequential client hands its connections to the workers in turn, each then wakes
+  with cold caches, and that figure is shown too).
 - **echo**: one TLS connection, 258-byte frames sent and read back by a Python client; server
   CPU µs per round trip against the ``ssl`` threaded echo server, the raw pyOpenSSL loop and
   the memory-BIO floor.
@@ -21,7 +25,7 @@ order rotates each round); each ratio is the median of the per-round ratios with
 (min–max). ``ouc serve`` writes its status lines to /dev/null, as a mock PLC nobody watches
 (``--logged``: to a file instead, every line formatted and written).
 
-    python -m benchmarks.external                 # all rows, ~6 minutes
+    python -m benchmarks.external                 # all rows, ~8 minutes
     python -m benchmarks.external --quick         # fewer, shorter rounds
     python -m benchmarks.external memory --connections 10000 --json memory.json
 """
@@ -42,6 +46,7 @@ import sys
 import tempfile
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -290,9 +295,17 @@ def s_time(m: Material, config: str, port: int, seconds: int) -> int:
     raise RuntimeError(f"s_time printed no count: {out[-300:]}")
 
 
-def handshake_cpu(m: Material, config: str, server: Server, seconds: int) -> dict[str, float]:
+def handshake_cpu(
+    m: Material, config: str, server: Server, seconds: int, clients: int = 1
+) -> dict[str, float]:
+    """Server CPU per handshake while ``clients`` ``s_time`` processes run side by side."""
     before = server.cpu()
-    count = s_time(m, config, server.port, seconds)
+    if clients == 1:
+        count = s_time(m, config, server.port, seconds)
+    else:
+        with ThreadPoolExecutor(clients) as pool:
+            runs = pool.map(lambda _: s_time(m, config, server.port, seconds), range(clients))
+            count = sum(runs)
     used = server.cpu() - before
     if count == 0:
         progress(f"  {server.name}: s_time made no connection (left out of this round)")
@@ -300,8 +313,18 @@ def handshake_cpu(m: Material, config: str, server: Server, seconds: int) -> dic
     return {"us": used / count * 1e6, "rate": count / seconds, "count": count}
 
 
-def _handshake_of(m: Material, config: str, seconds: int, server: Server) -> dict[str, float]:
-    return handshake_cpu(m, config, server, seconds)
+def _handshake_of(
+    m: Material, config: str, seconds: int, processes: int, server: Server
+) -> dict[str, float]:
+    """One client (every row), and for ``ouc serve`` also ``processes`` clients at once: the
+    load that N worker processes are for. One sequential client hands its connections to the
+    workers in turn (SO_REUSEPORT), so each worker wakes for every other handshake with its
+    caches cold; the comparison of one and N processes is made under N clients."""
+    result = handshake_cpu(m, config, server, seconds)
+    if server.name.startswith("ouc"):
+        many = handshake_cpu(m, config, server, seconds, clients=processes)
+        result["us_clients"], result["rate_clients"] = many["us"], many["rate"]
+    return result
 
 
 def client_context(m: Material, config: str) -> ssl.SSLContext:
@@ -446,7 +469,7 @@ def handshake_rows(
             peer_server(m, config, "pyopenssl-bio"),
             peer_server(m, config, "ssl"),
         ]
-        measure = functools.partial(_handshake_of, m, config, seconds)
+        measure = functools.partial(_handshake_of, m, config, seconds, processes)
         with running(servers):
             results = interleaved(servers, rounds, measure)
         if log is not None:
@@ -462,13 +485,18 @@ def handshake_rows(
                 rows[name]["vs_s_server"] = ratios(results, name, "openssl-s_server")
                 rows[name]["vs_ssl"] = ratios(results, name, "ssl-threaded")
                 rows[name]["vs_bio"] = ratios(results, name, "pyopenssl-bio")
-        single = {"ouc-asyncio": "ouc-asyncio", "ouc-blocking": "ouc-blocking"}
-        for one in single:
+        for one in ("ouc-asyncio", "ouc-blocking"):
             many = f"{one}-x{processes}"
-            per_round = [
-                b["us"] / a["us"] for a, b in zip(results[one], results[many], strict=True)
-            ]
-            rows[many]["cpu_vs_one_process"] = spread(per_round)
+            pairs = list(zip(results[one], results[many], strict=True))
+            rows[many]["cpu_vs_one_process_sequential"] = spread(
+                [b["us"] / a["us"] for a, b in pairs]
+            )
+            rows[many]["cpu_vs_one_process"] = spread(
+                [b["us_clients"] / a["us_clients"] for a, b in pairs]
+            )
+            for name in (one, many):
+                rows[name]["cpu_us_clients"] = spread([x["us_clients"] for x in results[name]])
+                rows[name]["rate_clients"] = spread([x["rate_clients"] for x in results[name]])
         report[config] = rows
     return report
 
@@ -530,7 +558,11 @@ def table(report: dict[str, Any]) -> str:
                 f"{name:24} {_fmt(row['cpu_us'], 0):>22} " + " ".join(f"{c:>18}" for c in cells)
             )
             if "cpu_vs_one_process" in row:
-                lines.append(f"{'':24} CPU vs one process: {_fmt(row['cpu_vs_one_process'])}")
+                lines.append(
+                    f"{'':24} CPU vs one process, {report['processes']} clients at once: "
+                    f"{_fmt(row['cpu_vs_one_process'])}; one sequential client: "
+                    f"{_fmt(row['cpu_vs_one_process_sequential'])}"
+                )
     if "echo" in report:
         lines.append("\necho, 258 bytes: server CPU µs/round trip (median, min–max)")
         lines.append(f"{'server':24} {'CPU µs':>22} {'vs ssl':>18} {'vs bio floor':>18}")
@@ -582,6 +614,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             parser.error(f"{part!r} is not one of handshakes, echo, memory")
     if "handshakes" in parts and shutil.which("openssl") is None:
         parser.error("the handshake rows need the openssl command on PATH")
+    if args.processes < 2:
+        parser.error("--processes: the --processes rows need 2 or more")
     rounds = args.rounds or (3 if args.quick else 5)
     seconds = args.seconds or (1 if args.quick else 2)
     report: dict[str, Any] = {"machine": {"cores": os.cpu_count(), "load": os.getloadavg()}}
@@ -590,6 +624,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         material = make_material(folder)
         if "handshakes" in parts:
             logged = folder if args.logged else None
+            report["processes"] = args.processes
             report["handshakes"] = handshake_rows(material, rounds, seconds, args.processes, logged)
         if "echo" in parts:
             report["echo"] = echo_rows(material, rounds, seconds)

@@ -2,7 +2,8 @@
 every server really serves ``openssl s_time -new`` (server auth and mutual TLS 1.3) and the
 258-byte echo, and every ``ouc serve`` row carries its capacity ratios against each baseline
 (raw pyOpenSSL loop, ``openssl s_server``, the memory-BIO floor, Python's ``ssl``), and the
-``--processes 2`` rows their CPU against one process.
+``--processes 2`` rows their CPU against one process (two clients at once, and one sequential
+client).
 
 One short round: a check that the measurement works, not a performance assertion (the ratios
 are read in RESULTS.md, from quiet full runs). Real server processes on 127.0.0.1; bounded by
@@ -62,8 +63,11 @@ def test_the_external_rows_measure_every_server(tmp_path: Path) -> None:
             if name.startswith("ouc"):
                 for ratio in ("vs_raw", "vs_s_server", "vs_bio", "vs_ssl"):
                     assert positive(row[ratio]), (config, name, ratio)
+            if name.startswith("ouc"):  # also measured under two clients at once
+                assert positive(row["cpu_us_clients"]) and positive(row["rate_clients"]), name
             if name.endswith("-x2"):
-                assert positive(row["cpu_vs_one_process"]), (config, name)
+                for ratio in ("cpu_vs_one_process", "cpu_vs_one_process_sequential"):
+                    assert positive(row[ratio]), (config, name, ratio)
     echo = report["echo"]
     assert set(echo) == ECHO_SERVERS
     for name, row in echo.items():
