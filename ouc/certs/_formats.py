@@ -145,22 +145,40 @@ def _load_bundle(data: bytes, *, suffix: str, password: str | bytes | None, wher
         else:
             certs = (x509.load_der_x509_certificate(data),)
     except ValueError as exc:
-        if b"-----BEGIN" not in data:  # the DER parser's reason is a Rust debug dump
-            raise CertError(
-                f"{where}: no readable certificate: no PEM block (-----BEGIN CERTIFICATE-----) "
-                "and not DER",
-                path=where,
-            ) from exc
-        reason = str(exc)
-        if "ParseError" in reason:  # a Rust debug dump of the ASN.1 parser's state
-            reason = "a PEM block whose content is not an X.509 certificate"
-        raise CertError(f"{where}: no readable certificate ({reason})", path=where) from exc
+        why = _parse_failure(exc, data, b"-----BEGIN" in data)
+        raise CertError(f"{where}: no readable certificate: {why}", path=where) from exc
     except Exception as exc:  # e.g. InvalidVersion: an X.509 version beyond v3
         raise CertError(f"{where}: not a usable certificate ({exc})", path=where) from exc
     certs = tuple(check_certificate(cert, where) for cert in certs)
     match = _PEM_KEY.search(data)
     key = None if match is None else load_key(match.group(0), password=password, where=where)
     return Bundle(certs=certs, key=key)
+
+
+_PARSE_ERROR = re.compile(r"ParseError \{ kind: (\w+)(?:.*?location: \[([^\]]*)\])?")
+_PEM_TYPE = re.compile(rb"-----BEGIN ([A-Z0-9 ]+)-----")
+
+
+def _parse_failure(exc: ValueError, data: bytes, pem: bool) -> str:
+    """Why cryptography could not read a certificate, in words: which field of the DER did not
+    parse (its ASN.1 parser reports a Rust debug dump), or which PEM blocks the file holds."""
+    text = str(exc)
+    if pem and b"-----BEGIN CERTIFICATE-----" not in data:
+        found = sorted({m.decode() for m in _PEM_TYPE.findall(data)}) or ["none readable"]
+        return f"the PEM data holds no CERTIFICATE block (PEM blocks: {', '.join(found)})"
+    what = "a CERTIFICATE block is not" if pem else "not PEM (no -----BEGIN line) and not"
+    match = _PARSE_ERROR.search(text)
+    if match is None:
+        if "Unable to load PEM file" in text:  # cryptography's pointer to its FAQ
+            return f"the PEM data is not valid PEM ({text.rsplit('. ', 1)[-1]})"
+        return f"{what} a DER X.509 certificate ({text})"
+    kind, location = match.groups()
+    if kind == "ShortData":
+        return f"{what} a DER X.509 certificate (too short)"
+    if not location:
+        return f"{what} a DER X.509 certificate ({kind})"
+    fields = [part.strip().strip('"').split("::")[-1] for part in location.split(",")]
+    return f"{what} a DER X.509 certificate (at {'.'.join(fields)}: {kind})"
 
 
 def load_crl(data: bytes, *, where: str = "crl") -> x509.CertificateRevocationList:

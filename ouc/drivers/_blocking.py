@@ -550,6 +550,18 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 except Exception as exc:
                     answer = None
                     self._behaviour_failed(served, exc)
+                if answer is not None and type(answer) is not bytes:
+                    if isinstance(answer, bytearray | memoryview):
+                        answer = bytes(answer)
+                    else:
+                        self._behaviour_failed(
+                            served,
+                            TypeError(
+                                f"the behaviour returned {type(answer).__name__}; return bytes "
+                                "or None"
+                            ),
+                        )
+                        answer = None
                 if answer is not None:
                     try:
                         conn.send(answer, now=time.monotonic())

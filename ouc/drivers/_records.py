@@ -60,7 +60,7 @@ class RecordKind(Enum):
     LIMIT = "limit"  # passive side: max_connections reached (16#8087)
     RECEIVE_FAILED = "receive-failed"  # one receive failed, the connection stays (16#8088)
     BEHAVIOUR_FAILED = "behaviour-failed"  # the user's behaviour raised
-    SEND_FAILED = "send-failed"  # an answer (a TSEND_C job) found the connection gone: lost
+    SEND_FAILED = "send-failed"  # TSEND_C refused data (connection gone 80A3, LEN 8085): lost
     CLOSED = "closed"  # ended in order (by us: 0000/7000; by the partner: 16#80C5)
     FAILED = "failed"  # ended by an error: timeout, TLS, network
     RETRYING = "retrying"  # active side: re-establishment attempt failed, will retry

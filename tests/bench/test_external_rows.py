@@ -66,7 +66,7 @@ def test_the_external_rows_measure_every_server(tmp_path: Path) -> None:
             if name.startswith("ouc"):  # also measured under two clients at once
                 assert positive(row["cpu_us_clients"]) and positive(row["rate_clients"]), name
             if name.endswith("-x2"):
-                for ratio in ("cpu_vs_one_process", "cpu_vs_one_process_sequential"):
+                for ratio in ("cpu_vs_one_process", "cpu_vs_one_process_clients"):
                     assert positive(row[ratio]), (config, name, ratio)
     echo = report["echo"]
     assert set(echo) == ECHO_SERVERS

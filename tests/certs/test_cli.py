@@ -247,6 +247,30 @@ def test_stdin_certificate_errors(
     assert "Traceback" not in err
 
 
+@pytest.mark.parametrize("encoding", ["der", "pem"])
+def test_a_certificate_with_one_bad_field_names_the_field(
+    cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], encoding: str
+) -> None:
+    """A real certificate whose notBefore is broken: the error names the field that did not
+    parse, in dotted words, instead of calling it "not DER" or dumping the parser's state."""
+    import base64
+
+    cert = CertStore(cli_store).certificate(11)
+    der = bytearray(cert.public_bytes(serialization.Encoding.DER))
+    not_before = cert.not_valid_before_utc.strftime("%y%m%d%H%M%SZ").encode()  # its UTCTime
+    der[der.index(not_before)] = ord("X")
+    if encoding == "der":
+        data = bytes(der)
+    else:
+        body = base64.encodebytes(bytes(der))
+        data = b"-----BEGIN CERTIFICATE-----\n" + body + b"-----END CERTIFICATE-----\n"
+    bad = tmp_path / f"bad.{encoding}"
+    bad.write_bytes(data)
+    code, _, err = run(capsys, "import", str(bad), "--store", cli_store)
+    assert code == 2 and err.count("\n") == 1, err
+    assert "(at tbs_cert.validity.not_before.UtcTime: InvalidValue)" in err, err
+
+
 def test_format_is_for_stdin_only(
     cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -259,12 +283,17 @@ def test_format_is_for_stdin_only(
 @pytest.mark.parametrize(
     ("content", "says"),
     [
-        (b"garbage\n", "no PEM block (-----BEGIN CERTIFICATE-----) and not DER"),
+        (b"garbage\n", "not PEM (no -----BEGIN line) and not a DER X.509 certificate (too"),
         (
             b"-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
-            "a PEM block whose content is not an X.509 certificate",
+            "a CERTIFICATE block is not a DER X.509 certificate (",
+        ),
+        (
+            b"-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+            "the PEM data holds no CERTIFICATE block (PEM blocks: PRIVATE KEY)",
         ),
     ],
+    ids=["garbage", "bad-der-in-pem", "key-only"],
 )
 def test_an_unreadable_certificate_file_is_named_once_in_plain_words(
     cli_store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], content: bytes, says: str

@@ -227,6 +227,40 @@ def test_an_answer_beyond_the_send_limit_is_a_lost_send_and_the_connection_stays
     assert not log.of(RecordKind.BEHAVIOUR_FAILED)
 
 
+@pytest.mark.parametrize("closed", [False, True], ids=["open", "partner-closed"])
+def test_an_answer_that_is_not_bytes_is_a_behaviour_failure_and_the_thread_lives_on(
+    setup: ExampleSetup, store: CertStore, tmp_path: Path, raw_tls: Any, closed: bool
+) -> None:
+    """A behaviour that returns neither bytes nor None (an int here) failed: behaviour-failed
+    naming the type, whether the connection is still up or already ended, and the serving
+    thread goes on (the next frame is answered; a closed connection still ends with its
+    record and frees its slot)."""
+    log = RecordLog()
+
+    def int_first(frame: FrameReceived, peer: PeerContext) -> Any:
+        return 5 if frame.data[0] == 1 else frame.data
+
+    with PassiveEndpoint(
+        setup.server, behaviour=int_first, address_map=setup.address_map, on_event=log
+    ) as server:
+        if closed:
+            pem = example_pem(store, tmp_path / "pem")
+            ctx = raw_tls.context(pem.ca, pem.client_cert, pem.client_key)
+            raw_tls.send_then_close(ctx, server.address, b"\x01" * 258)
+            log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+        else:
+            with ActiveEndpoint(setup.client, address_map=setup.address_map) as client:
+                client.send(b"\x01" * 258)
+                log.wait_for(RecordKind.BEHAVIOUR_FAILED, timeout=WAIT)
+                client.send(b"\x02" * 258)
+                assert client.receive(timeout=WAIT) == b"\x02" * 258
+        if closed:
+            assert server.connection_count == 0  # the slot was freed
+    (failed,) = log.of(RecordKind.BEHAVIOUR_FAILED)
+    assert "the behaviour returned int; return bytes or None" in failed.reason
+    assert not log.of(RecordKind.SEND_FAILED)
+
+
 def test_partner_check_refuses_other_peers_with_80c9(setup: ExampleSetup) -> None:
     log = RecordLog()
     with PassiveEndpoint(setup.server, address_map=setup.address_map, on_event=log) as server:
