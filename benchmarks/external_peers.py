@@ -42,6 +42,15 @@ from OpenSSL import SSL
 from ouc.tls import _libssl
 
 _RECORD = 16 * 1024
+_OUTPUT = 64 * 1024
+_NULL = _libssl.ffi.NULL
+
+
+def _pending(bio: object) -> int:
+    """Bytes a memory BIO holds (``BIO_get_mem_data`` with no pointer: its length)."""
+    return int(_libssl.BIO_get_mem_data(bio, _NULL))
+
+
 _FIVE_SECONDS = struct.pack("ll", 5, 0)
 
 
@@ -127,18 +136,15 @@ def serve_pyopenssl_bio(args: argparse.Namespace) -> None:
                     drop(fd)
                     continue
                 conn.bio_write(data)
-                try:
-                    while True:  # the handshake, then echo every record that arrived
-                        plain = conn.recv(_RECORD)
-                        conn.send(plain)
-                except SSL.WantReadError:
-                    pass
-                out = b""
+                incoming, outgoing = conn._into_ssl, conn._from_ssl
+                # The handshake steps raise WantReadError (pyOpenSSL's only way to say it);
+                # after it, one SSL_read per record the read brought, no read bound to fail.
                 with suppress(SSL.WantReadError):
-                    while True:
-                        out += conn.bio_read(_RECORD)
-                if out:
-                    sock.sendall(out)  # a flight or an echo fits a fresh socket buffer
+                    conn.send(conn.recv(_RECORD))
+                    while _pending(incoming) > 0 or conn.pending():
+                        conn.send(conn.recv(_RECORD))
+                while _pending(outgoing) > 0:  # a flight or an echo: one bio_read
+                    sock.sendall(conn.bio_read(_OUTPUT))
             except (SSL.Error, OSError):
                 drop(fd)
 
