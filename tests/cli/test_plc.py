@@ -203,6 +203,9 @@ def test_com_rst_stop_and_run_on_a_running_connect(
         log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
         plc(control, "com_rst", capsys=capsys)
         log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=2)
+        # The first connection's end is recorded by its own serving thread, which may come
+        # after the new connection's CONNECTED: wait for it rather than read it at once.
+        log.wait_for(lambda r: r.kind in (RecordKind.CLOSED, RecordKind.FAILED), timeout=WAIT)
         ended = log.of(RecordKind.CLOSED) + log.of(RecordKind.FAILED)
         assert ended and ended[0].status == Status.PARTNER_CLOSED  # the reset, seen as 80C5
         state = plc(control, "stop", capsys=capsys)
