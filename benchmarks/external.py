@@ -317,9 +317,10 @@ def _handshake_of(
     m: Material, config: str, seconds: int, processes: int, server: Server
 ) -> dict[str, float]:
     """One client (every row), and for ``ouc serve`` also ``processes`` clients at once: the
-    load that N worker processes are for. One sequential client hands its connections to the
-    workers in turn (SO_REUSEPORT), so each worker wakes for every other handshake with its
-    caches cold; the comparison of one and N processes is made under N clients."""
+    load that N worker processes are for. Both figures compare one and N processes: with
+    ``--spread cpu`` (the default) one sequential client's connections stay with the worker
+    of its CPU; with ``--spread hash`` they go to the workers in turn, each waking with its
+    caches cold."""
     result = handshake_cpu(m, config, server, seconds)
     if server.name.startswith("ouc"):
         many = handshake_cpu(m, config, server, seconds, clients=processes)

@@ -234,6 +234,7 @@ def _serve(args: argparse.Namespace) -> int:
         as_json=args.json,
         partner=block.remote_address,
         control=control,
+        spread=args.spread,
     )
     run = serve_blocking if args.driver == "blocking" else serve_asyncio
     if args.processes > 1:
@@ -561,6 +562,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         metavar="N",
         help="serve the port from N worker processes (auto: one per core); the connection "
         "limit counts across all of them, every status line names its worker",
+    )
+    p.add_argument(
+        "--spread",
+        choices=("cpu", "hash"),
+        default="cpu",
+        help="with --processes, which worker takes a connection: cpu (default): the worker of "
+        "the CPU that received it, so one peer's connections stay with one worker; hash: the "
+        "kernel's hash of addresses and ports, for a network card that delivers every packet "
+        "to one CPU",
     )
     p.set_defaults(func=_serve)
 

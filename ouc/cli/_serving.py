@@ -58,6 +58,7 @@ class WorkerShare:
     slots: ConnectionSlots  # the connection limit of the whole mock PLC (16#8087)
     tally: Callable[[], int]  # counts one frame, returns the total of all workers
     reached: Callable[[], None]  # --count reached: ask the supervisor to stop everything
+    spread_by_cpu: int = 0  # --spread cpu: the workers' count (each takes its CPUs' peers)
 
 
 @dataclass(frozen=True)
@@ -73,6 +74,7 @@ class ServeJob:
     count: int | None  # stop after this many frames
     as_json: bool
     partner: str | None  # the block's RemoteAddress, for the hint on refused peers
+    spread: str = "cpu"  # --spread: how --processes workers share the connections (cpu, hash)
     # --control: serves the PLC controls of the started endpoint (its loop for asyncio);
     # returns what to stop() at the end, or None.
     control: Callable[[Any, asyncio.AbstractEventLoop | None], Any] = lambda endpoint, loop: None
@@ -92,6 +94,7 @@ class ServeJob:
             "on_event": None if printer.discarded else printer.record,
             "slots": None if share is None else share.slots,
             "reuse_port": share is not None,
+            "spread_by_cpu": 0 if share is None else share.spread_by_cpu,
         }
 
     def behaviour(

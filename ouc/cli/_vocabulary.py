@@ -69,6 +69,7 @@ FIELDS: dict[str, str] = {
     "pid": "a process ID",
     "pids": "process IDs",
     "processes": "how many processes",
+    "spread": "which worker takes a connection: cpu (the receiving CPU's) or hash",
     "max_connections": "the connection limit",
     "control": "the control socket's path",
     # TLS, in records and in the demo.

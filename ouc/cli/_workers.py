@@ -6,9 +6,17 @@ The process the user started becomes the supervisor:
 * It builds the endpoint's setup once (store, TLS context, behaviour), reserves the port with a
   socket bound with SO_REUSEPORT but not listening (port 0 becomes a real port, and a plain
   ``ouc serve`` on the same port still fails with 16#80A1), then forks the workers. Each worker
-  listens on the port with SO_REUSEPORT and runs the chosen driver; the kernel spreads incoming
-  connections over the workers' listening sockets by their addresses and ports (no shared
-  accept queue, so no worker wakes for a connection another one takes).
+  listens on the port with SO_REUSEPORT and runs the chosen driver (no shared accept queue, so
+  no worker wakes for a connection another one takes).
+* **Which worker takes a connection** (``--spread``): ``cpu`` (the default) gives it to the
+  worker of the CPU that received it (:mod:`ouc.drivers._reuseport`), so the consecutive
+  connections of one peer stay with one warm worker; ``hash`` leaves it to the kernel's hash of
+  addresses and ports, which hands one peer's connections to the workers in turn (10–25 % more
+  server CPU per handshake on a 2-core machine) but spreads peers whose packets all arrive on
+  one CPU. One accept queue shared by all workers (the supervisor's socket, each worker's epoll
+  registration with EPOLLEXCLUSIVE) was measured too and cost more: the idle worker is woken
+  while the busy one finishes its last connection, and they race for the next
+  (benchmarks/RESULTS.md).
 * **One merged status stream**: every worker writes its status lines to the inherited stdout,
   each line naming its worker (``[worker 2] PLC_1 TRCV_C ...``, ``"worker": 2`` in JSON), each
   write whole lines of at most ``PIPE_BUF`` bytes so lines never interleave.
@@ -58,6 +66,7 @@ from ouc.errors import ConfigError
 
 __all__ = ["EARLY_DEATH", "STOP_TIMEOUT", "SharedCounts", "parse_processes", "serve_processes"]
 
+_SPREAD = {"cpu": "the CPU that received them", "hash": "the kernel's hash of addresses"}
 STOP_TIMEOUT = 10.0  # seconds the workers get to stop before they are killed
 EARLY_DEATH = 1.0  # a worker that dies this soon after starting is failing, not unlucky
 _EARLY_DEATHS = 3
@@ -173,6 +182,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
     host, port = reservation.getsockname()[:2]
     worker_job = _with_listen(job, (host, port))
     counts = SharedCounts(processes, job.max_connections)
+    spread = processes if job.spread == "cpu" else 0
     printer = Printer(job.as_json, merged=True)
     name = f"{job.spec.name} {job.spec.block_name}"
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SUPERVISOR_SIGNALS)
@@ -184,13 +194,14 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
     gc.freeze()
     try:
         for number in range(1, processes + 1):
-            pids[_fork(worker_job, number, counts, run, reservation, old_mask)] = (
+            pids[_fork(worker_job, number, counts, run, reservation, old_mask, spread)] = (
                 number,
                 time.monotonic(),
             )
         printer.line(
             f"{name} {processes} worker processes on {host}:{port} (pids "
-            f"{', '.join(map(str, pids))}), max {job.max_connections} connections in all",
+            f"{', '.join(map(str, pids))}), connections spread by {_SPREAD[job.spread]}, "
+            f"max {job.max_connections} connections in all",
             {
                 "event": "workers",
                 "device": job.spec.name,
@@ -198,6 +209,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
                 "local": f"{host}:{port}",
                 "processes": processes,
                 "pids": list(pids),
+                "spread": job.spread,
                 "max_connections": job.max_connections,
             },
         )
@@ -222,7 +234,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
                 status = 1
                 break
             for number in sorted(set(range(1, processes + 1)) - {n for n, _ in pids.values()}):
-                pid = _fork(worker_job, number, counts, run, reservation, old_mask)
+                pid = _fork(worker_job, number, counts, run, reservation, old_mask, spread)
                 pids[pid] = (number, time.monotonic())
                 printer.line(
                     f"{name} worker {number} restarted as pid {pid}",
@@ -264,6 +276,7 @@ def _fork(
     run: Callable[..., int],
     reservation: socket.socket,
     mask: set[int | signal.Signals],
+    spread: int,
 ) -> int:
     sys.stdout.flush()
     sys.stderr.flush()
@@ -285,6 +298,7 @@ def _fork(
             slots=_Slots(counts, number - 1),
             tally=counts.count_frame,
             reached=lambda: os.kill(supervisor, signal.SIGUSR1),
+            spread_by_cpu=spread,
         )
         # A worker stopped by Ctrl-C stopped as asked: the supervisor reports the 130.
         status = run(job, share)

@@ -32,6 +32,7 @@ from ouc.drivers._aio_loop import TimerSource, timer_source
 from ouc.drivers._aio_sock import LeanServer
 from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
+from ouc.drivers._reuseport import spread_by_cpu, spread_refused
 from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
 from ouc.drivers._sockio import connection_error
 from ouc.errors import ConfigError, FramingError, OucConnectionError, OucError, Status
@@ -148,6 +149,10 @@ class AsyncPassiveEndpoint(PassiveCommon):
         slots: a connection limit shared with other endpoints on the same port (16#8087 when
             it is reached), on top of ``max_connections``.
         reuse_port: listen with SO_REUSEPORT, next to other processes on the same port.
+        spread_by_cpu: with ``reuse_port``, how many processes share the port: each connection
+            goes to the one at index (receiving CPU) mod N of the port's group, so one peer's
+            connections stay with one process (:func:`~ouc.drivers._reuseport.spread_by_cpu`);
+            0: the kernel's hash of addresses and ports.
 
     Use ``async with AsyncPassiveEndpoint(...) as server:`` or ``await start()`` /
     ``await stop()``. Refused peers are reset (RST), as a CPU's stack answers a connection for
@@ -166,6 +171,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         backlog: int = 4096,
         slots: ConnectionSlots | None = None,
         reuse_port: bool = False,
+        spread_by_cpu: int = 0,
     ) -> None:
         if spec.role is not Role.PASSIVE:
             raise ConfigError(
@@ -185,6 +191,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._backlog = backlog
         self._slots = slots
         self._reuse_port = reuse_port
+        self._spread_by_cpu = spread_by_cpu if reuse_port else 0
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._links: set[_ServerLink] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -219,19 +226,8 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._loop = loop
         self._view = shared_receive_buffer(loop)
         self._timers = timer_source(loop)
-        host, port = self._listen
-        try:
-            # Not loop.create_server: its transport costs ~1 KB more per idle connection.
-            server = await LeanServer.create(
-                self._make_link,
-                host,
-                port,
-                backlog=self._backlog,
-                keepalive=self.spec.keepalive,
-                reuse_port=self._reuse_port,
-            )
-        except OSError as exc:
-            raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+        # Not loop.create_server: its transport costs ~1 KB more per idle connection.
+        server = await self._open_server(*self._listen)
         self._server = server
         self._address = server.sockets[0].getsockname()[:2]
         self._register_address()
@@ -374,16 +370,33 @@ class AsyncPassiveEndpoint(PassiveCommon):
     async def _reopen_port(self, reason: str) -> None:
         if self._server is not None or not (self.cpu_running and self.cont):
             return
-        host, port = self.address
-        try:
-            self._server = await LeanServer.create(
-                self._make_link, host, port, backlog=self._backlog, keepalive=self.spec.keepalive
-            )
-        except OSError as exc:
-            raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+        self._server = await self._open_server(*self.address)
         self._recorder.emit(
             RecordKind.LISTENING, Status.NO_JOB, local=self._local_text(), reason=reason
         )
+
+    async def _open_server(self, host: str, port: int) -> LeanServer:
+        """Bind and listen (SO_REUSEPORT and the CPU spread as configured, also when RUN
+        reopens the port beside other processes)."""
+        try:
+            server = await LeanServer.create(
+                self._make_link,
+                host,
+                port,
+                backlog=self._backlog,
+                keepalive=self.spec.keepalive,
+                reuse_port=self._reuse_port,
+            )
+        except OSError as exc:
+            raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+        if self._spread_by_cpu:
+            try:
+                for sock in server.sockets:
+                    spread_by_cpu(sock, self._spread_by_cpu)
+            except OSError as exc:
+                server.close()
+                raise spread_refused(exc) from exc
+        return server
 
     async def _all_lost(self, loop: asyncio.AbstractEventLoop, timeout: float) -> bool:
         """Wait (bounded) until every link's connection_lost ran; True when they all did."""

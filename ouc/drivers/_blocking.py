@@ -36,6 +36,7 @@ from ouc.drivers._blocking_controls import PassiveControls
 from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
+from ouc.drivers._reuseport import spread_by_cpu, spread_refused
 from ouc.drivers._setup import (
     AddressMap,
     Behaviour,
@@ -125,6 +126,8 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         slots: a connection limit shared with other endpoints on the same port (16#8087 when
             it is reached), on top of ``max_connections``.
         reuse_port: listen with SO_REUSEPORT, next to other processes on the same port.
+        spread_by_cpu: with ``reuse_port``, how many processes share the port (as for
+            :class:`~ouc.drivers.AsyncPassiveEndpoint`); 0: the kernel's hash.
 
     Each serving thread receives into a buffer sized to the block's frame (at least one TLS
     record), not a fixed 256 KiB.
@@ -144,6 +147,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         spare_threads: int = 4,
         slots: ConnectionSlots | None = None,
         reuse_port: bool = False,
+        spread_by_cpu: int = 0,
     ) -> None:
         if spec.role is not Role.PASSIVE:
             raise ConfigError(
@@ -163,6 +167,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         self._spare = max(1, spare_threads)
         self._slots = slots
         self._reuse_port = reuse_port
+        self._spread_by_cpu = spread_by_cpu if reuse_port else 0
         self._buffer_size = receive_buffer_size(spec.config.receive_len)
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._lock = threading.Lock()
@@ -219,6 +224,12 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         except OSError as exc:
             lsock.close()
             raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+        if self._spread_by_cpu:
+            try:
+                spread_by_cpu(lsock, self._spread_by_cpu)
+            except OSError as exc:
+                lsock.close()
+                raise spread_refused(exc) from exc
         self._inherited = configure_listener(
             lsock, send_timeout=self.send_timeout, receive_timeout=self._handshake_limit
         )

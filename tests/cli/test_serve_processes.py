@@ -12,6 +12,7 @@ import os
 import signal
 import socket
 import ssl
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -102,6 +103,53 @@ def test_two_processes_serve_one_port_and_name_the_worker(
     # Each worker stops, then the supervisor says so last (it names no worker).
     assert sorted(doc.get("worker", 0) for doc in stopped) == [0, 1, 2]
     assert rest[-1]["event"] == "stopped" and "worker" not in rest[-1]
+
+
+def pinned_echoes(cpu: int, context: ssl.SSLContext, port: int, times: int) -> None:
+    """``times`` echoes from a thread pinned to ``cpu``: on loopback the kernel processes the
+    connections' SYNs on that CPU."""
+    failed: list[BaseException] = []
+
+    def run() -> None:
+        try:
+            os.sched_setaffinity(0, {cpu})  # this thread only
+            frame = received_data_layout().encode({"Var1": True, "Var2": "Hi"})
+            for _ in range(times):
+                assert echo_once(context, port) == frame
+        except BaseException as exc:  # reported in the test's thread
+            failed.append(exc)
+
+    thread = threading.Thread(target=run)
+    thread.start()
+    thread.join(WAIT * times)
+    assert not thread.is_alive() and not failed, failed
+
+
+@pytest.mark.parametrize("spread", ["cpu", "hash"])
+def test_one_cpu_s_peers_stay_with_one_worker(
+    store: CertStore, serve: Any, tmp_path: Path, spread: str
+) -> None:
+    """--spread cpu (the default): a peer whose connections arrive on one CPU is served by one
+    worker throughout, each CPU's by its own; --spread hash is the kernel's choice by
+    addresses and ports (not asserted: any worker may take any connection)."""
+    option = () if spread == "cpu" else ("--spread", "hash")
+    proc, lines, workers, _ = start_workers(serve, "--echo", *option)
+    assert workers["spread"] == spread
+    port = int(workers["local"].rsplit(":", 1)[1])
+    context = client_context(store, tmp_path / "pem")
+    taken: dict[int, set[int]] = {}
+    for cpu in sorted(os.sched_getaffinity(0))[:2]:
+        pinned_echoes(cpu, context, port, 6)
+        docs = read_until(lines, "closed", 6)
+        taken[cpu] = {doc["worker"] for doc in docs if doc["event"] == "connected"}
+        assert sum(doc["event"] == "frame" for doc in docs) == 6
+    if spread == "cpu":
+        assert all(len(workers_of_cpu) == 1 for workers_of_cpu in taken.values()), taken
+        cpus = list(taken)
+        if len(cpus) == 2 and cpus[0] % 2 != cpus[1] % 2:  # index CPU mod 2: two workers
+            assert taken[cpus[0]] != taken[cpus[1]], taken
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
 
 
 def test_the_connection_limit_holds_across_the_workers(
