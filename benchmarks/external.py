@@ -12,8 +12,9 @@ client near 700 handshakes/s is the bottleneck and rates would compare the clien
   CPU over ouc's (the capacity ratio; ≥ 1 means ouc needs less).
   One ``s_time`` per row for those; ``ouc serve`` is measured again under N ``s_time`` at once
   for the comparison of one and N processes (``--processes N``: N workers are for N peers at
-  once; one sequential client hands its connections to the workers in turn, each then wakes
-  with cold caches, and that figure is shown too).
+  once; one sequential client's figure is shown too: on loopback ``ouc serve`` gives each
+  connection to the worker of the client's CPU, ``--spread hash`` to a worker
+  by the kernel's hash, each then waking with cold caches).
 - **echo**: one TLS connection, 258-byte frames sent and read back by a Python client; server
   CPU µs per round trip against the ``ssl`` threaded echo server, the raw pyOpenSSL loop and
   the memory-BIO floor.
@@ -28,12 +29,14 @@ order rotates each round); each ratio is the median of the per-round ratios with
     python -m benchmarks.external                 # all rows, ~8 minutes
     python -m benchmarks.external --quick         # fewer, shorter rounds
     python -m benchmarks.external memory --connections 10000 --json memory.json
+    python -m benchmarks.external handshakes --spread auto --spread hash   # both, same rounds
 """
 
 from __future__ import annotations
 
 import argparse
 import functools
+import itertools
 import json
 import math
 import os
@@ -61,6 +64,7 @@ _START_TIMEOUT = 60.0
 CONFIGS = ("server-auth", "mutual")
 PEERS = {"pyopenssl": "raw-pyopenssl", "pyopenssl-bio": "pyopenssl-bio", "ssl": "ssl-threaded"}
 SERVE_OPTIONS: list[str] = []  # --serve-option: more options for every ouc serve
+SPREADS: list[str | None] = [None]  # --spread: an ouc serve --processes row for each (None: auto)
 
 
 # -- processes and /proc -------------------------------------------------------------------------
@@ -235,6 +239,7 @@ def ouc_server(
     *,
     driver: str = "asyncio",
     processes: int = 1,
+    spread: str | None = None,
     echo: bool = False,
     max_connections: int = 20_000,
     stdout: IO[bytes] | None = None,
@@ -248,10 +253,13 @@ def ouc_server(
     argv += ["--max-connections", str(max_connections)]
     if processes > 1:
         argv += ["--processes", str(processes)]
+    if spread is not None:
+        argv += ["--spread", spread]
     if echo:
         argv.append("--echo")
     argv += SERVE_OPTIONS
     name = f"ouc-{driver}" + (f"-x{processes}" if processes > 1 else "")
+    name += f"-{spread}" if spread is not None else ""
     return Server(name, argv, port, listeners=processes, stdout=stdout)
 
 
@@ -318,9 +326,9 @@ def _handshake_of(
 ) -> dict[str, float]:
     """One client (every row), and for ``ouc serve`` also ``processes`` clients at once: the
     load that N worker processes are for. Both figures compare one and N processes: with
-    ``--spread cpu`` (the default) one sequential client's connections stay with the worker
-    of its CPU; with ``--spread hash`` they go to the workers in turn, each waking with its
-    caches cold."""
+    ``--spread cpu`` (the default on loopback) one sequential client's connections stay with
+    the worker of its CPU; with ``--spread hash`` they go to the workers at random, each
+    waking with its caches cold."""
     result = handshake_cpu(m, config, server, seconds)
     if server.name.startswith("ouc"):
         many = handshake_cpu(m, config, server, seconds, clients=processes)
@@ -463,8 +471,11 @@ def handshake_rows(
         servers = [
             ouc_server(m, config, stdout=log),
             ouc_server(m, config, driver="blocking", stdout=log),
-            ouc_server(m, config, processes=processes, stdout=log),
-            ouc_server(m, config, driver="blocking", processes=processes, stdout=log),
+            *(
+                ouc_server(m, config, driver=driver, processes=processes, spread=each, stdout=log)
+                for driver in ("asyncio", "blocking")
+                for each in SPREADS
+            ),
             s_server(m, config),
             peer_server(m, config, "pyopenssl"),
             peer_server(m, config, "pyopenssl-bio"),
@@ -486,8 +497,8 @@ def handshake_rows(
                 rows[name]["vs_s_server"] = ratios(results, name, "openssl-s_server")
                 rows[name]["vs_ssl"] = ratios(results, name, "ssl-threaded")
                 rows[name]["vs_bio"] = ratios(results, name, "pyopenssl-bio")
-        for one in ("ouc-asyncio", "ouc-blocking"):
-            many = f"{one}-x{processes}"
+        for one, each in itertools.product(("ouc-asyncio", "ouc-blocking"), SPREADS):
+            many = f"{one}-x{processes}" + (f"-{each}" if each is not None else "")
             pairs = list(zip(results[one], results[many], strict=True))
             rows[many]["cpu_vs_one_process"] = spread([b["us"] / a["us"] for a, b in pairs])
             rows[many]["cpu_vs_one_process_clients"] = spread(
@@ -603,11 +614,19 @@ def main(argv: Sequence[str] | None = None) -> int:
         metavar="OPT",
         help="pass OPT to every ouc serve, e.g. --serve-option=--tickets=stateless",
     )
+    parser.add_argument(
+        "--spread",
+        action="append",
+        choices=("auto", "cpu", "hash"),
+        help="an ouc serve --processes row with this --spread (repeat for several in the same "
+        "rounds; default: one row with ouc serve's own default, auto)",
+    )
     parser.add_argument("--logged", action="store_true", help="ouc serve's output to a file")
     parser.add_argument("--json", metavar="FILE", help="write the results here")
     args = parser.parse_args(argv)
     parts = args.parts or ["handshakes", "echo", "memory"]
     SERVE_OPTIONS[:] = args.serve_option
+    SPREADS[:] = args.spread or [None]
     for part in parts:
         if part not in ("handshakes", "echo", "memory"):
             parser.error(f"{part!r} is not one of handshakes, echo, memory")

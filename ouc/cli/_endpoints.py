@@ -202,6 +202,12 @@ def _serve(args: argparse.Namespace) -> int:
             "the block has ActiveEstablished TRUE (the active side): use 'ouc connect'",
             path="--block",
         )
+    if args.processes == 1 and args.spread is not None:
+        raise ConfigError(
+            "it chooses among worker processes: add --processes 2 (or more, or auto), or leave "
+            "it out",
+            path="--spread",
+        )
     if args.processes > 1 and args.control:
         raise ConfigError(
             "--control takes the commands of one process: serve with --processes 1 to use it",
@@ -234,7 +240,7 @@ def _serve(args: argparse.Namespace) -> int:
         as_json=args.json,
         partner=block.remote_address,
         control=control,
-        spread=args.spread,
+        spread=args.spread or "auto",
     )
     run = serve_blocking if args.driver == "blocking" else serve_asyncio
     if args.processes > 1:
@@ -565,12 +571,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument(
         "--spread",
-        choices=("cpu", "hash"),
-        default="cpu",
-        help="with --processes, which worker takes a connection: cpu (default): the worker of "
-        "the CPU that received it, so one peer's connections stay with one worker; hash: the "
-        "kernel's hash of addresses and ports, for a network card that delivers every packet "
-        "to one CPU",
+        choices=("auto", "cpu", "hash"),
+        help="with --processes, which worker takes a connection: cpu: the worker of the CPU "
+        "that received it, so a client on this host stays with one worker; hash: the kernel's "
+        "hash of addresses and ports, which spreads remote peers whatever the network card "
+        "does; auto (default): cpu on a loopback address, else hash",
     )
     p.set_defaults(func=_serve)
 

@@ -74,7 +74,7 @@ class ServeJob:
     count: int | None  # stop after this many frames
     as_json: bool
     partner: str | None  # the block's RemoteAddress, for the hint on refused peers
-    spread: str = "cpu"  # --spread: how --processes workers share the connections (cpu, hash)
+    spread: str = "auto"  # --spread: which --processes worker takes a connection
     # --control: serves the PLC controls of the started endpoint (its loop for asyncio);
     # returns what to stop() at the end, or None.
     control: Callable[[Any, asyncio.AbstractEventLoop | None], Any] = lambda endpoint, loop: None

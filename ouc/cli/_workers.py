@@ -8,14 +8,17 @@ The process the user started becomes the supervisor:
   ``ouc serve`` on the same port still fails with 16#80A1), then forks the workers. Each worker
   listens on the port with SO_REUSEPORT and runs the chosen driver (no shared accept queue, so
   no worker wakes for a connection another one takes).
-* **Which worker takes a connection** (``--spread``): ``cpu`` (the default) gives it to the
-  worker of the CPU that received it (:mod:`ouc.drivers._reuseport`), so the consecutive
-  connections of one peer stay with one warm worker; ``hash`` leaves it to the kernel's hash of
-  addresses and ports, which hands one peer's connections to the workers in turn (10–25 % more
-  server CPU per handshake on a 2-core machine) but spreads peers whose packets all arrive on
-  one CPU. One accept queue shared by all workers (the supervisor's socket, each worker's epoll
-  registration with EPOLLEXCLUSIVE) was measured too and cost more: the idle worker is woken
-  while the busy one finishes its last connection, and they race for the next
+* **Which worker takes a connection** (``--spread``): ``cpu`` gives it to the worker of the
+  CPU that received it (:mod:`ouc.drivers._reuseport`): on loopback that is the client
+  thread's CPU, so a client on this host stays with one warm worker. ``hash`` leaves it to
+  the kernel's hash of addresses and ports, which hands one client's connections to the
+  workers at random, each waking cold (10–25 % more server CPU per handshake on a 2-core
+  machine), but is the only choice that spreads remote peers whatever the network card does
+  (its receive queues hash the same way, and a card with one queue delivers everything on one
+  CPU). ``auto`` (the default) is ``cpu`` on a loopback address with no more workers than
+  CPUs, else ``hash``. One accept queue shared by all workers (the supervisor's socket in
+  each worker's epoll with EPOLLEXCLUSIVE) was measured too and cost more: the idle worker is
+  woken while the busy one finishes its last connection, and they race for the next
   (benchmarks/RESULTS.md).
 * **One merged status stream**: every worker writes its status lines to the inherited stdout,
   each line naming its worker (``[worker 2] PLC_1 TRCV_C ...``, ``"worker": 2`` in JSON), each
@@ -46,6 +49,7 @@ import ctypes
 import dataclasses
 import fcntl
 import gc
+import ipaddress
 import mmap
 import os
 import signal
@@ -61,6 +65,7 @@ from typing import IO
 from ouc.cli._printer import Printer
 from ouc.cli._serving import INTERRUPTED, ServeJob, WorkerShare, stop_status
 from ouc.drivers._passive_common import default_listen
+from ouc.drivers._reuseport import probe_spread
 from ouc.drivers._sockio import connection_error
 from ouc.errors import ConfigError
 
@@ -178,11 +183,15 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
     if threading.current_thread() is not threading.main_thread():
         raise ConfigError("--processes runs from the main thread only", path="--processes")
     listen = job.listen or default_listen(job.spec, job.address_map)
+    spread = _spread(job.spread, listen[0], processes)
+    if spread == "cpu":
+        probe_spread(processes)
+    job = dataclasses.replace(job, spread=spread)
     reservation = _reserve(listen)
     host, port = reservation.getsockname()[:2]
     worker_job = _with_listen(job, (host, port))
     counts = SharedCounts(processes, job.max_connections)
-    spread = processes if job.spread == "cpu" else 0
+    by_cpu = processes if spread == "cpu" else 0
     printer = Printer(job.as_json, merged=True)
     name = f"{job.spec.name} {job.spec.block_name}"
     old_mask = signal.pthread_sigmask(signal.SIG_BLOCK, _SUPERVISOR_SIGNALS)
@@ -194,7 +203,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
     gc.freeze()
     try:
         for number in range(1, processes + 1):
-            pids[_fork(worker_job, number, counts, run, reservation, old_mask, spread)] = (
+            pids[_fork(worker_job, number, counts, run, reservation, old_mask, by_cpu)] = (
                 number,
                 time.monotonic(),
             )
@@ -234,7 +243,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
                 status = 1
                 break
             for number in sorted(set(range(1, processes + 1)) - {n for n, _ in pids.values()}):
-                pid = _fork(worker_job, number, counts, run, reservation, old_mask, spread)
+                pid = _fork(worker_job, number, counts, run, reservation, old_mask, by_cpu)
                 pids[pid] = (number, time.monotonic())
                 printer.line(
                     f"{name} worker {number} restarted as pid {pid}",
@@ -249,6 +258,27 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
         {"event": "stopped", "device": job.spec.name, "block": job.spec.block_name},
     )
     return status
+
+
+def _spread(asked: str, host: str, processes: int) -> str:
+    """``--spread`` resolved: ``auto`` is ``cpu`` for a loopback address with a CPU per
+    worker, else ``hash``; ``cpu`` with more workers than CPUs is refused (the rest would
+    never serve)."""
+    cpus = len(os.sched_getaffinity(0))
+    if asked == "cpu" and processes > cpus:
+        raise ConfigError(
+            f"cpu gives each CPU's connections to one worker: {processes} workers on "
+            f"{cpus} CPUs would leave {processes - cpus} without any; use --processes {cpus} "
+            "or --spread hash",
+            path="--spread",
+        )
+    if asked != "auto":
+        return asked
+    try:
+        loopback = ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        loopback = False
+    return "cpu" if loopback and processes <= cpus else "hash"
 
 
 def _reserve(listen: tuple[str, int]) -> socket.socket:

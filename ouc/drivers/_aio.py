@@ -32,7 +32,7 @@ from ouc.drivers._aio_loop import TimerSource, timer_source
 from ouc.drivers._aio_sock import LeanServer
 from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
-from ouc.drivers._reuseport import spread_by_cpu, spread_refused
+from ouc.drivers._reuseport import attach_spread, check_spread
 from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
 from ouc.drivers._sockio import connection_error
 from ouc.errors import ConfigError, FramingError, OucConnectionError, OucError, Status
@@ -150,9 +150,9 @@ class AsyncPassiveEndpoint(PassiveCommon):
             it is reached), on top of ``max_connections``.
         reuse_port: listen with SO_REUSEPORT, next to other processes on the same port.
         spread_by_cpu: with ``reuse_port``, how many processes share the port: each connection
-            goes to the one at index (receiving CPU) mod N of the port's group, so one peer's
-            connections stay with one process (:func:`~ouc.drivers._reuseport.spread_by_cpu`);
-            0: the kernel's hash of addresses and ports.
+            goes to the one of the CPU that received it, so a client on this host stays with
+            one process (:mod:`ouc.drivers._reuseport`); 0: the kernel's hash of addresses and
+            ports.
 
     Use ``async with AsyncPassiveEndpoint(...) as server:`` or ``await start()`` /
     ``await stop()``. Refused peers are reset (RST), as a CPU's stack answers a connection for
@@ -191,7 +191,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._backlog = backlog
         self._slots = slots
         self._reuse_port = reuse_port
-        self._spread_by_cpu = spread_by_cpu if reuse_port else 0
+        self._spread_by_cpu = check_spread(spread_by_cpu, reuse_port)
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._links: set[_ServerLink] = set()
         self._tasks: set[asyncio.Task[None]] = set()
@@ -389,13 +389,12 @@ class AsyncPassiveEndpoint(PassiveCommon):
             )
         except OSError as exc:
             raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
-        if self._spread_by_cpu:
-            try:
-                for sock in server.sockets:
-                    spread_by_cpu(sock, self._spread_by_cpu)
-            except OSError as exc:
-                server.close()
-                raise spread_refused(exc) from exc
+        try:
+            for sock in server.sockets:
+                attach_spread(sock, self._spread_by_cpu)
+        except ConfigError:
+            server.close()
+            raise
         return server
 
     async def _all_lost(self, loop: asyncio.AbstractEventLoop, timeout: float) -> bool:

@@ -36,7 +36,7 @@ from ouc.drivers._blocking_controls import PassiveControls
 from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
-from ouc.drivers._reuseport import spread_by_cpu, spread_refused
+from ouc.drivers._reuseport import attach_spread, check_spread
 from ouc.drivers._setup import (
     AddressMap,
     Behaviour,
@@ -167,7 +167,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         self._spare = max(1, spare_threads)
         self._slots = slots
         self._reuse_port = reuse_port
-        self._spread_by_cpu = spread_by_cpu if reuse_port else 0
+        self._spread_by_cpu = check_spread(spread_by_cpu, reuse_port)
         self._buffer_size = receive_buffer_size(spec.config.receive_len)
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._lock = threading.Lock()
@@ -221,15 +221,12 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
             lsock.bind((host, port))
             lsock.listen(self._backlog)
-        except OSError as exc:
+            attach_spread(lsock, self._spread_by_cpu)
+        except (OSError, ConfigError) as exc:
             lsock.close()
+            if isinstance(exc, ConfigError):
+                raise
             raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
-        if self._spread_by_cpu:
-            try:
-                spread_by_cpu(lsock, self._spread_by_cpu)
-            except OSError as exc:
-                lsock.close()
-                raise spread_refused(exc) from exc
         self._inherited = configure_listener(
             lsock, send_timeout=self.send_timeout, receive_timeout=self._handshake_limit
         )

@@ -20,6 +20,7 @@ import pytest
 
 from ouc.certs import CertStore
 from ouc.cli._printer import output_discarded, whole_lines
+from ouc.cli._workers import _spread
 from ouc.drivers import example_pem, received_data_layout
 from ouc.drivers._sockio import RECEIVE_BUFFER, receive_buffer_size
 
@@ -223,6 +224,28 @@ def test_bad_process_counts_are_one_line(serve: Any) -> None:
         assert proc.stderr is not None
         err = proc.stderr.read()
         assert err.count("\n") == 1 and "--processes" in err and "Traceback" not in err
+
+
+def test_spread_options_that_cannot_work_are_one_line(serve: Any) -> None:
+    too_many = str(len(os.sched_getaffinity(0)) + 1)
+    for argv in (("--spread", "hash"), ("--spread", "cpu", "--processes", too_many)):
+        proc, _ = serve.popen("--port", "0", *argv)
+        assert proc.wait(WAIT) == 2
+        assert proc.stderr is not None
+        err = proc.stderr.read()
+        assert err.count("\n") == 1 and "--spread" in err and "Traceback" not in err, err
+
+
+def test_auto_spreads_by_cpu_on_loopback_with_a_cpu_per_worker_else_by_hash() -> None:
+    cpus = len(os.sched_getaffinity(0))
+    assert _spread("auto", "127.0.0.1", cpus) == "cpu"
+    assert _spread("auto", "::1", 1) == "cpu"
+    assert _spread("auto", "127.0.0.1", cpus + 1) == "hash"
+    assert _spread("auto", "0.0.0.0", 1) == "hash"  # remote peers too
+    assert _spread("auto", "192.0.2.10", 1) == "hash"
+    assert _spread("auto", "plc.example", 1) == "hash"
+    assert _spread("hash", "127.0.0.1", 1) == "hash"
+    assert _spread("cpu", "192.0.2.10", 1) == "cpu"  # asked for: as asked
 
 
 def test_merged_writes_never_split_a_line() -> None:

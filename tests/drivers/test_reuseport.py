@@ -15,7 +15,7 @@ import select
 import socket
 import threading
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import ExitStack, contextmanager, suppress
 from typing import Any
 
 import pytest
@@ -26,9 +26,10 @@ from ouc.drivers import (
     PassiveEndpoint,
     RecordKind,
     RecordLog,
+    _reuseport,
     standard_example,
 )
-from ouc.drivers._reuseport import spread_by_cpu, spread_refused
+from ouc.drivers._reuseport import attach_spread, check_spread, probe_spread, spread_by_cpu
 from ouc.errors import ConfigError
 
 WAIT = 5.0
@@ -58,7 +59,9 @@ def connect_from(cpu: int, port: int, times: int) -> None:
         try:
             os.sched_setaffinity(0, {cpu})  # this thread only
             for _ in range(times):
-                socket.create_connection(("127.0.0.1", port), timeout=WAIT).close()
+                # Made, and maybe reset by a listener that refused it before we looked.
+                with suppress(ConnectionResetError):
+                    socket.create_connection(("127.0.0.1", port), timeout=WAIT).close()
         except BaseException as exc:  # reported in the test's thread
             failed.append(exc)
 
@@ -92,11 +95,67 @@ def test_each_cpu_s_connections_go_to_the_socket_of_its_index(count: int) -> Non
             assert taken_by(socks, 6) == [cpu % count] * 6, f"CPU {cpu}"
 
 
+def test_the_cpus_this_process_may_use_are_given_to_the_sockets_in_turn() -> None:
+    """``cpus`` maps the i-th CPU to index i mod N: here the CPUs in reverse order, so each
+    CPU's connections go where CPU mod N would not send them (with two or more CPUs)."""
+    cpus = sorted(os.sched_getaffinity(0))
+    order = cpus[::-1]
+    with group(2) as socks:
+        spread_by_cpu(socks[0], 2, order)
+        port = socks[0].getsockname()[1]
+        for cpu in cpus:
+            connect_from(cpu, port, 4)
+            assert taken_by(socks, 4) == [order.index(cpu) % 2] * 4, f"CPU {cpu}"
+
+
 def test_a_socket_without_so_reuseport_is_refused() -> None:
-    with socket.create_server(("127.0.0.1", 0)) as plain, pytest.raises(OSError):
-        spread_by_cpu(plain, 2)
-    with pytest.raises(ValueError):
-        spread_by_cpu(plain, 0)
+    with socket.create_server(("127.0.0.1", 0)) as plain:
+        with pytest.raises(OSError):
+            spread_by_cpu(plain, 2)
+        with pytest.raises(ConfigError, match="kernel refused") as caught:
+            attach_spread(plain, 2)
+        assert caught.value.path == "spread_by_cpu"
+    probe_spread(2)  # this kernel takes it
+
+
+def test_a_count_without_reuse_port_or_below_zero_is_a_config_error() -> None:
+    assert check_spread(0, False) == 0 and check_spread(3, True) == 3
+    for spread, reuse_port in ((2, False), (-1, True)):
+        with pytest.raises(ConfigError, match="reuse_port=True") as caught:
+            check_spread(spread, reuse_port)
+        assert caught.value.path == "spread_by_cpu"
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "blocking"])
+def test_a_kernel_that_refuses_the_program_is_one_error_and_frees_the_port(
+    driver: str, store: CertStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """As on a kernel before 4.5 or under a seccomp filter: an option the kernel does not
+    know (ENOPROTOOPT). The endpoint does not start, says why, and leaves the port free."""
+    monkeypatch.setattr(_reuseport, "SO_ATTACH_REUSEPORT_CBPF", 0x7FFF)
+    with pytest.raises(ConfigError, match="spread them by the kernel's hash"):
+        probe_spread(2)
+    setup = standard_example(store)
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    options: dict[str, Any] = {
+        "listen": ("127.0.0.1", port),
+        "reuse_port": True,
+        "spread_by_cpu": 2,
+    }
+    if driver == "blocking":
+        with pytest.raises(ConfigError, match="kernel refused"):
+            PassiveEndpoint(setup.server, **options).start()
+    else:
+
+        async def main() -> None:
+            with pytest.raises(ConfigError, match="kernel refused"):
+                await AsyncPassiveEndpoint(setup.server, **options).start()
+
+        asyncio.run(asyncio.wait_for(main(), 30))
+    with socket.create_server(("127.0.0.1", port)):
+        pass  # bound again: nothing kept the port
 
 
 @pytest.mark.parametrize("driver", ["asyncio", "blocking"])
@@ -139,9 +198,3 @@ def test_an_endpoint_that_spreads_by_cpu_joins_the_group_with_the_program(
                 await asyncio.to_thread(check)
 
         asyncio.run(asyncio.wait_for(main(), 30))
-
-
-def test_a_refusal_names_the_option() -> None:
-    error = spread_refused(OSError(22, "Invalid argument"))
-    assert isinstance(error, ConfigError)
-    assert "spread_by_cpu" in str(error) and "--spread hash" in str(error)
