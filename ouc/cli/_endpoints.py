@@ -204,8 +204,8 @@ def _serve(args: argparse.Namespace) -> int:
         )
     if args.processes == 1 and args.spread is not None:
         raise ConfigError(
-            "it chooses among worker processes: add --processes 2 (or more, or auto), or leave "
-            "it out",
+            "it chooses among worker processes and this serve has one: serve with --processes "
+            "2 or more, or leave --spread out",
             path="--spread",
         )
     if args.processes > 1 and args.control:
@@ -575,7 +575,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="with --processes, which worker takes a connection: cpu: the worker of the CPU "
         "that received it, so a client on this host stays with one worker; hash: the kernel's "
         "hash of addresses and ports, which spreads remote peers whatever the network card "
-        "does; auto (default): cpu on a loopback address, else hash",
+        "does; auto (default): cpu on a loopback address with no more workers than CPUs, "
+        "else hash",
     )
     p.set_defaults(func=_serve)
 

@@ -184,9 +184,14 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
         raise ConfigError("--processes runs from the main thread only", path="--processes")
     listen = job.listen or default_listen(job.spec, job.address_map)
     spread = _spread(job.spread, listen[0], processes)
-    if spread == "cpu":
-        probe_spread(processes)
-    job = dataclasses.replace(job, spread=spread)
+    how = _SPREAD[spread]
+    refused = probe_spread(processes) if spread == "cpu" else None
+    if refused is not None:
+        why = f"the kernel refused to spread the connections by CPU ({refused.strerror or refused})"
+        if job.spread == "cpu":
+            raise ConfigError(f"{why}; use --spread hash", path="--spread")
+        spread = "hash"  # auto: the kernel's hash, and the workers line says why
+        how = f"{_SPREAD[spread]} ({why})"
     reservation = _reserve(listen)
     host, port = reservation.getsockname()[:2]
     worker_job = _with_listen(job, (host, port))
@@ -209,7 +214,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
             )
         printer.line(
             f"{name} {processes} worker processes on {host}:{port} (pids "
-            f"{', '.join(map(str, pids))}), connections spread by {_SPREAD[job.spread]}, "
+            f"{', '.join(map(str, pids))}), connections spread by {how}, "
             f"max {job.max_connections} connections in all",
             {
                 "event": "workers",
@@ -218,7 +223,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
                 "local": f"{host}:{port}",
                 "processes": processes,
                 "pids": list(pids),
-                "spread": job.spread,
+                "spread": spread,
                 "max_connections": job.max_connections,
             },
         )

@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from contextlib import suppress
 from types import TracebackType
 
-from ouc.conn import ConnectionEvent, ConnState, FrameReceived
+from ouc.conn import ConnectionEvent, ConnState, Disconnected, FrameReceived
 from ouc.device import Role
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._aio_loop import TimerSource, timer_source
@@ -50,7 +50,7 @@ AsyncBehaviour = Callable[[FrameReceived, PeerContext], Awaitable[bytes | None]]
 class _ServerLink(Link):
     """One connection accepted by an :class:`AsyncPassiveEndpoint`."""
 
-    __slots__ = ("_context", "behaviour", "endpoint", "peer", "port", "serial")
+    __slots__ = ("_context", "behaviour", "counted", "endpoint", "peer", "port", "serial")
 
     def __init__(self, endpoint: AsyncPassiveEndpoint, loop: asyncio.AbstractEventLoop) -> None:
         super().__init__(loop, endpoint._view, endpoint._tasks, endpoint._timers)
@@ -59,6 +59,7 @@ class _ServerLink(Link):
         self.peer = "?"  # the plant address once connection_made ran
         self.port = 0
         self.serial = 0
+        self.counted = False  # holds a place in the connection limit (and a shared slot)
         self._context: PeerContext | None = None  # made with the first frame: idle ones save it
 
     @property
@@ -117,6 +118,10 @@ class _ServerLink(Link):
     def on_event(self, event: ConnectionEvent) -> None:
         endpoint = self.endpoint
         recorder = endpoint._recorder
+        if type(event) is Disconnected:
+            # Free the place before telling anyone: whoever reads this record may connect
+            # anew, before this transport's connection_lost has run (as the blocking driver).
+            endpoint._uncount(self)
         if recorder.skips(event):
             return
         recorder.connection_event(
@@ -194,6 +199,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._spread_by_cpu = check_spread(spread_by_cpu, reuse_port)
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._links: set[_ServerLink] = set()
+        self._counted = 0  # links whose connection has not ended (the connection limit)
         self._tasks: set[asyncio.Task[None]] = set()
         self._server: LeanServer | None = None
         self._address: tuple[str, int] | None = None
@@ -442,7 +448,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
             return
         limit = self.max_connections
         slots = self._slots
-        if (limit is not None and len(self._links) >= limit) or (
+        if (limit is not None and self._counted >= limit) or (
             slots is not None and not slots.take()
         ):
             reason = f"connection limit of {limit} reached"
@@ -459,6 +465,8 @@ class AsyncPassiveEndpoint(PassiveCommon):
         link.serial = self._serial
         self.served_total += 1
         self._links.add(link)
+        link.counted = True
+        self._counted += 1
         if not self.en_r:
             link.conn.enable_receive(False, link.loop.time())
         link.start()
@@ -475,12 +483,19 @@ class AsyncPassiveEndpoint(PassiveCommon):
             exc, peer=link.peer_text, local=self._local_text(), serial=link.serial
         )
 
+    def _uncount(self, link: _ServerLink) -> None:
+        """The connection ended: its place in the limit (and its shared slot) is free."""
+        if link.counted:
+            link.counted = False
+            self._counted -= 1
+            if self._slots is not None:
+                self._slots.give()
+
     def _lost(self, link: _ServerLink) -> None:
         links = self._links
         if link in links:
             links.remove(link)
-            if self._slots is not None:
-                self._slots.give()
+            self._uncount(link)
         idle = self._idle
         if idle is not None and not links and not idle.done():
             idle.set_result(None)

@@ -33,7 +33,8 @@ class ConnectionSlots(Protocol):
     of ``ouc serve --processes``): the PLC's limit (16#8087) is per CPU, so their total holds.
 
     An endpoint takes a slot for each connection it admits (after its own ``max_connections``
-    check) and gives it back once, when the connection is gone.
+    check) and gives it back once, when the connection has ended: before its end is recorded,
+    since whoever reads that record may connect anew at once.
     """
 
     def take(self) -> bool:

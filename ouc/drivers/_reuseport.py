@@ -41,7 +41,9 @@ _JEQ_K = 0x15  # BPF_JMP | BPF_JEQ | BPF_K: A == k? next : skip jf
 _RET_K = 0x06  # BPF_RET | BPF_K: the socket index k
 _ALU_MOD_K = 0x94  # BPF_ALU | BPF_MOD | BPF_K: A %= k
 _RET_A = 0x16  # BPF_RET | BPF_A: the socket index A
-_MAX_TABLE = 2000  # CPUs mapped one by one (a classic program has at most 4,096 instructions)
+# CPUs mapped one by one; the rest by CPU mod N. A reuseport program must fit in
+# net.core.optmem_max (20,480 bytes by default before Linux 6.9: ~846 CPUs of 16 bytes each).
+_MAX_TABLE = 512
 
 
 def spread_by_cpu(sock: socket.socket, processes: int, cpus: Sequence[int] = ()) -> None:
@@ -71,7 +73,7 @@ def check_spread(spread: int, reuse_port: bool) -> int:
     return spread
 
 
-def attach_spread(sock: socket.socket, processes: int, *, path: str = "spread_by_cpu") -> None:
+def attach_spread(sock: socket.socket, processes: int) -> None:
     """:func:`spread_by_cpu` over the CPUs this process may run on (none for 0 processes);
     ConfigError where the kernel refuses (the caller closes ``sock``)."""
     if not processes:
@@ -81,17 +83,21 @@ def attach_spread(sock: socket.socket, processes: int, *, path: str = "spread_by
     except OSError as exc:
         raise ConfigError(
             "the kernel refused to spread the connections by CPU (SO_ATTACH_REUSEPORT_CBPF: "
-            f"{exc.strerror or exc}); spread them by the kernel's hash instead "
-            "(ouc serve --spread hash, spread_by_cpu=0)",
-            path=path,
+            f"{exc.strerror or exc}); spread them by the kernel's hash instead: "
+            "spread_by_cpu=0",
+            path="spread_by_cpu",
         ) from exc
 
 
-def probe_spread(processes: int) -> None:
-    """ConfigError (naming ``--spread``) if this kernel refuses the program: tried on a socket
-    of its own on 127.0.0.1, before any worker starts."""
+def probe_spread(processes: int) -> OSError | None:
+    """Why this kernel refuses the program for ``processes`` workers (None: it takes it), tried
+    on a socket of its own on 127.0.0.1 before any worker starts."""
     with socket.socket() as sock:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
-        attach_spread(sock, processes, path="--spread")
+        try:
+            spread_by_cpu(sock, processes, sorted(os.sched_getaffinity(0)))
+        except OSError as exc:
+            return exc
+    return None

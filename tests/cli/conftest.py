@@ -78,9 +78,14 @@ class Serve:
         self.store = store
         self.procs: list[subprocess.Popen[str]] = []
 
-    def popen(self, *args: str) -> tuple[subprocess.Popen[str], Lines]:
+    def popen(self, *args: str, first: str = "") -> tuple[subprocess.Popen[str], Lines]:
+        """``first``: Python run in the process before the command (to stand in for a kernel
+        that refuses something, say)."""
+        start = ["-m", "ouc"]
+        if first:
+            start = ["-c", f"{first}\nimport sys\nfrom ouc.cli import main\nsys.exit(main())"]
         proc = subprocess.Popen(
-            [sys.executable, "-m", "ouc", "serve", "--store", str(self.store.path), *args],
+            [sys.executable, *start, "serve", "--store", str(self.store.path), *args],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,

@@ -236,6 +236,33 @@ def test_spread_options_that_cannot_work_are_one_line(serve: Any) -> None:
         assert err.count("\n") == 1 and "--spread" in err and "Traceback" not in err, err
 
 
+REFUSING_KERNEL = "from ouc.drivers import _reuseport\n_reuseport.SO_ATTACH_REUSEPORT_CBPF = 0x7FFF"
+
+
+def test_a_kernel_that_refuses_the_program_means_hash_for_auto_and_an_error_for_cpu(
+    serve: Any,
+) -> None:
+    """As on a kernel before 4.5 or under a seccomp filter (an option it does not know)."""
+    proc, lines = serve.popen("--port", "0", "--json", "--processes", "2", first=REFUSING_KERNEL)
+    first = [json.loads(lines.next()) for _ in range(3)]
+    workers = [doc for doc in first if doc["event"] == "workers"]
+    assert len(workers) == 1 and workers[0]["spread"] == "hash", first
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
+    proc, _ = serve.popen("--processes", "2", "--spread", "cpu", first=REFUSING_KERNEL)
+    assert proc.wait(WAIT) == 2
+    assert proc.stderr is not None
+    err = proc.stderr.read()
+    assert err.count("\n") == 1 and "--spread: the kernel refused" in err, err
+    assert "--spread hash" in err and "Traceback" not in err
+    proc, lines = serve.popen("--port", "0", "--processes", "2", first=REFUSING_KERNEL)
+    first_lines = [lines.next() for _ in range(3)]  # the workers may speak first
+    (text,) = [line for line in first_lines if "worker processes" in line]
+    assert "spread by the kernel's hash of addresses (the kernel refused" in text, text
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
+
+
 def test_auto_spreads_by_cpu_on_loopback_with_a_cpu_per_worker_else_by_hash() -> None:
     cpus = len(os.sched_getaffinity(0))
     assert _spread("auto", "127.0.0.1", cpus) == "cpu"

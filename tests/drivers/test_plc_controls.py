@@ -172,6 +172,68 @@ def test_stop_ends_connections_and_closes_the_port_run_reopens(
         assert control.status()["cpu"] == "RUN"
 
 
+class OrderedSlots:
+    """A shared connection limit that notes when slots are taken and given, in one list with
+    the endpoint's records (the limit itself is not what is tested: it admits every peer)."""
+
+    def __init__(self, seen: list[str]) -> None:
+        self.seen = seen
+
+    def take(self) -> bool:
+        self.seen.append("take")
+        return True
+
+    def give(self) -> None:
+        self.seen.append("give")
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_the_slot_is_free_before_the_end_is_recorded(
+    driver: str, store: CertStore, pem: ExamplePem
+) -> None:
+    """Whoever reads a connection's end record (``closed``) may connect again at once, and a
+    PLC that reported the end has the resource back: the connection's place in the limit is
+    given back before the record, not when the socket is finally closed."""
+    setup = standard_example(store)
+    seen: list[str] = []
+    log = RecordLog()
+
+    def on_event(record: Any) -> None:
+        seen.append(record.kind.value)
+        log(record)
+
+    options: dict[str, Any] = {
+        "behaviour": echo(),
+        "address_map": setup.address_map,
+        "on_event": on_event,
+        "slots": OrderedSlots(seen),
+    }
+    ctx = client_context(pem)
+    runner = LoopThread() if driver == "asyncio" else None
+    server: Any = (
+        AsyncPassiveEndpoint(setup.server, **options)
+        if runner is not None
+        else PassiveEndpoint(setup.server, **options)
+    )
+    try:
+        if runner is not None:
+            runner.run(server.start())
+        else:
+            server.start()
+        with dial(ctx, server.address) as tls:
+            echo_once(tls)
+        log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+    finally:
+        if runner is not None:
+            runner.run(server.stop())
+            runner.close()
+        else:
+            server.stop()
+    assert "take" in seen and "closed" in seen
+    assert seen.index("give") < seen.index("closed"), seen
+    assert seen.count("give") == seen.count("take") == 1
+
+
 # ---------------------------------------------------------------------------- active role
 
 
