@@ -61,6 +61,11 @@ def spread_by_cpu(sock: socket.socket, processes: int, cpus: Sequence[int] = ())
     sock.setsockopt(socket.SOL_SOCKET, SO_ATTACH_REUSEPORT_CBPF, fprog)
 
 
+def _spread_here(sock: socket.socket, processes: int) -> None:
+    """:func:`spread_by_cpu` over the CPUs this process may run on, in order."""
+    spread_by_cpu(sock, processes, sorted(os.sched_getaffinity(0)))
+
+
 def check_spread(spread: int, reuse_port: bool) -> int:
     """A passive endpoint's ``spread_by_cpu`` checked: a count of processes, with
     ``reuse_port`` (0: none)."""
@@ -79,7 +84,7 @@ def attach_spread(sock: socket.socket, processes: int) -> None:
     if not processes:
         return
     try:
-        spread_by_cpu(sock, processes, sorted(os.sched_getaffinity(0)))
+        _spread_here(sock, processes)
     except OSError as exc:
         raise ConfigError(
             "the kernel refused to spread the connections by CPU (SO_ATTACH_REUSEPORT_CBPF: "
@@ -97,7 +102,7 @@ def probe_spread(processes: int) -> OSError | None:
         sock.bind(("127.0.0.1", 0))
         sock.listen(1)
         try:
-            spread_by_cpu(sock, processes, sorted(os.sched_getaffinity(0)))
+            _spread_here(sock, processes)
         except OSError as exc:
             return exc
     return None
