@@ -108,7 +108,10 @@ class StoreBase:
         """The index entry of ``cert_id``; StoreError when there is none."""
         entry = self._current().entries.get(cert_id)
         if entry is None:
-            raise StoreError(f"no certificate with ID {cert_id} in the store", path=f"ID {cert_id}")
+            raise StoreError(
+                "no certificate with this ID in the store (ouc certs list shows the IDs)",
+                path=f"ID {cert_id}",
+            )
         return entry
 
     def certificate(self, cert_id: int) -> x509.Certificate:

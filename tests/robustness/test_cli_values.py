@@ -135,6 +135,20 @@ def test_certs_values(capsys: pytest.CaptureFixture[str], store: str, argv: list
     still_usable(capsys, store)
 
 
+@pytest.mark.parametrize("action", [["show", "99"], ["delete", "99"], ["export", "99", "x.pem"]])
+def test_an_unknown_id_is_named_once_with_where_to_look(
+    capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path, action: list[str]
+) -> None:
+    if action[0] == "export":
+        action = [*action[:2], str(tmp_path / action[2])]
+    line = refused(capsys, "certs", *action, "--store", store)
+    assert line.count("99") == 1, line
+    assert line.endswith(
+        "ID 99: no certificate with this ID in the store (ouc certs list shows the IDs)"
+    )
+    still_usable(capsys, store)
+
+
 def test_export_refuses_a_missing_folder(
     capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
 ) -> None:
