@@ -24,7 +24,6 @@ import time
 from types import TracebackType
 
 from ouc.conn import (
-    Connection,
     ConnectionEvent,
     ConnState,
     Disconnected,
@@ -32,7 +31,7 @@ from ouc.conn import (
     FrameReceived,
 )
 from ouc.device import Role
-from ouc.drivers._blocking_controls import PassiveControls
+from ouc.drivers._blocking_controls import PassiveControls, Served
 from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
@@ -64,43 +63,6 @@ _CONNECTED = ConnState.CONNECTED
 _DISCONNECTING = ConnState.DISCONNECTING
 _ACCEPT_RETRY = 0.05  # seconds to wait after accept() ran out of descriptors
 _STOP_GRACE = 0.5  # seconds stop() lets connections send close_notify before cutting them
-
-
-class _Served:
-    """One accepted TCP connection and its sans-I/O machine (owned by its serving thread)."""
-
-    __slots__ = (
-        "aborted",
-        "conn",
-        "guard",
-        "local",
-        "peer",
-        "peer_text",
-        "serial",
-        "slot",
-        "sock",
-        "stopping",
-    )
-
-    def __init__(
-        self, sock: socket.socket, conn: Connection, peer: PeerContext, serial: int, local: str
-    ) -> None:
-        self.sock = sock
-        self.conn = conn
-        self.peer = peer
-        self.peer_text = f"{peer.address}:{peer.port}"
-        self.serial = serial
-        self.local = local
-        # False, or why the serving thread must end the connection: "endpoint" (stop()),
-        # "com_rst", "cpu_stop" or "cont_off" (the PLC controls), "ended" (a control's own
-        # work ended it). One slot: the record path tests it once. Written under the
-        # endpoint's lock, and only ever from False to a reason.
-        self.stopping: str | bool = False
-        # Held by the serving thread except while it waits in recv: a control (EN_R, REQ)
-        # takes it to act on the connection at once, from its own thread.
-        self.guard = threading.Lock()
-        self.aborted = False  # a behaviour raised ResetConnection: reset the socket
-        self.slot = False  # holds a slot of the endpoint's shared ConnectionSlots
 
 
 class PassiveEndpoint(PassiveControls, PassiveCommon):
@@ -177,7 +139,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         self._handshake_limit = spec.config.handshake_timeout
         self._address: tuple[str, int] | None = None
         self._threads: set[threading.Thread] = set()
-        self._served: dict[int, _Served] = {}
+        self._served: dict[int, Served] = {}
         self._idle = 0
         self._admitting = 0  # slots reserved by acceptors still setting their connection up
         self._serial = 0
@@ -366,7 +328,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             self._stop_event.wait(_ACCEPT_RETRY)  # back off; the pending peer stays queued
         # ECONNABORTED and friends: that peer is gone, the next one is what counts.
 
-    def _admit(self, sock: socket.socket, addr: tuple[str, int]) -> _Served | None:
+    def _admit(self, sock: socket.socket, addr: tuple[str, int]) -> Served | None:
         """Partner check (16#80C9) and connection limit (16#8087); the served connection or None."""
         plant = self._peer_plant(addr[0])
         peer_text = f"{plant}:{addr[1]}"
@@ -418,7 +380,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 self._admitting -= 1
             self._give_slot()
             raise
-        served = _Served(
+        served = Served(
             sock, conn, PeerContext(plant, addr[1], conn), serial, self._local_text() or ""
         )
         served.slot = self._slots is not None
@@ -436,7 +398,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         if self._slots is not None:
             self._slots.give()
 
-    def _release(self, served: _Served) -> None:
+    def _release(self, served: Served) -> None:
         """Free the connection's slot(s) (call with the lock held); idempotent."""
         self._served.pop(served.serial, None)
         if served.slot:
@@ -472,13 +434,13 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 self._release(served)
                 close_socket(sock, reset=reset)
 
-    def _run(self, served: _Served, buffer: bytearray) -> bool:
+    def _run(self, served: Served, buffer: bytearray) -> bool:
         """The connection's loop (holding its guard except in recv); returns True when the
         socket must be reset, not closed."""
         with served.guard:
             return self._run_guarded(served, buffer)
 
-    def _run_guarded(self, served: _Served, buffer: bytearray) -> bool:
+    def _run_guarded(self, served: Served, buffer: bytearray) -> bool:
         sock, conn = served.sock, served.conn
         release, acquire = served.guard.release, served.guard.acquire
         timer = RecvTimeout(sock, self._handshake_limit if self._inherited else None)
@@ -542,7 +504,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                     deadline = conn.next_timer()
                 timer.until(deadline, now)
 
-    def _pump(self, served: _Served) -> bool:
+    def _pump(self, served: Served) -> bool:
         """Handle the connection's events and send what it produced; True once it ended."""
         conn = served.conn
         next_event = conn.next_event
@@ -590,7 +552,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         # An identity test first: ``ended`` hashes an Enum member, a Python-level call.
         return conn.state is not _CONNECTED and conn.ended
 
-    def _flush(self, served: _Served) -> bool:
+    def _flush(self, served: Served) -> bool:
         """Send what the connection produced; False (and the connection ended) if that failed."""
         conn = served.conn
         data = conn.data_to_send()
@@ -603,7 +565,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 return False
         return True
 
-    def _on_event(self, served: _Served, event: ConnectionEvent) -> None:
+    def _on_event(self, served: Served, event: ConnectionEvent) -> None:
         if type(event) is Established:
             # The handshake's last flight (a TLS 1.2 server's Finished, an ISO-on-TCP CC) goes
             # out before anyone hears of the connection: a listener may hold this thread.
@@ -616,12 +578,12 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             event, served.conn, peer=served.peer_text, local=served.local, serial=served.serial
         )
 
-    def _behaviour_failed(self, served: _Served, exc: Exception) -> None:
+    def _behaviour_failed(self, served: Served, exc: Exception) -> None:
         self._recorder.behaviour_failed(
             exc, peer=served.peer_text, local=served.local, serial=served.serial
         )
 
-    def _end_by_os_error(self, served: _Served, exc: OSError) -> None:
+    def _end_by_os_error(self, served: Served, exc: OSError) -> None:
         """The socket failed under a live connection: end it as a partner close (16#80C5)."""
         conn = served.conn
         if conn.ended:
@@ -643,14 +605,14 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         conn.receive_data(b"", time.monotonic())
         self._pump_quietly(served)
 
-    def _pump_quietly(self, served: _Served) -> None:
+    def _pump_quietly(self, served: Served) -> None:
         conn = served.conn
         while (event := conn.next_event()) is not None:
             if not isinstance(event, FrameReceived):
                 self._on_event(served, event)
         conn.data_to_send()  # the socket is gone: drop what the close produced
 
-    def _stop_connection(self, served: _Served) -> bool:
+    def _stop_connection(self, served: Served) -> bool:
         """stop(): CONT 1→0 for this connection — close_notify, then close the socket.
         COM_RST and the CPU's STOP end it as the connection decides (reset or close)."""
         conn = served.conn
@@ -678,7 +640,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             )
         return False
 
-    def _abort(self, served: _Served, exc: ResetConnection) -> None:
+    def _abort(self, served: Served, exc: ResetConnection) -> None:
         """A behaviour asked for a hard end: send its partial answer, then reset (RST)."""
         conn = served.conn
         served.aborted = True
@@ -703,7 +665,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             connection=served.serial,
         )
 
-    def _finish(self, served: _Served) -> bool:
+    def _finish(self, served: Served) -> bool:
         """The connection ended: whether to reset the socket (strict profile) or close it."""
         if served.aborted:
             return True

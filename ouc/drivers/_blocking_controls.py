@@ -24,12 +24,51 @@ from typing import TYPE_CHECKING, Any
 
 from ouc.conn import Connection, ConnState
 from ouc.drivers._records import Recorder, RecordKind, sequences_of
+from ouc.drivers._setup import PeerContext
 from ouc.drivers._sockio import shutdown_quietly
 from ouc.errors import FramingError, OucConnectionError, OucError, Status, WaitTimeoutError
 
-__all__ = ["ActiveControls", "PassiveControls"]
+__all__ = ["ActiveControls", "PassiveControls", "Served"]
 
 _CONNECTED = ConnState.CONNECTED
+
+
+class Served:
+    """One accepted TCP connection of :class:`~ouc.drivers.PassiveEndpoint` and its sans-I/O
+    machine, owned by its serving thread; the controls act on it through its guard."""
+
+    __slots__ = (
+        "aborted",
+        "conn",
+        "guard",
+        "local",
+        "peer",
+        "peer_text",
+        "serial",
+        "slot",
+        "sock",
+        "stopping",
+    )
+
+    def __init__(
+        self, sock: socket.socket, conn: Connection, peer: PeerContext, serial: int, local: str
+    ) -> None:
+        self.sock = sock
+        self.conn = conn
+        self.peer = peer
+        self.peer_text = f"{peer.address}:{peer.port}"
+        self.serial = serial
+        self.local = local
+        # False, or why the serving thread must end the connection: "endpoint" (stop()),
+        # "com_rst", "cpu_stop" or "cont_off" (the PLC controls), "ended" (a control's own
+        # work ended it). One slot: the record path tests it once. Written under the
+        # endpoint's lock, and only ever from False to a reason.
+        self.stopping: str | bool = False
+        # Held by the serving thread except while it waits in recv: a control (EN_R, REQ)
+        # takes it to act on the connection at once, from its own thread.
+        self.guard = threading.Lock()
+        self.aborted = False  # a behaviour raised ResetConnection: reset the socket
+        self.slot = False  # holds a slot of the endpoint's shared ConnectionSlots
 
 
 class PassiveControls:
@@ -37,7 +76,7 @@ class PassiveControls:
 
     if TYPE_CHECKING:
         _lock: threading.Lock
-        _served: dict[int, Any]
+        _served: dict[int, Served]
         _lsock: socket.socket | None
         _stopped: bool
         _address: tuple[str, int] | None
@@ -45,9 +84,9 @@ class PassiveControls:
 
         def _open_listener(self, address: tuple[str, int]) -> None: ...
         def _local_text(self) -> str | None: ...
-        def _pump_quietly(self, served: Any) -> None: ...
-        def _pump(self, served: Any) -> bool: ...
-        def _flush(self, served: Any) -> bool: ...
+        def _pump_quietly(self, served: Served) -> None: ...
+        def _pump(self, served: Served) -> bool: ...
+        def _flush(self, served: Served) -> bool: ...
         def _listening_reason(self) -> str: ...
 
     def _init_controls(self) -> None:
@@ -171,7 +210,7 @@ class PassiveControls:
                 shutdown_quietly(served.sock, socket.SHUT_RD)
         return len(targets)
 
-    def _pump_control(self, served: Any) -> None:
+    def _pump_control(self, served: Served) -> None:
         """After a control acted on a connection (its guard held): handle the events and send
         what it produced; when that ended the connection, wake the serving thread to finish."""
         if self._pump(served):
@@ -180,7 +219,7 @@ class PassiveControls:
                     served.stopping = "ended"
             shutdown_quietly(served.sock, socket.SHUT_RD)
 
-    def _control_ended(self, served: Any) -> bool:
+    def _control_ended(self, served: Served) -> bool:
         """In the serving thread: end the connection for COM_RST, STOP or CONT 1→0; returns
         whether to reset the socket."""
         conn: Connection = served.conn
