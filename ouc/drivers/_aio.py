@@ -30,7 +30,7 @@ from ouc.device import Role
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._aio_loop import TimerSource, timer_source
 from ouc.drivers._aio_sock import LeanServer
-from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
+from ouc.drivers._passive_common import LISTENING_STATUS, ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
 from ouc.drivers._reuseport import attach_spread, check_spread
 from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
@@ -239,7 +239,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
         self._register_address()
         self._recorder.emit(
             RecordKind.LISTENING,
-            Status.NO_JOB,
+            LISTENING_STATUS,
             local=self._local_text(),
             reason=self._listening_reason(),
         )
@@ -378,7 +378,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
             return
         self._server = await self._open_server(*self.address)
         self._recorder.emit(
-            RecordKind.LISTENING, Status.NO_JOB, local=self._local_text(), reason=reason
+            RecordKind.LISTENING, LISTENING_STATUS, local=self._local_text(), reason=reason
         )
 
     async def _open_server(self, host: str, port: int) -> LeanServer:

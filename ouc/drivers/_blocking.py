@@ -33,7 +33,7 @@ from ouc.conn import (
 from ouc.device import Role
 from ouc.drivers._blocking_controls import PassiveControls, Served
 from ouc.drivers._keepalive import apply_keepalive
-from ouc.drivers._passive_common import ConnectionSlots, PassiveCommon
+from ouc.drivers._passive_common import LISTENING_STATUS, ConnectionSlots, PassiveCommon
 from ouc.drivers._records import EventCallback, Recorder, RecordKind, sequences_of
 from ouc.drivers._reuseport import attach_spread, check_spread
 from ouc.drivers._setup import (
@@ -167,7 +167,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         self._register_address()
         self._recorder.emit(
             RecordKind.LISTENING,
-            Status.NO_JOB,
+            LISTENING_STATUS,
             local=f"{self.address[0]}:{self.address[1]}",
             reason=self._listening_reason(),
         )

@@ -23,6 +23,7 @@ import time
 from typing import TYPE_CHECKING, Any
 
 from ouc.conn import Connection, ConnState
+from ouc.drivers._passive_common import LISTENING_STATUS
 from ouc.drivers._records import Recorder, RecordKind, sequences_of
 from ouc.drivers._setup import PeerContext
 from ouc.drivers._sockio import shutdown_quietly
@@ -273,7 +274,7 @@ class PassiveControls:
             self._open_listener(self._address)
         self._recorder.emit(
             RecordKind.LISTENING,
-            Status.NO_JOB,
+            LISTENING_STATUS,
             local=self._local_text(),
             reason=f"{reason}; {self._listening_reason()}",
         )

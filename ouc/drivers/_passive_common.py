@@ -13,7 +13,12 @@ from typing import Protocol
 from ouc.drivers._setup import AddressMap, EndpointSpec
 from ouc.errors import OucConnectionError, Status
 
-__all__ = ["ConnectionSlots", "PassiveCommon", "default_listen"]
+__all__ = ["LISTENING_STATUS", "ConnectionSlots", "PassiveCommon", "default_listen"]
+
+#: The STATUS of a listening TRCV_C: 16#7002, "connection being established ... passive: waiting
+#: for the partner" (TIA help, TSEND_C/TRCV_C STATUS table; domain.md §4: 7000 → 7001 → 7002 …
+#: → 0001). Also after RUN, once the block runs again (7001 → 7002).
+LISTENING_STATUS = Status.IN_PROGRESS
 
 
 def default_listen(spec: EndpointSpec, address_map: AddressMap) -> tuple[str, int]:

@@ -170,6 +170,12 @@ def test_stop_ends_connections_and_closes_the_port_run_reopens(
         with dial(ctx, address) as again:
             echo_once(again)
         assert control.status()["cpu"] == "RUN"
+        # A listening TRCV_C waits for its partner: 16#7002 (TIA help's STATUS table, "passive:
+        # waiting for the partner"; domain.md §4), at the start and again after RUN; the
+        # stopped port shows 16#7000.
+        listening = log.of(RecordKind.LISTENING)
+        assert [r.status for r in listening] == [Status.IN_PROGRESS] * 2
+        assert [r.status for r in log.of(RecordKind.STOPPED)] == [Status.NO_JOB]
 
 
 class OrderedSlots:
