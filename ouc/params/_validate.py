@@ -598,7 +598,14 @@ def _tls_rules(v: _View, ctx: _Context) -> Iterator[Finding]:
             "TLSServerCertRef is 0.",
         )
     if ctx.cert_ids is not None:
-        for path in ("TLSServerCertRef", "TLSClientCertRef"):
+        # 16#80ED is TCON's code for a TLSServerCertRef that names no certificate. For
+        # TLSClientCertRef the help names no code: 16#80ED as well (inference), and only where
+        # the field is used (the active side's own certificate; the passive side's client CA
+        # when it requests a client certificate), as the endpoints resolve it.
+        paths = ["TLSServerCertRef"]
+        if v.role is Role.ACTIVE or b.TLSServerReqClientCert:
+            paths.append("TLSClientCertRef")
+        for path in paths:
             ref = getattr(b, path)
             if ref != 0 and ref not in ctx.cert_ids:
                 yield _f(

@@ -201,6 +201,16 @@ def test_each_rule_gives_its_status(
     assert findings[0].message.endswith(".") and findings[0].message[0].isupper()
 
 
+def test_the_client_ref_is_checked_only_where_it_is_used() -> None:
+    """A passive side's TLSClientCertRef is the CA for client certificates: unknown, it is an
+    error only when the server requests one (the endpoints resolve it only then)."""
+    assert SERVER.TLSServerReqClientCert and SERVER.TLSClientCertRef == 3
+    findings = validate(SERVER, cert_ids={9})
+    assert [(f.status, f.path) for f in findings] == [(0x80ED, "TLSClientCertRef")]
+    unused = rep(SERVER, TLSServerReqClientCert=False)
+    assert validate(unused, cert_ids={9}) == []
+
+
 def test_every_validation_rule_has_an_example() -> None:
     parse_rules = {"length", "structure"}  # Raised by parse; see test_codec.py.
     assert {e[0] for e in EXAMPLES} == set(RULES) - parse_rules
