@@ -177,7 +177,10 @@ def validate(
     resolve_qdn: Callable[[str], str | None] | None = None,
     cert_ids: Collection[int] | None = None,
 ) -> list[Finding]:
-    """Every rule ``block`` breaks on ``device``, in the order a PLC would check them.
+    """Every rule ``block`` breaks on ``device``: structure first, then the block's own fields
+    (protocol, roles, addresses, ports), then the TLS fields. The help lists the codes, not the
+    order a CPU checks them in, so which code comes first where several rules are broken is an
+    inference (:func:`check` raises the first and carries them all).
 
     Args:
         block: any connection description.

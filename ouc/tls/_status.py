@@ -5,6 +5,12 @@ the stable ``SSL_R_*`` numbers (the same in OpenSSL 1.1 through 4.0); a fatal al
 the peer appears as ``SSL_AD_REASON_OFFSET + alert description`` (1000 + n). Mapping those numbers,
 not the human-readable strings, keeps the mapping independent of the OpenSSL build; the strings are
 only used for the message. Layer 2: no I/O.
+
+Source: the codes and their meanings are TCON's table in the TIA help (domain.md §3: 80E0 bad
+TLS message, 80E1 handshake failure, 80E2 certificate unsupported/invalid/missing, 80E3
+discarded, 80E4 no valid CA, 80E5 expired, 80E6 integrity error, 80E7 unsupported extension).
+Which OpenSSL reason or alert falls under which of those meanings is an inference: the help
+names the codes, not the failures of a TLS library that produce them.
 """
 
 from __future__ import annotations
