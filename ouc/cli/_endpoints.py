@@ -65,7 +65,7 @@ from ouc.drivers import (
     system_clock,
 )
 from ouc.drivers._setup import Clock
-from ouc.errors import ConfigError, OucConnectionError, OucError, Status
+from ouc.errors import CertError, ConfigError, OucConnectionError, OucError, Status
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block
 from ouc.tls import WireProfile
 
@@ -145,6 +145,35 @@ def make_spec(
             file=sys.stderr,
             flush=True,
         )
+    try:
+        return _spec_from_block(args, block, name, store, wire, receive_len, adhoc)
+    except CertError as exc:
+        if exc.status != Status.TLS_CERT_REF_UNKNOWN or store is None:
+            raise
+        hint = _missing_cert_hint(store, args.store, name, getattr(block, exc.path or "", None))
+        raise CertError(f"{exc.message}; {hint}", status=exc.status, path=exc.path) from exc
+
+
+def _missing_cert_hint(store: CertStore, where: str, device: str, cert_id: object) -> str:
+    """What to do about a certificate ID the block names and the device cannot use."""
+    if isinstance(cert_id, int) and cert_id in store:
+        return f"assign it with 'ouc certs assign {device} {cert_id} --store {where}'"
+    return (
+        f"'ouc certs list --store {where}' shows the IDs it holds; create it with "
+        f"'ouc certs create ... --id {cert_id} --assign {device}' or choose another ID in the "
+        "block (--block)"
+    )
+
+
+def _spec_from_block(
+    args: argparse.Namespace,
+    block: Block,
+    name: str,
+    store: CertStore | None,
+    wire: WireProfile,
+    receive_len: int | None,
+    adhoc: bool | None,
+) -> EndpointSpec:
     return EndpointSpec.from_block(
         block,
         store=store,

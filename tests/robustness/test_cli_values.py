@@ -149,6 +149,25 @@ def test_an_unknown_id_is_named_once_with_where_to_look(
     still_usable(capsys, store)
 
 
+@pytest.mark.parametrize("command", ["serve", "connect"])
+def test_a_certificate_the_block_names_and_the_store_lacks_says_what_to_do(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path, command: str
+) -> None:
+    store = str(tmp_path / "store")
+    assert main(["certs", "init", "--store", store]) == 0
+    capsys.readouterr()
+    own, device = ("9", "PLC_1") if command == "serve" else ("11", "PLC_2")
+    where = ["--port", "0"] if command == "serve" else ["--to", "127.0.0.1:1"]
+    line = refused(capsys, command, "--store", store, *where)
+    assert f"certificate ID {own} is not in the store; 'ouc certs list --store {store}'" in line
+    assert f"--id {own} --assign {device}'" in line and line.endswith("(16#80ED)")
+    argv = ["certs", "create", "--cn", device, "--template", "tls", "--issuer", "2"]
+    assert main([*argv, "--ip", "192.168.0.1", "--id", own, "--store", store]) == 0
+    capsys.readouterr()
+    line = refused(capsys, command, "--store", store, *where)
+    assert f"assign it with 'ouc certs assign {device} {own} --store {store}' (16#80ED)" in line
+
+
 def test_export_refuses_a_missing_folder(
     capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
 ) -> None:
