@@ -232,8 +232,9 @@ class Device:
 
     @property
     def rsa_key_sizes(self) -> frozenset[int]:
-        """RSA key sizes the device accepts: 4096 only on S7-1500 (domain.md §3)."""
-        sizes = {1024, 2048, 3072}
+        """RSA key sizes the device accepts: 1024 (legacy) and 2048, 4096 only on S7-1500
+        (domain.md §3, which names no 3072)."""
+        sizes = {1024, 2048}
         if self.family is Family.S7_1500:
             sizes.add(4096)
         return frozenset(sizes)

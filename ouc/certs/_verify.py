@@ -8,8 +8,8 @@ would report; it never returns a bool (style rule 6).
 Order of checks, so that a certificate with several faults gets a stable code: path building
 (16#80E4 no anchor / unknown self-signed, 16#80E6 bad signature), then per certificate from the
 leaf up: unhandled critical extension 16#80E7, validity 16#80E2/16#80E5, SHA-1 16#80E2, CA
-constraints 16#80E4; then the leaf's KeyUsage/EKU for the peer's role 16#80E2, revocation 16#80E3,
-subjectAltName 16#80E1.
+constraints 16#80E4; then, given the emulated device, each certificate's key type 16#80E2; then
+the leaf's KeyUsage/EKU for the peer's role 16#80E2, revocation 16#80E3, subjectAltName 16#80E1.
 
 Every refusal names the rule that fired in ``CertError.rule`` (the keys of :data:`VERIFY_RULES`):
 several rules share one PLC status, and tests prove each rule by its name.
@@ -30,7 +30,8 @@ from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID, SignatureAlgorithmOID
 
 from ouc.certs._create import as_utc
-from ouc.device import Role
+from ouc.certs._keys import check_key_supported, describe_key
+from ouc.device import Device, Role
 from ouc.errors import CertError, Status
 
 __all__ = ["VERIFY_RULES", "signed_by", "verify_peer_chain"]
@@ -54,6 +55,7 @@ VERIFY_RULES: dict[str, Status] = {
     "crl-signature": Status.TLS_INTEGRITY,  # a revocation list not signed by its CA
     "revoked": Status.TLS_CERT_DISCARDED,
     "subject-alt-name": Status.TLS_HANDSHAKE_FAILURE,  # no SAN matches the address
+    "key-type": Status.TLS_CERT_INVALID,  # a key the emulated CPU does not support (device=)
 }
 
 # Longest path leaf → anchor we build (leaf, up to 6 intermediates, anchor).
@@ -78,6 +80,22 @@ _SHA1_OIDS = frozenset({SignatureAlgorithmOID.RSA_WITH_SHA1, SignatureAlgorithmO
 
 def _refuse(rule: str, message: str) -> CertError:
     return CertError(message, status=VERIFY_RULES[rule], rule=rule)
+
+
+def _check_key_type(cert: x509.Certificate, device: Device) -> None:
+    """A key the CPU does not support: 16#80E2, "certificate unsupported" in TCON's table. The
+    keys a CPU supports are EC P-256 and P-384 and RSA 1024, 2048 and (S7-1500 only) 4096
+    (domain.md §3, as :meth:`~ouc.device.Device.rsa_key_sizes` and ``ec_curves`` model
+    them); that the CPU refuses a partner's certificate with another key at verification,
+    with this code rather than a reset, is an inference."""
+    try:
+        check_key_supported(cert.public_key(), device)
+    except CertError as exc:
+        raise _refuse(
+            "key-type",
+            f"certificate {_name(cert)} has a {describe_key(cert.public_key())} key, which "
+            f"{device.family.value} {device.firmware_text} does not support",
+        ) from exc
 
 
 def _name(cert: x509.Certificate) -> str:
@@ -349,6 +367,7 @@ def verify_peer_chain(
     crls: Sequence[x509.CertificateRevocationList] = (),
     peer_role: Role,
     legacy_anchors: Sequence[x509.Certificate] = (),
+    device: Device | None = None,
 ) -> list[x509.Certificate]:
     """Verify the certificate a peer presented; return the path leaf → anchor.
 
@@ -362,11 +381,14 @@ def verify_peer_chain(
         peer_role: the peer's role: PASSIVE peers need serverAuth, ACTIVE peers clientAuth.
         legacy_anchors: CAs (such as default CA 1) whose SHA-1 signatures are still accepted;
             every other SHA-1 signature is refused.
+        device: the emulated CPU: every key on the path must be a type it supports (rule
+            ``key-type``); None: any key type (a PC-side or library check).
 
     Raises:
         CertError: with status 16#80E4 (no path / unknown CA / unknown self-signed / issuer not a
             CA), 16#80E6 (bad signature), 16#80E7 (unsupported critical extension), 16#80E2 (not
-            yet valid, SHA-1, wrong usage), 16#80E5 (expired), 16#80E3 (revoked), 16#80E1 (SAN).
+            yet valid, SHA-1, an unsupported key type, wrong usage), 16#80E5 (expired), 16#80E3
+            (revoked), 16#80E1 (SAN).
     """
     moment = as_utc(now)
     path = _build_path(leaf, anchors, intermediates)
@@ -375,6 +397,9 @@ def verify_peer_chain(
         _check_generic(cert, issuer, moment, legacy_anchors)
         if index > 0:
             _check_issuer(cert, index)
+    if device is not None:
+        for cert in path:
+            _check_key_type(cert, device)
     _check_leaf_usage(leaf, peer_role)
     if crls:
         _check_revocation(path, crls)

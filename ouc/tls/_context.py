@@ -18,6 +18,7 @@ engine's ``now``. Layer 2: no sockets, threads or clocks.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import logging
 import weakref
 from collections.abc import Callable, Sequence
@@ -345,7 +346,9 @@ class TLSContext:
         self.role = resolved.role
         self.profile = TLSProfile.parse(profile)
         self.insecure = bool(insecure)
-        self.verifier = verifier if verifier is not None else verify_peer_chain
+        # The PLC's rules, with the key types this device supports.
+        plc_rules = functools.partial(verify_peer_chain, device=device)
+        self.verifier = verifier if verifier is not None else plc_rules
         wire = wire if wire is not None else WireProfile()
         if not session_tickets and wire.resumable:
             wire = dataclasses.replace(wire, tickets=Tickets.OFF)
@@ -361,7 +364,7 @@ class TLSContext:
         self._certs = PeerCertCache()
         # Only the default verifier is known to be pure (a replacement may consult state that
         # changes, such as the PC side's manual trust): only its successes are cached.
-        self._verdicts = VerdictCache() if self.verifier is verify_peer_chain else None
+        self._verdicts = VerdictCache() if verifier is None else None
         self._infos = {}
         self._info_keys = {}
         # Whether OpenSSL may call back for a connection (verify, certificate request, key

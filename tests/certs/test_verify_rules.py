@@ -28,13 +28,13 @@ from chains import (
 )
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
-from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.asymmetric import ec, ed25519, rsa
 from cryptography.x509.oid import ExtendedKeyUsageOID, ExtensionOID
 
 import ouc.certs._verify as verify_module
 from ouc.certs import VERIFY_RULES, verify_peer_chain
 from ouc.certs._sha1 import _elements, _tlv, resign_sha1
-from ouc.device import Role
+from ouc.device import Device, Family, Role
 from ouc.errors import CertError
 
 
@@ -58,6 +58,8 @@ def _refused(case: Case, **kw: object) -> CertError:
         _verify(case, **kw)
     return info.value
 
+
+RSA_4096 = rsa.generate_private_key(public_exponent=65537, key_size=4096)
 
 #: What each rule's message must name, for the chain that breaks it (fault → fragment).
 MESSAGES = {
@@ -115,7 +117,11 @@ def test_accepted_chains_return_the_path_leaf_to_anchor(fault: str, server: bool
 def test_every_rule_has_a_chain_that_breaks_it_alone() -> None:
     """The rules not reachable from FAULTS are proven by the tests below."""
     by_faults = {rule for rule in EXPECTED_RULE.values() if rule is not None}
-    assert set(VERIFY_RULES) - by_faults == {"malformed-extensions", "signature-algorithm"}
+    assert set(VERIFY_RULES) - by_faults == {
+        "malformed-extensions",
+        "signature-algorithm",
+        "key-type",
+    }
 
 
 def test_malformed_extensions_alone() -> None:
@@ -565,3 +571,56 @@ def test_a_good_signature_is_checked_once(monkeypatch: pytest.MonkeyPatch) -> No
 
     monkeypatch.setattr(verify_module, "_check_signature", checked_again)
     assert verify_module.signed_by(case.leaf, case.root) is True
+
+
+def _leaf_with_key(case: Case, key: object) -> x509.Certificate:
+    """The case's leaf (depth 0) again, with another subject key, signed by the root."""
+    leaf = case.leaf
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(leaf.subject)
+        .issuer_name(leaf.issuer)
+        .public_key(key.public_key())  # type: ignore[attr-defined]
+        .serial_number(leaf.serial_number + 1)
+        .not_valid_before(leaf.not_valid_before_utc)
+        .not_valid_after(leaf.not_valid_after_utc)
+    )
+    for extension in leaf.extensions:
+        builder = builder.add_extension(extension.value, extension.critical)
+    return builder.sign(pool_key(0), hashes.SHA256())
+
+
+S7_1500 = Device(Family.S7_1500, (3, 1))
+S7_1200 = Device(Family.S7_1200, (4, 6))
+
+
+@pytest.mark.parametrize(
+    ("key", "device", "name"),
+    [
+        (ec.generate_private_key(ec.SECP521R1()), S7_1500, "EC-secp521r1"),
+        (ed25519.Ed25519PrivateKey.generate(), S7_1500, "Ed25519PublicKey"),
+        (rsa.generate_private_key(public_exponent=65537, key_size=1536), S7_1500, "RSA-1536"),
+        (RSA_4096, S7_1200, "RSA-4096"),
+    ],
+)
+def test_key_type_alone(key: object, device: Device, name: str) -> None:
+    """A key the emulated CPU does not support (domain.md §3: EC P-256/P-384, RSA 1024/2048,
+    4096 on S7-1500 only): refused with the device, accepted without one (a PC-side check)."""
+    case = base_case(0).build()
+    leaf = _leaf_with_key(case, key)
+    kw = {"anchors": [case.root], "now": NOW, "peer_role": Role.PASSIVE}
+    assert verify_peer_chain(leaf, **kw) == [leaf, case.root]  # type: ignore[arg-type]
+    with pytest.raises(CertError) as info:
+        verify_peer_chain(leaf, device=device, **kw)  # type: ignore[arg-type]
+    assert info.value.rule == "key-type"
+    assert info.value.status == VERIFY_RULES["key-type"] == 0x80E2
+    family = device.family.value
+    assert f"CN=PLC leaf has a {name} key, which {family} " in info.value.message
+
+
+def test_supported_keys_pass_the_key_type_rule() -> None:
+    case = base_case(0).build()
+    kw = {"anchors": [case.root], "now": NOW, "peer_role": Role.PASSIVE}
+    for key in (ec.generate_private_key(ec.SECP384R1()), RSA_4096):
+        leaf = _leaf_with_key(case, key)
+        assert verify_peer_chain(leaf, device=S7_1500, **kw) == [leaf, case.root]  # type: ignore[arg-type]

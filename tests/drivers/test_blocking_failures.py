@@ -9,9 +9,14 @@ from __future__ import annotations
 import dataclasses
 import datetime as dt
 import socket
+import ssl
 import time
+from pathlib import Path
 
 import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ouc.certs import BadCertFactory, CertStore, resolve
 from ouc.conn import ALLOWED_STATUS, FrameReceived
@@ -25,6 +30,7 @@ from ouc.drivers import (
     RecordKind,
     RecordLog,
     echo,
+    example_pem,
     standard_example,
 )
 from ouc.errors import OucConnectionError, OucError, Status, TLSError, WaitTimeoutError
@@ -170,6 +176,65 @@ def test_missing_client_certificate_is_80e2_on_the_server(store: CertStore, prof
         assert failed.reset and "(reset)" in failed.line()
         # No alert reached the client: it saw the TCP connection reset (16#80C5).
         assert isinstance(error, OucConnectionError) and error.status == Status.PARTNER_CLOSED
+
+
+def test_a_client_key_the_cpu_does_not_support_is_80e2_on_the_server(
+    store: CertStore, tmp_path: Path
+) -> None:
+    """The example's client certificate 11 again, with a P-521 key (a CPU supports P-256 and
+    P-384, domain.md §3), from a Python ``ssl`` client: the mock PLC refuses it (16#80E2,
+    rule key-type); the same client with certificate 11 itself is served."""
+    ca_key = store.private_key(3)
+    assert ca_key is not None
+    eleven = store.certificate(11)
+    key = ec.generate_private_key(ec.SECP521R1())
+    builder = (
+        x509.CertificateBuilder()
+        .subject_name(eleven.subject)
+        .issuer_name(eleven.issuer)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(eleven.not_valid_before_utc)
+        .not_valid_after(eleven.not_valid_after_utc)
+    )
+    for extension in eleven.extensions:
+        if extension.oid != x509.oid.ExtensionOID.SUBJECT_KEY_IDENTIFIER:
+            builder = builder.add_extension(extension.value, extension.critical)
+    odd = builder.sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    pem = example_pem(store, tmp_path)
+    cert_file, key_file = tmp_path / "p521.pem", tmp_path / "p521.key"
+    cert_file.write_bytes(odd.public_bytes(serialization.Encoding.PEM))
+    key_file.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+    setup = standard_example(store)
+    log = RecordLog()
+    with PassiveEndpoint(setup.server, address_map=setup.address_map, on_event=log) as server:
+        for cert, key_path in ((pem.client_cert, pem.client_key), (cert_file, key_file)):
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.load_verify_locations(pem.ca)
+            ctx.check_hostname = False
+            ctx.load_cert_chain(cert, key_path)
+            # From 127.0.0.2: the example's map makes that PLC_2's plant address 192.168.0.2.
+            plc2 = ("127.0.0.2", 0)
+            with socket.create_connection(server.address, WAIT, source_address=plc2) as raw:
+                try:
+                    with ctx.wrap_socket(raw) as tls:
+                        tls.sendall(bytes(258))
+                        if cert == pem.client_cert:  # served
+                            log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
+                        else:  # refused after the client's Finished (TLS 1.3): an alert
+                            tls.recv(1)
+                except (ssl.SSLError, OSError):
+                    pass
+        failed = log.wait_for(RecordKind.FAILED, timeout=WAIT)
+    assert len(log.of(RecordKind.CONNECTED)) == 1  # certificate 11 itself was served
+    assert failed.status == Status.TLS_CERT_INVALID
+    assert "EC-secp521r1 key" in (failed.reason or "")
 
 
 def test_connection_refused_is_80c4(setup: ExampleSetup) -> None:
