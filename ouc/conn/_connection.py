@@ -410,6 +410,18 @@ class Connection(IsoPhase, StatusHistory):
         self._apply(E.STOP)
         self._ended(0, "the CPU went to STOP", self._rst("stop"))
 
+    def abandon(self, now: float, reason: str) -> None:
+        """The driver lost track of the byte stream under the connection (an interruption such
+        as Ctrl-C between a TLS record and the socket): nothing more can be said on it, not
+        even close_notify, so the connection ends at once with a TCP reset. Both blocks show
+        7000, as when the program stops calling them (inference: a CPU is never interrupted
+        there)."""
+        self._now = now
+        if self._state in ENDED:
+            return
+        self._apply(E.STOP)
+        self._ended(0, reason, True)
+
     # ----------------------------------------------------------------- timers
 
     def next_timer(self) -> float | None:

@@ -197,7 +197,12 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 if link.conn.ended:
                     link = self._ensure_up(time.monotonic() + self.connect_timeout)
             conn = link.conn
-            conn.send(data, length, now=time.monotonic())
+            link.cut = True  # until the record is out (see close())
+            try:
+                conn.send(data, length, now=time.monotonic())
+            except OucError:
+                link.cut = False  # refused (LEN): nothing was made
+                raise
             out = conn.data_to_send()
             try:
                 link.sock.sendall(out)
@@ -207,6 +212,7 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 error = connection_error(exc, "sending failed", timed_out=Status.PARTNER_CLOSED)
                 self._lost(link, exc)
                 raise error from exc
+            link.cut = False
 
     def receive(self, timeout: float | None = None) -> bytes:
         """TRCV_C: the next received frame (fixed LEN, or ad hoc up to LEN).
@@ -438,10 +444,12 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 return
             if not self._wanted:
                 raise OucConnectionError("disconnected", status=Status.NO_SUCH_CONNECTION)
+        link.cut = True  # read and not yet fed (see close())
         if self.en_r != conn.enable_receive_input:
             conn.enable_receive(self.en_r, time.monotonic())  # changed while this thread read
         conn.receive_data(self._view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
         self._process(link)
+        link.cut = False
 
     def _readable(self, link: Link, limit: float | None) -> bool:
         """While EN_R = 0: wait for bytes (True), or for EN_R to change or ``limit`` (False)."""
@@ -551,6 +559,14 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         (say a TLS 1.3 session ticket) is still read, without blocking.
         """
         conn = link.conn
+        if link.cut and not conn.ended:
+            # An interruption (Ctrl-C) came between a record and the socket: a close_notify
+            # now would follow a lost record and read as an integrity error at the partner.
+            conn.abandon(time.monotonic(), "interrupted between a TLS record and the socket: reset")
+            conn.data_to_send()  # nothing goes out on a cut stream
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, Disconnected):
+                    self._ended(link, event)
         if not conn.ended:
             now = time.monotonic()
             conn.close(now=now)

@@ -42,7 +42,7 @@ def error_for(status: int, reason: str) -> OucError:
 class Link:
     """One TCP connection of an active endpoint and its sans-I/O machine."""
 
-    __slots__ = ("conn", "engine", "local", "poller", "serial", "sock", "timer")
+    __slots__ = ("conn", "cut", "engine", "local", "poller", "serial", "sock", "timer")
 
     def __init__(
         self, sock: socket.socket, conn: Connection, engine: TLSEngine | None, serial: int
@@ -53,6 +53,10 @@ class Link:
         self.serial = serial
         self.timer = RecvTimeout(sock)
         self.poller: select.poll | None = None
+        # True while bytes are between the socket and the connection (read and not yet fed,
+        # or a record made and not yet sent): an exception that is not an error (Ctrl-C)
+        # leaving it True has cut the TLS stream.
+        self.cut = False
         host, port = sock.getsockname()[:2]
         self.local = f"{host}:{port}"
 
@@ -74,7 +78,9 @@ class Link:
                 return None
             except OSError as exc:
                 return exc
+            self.cut = True
             conn.receive_data(view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
+            self.cut = False
             if not n:
                 return None
         return None

@@ -237,6 +237,52 @@ def test_a_client_key_the_cpu_does_not_support_is_80e2_on_the_server(
     assert "EC-secp521r1 key" in (failed.reason or "")
 
 
+class _InterruptedSend:
+    """The link's real socket, except that the next ``sendall`` raises KeyboardInterrupt before
+    sending: Ctrl-C landing between a TLS record and the socket."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self._sock = sock
+        self.armed = True
+
+    def sendall(self, data: bytes, *args: int) -> None:
+        if self.armed:
+            self.armed = False
+            raise KeyboardInterrupt
+        self._sock.sendall(data, *args)
+
+    def __getattr__(self, name: str) -> object:
+        return getattr(self._sock, name)
+
+
+def test_ctrl_c_between_a_record_and_the_socket_resets_the_connection(
+    setup: ExampleSetup,
+) -> None:
+    """A record was made and never sent: a close_notify after it would reach the partner as a
+    bad record MAC (16#80E6, an integrity error that never happened). The connection is reset
+    instead: the partner sees its peer gone (16#80C5), the client records 7000 and why."""
+    server_log, client_log = RecordLog(), RecordLog()
+    with PassiveEndpoint(
+        setup.server, behaviour=echo(), address_map=setup.address_map, on_event=server_log
+    ):
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map, on_event=client_log)
+        client.connect()
+        client.send(bytes(258))
+        assert client.receive(timeout=WAIT) == bytes(258)
+        link = client._link
+        assert link is not None
+        link.sock = _InterruptedSend(link.sock)  # type: ignore[assignment]
+        with pytest.raises(KeyboardInterrupt):
+            client.send(bytes(258))
+        client.close()
+        ended = server_log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+    assert ended.status == Status.PARTNER_CLOSED
+    assert not server_log.of(RecordKind.FAILED)
+    closed = client_log.of(RecordKind.CLOSED)
+    assert [r.status for r in closed] == [Status.NO_JOB]
+    assert "interrupted between a TLS record and the socket" in (closed[0].reason or "")
+
+
 def test_connection_refused_is_80c4(setup: ExampleSetup) -> None:
     with socket.socket() as probe:
         probe.bind(("127.0.0.1", 0))
