@@ -303,6 +303,27 @@ def _payload(args: argparse.Namespace) -> tuple[bytes, Layout | None]:
     return layout.encode(db_values(args)), layout
 
 
+def _check_len(length: int | None, size: int, device: Device) -> None:
+    """``--len`` checked before connecting, as TSEND_C checks it on REQ (16#8085 outside the
+    CPU's range, 16#8088 larger than the data)."""
+    limit = device.max_send_len
+    if not length:
+        return
+    if length > limit:
+        raise ConfigError(
+            f"LEN {length} is outside 1..{limit} on an {device.family.value}",
+            status=Status.LEN_INVALID,
+            path="--len",
+        )
+    if length > size:
+        raise ConfigError(
+            f"LEN {length} is larger than the {size} byte{'s' if size != 1 else ''} of data to "
+            f"send; give --len {size} or less, or more data",
+            status=Status.RECEIVE_AREA_TOO_SMALL,
+            path="--len",
+        )
+
+
 def _connect(args: argparse.Namespace) -> int:
     one_stdin(**{"--block": args.block, "--file": args.file})
     block = load_block(args.block, STANDARD_CLIENT)
@@ -318,6 +339,7 @@ def _connect(args: argparse.Namespace) -> int:
         receive_len = reply_layout.size if reply_layout is not None else len(data) or None
     adhoc = True if args.adhoc or receive_len is None else None
     spec = make_spec(args, block, CLIENT_DEVICE, receive_len=receive_len, adhoc=adhoc)
+    _check_len(args.len, len(data), spec.device)
     printer = Printer(args.json)
     watch_certificates(spec, printer)
     previous_hup = on_sighup(spec)
@@ -595,8 +617,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=parse_processes,
         default=1,
         metavar="N",
-        help="serve the port from N worker processes (auto: one per core); the connection "
-        "limit counts across all of them, every status line names its worker",
+        help="serve the port from N worker processes (auto: one per core; at most 4 per core); "
+        "the connection limit counts across all of them, every status line names its worker",
     )
     p.add_argument(
         "--spread",

@@ -69,7 +69,14 @@ from ouc.drivers._reuseport import probe_spread
 from ouc.drivers._sockio import connection_error
 from ouc.errors import ConfigError
 
-__all__ = ["EARLY_DEATH", "STOP_TIMEOUT", "SharedCounts", "parse_processes", "serve_processes"]
+__all__ = [
+    "EARLY_DEATH",
+    "STOP_TIMEOUT",
+    "WORKERS_PER_CPU",
+    "SharedCounts",
+    "parse_processes",
+    "serve_processes",
+]
 
 _SPREAD = {"cpu": "the CPU that received them", "hash": "the kernel's hash of addresses"}
 STOP_TIMEOUT = 10.0  # seconds the workers get to stop before they are killed
@@ -85,16 +92,29 @@ _SUPERVISOR_SIGNALS = {
 }
 
 
+#: Workers per usable CPU that ``--processes`` allows: more cannot add capacity (a worker is
+#: one Python process, on one core at a time), only memory and start-up time.
+WORKERS_PER_CPU = 4
+
+
 def parse_processes(text: str) -> int:
-    """``--processes``: a count of at least 1, or ``auto`` for one per usable core."""
+    """``--processes``: a count from 1 to :data:`WORKERS_PER_CPU` per usable CPU, or ``auto``
+    for one per usable CPU."""
+    cpus = len(os.sched_getaffinity(0)) or 1
     if text == "auto":
-        return len(os.sched_getaffinity(0)) or 1
+        return cpus
     try:
         value = int(text)
     except ValueError:
         value = 0
     if value < 1:
         raise argparse.ArgumentTypeError(f"{text!r} is not a process count (1, 2, ... or auto)")
+    most = WORKERS_PER_CPU * cpus
+    if value > most:
+        raise argparse.ArgumentTypeError(
+            f"{value} workers on {cpus} usable CPU{'s' if cpus > 1 else ''}: at most {most} "
+            f"({WORKERS_PER_CPU} per CPU; more add memory, not capacity); auto gives one per CPU"
+        )
     return value
 
 

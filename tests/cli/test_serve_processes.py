@@ -20,7 +20,7 @@ import pytest
 
 from ouc.certs import CertStore
 from ouc.cli._printer import output_discarded, whole_lines
-from ouc.cli._workers import _spread
+from ouc.cli._workers import WORKERS_PER_CPU, _spread
 from ouc.drivers import example_pem, received_data_layout
 from ouc.drivers._sockio import RECEIVE_BUFFER, receive_buffer_size
 
@@ -218,12 +218,14 @@ def test_count_stops_all_workers(store: CertStore, serve: Any, tmp_path: Path) -
 
 
 def test_bad_process_counts_are_one_line(serve: Any) -> None:
-    for bad in ("0", "two", "-1"):
+    too_many = str(WORKERS_PER_CPU * len(os.sched_getaffinity(0)) + 1)
+    for bad in ("0", "two", "-1", too_many):
         proc, _ = serve.popen("--processes", bad)
         assert proc.wait(WAIT) == 2
         assert proc.stderr is not None
         err = proc.stderr.read()
         assert err.count("\n") == 1 and "--processes" in err and "Traceback" not in err
+    assert f"{too_many} workers on " in err and "auto gives one per CPU" in err
 
 
 def test_spread_options_that_cannot_work_are_one_line(serve: Any) -> None:

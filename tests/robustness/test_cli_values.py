@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import os
 import re
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -166,6 +167,30 @@ def test_a_certificate_the_block_names_and_the_store_lacks_says_what_to_do(
     capsys.readouterr()
     line = refused(capsys, command, "--store", store, *where)
     assert f"assign it with 'ouc certs assign {device} {own} --store {store}' (16#80ED)" in line
+
+
+@pytest.mark.parametrize(
+    ("argv", "expected"),
+    [
+        (["--len", "300"], "LEN 300 is larger than the 258 bytes of data to send (16#8088)"),
+        (["--hex", "01", "--len", "5"], "LEN 5 is larger than the 1 byte of data"),
+        (["--len", "9000", "--family", "S7-1200"], "LEN 9000 is outside 1..8192 on an S7-1200"),
+    ],
+)
+def test_connect_checks_len_before_it_connects(
+    capsys: pytest.CaptureFixture[str], store: str, argv: list[str], expected: str
+) -> None:
+    with socket.socket() as listener:
+        listener.bind(("127.0.0.1", 0))
+        listener.listen(1)
+        listener.setblocking(False)
+        to = f"127.0.0.1:{listener.getsockname()[1]}"
+        line = refused(capsys, "connect", "--store", store, "--to", to, *argv)
+        with pytest.raises(BlockingIOError):
+            listener.accept()  # nobody connected
+    assert "--len: " in line and expected.removesuffix(" (16#8088)") in line
+    if expected.endswith("(16#8088)"):
+        assert line.endswith("or more data (16#8088)")
 
 
 def test_export_refuses_a_missing_folder(
