@@ -64,6 +64,7 @@ from ouc.drivers import (
     split_host_port,
     system_clock,
 )
+from ouc.drivers._control_socket import check_socket_path
 from ouc.drivers._setup import Clock
 from ouc.errors import CertError, ConfigError, OucConnectionError, OucError, Status
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block
@@ -223,8 +224,18 @@ def read_file(path: str, option: str) -> bytes:
 # -- ouc serve -----------------------------------------------------------------------------------
 
 
+def _check_control(path: str | None) -> None:
+    """``--control`` checked before the endpoint starts (its socket is made after)."""
+    if path is not None:
+        try:
+            check_socket_path(path)
+        except ConfigError as exc:
+            raise ConfigError(f"{exc.path}: {exc.message}", path="--control") from exc
+
+
 def _serve(args: argparse.Namespace) -> int:
     one_stdin(**{"--block": args.block, "--reply": args.reply})
+    _check_control(args.control)
     block = load_block(args.block, STANDARD_SERVER)
     if block.role is not Role.PASSIVE:
         raise ConfigError(
@@ -326,6 +337,7 @@ def _check_len(length: int | None, size: int, device: Device) -> None:
 
 def _connect(args: argparse.Namespace) -> int:
     one_stdin(**{"--block": args.block, "--file": args.file})
+    _check_control(args.control)
     block = load_block(args.block, STANDARD_CLIENT)
     if block.role is not Role.ACTIVE:
         raise ConfigError(

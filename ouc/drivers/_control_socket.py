@@ -65,6 +65,20 @@ def check_path(path: Path, hint: str = "give a shorter one with --control") -> s
     return text
 
 
+def check_socket_path(path: str | Path) -> str:
+    """What :meth:`JsonLineServer.start` will need of ``path``, checked before anything else
+    starts (an endpoint that listens and then fails on its control socket confuses its
+    partners): it fits a Unix socket address, its folder exists, and nothing but a socket is
+    there already. ConfigError naming the path otherwise."""
+    text = check_path(Path(path))
+    folder = Path(text).parent
+    if not folder.is_dir():
+        raise ConfigError(f"folder {str(folder)!r} does not exist (create it first)", path=text)
+    if os.path.lexists(text) and not stat.S_ISSOCK(os.lstat(text).st_mode):
+        raise ConfigError("exists and is not a socket; not replacing it", path=text)
+    return text
+
+
 def _read_line(sock: socket.socket) -> bytes:
     """One line (without the newline), at most ``_MAX_LINE`` bytes."""
     data = bytearray()

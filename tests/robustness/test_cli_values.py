@@ -193,6 +193,21 @@ def test_connect_checks_len_before_it_connects(
         assert line.endswith("or more data (16#8088)")
 
 
+@pytest.mark.parametrize("command", ["serve", "connect"])
+def test_a_control_socket_that_cannot_be_made_is_refused_before_anything_starts(
+    capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path, command: str
+) -> None:
+    where = ["--port", "0"] if command == "serve" else ["--to", "127.0.0.1:1"]
+    missing = tmp_path / "none" / "plc.sock"
+    line = refused(capsys, command, "--store", store, *where, "--control", str(missing))
+    assert f"--control: {missing}: folder " in line and "does not exist" in line
+    taken = tmp_path / "plc.sock"
+    taken.write_text("not a socket")
+    line = refused(capsys, command, "--store", store, *where, "--control", str(taken))
+    assert line.endswith("exists and is not a socket; not replacing it")
+    assert taken.read_text() == "not a socket"
+
+
 def test_export_refuses_a_missing_folder(
     capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
 ) -> None:
