@@ -416,17 +416,20 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
     try:
         endpoint.connect()
     except OucConnectionError as exc:
-        if exc.status == Status.PARTNER_CLOSED and not args.own_ip:
-            # A PLC resets a partner that is not its RemoteAddress before any TLS byte (16#80C9
-            # on its side); all this side sees is the reset. Say what would get past it.
-            plant = _plant_hint(endpoint)
-            raise OucConnectionError(
-                f"{exc.message}; if the partner refused this device as its partner (16#80C9 "
-                f"on its side), connect from the plant address it expects: against a mock PLC "
-                f"on this host --own-ip {plant} --map {plant}=127.0.0.2, against a real one "
-                f"from the address its RemoteAddress names",
-                status=exc.status,
-            ) from exc
+        if exc.status == Status.PARTNER_CLOSED:
+            # A PLC resets a partner that is not its RemoteAddress, and one over its connection
+            # limit, before any TLS byte (16#80C9 / 16#8087 on its side); all this side sees is
+            # the reset. Say what would get past it.
+            why = "if the partner is at its connection limit (16#8087 on its side), close one"
+            if not args.own_ip:
+                plant = _plant_hint(endpoint)
+                why += (
+                    "; if it refused this device as its partner (16#80C9 on its side), connect "
+                    f"from the plant address it expects: against a mock PLC on this host "
+                    f"--own-ip {plant} --map {plant}=127.0.0.2, against a real one from the "
+                    "address its RemoteAddress names"
+                )
+            raise OucConnectionError(f"{exc.message}; {why}", status=exc.status) from exc
         if args.to is not None or args.map:
             raise
         host, port = endpoint.target()

@@ -19,6 +19,7 @@ import pytest
 from ouc.certs import CertStore
 from ouc.cli import main
 from ouc.drivers import (
+    ActiveEndpoint,
     AsyncPassiveEndpoint,
     PassiveEndpoint,
     RecordKind,
@@ -157,7 +158,8 @@ def test_serve_in_process_refuses_the_wrong_partner_with_a_hint(
     # The refused client sees only a reset; its error says what would get it accepted (the
     # plant address comes from its own certificate 11's IP SAN).
     assert (
-        "if the partner refused this device as its partner (16#80C9 on its side), connect "
+        "if the partner is at its connection limit (16#8087 on its side), close one; "
+        "if it refused this device as its partner (16#80C9 on its side), connect "
         "from the plant address it expects: against a mock PLC on this host --own-ip "
         "192.168.0.2 --map 192.168.0.2=127.0.0.2, against a real one from the address its "
         "RemoteAddress names (16#80C5)"
@@ -249,3 +251,26 @@ def test_insecure_is_loud(store: CertStore, capsys: pytest.CaptureFixture[str]) 
     assert status == 0
     assert "NOT verified" in captured.err
     assert "INSECURE" in captured.out
+
+
+def test_a_partner_at_its_limit_is_named_in_the_reset_hint(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A mock PLC with --max-connections 1 and one connection held resets the next partner
+    before any TLS byte (16#8087 on its side): the client's error names the limit too."""
+    log = RecordLog()
+    setup = standard_example(store)
+    with PassiveEndpoint(
+        setup.server, address_map=setup.address_map, on_event=log, max_connections=1
+    ) as srv:
+        held = ActiveEndpoint(setup.client, address_map=setup.address_map, reconnect=False)
+        held.connect()
+        try:
+            status = connect_to(store, srv.port, "--own-ip", "192.168.0.2")
+            log.wait_for(RecordKind.LIMIT, timeout=WAIT)
+        finally:
+            held.close()
+    err = capsys.readouterr().err
+    assert status == 2
+    assert "if the partner is at its connection limit (16#8087 on its side), close one" in err
+    assert "16#80C9" not in err  # --own-ip given: the partner check is not the suspect
