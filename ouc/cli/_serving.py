@@ -188,7 +188,8 @@ def serve_blocking(job: ServeJob, share: WorkerShare | None = None) -> int:
         done.wait()
     except KeyboardInterrupt as exc:
         status = stop_status(exc)
-        printer.line(f"{spec.name} {spec.block_name} stopping", None)
+        if share is None:  # a worker: the supervisor says it once for all
+            printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
         if control is not None:
             control.stop()
@@ -272,7 +273,8 @@ async def _serve_loop(job: ServeJob, share: WorkerShare | None) -> int:
         signum = await stop
         if signum is not None:
             status = stop_status(signum)
-            printer.line(f"{spec.name} {spec.block_name} stopping", None)
+            if share is None:  # a worker: the supervisor says it once for all
+                printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
         if control is not None:
             await loop.run_in_executor(None, control.stop)  # it joins its thread

@@ -62,6 +62,7 @@ import traceback
 from collections.abc import Callable
 from typing import IO
 
+from ouc._notation import iso_time
 from ouc.cli._printer import Printer
 from ouc.cli._serving import INTERRUPTED, ServeJob, WorkerShare, stop_status
 from ouc.drivers._passive_common import default_listen
@@ -278,9 +279,18 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
         _stop_all(pids)
         reservation.close()
         signal.pthread_sigmask(signal.SIG_SETMASK, old_mask)
+    # As each worker's own stopped line: the block no longer runs, 16#7000.
     printer.line(
-        f"{name} 16#0000 stopped - {processes} worker processes",
-        {"event": "stopped", "device": job.spec.name, "block": job.spec.block_name},
+        f"{name} 16#7000 stopped - {processes} worker processes",
+        {
+            "event": "stopped",
+            "device": job.spec.name,
+            "block": job.spec.block_name,
+            "status": "16#7000",
+            "local": f"{host}:{port}",
+            "processes": processes,
+            "time": iso_time(time.time()),
+        },
     )
     return status
 

@@ -104,6 +104,11 @@ def test_two_processes_serve_one_port_and_name_the_worker(
     # Each worker stops, then the supervisor says so last (it names no worker).
     assert sorted(doc.get("worker", 0) for doc in stopped) == [0, 1, 2]
     assert rest[-1]["event"] == "stopped" and "worker" not in rest[-1]
+    # The supervisor's stopped event reads as the workers' do: the block stopped, 16#7000.
+    assert {doc["status"] for doc in stopped} == {"16#7000"}
+    assert rest[-1]["processes"] == 2 and rest[-1]["time"].endswith("Z")
+    assert proc.stderr is not None
+    assert proc.stderr.read().count("stopping") == 1  # the supervisor's, once for all
 
 
 def pinned_echoes(cpu: int, context: ssl.SSLContext, port: int, times: int) -> None:
