@@ -119,7 +119,7 @@ class EndpointRecord:
         info = self.info
         if info is not None:
             parts.append(describe_session(info))
-        if self.reason:
+        if self.reason and self.reason != self.kind.value:  # not "closed - closed"
             parts.append(f"- {self.reason}")
         if self.reset:
             parts.append("(reset)")

@@ -545,6 +545,7 @@ def test_disconnect_does_not_wait_for_the_partners_answer(setup: ExampleSetup) -
             closed = client_log.of(RecordKind.CLOSED)
             # Ended by our own close (0000), not by the close timeout running out.
             assert [(r.status, r.reason) for r in closed] == [(Status.NO_JOB, "closed")]
+            assert closed[0].line().endswith("16#7000 closed")  # not "closed - closed"
             assert not released.is_set() and not client.connected
         finally:
             released.set()
