@@ -74,6 +74,9 @@ def test_plc_restarted_with_a_renewed_certificate_is_verified_when_re_establishe
     plc = plant.start_plc("PLC_1", plant.PLC1_IP, 9, log=log)
     channel = plant.channel()
     before = channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    # TLS 1.3: the channel (the client) is connected once it sent its Finished; the PLC only
+    # once it read it. Stopping the PLC in between would end its side before 0001.
+    log.wait_for(RecordKind.CONNECTED, timeout=plant.WAIT)
 
     address = plc.address
     plc.stop()  # the PLC goes away: the channel sees the drop

@@ -48,7 +48,8 @@ class Serve:
             env={**os.environ, "PYTHONUNBUFFERED": "1"},
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pumping = threading.Thread(target=self._pump, daemon=True)
+        self._pumping.start()
         listening = self.next()
         assert listening["event"] == "listening", listening
         self.port = int(listening["local"].rsplit(":", 1)[1])
@@ -71,6 +72,10 @@ class Serve:
         if self.proc.poll() is None:
             self.proc.kill()
         self.proc.wait(WAIT)
+        # The process is gone: its stdout ends, and the pump thread with it. Closing the
+        # stream under the thread instead would fail its read ("I/O operation on closed file").
+        self._pumping.join(WAIT)
+        assert not self._pumping.is_alive()
         for stream in (self.proc.stdout, self.proc.stderr):
             if stream is not None:
                 stream.close()
