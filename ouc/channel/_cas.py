@@ -42,7 +42,12 @@ def _load_certificates(data: bytes, where: str) -> list[x509.Certificate]:
             return x509.load_pem_x509_certificates(data)
         return [x509.load_der_x509_certificate(data)]
     except ValueError as exc:
-        raise StoreError(f"not a certificate: {exc}", path=where) from exc
+        # The parser's own text (an ASN.1 tag, a Rust error kind) helps nobody who gave a file.
+        raise StoreError(
+            "not an X.509 certificate (PEM or DER); give a CA certificate file such as "
+            "ca.pem, .der, .cer or .crt",
+            path=where,
+        ) from exc
 
 
 class TrustedCAs:
@@ -100,6 +105,7 @@ class TrustedCAs:
                 f"{_subject(loaded)} is not a CA certificate (no BasicConstraints CA:TRUE); "
                 "an end-entity certificate is trusted by moving it to the device store's trusted/",
                 status=Status.TLS_NO_VALID_CA,
+                path=None if isinstance(cert, bytes | x509.Certificate) else str(cert),
             )
         return loaded
 

@@ -445,7 +445,14 @@ class ChannelConfig:
                     f"no certificate store at {self.project_store}", path="project_store"
                 )
             project = CertStore(self.project_store, password=password)
-        trust = TrustedCAs(self.cas, folder=self.ca_dir)
+        try:
+            trust = TrustedCAs(self.cas, folder=self.ca_dir)
+        except OucError as exc:
+            # Name the key as well as the file: the file alone does not say which list it is in.
+            folder = None if self.ca_dir is None else str(self.ca_dir)
+            key = "ca_dir" if exc.path is not None and exc.path == folder else "cas"
+            message = exc.message if exc.path in (None, folder) else f"{exc.path}: {exc.message}"
+            raise type(exc)(message, status=exc.status, path=f"{self.path}: {key}") from exc
         return Channel(
             self.connections,
             device_store=self.device_store,

@@ -47,12 +47,23 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     actions = parser.add_subparsers(dest="params_action", metavar="ACTION")
     actions.required = True
 
-    decode = actions.add_parser("decode", help="show a block as a TIA-style table or JSON")
+    decode = actions.add_parser(
+        "decode",
+        help="show a block as a TIA-style table or JSON",
+        description="Show a CONNECT block as TIA shows it: offset, field, type and value of "
+        "every field (or the TIA-view JSON with --json). The block type is detected from the "
+        "length unless --type names it.",
+    )
     source = decode.add_mutually_exclusive_group(required=True)
     source.add_argument(
         "file", nargs="?", help="a block file: JSON or the binary image (- for stdin)"
     )
-    source.add_argument("--hex", help="the block's bytes as hex (spaces and colons allowed)")
+    source.add_argument(
+        "--hex",
+        type=_types.hex_bytes,
+        metavar="HEX",
+        help="the block's bytes as hex (spaces and colons allowed)",
+    )
     decode.add_argument("--type", help="the block type (default: detected from the length)")
     decode.add_argument("--json", action="store_true", help="print the TIA-view JSON instead")
     decode.add_argument(
@@ -62,7 +73,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     decode.set_defaults(func=_decode)
 
-    encode = actions.add_parser("encode", help="write a JSON block as its binary image")
+    encode = actions.add_parser(
+        "encode",
+        help="write a JSON block as its binary image",
+        description="Write a block (TIA-view JSON, or a binary image to re-encode) as the bytes "
+        "the CPU reads: to a file with -o, else as hex on stdout.",
+    )
     encode.add_argument("file", help="a block file (JSON, or binary to re-encode; - for stdin)")
     encode.add_argument(
         "-o", "--output", type=_types.new_file, help="write the bytes here (default: hex to stdout)"
@@ -74,7 +90,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     encode.set_defaults(func=_encode)
 
-    check = actions.add_parser("check", help="validate a block; exit 1 when a rule is broken")
+    check = actions.add_parser(
+        "check",
+        help="validate a block; exit 1 when a rule is broken",
+        description="Check a block against the rules the CPU applies when TSEND_C/TRCV_C/TCON "
+        "start it, for one CPU family and firmware: each broken rule is a finding with the "
+        "STATUS the instruction would show. Exit 0: no findings; 1: findings; 2: bad input.",
+    )
     check.add_argument("file", help="a block file: JSON or the binary image (- for stdin)")
     check.add_argument(
         "--family", default="S7-1500", type=_types.family, help="S7-1200 or S7-1500 (S7-1500)"
@@ -83,11 +105,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--firmware", default="V3.1", type=_types.firmware, help="firmware version (V3.1)"
     )
     check.add_argument(
-        "--own-ip", action="append", default=[], help="the CPU's own IPv4 address (repeatable)"
+        "--own-ip",
+        action="append",
+        default=[],
+        metavar="IP",
+        help="the CPU's own IPv4 address (repeatable)",
     )
-    check.add_argument("--ports-in-use", default="", help="local ports already taken: 2000,2001")
-    check.add_argument("--id", help="the ID input of the instruction (16#80B8)")
-    check.add_argument("--cert-ids", help="certificate IDs in the device's store: 3,9,11")
+    check.add_argument(
+        "--ports-in-use",
+        default="",
+        metavar="PORT,...",
+        help="local ports already taken, 1..65535: 2000,2001",
+    )
+    check.add_argument(
+        "--id",
+        metavar="N",
+        help=f"the ID input of the instruction, 1..{_types.MAX_CONN_ID} "
+        "(16#80B8 when it differs from the block's)",
+    )
+    check.add_argument(
+        "--cert-ids",
+        metavar="ID,...",
+        help="certificate IDs in the device's store: 3,9,11 (16#80ED for one the block names "
+        "and the store lacks)",
+    )
     for service in SYSTEM_SERVICES:
         if service.setting is None:
             continue
@@ -107,15 +148,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _read(args: argparse.Namespace) -> Block:
     strict = not getattr(args, "lenient", False)
     if getattr(args, "hex", None) is not None:
-        text = args.hex.replace(":", " ").strip()
-        text = text[2:] if text.lower().startswith("0x") else text
-        try:
-            data = bytes.fromhex(text)
-        except ValueError:
-            raise ConfigError(
-                "--hex is not hex bytes such as '00 40 00 01'", path="--hex"
-            ) from None
-        return parse(data, args.type, strict=strict)
+        return parse(args.hex, args.type, strict=strict)
     return read_block(args.file, getattr(args, "type", None), strict=strict)
 
 
@@ -158,17 +191,31 @@ def _encode(args: argparse.Namespace) -> int:
     return 0
 
 
+#: What each list option holds and its range: a port no TCP connection can use, an ID the
+#: instruction cannot have or a certificate ID no store can hold is a typing error, not a finding.
+_RANGES = {
+    "--ports-in-use": ("a port", 1, 65535),
+    "--id": ("the ID", 1, _types.MAX_CONN_ID),
+    "--cert-ids": ("a certificate ID", 1, _types.MAX_CERT_ID),
+}
+
+
 def _numbers(text: str | None, option: str) -> list[int]:
-    """``"2000, 2001"`` or ``"16#7D0"`` → ints; ConfigError naming the option otherwise."""
+    """``"2000, 2001"`` or ``"16#7D0"`` → ints in the option's range (:data:`_RANGES`);
+    ConfigError naming the option otherwise."""
+    what, low, high = _RANGES[option]
     values: list[int] = []
     for item in (text or "").replace(";", ",").split(","):
         item = item.strip()
         if not item:
             continue
         try:
-            values.append(int(item[3:], 16) if item.startswith("16#") else int(item))
+            value = int(item[3:], 16) if item.startswith("16#") else int(item)
         except ValueError:
             raise ConfigError(f"{item!r} is not a number", path=option) from None
+        if not low <= value <= high:
+            raise ConfigError(f"{what} must be {low}..{high}, got {item}", path=option)
+        values.append(value)
     return values
 
 

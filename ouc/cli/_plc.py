@@ -26,6 +26,7 @@ import asyncio
 import json
 from typing import Any
 
+from ouc.cli import _types
 from ouc.drivers import (
     CONTROL_OPS,
     CONTROL_TIMEOUT,
@@ -110,7 +111,11 @@ def _plc(args: argparse.Namespace) -> int:
     elif args.op == "req":
         if args.value is None:
             raise ConfigError("req takes the bytes to send, as hex", path="req")
-        request["data"] = args.value.replace(":", "").replace(" ", "").removeprefix("0x")
+        try:
+            data = _types.hex_bytes(args.value)
+        except argparse.ArgumentTypeError as exc:
+            raise ConfigError(str(exc), path="req") from None
+        request["data"] = data.hex()
         request["len"] = args.len
     elif args.value is not None:
         raise ConfigError(f"{args.op} takes no value", path=args.op)
@@ -141,6 +146,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     p.add_argument("value", nargs="?", help="0/1 for cont and en_r, hex bytes for req")
     p.add_argument("--control", required=True, metavar="PATH", help="the endpoint's socket")
-    p.add_argument("--len", type=int, default=0, metavar="N", help="LEN for req (0: all)")
+    p.add_argument(
+        "--len", type=_types.nonnegative_int, default=0, metavar="N", help="LEN for req (0: all)"
+    )
     p.add_argument("--json", action="store_true", help="the state as JSON")
     p.set_defaults(func=_plc)

@@ -27,11 +27,13 @@ from ouc.errors import OucError
 __all__ = [
     "cert_id",
     "common_name",
+    "conn_id",
     "days",
     "device_name",
     "family",
     "firmware",
     "hash_name",
+    "hex_bytes",
     "key_type",
     "length",
     "moment",
@@ -55,8 +57,10 @@ MAX_DAYS = 36500
 MAX_SECONDS = 30 * 86400.0
 #: Largest LEN of TSEND_C/TRCV_C on any CPU (S7-1500: 65536, domain.md §2).
 MAX_LEN = 65536
-#: Certificate IDs are UDInt (TLSServerCertRef/TLSClientCertRef).
+#: Certificate IDs are UDInt (TLSServerCertRef/TLSClientCertRef), as the store's MAX_ID.
 MAX_CERT_ID = 2**32 - 1
+#: The ID input of TSEND_C/TRCV_C and a block's ID: CONN_OUC (Word), 1..4095 (domain.md §2).
+MAX_CONN_ID = 4095
 _INT = re.compile(r"^\s*[+-]?\d{1,20}\s*$")
 
 
@@ -114,6 +118,21 @@ def length(value: str) -> int:
 def cert_id(value: str) -> int:
     """A certificate ID: 1..4294967295 (UDInt; 0 means "no certificate" in a block)."""
     return _integer(value, 1, MAX_CERT_ID, "a certificate ID")
+
+
+def conn_id(value: str) -> int:
+    """A connection ID (the ID input of TSEND_C/TRCV_C): 1..4095."""
+    return _integer(value, 1, MAX_CONN_ID, "a connection ID")
+
+
+def hex_bytes(value: str) -> bytes:
+    """Bytes typed as hex: ``0100FE0C``, ``01 00 fe 0c``, ``01:00:FE:0C`` or with ``0x``."""
+    cleaned = text(value).replace(":", "").replace(" ", "").strip()
+    cleaned = cleaned[2:] if cleaned.lower().startswith("0x") else cleaned
+    try:
+        return bytes.fromhex(cleaned)
+    except ValueError:
+        raise _fail(f"{value!r} is not hex bytes such as '00 40 00 01'") from None
 
 
 def days(value: str) -> int:

@@ -135,3 +135,28 @@ def test_block_variants_for_a_change() -> None:
     assert without_tls(plain.ConnPara) == plain.ConnPara
     with pytest.raises(ConfigError, match="TCON_IP_RFC"):
         check_channel_block(ISO_ON_TCP_EXAMPLE)
+
+
+def test_a_cas_entry_that_is_no_ca_certificate_names_cas_and_the_file(
+    plant: Plant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A block file or an end-entity certificate listed under ``cas``: one line naming the
+    configuration, the key and the file, without the certificate parser's internals."""
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ouc.cli import main
+
+    (tmp_path / "b.json").write_text(dump_json(plant.block()))
+    (tmp_path / "leaf.pem").write_bytes(plant.cert(9).public_bytes(Encoding.PEM))
+    connections = {"A": {"block": "b.json", **START}}
+    for entry, text in (("b.json", "not an X.509 certificate"), ("leaf.pem", "not a CA")):
+        path = tmp_path / "c.json"
+        path.write_text(json.dumps({"cas": [entry], "connections": connections}))
+        with pytest.raises(OucError) as info:
+            ChannelConfig.load(path).build()
+        assert info.value.path == f"{path}: cas"
+        assert text in info.value.message and str(tmp_path / entry) in info.value.message
+        assert main(["channel", "run", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and f"{path}: cas: {tmp_path / entry}: " in err, err
+        assert "ParseError" not in err and "asn1" not in err, err

@@ -178,6 +178,20 @@ def test_plc_refuses_a_value_where_none_belongs(
     assert "com_rst takes no value" in capsys.readouterr().err
 
 
+@pytest.mark.parametrize(
+    ("value", "reason"),
+    [("zz", "is not hex bytes such as"), ("0x12 3", "is not hex"), ("01\udcff", "not valid UTF-8")],
+)
+def test_req_bytes_that_are_not_hex_are_refused_before_the_endpoint_is_asked(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str], value: str, reason: str
+) -> None:
+    """One line naming req and saying what hex looks like, not the parser's words."""
+    assert main(["plc", "--control", str(tmp_path / "x.sock"), "req", value]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ouc: error: req: ") and reason in err, err
+    assert "fromhex" not in err and err.count("\n") == 1
+
+
 def test_com_rst_stop_and_run_on_a_running_connect(
     store: CertStore,
     tmp_path: Path,

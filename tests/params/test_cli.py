@@ -175,6 +175,42 @@ def test_bad_input_is_one_line_on_stderr_and_exit_2(
     assert "Traceback" not in err and "error" in err
 
 
+@pytest.mark.parametrize(
+    ("option", "value", "expected"),
+    [
+        ("--ports-in-use", "-1,99999", "--ports-in-use: a port must be 1..65535, got -1"),
+        ("--ports-in-use", "2000,99999", "--ports-in-use: a port must be 1..65535, got 99999"),
+        ("--ports-in-use", "0", "--ports-in-use: a port must be 1..65535, got 0"),
+        ("--cert-ids", "-5,9", "--cert-ids: a certificate ID must be 1..4294967295, got -5"),
+        ("--cert-ids", "9,99999999999", "must be 1..4294967295, got 99999999999"),
+        ("--id", "-7", "--id: the ID must be 1..4095, got -7"),
+        ("--id", "99999999", "--id: the ID must be 1..4095, got 99999999"),
+        ("--id", "16#1000", "--id: the ID must be 1..4095, got 16#1000"),
+    ],
+)
+def test_check_refuses_numbers_out_of_their_range(
+    capsys: pytest.CaptureFixture[str], option: str, value: str, expected: str
+) -> None:
+    """A port, connection ID or certificate ID nothing can have is bad input (exit 2), neither
+    "OK" nor a finding: ports 1..65535, the ID (CONN_OUC, Word) 1..4095 as domain.md §2 says,
+    certificate IDs 1..2**32-1 (UDInt, the store's limit)."""
+    code, out, err = run(capsys, "check", SERVER_JSON, f"{option}={value}")
+    assert (code, out) == (2, "")
+    assert err.startswith("ouc: error: ") and expected in err and err.count("\n") == 1, err
+
+
+def test_check_takes_the_ends_of_each_range(capsys: pytest.CaptureFixture[str]) -> None:
+    argv = ["--ports-in-use", "1,65535", "--id", "16#FFF", "--cert-ids", "3,9,4294967295"]
+    code, out, _ = run(capsys, "check", SERVER_JSON, *argv)
+    assert code == 1 and "instruction's ID input is 4095" in out  # the block's ID is 1
+
+
+def test_decode_hex_names_the_flag_once(capsys: pytest.CaptureFixture[str]) -> None:
+    code, out, err = run(capsys, "decode", "--hex", "zz")
+    assert (code, out) == (2, "")
+    assert err.count("--hex") == 1 and "argument --hex: 'zz' is not hex bytes" in err, err
+
+
 def test_unknown_action_exits_2_without_a_traceback(capsys: pytest.CaptureFixture[str]) -> None:
     # The "params" parser itself comes from the dispatcher's parser class, which prints usage
     # before the error line; the actions' own parsers print the error line alone.
