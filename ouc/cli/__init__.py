@@ -67,6 +67,7 @@ _FLAGS: dict[tuple[str | None, str], str] = {
     (None, "idle_timeout"): "--idle-timeout",
     (None, "password"): "--password-env",
     ("serve", "receive_len"): "--len",
+    ("demo", "timeout"): "--timeout",
     ("connect", "receive_len"): "--reply-len (the reply's TRCV_C LEN; default: the length sent)",
 }
 

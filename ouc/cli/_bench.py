@@ -34,8 +34,12 @@ class _TakesAnything(OneLineParser):
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
-    """Add the ``ouc bench`` stub: any arguments, one line on stderr, exit 2."""
-    parser = sub.add_parser("bench", help="gone: see 'ouc load' and 'python -m benchmarks'")
+    """Add the ``ouc bench`` stub: any arguments, one line on stderr, exit 2.
+
+    It has no ``help``, so ``ouc --help`` does not list it (argparse lists only the commands
+    that have one): the command list shows what there is, the stub answers who types it.
+    """
+    parser = sub.add_parser("bench")
     parser.__class__ = _TakesAnything
 
 

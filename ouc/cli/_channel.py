@@ -82,7 +82,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     commands = parser.add_subparsers(dest="channel_command", metavar="COMMAND")
     commands.required = True
 
-    run = commands.add_parser("run", help="run the channel a configuration file describes")
+    run = commands.add_parser(
+        "run",
+        help="run the channel a configuration file describes",
+        description=(
+            "Start the channel CONFIG describes: connect each connection whose "
+            "ForceConnectionState start value is 1, print one line per event (connecting, "
+            "connected, failed or dropped with its 16#80xx status, ...), serve the control socket "
+            "for 'ouc channel set/restart/status', and run until Ctrl-C or SIGTERM."
+        ),
+    )
     run.add_argument(
         "config",
         metavar="CONFIG",
@@ -157,7 +166,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     _add_locator(restart)
     restart.set_defaults(func=_restart)
 
-    status = commands.add_parser("status", help="the connections of a running channel")
+    status = commands.add_parser(
+        "status",
+        help="the connections of a running channel",
+        description=(
+            "Show each connection of a running channel: state and STATUS, "
+            "ForceConnectionState and UseAlternativeAddress, the address in use, the TLS "
+            "security, the PLC certificate seen and why the last attempt failed (a table, or "
+            "--json). The channel is found through "
+            "--control, --config, $OUC_CHANNEL_CONTROL or the one *.ouc.sock in this folder."
+        ),
+    )
     _add_locator(status)
     status.set_defaults(func=_status)
 

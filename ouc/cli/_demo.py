@@ -47,6 +47,8 @@ from ouc.transport import SessionInfo
 __all__ = ["register", "run_demo"]
 
 _VALUES = {"Var1": True, "Var2": "Hello World!"}
+#: Seconds the whole demo may take by default: it needs well under one on an idle machine.
+TIMEOUT = 60.0
 
 
 def _cert_id(store: CertStore, der: bytes | None) -> int | None:
@@ -70,13 +72,30 @@ def _peer(store: CertStore, info: SessionInfo | None) -> dict[str, Any]:
     }
 
 
-def run_demo(store_dir: Path, *, timeout: float = 10.0) -> dict[str, Any]:
+def run_demo(store_dir: Path, *, timeout: float = TIMEOUT) -> dict[str, Any]:
     """Run the example with a new store in ``store_dir``; returns the report as a dict.
 
+    ``timeout`` bounds the whole run, from making the store to the server's last record: each
+    wait gets what is left, and a run that is not done in time fails rather than reports.
+
     Raises:
+        WaitTimeoutError: not done within ``timeout`` seconds (``path`` "timeout").
         OucError: a step failed (its status says which); the report is then not complete.
     """
     started = time.monotonic()
+    deadline = started + timeout
+
+    def left(step: str) -> float:
+        """The seconds left for ``step``; WaitTimeoutError when none are."""
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            raise WaitTimeoutError(
+                f"the demo was not done within {timeout:g} s (it was {step}); give it more "
+                f"seconds (default {TIMEOUT:g})",
+                path="timeout",
+            )
+        return remaining
+
     store = example_store(store_dir, now=dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5))
     setup = standard_example(store)
     send_layout, receive_layout = send_data_layout(), received_data_layout()
@@ -95,7 +114,7 @@ def run_demo(store_dir: Path, *, timeout: float = 10.0) -> dict[str, Any]:
         client = ActiveEndpoint(
             setup.client,
             address_map=setup.address_map,
-            connect_timeout=timeout,
+            connect_timeout=left("making the certificate store"),
             reconnect=False,
             on_event=client_log,
         )
@@ -103,17 +122,20 @@ def run_demo(store_dir: Path, *, timeout: float = 10.0) -> dict[str, Any]:
             client_info = client.info
             client.send(data)
             try:
-                received, peer = frames.get(timeout=timeout)
+                received, peer = frames.get(timeout=left("connecting PLC_2 to PLC_1"))
             except queue.Empty:
                 raise WaitTimeoutError(
-                    f"the server received no frame within {timeout:g} s"
+                    f"the server received no frame within {timeout:g} s", path="timeout"
                 ) from None
-            server_connected = server_log.wait_for(RecordKind.CONNECTED, timeout=timeout)
+            server_connected = server_log.wait_for(
+                RecordKind.CONNECTED, timeout=left("waiting for the frame")
+            )
             local = client.local_address
             # CONT 1→0: TSEND_C shows 7003 while the connection is terminated, then 0003.
             client.disconnect()
-        server_closed = server_log.wait_for(RecordKind.CLOSED, timeout=timeout)
+        server_closed = server_log.wait_for(RecordKind.CLOSED, timeout=left("disconnecting"))
         listening = server_log.of(RecordKind.LISTENING)[0].local
+    left("waiting for PLC_1 to see the disconnection")
     values = receive_layout.decode(received)
     sent_lines, sent_json = value_lines(send_layout, data)
     received_lines, received_json = value_lines(receive_layout, received)
@@ -197,14 +219,31 @@ def _text(report: dict[str, Any], kept: bool) -> str:
     return "\n".join(out)
 
 
+def _new_folder(folder: Path) -> None:
+    """Make the empty folder ``--keep-store`` names (its parent must exist); ConfigError naming
+    the flag and the folder when it is not empty or cannot be made or written."""
+    try:
+        if folder.exists() and any(folder.iterdir()):
+            raise ConfigError(
+                f"{folder} exists and is not empty; give a new folder for the demo's store",
+                path="--keep-store",
+            )
+        folder.mkdir(exist_ok=True)
+        probe = folder / ".ouc-write-test"
+        probe.touch()
+        probe.unlink()
+    except OSError as exc:
+        raise ConfigError(
+            f"cannot make or write the folder {folder} ({exc.strerror or exc}); give a folder "
+            "whose parent exists and that you can write",
+            path="--keep-store",
+        ) from exc
+
+
 def _demo(args: argparse.Namespace) -> int:
     if args.keep_store is not None:
         folder = Path(args.keep_store)
-        if folder.exists() and any(folder.iterdir()):
-            raise ConfigError(
-                "exists and is not empty; give a new folder for the demo's store",
-                path="--keep-store",
-            )
+        _new_folder(folder)
         report = run_demo(folder, timeout=args.timeout)
     else:
         with tempfile.TemporaryDirectory(prefix="ouc-demo-") as tmp:
@@ -233,6 +272,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--keep-store", metavar="DIR", help="create the store here and keep it (default: temporary)"
     )
     p.add_argument(
-        "--timeout", type=_types.seconds, default=10.0, metavar="S", help="seconds per step"
+        "--timeout",
+        type=_types.seconds,
+        default=TIMEOUT,
+        metavar="S",
+        help=f"seconds the whole demo may take, store included; past them it fails with "
+        f"exit 2 (default {TIMEOUT:g})",
     )
     p.set_defaults(func=_demo)

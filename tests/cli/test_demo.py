@@ -97,3 +97,27 @@ def test_python_m_ouc_demo() -> None:
     assert done.returncode == 0, done.stderr
     assert "Var2 = 'Hello World!'" in done.stdout and done.stderr == ""
     assert time.monotonic() - started < WAIT
+
+
+def test_timeout_bounds_the_whole_demo(capsys: pytest.CaptureFixture[str]) -> None:
+    """Making the store alone takes longer than a millisecond: the demo must not report OK."""
+    assert main(["demo", "--timeout", "0.001"]) == 2
+    captured = capsys.readouterr()
+    assert "OK" not in captured.out
+    err = captured.err
+    assert err.startswith("ouc: error: --timeout: the demo was not done within 0.001 s"), err
+    assert "give it more seconds" in err and err.count("\n") == 1
+
+
+def test_keep_store_that_cannot_be_made_names_the_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    missing = tmp_path / "no" / "such" / "folder"
+    file = tmp_path / "a-file"
+    file.write_text("")
+    for folder in (missing, file):
+        assert main(["demo", "--keep-store", str(folder)]) == 2
+        err = capsys.readouterr().err
+        assert err.startswith(f"ouc: error: --keep-store: cannot make or write the folder {folder}")
+        assert err.count("\n") == 1
+    assert not missing.parent.exists()  # no folders made on the way
