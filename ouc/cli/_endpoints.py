@@ -208,14 +208,6 @@ def host_port(text: str, option: str, default_port: int | None = None) -> tuple[
     return host or "127.0.0.1", port
 
 
-def parse_hex(text: str, option: str) -> bytes:
-    cleaned = text.replace(":", "").replace(" ", "").removeprefix("0x")
-    try:
-        return bytes.fromhex(cleaned)
-    except ValueError as exc:
-        raise ConfigError("is not hexadecimal bytes", path=option) from exc
-
-
 def read_file(path: str, option: str) -> bytes:
     """The bytes of the file ``option`` names (``-``: stdin)."""
     return read_input(path, option)
@@ -294,7 +286,7 @@ def _answer(args: argparse.Namespace) -> Behaviour:
     if args.reply is not None:
         return reply(read_file(args.reply, "--reply"))
     if args.reply_hex is not None:
-        return reply(parse_hex(args.reply_hex, "--reply-hex"))
+        return reply(args.reply_hex)
     return receive_only()
 
 
@@ -306,7 +298,7 @@ def _payload(args: argparse.Namespace) -> tuple[bytes, Layout | None]:
     if len(sources) > 1 or (sources and (args.db or args.set)):
         raise ConfigError("give one of --db (with --set), --hex or --file")
     if args.hex is not None:
-        return parse_hex(args.hex, "--hex"), None
+        return args.hex, None
     if args.file is not None:
         return read_file(args.file, "--file"), None
     layout = read_layout(args.db, "--db") if args.db else send_data_layout()
@@ -613,7 +605,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     answer.add_argument(
         "--reply", metavar="FILE", help="answer every frame with this file (- for stdin)"
     )
-    answer.add_argument("--reply-hex", metavar="HEX", help="answer every frame with these bytes")
+    answer.add_argument(
+        "--reply-hex",
+        type=_types.hex_bytes,
+        metavar="HEX",
+        help="answer every frame with these bytes",
+    )
     p.add_argument(
         "--max-connections", type=_types.positive_int, default=64, metavar="N", help="(64)"
     )
@@ -659,7 +656,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--bind", metavar="HOST[:PORT]", help="local address to connect from")
     p.add_argument("--db", metavar="LAYOUT", help="the data block to send (default: Send_Data)")
     p.add_argument("--set", action="append", metavar="PATH=VALUE", help="a value, e.g. Var2='Hi'")
-    p.add_argument("--hex", metavar="HEX", help="send these bytes instead of a data block")
+    p.add_argument(
+        "--hex",
+        type=_types.hex_bytes,
+        metavar="HEX",
+        help="send these bytes instead of a data block",
+    )
     p.add_argument("--file", metavar="FILE", help="send this file's bytes (- for stdin)")
     p.add_argument(
         "--count", type=_types.positive_int, default=1, metavar="N", help="send N times (1)"

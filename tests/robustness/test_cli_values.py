@@ -208,6 +208,14 @@ def test_a_control_socket_that_cannot_be_made_is_refused_before_anything_starts(
     assert taken.read_text() == "not a socket"
 
 
+@pytest.mark.parametrize(("command", "flag"), [("connect", "--hex"), ("serve", "--reply-hex")])
+def test_hex_bytes_that_are_not_hex_name_their_flag_once(
+    capsys: pytest.CaptureFixture[str], command: str, flag: str
+) -> None:
+    line = refused(capsys, command, flag, "zz")
+    assert line.count(flag) == 1 and f"argument {flag}: 'zz' is not hex bytes" in line
+
+
 def test_export_refuses_a_missing_folder(
     capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
 ) -> None:
