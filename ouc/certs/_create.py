@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 import ipaddress
+import re
 from collections.abc import Sequence
 from enum import Enum
 
@@ -192,14 +193,41 @@ def _sans(
             raise CertError(f"{text!r} is not an IP address", path="ip_sans") from exc
     for text in dns_sans:
         name = text.strip().rstrip(".")
-        if not name or any(not part for part in name.split(".")) or not name.isascii():
-            raise CertError(f"{text!r} is not a DNS name", path="dns_sans")
+        problem = _dns_problem(name)
+        if problem is not None:
+            raise CertError(f"{text!r} is not a DNS name: {problem}", path="dns_sans")
         names.append(x509.DNSName(name))
     for text in uri_sans:
         if ":" not in text:
             raise CertError(f"{text!r} is not a URI (scheme:...)", path="uri_sans")
         names.append(x509.UniformResourceIdentifier(text.strip()))
     return names
+
+
+_DNS_LABEL = re.compile(r"[A-Za-z0-9](?:[A-Za-z0-9-]{0,61}[A-Za-z0-9])?")
+
+
+def _dns_problem(name: str) -> str | None:
+    """Why ``name`` is not a host name for a dNSName SAN (RFC 1123 labels: letters, digits and
+    inner hyphens, 1..63 characters, 253 in all; RFC 6125 allows a leftmost ``*``); None when
+    it is one. Peers match such a SAN against the name they connected to, and no name they
+    can connect to holds a space or a ``!``."""
+    if not name:
+        return "it is empty"
+    if len(name) > 253:
+        return "longer than 253 characters"
+    labels = name.split(".")
+    for position, label in enumerate(labels):
+        if position == 0 and label == "*" and len(labels) > 1:
+            continue
+        if not label:
+            return "an empty label (two dots in a row)"
+        if not _DNS_LABEL.fullmatch(label):
+            return (
+                f"the label {label!r} may hold only letters, digits and inner hyphens "
+                "(1..63 characters)"
+            )
+    return None
 
 
 def create_certificate(

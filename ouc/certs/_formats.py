@@ -9,7 +9,8 @@ same file, optionally encrypted), ``.p12``/``.pfx`` (PKCS#12 with a password), `
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+import warnings
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 from cryptography import x509
@@ -164,21 +165,71 @@ def _parse_failure(exc: ValueError, data: bytes, pem: bool) -> str:
     parse (its ASN.1 parser reports a Rust debug dump), or which PEM blocks the file holds."""
     text = str(exc)
     if pem and b"-----BEGIN CERTIFICATE-----" not in data:
-        found = sorted({m.decode() for m in _PEM_TYPE.findall(data)}) or ["none readable"]
-        return f"the PEM data holds no CERTIFICATE block (PEM blocks: {', '.join(found)})"
+        return f"the PEM data holds no CERTIFICATE block ({_pem_blocks(data)})"
     what = "a CERTIFICATE block is not" if pem else "not PEM (no -----BEGIN line) and not"
-    match = _PARSE_ERROR.search(text)
-    if match is None:
+    detail = _asn1_detail(text)
+    if detail is None:
         if "Unable to load PEM file" in text:  # cryptography's pointer to its FAQ
             return f"the PEM data is not valid PEM ({text.rsplit('. ', 1)[-1]})"
         return f"{what} a DER X.509 certificate ({text})"
+    return f"{what} a DER X.509 certificate ({detail})"
+
+
+def _pem_blocks(data: bytes) -> str:
+    found = sorted({m.decode() for m in _PEM_TYPE.findall(data)}) or ["none readable"]
+    return f"PEM blocks: {', '.join(found)}"
+
+
+def _asn1_detail(text: str) -> str | None:
+    """The kind and field of a cryptography ASN.1 ``ParseError`` dump, in words; None when
+    ``text`` is not one."""
+    match = _PARSE_ERROR.search(text)
+    if match is None:
+        return None
     kind, location = match.groups()
     if kind == "ShortData":
-        return f"{what} a DER X.509 certificate (too short)"
+        return "too short"
     if not location:
-        return f"{what} a DER X.509 certificate ({kind})"
+        return kind
     fields = [part.strip().strip('"').split("::")[-1] for part in location.split(",")]
-    return f"{what} a DER X.509 certificate (at {'.'.join(fields)}: {kind})"
+    return f"at {'.'.join(fields)}: {kind}"
+
+
+def _der_kind(data: bytes) -> str | None:
+    """What DER bytes that are not a revocation list are instead, when ouc can tell."""
+    probes: tuple[tuple[str, Callable[[], object]], ...] = (
+        ("an X.509 certificate", lambda: x509.load_der_x509_certificate(data)),
+        ("a certificate signing request", lambda: x509.load_der_x509_csr(data)),
+        ("a private key", lambda: serialization.load_der_private_key(data, None)),
+        ("a public key", lambda: serialization.load_der_public_key(data)),
+    )
+    for name, probe in probes:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            try:
+                probe()
+            except TypeError:  # an encrypted private key: a key all the same
+                return name if "key" in name else None
+            except Exception:  # not this kind either
+                continue
+        return name
+    return None
+
+
+def _not_a_crl(exc: Exception, data: bytes) -> str:
+    """Why bytes are not a revocation list, saying what they are when ouc can tell."""
+    if not data.strip():
+        return "the input is empty"
+    if b"-----BEGIN" in data:
+        if b"-----BEGIN X509 CRL-----" not in data:
+            return f"the PEM data holds no X509 CRL block ({_pem_blocks(data)})"
+        return f"the X509 CRL block does not parse ({_asn1_detail(str(exc)) or exc})"
+    kind = _der_kind(data)
+    if kind == "an X.509 certificate":
+        return f"it is {kind} (import it as .der, or from stdin with --format der)"
+    if kind is not None:
+        return f"it is {kind}"
+    return f"not PEM and not a DER X.509 revocation list ({_asn1_detail(str(exc)) or exc})"
 
 
 def load_crl(data: bytes, *, where: str = "crl") -> x509.CertificateRevocationList:
@@ -195,7 +246,8 @@ def _load_crl(data: bytes, where: str) -> x509.CertificateRevocationList:
         else:
             crl = x509.load_der_x509_crl(data)
     except ValueError as exc:
-        raise CertError(f"{where}: not a revocation list ({exc})", path=where) from exc
+        why = _not_a_crl(exc, data)
+        raise CertError(f"{where}: not a revocation list: {why}", path=where) from exc
     except Exception as exc:  # e.g. InvalidVersion
         raise CertError(f"{where}: not a usable revocation list ({exc})", path=where) from exc
     return check_crl(crl, where)

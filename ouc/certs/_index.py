@@ -123,11 +123,30 @@ def _to_json(index: Index) -> bytes:
     return (json.dumps(doc, indent=2) + "\n").encode()
 
 
+#: How to get a store back whose index is damaged; the certificate and key files survive it.
+RECOVER = (
+    "restore index.json from a backup, or start a new store ('ouc certs init --store NEW') and "
+    "import the files in certs/ and keys/ (named by ID) with 'ouc certs import FILE --key KEY'"
+)
+
+
+def _damaged(where: str, why: str) -> StoreError:
+    return StoreError(f"the store's index is damaged ({why}); {RECOVER}", path=where)
+
+
 def _from_json(data: bytes, where: str) -> Index:
     try:
         doc = json.loads(data)
-        if doc.get("format") != FORMAT:
-            raise StoreError(f"not an ouc certificate store index ({FORMAT})", path=where)
+    except (ValueError, UnicodeDecodeError) as exc:
+        raise _damaged(where, "not JSON") from exc
+    if not isinstance(doc, dict):
+        raise _damaged(where, f"a JSON {type(doc).__name__} where an object belongs")
+    if doc.get("format") != FORMAT:
+        raise StoreError(
+            f"not an ouc certificate store index ({FORMAT}); {RECOVER}",
+            path=where,
+        )
+    try:
         entries = {int(e["id"]): Entry(**e) for e in doc["certificates"]}
         revocations = {
             int(ca): Revocations(
@@ -143,10 +162,10 @@ def _from_json(data: bytes, where: str) -> Index:
             devices={str(n): tuple(int(i) for i in ids) for n, ids in doc["devices"].items()},
             revocations=revocations,
         )
-    except StoreError:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise StoreError(f"damaged index: {exc}", path=where) from exc
+    except KeyError as exc:
+        raise _damaged(where, f"the field {exc} is missing") from exc
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise _damaged(where, "a field holds a value of the wrong kind") from exc
 
 
 def read_index(folder: Path) -> tuple[Index, tuple[int, int, int]]:

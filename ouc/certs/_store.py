@@ -20,6 +20,7 @@ import datetime as dt
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
+from typing import Literal
 
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes
@@ -58,6 +59,9 @@ _CA_DAYS = 3650
 _LEAF_DAYS = 730
 _CRL_DAYS = 30
 
+#: What :meth:`CertStore.replace` did with the ID's private key.
+KeyOutcome = Literal["kept", "replaced", "dropped", "none"]
+
 
 class CertStore(StoreBase):
     """A certificate store folder. Open an existing one with ``CertStore(path, password=...)``;
@@ -89,6 +93,11 @@ class CertStore(StoreBase):
         folder = Path(path)
         if (folder / "index.json").exists():
             raise StoreError("a certificate store already exists here", path=str(folder))
+        if folder.exists() and not folder.is_dir():
+            raise StoreError(
+                "this is a file, not a folder; a store is a folder: name a new or empty one",
+                path=str(folder),
+            )
         folder.mkdir(parents=True, exist_ok=True)
         write_index(folder, Index())
         store = cls(folder, password=password)
@@ -299,22 +308,45 @@ class CertStore(StoreBase):
         return cert
 
     @writes
-    def replace(self, cert_id: int, cert: x509.Certificate, key: PrivateKey | None = None) -> None:
-        """Swap in a new certificate (e.g. from a .p12) under the same ID.
+    def replace(
+        self,
+        cert_id: int,
+        cert: x509.Certificate,
+        key: PrivateKey | None = None,
+        *,
+        drop_key: bool = False,
+        change_use: bool = False,
+    ) -> KeyOutcome:
+        """Swap in a new certificate (e.g. from a .p12) under the same ID; returns what became
+        of the ID's private key: "kept", "replaced" (by ``key``), "dropped" or "none".
 
-        The stored key is kept when it matches the new certificate, replaced by ``key`` when one
-        is given, and dropped otherwise.
+        The ID keeps what endpoints rely on, or the swap is refused: a stored private key is
+        kept when the new certificate's public key matches it and replaced by ``key`` when one
+        is given. Without a matching key the stored one would be lost and the ID could no
+        longer serve TLS (16#80E2 at the next ``ouc serve``), so that is refused unless
+        ``drop_key`` says so. A CA turning into an end-entity certificate, or the other way
+        round, changes what every TCON block naming the ID means, so that needs ``change_use``.
 
         Raises:
-            CertError: ``key`` does not belong to ``cert``.
+            CertError: ``key`` does not belong to ``cert``; the stored key does not match and
+                neither ``key`` nor ``drop_key`` is given; the use changes without
+                ``change_use``.
         """
         index = self._current()
         entry = self.entry(cert_id)
         self._check_pair(cert, key)
+        self._check_use(cert_id, cert, change_use)
         keep = False
         if key is None and entry.key_file is not None:
             old_key = self.private_key(cert_id)
             keep = old_key is not None and old_key.public_key() == cert.public_key()
+            if not keep and not drop_key:
+                raise CertError(
+                    "the stored private key does not match the new certificate's public key; "
+                    "give the new certificate's key (--key FILE, or a .p12 holding both), or "
+                    "--drop-key to store the certificate without a key",
+                    path=f"ID {cert_id}",
+                )
         updated = Entry(
             id=cert_id,
             cert_file="",
@@ -327,6 +359,27 @@ class CertStore(StoreBase):
             key_encrypted=entry.key_encrypted if keep else False,
         )
         self._write_entry(index, updated, cert, key, keep_key=keep)
+        if keep:
+            return "kept"
+        if key is not None:
+            return "replaced"
+        return "dropped" if entry.key_file is not None else "none"
+
+    def _check_use(self, cert_id: int, cert: x509.Certificate, change_use: bool) -> None:
+        """Refuse a replace that turns a CA into an end-entity certificate or back, unless
+        ``change_use``. A damaged stored certificate has no use to keep: it is replaced."""
+        try:
+            was_ca = self.is_ca(cert_id)
+        except StoreError:
+            return
+        if was_ca == is_ca(cert) or change_use:
+            return
+        old, new = ("a CA", "an end-entity") if was_ca else ("an end-entity", "a CA")
+        raise CertError(
+            f"holds {old} certificate and the new one is {new} certificate; pass "
+            "--change-use if that is meant, or import it under a new ID ('ouc certs import')",
+            path=f"ID {cert_id}",
+        )
 
     @writes
     def delete(self, cert_id: int) -> None:
@@ -508,10 +561,14 @@ class CertStore(StoreBase):
         *,
         password: str | bytes | None = None,
         key_path: str | Path | None = None,
-    ) -> None:
+        drop_key: bool = False,
+        change_use: bool = False,
+    ) -> KeyOutcome:
         """:meth:`replace` with the certificate (and key) read from a file or .p12."""
         bundle = read_bundle(path, password=password, key_path=key_path)
-        self.replace(cert_id, bundle.cert, bundle.key)
+        return self.replace(
+            cert_id, bundle.cert, bundle.key, drop_key=drop_key, change_use=change_use
+        )
 
     def replace_from_bytes(
         self,
@@ -522,10 +579,14 @@ class CertStore(StoreBase):
         where: str = "<stdin>",
         password: str | bytes | None = None,
         key_path: str | Path | None = None,
-    ) -> None:
+        drop_key: bool = False,
+        change_use: bool = False,
+    ) -> KeyOutcome:
         """:meth:`replace_from_file` for bytes (stdin): ``suffix`` names their format."""
         bundle = bundle_from(data, suffix=suffix, where=where, password=password, key_path=key_path)
-        self.replace(cert_id, bundle.cert, bundle.key)
+        return self.replace(
+            cert_id, bundle.cert, bundle.key, drop_key=drop_key, change_use=change_use
+        )
 
     def export(
         self,

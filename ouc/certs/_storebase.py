@@ -299,7 +299,8 @@ class StoreBase:
             raise StoreError(f"certificate ID {cert_id} is outside 1..{MAX_ID}", path="cert_id")
         if cert_id in index.entries or cert_id in index.retired:
             raise StoreError(
-                f"certificate ID {cert_id} is already used (IDs are never reused)",
+                f"certificate ID {cert_id} is already used (IDs are never reused); choose one "
+                "never used, or leave it out for the next free ID ('ouc certs list' shows them)",
                 path="cert_id",
             )
         return cert_id

@@ -149,10 +149,28 @@ def export_cert(
 
 
 def export_crl(store: CertStore, ca_id: int, path: str | Path) -> Path:
-    """Write the CA's revocation list as DER (``.crl``); StoreError when it has none."""
+    """Write the CA's revocation list as DER (``.crl``) or PEM (``.pem``).
+
+    Raises:
+        StoreError: no such ID; the ID is not a CA (the line names its issuing CA, whose list
+            would name it); the CA has revoked nothing yet, so it has no list.
+    """
+    entry = store.entry(ca_id)
+    if not store.is_ca(ca_id):
+        issuer = entry.issuer_id
+        where = (
+            f"export its issuing CA's: 'ouc certs export {issuer} FILE.crl'"
+            if issuer is not None
+            else "its issuer is not in the store"
+        )
+        raise StoreError(f"not a CA, so it has no revocation list; {where}", path=f"ID {ca_id}")
     crl = store.crl(ca_id)
     if crl is None:
-        raise StoreError(f"CA {ca_id} has no revocation list (nothing revoked yet)")
+        raise StoreError(
+            "a CA with no revocation list yet: it has revoked nothing "
+            "('ouc certs revoke ID' revokes a certificate it issued)",
+            path=f"ID {ca_id}",
+        )
     target = Path(path)
     write_atomic(target, crl_bytes(crl, pem=target.suffix.lower() == ".pem"))
     return target

@@ -14,7 +14,8 @@ import datetime as dt
 import json
 import os
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -23,7 +24,7 @@ from ouc.certs import KEY_TYPES, CertRow, CertStore, Template
 from ouc.cli import _types
 from ouc.cli._inputs import STDIN, read_input
 from ouc.device import Device
-from ouc.errors import ConfigError
+from ouc.errors import ConfigError, OucError
 
 __all__ = ["register"]
 
@@ -50,8 +51,32 @@ def _env_password(name: str | None, option: str = "--password-env") -> str | Non
     return value
 
 
+def _store_folder(args: argparse.Namespace) -> Path:
+    """``--store``, refused when it names a file: the library would only say "File exists"."""
+    folder = Path(args.store)
+    if folder.exists() and not folder.is_dir():
+        raise ConfigError(
+            f"{args.store} is a file, not a folder; give --store a store's folder, or a new or "
+            "empty one for 'ouc certs init'",
+            path="--store",
+        )
+    return folder
+
+
 def _open(args: argparse.Namespace) -> CertStore:
-    return CertStore(args.store, password=os.environ.get(STORE_PASSWORD_ENV))
+    return CertStore(_store_folder(args), password=os.environ.get(STORE_PASSWORD_ENV))
+
+
+@contextmanager
+def _flags(**flags: str) -> Iterator[None]:
+    """Name the flag the user typed in a library error that names the Python argument
+    (``cert_id="--id"``)."""
+    try:
+        yield
+    except OucError as exc:
+        if exc.path in flags:
+            exc.path = flags[exc.path]
+        raise
 
 
 def _emit(args: argparse.Namespace, doc: Any, text: str) -> int:
@@ -105,31 +130,40 @@ def _table(rows: Sequence[CertRow]) -> str:
 
 
 def _init(args: argparse.Namespace) -> int:
-    store = CertStore.init(args.store, now=_now(args), password=os.environ.get(STORE_PASSWORD_ENV))
+    store = CertStore.init(
+        _store_folder(args), now=_now(args), password=os.environ.get(STORE_PASSWORD_ENV)
+    )
     ids = store.ids()
     return _emit(args, {"store": str(store.path), "ids": ids}, f"created {store.path}: CAs {ids}")
 
 
 def _create(args: argparse.Namespace) -> int:
+    if args.firmware and not args.family:
+        raise ConfigError(
+            "needs --family S7-1200 or S7-1500 (the firmware refines which keys that family "
+            "supports)",
+            path="--firmware",
+        )
     store = _open(args)
     device = None
     if args.family:
         firmware = args.firmware or ("V4.6" if "1200" in args.family else "V3.1")
         device = Device.from_text(args.family, firmware)
-    new_id = store.create(
-        common_name=args.cn,
-        template=Template.from_text(args.template),
-        now=_now(args),
-        key_type=args.key,
-        issuer_id=args.issuer,
-        days=args.days,
-        ip_sans=args.ip,
-        dns_sans=args.dns,
-        uri_sans=args.uri,
-        hash_name=args.hash,
-        device=device,
-        cert_id=args.id,
-    )
+    with _flags(cert_id="--id"):
+        new_id = store.create(
+            common_name=args.cn,
+            template=Template.from_text(args.template),
+            now=_now(args),
+            key_type=args.key,
+            issuer_id=args.issuer,
+            days=args.days,
+            ip_sans=args.ip,
+            dns_sans=args.dns,
+            uri_sans=args.uri,
+            hash_name=args.hash,
+            device=device,
+            cert_id=args.id,
+        )
     for name in args.assign:
         store.assign(name, [new_id])
     return _emit(args, {"id": new_id}, f"created ID {new_id}")
@@ -140,6 +174,13 @@ def _list(args: argparse.Namespace) -> int:
     rows = store.rows()
     if args.device:
         assigned = set(store.device_ids(args.device))
+        if not assigned:
+            known = ", ".join(sorted(store.devices())) or "none yet"
+            raise ConfigError(
+                f"no certificates are assigned to device {args.device} (devices with "
+                f"certificates: {known}); 'ouc certs assign {args.device} ID' assigns one",
+                path="--device",
+            )
         rows = [r for r in rows if r.id in assigned]
     return _emit(args, [r.as_json() for r in rows], _table(rows))
 
@@ -206,13 +247,18 @@ def _replace(args: argparse.Namespace) -> int:
     store = _open(args)
     password = _env_password(args.password_env)
     suffix = _stdin_suffix(args)
+    rules = {"drop_key": args.drop_key, "change_use": args.change_use}
     if suffix is None:
-        store.replace_from_file(args.id, args.file, password=password, key_path=args.key)
+        key = store.replace_from_file(
+            args.id, args.file, password=password, key_path=args.key, **rules
+        )
     else:
         data = read_input(STDIN)
-        store.replace_from_bytes(args.id, data, suffix=suffix, password=password, key_path=args.key)
+        key = store.replace_from_bytes(
+            args.id, data, suffix=suffix, password=password, key_path=args.key, **rules
+        )
     source = "stdin" if suffix else args.file
-    return _emit(args, {"id": args.id}, f"replaced ID {args.id} from {source}")
+    return _emit(args, {"id": args.id}, f"replaced ID {args.id} from {source}; private key {key}")
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -242,6 +288,8 @@ def _import(args: argparse.Namespace) -> int:
     store = _open(args)
     password = _env_password(args.password_env)
     suffix = _stdin_suffix(args)
+    if (suffix or Path(args.file).suffix).lower() == ".crl":
+        return _import_crl(args, store, suffix)
     if suffix is None:
         ids = store.import_file(args.file, password=password, key_path=args.key)
     else:
@@ -250,6 +298,24 @@ def _import(args: argparse.Namespace) -> int:
     for name in args.assign:
         store.assign(name, ids[:1])
     return _emit(args, {"ids": ids}, "imported as ID " + ", ".join(str(i) for i in ids))
+
+
+def _import_crl(args: argparse.Namespace, store: CertStore, suffix: str | None) -> int:
+    """Import a revocation list: it belongs to the CA that signed it and gets no ID."""
+    if args.assign:
+        raise ConfigError(
+            "a revocation list is not a certificate and cannot be assigned to a device; "
+            "import it without --assign",
+            path="--assign",
+        )
+    if suffix is None:
+        (ca_id,) = store.import_file(args.file)
+    else:
+        (ca_id,) = store.import_bytes(read_input(STDIN), suffix=suffix)
+    crl = store.crl(ca_id)
+    count = 0 if crl is None else len(list(crl))
+    text = f"imported the revocation list of CA {ca_id} ({count} revoked); it has no ID of its own"
+    return _emit(args, {"ids": [], "issuer_id": ca_id}, text)
 
 
 def _revoke(args: argparse.Namespace) -> int:
@@ -359,7 +425,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="refuse keys this CPU family does not support: S7-1200/S7-1500",
     )
     p.add_argument(
-        "--firmware", type=_types.firmware, help="firmware for --family (default V4.6 / V3.1)"
+        "--firmware",
+        type=_types.firmware,
+        help="firmware for --family, which it needs (default V4.6 / V3.1)",
     )
     p.add_argument(
         "--assign",
@@ -372,7 +440,10 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = add("list", _list, "list the certificates (ID, CN, serial, issuer, validity, ...)")
     p.add_argument(
-        "--device", type=_types.device_name, help="only the certificates assigned to this device"
+        "--device",
+        type=_types.device_name,
+        help="only the certificates assigned to this device; a device with none assigned is "
+        "an error (exit 2)",
     )
 
     p = add("show", _show, "show one certificate in detail")
@@ -384,12 +455,30 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p.add_argument("--days", type=_types.days, help="validity in days (default: as before)")
     p.add_argument("--new-key", action="store_true", help="generate a new key of the same type")
 
-    p = add("replace", _replace, "swap in a certificate from a file or .p12, same ID")
+    p = add(
+        "replace",
+        _replace,
+        "swap in a certificate from a file or .p12, same ID; the stored key stays when the new "
+        "certificate matches it, and a key that would be lost or a CA/end-entity change is "
+        "refused unless asked for",
+    )
     p.add_argument("id", type=_types.cert_id)
     p.add_argument("file", help=".der/.cer/.crt/.pem/.p12, or - for stdin (with --format)")
     p.add_argument("--format", choices=("pem", "der", "p12"), help="the format of stdin")
     p.add_argument("--key", metavar="FILE", help="separate private key file")
     p.add_argument("--password-env", metavar="VAR", help="environment variable with the password")
+    p.add_argument(
+        "--drop-key",
+        action="store_true",
+        help="store the new certificate without a key although the ID had one that does not "
+        "match it (without this, that is refused: the ID could no longer serve TLS)",
+    )
+    p.add_argument(
+        "--change-use",
+        action="store_true",
+        help="allow a CA to become an end-entity certificate or the other way round (refused "
+        "without it)",
+    )
 
     p = add("delete", _delete, "delete a certificate (its ID is never reused)")
     p.add_argument("id", type=_types.cert_id)

@@ -219,7 +219,7 @@ def test_import_and_replace_from_stdin(
     crl = (tmp_path / "ca3.crl").read_bytes()
     done = _certs_with_stdin(cli_store, crl, "import", "-", "--format", "crl", "--json")
     assert done.returncode == 0, done.stderr
-    assert json.loads(done.stdout) == {"ids": [3]}
+    assert json.loads(done.stdout) == {"ids": [], "issuer_id": 3}
 
     der = (tmp_path / "c11.der").read_bytes()
     done = _certs_with_stdin(cli_store, der, "import", "-", "--format", "der")

@@ -192,6 +192,11 @@ def test_issuer_must_be_a_ca_with_matching_key(keys: dict[str, object]) -> None:
         ("common_name", {"common_name": ""}),
         ("ip_sans", {"ip_sans": ["300.1.1.1"]}),
         ("dns_sans", {"dns_sans": ["bad..name"]}),
+        ("dns_sans", {"dns_sans": ["bad name!"]}),
+        ("dns_sans", {"dns_sans": ["-plc.example"]}),
+        ("dns_sans", {"dns_sans": ["plc_1.example"]}),
+        ("dns_sans", {"dns_sans": ["plc.*.example"]}),
+        ("dns_sans", {"dns_sans": ["x" * 64 + ".example"]}),
         ("uri_sans", {"uri_sans": ["no-scheme"]}),
     ],
 )
@@ -209,6 +214,13 @@ def test_bad_inputs_name_their_field(
     with pytest.raises(CertError) as info:
         create_certificate(**args)  # type: ignore[arg-type]
     assert info.value.path == field
+
+
+def test_host_names_and_a_leftmost_wildcard_are_dns_sans(keys: dict[str, object]) -> None:
+    names = ["plc1", "plc-1.Line2.example", "*.plant.example", "x" * 63 + ".example"]
+    cert = _make(Template.TLS_CLIENT, keys["EC-P256"], dns_sans=[*names, "trailing.example."])
+    san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    assert san.get_values_for_type(x509.DNSName) == [*names, "trailing.example"]
 
 
 def test_unknown_hash_is_a_config_error(keys: dict[str, object]) -> None:

@@ -58,15 +58,45 @@ def test_init_refuses_an_existing_store(store: CertStore) -> None:
         CertStore.init(store.path, now=NOW)
 
 
+def test_init_on_a_file_says_it_is_not_a_folder(tmp_path: Path) -> None:
+    afile = tmp_path / "afile"
+    afile.write_text("mine")
+    with pytest.raises(StoreError, match="is a file, not a folder") as caught:
+        CertStore.init(afile, now=NOW)
+    assert caught.value.path == str(afile) and afile.read_text() == "mine"
+
+
 def test_opening_a_folder_without_store_is_one_clear_error(tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="ouc certs init"):
         CertStore(tmp_path)
 
 
-def test_damaged_index_is_a_store_error(store: CertStore) -> None:
-    (store.path / "index.json").write_text("{not json")
-    with pytest.raises(StoreError, match="damaged index"):
+@pytest.mark.parametrize(
+    ("text", "why"),
+    [
+        ("{not json", "not JSON"),
+        ("[]", "a JSON list where an object belongs"),
+        ('"ouc"', "a JSON str where an object belongs"),
+        ('{"format": "ouc-certstore/1"}', "the field 'certificates' is missing"),
+        (
+            '{"format": "ouc-certstore/1", "certificates": [], "retired": [], "devices": [],'
+            ' "revocations": {}}',
+            "a field holds a value of the wrong kind",
+        ),
+    ],
+)
+def test_damaged_index_is_a_store_error_that_says_how_to_recover(
+    store: CertStore, text: str, why: str
+) -> None:
+    """Whatever JSON the index holds, opening the store is one StoreError that says the index
+    is damaged, why, and how to get the store back; never a Python attribute error."""
+    (store.path / "index.json").write_text(text)
+    with pytest.raises(StoreError) as caught:
         CertStore(store.path)
+    message = caught.value.message
+    assert message.startswith(f"the store's index is damaged ({why}); restore index.json")
+    assert "ouc certs import FILE --key KEY" in message
+    assert caught.value.path == str(store.path / "index.json")
 
 
 def test_ids_are_unique_and_never_reused(store: CertStore) -> None:
@@ -238,13 +268,44 @@ def test_replace_keeps_id_and_matching_key(store: CertStore) -> None:
     assert store.entry(target).issuer_id == 2
 
 
-def test_replace_drops_a_key_that_no_longer_matches(store: CertStore) -> None:
+def test_replace_refuses_to_lose_a_key_unless_told(store: CertStore) -> None:
+    """A new certificate whose key the store lacks would leave the ID without a usable key
+    (a later serve fails 16#80E2): refused, store unchanged, unless drop_key says so."""
     target = _leaf(store)
     other = _leaf(store)
-    store.replace(target, store.certificate(other))
+    before = store.certificate(target)
+    with pytest.raises(CertError, match=r"does not match .*\(--key FILE, or a \.p12") as caught:
+        store.replace(target, store.certificate(other))
+    assert caught.value.path == f"ID {target}"
+    assert store.certificate(target) == before and store.private_key(target) is not None
+    assert store.replace(target, store.certificate(other), drop_key=True) == "dropped"
     assert store.private_key(target) is None
     with pytest.raises(CertError, match="does not belong"):
         store.replace(target, store.certificate(other), store.private_key(1))
+
+
+def test_replace_keeps_the_stored_key_when_the_new_certificate_matches_it(
+    store: CertStore,
+) -> None:
+    target = _leaf(store)
+    key = store.private_key(target)
+    first = store.certificate(target)
+    store.renew(target, now=NOW)  # same key, new serial
+    assert store.replace(target, first) == "kept"  # no key given: the stored one matches
+    kept = store.private_key(target)
+    assert store.certificate(target) == first
+    assert key is not None and kept is not None and kept.public_key() == key.public_key()
+
+
+def test_replace_refuses_a_change_between_ca_and_end_entity(store: CertStore) -> None:
+    leaf = _leaf(store, issuer=2)
+    with pytest.raises(CertError, match="end-entity certificate and the new one is a CA"):
+        store.replace(leaf, store.certificate(2), store.private_key(2))
+    with pytest.raises(CertError, match="CA certificate and the new one is an end-entity"):
+        store.replace(2, store.certificate(leaf), store.private_key(leaf))
+    assert not store.is_ca(leaf) and store.is_ca(2)
+    store.replace(leaf, store.certificate(2), store.private_key(2), change_use=True)
+    assert store.is_ca(leaf)
 
 
 def test_delete_refuses_referenced_default_ca(store: CertStore) -> None:

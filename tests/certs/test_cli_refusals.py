@@ -1,0 +1,220 @@
+"""``ouc certs``: what a newcomer gets wrong is refused in one line that names the flag or file
+and says what to do next (exit 2, store unchanged), and what the tool reports is what it did."""
+
+from __future__ import annotations
+
+import io
+import sys
+from pathlib import Path
+
+import pytest
+
+from ouc.certs import CertStore
+from ouc.cli import main
+
+NOW_TEXT = "2026-01-01T12:00:00"
+
+
+def run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(["certs", *argv])
+    except SystemExit as exc:  # argparse's own exits
+        code = int(exc.code or 0)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def refused(capsys: pytest.CaptureFixture[str], *argv: str) -> str:
+    """Run a command that must be refused; returns its one error line."""
+    code, out, err = run(capsys, *argv)
+    assert code == 2, (out, err)
+    assert out == "" and err.count("\n") == 1 and err.startswith("ouc: error: "), err
+    assert "Traceback" not in err and "internal error" not in err
+    return err.strip()
+
+
+@pytest.fixture
+def cli(example: CertStore) -> tuple[str, ...]:
+    """The common flags for the standard example store (CA 3, server 9, client 11)."""
+    return ("--store", str(example.path), "--now", NOW_TEXT)
+
+
+def _snapshot(store: Path) -> dict[str, bytes]:
+    return {
+        p.relative_to(store).as_posix(): p.read_bytes() for p in store.rglob("*") if p.is_file()
+    }
+
+
+# -- replace keeps what the ID stands for ---------------------------------------------------------
+
+
+def test_replace_without_the_new_key_is_refused_rather_than_losing_the_key(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replacing ID 9 with a certificate whose key the store lacks used to drop ID 9's key with
+    "replaced ID 9" (a later serve failed 16#80E2); now refused, pointing to --key and .p12."""
+    argv = ("create", "--template", "tls", "--cn", "other", "--issuer", "3", "--ip", "10.0.0.7")
+    assert run(capsys, *argv, *cli)[:2] == (0, "created ID 12\n")
+    pem = tmp_path / "other.pem"
+    assert run(capsys, "export", "12", str(pem), *cli)[0] == 0
+    before = _snapshot(example.path)
+    line = refused(capsys, "replace", "9", str(pem), *cli)
+    assert line.startswith("ouc: error: ID 9: the stored private key does not match")
+    assert "--key FILE" in line and ".p12" in line and "--drop-key" in line
+    assert _snapshot(example.path) == before
+
+    code, out, _ = run(capsys, "replace", "9", str(pem), "--drop-key", *cli)
+    assert (code, out) == (0, f"replaced ID 9 from {pem}; private key dropped\n")
+    assert not CertStore(example.path).has_private_key(9)
+
+
+def test_replace_with_a_matching_certificate_keeps_the_key_and_says_so(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    pem = tmp_path / "nine.pem"
+    assert run(capsys, "export", "9", str(pem), *cli)[0] == 0
+    assert run(capsys, "renew", "9", *cli)[0] == 0  # same key, new serial
+    code, out, _ = run(capsys, "replace", "9", str(pem), *cli)
+    assert (code, out) == (0, f"replaced ID 9 from {pem}; private key kept\n")
+    store = CertStore(example.path)
+    key = store.private_key(9)
+    assert key is not None and key.public_key() == store.certificate(9).public_key()
+
+
+def test_replace_of_a_tls_certificate_by_a_ca_needs_change_use(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replacing TLS certificate 11 with CA 3's certificate used to turn ID 11 into "Used as
+    CA" silently."""
+    pem = tmp_path / "ca3.pem"
+    assert run(capsys, "export", "3", str(pem), "--key", *cli)[0] == 0
+    before = _snapshot(example.path)
+    line = refused(capsys, "replace", "11", str(pem), *cli)
+    assert line == (
+        "ouc: error: ID 11: holds an end-entity certificate and the new one is a CA "
+        "certificate; pass --change-use if that is meant, or import it under a new ID "
+        "('ouc certs import')"
+    )
+    assert _snapshot(example.path) == before
+    assert run(capsys, "replace", "11", str(pem), "--change-use", *cli)[0] == 0
+    rows = {r.id: r for r in CertStore(example.path).rows()}
+    assert rows[11].used_as == "CA" and rows[11].private_key
+
+
+# -- errors in the user's words -------------------------------------------------------------------
+
+
+def test_a_certificate_imported_as_crl_says_what_it_is(
+    example: CertStore,
+    cli: tuple[str, ...],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    der = tmp_path / "nine.der"
+    assert run(capsys, "export", "9", str(der), *cli)[0] == 0
+    monkeypatch.setattr(sys, "stdin", io.TextIOWrapper(io.BytesIO(der.read_bytes())))
+    line = refused(capsys, "import", "--format", "crl", "-", *cli)
+    assert line == (
+        "ouc: error: <stdin>: not a revocation list: it is an X.509 certificate (import it as "
+        ".der, or from stdin with --format der)"
+    )
+    cut = tmp_path / "cut.crl"
+    cut.write_bytes(der.read_bytes()[:40])
+    line = refused(capsys, "import", str(cut), *cli)
+    assert "ParseError" not in line and "not a DER X.509 revocation list (too short)" in line
+
+
+def test_an_index_holding_a_list_is_reported_as_damaged(
+    example: CertStore, cli: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    (example.path / "index.json").write_text("[]\n")
+    line = refused(capsys, "list", *cli)
+    assert "has no attribute" not in line
+    assert "the store's index is damaged (a JSON list where an object belongs)" in line
+    assert "restore index.json from a backup" in line
+
+
+def test_an_id_in_use_names_the_id_flag(
+    example: CertStore, cli: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refused(capsys, "create", "--id", "3", "--template", "ca", "--cn", "X", *cli)
+    assert line.startswith("ouc: error: --id: certificate ID 3 is already used")
+    assert "leave it out for the next free ID" in line
+    assert CertStore(example.path).ids() == [1, 2, 3, 9, 11]
+
+
+def test_a_file_as_store_names_the_store_flag(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    afile = tmp_path / "afile"
+    afile.write_bytes(b"mine")
+    expected = (
+        f"ouc: error: --store: {afile} is a file, not a folder; give --store a store's folder, "
+        "or a new or empty one for 'ouc certs init'"
+    )
+    assert refused(capsys, "init", "--store", str(afile)) == expected
+    assert refused(capsys, "list", "--store", str(afile)) == expected
+    assert afile.read_bytes() == b"mine"
+
+
+# -- facts ----------------------------------------------------------------------------------------
+
+
+def test_exporting_the_crl_of_a_certificate_that_is_no_ca_says_so(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refused(capsys, "export", "9", str(tmp_path / "x.crl"), *cli)
+    assert line == (
+        "ouc: error: ID 9: not a CA, so it has no revocation list; export its issuing CA's: "
+        "'ouc certs export 3 FILE.crl'"
+    )
+    line = refused(capsys, "export", "3", str(tmp_path / "x.crl"), *cli)
+    assert line.startswith("ouc: error: ID 3: a CA with no revocation list yet")
+    assert not (tmp_path / "x.crl").exists()
+
+
+def test_importing_a_crl_names_its_ca_not_an_id(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    crl = tmp_path / "ca3.crl"
+    assert run(capsys, "revoke", "11", *cli)[0] == 0
+    assert run(capsys, "export", "3", str(crl), *cli)[0] == 0
+    code, out, _ = run(capsys, "import", str(crl), *cli)
+    assert code == 0
+    assert out == "imported the revocation list of CA 3 (1 revoked); it has no ID of its own\n"
+    line = refused(capsys, "import", str(crl), "--assign", "PLC_9", *cli)
+    assert line.startswith("ouc: error: --assign: a revocation list is not a certificate")
+    assert "PLC_9" not in CertStore(example.path).devices()
+
+
+# -- nothing silently accepted --------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", ["bad name!", "plc_1.example", "-plc", "a..b"])
+def test_an_invalid_dns_name_is_refused(
+    example: CertStore, cli: tuple[str, ...], capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    argv = ("create", "--template", "tls", "--cn", "d", "--ip", "10.0.0.5", f"--dns={name}")
+    line = refused(capsys, *argv, *cli)
+    assert line.startswith(f"ouc: error: --dns: {name!r} is not a DNS name: ")
+    assert CertStore(example.path).ids() == [1, 2, 3, 9, 11]
+
+
+def test_firmware_without_family_is_refused(
+    example: CertStore, cli: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ("create", "--template", "tls", "--cn", "f", "--ip", "10.0.0.5", "--firmware", "V4.6")
+    line = refused(capsys, *argv, *cli)
+    assert line.startswith("ouc: error: --firmware: needs --family S7-1200 or S7-1500")
+    assert CertStore(example.path).ids() == [1, 2, 3, 9, 11]
+
+
+def test_listing_a_device_with_nothing_assigned_is_an_error(
+    example: CertStore, cli: tuple[str, ...], capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refused(capsys, "list", "--device", "NOPE", *cli)
+    assert line.startswith("ouc: error: --device: no certificates are assigned to device NOPE")
+    assert "PLC_1" in line and "'ouc certs assign NOPE ID'" in line
+    code, out, _ = run(capsys, "list", "--device", "PLC_1", *cli)
+    assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["3", "9"]
