@@ -3,7 +3,8 @@
 The active side of the standard client block by default (its client certificate 11 and CA 3
 from ``./ouc-store``, device ``PLC_2``), so a mutual-TLS peer gets the certificate a PLC would
 present. A handshake counts once the peer accepted it (see :mod:`ouc.load._client`); failures
-are counted per PLC status and shown in the row; the exit status is 1 when any failed.
+are counted per PLC status and shown in the row; the exit status is 1 when any failed or a row
+ran nothing. ``-o FILE`` is checked before the first row runs, so a typo costs no run.
 """
 
 from __future__ import annotations
@@ -11,13 +12,18 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import secrets
 import sys
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ouc.certs import CLIENT_DEVICE
 from ouc.cli import _types
 from ouc.errors import ConfigError, Status
+
+if TYPE_CHECKING:
+    from ouc.load._run import RowResult
 
 __all__ = ["register"]
 
@@ -40,6 +46,24 @@ def _processes(text: str) -> int:
     return value
 
 
+def _concurrency(text: str) -> int:
+    from ouc.load._run import MAX_CONCURRENCY
+
+    value = _types.positive_int(text)
+    if value > MAX_CONCURRENCY:
+        raise argparse.ArgumentTypeError(
+            f"{value} clients is more than {MAX_CONCURRENCY} per process (each is a thread and "
+            "a socket); add --processes for more"
+        )
+    return value
+
+
+def _output(text: str) -> str:
+    if text == "-":
+        raise argparse.ArgumentTypeError("'-' is not a file; --json prints the JSON to stdout")
+    return _types.new_file(text)
+
+
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     """Add ``ouc load``."""
     p = sub.add_parser(
@@ -48,10 +72,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         description="Handshakes/s and echo round trips of the TSEND_C side against your own "
         "Secure OUC peer (a CPU, a gateway, your software). A handshake counts once the peer "
         f"accepted it: {VERDICT}. Failures are counted per PLC status (16#80E2, 16#80C5, ...); "
-        "exit status 1 when any failed. Beyond one machine: ouc.locust (pip install "
-        "'ouc[locust]').",
+        "exit status 1 when any failed or a row ran nothing. Beyond one machine: ouc.locust "
+        "(pip install 'ouc[locust]').",
     )
-    p.add_argument("target", metavar="HOST:PORT", help="the peer, e.g. 192.0.2.10:2000")
+    p.add_argument(
+        "target", metavar="HOST:PORT", nargs="?",
+        help="the peer, e.g. 192.0.2.10:2000 (not needed with --list)",
+    )  # fmt: skip
     who = p.add_argument_group("who connects (defaults: the standard client block)")
     who.add_argument("--block", metavar="FILE", help="CONNECT block, JSON or binary (- for stdin)")
     who.add_argument(
@@ -79,11 +106,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         type=_types.positive_int,
         default=1_000_000,
         metavar="N",
-        help="per row and process",
+        help="operations per row and process, shared by its clients (1000000)",
     )
     how.add_argument(
-        "--concurrency", type=_types.positive_int, default=8, metavar="N",
-        help="clients of handshake-concurrent, per process (8)",
+        "--concurrency", type=_concurrency, default=8, metavar="N",
+        help="clients of handshake-concurrent, per process (8, at most 1024)",
     )  # fmt: skip
     how.add_argument(
         "--size", type=_types.positive_int, action="append", metavar="BYTES",
@@ -102,9 +129,15 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--only", action="append", default=[], metavar="ROW",
         help="run only these rows (a name, a glob or a substring; repeatable, comma-separated)",
     )  # fmt: skip
-    out.add_argument("--list", action="store_true", help="list the rows and exit")
+    out.add_argument(
+        "--list", action="store_true",
+        help="list the rows (as --only and --size select them) and exit; needs no HOST:PORT",
+    )  # fmt: skip
     out.add_argument("--json", action="store_true", help="print the results as JSON")
-    out.add_argument("-o", "--output", metavar="FILE", help="also write the JSON to FILE")
+    out.add_argument(
+        "-o", "--output", type=_output, metavar="FILE",
+        help="also write the JSON to FILE (its folder must exist; checked before any row runs)",
+    )  # fmt: skip
     p.set_defaults(func=_run)
 
 
@@ -115,7 +148,15 @@ def _run(args: argparse.Namespace) -> int:
     from ouc.load._run import LoadSettings, run_load, select_rows
     from ouc.load._target import TargetRecipe, parse_target
 
-    host, port = parse_target(args.target)
+    if args.target is not None:
+        host, port = parse_target(args.target)
+    elif args.list:
+        host, port = "", 0  # --list connects nowhere
+    else:
+        raise ConfigError(
+            "ouc load needs the peer as HOST:PORT (e.g. ouc load 192.0.2.10:2000); "
+            "--list shows the rows without one"
+        )
     block = read_block(args.block, option="--block") if args.block == STDIN else args.block
     bind = None
     if args.bind:
@@ -146,6 +187,8 @@ def _run(args: argparse.Namespace) -> int:
     if args.list:
         print("\n".join(names))
         return 0
+    if args.output:
+        _check_writable(args.output)
     if args.insecure:
         print(
             "ouc: WARNING: --insecure: the peer's certificate is NOT verified. Use this for "
@@ -163,23 +206,39 @@ def _run(args: argparse.Namespace) -> int:
     where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     doc = document(rows, settings, where, VERDICT)
     text = json.dumps(doc, indent=2)
-    if args.output:
-        _write(args.output, text + "\n")
     if args.json:
-        print(text)
+        print(text, flush=True)
     else:
         print(format_table(rows))
-        failed = sum(row.failed for row in rows)
-        verdict = "every operation accepted" if not failed else f"{failed:,} failed"
-        print(f"\n{where}: {verdict}; a handshake counts once {VERDICT}.")
+        print(f"\n{where}: {_verdict(rows)}; a handshake counts once {VERDICT}.", flush=True)
+    if args.output:  # after printing: a failed write loses no result
+        _write(args.output, text + "\n")
     return 0 if doc["ok"] else 1
 
 
-def _write(path: str, text: str) -> None:
+def _verdict(rows: list[RowResult]) -> str:
+    """The summary: what failed, which rows ran nothing; "every operation accepted" otherwise."""
+    failed = sum(row.failed for row in rows)
+    parts = [f"{failed:,} failed"] if failed else []
+    empty = [row.name for row in rows if row.empty]
+    if empty:
+        parts.append(f"nothing ran in {', '.join(empty)} (not a pass: raise --seconds)")
+    return "; ".join(parts) or "every operation accepted"
+
+
+def _check_writable(path: str) -> None:
+    """Create and remove a file next to ``path`` now, so a folder that takes no files fails
+    before the rows run rather than after."""
     target = Path(path)
-    tmp = target.with_name(f".{target.name}.tmp")
+    probe = target.with_name(f".{target.name}.{secrets.token_hex(4)}.tmp")
     try:
-        tmp.write_text(text)
-        os.replace(tmp, target)
+        probe.touch(exist_ok=False)
+        probe.unlink()
     except OSError as exc:
         raise ConfigError(f"cannot write {path}: {exc.strerror or exc}", path="--output") from exc
+
+
+def _write(path: str, text: str) -> None:
+    from ouc.certs._atomic import write_atomic
+
+    write_atomic(Path(path), text.encode())

@@ -2,7 +2,8 @@
 
 A row shows what the peer accepted (count, rate, latency) and, next to it, every failure by its
 PLC status with the count and the first reason seen. A row where nothing was accepted shows no
-rate: refused handshakes are not throughput.
+rate: refused handshakes are not throughput. A row where no operation ran at all (the budget was
+spent before the first one started) says so and is not a pass.
 """
 
 from __future__ import annotations
@@ -20,6 +21,8 @@ def _num(value: float | None, digits: int = 1) -> str:
 
 
 def _failures(row: RowResult) -> str:
+    if row.note is not None:
+        return f"0 - {row.note}, not a pass"
     if not row.failed:
         return "0"
     parts = [f"{count:,}x {key} ({row.reasons.get(key, '')})" for key, count in
@@ -54,7 +57,10 @@ def format_table(rows: Sequence[RowResult]) -> str:
 def document(
     rows: Sequence[RowResult], settings: LoadSettings, where: str, verdict: str
 ) -> dict[str, Any]:
-    """The JSON document: target, settings, the acceptance rule, rows, ok."""
+    """The JSON document: target, settings, the acceptance rule, rows, ok.
+
+    ``ok`` only when every row ran something and nothing failed.
+    """
     return {
         "target": where,
         "accepted_when": verdict,
@@ -66,5 +72,5 @@ def document(
             "processes": settings.processes,
         },
         "rows": [row.to_json() for row in rows],
-        "ok": not any(row.failed for row in rows),
+        "ok": all(row.ok for row in rows),
     }

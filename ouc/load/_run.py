@@ -9,7 +9,9 @@ Rows (``--only`` selects by name, glob or substring):
   connection per client (the peer must send back what it receives); a connection that fails is
   counted under its status and opened again.
 
-Every loop is bounded by a wall-time budget and an operation count. With ``processes`` > 1 each
+Every row is bounded by a wall-time budget and an operation count that its clients share (the
+count is exact per row and process; the clock starts once every client is ready). A row where
+no operation ran is not a pass (:attr:`RowResult.empty`). With ``processes`` > 1 each
 row runs in every process at once (they start together on a barrier) and the counts are merged:
 rates add up, failures add up, latencies are pooled.
 """
@@ -17,6 +19,7 @@ rates add up, failures add up, latencies are pooled.
 from __future__ import annotations
 
 import fnmatch
+import math
 import multiprocessing
 import queue
 import statistics
@@ -31,8 +34,19 @@ from ouc.errors import ConfigError, OucError, format_status
 from ouc.load._client import LoadClient, Target
 from ouc.load._target import TargetRecipe
 
-__all__ = ["LoadSettings", "RowResult", "merge", "row_names", "run_load", "select_rows"]
+__all__ = [
+    "MAX_CONCURRENCY",
+    "LoadSettings",
+    "RowResult",
+    "merge",
+    "row_names",
+    "run_load",
+    "select_rows",
+]
 
+#: Most clients of ``handshake-concurrent`` per process: each is a thread and a socket of its
+#: own; more load comes from ``processes``.
+MAX_CONCURRENCY = 1024
 _JOIN_GRACE = 60.0  # seconds beyond the budget a worker may take before it counts as hung
 
 
@@ -45,6 +59,14 @@ class LoadSettings:
     concurrency: int = 8
     sizes: tuple[int, ...] = (258,)
     processes: int = 1
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.concurrency <= MAX_CONCURRENCY:
+            raise ConfigError(
+                f"{self.concurrency} clients is outside 1..{MAX_CONCURRENCY} per process "
+                "(each is a thread and a socket); add processes for more",
+                path="--concurrency",
+            )
 
 
 @dataclass
@@ -65,6 +87,7 @@ class RowResult:
     payload: int = 0
     processes: int = 1
     clients: int = 1
+    budget: float = 0.0
     failures: Counter[str] = field(default_factory=Counter)
     reasons: dict[str, str] = field(default_factory=dict)
     latencies: list[float] = field(default_factory=list)
@@ -72,6 +95,23 @@ class RowResult:
     @property
     def failed(self) -> int:
         return sum(self.failures.values())
+
+    @property
+    def empty(self) -> bool:
+        """No operation ran at all: nothing was accepted and nothing failed. Not a pass."""
+        return not self.ops and not self.failed
+
+    @property
+    def ok(self) -> bool:
+        """Something ran and nothing failed."""
+        return not self.empty and not self.failed
+
+    @property
+    def note(self) -> str | None:
+        """Why a row is not a pass though nothing failed (None otherwise)."""
+        if not self.empty:
+            return None
+        return f"nothing ran: no operation started within the {self.budget:g} s budget"
 
     def fail(self, exc: OucError) -> None:
         if exc.status is not None:
@@ -103,6 +143,8 @@ class RowResult:
             "processes": self.processes,
             "clients": self.clients,
             "failed": self.failed,
+            "ok": self.ok,
+            "reason": self.note,  # why the row is not a pass though nothing failed
             "failures": [
                 {
                     # A PLC STATUS where one exists; else null, and the kind says what it was.
@@ -120,20 +162,35 @@ class RowResult:
 
 
 class _Budget:
-    def __init__(self, seconds: float, max_ops: int) -> None:
-        self.deadline = time.monotonic() + seconds
-        self.max_ops = max_ops
+    """Wall time and operations of one row, shared by its clients: each operation takes one."""
 
-    def more(self, done: int) -> bool:
-        return done < self.max_ops and time.monotonic() < self.deadline
+    def __init__(self, seconds: float, max_ops: int) -> None:
+        self.seconds = seconds
+        self.max_ops = max_ops
+        self.issued = 0
+        self.started = 0.0
+        self.deadline = -math.inf  # nothing runs before start()
+        self._lock = threading.Lock()
+
+    def start(self) -> None:
+        """The clock starts (once every client is ready to run)."""
+        self.started = time.perf_counter()
+        self.deadline = time.monotonic() + self.seconds
+
+    def take(self) -> bool:
+        """One more operation, while time and operations are left."""
+        with self._lock:
+            if self.issued >= self.max_ops or time.monotonic() >= self.deadline:
+                return False
+            self.issued += 1
+            return True
 
 
 def _handshakes(target: Target, row: RowResult, budget: _Budget, lock: threading.Lock) -> None:
     """Connect, handshake, verdict; again until the budget is spent. Accepted ones count."""
     client = LoadClient(target)
     clock = time.perf_counter
-    done = 0
-    while budget.more(done):
+    while budget.take():
         start = clock()
         try:
             client.connect()
@@ -147,7 +204,6 @@ def _handshakes(target: Target, row: RowResult, budget: _Budget, lock: threading
             with lock:
                 row.ops += 1
                 row.latencies.append(elapsed)
-        done += 1
 
 
 def _echoes(
@@ -157,9 +213,8 @@ def _echoes(
     client = LoadClient(target)
     payload = bytes(size)
     clock = time.perf_counter
-    done = 0
     up = False
-    while budget.more(done):
+    while budget.take():
         try:
             if not up:
                 client.connect()
@@ -177,7 +232,6 @@ def _echoes(
             with lock:
                 row.ops += 1
                 row.latencies.append(elapsed)
-        done += 1
     if up:
         try:
             client.confirm()
@@ -186,21 +240,39 @@ def _echoes(
                 row.fail(exc)
 
 
-def _threads(clients: int, work: Callable[[], None], seconds: float) -> None:
-    """Run ``work`` in ``clients`` threads (bounded joins); an unexpected error is re-raised."""
+def _threads(clients: int, work: Callable[[], None], budget: _Budget) -> None:
+    """Run ``work`` in ``clients`` threads, the budget started once all are up (bounded joins).
+
+    Raises:
+        OucError: a thread could not be started (the system's limit), or one hung.
+        BaseException: an unexpected error of a client, re-raised.
+    """
     errors: list[BaseException] = []
+    go = threading.Event()
 
     def run() -> None:
+        go.wait()  # set below, also when starting the others failed
         try:
             work()
         except BaseException as exc:  # handed to the caller below
             errors.append(exc)
 
     threads = [threading.Thread(target=run, daemon=True) for _ in range(clients)]
+    started = 0
+    try:
+        for thread in threads:
+            thread.start()
+            started += 1
+        budget.start()
+    except RuntimeError as exc:
+        raise OucError(
+            f"could not start client {started + 1} of {clients} ({exc}); use a lower "
+            "--concurrency and more --processes"
+        ) from exc
+    finally:
+        go.set()  # without start() the budget is spent: clients that did start end at once
     for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(seconds + _JOIN_GRACE)
+        thread.join(budget.seconds + _JOIN_GRACE)
     if errors:
         raise errors[0]
     if any(thread.is_alive() for thread in threads):
@@ -243,7 +315,7 @@ def _describe(name: str, settings: LoadSettings, where: str) -> tuple[str, int, 
     if name == "handshake":
         return f"handshakes accepted by {where}, one client", 1, 0
     if name == "handshake-concurrent":
-        clients = settings.concurrency
+        clients = min(settings.concurrency, settings.max_ops)  # no client without an operation
         return f"handshakes accepted by {where}, {clients} clients", clients, 0
     size = int(name.split("-", 1)[1])
     return f"TSEND_C {size} B + TRCV_C echo round trips with {where}", 1, size
@@ -252,9 +324,9 @@ def _describe(name: str, settings: LoadSettings, where: str) -> tuple[str, int, 
 def run_row(target: Target, name: str, settings: LoadSettings) -> RowResult:
     """One row in this process."""
     description, clients, payload = _describe(name, settings, target.where)
-    row = RowResult(name, description, payload=payload, clients=clients)
+    row = RowResult(name, description, payload=payload, clients=clients, budget=settings.seconds)
     lock = threading.Lock()
-    budget = _Budget(settings.seconds, max(1, settings.max_ops // clients))
+    budget = _Budget(settings.seconds, settings.max_ops)
     if name.startswith("echo-"):
         size = payload
 
@@ -265,12 +337,12 @@ def run_row(target: Target, name: str, settings: LoadSettings) -> RowResult:
         def work() -> None:
             _handshakes(target, row, budget, lock)
 
-    start = time.perf_counter()
     if clients == 1:
+        budget.start()
         work()
     else:
-        _threads(clients, work, settings.seconds)
-    row.seconds = time.perf_counter() - start
+        _threads(clients, work, budget)
+    row.seconds = time.perf_counter() - budget.started
     row.rate = row.ops / row.seconds if row.seconds > 0 else 0.0
     return row
 
@@ -279,7 +351,8 @@ def merge(parts: Sequence[RowResult]) -> RowResult:
     """One row from the same row run in several processes at once: counts and rates add up."""
     first = parts[0]
     merged = RowResult(first.name, first.description, payload=first.payload,
-                       clients=first.clients, processes=len(parts))  # fmt: skip
+                       clients=first.clients, processes=len(parts),
+                       budget=first.budget)  # fmt: skip
     for part in parts:
         merged.ops += part.ops
         merged.rate += part.rate

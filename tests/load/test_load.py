@@ -269,7 +269,12 @@ def test_processes_merge_through_a_subprocess(store: CertStore, accepting: Passi
 
 @pytest.mark.parametrize(
     ("flag", "value"),
-    [("--seconds", "inf"), ("--timeout", "inf"), ("--max-ops", "99999999999")],
+    [
+        ("--seconds", "inf"),
+        ("--timeout", "inf"),
+        ("--max-ops", "99999999999"),
+        ("--concurrency", "100000"),
+    ],
 )
 def test_numbers_out_of_range_are_one_line_and_exit_2(
     flag: str, value: str, capsys: pytest.CaptureFixture[str]
@@ -304,3 +309,103 @@ def test_connect_failing_to_set_up_the_socket_is_an_ouc_error_and_closes_it(
     assert "Invalid argument" in str(info.value)
     (sock,) = made
     assert sock.fileno() == -1  # closed, not leaked
+
+
+def test_a_row_where_nothing_ran_is_not_a_pass_in_json_table_and_exit_status(
+    store: CertStore, accepting: PassiveEndpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A budget spent before the first operation started: 0 accepted and 0 failed is no pass."""
+    args = ["load", f"127.0.0.1:{accepting.port}", "--store", str(store.path), "--only", "hand",
+            "--seconds", "0.000000001", "--max-ops", "6", "--concurrency", "2"]  # fmt: skip
+    assert main([*args, "--json"]) == 1
+    doc = json.loads(capsys.readouterr().out)
+    assert main(args) == 1
+    table = capsys.readouterr().out
+    assert doc["ok"] is False
+    assert [row["name"] for row in doc["rows"]] == ["handshake", "handshake-concurrent"]
+    for row in doc["rows"]:
+        assert (row["accepted"], row["failed"], row["ok"]) == (0, 0, False), row
+        assert "nothing ran" in row["reason"] and "1e-09 s" in row["reason"]
+        line = next(x for x in table.splitlines() if x.startswith(f"{row['name']} "))
+        assert "nothing ran" in line and "not a pass" in line, line
+    assert "every operation accepted" not in table
+    assert "nothing ran in handshake, handshake-concurrent" in table
+    assert accepting.served_total == 0  # the peer saw no connection either
+
+
+def test_max_ops_is_exact_for_the_row_however_many_clients(
+    store: CertStore, accepting: PassiveEndpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--max-ops 3 with 8 clients: 3 handshakes in all (the clients share the count), 3 clients."""
+    status = main(["load", f"127.0.0.1:{accepting.port}", "--store", str(store.path), "--only",
+                   "handshake-concurrent", "--max-ops", "3", "--concurrency", "8",
+                   "--seconds", "60", "--json"])  # fmt: skip
+    (row,) = json.loads(capsys.readouterr().out)["rows"]
+    assert status == 0, row
+    assert (row["accepted"], row["failed"], row["clients"], row["ok"]) == (3, 0, 3, True), row
+    assert "3 clients" in row["description"]
+
+
+def test_concurrency_is_bounded_in_the_library_too() -> None:
+    from ouc.errors import ConfigError
+    from ouc.load._run import MAX_CONCURRENCY, LoadSettings
+
+    assert LoadSettings(concurrency=MAX_CONCURRENCY).concurrency == MAX_CONCURRENCY
+    with pytest.raises(ConfigError) as info:
+        LoadSettings(concurrency=MAX_CONCURRENCY + 1)
+    assert info.value.path == "--concurrency"
+
+
+def test_output_is_checked_before_any_row_runs(
+    tmp_path: Path, store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A file that cannot be written is one line naming -o/--output, and no connection is made."""
+    (tmp_path / "a-file").write_text("")
+    cases = [
+        (str(tmp_path / "missing" / "x.json"), "does not exist"),
+        (str(tmp_path / "a-file" / "x.json"), "does not exist"),
+        (str(tmp_path), "is a folder"),
+        ("-", "--json"),
+        ("/proc/ouc-load.json", "--output: cannot write"),  # a folder that takes no files
+        (str(tmp_path / ("x" * 300)), "File name too long"),  # names the file, not the flag
+    ]
+    with socket.socket() as peer:  # the kernel would accept any connection into the backlog
+        peer.bind(("127.0.0.1", 0))
+        peer.listen(8)
+        where = f"127.0.0.1:{peer.getsockname()[1]}"
+        for path, text in cases:
+            status = main(["load", where, "--store", str(store.path), "-o", path, "--seconds",
+                           "2", "--max-ops", "1", "--timeout", "0.3"])  # fmt: skip
+            err = capsys.readouterr().err.strip().splitlines()
+            assert status == 2, (path, err)
+            assert len(err) == 1 and text in err[0], (path, err)
+            assert "--output" in err[0] or path in err[0], (path, err)
+        peer.setblocking(False)
+        with pytest.raises(BlockingIOError):
+            peer.accept()  # nothing connected: no row ran
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a-file", "ouc-store"]  # none left
+
+
+def test_output_file_holds_the_json_printed(
+    tmp_path: Path,
+    store: CertStore,
+    accepting: PassiveEndpoint,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    out = tmp_path / "load.json"
+    status = main(["load", f"127.0.0.1:{accepting.port}", "--store", str(store.path), "--only",
+                   "handshake", *TINY, "--json", "-o", str(out)])  # fmt: skip
+    printed = json.loads(capsys.readouterr().out)
+    assert status == 0 and json.loads(out.read_text()) == printed
+    assert printed["rows"][0]["accepted"] >= 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["load.json", "ouc-store"]
+
+
+def test_list_needs_no_target_and_a_run_does(capsys: pytest.CaptureFixture[str]) -> None:
+    assert main(["load", "--list"]) == 0
+    assert capsys.readouterr().out.split() == ["handshake", "handshake-concurrent", "echo-258"]
+    assert main(["load", "--list", "--size", "16", "--size", "64", "--only", "echo"]) == 0
+    assert capsys.readouterr().out.split() == ["echo-16", "echo-64"]
+    assert main(["load", "--only", "handshake"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "HOST:PORT" in err[0] and "--list" in err[0], err
