@@ -282,7 +282,7 @@ class CertStore(StoreBase):
         if entry.issuer_id is None:
             if own_key is None:
                 raise StoreError(
-                    f"ID {cert_id} is self-signed and the store has no private key for it",
+                    "self-signed, and the store has no private key to sign its renewal with",
                     path=f"ID {cert_id}",
                 )
             issuer_name, signer = old.subject, own_key
@@ -424,7 +424,8 @@ class CertStore(StoreBase):
         entry = self.entry(cert_id)
         if entry.issuer_id is None:
             raise StoreError(
-                f"ID {cert_id} has no issuing CA in the store; nothing can revoke it",
+                "no issuing CA in the store (it is self-signed, or its issuer is not here), so no "
+                f"revocation list can name it; 'ouc certs delete {cert_id}' removes it",
                 path=f"ID {cert_id}",
             )
         index = self._current()

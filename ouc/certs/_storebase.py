@@ -322,7 +322,11 @@ class StoreBase:
     @staticmethod
     def _check_pair(cert: x509.Certificate, key: PrivateKey | None) -> None:
         if key is not None and key.public_key() != cert.public_key():
-            raise CertError("the private key does not belong to the certificate", path="key")
+            raise CertError(
+                "the private key does not belong to the certificate (their public keys "
+                "differ); give the certificate's own key",
+                path="key",
+            )
 
     def _write_entry(
         self,

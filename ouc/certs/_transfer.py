@@ -129,7 +129,9 @@ def export_cert(
     target = Path(path)
     key = store.private_key(cert_id) if with_key else None
     if with_key and key is None:
-        raise StoreError(f"ID {cert_id} has no private key to export", path=f"ID {cert_id}")
+        raise StoreError(
+            "the store has no private key for it to export; leave --key out", path=f"ID {cert_id}"
+        )
     data, separate = export_bytes(
         store.certificate(cert_id),
         suffix=target.suffix,

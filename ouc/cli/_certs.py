@@ -22,7 +22,7 @@ from typing import Any
 from ouc._notation import iso_time
 from ouc.certs import KEY_TYPES, CertRow, CertStore, Template
 from ouc.cli import _types
-from ouc.cli._inputs import STDIN, read_input
+from ouc.cli._inputs import STDIN, input_name, read_input
 from ouc.device import Device
 from ouc.errors import ConfigError, OucError
 
@@ -247,18 +247,40 @@ def _replace(args: argparse.Namespace) -> int:
     store = _open(args)
     password = _env_password(args.password_env)
     suffix = _stdin_suffix(args)
-    rules = {"drop_key": args.drop_key, "change_use": args.change_use}
-    if suffix is None:
-        key = store.replace_from_file(
-            args.id, args.file, password=password, key_path=args.key, **rules
-        )
-    else:
-        data = read_input(STDIN)
-        key = store.replace_from_bytes(
-            args.id, data, suffix=suffix, password=password, key_path=args.key, **rules
-        )
+    with _flags(key=_key_source(args)):
+        key = _replace_from(store, args, password, suffix)
     source = "stdin" if suffix else args.file
     return _emit(args, {"id": args.id}, f"replaced ID {args.id} from {source}; private key {key}")
+
+
+def _replace_from(
+    store: CertStore, args: argparse.Namespace, password: str | None, suffix: str | None
+) -> str:
+    if suffix is None:
+        return store.replace_from_file(
+            args.id,
+            args.file,
+            password=password,
+            key_path=args.key,
+            drop_key=args.drop_key,
+            change_use=args.change_use,
+        )
+    return store.replace_from_bytes(
+        args.id,
+        read_input(STDIN),
+        suffix=suffix,
+        password=password,
+        key_path=args.key,
+        drop_key=args.drop_key,
+        change_use=args.change_use,
+    )
+
+
+def _key_source(args: argparse.Namespace) -> str:
+    """Where a command's private key came from: ``--key FILE``, else the certificate file."""
+    if args.key is not None:
+        return f"--key {args.key}"
+    return input_name(args.file)
 
 
 def _delete(args: argparse.Namespace) -> int:
@@ -268,9 +290,20 @@ def _delete(args: argparse.Namespace) -> int:
     )
 
 
+# export flags that concern a certificate file and mean nothing for a .crl.
+_CERT_ONLY_FLAGS = {"--key": "key", "--chain": "chain", "--password-env": "password_env"}
+
+
 def _export(args: argparse.Namespace) -> int:
     store = _open(args)
     if Path(args.file).suffix.lower() == ".crl":
+        extra = [flag for flag, on in _CERT_ONLY_FLAGS.items() if getattr(args, on)]
+        if extra:
+            raise ConfigError(
+                f"a revocation list has no key, chain or password; leave {extra[0]} out for a "
+                ".crl file",
+                path=extra[0],
+            )
         written = [store.export_crl(args.id, args.file)]
     else:
         written = store.export(
@@ -290,11 +323,12 @@ def _import(args: argparse.Namespace) -> int:
     suffix = _stdin_suffix(args)
     if (suffix or Path(args.file).suffix).lower() == ".crl":
         return _import_crl(args, store, suffix)
-    if suffix is None:
-        ids = store.import_file(args.file, password=password, key_path=args.key)
-    else:
-        data = read_input(STDIN)
-        ids = store.import_bytes(data, suffix=suffix, password=password, key_path=args.key)
+    with _flags(key=_key_source(args)):
+        if suffix is None:
+            ids = store.import_file(args.file, password=password, key_path=args.key)
+        else:
+            data = read_input(STDIN)
+            ids = store.import_bytes(data, suffix=suffix, password=password, key_path=args.key)
     for name in args.assign:
         store.assign(name, ids[:1])
     return _emit(args, {"ids": ids}, "imported as ID " + ", ".join(str(i) for i in ids))

@@ -218,3 +218,52 @@ def test_listing_a_device_with_nothing_assigned_is_an_error(
     assert "PLC_1" in line and "'ouc certs assign NOPE ID'" in line
     code, out, _ = run(capsys, "list", "--device", "PLC_1", *cli)
     assert code == 0 and [line.split()[0] for line in out.splitlines()[1:]] == ["3", "9"]
+
+
+def test_a_key_of_another_certificate_names_where_it_came_from(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    nine, eleven = tmp_path / "nine.der", tmp_path / "eleven.pem"
+    assert run(capsys, "export", "9", str(nine), "--key", *cli)[0] == 0  # also nine.key
+    assert run(capsys, "export", "11", str(eleven), *cli)[0] == 0
+    key = tmp_path / "nine.key"
+    line = refused(capsys, "replace", "11", str(eleven), "--key", str(key), *cli)
+    assert line.startswith(f"ouc: error: --key {key}: the private key does not belong to")
+    assert line.endswith("give the certificate's own key")
+
+
+@pytest.mark.parametrize("flag", ["--key", "--chain", "--password-env=PW"])
+def test_exporting_a_crl_refuses_certificate_flags(
+    example: CertStore,
+    cli: tuple[str, ...],
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    flag: str,
+) -> None:
+    assert run(capsys, "revoke", "11", *cli)[0] == 0
+    line = refused(capsys, "export", "3", str(tmp_path / "ca3.crl"), flag, *cli)
+    name = flag.split("=")[0]
+    assert line.startswith(f"ouc: error: {name}: a revocation list has no key, chain or password")
+    assert not (tmp_path / "ca3.crl").exists()
+
+
+def test_store_errors_name_the_id_once(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    line = refused(capsys, "revoke", "3", *cli)  # CA 3 is self-signed
+    assert line.startswith("ouc: error: ID 3: no issuing CA in the store (it is self-signed")
+    assert line.endswith("'ouc certs delete 3' removes it") and line.count("ID 3") == 1
+    assert (
+        run(capsys, "replace", "9", str(_export(capsys, cli, tmp_path)), "--drop-key", *cli)[0] == 0
+    )
+    line = refused(capsys, "export", "9", str(tmp_path / "x.pem"), "--key", *cli)
+    assert line == (
+        "ouc: error: ID 9: the store has no private key for it to export; leave --key out"
+    )
+
+
+def _export(capsys: pytest.CaptureFixture[str], cli: tuple[str, ...], tmp_path: Path) -> Path:
+    """ID 11's certificate as a PEM file, without its key."""
+    pem = tmp_path / "eleven.pem"
+    assert run(capsys, "export", "11", str(pem), *cli)[0] == 0
+    return pem
