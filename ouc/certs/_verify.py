@@ -93,7 +93,7 @@ def _check_key_type(cert: x509.Certificate, device: Device) -> None:
     except CertError as exc:
         raise _refuse(
             "key-type",
-            f"certificate {_name(cert)} has a {describe_key(cert.public_key())} key, which "
+            f"certificate {_name(cert)} has key type {describe_key(cert.public_key())}, which "
             f"{device.family.value} {device.firmware_text} does not support",
         ) from exc
 

@@ -342,6 +342,12 @@ def _import_crl(args: argparse.Namespace, store: CertStore, suffix: str | None) 
             "import it without --assign",
             path="--assign",
         )
+    for flag, name in (("--key", "key"), ("--password-env", "password_env")):
+        if getattr(args, name):
+            raise ConfigError(
+                f"a revocation list has no key and no password; import it without {flag}",
+                path=flag,
+            )
     if suffix is None:
         (ca_id,) = store.import_file(args.file)
     else:

@@ -293,14 +293,26 @@ def _answer(args: argparse.Namespace) -> Behaviour:
 # -- ouc connect ---------------------------------------------------------------------------------
 
 
+def _some(data: bytes, option: str) -> bytes:
+    """The bytes ``option`` gave, refused before connecting when there are none (TSEND_C's
+    LEN is 1 at least: 16#8085)."""
+    if not data:
+        raise ConfigError(
+            "gives no bytes to send; TSEND_C sends 1 byte at least",
+            status=Status.LEN_INVALID,
+            path=option,
+        )
+    return data
+
+
 def _payload(args: argparse.Namespace) -> tuple[bytes, Layout | None]:
     sources = [x for x in (args.hex, args.file) if x is not None]
     if len(sources) > 1 or (sources and (args.db or args.set)):
         raise ConfigError("give one of --db (with --set), --hex or --file")
     if args.hex is not None:
-        return args.hex, None
+        return _some(args.hex, "--hex"), None
     if args.file is not None:
-        return read_file(args.file, "--file"), None
+        return _some(read_file(args.file, "--file"), "--file"), None
     layout = read_layout(args.db, "--db") if args.db else send_data_layout()
     args.values = None  # ``ouc db``'s value reader also knows --values; not offered here
     return layout.encode(db_values(args)), layout

@@ -188,7 +188,7 @@ def serve_blocking(job: ServeJob, share: WorkerShare | None = None) -> int:
         done.wait()
     except KeyboardInterrupt as exc:
         status = stop_status(exc)
-        if share is None:  # a worker: the supervisor says it once for all
+        if share is None:  # not a worker: the supervisor says it once for all workers
             printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
         if control is not None:
@@ -273,7 +273,7 @@ async def _serve_loop(job: ServeJob, share: WorkerShare | None) -> int:
         signum = await stop
         if signum is not None:
             status = stop_status(signum)
-            if share is None:  # a worker: the supervisor says it once for all
+            if share is None:  # not a worker: the supervisor says it once for all workers
                 printer.line(f"{spec.name} {spec.block_name} stopping", None)
     finally:
         if control is not None:

@@ -126,8 +126,9 @@ def conn_id(value: str) -> int:
 
 
 def hex_bytes(value: str) -> bytes:
-    """Bytes typed as hex: ``0100FE0C``, ``01 00 fe 0c``, ``01:00:FE:0C`` or with ``0x``."""
-    cleaned = text(value).replace(":", "").replace(" ", "").strip()
+    """Bytes typed as hex: ``0100FE0C``, ``01 00 fe 0c``, ``01:00:FE:0C`` or with ``0x``; any
+    white space, line breaks too (``xxd -p`` output), is left out."""
+    cleaned = text("".join(value.split())).replace(":", "")
     cleaned = cleaned[2:] if cleaned.lower().startswith("0x") else cleaned
     try:
         return bytes.fromhex(cleaned)

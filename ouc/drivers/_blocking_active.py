@@ -188,7 +188,7 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             OucConnectionError / TLSError: no connection, or it broke while sending.
         """
         with self._io:
-            link = self._link
+            link = self._intact(self._link)
             if link is None or link.conn.state is not _CONNECTED:
                 wait = self.connect_timeout if timeout is None else timeout
                 link = self._ensure_up(time.monotonic() + wait)
@@ -197,11 +197,11 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 if link.conn.ended:
                     link = self._ensure_up(time.monotonic() + self.connect_timeout)
             conn = link.conn
-            link.cut = True  # until the record is out (see close())
+            link.cut = True  # until the record is out (see _intact())
             try:
                 conn.send(data, length, now=time.monotonic())
-            except OucError:
-                link.cut = False  # refused (LEN): nothing was made
+            except Exception:
+                link.cut = False  # refused (LEN, not bytes): nothing was made
                 raise
             out = conn.data_to_send()
             try:
@@ -239,7 +239,7 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 while True:
                     if frames:
                         return frames.popleft()
-                    link = self._link
+                    link = self._intact(self._link)
                     if link is None or (link.conn.state is not _CONNECTED and link.conn.ended):
                         link = self._ensure_up(deadline)
                         continue
@@ -444,7 +444,7 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 return
             if not self._wanted:
                 raise OucConnectionError("disconnected", status=Status.NO_SUCH_CONNECTION)
-        link.cut = True  # read and not yet fed (see close())
+        link.cut = True  # read and not yet fed (see _intact())
         if self.en_r != conn.enable_receive_input:
             conn.enable_receive(self.en_r, time.monotonic())  # changed while this thread read
         conn.receive_data(self._view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
@@ -550,6 +550,25 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         self._history.extend(link.conn.status_history)
         self._last_conn = link.conn
 
+    def _intact(self, link: Link | None) -> Link | None:
+        """``link``, unless an interruption (Ctrl-C, an exception that is not an error) came
+        between one of its TLS records and the socket: then nothing more can go over it, not a
+        record (the partner would read it after the lost one as an integrity error, 16#80E6)
+        and not a close_notify, so it is reset and dropped (None)."""
+        if link is None or not link.cut:
+            return link
+        link.cut = False
+        conn = link.conn
+        if not conn.ended:
+            conn.abandon(time.monotonic(), "interrupted between a TLS record and the socket: reset")
+            conn.data_to_send()  # nothing goes out on a cut stream
+            while (event := conn.next_event()) is not None:
+                if isinstance(event, Disconnected):
+                    self._ended(link, event)
+        if self._link is link:
+            self._drop(link, reset=True)
+        return None
+
     def _close_link(self, link: Link) -> None:
         """CONT 1→0 on the current link: close_notify and FIN, then release the socket.
 
@@ -558,15 +577,9 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         anyway, and waiting would cost every connection a round trip. What has already arrived
         (say a TLS 1.3 session ticket) is still read, without blocking.
         """
+        if self._intact(link) is None:
+            return
         conn = link.conn
-        if link.cut and not conn.ended:
-            # An interruption (Ctrl-C) came between a record and the socket: a close_notify
-            # now would follow a lost record and read as an integrity error at the partner.
-            conn.abandon(time.monotonic(), "interrupted between a TLS record and the socket: reset")
-            conn.data_to_send()  # nothing goes out on a cut stream
-            while (event := conn.next_event()) is not None:
-                if isinstance(event, Disconnected):
-                    self._ended(link, event)
         if not conn.ended:
             now = time.monotonic()
             conn.close(now=now)

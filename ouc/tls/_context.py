@@ -30,7 +30,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives.asymmetric import rsa
 from OpenSSL import SSL
 
-from ouc.certs import ResolvedEndpoint, verify_peer_chain
+from ouc.certs import ResolvedEndpoint, check_key_supported, describe_key, verify_peer_chain
 from ouc.device import Device, Role, TLSVersion
 from ouc.errors import CertError, ConfigError, Status, TLSError
 from ouc.tls import _libssl as _lib
@@ -111,6 +111,22 @@ class TLSProfile(Enum):
             raise ConfigError(
                 f"unknown TLS profile {value!r}; use compatible or strict", path="profile"
             ) from exc
+
+
+def _check_own_key(resolved: ResolvedEndpoint, device: Device) -> None:
+    """The device's own certificate holds a key type it supports, as a partner's must (rule
+    ``key-type`` of :func:`~ouc.certs.verify_peer_chain`, domain.md §3): one mock PLC must not
+    serve what another would refuse."""
+    key = resolved.own_key
+    try:
+        check_key_supported(key, device)
+    except CertError as exc:
+        raise CertError(
+            f"own certificate has key type {describe_key(key)}, which "
+            f"{device.family.value} {device.firmware_text} does not support",
+            status=Status.TLS_CERT_INVALID,
+            path=f"ID {resolved.own_id}",
+        ) from exc
 
 
 class PeerVerifier(Protocol):
@@ -337,9 +353,12 @@ class TLSContext:
 
         Raises:
             CertError: a passive endpoint without a server certificate (16#80E9), or an own
-                certificate OpenSSL refuses / that does not match its key (16#80E2).
+                certificate OpenSSL refuses / that does not match its key / whose key type the
+                device does not support (16#80E2; with the PLC rules, no ``verifier``).
             ConfigError: a firmware without Secure OUC, an unknown profile.
         """
+        if verifier is None and resolved.own_key is not None:
+            _check_own_key(resolved, device)
         self = object.__new__(cls)
         self.resolved = resolved
         self.device = device

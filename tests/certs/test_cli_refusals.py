@@ -51,8 +51,8 @@ def _snapshot(store: Path) -> dict[str, bytes]:
 def test_replace_without_the_new_key_is_refused_rather_than_losing_the_key(
     example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Replacing ID 9 with a certificate whose key the store lacks used to drop ID 9's key with
-    "replaced ID 9" (a later serve failed 16#80E2); now refused, pointing to --key and .p12."""
+    """Replacing ID 9 with a certificate whose key the store lacks would drop ID 9's key (a
+    later serve would fail with 16#80E2): refused, pointing to --key and .p12."""
     argv = ("create", "--template", "tls", "--cn", "other", "--issuer", "3", "--ip", "10.0.0.7")
     assert run(capsys, *argv, *cli)[:2] == (0, "created ID 12\n")
     pem = tmp_path / "other.pem"
@@ -84,8 +84,8 @@ def test_replace_with_a_matching_certificate_keeps_the_key_and_says_so(
 def test_replace_of_a_tls_certificate_by_a_ca_needs_change_use(
     example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    """Replacing TLS certificate 11 with CA 3's certificate used to turn ID 11 into "Used as
-    CA" silently."""
+    """Replacing TLS certificate 11 with CA 3's certificate would turn ID 11 into a CA: refused
+    without --change-use."""
     pem = tmp_path / "ca3.pem"
     assert run(capsys, "export", "3", str(pem), "--key", *cli)[0] == 0
     before = _snapshot(example.path)
@@ -186,6 +186,10 @@ def test_importing_a_crl_names_its_ca_not_an_id(
     line = refused(capsys, "import", str(crl), "--assign", "PLC_9", *cli)
     assert line.startswith("ouc: error: --assign: a revocation list is not a certificate")
     assert "PLC_9" not in CertStore(example.path).devices()
+    key = tmp_path / "k.pem"
+    key.write_text("not read")
+    line = refused(capsys, "import", str(crl), "--key", str(key), *cli)
+    assert line.startswith("ouc: error: --key: a revocation list has no key and no password")
 
 
 # -- nothing silently accepted --------------------------------------------------------------------

@@ -615,7 +615,7 @@ def test_key_type_alone(key: object, device: Device, name: str) -> None:
     assert info.value.rule == "key-type"
     assert info.value.status == VERIFY_RULES["key-type"] == 0x80E2
     family = device.family.value
-    assert f"CN=PLC leaf has a {name} key, which {family} " in info.value.message
+    assert f"CN=PLC leaf has key type {name}, which {family} " in info.value.message
 
 
 def test_supported_keys_pass_the_key_type_rule() -> None:

@@ -234,7 +234,7 @@ def test_a_client_key_the_cpu_does_not_support_is_80e2_on_the_server(
         failed = log.wait_for(RecordKind.FAILED, timeout=WAIT)
     assert len(log.of(RecordKind.CONNECTED)) == 1  # certificate 11 itself was served
     assert failed.status == Status.TLS_CERT_INVALID
-    assert "EC-secp521r1 key" in (failed.reason or "")
+    assert "has key type EC-secp521r1" in (failed.reason or "")
 
 
 class _InterruptedSend:
@@ -255,8 +255,9 @@ class _InterruptedSend:
         return getattr(self._sock, name)
 
 
+@pytest.mark.parametrize("again", [False, True])
 def test_ctrl_c_between_a_record_and_the_socket_resets_the_connection(
-    setup: ExampleSetup,
+    setup: ExampleSetup, again: bool
 ) -> None:
     """A record was made and never sent: a close_notify after it would reach the partner as a
     bad record MAC (16#80E6, an integrity error that never happened). The connection is reset
@@ -274,13 +275,32 @@ def test_ctrl_c_between_a_record_and_the_socket_resets_the_connection(
         link.sock = _InterruptedSend(link.sock)  # type: ignore[assignment]
         with pytest.raises(KeyboardInterrupt):
             client.send(bytes(258))
+        if again:  # the caller goes on: the cut connection is reset, a new one carries it
+            client.send(bytes(258))
+            assert client.receive(timeout=WAIT) == bytes(258)
+            assert client.connection is not None and client.connection is not link.conn
         client.close()
-        ended = server_log.wait_for(RecordKind.CLOSED, timeout=WAIT)
+        ended = server_log.wait_for(RecordKind.CLOSED, timeout=WAIT, count=1 + again)
     assert ended.status == Status.PARTNER_CLOSED
     assert not server_log.of(RecordKind.FAILED)
+    assert len(server_log.of(RecordKind.CONNECTED)) == 1 + again
     closed = client_log.of(RecordKind.CLOSED)
-    assert [r.status for r in closed] == [Status.NO_JOB]
+    assert [r.status for r in closed] == [Status.NO_JOB] * (1 + again)
     assert "interrupted between a TLS record and the socket" in (closed[0].reason or "")
+
+
+def test_a_send_refused_for_its_argument_leaves_the_connection_intact(setup: ExampleSetup) -> None:
+    """Nothing was made, so nothing was cut: the close afterwards is the orderly one."""
+    client_log = RecordLog()
+    with PassiveEndpoint(setup.server, behaviour=echo(), address_map=setup.address_map):
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map, on_event=client_log)
+        client.connect()
+        with pytest.raises(TypeError):
+            client.send(None)  # type: ignore[arg-type]
+        client.close()
+    assert [(r.status, r.reason) for r in client_log.of(RecordKind.CLOSED)] == [
+        (Status.NO_JOB, "closed")
+    ]
 
 
 def test_connection_refused_is_80c4(setup: ExampleSetup) -> None:

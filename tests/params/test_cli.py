@@ -55,6 +55,15 @@ def test_decode_hex_bits_form(capsys: pytest.CaptureFixture[str]) -> None:
     assert any(line.split()[:2] == ["16.1", "TLSServerReqClientCert"] for line in out.splitlines())
 
 
+def test_decode_hex_as_xxd_prints_it_over_lines(capsys: pytest.CaptureFixture[str]) -> None:
+    """``--hex "$(xxd -p FILE)"``: line breaks and tabs are white space like the blanks."""
+    raw = build(STANDARD_SERVER, BoolForm.BITS).hex()
+    hexed = raw[:20] + "\n" + raw[20:40] + "\t" + raw[40:] + "\n"
+    code, out, err = run(capsys, "decode", "--hex", hexed, "--type", "TCON_IP_V4_SEC")
+    assert (code, err) == (0, "")
+    assert any(line.split()[:2] == ["16.1", "TLSServerReqClientCert"] for line in out.splitlines())
+
+
 def test_decode_json(capsys: pytest.CaptureFixture[str]) -> None:
     code, out, _ = run(capsys, "decode", SERVER_JSON, "--json")
     assert code == 0 and json.loads(out) == to_dict(STANDARD_SERVER)

@@ -82,8 +82,8 @@ def _count_verifications(monkeypatch: pytest.MonkeyPatch) -> list[int]:
         calls[0] += 1
         return real(*args, **kwargs)
 
-    # The context compares its verifier with the module's verify_peer_chain to decide whether
-    # to cache: patch that name, so the counting wrapper is "the default".
+    # A context built without a verifier uses the module's verify_peer_chain (with its device)
+    # and caches its verdicts: patch that name, so the counting wrapper is "the default".
     monkeypatch.setattr(context_module, "verify_peer_chain", counting)
     return calls
 

@@ -10,10 +10,12 @@ from pathlib import Path
 
 import pytest
 from cryptography import x509
+from cryptography.hazmat.primitives import hashes
+from cryptography.hazmat.primitives.asymmetric import ec
 
 from ouc.certs import ResolvedEndpoint
 from ouc.device import Device, Family, Role
-from ouc.errors import Status
+from ouc.errors import CertError, Status
 from ouc.tls import TLSContext
 from ouc.tls._peercert import PeerCert
 from ouc.tls._peercheck import PeerCheck, check_peer, offered_cert_valid, resumed_client_problem
@@ -248,3 +250,47 @@ def test_resumed_check_applies_to_secure_servers_with_a_client_certificate_only(
         resumed_client_problem(server, dataclasses.replace(info, peer_cert_der=None), late) is None
     )
     assert resumed_client_problem(server, info, late) is not None
+
+
+def _self_signed(key: ec.EllipticCurvePrivateKey) -> x509.Certificate:
+    name = x509.Name([x509.NameAttribute(x509.oid.NameOID.COMMON_NAME, "PLC_1")])
+    return (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(9)
+        .not_valid_before(NOW - DAY)
+        .not_valid_after(NOW + DAY)
+        .sign(key, hashes.SHA256())
+    )
+
+
+@pytest.mark.parametrize(("curve", "refused"), [(ec.SECP384R1(), False), (ec.SECP521R1(), True)])
+def test_an_own_key_the_device_does_not_support_is_refused_when_the_context_is_built(
+    curve: ec.EllipticCurve, refused: bool
+) -> None:
+    """The PLC rules hold for the device's own certificate too: a mock PLC must not serve a
+    key (P-521) that a CPU partner refuses with 16#80E2; a verifier of one's own (the PC
+    side) leaves it alone."""
+    key = ec.generate_private_key(curve)
+    cert = _self_signed(key)
+    case = build_case("valid", 0, server=True)
+    resolved = ResolvedEndpoint(
+        role=Role.PASSIVE,
+        own_id=9,
+        own_cert=cert,
+        own_key=key,
+        chain=(),
+        anchor_ids=(3,),
+        anchors=(case.root,),
+    )
+    if not refused:
+        assert TLSContext.build(resolved, V31).device is V31
+        return
+    with pytest.raises(CertError) as info:
+        TLSContext.build(resolved, V31)
+    assert info.value.status == Status.TLS_CERT_INVALID
+    assert str(info.value).startswith("ID 9: own certificate has key type EC-secp521r1, which")
+    pc_side = TLSContext.build(resolved, V31, verifier=lambda *a, **k: [])
+    assert pc_side.resolved.own_key is key
