@@ -98,9 +98,10 @@ def _tcp_sockets() -> Iterator[list[socket.socket]]:
 
 def _both_ends(port: int) -> tuple[Options, Options]:
     """The keep-alive options of the accepted and the connected socket of the connection to
-    the listener on ``port``."""
-    accepted: list[Options] = []
-    connected: list[Options] = []
+    the listener on ``port``: the one pair whose ends face each other (a socket another test
+    left open towards an earlier listener that had the same port number is no such pair)."""
+    accepted: dict[tuple[str, int], Options] = {}  # by the peer's address
+    connected: dict[tuple[str, int], Options] = {}  # by the own address
     with _tcp_sockets() as socks:
         for sock in socks:
             try:
@@ -108,11 +109,12 @@ def _both_ends(port: int) -> tuple[Options, Options]:
             except OSError:
                 continue  # a listener, or not connected
             if local[1] == port:
-                accepted.append(_options(sock))
+                accepted[peer] = _options(sock)
             elif peer[1] == port:
-                connected.append(_options(sock))
-    assert len(accepted) == 1 and len(connected) == 1, (accepted, connected)
-    return accepted[0], connected[0]
+                connected[local] = _options(sock)
+    pairs = [(accepted[end], connected[end]) for end in accepted.keys() & connected.keys()]
+    assert len(pairs) == 1, (accepted, connected)
+    return pairs[0]
 
 
 CASES = {
