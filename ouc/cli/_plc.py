@@ -89,11 +89,17 @@ def start_control(
     return server.start()  # type: ignore[return-value]
 
 
+#: Connection states that are over: an active endpoint still shows its last connection's
+#: blocks (their STATUS is what a PLC program reads), but it is not counted as a connection.
+_ENDED = frozenset({"closed", "failed", "aborted"})
+
+
 def _table(state: dict[str, Any]) -> str:
     flag = {True: "1", False: "0"}
+    live = sum(conn["state"] not in _ENDED for conn in state["connections"])
     lines = [
         f"{state['device']} {state['block']}  CPU {state['cpu']}  CONT {flag[state['cont']]}  "
-        f"EN_R {flag[state['en_r']]}  connections {len(state['connections'])}"
+        f"EN_R {flag[state['en_r']]}  connections {live}"
     ]
     for conn in state["connections"]:
         lines.append(f"  {conn['state']:<14} TSEND_C {conn['TSEND_C']}  TRCV_C {conn['TRCV_C']}")

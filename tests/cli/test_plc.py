@@ -234,6 +234,11 @@ def test_com_rst_stop_and_run_on_a_running_connect(
         assert state["cont"] is False
         (conn,) = state["connections"]  # type: ignore[misc]
         assert (conn["state"], conn["TSEND_C"]) == ("closed", "16#7000")
+        # The table shows the closed connection's blocks but counts no connection.
+        assert main(["plc", "--control", str(control), "status"]) == 0
+        header, row = capsys.readouterr().out.splitlines()
+        assert header.endswith("CONT 0  EN_R 1  connections 0"), header
+        assert row.split()[:3] == ["closed", "TSEND_C", "16#7000"]
         plc(control, "cont", "1", capsys=capsys)
         log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=4)
 
