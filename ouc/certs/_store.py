@@ -437,6 +437,20 @@ class CertStore(StoreBase):
         return self._issue_crl(index, entry.issuer_id, entries, now)
 
     @writes
+    def issue_crl(self, ca_id: int, *, now: dt.datetime) -> x509.CertificateRevocationList:
+        """Issue the CA's revocation list anew, with the certificates it revoked so far (none
+        yet: an empty list, as the engineering tool exports one, domain.md §7).
+
+        Raises:
+            StoreError / CertError: no such ID; not a CA; the CA has no key to sign with.
+        """
+        if not self.is_ca(ca_id):
+            raise StoreError("not a CA, so it has no revocation list", path=f"ID {ca_id}")
+        index = self._current()
+        entries = index.revocations.get(ca_id, Revocations()).entries
+        return self._issue_crl(index, ca_id, entries, now)
+
+    @writes
     def add_crl(self, crl: x509.CertificateRevocationList) -> int:
         """Store an imported revocation list for the CA that signed it; returns the CA's ID.
 
@@ -601,6 +615,7 @@ class CertStore(StoreBase):
         """Export by ``path``'s suffix (.der/.cer/.crt/.pem/.p12); returns the files written."""
         return export_cert(self, cert_id, path, with_key=with_key, password=password, chain=chain)
 
-    def export_crl(self, ca_id: int, path: str | Path) -> Path:
-        """Write the CA's revocation list (.crl DER, .pem PEM)."""
-        return export_crl(self, ca_id, path)
+    def export_crl(self, ca_id: int, path: str | Path, *, now: dt.datetime | None = None) -> Path:
+        """Write the CA's revocation list (.crl DER, .pem PEM); a CA that has revoked nothing
+        yet first issues its empty list, dated ``now`` (default: the PC's clock)."""
+        return export_crl(self, ca_id, path, now=now)

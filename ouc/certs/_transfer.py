@@ -7,6 +7,7 @@ are not duplicated, exported private keys are written with mode 0600.
 
 from __future__ import annotations
 
+import datetime as dt
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -150,12 +151,16 @@ def export_cert(
     return written
 
 
-def export_crl(store: CertStore, ca_id: int, path: str | Path) -> Path:
-    """Write the CA's revocation list as DER (``.crl``) or PEM (``.pem``).
+def export_crl(
+    store: CertStore, ca_id: int, path: str | Path, *, now: dt.datetime | None = None
+) -> Path:
+    """Write the CA's revocation list as DER (``.crl``) or PEM (``.pem``). A CA that has
+    revoked nothing yet issues its empty list first (dated ``now``, default the PC's clock):
+    the engineering tool exports CRLs, empty ones included (domain.md §7).
 
     Raises:
         StoreError: no such ID; the ID is not a CA (the line names its issuing CA, whose list
-            would name it); the CA has revoked nothing yet, so it has no list.
+            would name it); a CA without a list and without a key to sign one.
     """
     entry = store.entry(ca_id)
     if not store.is_ca(ca_id):
@@ -168,11 +173,13 @@ def export_crl(store: CertStore, ca_id: int, path: str | Path) -> Path:
         raise StoreError(f"not a CA, so it has no revocation list; {where}", path=f"ID {ca_id}")
     crl = store.crl(ca_id)
     if crl is None:
-        raise StoreError(
-            "a CA with no revocation list yet: it has revoked nothing "
-            "('ouc certs revoke ID' revokes a certificate it issued)",
-            path=f"ID {ca_id}",
-        )
+        if store.private_key(ca_id) is None:
+            raise StoreError(
+                "a CA with no revocation list and no key in the store to sign an empty one; "
+                "import its list ('ouc certs import FILE.crl') or its key with the certificate",
+                path=f"ID {ca_id}",
+            )
+        crl = store.issue_crl(ca_id, now=now if now is not None else dt.datetime.now(dt.UTC))
     target = Path(path)
     write_atomic(target, crl_bytes(crl, pem=target.suffix.lower() == ".pem"))
     return target

@@ -304,7 +304,7 @@ def _export(args: argparse.Namespace) -> int:
                 ".crl file",
                 path=extra[0],
             )
-        written = [store.export_crl(args.id, args.file)]
+        written = [store.export_crl(args.id, args.file, now=_now(args))]
     else:
         written = store.export(
             args.id,

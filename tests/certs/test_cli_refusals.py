@@ -8,6 +8,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from cryptography import x509
 
 from ouc.certs import CertStore
 from ouc.cli import main
@@ -169,8 +170,38 @@ def test_exporting_the_crl_of_a_certificate_that_is_no_ca_says_so(
         "ouc: error: ID 9: not a CA, so it has no revocation list; export its issuing CA's: "
         "'ouc certs export 3 FILE.crl'"
     )
-    line = refused(capsys, "export", "3", str(tmp_path / "x.crl"), *cli)
-    assert line.startswith("ouc: error: ID 3: a CA with no revocation list yet")
+
+
+def test_a_ca_that_revoked_nothing_exports_an_empty_list(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The engineering tool exports CRLs, empty ones included (domain.md §7): CA 3 signs an
+    empty list (CRL number 1); after a revocation the next list names it (number 2)."""
+    ca = example.certificate(3)
+    for revoked, number in ((0, 1), (1, 2)):
+        target = tmp_path / f"ca3-{number}.crl"
+        assert run(capsys, "export", "3", str(target), *cli)[:2] == (0, f"wrote {target}\n")
+        crl = x509.load_der_x509_crl(target.read_bytes())
+        assert crl.issuer == ca.subject and crl.is_signature_valid(ca.public_key())  # type: ignore[arg-type]
+        assert len(list(crl)) == revoked
+        assert crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number == number
+        assert crl.last_update_utc.isoformat().startswith("2026-01-01T12:00")  # --now
+        if not revoked:
+            assert run(capsys, "revoke", "11", *cli)[0] == 0
+
+
+def test_a_ca_without_a_key_or_a_list_cannot_export_one(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    other = tmp_path / "other"
+    assert run(capsys, "init", "--store", str(other))[0] == 0
+    pem = tmp_path / "ca2.pem"
+    assert run(capsys, "export", "2", str(pem), "--store", str(other))[0] == 0
+    code, out, _ = run(capsys, "import", str(pem), *cli)
+    assert code == 0
+    new_id = out.split()[-1]
+    line = refused(capsys, "export", new_id, str(tmp_path / "x.crl"), *cli)
+    assert f"ID {new_id}: a CA with no revocation list and no key in the store" in line
     assert not (tmp_path / "x.crl").exists()
 
 
