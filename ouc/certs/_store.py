@@ -385,19 +385,30 @@ class CertStore(StoreBase):
     def delete(self, cert_id: int) -> None:
         """Delete ``cert_id``; its ID is retired, never reused. Device assignments are dropped.
 
+        A CA that issued certificates still in the store is kept: deleting it would leave them
+        naming an issuer that no longer exists, with nothing to build their chain or revoke
+        them with (a decision of ouc's; the engineering tool's rule is not documented).
+
         Raises:
-            StoreError: a default CA (1, 2) that a device or another certificate still references.
+            StoreError: a CA whose certificates are still in the store, or a default CA (1, 2)
+                that a device still references.
         """
         index = self._current()
         entry = self.entry(cert_id)
-        if entry.default:
-            users = [name for name, ids in index.devices.items() if cert_id in ids]
-            users += [f"ID {e.id}" for e in index.entries.values() if e.issuer_id == cert_id]
-            if users:
-                raise StoreError(
-                    f"default CA {cert_id} is still referenced by {', '.join(users)}",
-                    path=f"ID {cert_id}",
-                )
+        issued = sorted(
+            e.id for e in index.entries.values() if e.issuer_id == cert_id and e.id != cert_id
+        )
+        users = (
+            [name for name, ids in index.devices.items() if cert_id in ids] if entry.default else []
+        )
+        users += [f"ID {i}" for i in issued]
+        if users:
+            kind = "default CA" if entry.default else "CA"
+            raise StoreError(
+                f"{kind} {cert_id} is still referenced by {', '.join(users)}; delete or "
+                "replace those first",
+                path=f"ID {cert_id}",
+            )
         entries = {i: e for i, e in index.entries.items() if i != cert_id}
         devices = {
             name: tuple(i for i in ids if i != cert_id) for name, ids in index.devices.items()

@@ -141,11 +141,7 @@ def _encode_cmd(args: argparse.Namespace) -> int:
 
 def _read_data(args: argparse.Namespace) -> bytes:
     if args.hex is not None:
-        text = args.hex.replace(":", "").replace(" ", "").removeprefix("0x")
-        try:
-            return bytes.fromhex(text)
-        except ValueError as exc:
-            raise ConfigError("is not hexadecimal bytes", path="--hex") from exc
+        return args.hex  # parsed by _types.hex_bytes
     if args.data is None:
         raise ConfigError("give the received bytes as a file (DATA, - for stdin) or --hex HEX")
     return read_input(args.data)
@@ -217,7 +213,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
     p = add("decode", _decode_cmd, "named values of received bytes")
     p.add_argument("data", metavar="DATA", nargs="?", help="file with the bytes (- for stdin)")
-    p.add_argument("--hex", metavar="HEX", help="the bytes as hex text instead of a file")
+    p.add_argument(
+        "--hex",
+        type=_types.hex_bytes,
+        metavar="HEX",
+        help="the bytes as hex text instead of a file (spaces, colons and line breaks allowed)",
+    )
     p.add_argument("--json", action="store_true", help="JSON output")
     p.add_argument(
         "--strict",

@@ -3,7 +3,8 @@
 A row shows what the peer accepted (count, rate, latency) and, next to it, every failure by its
 PLC status with the count and the first reason seen. A row where nothing was accepted shows no
 rate: refused handshakes are not throughput. A row where no operation ran at all (the budget was
-spent before the first one started) says so and is not a pass.
+spent before the first one started) says so and is not a pass. MB/s is an echo row's payload in
+each direction (sent, and echoed back alike): not the sum of both, and without TLS overhead.
 """
 
 from __future__ import annotations
@@ -32,7 +33,7 @@ def _failures(row: RowResult) -> str:
 
 def format_table(rows: Sequence[RowResult]) -> str:
     """The human table: one line per row, failures by status at the end of the line."""
-    header = ("row", "accepted", "rate/s", "MB/s", "p50 ms", "p99 ms", "failed")
+    header = ("row", "accepted", "rate/s", "MB/s each way", "p50 ms", "p99 ms", "failed")
     lines: list[tuple[str, ...]] = [header]
     for row in rows:
         doc = row.to_json()

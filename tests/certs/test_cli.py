@@ -139,6 +139,7 @@ def test_renew_revoke_delete_export_import(
         ("create", "--cn", "x", "--template", "nope"),
         ("create", "--cn", "x", "--template", "ca", "--key", "RSA-4096", "--family", "S7-1200"),
         ("delete", "1"),
+        ("delete", "3"),  # the CA of 9 and 11
         ("export", "9", "x.p12", "--key"),
         ("export", "9", "x.p12", "--key", "--password-env", "OUC_TEST_UNSET_VAR"),
         ("renew", "9", "--now", "yesterday"),

@@ -322,6 +322,20 @@ def test_delete_refuses_referenced_default_ca(store: CertStore) -> None:
     assert store.ids() == []
 
 
+def test_delete_refuses_a_ca_whose_certificates_are_still_in_the_store(store: CertStore) -> None:
+    ca = store.create(common_name="CA 3", template=Template.CA, now=NOW)
+    leaves = [_leaf(store, issuer=ca), _leaf(store, issuer=ca)]
+    with pytest.raises(
+        StoreError, match=rf"CA {ca} is still referenced by ID {leaves[0]}, ID {leaves[1]}"
+    ):
+        store.delete(ca)
+    assert ca in store.ids()
+    for leaf in leaves:
+        store.delete(leaf)
+    store.delete(ca)
+    assert ca not in store.ids()
+
+
 def test_delete_drops_device_assignments(store: CertStore) -> None:
     leaf = _leaf(store)
     store.assign("PLC_1", [leaf, 2])

@@ -80,6 +80,9 @@ def test_decode_file_hex_and_json(capsys: pytest.CaptureFixture[str], tmp_path: 
     ]
     code, out, _ = run(capsys, "decode", SEND, "--hex", STANDARD_HEX, "--json")
     assert json.loads(out) == {"Var1": True, "Var2": "Hello World!"}
+    as_xxd = "\n".join(STANDARD_HEX[i : i + 60] for i in range(0, len(STANDARD_HEX), 60))
+    code, out, _ = run(capsys, "decode", SEND, "--hex", as_xxd, "--json")  # xxd -p lines
+    assert code == 0 and json.loads(out) == {"Var1": True, "Var2": "Hello World!"}
     code, out, _ = run(
         capsys, "encode", MACHINE, "--set", "Grid[2,3]=-7", "--set", "Flags[1,2]=TRUE"
     )
@@ -97,7 +100,7 @@ def test_decode_file_hex_and_json(capsys: pytest.CaptureFixture[str], tmp_path: 
         (["encode", SEND, "--set", "novalue"], "is not PATH=VALUE"),
         (["decode", SEND, "--hex", "00"], "short of the 258-byte block"),
         (["decode", SEND, "--hex", "00" * 259], "(16#8088)"),
-        (["decode", SEND, "--hex", "zz"], "not hexadecimal"),
+        (["decode", SEND, "--hex", "zz"], "argument --hex: 'zz' is not hex bytes"),
         (["decode", SEND], "give the received bytes"),
         (["layout", "/nonexistent/x.scl"], "cannot read the layout"),
     ],
@@ -107,7 +110,8 @@ def test_bad_input_is_one_line_and_exit_2(
 ) -> None:
     code, out, err = run(capsys, *argv)
     assert code == 2 and out == ""
-    assert err.count("\n") == 1 and err.startswith("ouc: error: ")
+    assert err.count("\n") == 1
+    assert err.startswith(("ouc: error: ", f"ouc db {argv[0]}: error: "))
     assert fragment in err
 
 
