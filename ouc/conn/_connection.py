@@ -86,6 +86,17 @@ from ouc.transport import (
 __all__ = ["TRCV_C", "TSEND_C", "Connection", "StatusEntry", "format_sequence"]
 
 E = BlockEvent
+
+
+def _bytes(count: int, rest: str) -> str:
+    """``1 byte ... was ...`` or ``2 bytes ... were ...``: ``rest`` is said with {were}."""
+    return (
+        f"{count} byte {rest.format(were='was')}"
+        if count == 1
+        else (f"{count} bytes {rest.format(were='were')}")
+    )
+
+
 _CONNECTED = ConnState.CONNECTED
 _HALF_CLOSED = ConnState.HALF_CLOSED
 _IDLE, _SENDING, _DONE = IDLE, SENDING, DONE
@@ -556,10 +567,22 @@ class Connection(IsoPhase, StatusHistory):
         self._partner_closed()
 
     def _partner_closed(self) -> None:
-        lost = self.buffered
+        """The partner closed: 16#80C5, and the reason says which received bytes went unread.
+
+        Bytes received while EN_R = 0 are whole frames the program never read, not an incomplete
+        frame, and are named so. That they are lost with the connection is an inference (the
+        TIA help gives 80C5, not what becomes of the receive buffer).
+        """
+        unread = len(self._held) if self._held is not None else 0
+        partial = self.buffered - unread
         reason = "the partner closed the connection"
+        lost = []
+        if unread:
+            lost.append(_bytes(unread, "received while EN_R = 0 {were} never read"))
+        if partial:
+            lost.append(_bytes(partial, "of an incomplete frame {were} dropped"))
         if lost:
-            reason += f" ({lost} bytes of an incomplete frame were dropped)"
+            reason += f" ({'; '.join(lost)})"
         # Answer the partner's close (TLS close_notify) before the driver closes the socket.
         self._notify_close()
         self._end(E.PARTNER_CLOSED, int(Status.PARTNER_CLOSED), reason)

@@ -275,3 +275,36 @@ def test_a_half_closed_connection_has_no_timer(up: Factory) -> None:
     conn.handle_timer(100.0)
     assert conn.state is ConnState.HALF_CLOSED
     assert conn.next_event() == FrameReceived(b"ping", 4)
+
+
+@pytest.mark.parametrize(
+    ("chunks", "reason"),
+    [
+        ([b"abcdefgh"], "8 bytes received while EN_R = 0 were never read"),
+        ([b"a"], "1 byte received while EN_R = 0 was never read"),
+    ],
+)
+def test_a_partner_close_names_bytes_held_while_en_r_0_as_unread_not_incomplete(
+    pair_factory: Factory, chunks: list[bytes], reason: str
+) -> None:
+    """Two whole 4-byte frames held while EN_R = 0 are not "an incomplete frame"."""
+    pair = pair_factory(4)
+    pair.start(1.0)
+    server = pair.server
+    server.enable_receive(False, 2.0)
+    for chunk in chunks:
+        server.receive_data(chunk, 3.0)
+    server.receive_data(b"", 4.0)
+    end = [e for e in iter(server.next_event, None) if isinstance(e, Disconnected)]
+    assert end == [Disconnected(0x80C5, f"the partner closed the connection ({reason})")]
+
+
+def test_a_partner_close_names_a_partial_frame_in_singular(pair_factory: Factory) -> None:
+    pair = pair_factory(4)
+    pair.start(1.0)
+    server = pair.server
+    server.receive_data(b"abcde", 2.0)  # one frame and 1 byte of the next
+    server.receive_data(b"", 3.0)
+    end = [e for e in iter(server.next_event, None) if isinstance(e, Disconnected)]
+    reason = "the partner closed the connection (1 byte of an incomplete frame was dropped)"
+    assert end == [Disconnected(0x80C5, reason)]
