@@ -61,9 +61,20 @@ def _local_port(device: Device) -> st.SearchStrategy[int]:
     return st.integers(1, device.max_port).filter(lambda p: p not in SYSTEM_PORTS)
 
 
-def _unicast() -> st.SearchStrategy[str]:
-    # 1.0.0.0 .. 223.255.255.255: no 0.0.0.0/8, multicast, class E or broadcast.
-    return st.integers(0x0100_0000, 0xDFFF_FFFF).map(lambda n: str(ipaddress.IPv4Address(n)))
+def _unicast(device: Device | None = None) -> st.SearchStrategy[str]:
+    """A valid partner address: 1.0.0.0 .. 223.255.255.255 (no 0.0.0.0/8, multicast, class E or
+    broadcast) and, given ``device``, none of its own addresses (16#80A4)."""
+    addresses = st.integers(0x0100_0000, 0xDFFF_FFFF).map(lambda n: str(ipaddress.IPv4Address(n)))
+    if device is None or not device.own_addresses:
+        return addresses
+    # A device has a handful of own addresses among 3.7e9, so the filter almost never rejects.
+    return addresses.filter(lambda a: not device.is_own_address(a))
+
+
+def _partner(device: Device, active: bool) -> st.SearchStrategy[str]:
+    """An ISO-on-TCP partner address: required on the active side, 0.0.0.0 (any) allowed on the
+    passive one."""
+    return _unicast(device) if active else st.just("0.0.0.0") | _unicast(device)
 
 
 def _qdn() -> st.SearchStrategy[str]:
@@ -116,12 +127,12 @@ def _endpoint(draw: Draw, protocol: Protocol, active: bool, device: Device) -> d
     top = device.max_port
     if protocol is Protocol.TCP and active:
         return {
-            "RemoteAddress": draw(_unicast()),
+            "RemoteAddress": draw(_unicast(device)),
             "RemotePort": draw(st.integers(1, top)),
             "LocalPort": draw(st.just(0) | _local_port(device)),
         }
     return {
-        "RemoteAddress": draw(st.just("0.0.0.0") | _unicast()),
+        "RemoteAddress": draw(st.just("0.0.0.0") | _unicast(device)),
         "RemotePort": draw(st.integers(0, top)),
         "LocalPort": draw(_local_port(device)),
     }
@@ -152,8 +163,12 @@ def _valid(draw: Draw, type_name: str, device: Device, want: _Want) -> Block:
         conn = TconIpV4(**head, **ends)
     if type_name not in _SEC:
         return conn
-    secure = protocol is not Protocol.UDP and (
-        want.secure if want.secure is not None else draw(st.booleans())
+    # A firmware without Secure OUC refuses ActivateSecureConn TRUE (16#809A): draw it only where
+    # the device has TLS (valid_blocks refuses secure=True for the others).
+    secure = (
+        protocol is not Protocol.UDP
+        and device.supports_secure_ouc
+        and (want.secure if want.secure is not None else draw(st.booleans()))
     )
     tls = _tls_fields(draw, secure, active)
     if isinstance(conn, TconQdn):
@@ -202,7 +217,7 @@ def _local_tsap(device: Device, active: bool) -> st.SearchStrategy[bytes]:
 
 def _valid_rfc(draw: Draw, head: dict[str, Any], active: bool, device: Device) -> TconIpRfc:
     return TconIpRfc(
-        RemoteAddress=draw(_unicast() if active else st.just("0.0.0.0") | _unicast()),
+        RemoteAddress=draw(_partner(device, active)),
         RemoteTSelector=TSelector.of(draw(_tsap(0, 32))),
         LocalTSelector=TSelector.of(draw(_local_tsap(device, active))),
         **head,
@@ -224,7 +239,7 @@ def _valid_param(
     }
     if protocol is Protocol.ISO_ON_TCP:
         local, remote = draw(_local_tsap(device, active)), draw(_tsap(0, 16))
-        address = draw(_unicast() if active else st.just("0.0.0.0") | _unicast())
+        address = draw(_partner(device, active))
     else:
         ends = _endpoint(draw, protocol, active, device)
         local = ends["LocalPort"].to_bytes(2, "big") if ends["LocalPort"] else b""
@@ -258,16 +273,19 @@ def valid_blocks(
     Args:
         type_name: one type (``"TCON_QDN_SEC"``, any case) or None for every type that can
             meet the other constraints.
-        device: the CPU whose port range the blocks respect.
+        device: the CPU the blocks are valid on: its port range, its own addresses (never a
+            partner) and its firmware (ActivateSecureConn TRUE only where it has Secure OUC).
         secure: True: ActivateSecureConn TRUE (the _SEC types over TCP); False: plain
-            (any type, _SEC ones with ActivateSecureConn FALSE); None: either.
+            (any type, _SEC ones with ActivateSecureConn FALSE); None: either (always plain on
+            a firmware without Secure OUC).
         role: ``Role.ACTIVE`` / ``"active"`` (TSEND_C, the TLS client) or ``Role.PASSIVE`` /
             ``"passive"``; None: either.
         protocol: ``Protocol.TCP`` / ``"TCP"``, ``"UDP"`` or ``"ISO-on-TCP"``; None: any.
 
     Raises:
         ConfigError: an unknown role or protocol, or constraints no block can meet (a secure
-            UDP block, an active UDP block, a secure ISO-on-TCP block, a type that cannot).
+            UDP block, an active UDP block, a secure ISO-on-TCP block, a type that cannot, a
+            secure block on a firmware without Secure OUC).
 
     Example::
 
@@ -276,6 +294,14 @@ def valid_blocks(
             assert block.secure and block.role is Role.PASSIVE
     """
     want = _Want(protocol=_as_protocol(protocol), role=_as_role(role), secure=secure)
+    if secure and not device.supports_secure_ouc:
+        first = "V4.4" if device.family is Family.S7_1200 else "V2.0"
+        raise ConfigError(
+            f"no block is valid with secure=True on an {device.family.value} "
+            f"{device.firmware_text}: it has no Secure OUC (16#809A; TLS needs {first} or "
+            "later); pass a newer firmware or secure=False",
+            path="valid_blocks",
+        )
     names = [canonical_type_name(type_name)] if type_name else list(BLOCK_TYPES)
     names = [n for n in names if _protocol_choices(n, want)]
     if not names:

@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from ouc.device import Device, Family, Role
+from ouc.device import Device, Family, Role, known_firmware
 from ouc.errors import ConfigError, OucError, ParamError
 from ouc.params import BLOCK_TYPES, RULES, Block, Protocol, build, parse, validate
 from ouc.strategies import (
@@ -68,6 +68,38 @@ def test_valid_blocks_of_one_type_validate_clean(type_name: str) -> None:
 def test_valid_blocks_respect_the_device(block: Block) -> None:
     assert validate(block, device=Device(Family.S7_1200, (4, 5))) == []
     assert block.local_port <= 49151 and block.remote_port <= 49151
+
+
+# Both families, firmware without and with Secure OUC, and own addresses at the edges of the
+# unicast range hypothesis likes to draw (1.0.0.0 is its first choice).
+_OWN = ("1.0.0.0", "1.0.0.1", "223.255.255.255")
+_DEVICES = [
+    Device(family, firmware, own_addresses=own)
+    for family in Family
+    for firmware in sorted(known_firmware(family))
+    for own in ((), _OWN)
+]
+
+
+@settings(max_examples=300, database=None)
+@given(st.sampled_from(_DEVICES).flatmap(lambda d: st.tuples(st.just(d), valid_blocks(device=d))))
+def test_valid_blocks_validate_clean_on_the_device_they_were_drawn_for(
+    pair: tuple[Device, Block],
+) -> None:
+    device, block = pair
+    assert validate(block, device=device) == []
+
+
+@pytest.mark.parametrize("device", [Device(Family.S7_1200, (4, 3)), Device(Family.S7_1500, (1, 8))])
+def test_valid_blocks_on_a_firmware_without_tls_are_plain(device: Device) -> None:
+    @settings(max_examples=40, database=None)
+    @given(valid_blocks("TCON_IP_V4_SEC", device=device, role="passive"))
+    def run(block: Block) -> None:
+        assert not block.secure and validate(block, device=device) == []
+
+    run()
+    with pytest.raises(ConfigError, match=r"no block is valid with secure=True .*16#809A"):
+        valid_blocks(secure=True, device=device)
 
 
 @settings(max_examples=150)
