@@ -94,9 +94,14 @@ def start_control(
 _ENDED = frozenset({"closed", "failed", "aborted"})
 
 
+def _live(state: dict[str, Any]) -> int:
+    """The connections that are up or coming up (the table's header and JSON ``live``)."""
+    return sum(conn["state"] not in _ENDED for conn in state["connections"])
+
+
 def _table(state: dict[str, Any]) -> str:
     flag = {True: "1", False: "0"}
-    live = sum(conn["state"] not in _ENDED for conn in state["connections"])
+    live = _live(state)
     lines = [
         f"{state['device']} {state['block']}  CPU {state['cpu']}  CONT {flag[state['cont']]}  "
         f"EN_R {flag[state['en_r']]}  connections {live}"
@@ -133,7 +138,8 @@ def _plc(args: argparse.Namespace) -> int:
         start_hint="start it with 'ouc serve --control PATH' or 'ouc connect --control PATH'",
     )
     state = answer["state"]
-    print(json.dumps(state, indent=2) if args.json else _table(state))
+    # JSON ``connections`` lists the rows the table shows; ``live`` is the header's count.
+    print(json.dumps({**state, "live": _live(state)}, indent=2) if args.json else _table(state))
     return 0
 
 

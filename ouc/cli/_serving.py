@@ -18,6 +18,7 @@ import contextlib
 import itertools
 import resource
 import signal
+import sys
 import threading
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -107,6 +108,7 @@ class ServeJob:
         count = self.count
         if show is None and count is None:
             return answer
+        limit = sys.maxsize if count is None else count  # no frame number reaches maxsize
         if share is not None:
             tally = share.tally
             reached = share.reached
@@ -114,9 +116,12 @@ class ServeJob:
             tally = itertools.count(1).__next__  # atomic under the GIL: threads share it
 
         def behaviour(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+            number = 0 if count is None else tally()
+            if number > limit:
+                return None  # past --count, e.g. in the same read: neither shown nor answered
             if show is not None:
                 show(frame, peer)
-            if count is not None and tally() >= count:
+            if number == limit:
                 reached()
             return answer(frame, peer)
 

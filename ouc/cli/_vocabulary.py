@@ -56,7 +56,10 @@ FIELDS: dict[str, str] = {
     "local": "our own address:port",
     "reason": "one sentence on why or how it happened",
     "message": "the text of an error or finding",
-    "connection": "the serial number of a TCP connection within an endpoint",
+    "connection": (
+        "the serial number of a TCP connection within an endpoint (under --processes: within "
+        "the worker that the line's worker names)"
+    ),
     "reset": "the connection was reset (RST) rather than closed",
     "time": "when it happened, ISO 8601 UTC",
     "len": "LEN: the bytes a TSEND_C sent",
@@ -102,7 +105,9 @@ FIELDS: dict[str, str] = {
     "cont": "the CONT input",
     "en_r": "the EN_R input",
     "state": "a connection's or link's state",
-    "connections": "an endpoint's connections (ouc plc)",
+    "connections": "an endpoint's connections, ended ones included (ouc plc)",
+    "ended_connections": "how many connections ended with a --processes worker that died",
+    "live": "how many of an endpoint's connections are up or coming up (ouc plc)",
     "established": "how many times a channel link was established",
     "certificates": "what a certificate download changed",
     # ouc certs.

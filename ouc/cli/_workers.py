@@ -168,15 +168,16 @@ class SharedCounts:
 
         return self._locked(update)
 
-    def clear(self, index: int) -> None:
-        """A worker died: its connections went with it."""
+    def clear(self, index: int) -> int:
+        """A worker died: its connections went with it. Returns how many it held."""
         cells = self._cells
 
         def update() -> int:
+            held = int(cells[index])
             cells[index] = 0
-            return 0
+            return held
 
-        self._locked(update)
+        return self._locked(update)
 
     def connections(self) -> int:
         return int(sum(self._cells[: self.workers]))
@@ -417,13 +418,20 @@ def _reap(
         if entry is None:
             continue
         number, started = entry
-        counts.clear(number - 1)
+        held = counts.clear(number - 1)
         lived = time.monotonic() - started
         early[number] = early[number] + 1 if lived < EARLY_DEATH else 0
         how = _describe(wait_status)
+        lost = f"; its {held} connection{'' if held == 1 else 's'} ended with it" if held else ""
         printer.line(
-            f"{name} worker {number} (pid {pid}) {how} after {lived:.1f} s; restarting",
-            {"event": "worker-died", "worker": number, "pid": pid, "how": how},
+            f"{name} worker {number} (pid {pid}) {how} after {lived:.1f} s{lost}; restarting",
+            {
+                "event": "worker-died",
+                "worker": number,
+                "pid": pid,
+                "how": how,
+                "ended_connections": held,
+            },
         )
         if early[number] >= _EARLY_DEATHS:
             return number

@@ -228,10 +228,10 @@ def test_com_rst_stop_and_run_on_a_running_connect(
         log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=3)
         state = plc(control, "status", capsys=capsys)
         (conn,) = state["connections"]  # type: ignore[misc]
-        assert conn["TSEND_C"] == "16#7004"
+        assert conn["TSEND_C"] == "16#7004" and state["live"] == 1
         # CONT 1→0 closes in order (7003 → 0003 → 7000), CONT 0→1 establishes again.
         state = plc(control, "cont", "0", capsys=capsys)
-        assert state["cont"] is False
+        assert state["cont"] is False and state["live"] == 0
         (conn,) = state["connections"]  # type: ignore[misc]
         assert (conn["state"], conn["TSEND_C"]) == ("closed", "16#7000")
         # The table shows the closed connection's blocks but counts no connection.

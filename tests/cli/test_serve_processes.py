@@ -211,6 +211,23 @@ def test_a_worker_that_dies_is_reported_and_restarted(
     assert proc.wait(WAIT) == 0
 
 
+def test_a_dying_worker_s_line_counts_the_connections_it_held(
+    store: CertStore, serve: Any, tmp_path: Path
+) -> None:
+    proc, lines, workers, _ = start_workers(serve, "--echo")
+    port = int(workers["local"].rsplit(":", 1)[1])
+    context = client_context(store, tmp_path / "pem")
+    with tls_connect(context, port) as held:
+        held.sendall(received_data_layout().encode({"Var1": True, "Var2": "x"}))
+        frame = read_until(lines, "frame")[-1]  # the frame line names the worker holding it
+        victim = workers["pids"][frame["worker"] - 1]
+        os.kill(victim, signal.SIGKILL)
+        died = read_until(lines, "worker-died")[-1]
+    assert died["pid"] == victim and died["ended_connections"] == 1
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
+
+
 def test_count_stops_all_workers(store: CertStore, serve: Any, tmp_path: Path) -> None:
     proc, lines, workers, _ = start_workers(serve, "--echo", "--count", "3", "--driver", "blocking")
     port = int(workers["local"].rsplit(":", 1)[1])
@@ -220,6 +237,31 @@ def test_count_stops_all_workers(store: CertStore, serve: Any, tmp_path: Path) -
     assert proc.wait(WAIT) == 0
     rest = [json.loads(line) for line in lines.rest()]
     assert rest[-1]["event"] == "stopped" and "worker" not in rest[-1]
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "blocking"])
+def test_count_is_exact_when_frames_arrive_in_one_read(
+    store: CertStore, serve: Any, tmp_path: Path, driver: str
+) -> None:
+    """Five frames in one TLS record complete in one read: ``--count 1`` shows and answers
+    the first only, then stops."""
+    proc, lines, port = serve.start("--echo", "--count", "1", "--driver", driver, "--json", *MAP)
+    frame = received_data_layout().encode({"Var1": True, "Var2": "Hi"})
+    echoed = b""
+    with tls_connect(client_context(store, tmp_path / "pem"), port) as tls:
+        tls.sendall(frame * 5)  # one record of 1,290 bytes
+        for _ in range(10):  # until the server's close, bounded by the socket timeout
+            try:
+                chunk = tls.recv(65536)
+            except (ssl.SSLError, OSError):
+                break
+            if not chunk:
+                break
+            echoed += chunk
+    assert echoed == frame
+    assert proc.wait(WAIT) == 0
+    events = [json.loads(line)["event"] for line in lines.rest()]
+    assert events.count("frame") == 1, events
 
 
 def test_bad_process_counts_are_one_line(serve: Any) -> None:
