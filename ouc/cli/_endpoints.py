@@ -624,7 +624,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="answer every frame with these bytes",
     )
     p.add_argument(
-        "--max-connections", type=_types.positive_int, default=64, metavar="N", help="(64)"
+        "--max-connections",
+        type=_types.positive_int,
+        default=64,
+        metavar="N",
+        help="connections served at once, beyond them 16#8087 and a reset (64: a mock for many "
+        "peers). A CPU's block serves one connection: 1 refuses a second one as it would, "
+        "though the CPU's peer sees its connect refused rather than a reset",
     )
     p.add_argument(
         "--count", type=_types.positive_int, metavar="N", help="stop after N received frames"
