@@ -67,7 +67,7 @@ from ouc.cli._printer import Printer
 from ouc.cli._serving import INTERRUPTED, ServeJob, WorkerShare, stop_status
 from ouc.drivers._passive_common import default_listen
 from ouc.drivers._reuseport import probe_spread
-from ouc.drivers._sockio import connection_error
+from ouc.drivers._sockio import listen_error
 from ouc.errors import ConfigError
 
 __all__ = [
@@ -327,7 +327,7 @@ def _reserve(listen: tuple[str, int]) -> socket.socket:
         sock.bind((host, port))
     except OSError as exc:
         sock.close()
-        raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+        raise listen_error(exc, host, port) from exc
     return sock
 
 

@@ -34,7 +34,7 @@ from ouc.drivers._passive_common import LISTENING_STATUS, ConnectionSlots, Passi
 from ouc.drivers._records import EventCallback, Recorder, RecordKind
 from ouc.drivers._reuseport import attach_spread, check_spread
 from ouc.drivers._setup import AddressMap, Behaviour, EndpointSpec, PeerContext, receive_only
-from ouc.drivers._sockio import connection_error
+from ouc.drivers._sockio import listen_error
 from ouc.errors import ConfigError, FramingError, OucConnectionError, OucError, Status
 
 __all__ = ["AsyncBehaviour", "AsyncPassiveEndpoint"]
@@ -394,7 +394,7 @@ class AsyncPassiveEndpoint(PassiveCommon):
                 reuse_port=self._reuse_port,
             )
         except OSError as exc:
-            raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+            raise listen_error(exc, host, port) from exc
         try:
             for sock in server.sockets:
                 attach_spread(sock, self._spread_by_cpu)

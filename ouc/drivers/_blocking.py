@@ -50,6 +50,7 @@ from ouc.drivers._sockio import (
     configure_listener,
     configure_stream,
     connection_error,
+    listen_error,
     receive_buffer_size,
     shutdown_quietly,
 )
@@ -188,7 +189,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             lsock.close()
             if isinstance(exc, ConfigError):
                 raise
-            raise connection_error(exc, f"cannot listen on {host}:{port}") from exc
+            raise listen_error(exc, host, port) from exc
         self._inherited = configure_listener(
             lsock, send_timeout=self.send_timeout, receive_timeout=self._handshake_limit
         )

@@ -24,6 +24,7 @@ __all__ = [
     "configure_listener",
     "configure_stream",
     "connection_error",
+    "listen_error",
     "os_error_status",
     "own_timeout",
     "receive_buffer_size",
@@ -111,6 +112,20 @@ def connection_error(
     if isinstance(exc, TimeoutError) and not exc.strerror:
         why = "timed out"
     return OucConnectionError(f"{what}: {why}", status=os_error_status(exc, timed_out=timed_out))
+
+
+def listen_error(exc: OSError, host: str, port: int) -> OucConnectionError:
+    """Listening on ``host:port`` failed (raise it ``from exc``); a port in use (16#80A1) says
+    what to do: the holder is another endpoint or program on this host, not the PLC's peer."""
+    error = connection_error(exc, f"cannot listen on {host}:{port}")
+    if exc.errno == errno.EADDRINUSE:
+        error = OucConnectionError(
+            f"{error.message}; another endpoint or program on this host holds the port: stop "
+            "it, or choose another port (ouc serve: --port, --listen or the --map of the "
+            "LocalPort)",
+            status=error.status,
+        )
+    return error
 
 
 def close_socket(sock: socket.socket, *, reset: bool = False) -> None:

@@ -274,3 +274,22 @@ def test_a_partner_at_its_limit_is_named_in_the_reset_hint(
     assert status == 2
     assert "if the partner is at its connection limit (16#8087 on its side), close one" in err
     assert "16#80C9" not in err  # --own-ip given: the partner check is not the suspect
+
+
+@pytest.mark.parametrize(
+    "how", [["--driver", "asyncio"], ["--driver", "blocking"], ["--processes", "2"]]
+)
+def test_a_port_another_program_holds_is_80a1_with_what_to_do(
+    store: CertStore, capsys: pytest.CaptureFixture[str], how: list[str]
+) -> None:
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen()
+        port = holder.getsockname()[1]
+        args = ["serve", "--store", str(store.path), "--port", str(port), *how]
+        assert main(args) == 2
+    out, err = capsys.readouterr()
+    assert out == "" and err.count("\n") == 1
+    assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
+    assert "another endpoint or program on this host holds the port" in err
+    assert err.rstrip().endswith("(16#80A1)")
