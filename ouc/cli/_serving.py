@@ -31,6 +31,7 @@ from ouc.drivers import (
     AddressMap,
     AsyncPassiveEndpoint,
     Behaviour,
+    CertsNotReloaded,
     CertsReloaded,
     EndpointSpec,
     PassiveEndpoint,
@@ -38,6 +39,7 @@ from ouc.drivers import (
 )
 from ouc.drivers._aio_sock import lean_event_loop
 from ouc.drivers._passive_common import ConnectionSlots
+from ouc.errors import format_status
 
 __all__ = [
     "ServeJob",
@@ -139,7 +141,10 @@ def raise_open_files_limit() -> None:
 
 
 def watch_certificates(spec: EndpointSpec, printer: Printer) -> None:
-    """Print a status line when renewed or replaced certificates reach the endpoint."""
+    """Print a status line when renewed or replaced certificates reach the endpoint, and one
+    (event ``certificates-failed``) when a reload fails: the endpoint then keeps serving the
+    certificates it has, as a CPU does until a download succeeds (domain.md §7), and without
+    the line nothing would show it."""
     certs = spec.certs
     if certs is None:
         return
@@ -158,7 +163,23 @@ def watch_certificates(spec: EndpointSpec, printer: Printer) -> None:
         }
         printer.line(f"{spec.name} {spec.block_name} {change.line()}", doc)
 
+    def failed(failure: CertsNotReloaded) -> None:
+        doc = {
+            "event": "certificates-failed",
+            "device": spec.name,
+            "block": spec.block_name,
+            "status": None if failure.status is None else format_status(failure.status),
+            "reason": failure.reason,
+            "own_id": failure.own_id,
+            "serial": None if failure.serial is None else f"{failure.serial:X}",
+            "mode": failure.mode,
+            "requested": failure.requested,
+            "hint": failure.hint,
+        }
+        printer.line(f"{spec.name} {spec.block_name} {failure.line()}", doc)
+
     certs.on_reload = show
+    certs.on_failure = failed
 
 
 def on_sighup(spec: EndpointSpec) -> Any:

@@ -47,7 +47,7 @@ from ouc.drivers._records import (
     describe_session,
     session_json,
 )
-from ouc.drivers._reload import CertReload, CertsReloaded
+from ouc.drivers._reload import CertReload, CertsNotReloaded, CertsReloaded
 from ouc.drivers._setup import (
     KEYLOG_ENV,
     AddressMap,
@@ -79,6 +79,7 @@ __all__ = [
     "AsyncPassiveEndpoint",
     "Behaviour",
     "CertReload",
+    "CertsNotReloaded",
     "CertsReloaded",
     "Clock",
     "EndpointRecord",

@@ -8,6 +8,7 @@ process is always killed at the end.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import queue
@@ -28,7 +29,16 @@ from cryptography import x509
 
 from ouc.certs import CertStore
 from ouc.cli import main
-from ouc.drivers import ExamplePem, example_pem
+from ouc.cli._printer import Printer
+from ouc.cli._serving import watch_certificates
+from ouc.drivers import (
+    ActiveEndpoint,
+    AsyncPassiveEndpoint,
+    ExamplePem,
+    PassiveEndpoint,
+    example_pem,
+    standard_example,
+)
 
 WAIT = 20.0
 
@@ -333,3 +343,134 @@ def test_ouc_plc_download_loads_the_renewed_certificate_below_v31(
         "use them"
     )
     assert _served_serial(ctx, server.port) == new  # the very next connection
+
+
+# --------------------------------------------------------- a reload that fails says so, once
+
+SEVERAL_LOOKS = 2.5  # s of connections: more than two of live mode's one-second looks
+
+
+def _ouc(*args: str) -> None:
+    subprocess.run(
+        [sys.executable, "-m", "ouc", *args], capture_output=True, timeout=WAIT, check=True
+    )
+
+
+def _events_so_far(server: Serve, kind: str) -> list[dict[str, object]]:
+    """The JSON lines of ``kind`` the serve process printed so far (others dropped)."""
+    found = []
+    while True:
+        try:
+            line = server._lines.get_nowait()
+        except queue.Empty:
+            return found
+        if line is not None and json.loads(line)["event"] == kind:
+            found.append(json.loads(line))
+
+
+def _rest_events(server: Serve, kind: str) -> list[dict[str, object]]:
+    """Stop the serve process (SIGTERM) and return its remaining JSON lines of ``kind``."""
+    server.proc.terminate()
+    server.proc.wait(WAIT)
+    found = []
+    while (line := server._lines.get(timeout=WAIT)) is not None:
+        if json.loads(line)["event"] == kind:
+            found.append(json.loads(line))
+    return found
+
+
+def _connect_until_failed(
+    ctx: ssl.SSLContext, server: Serve
+) -> tuple[list[int], list[dict[str, object]]]:
+    """Serials shown to new connections until a ``certificates-failed`` line came (at most
+    POLL s, 20,000 tries), and those lines."""
+    seen: list[int] = []
+    failed: list[dict[str, object]] = []
+    deadline = time.monotonic() + POLL
+    for _ in range(20_000):
+        seen.append(_served_serial(ctx, server.port))
+        failed += _events_so_far(server, "certificates-failed")
+        if failed or time.monotonic() > deadline:
+            break
+    return seen, failed
+
+
+def test_running_serve_says_once_that_a_failed_reload_keeps_the_certificate(
+    store: CertStore, serve: list[Serve], pem: ExamplePem
+) -> None:
+    server = Serve(store, "--echo")  # S7-1500 V3.1: live
+    serve.append(server)
+    ctx = _client_context(pem)
+    old = store.certificate(9).serial_number
+    _ouc("certs", "delete", "9", "--store", str(store.path))  # as another process would
+    seen, failed = _connect_until_failed(ctx, server)
+    assert failed, "ouc serve never said that the reload failed"
+    # More looks at the store, which changes again; the failure stays the same one.
+    _ouc("certs", "renew", "11", "--store", str(store.path))
+    until = time.monotonic() + SEVERAL_LOOKS
+    for _ in range(20_000):
+        seen.append(_served_serial(ctx, server.port))
+        if time.monotonic() > until:
+            break
+    assert set(seen) == {old}  # the endpoint keeps its certificate (domain.md §7)
+    failed += _rest_events(server, "certificates-failed")
+    assert len(failed) == 1, failed
+    doc = failed[0]
+    assert (doc["status"], doc["own_id"], doc["serial"]) == ("16#80ED", 9, f"{old:X}")
+    assert (doc["mode"], doc["requested"], doc["device"]) == ("live", False, "PLC_1")
+    assert "certificate ID 9 is not in the store" in str(doc["reason"])
+    assert f"ouc certs list --store {store.path}" in str(doc["hint"])
+
+
+def test_a_failed_download_after_sighup_is_said_in_the_status_stream(
+    store: CertStore, serve: list[Serve], pem: ExamplePem
+) -> None:
+    server = Serve(store, "--firmware", "V3.0")  # auto: download below V3.1
+    serve.append(server)
+    ctx = _client_context(pem)
+    old = store.certificate(9).serial_number
+    _ouc("certs", "assign", "PLC_1", "9", "--remove", "--store", str(store.path))
+    server.proc.send_signal(signal.SIGHUP)  # the download, at a connection once it arrived
+    seen, failed = _connect_until_failed(ctx, server)
+    assert set(seen) == {old}
+    failed += _rest_events(server, "certificates-failed")
+    assert len(failed) == 1, failed
+    doc = failed[0]
+    assert (doc["mode"], doc["requested"], doc["own_id"]) == ("download", True, 9)
+    assert "TLSServerCertRef" in str(doc["reason"]) and "SIGHUP" in str(doc["hint"])
+
+
+@pytest.mark.parametrize("driver", ["blocking", "asyncio"])
+def test_serve_in_process_prints_the_failed_reload_as_one_line(
+    store: CertStore, capsys: pytest.CaptureFixture[str], driver: str
+) -> None:
+    """The status stream of ``ouc serve`` (its printer, text form) on either driver."""
+    setup = standard_example(store, server_options={"cert_reload": "download"})
+    watch_certificates(setup.server, Printer(False))
+    old = store.certificate(9).serial_number
+
+    def connect() -> int:
+        with ActiveEndpoint(setup.client, address_map=setup.address_map) as client:
+            der = getattr(client.info, "peer_cert_der", None)
+        assert der is not None
+        return x509.load_der_x509_certificate(der).serial_number
+
+    CertStore(store.path).delete(9)
+    setup.server.request_certificate_reload()  # what SIGHUP does
+    if driver == "blocking":
+        with PassiveEndpoint(setup.server, address_map=setup.address_map):
+            assert connect() == old
+    else:
+
+        async def run() -> int:
+            async with AsyncPassiveEndpoint(setup.server, address_map=setup.address_map):
+                return await asyncio.get_running_loop().run_in_executor(None, connect)
+
+        assert asyncio.run(run()) == old
+    lines = [line for line in capsys.readouterr().out.splitlines() if "not reloaded" in line]
+    assert lines == [
+        f"PLC_1 TRCV_C certificates not reloaded: TLSServerCertRef: certificate ID 9 is not in "
+        f"the store (16#80ED); new connections keep own certificate 9, serial {old:X}; fix the "
+        f"store (ouc certs list --store {store.path}): then download again (SIGHUP, or ouc plc "
+        "download); or restart with a block whose IDs are there"
+    ]

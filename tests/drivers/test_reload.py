@@ -220,6 +220,48 @@ def test_a_failed_reload_keeps_the_certificates_and_says_why(
     assert "certificates not reloaded" in caplog.text
 
 
+def test_a_live_failure_is_told_once_per_distinct_failure(
+    store: CertStore, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store is looked at every second while it stays broken: each failure is told once,
+    a different one again, and once a reload works the next failure is news again."""
+    monkeypatch.setattr(_reload, "CHECK_INTERVAL", 0.0)  # every context() looks at the store
+    setup = _setup(store)
+    certs = setup.server.certs
+    assert certs is not None and certs.mode == "live"
+    failures: list[_reload.CertsNotReloaded] = []
+    certs.on_failure = failures.append
+    before, serial = certs.tls, store.certificate(9).serial_number
+    other = CertStore(store.path)
+
+    def look(times: int = 5) -> None:
+        for _ in range(times):
+            assert certs.context() is before  # the endpoint keeps what it has (domain.md §7)
+
+    other.unassign("PLC_1", [9])
+    look()
+    other.renew(11, now=NOW)  # the store changed again, the failure is the same
+    look()
+    assert len(failures) == 1
+    first = failures[0]
+    assert (first.own_id, first.serial, first.mode, first.requested) == (9, serial, "live", False)
+    assert "TLSServerCertRef" in first.reason and str(store.path) in first.hint
+    other.assign("PLC_1", [9])  # fixed: nothing to change, and the failure is over
+    look()
+    other.unassign("PLC_1", [9])
+    look()
+    assert len(failures) == 2 and failures[1].key == first.key
+    other.delete(9)
+    look()
+    assert len(failures) == 3 and failures[2].status == 0x80ED
+    assert "certificate ID 9 is not in the store" in failures[2].reason
+    line = failures[2].line()
+    assert "(16#80ED)" in line and "keep own certificate 9" in line and f"{serial:X}" in line
+    setup.server.request_certificate_reload()  # a download asked for is always answered
+    look(1)
+    assert len(failures) == 4 and failures[3].requested
+
+
 def test_endpoints_without_a_store_have_nothing_to_reload() -> None:
     spec = EndpointSpec.from_block(TconIpV4(64, 4, 11, False, "0.0.0.0", 0, 2000))
     assert spec.certs is None
