@@ -8,10 +8,13 @@ files. Files no index names are leftovers and ignored.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import os
+import re
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from typing import Any
 
 from ouc.certs._atomic import write_atomic
 from ouc.errors import StoreError
@@ -19,6 +22,8 @@ from ouc.errors import StoreError
 __all__ = [
     "FORMAT",
     "INDEX_NAME",
+    "MAX_DEVICE_CERTS",
+    "MAX_ID",
     "Entry",
     "Index",
     "Revocations",
@@ -29,6 +34,10 @@ __all__ = [
 
 FORMAT = "ouc-certstore/1"
 INDEX_NAME = "index.json"
+#: Certificate IDs are UDInt (TLSServerCertRef / TLSClientCertRef).
+MAX_ID = 2**32 - 1
+#: A device holds at most 64 certificates/keys, key entries counted too (domain.md §7).
+MAX_DEVICE_CERTS = 64
 
 
 @dataclass(frozen=True)
@@ -147,25 +156,134 @@ def _from_json(data: bytes, where: str) -> Index:
             path=where,
         )
     try:
-        entries = {int(e["id"]): Entry(**e) for e in doc["certificates"]}
-        revocations = {
-            int(ca): Revocations(
-                crl_number=int(rev["crl_number"]),
-                entries=tuple((str(s), str(d)) for s, d in rev["entries"]),
-                crl_file=rev["crl_file"],
-            )
-            for ca, rev in doc["revocations"].items()
-        }
-        return Index(
-            entries=entries,
-            retired=frozenset(int(i) for i in doc["retired"]),
-            devices={str(n): tuple(int(i) for i in ids) for n, ids in doc["devices"].items()},
-            revocations=revocations,
-        )
+        return _checked(doc)
+    except _SchemaError as exc:
+        raise _damaged(where, str(exc)) from None
     except KeyError as exc:
         raise _damaged(where, f"the field {exc} is missing") from exc
-    except (ValueError, TypeError, AttributeError) as exc:
-        raise _damaged(where, "a field holds a value of the wrong kind") from exc
+
+
+class _SchemaError(Exception):
+    """One field of the index breaks the schema; the message names it."""
+
+
+#: Store files are ``certs/NAME``, ``keys/NAME`` or ``crls/NAME``: one name, no separator, no
+#: ``..``; anything else could make a hand-edited index point ouc at files outside the store.
+_FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
+#: A revocation entry's serial: upper-case hex as the store writes it.
+_SERIAL = re.compile(r"[0-9A-F]{1,40}")
+
+
+def _kind(value: object) -> str:
+    return "null" if value is None else f"{type(value).__name__} {json.dumps(value)[:40]}"
+
+
+def _id(value: object, what: str) -> int:
+    """A certificate ID: a JSON integer (not a bool, not a float) in 1..2^32-1 (UDInt)."""
+    if type(value) is not int or not 1 <= value <= MAX_ID:
+        raise _SchemaError(f"{what} is {_kind(value)}, not an ID in 1..{MAX_ID}")
+    return value
+
+
+def _typed(value: object, kind: type, what: str, *, optional: bool = False) -> Any:
+    if (value is None and optional) or type(value) is kind:
+        return value
+    name = {bool: "true or false", str: "a text", int: "a whole number"}[kind]
+    raise _SchemaError(f"{what} is {_kind(value)}, not {name}{' or null' if optional else ''}")
+
+
+def _file(value: object, folder: str, what: str, *, optional: bool = False) -> str | None:
+    if value is None and optional:
+        return None
+    name = value[len(folder) + 1 :] if isinstance(value, str) else ""
+    if not (
+        isinstance(value, str) and value.startswith(folder + "/") and _FILE_NAME.fullmatch(name)
+    ):
+        raise _SchemaError(f"{what} is {_kind(value)}, not {folder}/NAME inside the store")
+    return value
+
+
+def _entry(raw: object) -> Entry:
+    if not isinstance(raw, dict):
+        raise _SchemaError(f"a certificate is {_kind(raw)}, not an object")
+    cert_id = _id(raw.get("id"), "a certificate's id")
+    at = f"ID {cert_id}:"
+    unknown = sorted(set(raw) - set(Entry.__dataclass_fields__))
+    if unknown:
+        raise _SchemaError(f"{at} unknown field {unknown[0]!r}")
+    revision = _typed(raw.get("revision", 1), int, f"{at} revision")
+    if revision < 1:
+        raise _SchemaError(f"{at} revision is {revision}, not 1 or more")
+    issuer = raw.get("issuer_id")
+    return Entry(
+        id=cert_id,
+        cert_file=_file(raw.get("cert_file"), "certs", f"{at} cert_file") or "",
+        key_file=_file(raw.get("key_file"), "keys", f"{at} key_file", optional=True),
+        key_encrypted=_typed(raw.get("key_encrypted", False), bool, f"{at} key_encrypted"),
+        template=_typed(raw.get("template"), str, f"{at} template", optional=True),
+        legacy=_typed(raw.get("legacy", False), bool, f"{at} legacy"),
+        default=_typed(raw.get("default", False), bool, f"{at} default"),
+        issuer_id=None if issuer is None else _id(issuer, f"{at} issuer_id"),
+        revision=revision,
+    )
+
+
+def _revocations(ca: object, raw: object) -> tuple[int, Revocations]:
+    ca_id = _id(int(ca) if isinstance(ca, str) and ca.isdigit() else ca, "a revocation list's CA")
+    at = f"the revocation list of CA {ca_id}:"
+    if not isinstance(raw, dict):
+        raise _SchemaError(f"{at} {_kind(raw)}, not an object")
+    number = _typed(raw["crl_number"], int, f"{at} crl_number")
+    if not 0 <= number < 2**159:  # RFC 5280: at most 20 octets
+        raise _SchemaError(f"{at} crl_number {number} is out of range")
+    items = _typed(raw["entries"], list, f"{at} entries")
+    entries = []
+    for item in items:
+        serial, when = item if isinstance(item, list) and len(item) == 2 else (None, None)
+        if not (isinstance(serial, str) and _SERIAL.fullmatch(serial)):
+            raise _SchemaError(f"{at} serial {_kind(serial)} is not upper-case hex")
+        try:
+            moment = dt.datetime.fromisoformat(when) if isinstance(when, str) else None
+        except ValueError:
+            moment = None
+        if moment is None or moment.tzinfo is None:
+            raise _SchemaError(f"{at} revocation date {_kind(when)} is not an ISO date with a zone")
+        entries.append((serial, str(when)))
+    crl_file = _file(raw["crl_file"], "crls", f"{at} crl_file", optional=True)
+    return ca_id, Revocations(crl_number=number, entries=tuple(entries), crl_file=crl_file)
+
+
+def _checked(doc: dict[str, Any]) -> Index:
+    """The index from its JSON document, every field checked for its exact type and range."""
+    entries: dict[int, Entry] = {}
+    for raw in _typed(doc["certificates"], list, "certificates"):
+        entry = _entry(raw)
+        if entry.id in entries:
+            raise _SchemaError(f"ID {entry.id} is listed twice")
+        entries[entry.id] = entry
+    retired = frozenset(_id(i, "a retired ID") for i in _typed(doc["retired"], list, "retired"))
+    if retired & set(entries):
+        raise _SchemaError(f"ID {min(retired & set(entries))} is both live and retired")
+    devices: dict[str, tuple[int, ...]] = {}
+    raw_devices = doc["devices"]
+    if not isinstance(raw_devices, dict):
+        raise _SchemaError(f"devices is {_kind(raw_devices)}, not an object")
+    for name, ids in raw_devices.items():
+        at = f"device {name[:40]!r}:"
+        if not 1 <= len(name.strip()) == len(name) <= 128:
+            raise _SchemaError(f"{at} a device name needs 1..128 characters, no spaces around")
+        listed = tuple(_id(i, f"{at} an ID") for i in _typed(ids, list, f"{at} IDs"))
+        unknown = [i for i in listed if i not in entries]
+        if unknown:
+            raise _SchemaError(f"{at} ID {unknown[0]} is not in the store")
+        if len(set(listed)) != len(listed) or not 1 <= len(listed) <= MAX_DEVICE_CERTS:
+            raise _SchemaError(f"{at} {len(listed)} IDs, or one twice; a device holds 1..64")
+        devices[name] = listed
+    raw_revocations = doc["revocations"]
+    if not isinstance(raw_revocations, dict):
+        raise _SchemaError(f"revocations is {_kind(raw_revocations)}, not an object")
+    revocations = dict(_revocations(ca, rev) for ca, rev in raw_revocations.items())
+    return Index(entries=entries, retired=retired, devices=devices, revocations=revocations)
 
 
 def read_index(folder: Path) -> tuple[Index, tuple[int, int, int]]:

@@ -28,7 +28,7 @@ from cryptography.hazmat.primitives import hashes
 from ouc.certs._checks import checked_parse
 from ouc.certs._create import Template, as_utc, create_certificate, is_ca, reissue, valid_until
 from ouc.certs._formats import crl_bytes
-from ouc.certs._index import Entry, Index, Revocations, write_index
+from ouc.certs._index import MAX_DEVICE_CERTS, Entry, Index, Revocations, write_index
 from ouc.certs._keys import (
     PrivateKey,
     check_key_supported,
@@ -53,8 +53,6 @@ __all__ = ["DEFAULT_CA_IDS", "MAX_DEVICE_CERTS", "CertStore"]
 
 #: The two CAs every new store gets: ID 1 (RSA 2048, SHA-1, legacy) and ID 2 (RSA 2048, SHA-256).
 DEFAULT_CA_IDS = (1, 2)
-#: A device holds at most 64 certificates (domain.md §7).
-MAX_DEVICE_CERTS = 64
 _CA_DAYS = 3650
 _LEAF_DAYS = 730
 _CRL_DAYS = 30

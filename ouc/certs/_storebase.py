@@ -28,7 +28,7 @@ from ouc.certs._atomic import TMP_SUFFIX, fsync_dir, write_atomic
 from ouc.certs._checks import check_certificate, checked_parse, parser_warnings
 from ouc.certs._create import as_utc, is_ca
 from ouc.certs._formats import key_bytes, load_crl, load_key
-from ouc.certs._index import Entry, Index, index_stamp, read_index, write_index
+from ouc.certs._index import MAX_ID, Entry, Index, index_stamp, read_index, write_index
 from ouc.certs._keys import PrivateKey
 from ouc.certs._verify import signed_by
 from ouc.errors import CertError, ConfigError, StoreError
@@ -40,7 +40,6 @@ except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
 
 __all__ = ["LOCK_NAME", "MAX_ID", "StoreBase", "device_name", "writes"]
 
-MAX_ID = 2**32 - 1  # TLSServerCertRef / TLSClientCertRef are UDInt
 LOCK_NAME = ".lock"
 
 _S = TypeVar("_S", bound="StoreBase")

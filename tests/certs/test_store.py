@@ -81,7 +81,7 @@ def test_opening_a_folder_without_store_is_one_clear_error(tmp_path: Path) -> No
         (
             '{"format": "ouc-certstore/1", "certificates": [], "retired": [], "devices": [],'
             ' "revocations": {}}',
-            "a field holds a value of the wrong kind",
+            "devices is list [], not an object",
         ),
     ],
 )
