@@ -213,7 +213,7 @@ def _text(report: dict[str, Any], kept: bool) -> str:
         "",
     ]
     if report["ok"]:
-        out.append(f"OK: the values arrived ({report['seconds']:.2f} s).")
+        out.append(f"OK: the values arrived ({report['seconds']:.2f} s in all, store included).")
     else:
         out.append("FAILED: the received values differ from the sent ones.")
     return "\n".join(out)

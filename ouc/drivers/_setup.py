@@ -145,7 +145,18 @@ def split_host_port(text: str, what: str) -> tuple[str, int | None]:
     return host, number
 
 
-_split_hostport = split_host_port  # the name the lead's first version used
+def _map_side(text: str) -> tuple[str, int | None]:
+    """One side of an address map entry; something shaped like an IPv4 address must be one
+    (``999.0.0.1`` would otherwise be looked up as a host name, and fail only when used)."""
+    host, port = split_host_port(text, "address map")
+    if host and all(part.isdigit() for part in host.split(".")):
+        try:
+            ipaddress.IPv4Address(host)
+        except ValueError:
+            raise ConfigError(
+                f"address map {text.strip()!r}: {host!r} is no IPv4 address"
+            ) from None
+    return host, port
 
 
 @dataclass(frozen=True)
@@ -171,7 +182,7 @@ class AddressMap:
                     f"address map entry {item!r} is not PLANT=LOCAL, "
                     "e.g. 192.168.0.1=127.0.0.1 or 192.168.0.1:2000=127.0.0.1:40123"
                 )
-            entries[_split_hostport(plant, "address map")] = _split_hostport(local, "address map")
+            entries[_map_side(plant)] = _map_side(local)
         return cls(entries)
 
     def add(self, plant: str, plant_port: int | None, local: str, local_port: int | None) -> None:
