@@ -63,7 +63,8 @@ class Result:
         rate: operations per second (handshakes, round trips, frames).
         cpu_us: CPU microseconds per operation, summed over client and server where both are
             measured (``time.process_time`` in-process; the server process reports its own).
-        p50_ms / p99_ms: latency percentiles of single operations, where latency is meaningful.
+        p50_ms / p99_ms: latency percentiles of single operations by nearest rank (each is one
+            of the measured latencies), where latency is meaningful.
         mb_s: payload throughput in MB/s (10^6 bytes; one direction).
         bytes_per_conn: server memory per idle connection (RSS delta / connections).
         ops / seconds: how many operations ran in how much wall time.

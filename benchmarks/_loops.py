@@ -9,7 +9,6 @@ control pipe (more precise than ``RUSAGE_CHILDREN``, which only counts reaped ch
 from __future__ import annotations
 
 import contextlib
-import statistics
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -19,6 +18,7 @@ from dataclasses import dataclass, field
 from benchmarks._harness import Budget, Result
 from benchmarks._server import ACK, ServerProcess
 from ouc.errors import OucConnectionError, Status, WaitTimeoutError
+from ouc.load._run import percentile  # nearest rank, as ``ouc load`` reports its rows
 
 __all__ = [
     "Timing",
@@ -47,15 +47,6 @@ class Timing:
     latencies: list[float] = field(default_factory=list)
 
 
-def percentile(values: list[float], q: float) -> float | None:
-    """The q-th percentile (0..100) by nearest rank on sorted data; None when empty."""
-    if not values:
-        return None
-    ordered = sorted(values)
-    rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-    return ordered[rank]
-
-
 def to_result(
     timing: Timing,
     *,
@@ -63,7 +54,8 @@ def to_result(
     payload_per_op: int = 0,
     info: dict[str, str] | None = None,
 ) -> Result:
-    """Turn a Timing into a Result: rate, CPU µs/op (plus ``extra_cpu``), p50/p99, MB/s."""
+    """Turn a Timing into a Result: rate, CPU µs/op (plus ``extra_cpu``), p50/p99 (nearest
+    rank: always one of the measured latencies), MB/s."""
     ops, wall = timing.ops, timing.wall
     if ops <= 0 or wall <= 0:
         raise OucConnectionError("the loop completed no operation within its budget")
@@ -71,7 +63,7 @@ def to_result(
     return Result(
         rate=ops / wall,
         cpu_us=(timing.cpu + extra_cpu) / ops * 1e6,
-        p50_ms=None if not lat else statistics.median(lat) * 1e3,
+        p50_ms=None if not lat else (percentile(lat, 50) or 0.0) * 1e3,
         p99_ms=None if not lat else (percentile(lat, 99) or 0.0) * 1e3,
         mb_s=ops * payload_per_op / wall / 1e6 if payload_per_op else None,
         ops=ops,

@@ -27,11 +27,16 @@ if TYPE_CHECKING:
 
 __all__ = ["register"]
 
-VERDICT = (
+HANDSHAKE_VERDICT = (
     "the peer answered the client's close_notify with its own close_notify or FIN, with no "
     "alert before it (TLS 1.3 completes on the client before the server checked the client "
     "certificate)"
 )
+ECHO_VERDICT = (
+    "its reply is the frame sent, byte for byte (every frame differs: its number, then a "
+    "pattern), and no byte more arrived"
+)
+VERDICT = f"a handshake: {HANDSHAKE_VERDICT}; an echo: {ECHO_VERDICT}"
 
 
 def _processes(text: str) -> int:
@@ -71,10 +76,11 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         help="load-generate against your own peer (handshakes, echo), counting what it accepted",
         description="Handshakes/s and echo round trips of the TSEND_C side against your own "
         "Secure OUC peer (a CPU, a gateway, your software). A handshake counts once the peer "
-        f"accepted it: {VERDICT}. Failures are counted per PLC status (16#80E2, 16#80C5, ...); "
-        "exit status 1 when any failed or a row ran nothing. MB/s is an echo row's payload in "
-        "each direction (1e6 bytes, without TLS overhead). Beyond one machine: ouc.locust "
-        "(pip install 'ouc[locust]').",
+        f"accepted it: {HANDSHAKE_VERDICT}. An echo counts once {ECHO_VERDICT}; other bytes "
+        "are failures of kind wrong-reply, more bytes extra-bytes. Failures are counted per "
+        "PLC status (16#80E2, 16#80C5, ...); exit status 1 when any failed or a row ran "
+        "nothing. MB/s is an echo row's payload in each direction (1e6 bytes, without TLS "
+        "overhead). Beyond one machine: ouc.locust (pip install 'ouc[locust]').",
     )
     p.add_argument(
         "target", metavar="HOST:PORT", nargs="?",
@@ -211,7 +217,11 @@ def _run(args: argparse.Namespace) -> int:
         print(text, flush=True)
     else:
         print(format_table(rows))
-        print(f"\n{where}: {_verdict(rows)}; a handshake counts once {VERDICT}.", flush=True)
+        print(
+            f"\n{where}: {_verdict(rows)}; a handshake counts once {HANDSHAKE_VERDICT}; an echo "
+            f"once {ECHO_VERDICT}.",
+            flush=True,
+        )
     if args.output:  # after printing: a failed write loses no result
         _write(args.output, text + "\n")
     return 0 if doc["ok"] else 1

@@ -159,12 +159,19 @@ class LoadClient:
         del self._plain[:length]
         return data
 
-    def confirm(self) -> None:
+    @property
+    def pending(self) -> int:
+        """Application bytes received and not yet handed out by :meth:`receive`."""
+        return len(self._plain)
+
+    def confirm(self) -> int:
         """The peer's verdict: close_notify and FIN out, then read to the peer's end of stream.
 
-        Returns when the peer closed in order (it accepted the handshake and every frame);
-        raises with the alert's status when it refused, 16#80C5 on a reset, WaitTimeoutError when
-        it did not answer within ``timeout``. The socket is closed either way.
+        Returns when the peer closed in order (it accepted the handshake and every frame), with
+        the number of application bytes that arrived and were never read (:attr:`pending` at
+        the end: a reply longer than asked for); raises with the alert's status when it refused,
+        16#80C5 on a reset, WaitTimeoutError when it did not answer within ``timeout``.
+        The socket is closed either way.
         """
         sock = self._sock
         if sock is None:
@@ -182,7 +189,7 @@ class LoadClient:
                 got = self._read(deadline, "the peer's answer to close_notify")
                 closed = engine is not None and self._drain_events(closing=True)
                 if closed or not got:
-                    return
+                    return self.pending
         finally:
             self.abort()
 

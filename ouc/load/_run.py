@@ -6,8 +6,11 @@ Rows (``--only`` selects by name, glob or substring):
   verdict (:meth:`LoadClient.confirm`); counted only when the peer accepted;
 - ``handshake-concurrent``: the same with N clients at once (threads);
 - ``echo-SIZE``: TSEND_C of SIZE bytes and TRCV_C of the peer's echo, round trips on one
-  connection per client (the peer must send back what it receives); a connection that fails is
-  counted under its status and opened again.
+  connection per client (the peer must send back what it receives). Every frame differs (its
+  number, then a pattern: :func:`echo_frame`), and an echo counts only when the reply is that
+  frame byte for byte and no byte more arrived: a peer answering with other bytes is counted as
+  ``wrong-reply``, one answering with more bytes than the frame as ``extra-bytes``. A
+  connection that fails is counted under its status (or kind) and opened again.
 
 Every row is bounded by a wall-time budget and an operation count that its clients share (the
 count is exact per row and process; the clock starts once every client is ready). A row where
@@ -38,7 +41,9 @@ __all__ = [
     "MAX_CONCURRENCY",
     "LoadSettings",
     "RowResult",
+    "echo_frame",
     "merge",
+    "percentile",
     "row_names",
     "run_load",
     "select_rows",
@@ -48,6 +53,55 @@ __all__ = [
 #: own; more load comes from ``processes``.
 MAX_CONCURRENCY = 1024
 _JOIN_GRACE = 60.0  # seconds beyond the budget a worker may take before it counts as hung
+
+
+#: Failure kinds of echo rows that have no PLC status: the peer answered, but not the frame.
+WRONG_REPLY = "wrong-reply"
+EXTRA_BYTES = "extra-bytes"
+_NUMBER = 8  # bytes of a frame's number at its start (fewer in a smaller frame)
+
+
+def percentile(values: Sequence[float], q: float) -> float | None:
+    """The q-th percentile (0 < q <= 100) by the nearest-rank definition; None when empty.
+
+    The value at rank ``ceil(q / 100 * n)`` (1-based) of the n sorted values: always one of the
+    samples, p50 of 10 values is the 5th, p99 of 100 values the 99th (not the maximum).
+    """
+    if not values:
+        return None
+    ordered = sorted(values)
+    rank = math.ceil(q * len(ordered) / 100) - 1  # q * n is exact: no 0.07 * 100 = 7.000..1
+    return ordered[max(0, min(len(ordered) - 1, rank))]
+
+
+def echo_frame(pattern: bytes, number: int) -> bytes:
+    """Frame ``number`` of an echo row: the number (little-endian, its low bytes first, as many
+    of 8 as fit) and then ``pattern`` from there on, ``len(pattern)`` bytes in all. Consecutive
+    frames differ in their first byte, so a reply of a fixed block, of zeros, or of an earlier
+    frame is told apart from the echo."""
+    head = (number % (1 << 8 * _NUMBER)).to_bytes(_NUMBER, "little")
+    return head[: len(pattern)] + pattern[_NUMBER:]
+
+
+def _pattern(size: int) -> bytes:
+    """The bytes after a frame's number: 0..255 over and over (no run of equal bytes)."""
+    return bytes(range(256)) * (size // 256) + bytes(range(size % 256))
+
+
+def _difference(sent: bytes, got: bytes) -> str:
+    """Why a reply of the right length is not the echo of ``sent``: the first byte that differs."""
+    at = next(i for i, (a, b) in enumerate(zip(sent, got, strict=True)) if a != b)
+    return (
+        f"reply differs from what was sent at byte {at} (sent 16#{sent[at]:02X}, got "
+        f"16#{got[at]:02X}): the peer does not send back what it receives"
+    )
+
+
+def _surplus(count: int, size: int) -> str:
+    return (
+        f"{count:,} {'byte' if count == 1 else 'bytes'} more than the {size}-byte frame arrived: "
+        "the peer answers a frame with more than one frame's bytes"
+    )
 
 
 @dataclass(frozen=True)
@@ -74,9 +128,10 @@ class RowResult:
     """One row's counts (one process, or merged).
 
     ``ops`` counts accepted operations only (handshakes the peer accepted, echoes that came
-    back); ``failures`` maps each status (``"16#80E2"``) to its count — ``"timeout"`` when the
-    client's own time limit ran out (no PLC code), ``"error"`` for another failure without
-    one — and ``reasons`` to the first message seen with it.
+    back byte for byte); ``failures`` maps each status (``"16#80E2"``) to its count —
+    ``"timeout"`` when the client's own time limit ran out (no PLC code), ``"wrong-reply"`` and
+    ``"extra-bytes"`` for an echo that was not the frame sent, ``"error"`` for another failure
+    without one — and ``reasons`` to the first message seen with it.
     """
 
     name: str
@@ -118,16 +173,16 @@ class RowResult:
             key = format_status(exc.status)
         else:  # no PLC code: the client's own time limit, or an error without one
             key = "timeout" if isinstance(exc, TimeoutError) else "error"
+        self.count(key, exc.message)
+
+    def count(self, key: str, reason: str) -> None:
+        """One failure of ``key`` (a status or a kind), ``reason`` kept when it is the first."""
         self.failures[key] += 1
-        self.reasons.setdefault(key, exc.message)
+        self.reasons.setdefault(key, reason)
 
     def percentile(self, q: float) -> float | None:
-        lat = self.latencies
-        if not lat:
-            return None
-        ordered = sorted(lat)
-        rank = max(0, min(len(ordered) - 1, round(q / 100 * len(ordered) + 0.5) - 1))
-        return ordered[rank]
+        """The q-th percentile of the accepted operations' latencies (:func:`percentile`)."""
+        return percentile(self.latencies, q)
 
     def to_json(self) -> dict[str, Any]:
         p50, p99 = self.percentile(50), self.percentile(99)
@@ -149,7 +204,8 @@ class RowResult:
                 {
                     # A PLC STATUS where one exists; else null, and the kind says what it was.
                     "status": key if key.startswith("16#") else None,
-                    "kind": "status" if key.startswith("16#") else key,  # timeout, error
+                    # timeout, wrong-reply, extra-bytes, error
+                    "kind": "status" if key.startswith("16#") else key,
                     "count": count,
                     "reason": self.reasons.get(key, ""),
                 }
@@ -209,35 +265,70 @@ def _handshakes(target: Target, row: RowResult, budget: _Budget, lock: threading
 def _echoes(
     target: Target, size: int, row: RowResult, budget: _Budget, lock: threading.Lock
 ) -> None:
-    """Round trips of ``size``-byte frames on one connection; a broken one is opened again."""
+    """Round trips of ``size``-byte frames on one connection; a broken one is opened again.
+
+    An echo counts when the reply is the frame sent, byte for byte, and nothing more arrived
+    with it: bytes beyond it (seen after the reply, before the next frame, or as the previous
+    frame again) are ``extra-bytes``, other bytes ``wrong-reply``; the connection is then
+    opened again, as after a failure with a status.
+    """
     client = LoadClient(target)
-    payload = bytes(size)
+    pattern = _pattern(size)
     clock = time.perf_counter
     up = False
+    number = 0
+    previous = b""
+
+    def failed(key: str, reason: str) -> None:
+        nonlocal up
+        client.abort()
+        up = False
+        with lock:
+            row.count(key, reason)
+
     while budget.take():
+        number += 1
+        frame = echo_frame(pattern, number)
         try:
             if not up:
                 client.connect()
                 up = True
+                previous = b""
+            elif client.pending:  # bytes after the last reply came in since it was read
+                failed(EXTRA_BYTES, _surplus(client.pending, size))
+                continue
             start = clock()
-            client.send(payload)
-            client.receive(size)
+            client.send(frame)
+            got = client.receive(size)
             elapsed = clock() - start
         except OucError as exc:
             client.abort()
             up = False
             with lock:
                 row.fail(exc)
+            continue
+        if got != frame:
+            if got == previous:  # the earlier frame's reply, again: it came twice
+                failed(EXTRA_BYTES, _surplus(size, size))
+            else:
+                failed(WRONG_REPLY, _difference(frame, got))
+        elif client.pending:
+            failed(EXTRA_BYTES, _surplus(client.pending, size))
         else:
+            previous = frame
             with lock:
                 row.ops += 1
                 row.latencies.append(elapsed)
     if up:
         try:
-            client.confirm()
+            unread = client.confirm()
         except OucError as exc:
             with lock:
                 row.fail(exc)
+        else:
+            if unread:  # more came after the last reply, before the peer's close
+                with lock:
+                    row.count(EXTRA_BYTES, _surplus(unread, size))
 
 
 def _threads(clients: int, work: Callable[[], None], budget: _Budget) -> None:

@@ -290,3 +290,14 @@ def test_concurrent_loop_reports_the_first_client_failure() -> None:
         concurrent_loop(make_op, 3, Budget(seconds=0.05, max_ops=30))  # type: ignore[arg-type]
     timing = concurrent_loop(lambda: lambda: None, 3, Budget(seconds=60.0, max_ops=30))
     assert timing.ops == 30 and len(timing.latencies) == 30
+
+
+def test_latency_percentiles_of_a_loop_are_nearest_rank() -> None:
+    """p50 and p99 of 100 latencies 1..100 ms are the 50th and the 99th (not the maximum), and
+    p50 of 10 is the 5th: the nearest-rank definition that ``ouc load`` uses too."""
+    from benchmarks._loops import Timing, to_result
+
+    hundred = to_result(Timing(ops=100, wall=1.0, latencies=[i / 1e3 for i in range(100, 0, -1)]))
+    assert (hundred.p50_ms, hundred.p99_ms) == pytest.approx((50.0, 99.0))
+    ten = to_result(Timing(ops=10, wall=1.0, latencies=[i / 1e3 for i in range(1, 11)]))
+    assert (ten.p50_ms, ten.p99_ms) == pytest.approx((5.0, 10.0))

@@ -20,14 +20,13 @@ from typing import Any
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore
 from ouc.cli import main
 from ouc.drivers import (
     AddressMap,
     EndpointSpec,
     PassiveEndpoint,
     echo,
-    example_store,
     standard_example,
 )
 from ouc.errors import OucError
@@ -37,16 +36,6 @@ from ouc.params import STANDARD_CLIENT, dump_json
 
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 TINY = ["--seconds", "2", "--max-ops", "6", "--concurrency", "2", "--timeout", "10"]
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
-
-
-@pytest.fixture
-def store(tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]) -> CertStore:
-    return example_store(tmp_path / "ouc-store", now=NOW, default_ca_keys=ca_keys)
 
 
 def _server(store: CertStore, **options: Any) -> PassiveEndpoint:

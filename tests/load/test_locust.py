@@ -15,8 +15,8 @@ import os
 import socket
 import subprocess
 import sys
-import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
 from pathlib import Path
 
 import pytest
@@ -48,43 +48,10 @@ def store(tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 @pytest.fixture(scope="module")
-def serve(store: Path) -> Iterator[str]:
-    """``ouc serve --echo`` (the standard server PLC_1); HOST:PORT read from its first line.
-
-    A thread drains its output (a line per connection and frame) so the pipe never fills up
-    and stalls the server.
-    """
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "ouc", "serve", "--store", str(store), "--port", "0", "--echo",
-         "--map", "192.168.0.2=127.0.0.1", "--max-connections", "256"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
-    )  # fmt: skip
-    first: list[str] = []
-    ready = threading.Event()
-
-    def drain() -> None:
-        assert proc.stdout is not None
-        for line in proc.stdout:
-            if not first:
-                first.append(line)
-                ready.set()
-        ready.set()
-
-    reader = threading.Thread(target=drain, daemon=True)
-    reader.start()
-    try:
-        assert ready.wait(60) and first and "listening on" in first[0], first
-        yield first[0].split("listening on ", 1)[1].split()[0]
-    finally:
-        proc.terminate()
-        try:
-            proc.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            proc.wait(timeout=20)
-        reader.join(20)
-        if proc.stdout is not None:
-            proc.stdout.close()
+def serve(store: Path, ouc_serve: Callable[..., AbstractContextManager[str]]) -> Iterator[str]:
+    """``ouc serve --echo`` (the standard server PLC_1)."""
+    with ouc_serve(store, "--echo", "--max-connections", "256") as where:
+        yield where
 
 
 def _locust(
