@@ -426,7 +426,7 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
             # the reset. Say what would get past it.
             why = "if the partner is at its connection limit (16#8087 on its side), close one"
             if not args.own_ip:
-                plant = _plant_hint(endpoint)
+                plant = _plant_hint(endpoint.spec)
                 why += (
                     "; if it refused this device as its partner (16#80C9 on its side), connect "
                     f"from the plant address it expects: against a mock PLC on this host "
@@ -444,9 +444,10 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
         ) from exc
 
 
-def _plant_hint(endpoint: ActiveEndpoint) -> str:
-    """The plant address to suggest for this device: its certificate's first IP SAN, if any."""
-    cert = endpoint.spec.resolved.own_cert if endpoint.spec.resolved is not None else None
+def _plant_hint(spec: EndpointSpec) -> str:
+    """The plant address to suggest for this device: its certificate's first IP SAN, if any
+    (``ouc connect`` and ``ouc load`` name it when a partner check may have refused them)."""
+    cert = spec.resolved.own_cert if spec.resolved is not None else None
     if cert is not None:
         try:
             ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value

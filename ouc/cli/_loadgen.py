@@ -14,16 +14,18 @@ import json
 import os
 import secrets
 import sys
+import textwrap
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from ouc.certs import CLIENT_DEVICE
 from ouc.cli import _types
-from ouc.errors import ConfigError, Status
+from ouc.errors import ConfigError, Status, format_status
 
 if TYPE_CHECKING:
     from ouc.load._run import RowResult
+    from ouc.load._target import TargetRecipe
 
 __all__ = ["register"]
 
@@ -37,6 +39,46 @@ ECHO_VERDICT = (
     "pattern), and no byte more arrived"
 )
 VERDICT = f"a handshake: {HANDSHAKE_VERDICT}; an echo: {ECHO_VERDICT}"
+
+DESCRIPTION = """\
+Handshakes/s and echo round trips of the TSEND_C side against your own Secure OUC
+peer (a CPU, a gateway, your software), counting only what the peer accepted.
+
+Rows: handshake (one client, one connection after the other), handshake-concurrent
+(--concurrency clients at once), echo-SIZE (one connection per process, a TSEND_C
+of SIZE bytes and the TRCV_C of its echo, again and again; the peer must send back
+what it receives).
+
+Columns (in --json: accepted, rate, mb_s, p50_ms, p99_ms, failed and failures):
+{accepted}
+  rate/s    accepted operations per second of the row's wall time; with
+            --processes, the processes' rates added up. No rate when nothing was
+            accepted.
+  MB/s      echo rows: the payload in each direction, accepted echoes x SIZE per
+            second in 1e6 bytes (sent, and received alike; not the two added up,
+            without TLS overhead).
+  p50, p99  latency of accepted operations only, in ms, by nearest rank (the
+            value at rank ceil(q/100 x n) of the n sorted latencies), pooled over
+            all clients and processes. Handshake rows time TCP connect, TLS
+            handshake and the close_notify round trip of the verdict; echo rows
+            time TSEND_C until the last byte of the reply (the connect not
+            included).
+  failed    failures by PLC status (16#80E2, 16#80C5, ...) or, where none exists,
+            by kind: timeout (the client's own --timeout), wrong-reply (other bytes
+            than the frame came back), extra-bytes (more bytes than the frame came
+            back), error; each with the first reason seen.
+
+Exit status 1 when any operation failed or a row ran nothing. Beyond one
+machine: ouc.locust (pip install 'ouc[locust]').
+""".format(
+    accepted=textwrap.fill(
+        f"accepted  operations the peer accepted. A handshake: {HANDSHAKE_VERDICT}. An echo: "
+        f"{ECHO_VERDICT}.",
+        width=82,
+        initial_indent="  ",
+        subsequent_indent=" " * 12,
+    )
+)
 
 
 def _processes(text: str) -> int:
@@ -74,13 +116,8 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     p = sub.add_parser(
         "load",
         help="load-generate against your own peer (handshakes, echo), counting what it accepted",
-        description="Handshakes/s and echo round trips of the TSEND_C side against your own "
-        "Secure OUC peer (a CPU, a gateway, your software). A handshake counts once the peer "
-        f"accepted it: {HANDSHAKE_VERDICT}. An echo counts once {ECHO_VERDICT}; other bytes "
-        "are failures of kind wrong-reply, more bytes extra-bytes. Failures are counted per "
-        "PLC status (16#80E2, 16#80C5, ...); exit status 1 when any failed or a row ran "
-        "nothing. MB/s is an echo row's payload in each direction (1e6 bytes, without TLS "
-        "overhead). Beyond one machine: ouc.locust (pip install 'ouc[locust]').",
+        description=DESCRIPTION,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument(
         "target", metavar="HOST:PORT", nargs="?",
@@ -210,6 +247,7 @@ def _run(args: argparse.Namespace) -> int:
         print(f"ouc load: {name} ({elapsed:.0f} s so far)", file=sys.stderr, flush=True)
 
     rows = run_load(recipe, names, settings, progress=progress)
+    _add_hints(rows, recipe, args.bind)
     where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
     doc = document(rows, settings, where, VERDICT)
     text = json.dumps(doc, indent=2)
@@ -225,6 +263,37 @@ def _run(args: argparse.Namespace) -> int:
     if args.output:  # after printing: a failed write loses no result
         _write(args.output, text + "\n")
     return 0 if doc["ok"] else 1
+
+
+def _add_hints(rows: list[RowResult], recipe: TargetRecipe, bind: str | None) -> None:
+    """Add what to do next to the first reason of failures with a usual cause, as ``ouc
+    connect`` does: a reset before any reply (a partner check or a connection limit), a local
+    port in use because ``--bind`` named one."""
+    reset = format_status(Status.PARTNER_CLOSED)
+    in_use = format_status(Status.LOCAL_PORT_IN_USE)
+    for row in rows:
+        if reset in row.failures:
+            row.reasons[reset] += f"; {_reset_hint(recipe)}"
+        if in_use in row.failures and recipe.bind is not None and recipe.bind[1]:
+            row.reasons[in_use] += (
+                f"; --bind {bind} names a local port: each closed connection keeps it in TCP "
+                "TIME_WAIT for a while, so the next connect from it fails; leave the port out "
+                f"(--bind {recipe.bind[0]})"
+            )
+
+
+def _reset_hint(recipe: TargetRecipe) -> str:
+    """Why a peer resets a TSEND_C side before any byte, and what gets past it."""
+    from ouc.cli._endpoints import _plant_hint
+
+    plant = _plant_hint(recipe.build().spec)
+    return (
+        "if the partner is at its connection limit (16#8087 on its side), lower --concurrency "
+        "or --processes; if it refused this device as its partner (16#80C9 on its side), "
+        f"connect from the plant address it expects: against a mock PLC on this host --bind "
+        f"127.0.0.2 with its --map {plant}=127.0.0.2, against a real one --bind the address "
+        "its RemoteAddress names"
+    )
 
 
 def _verdict(rows: list[RowResult]) -> str:

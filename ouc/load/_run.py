@@ -242,19 +242,70 @@ class _Budget:
             return True
 
 
+class _Backoff:
+    """One client's pause after connections the peer refused: 10 ms after the first refusal,
+    doubling to 1 s after each further one in a row, never beyond the row's deadline; reset by
+    any connection that got through. Without it a few clients make thousands of attempts a
+    second against a closed port, and the row counts attempts, not the peer's behaviour."""
+
+    FIRST = 0.01
+    LONGEST = 1.0
+
+    def __init__(self, budget: _Budget) -> None:
+        self._budget = budget
+        self.delay = 0.0
+
+    def after(self, exc: OucError) -> None:
+        """Pause if ``exc`` is a refused connection, else start over."""
+        if not _refused(exc):
+            self.delay = 0.0
+            return
+        self.delay = min(self.LONGEST, self.delay * 2 or self.FIRST)
+        left = self._budget.deadline - time.monotonic()
+        if left > 0:
+            time.sleep(min(self.delay, left))  # a pause between attempts, not a synchronisation
+
+    def passed(self) -> None:
+        self.delay = 0.0
+
+
+def _refused(exc: OucError) -> bool:
+    """The TCP connect was refused (nothing listens on that port, or its backlog is full)."""
+    return isinstance(exc.__cause__, ConnectionRefusedError)
+
+
+def _fail(row: RowResult, exc: OucError, lock: threading.Lock) -> None:
+    """Count ``exc``; a refused connect says so, and that the clients paused between tries."""
+    with lock:
+        if _refused(exc) and exc.status is not None:
+            row.count(format_status(exc.status), f"{exc.message}: {REFUSED}")
+        else:
+            row.fail(exc)
+
+
+#: The reason's tail of a refused connect (see :class:`_Backoff`).
+REFUSED = (
+    "the peer refused connections (nothing listens there, or its backlog is full); each "
+    f"client waited {_Backoff.FIRST * 1e3:g} ms, doubling to {_Backoff.LONGEST:g} s, before "
+    "trying again"
+)
+
+
 def _handshakes(target: Target, row: RowResult, budget: _Budget, lock: threading.Lock) -> None:
     """Connect, handshake, verdict; again until the budget is spent. Accepted ones count."""
     client = LoadClient(target)
+    backoff = _Backoff(budget)
     clock = time.perf_counter
     while budget.take():
         start = clock()
         try:
             client.connect()
+            backoff.passed()
             client.confirm()
         except OucError as exc:
             client.abort()
-            with lock:
-                row.fail(exc)
+            _fail(row, exc, lock)
+            backoff.after(exc)
         else:
             elapsed = clock() - start
             with lock:
@@ -273,6 +324,7 @@ def _echoes(
     opened again, as after a failure with a status.
     """
     client = LoadClient(target)
+    backoff = _Backoff(budget)
     pattern = _pattern(size)
     clock = time.perf_counter
     up = False
@@ -292,6 +344,7 @@ def _echoes(
         try:
             if not up:
                 client.connect()
+                backoff.passed()
                 up = True
                 previous = b""
             elif client.pending:  # bytes after the last reply came in since it was read
@@ -304,8 +357,8 @@ def _echoes(
         except OucError as exc:
             client.abort()
             up = False
-            with lock:
-                row.fail(exc)
+            _fail(row, exc, lock)
+            backoff.after(exc)
             continue
         if got != frame:
             if got == previous:  # the earlier frame's reply, again: it came twice

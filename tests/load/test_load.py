@@ -7,6 +7,7 @@ are on counts and statuses: what the peer accepted, and what it refused, by stat
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -172,17 +173,62 @@ def _only_runs_what_it_names(
     assert err.count("\n") == 0 and "matches no row" in err and "echo-258" in err
 
 
-def test_a_closed_port_is_counted_as_16_80C4(
+def test_a_closed_port_is_counted_as_16_80C4_and_the_clients_back_off(
     store: CertStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
+    """Refused connects: each client pauses 10 ms, doubling to 1 s, between attempts, so 4
+    clients make a handful of attempts in a second (thousands without), and the row says why."""
     with socket.socket() as sock:  # a port nobody listens on
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    status, _, rows = _load(capsys, f"127.0.0.1:{port}", "--store", str(store.path),
-                            "--only", "handshake")  # fmt: skip
+    status = main(["load", f"127.0.0.1:{port}", "--store", str(store.path), "--only", "hand",
+                   "--seconds", "1", "--concurrency", "4", "--json"])  # fmt: skip
+    rows = json.loads(capsys.readouterr().out)["rows"]
     assert status == 1
-    for row in rows.values():
+    for row in rows:
         assert row["accepted"] == 0 and row["failures"][0]["status"] == "16#80C4"
+        assert "the peer refused connections" in row["failures"][0]["reason"]
+        # 10 + 20 + 40 + 80 + 160 + 320 ms > 0.6 s: at most 7 attempts a client in a second
+        assert 1 <= row["failed"] <= 7 * row["clients"], row
+
+
+def test_a_reset_before_any_reply_names_the_partner_check_and_bind(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A peer whose partner check expects 192.168.0.2 resets 127.0.0.1 (16#80C9 on its side,
+    16#80C5 here): the row says how to connect from the plant address, as ouc connect does."""
+    setup = standard_example(store, receive_len=258)
+    with PassiveEndpoint(setup.server, behaviour=echo(), listen=("127.0.0.1", 0)) as checking:
+        status, _, rows = _load(capsys, f"127.0.0.1:{checking.port}", "--store",
+                                str(store.path), "--only", "handshake")  # fmt: skip
+    assert status == 1
+    (failure,) = rows["handshake"]["failures"]
+    assert failure["status"] == "16#80C5", failure
+    for text in ("16#80C9 on its side", "16#8087", "--bind 127.0.0.2",
+                 "--map 192.168.0.2=127.0.0.2"):  # fmt: skip
+        assert text in failure["reason"], failure["reason"]
+
+
+def test_bind_with_a_port_says_to_leave_the_port_out(
+    store: CertStore, accepting: PassiveEndpoint, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A local port in use fails the connect with 16#80A1. With a fixed --bind port that is the
+    usual case after the first connection (its port waits in TCP TIME_WAIT); here a socket holds
+    the port so every attempt fails alike. The row says to leave the port out of --bind."""
+    with socket.socket() as holder:
+        holder.bind(("127.0.0.1", 0))
+        holder.listen(1)
+        local = holder.getsockname()[1]
+        status, _, rows = _load(capsys, f"127.0.0.1:{accepting.port}", "--store",
+                                str(store.path), "--only", "handshake", "--bind",
+                                f"127.0.0.1:{local}")  # fmt: skip
+    assert status == 1
+    row = rows["handshake"]
+    assert row["accepted"] == 0, row
+    (failure,) = row["failures"]
+    assert failure["status"] == "16#80A1" and failure["count"] == 6
+    assert f"--bind 127.0.0.1:{local} names a local port" in failure["reason"]
+    assert "leave the port out (--bind 127.0.0.1)" in failure["reason"]
 
 
 def test_a_peer_that_never_answers_is_counted_as_timeout_in_the_table_and_json(
@@ -400,3 +446,26 @@ def test_list_needs_no_target_and_a_run_does(capsys: pytest.CaptureFixture[str])
     assert main(["load", "--only", "handshake"]) == 2
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and "HOST:PORT" in err[0] and "--list" in err[0], err
+
+
+def test_help_says_what_every_column_means(capsys: pytest.CaptureFixture[str]) -> None:
+    with contextlib.suppress(SystemExit):
+        main(["load", "--help"])
+    text = " ".join(capsys.readouterr().out.split())
+    for column in ("accepted", "rate/s", "MB/s", "p50, p99", "failed"):
+        assert f" {column} " in text, column
+    for meaning in (
+        "accepted operations per second of the row's wall time",
+        "the processes' rates added up",
+        "the payload in each direction",
+        "1e6 bytes",
+        "latency of accepted operations only",
+        "by nearest rank",
+        "pooled over all clients and processes",
+        "Handshake rows time TCP connect, TLS handshake and the close_notify round trip",
+        "echo rows time TSEND_C until the last byte of the reply",
+        "An echo: its reply is the frame sent, byte for byte",
+        "wrong-reply",
+        "extra-bytes",
+    ):
+        assert meaning in text, meaning
