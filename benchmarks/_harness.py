@@ -230,11 +230,14 @@ class Row:
         - the per-round ratios fall on both sides of 1: the run does not say which is faster;
         - the ratio of the medians points the other way than the median of the ratios;
           (both only when the ratio in question is more than 2 % away from 1)
-        - the ratio's spread is above ±10 % (:data:`TRUST_SPREAD`).
+        - the ratio's spread is above ±10 % (:data:`TRUST_SPREAD`);
+        - it comes from fewer than two rounds: one sample has no spread to judge it by.
         """
         ratio, ratios = self.ratio, self.ratios
         if ratio is None:
             return None
+        if len(ratios) < 2:
+            return f"{len(ratios) or 'no'} round{'' if len(ratios) == 1 else 's'}: no spread"
         if len(ratios) >= 2 and min(ratios) < 1 < max(ratios) and abs(ratio - 1) > 0.02:
             return f"rounds disagree: {min(ratios):.2f}x to {max(ratios):.2f}x"
         medians = self.medians_ratio

@@ -18,6 +18,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
+from benchmarks._args import positive_float, positive_int
 from benchmarks._harness import REGISTRY, Budget, Case, Registry, Row, RunContext, run_suite, steps
 from benchmarks._progress import Progress
 from ouc.errors import ConfigError
@@ -40,25 +41,6 @@ def load_registry() -> Registry:
         register_ouc(REGISTRY)
         _loaded = True
     return REGISTRY
-
-
-def _positive_float(text: str) -> float:
-    """argparse type: a number above 0."""
-    try:
-        value = float(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a number") from None
-    if not value > 0:
-        raise argparse.ArgumentTypeError(f"{text} must be above 0")
-    return value
-
-
-def _positive_int(text: str) -> int:
-    """argparse type: a whole number of at least 1."""
-    value = _positive_float(text)
-    if value != int(value):
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number")
-    return int(value)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -97,28 +79,28 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         help="draw the handshake rows per case, baseline beside ouc (needs matplotlib)",
     )
     parser.add_argument(
-        "--rounds", type=_positive_int, help="interleaved rounds per row (default 5, quick 3)"
+        "--rounds", type=positive_int, help="interleaved rounds per row (default 5, quick 3)"
     )
     parser.add_argument(
         "--seconds",
-        type=_positive_float,
+        type=positive_float,
         help="wall-time budget of one run of one row (default 1.0, quick 0.1)",
     )
     parser.add_argument(
         "--max-ops",
-        type=_positive_int,
+        type=positive_int,
         default=1_000_000,
         help="at most this many operations per run",
     )
     parser.add_argument(
         "--concurrency",
-        type=_positive_int,
+        type=positive_int,
         default=8,
         help="clients in the concurrent handshake rows (default 8)",
     )
     parser.add_argument(
         "--connections",
-        type=_positive_int,
+        type=positive_int,
         help="idle connections in the memory rows (default 10000, quick 300)",
     )
 

@@ -179,7 +179,8 @@ _LEGEND_TEXT = (
     "bytes_per_conn: lower is better); ±spread = half the range of those per-round ratios, "
     "relative to the median; noise = the same for the row's own metric. (!) marks a ratio not "
     "to be read as a result: its rounds fall on both sides of 1, the ratio of the medians "
-    f"points the other way, or its spread is above ±{TRUST_SPREAD * 100:.0f}%. MB and KB are "
+    f"points the other way, its spread is above ±{TRUST_SPREAD * 100:.0f}%, or it comes from "
+    "a single round (no spread to judge it by: --rounds 2 or more). MB and KB are "
     "10^6 and 10^3 bytes."
 )
 
@@ -188,7 +189,10 @@ def _flagged(rows: Sequence[Row]) -> str | None:
     count = sum(1 for r in rows if r.error is None and r.warning)
     if not count:
         return None
-    return f"(!) {count} ratio(s) too noisy to trust in this run: re-run those rows (--only)."
+    return (
+        f"(!) {count} ratio(s) too noisy to trust in this run (or from a single round): re-run "
+        "those rows (--only), with more --rounds where their cost allows."
+    )
 
 
 def format_table(rows: Sequence[Row], *, quick: bool = False) -> str:

@@ -15,7 +15,6 @@ A diagnostic for RESULTS.md, not part of the suite.
 
 from __future__ import annotations
 
-import argparse
 import json
 import os
 import statistics
@@ -24,6 +23,18 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+try:
+    from benchmarks import _args
+except ModuleNotFoundError:  # run as a file: benchmarks/ itself is on sys.path
+    import _args  # type: ignore[no-redef]
+
+
+RATIOS = """\
+B/A: revision B's process CPU per operation (a complete handshake of both sides, a 258-byte
+echo round trip) over revision A's, in the same round; printed as the median over rounds with
+min and max (below 1: B needs less CPU)."""
+
 
 _KINDS = ("handshake", "record")
 
@@ -91,11 +102,11 @@ def _export(rev: str, target: Path) -> Path:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _args.parser("benchmarks/ab_conn.py", __doc__ or "", RATIOS)
     parser.add_argument("--old", required=True, help="revision A (e.g. a commit id)")
-    parser.add_argument("--new", default="HEAD", help="revision B (default HEAD)")
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per measurement")
+    parser.add_argument("--new", default="HEAD", help="revision B")
+    parser.add_argument("--rounds", type=_args.positive_int, default=10, help="ABBA rounds")
+    parser.add_argument("--seconds", type=_args.positive_float, default=1.0, help="per measurement")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="ouc-ab-conn-") as tmp:
         trees = {

@@ -16,7 +16,6 @@ A diagnostic for RESULTS.md, not part of the suite.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import statistics
 import tempfile
@@ -24,6 +23,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks import _args
 from benchmarks._cases import RECORD_CONFIG, tls_config
 from benchmarks._harness import Budget, RunContext
 from benchmarks._loops import op_loop
@@ -31,6 +31,12 @@ from benchmarks._ouc import blocking_handshake_op
 from benchmarks._server import ListenSpec, ServerProcess
 from benchmarks._sockets import pyopenssl_handshake_op
 from benchmarks._stacks import TLSConfig
+
+RATIOS = """\
+ratio: a pair's handshake rate over the first pair's in the same round; the median over rounds
+and its range (above 1: more handshakes per second than the first pair). client µs and server µs
+are each side's CPU per handshake, medians over rounds."""
+
 
 STACKS = ("pyopenssl", "ouc-blocking", "ouc-asyncio")
 
@@ -47,12 +53,16 @@ def _runner(client: str, cfg: TLSConfig, port: int) -> Callable[[Budget], int]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _args.parser("benchmarks/ab_handshakes.py", __doc__ or "", RATIOS)
     parser.add_argument("pairs", nargs="+", help="CLIENT@SERVER or STACK")
     parser.add_argument("--mutual", action="store_true", help="mutual authentication")
     parser.add_argument("--tls12", action="store_true", help="TLS 1.2 instead of 1.3")
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=0.6, help="per pair and round")
+    parser.add_argument(
+        "--rounds", type=_args.positive_int, default=8, help="measured rounds (after a warm-up)"
+    )
+    parser.add_argument(
+        "--seconds", type=_args.positive_float, default=0.6, help="per pair and round"
+    )
     args = parser.parse_args()
     pairs = [p if "@" in p else f"{p}@{p}" for p in args.pairs]
     for pair in pairs:

@@ -17,13 +17,18 @@ and the median and range of its ratio to ``base`` in the same round, and the rat
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import datetime as dt
 import statistics
 import tempfile
 import time
 from pathlib import Path
+
+try:
+    from benchmarks import _args
+except ModuleNotFoundError:  # run as a file: benchmarks/ itself is on sys.path
+    import _args  # type: ignore[no-redef]
+
 
 from ouc.drivers import (
     ActiveEndpoint,
@@ -33,6 +38,12 @@ from ouc.drivers import (
     example_store,
     standard_example,
 )
+
+RATIOS = """\
+ratio: a variant's process CPU per handshake (both sides) over base's in the same round, and
+its handshake rate over base's likewise; each printed as the median over rounds with its range
+(CPU below 1 / rate above 1: the variant costs less than base)."""
+
 
 VARIANTS = ("base", "keepalive", "live")
 
@@ -65,9 +76,13 @@ def _run(setup: ExampleSetup, name: str, seconds: float) -> tuple[float, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--rounds", type=int, default=8)
-    parser.add_argument("--seconds", type=float, default=1.0, help="per variant and round")
+    parser = _args.parser("benchmarks/ab_runtime.py", __doc__ or "", RATIOS)
+    parser.add_argument(
+        "--rounds", type=_args.positive_int, default=8, help="measured rounds (after a warm-up)"
+    )
+    parser.add_argument(
+        "--seconds", type=_args.positive_float, default=1.0, help="per variant and round"
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         store = example_store(Path(tmp) / "store", now=dt.datetime.now(dt.UTC))

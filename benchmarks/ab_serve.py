@@ -21,7 +21,6 @@ A diagnostic for RESULTS.md, not part of the suite.
 
 from __future__ import annotations
 
-import argparse
 import json
 import shutil
 import statistics
@@ -31,9 +30,15 @@ import tempfile
 from pathlib import Path
 from typing import Any
 
-from benchmarks import external
+from benchmarks import _args, external
 
 _ROWS = ("server-auth", "mutual", "echo")
+RATIOS = """\
+ratios: new/old is the working tree's server CPU per operation over the --old revision's, in
+the same round; the median over rounds is printed with the min-max range (below 1: the new
+revision needs less CPU). With --baseline, capacity vs BASE is the baseline's CPU per
+operation over each revision's (1 or more: ouc needs less than the baseline). CPU is read
+from /proc for the server process; a round where a server made no connection is left out."""
 
 
 def export(revision: str, folder: Path) -> Path:
@@ -56,16 +61,19 @@ def measure(row: str, m: external.Material, server: external.Server, seconds: in
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        prog="python -m benchmarks.ab_serve", description=__doc__.split("\n\n")[0]
-    )
+    parser = _args.parser("python -m benchmarks.ab_serve", __doc__ or "", RATIOS)
     parser.add_argument("--old", default="main", help="the baseline revision (git)")
-    parser.add_argument("--rounds", type=int, default=6)
-    parser.add_argument("--seconds", type=int, default=2)
-    parser.add_argument("--only", action="append", choices=_ROWS, help="these rows (all)")
-    parser.add_argument("--serve-option", action="append", default=[], metavar="OPT")
+    parser.add_argument("--rounds", type=_args.positive_int, default=6, help="interleaved rounds")
+    parser.add_argument(
+        "--seconds", type=_args.positive_int, default=2, help="s_time seconds per measurement"
+    )
+    parser.add_argument("--only", action="append", choices=_ROWS, help="these rows (default: all)")
+    parser.add_argument(
+        "--serve-option", action="append", default=[], metavar="OPT",
+        help="pass OPT to both revisions' ouc serve, e.g. --serve-option=--driver=blocking",
+    )  # fmt: skip
     parser.add_argument("--baseline", action="store_true", help="the targets' baseline too")
-    parser.add_argument("--json", metavar="FILE")
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
     args = parser.parse_args()
     if shutil.which("openssl") is None:
         parser.error("needs the openssl command on PATH")

@@ -14,7 +14,6 @@ each round's B/A ratio and their median, min and max::
 
 from __future__ import annotations
 
-import argparse
 import datetime as dt
 import json
 import statistics
@@ -23,6 +22,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks import _args
 from benchmarks._cases import tls_config
 from benchmarks._harness import Budget, RunContext
 from benchmarks._memory import transport_handshake
@@ -31,6 +31,12 @@ from ouc.device import Role
 from ouc.drivers import ActiveEndpoint, EndpointSpec, PassiveEndpoint, echo
 from ouc.tls import TLSContext, TLSEngine, WireProfile
 from ouc.transport import SessionInfo
+
+RATIOS = """\
+B/A: the default profile's (B) µs per handshake over the lean profile's (A), in the same
+round, for CPU in memory (mem_cpu), wall and process CPU on loopback (loop_wall, loop_cpu);
+the median over rounds with min and max (above 1: the default profile costs more)."""
+
 
 PROFILES = {"A lean": WireProfile.LEAN, "B default": WireProfile()}
 
@@ -108,11 +114,17 @@ def summary(ratios: list[float]) -> dict[str, float]:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--rounds", type=int, default=10)
-    parser.add_argument("--memory-ops", type=int, default=150)
-    parser.add_argument("--loopback-ops", type=int, default=100)
-    parser.add_argument("--json", metavar="FILE")
+    parser = _args.parser("python -m benchmarks.ab_wire", __doc__ or "", RATIOS)
+    parser.add_argument("--rounds", type=_args.positive_int, default=10, help="ABBA rounds")
+    parser.add_argument(
+        "--memory-ops", type=_args.positive_int, default=150,
+        help="handshakes in memory per profile and round",
+    )  # fmt: skip
+    parser.add_argument(
+        "--loopback-ops", type=_args.positive_int, default=100,
+        help="loopback connections per profile and round",
+    )  # fmt: skip
+    parser.add_argument("--json", metavar="FILE", help="also write the results here")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         ctx = RunContext(

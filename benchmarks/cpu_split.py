@@ -26,7 +26,6 @@ RESULTS.md, not part of the suite.
 
 from __future__ import annotations
 
-import argparse
 import dataclasses
 import os
 import shutil
@@ -37,6 +36,7 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 
+from benchmarks import _args
 from benchmarks._cases import RECORD_CONFIG, tls_config
 from benchmarks._harness import Budget, RunContext
 from benchmarks._loops import echo_loop, op_loop
@@ -49,6 +49,12 @@ from benchmarks._sockets import (
     ssl_handshake_op,
 )
 from benchmarks._stacks import TLSConfig
+
+RATIOS = """\
+No ratios: total is the --side process's CPU µs per operation, measured without perf; the
+columns after it split that total by the share of perf samples in each category (openssl,
+python, kernel, libc, other). Compare pairs by their totals, measured in the same run."""
+
 
 STACKS = ("pyopenssl", "ssl", "ouc-blocking")
 CATEGORIES = ("openssl", "python", "kernel", "libc", "other")
@@ -139,13 +145,18 @@ def measure(
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = _args.parser("benchmarks/cpu_split.py", __doc__ or "", RATIOS)
     parser.add_argument("pairs", nargs="+", help="CLIENT@SERVER or STACK")
-    parser.add_argument("--side", choices=("client", "server"), default="client")
-    parser.add_argument("--scenario", choices=("hs", "echo"), default="hs")
+    parser.add_argument(
+        "--side", choices=("client", "server"), default="client", help="the process perf samples"
+    )
+    parser.add_argument(
+        "--scenario", choices=("hs", "echo"), default="hs",
+        help="hs: connect, handshake, 1-byte echo, close; echo: 258-byte round trips",
+    )  # fmt: skip
     parser.add_argument("--mutual", action="store_true", help="mutual authentication")
     parser.add_argument("--tls12", action="store_true", help="TLS 1.2 instead of 1.3")
-    parser.add_argument("--seconds", type=float, default=4.0, help="per measurement")
+    parser.add_argument("--seconds", type=_args.positive_float, default=4.0, help="per measurement")
     args = parser.parse_args()
     if shutil.which("perf") is None:
         sys.exit("cpu_split: perf is not on PATH (Debian: apt install linux-perf)")

@@ -55,6 +55,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Any
 
+from benchmarks._args import positive_int
+
 __all__ = ["main"]
 
 _ROOT = Path(__file__).resolve().parents[1]
@@ -300,7 +302,10 @@ def s_time(m: Material, config: str, port: int, seconds: int) -> int:
     for line in out.splitlines():
         if "connections in" in line and "real seconds" not in line:
             return int(line.split()[0])
-    raise RuntimeError(f"s_time printed no count: {out[-300:]}")
+    # No count (it could not connect at all, or ran no time): none, as a stuck run; say why.
+    last = out.strip().splitlines()[-1:] or ["no output"]
+    progress(f"  s_time on port {port} printed no count ({last[0][:200]}): none this round")
+    return 0
 
 
 def handshake_cpu(
@@ -597,9 +602,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         "parts", nargs="*", metavar="PART", help="handshakes, echo, memory (default: all)"
     )
     parser.add_argument("--quick", action="store_true", help="3 short rounds")
-    parser.add_argument("--rounds", type=int, help="interleaved rounds (default 5)")
-    parser.add_argument("--seconds", type=int, help="s_time seconds per measurement (2)")
-    parser.add_argument("--processes", type=int, default=2, help="for the --processes rows")
+    parser.add_argument(
+        "--rounds", type=positive_int, help="interleaved rounds (default 5, --quick 3)"
+    )
+    parser.add_argument(
+        "--seconds",
+        type=positive_int,
+        help="s_time seconds per measurement, whole (default 2, --quick 1)",
+    )
+    parser.add_argument(
+        "--processes", type=positive_int, default=2, help="for the --processes rows (2)"
+    )
     parser.add_argument("--connections", type=int, default=10_000, help="for memory (10000)")
     parser.add_argument(
         "--blocking-connections", type=int, default=2_000, help="blocking memory row (2000)"

@@ -301,3 +301,23 @@ def test_latency_percentiles_of_a_loop_are_nearest_rank() -> None:
     assert (hundred.p50_ms, hundred.p99_ms) == pytest.approx((50.0, 99.0))
     ten = to_result(Timing(ops=10, wall=1.0, latencies=[i / 1e3 for i in range(1, 11)]))
     assert (ten.p50_ms, ten.p99_ms) == pytest.approx((5.0, 10.0))
+
+
+def test_a_ratio_of_a_single_round_is_flagged_as_having_no_spread(tmp_path: Path) -> None:
+    """One round gives one ratio: no spread to judge it by, so it is not shown as a result."""
+    single = _row("a", "base", [80.0], [100.0])
+    assert single.ratio == pytest.approx(0.8) and single.ratio_spread is None
+    assert single.warning == "1 round: no spread"
+    assert _row("b", "base", [80.0, 81.0], [100.0, 100.0]).warning is None
+    script = Script()
+    cases = [
+        script.case("hs-sock-base", [100.0], warmup=False),
+        script.case("hs-sock-subj", [50.0], baseline="hs-sock-base", warmup=False),
+    ]
+    cases = [Case(c.name, "handshake-socket", c.baseline, c.run, warmup=False) for c in cases]
+    rows = run_suite(cases, _ctx(tmp_path), rounds=1)
+    table = format_table(rows)
+    subj = next(line for line in table.splitlines() if line.startswith("└ hs-sock-subj"))
+    assert "0.50x" in subj and "(!) 1 round: no spread" in subj
+    assert "1 ratio(s) too noisy to trust in this run (or from a single round)" in table
+    assert document(rows, {"quick": True})["rows"][1]["warning"] == "1 round: no spread"
