@@ -40,6 +40,7 @@ def _echo_row(capsys: pytest.CaptureFixture[str], where: str, store: CertStore) 
     doc = json.loads(capsys.readouterr().out)
     (row,) = doc["rows"]
     assert status == (0 if row["ok"] else 1)
+    assert "an echo: its reply is the frame sent, byte for byte" in doc["accepted_when"]
     return row
 
 
