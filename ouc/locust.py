@@ -6,7 +6,9 @@ standard client block, its client certificate 11 and CA 3 from ``./ouc-store``, 
 
 1. ``handshake``: TCP connect and the TLS handshake;
 2. ``TSEND_C 258 B``: one frame of the data block (default: ``Send_Data``, 258 bytes);
-3. ``TRCV_C 258 B`` (when ``reply`` is on): the peer's answer of that length;
+3. ``TRCV_C 258 B`` (when ``reply`` is on): the peer's answer of that length, whatever its
+   bytes (a PLC answers with its own data block; ``ouc load``'s echo rows are the ones that
+   compare the reply with the frame sent);
 4. the peer's verdict (close_notify and FIN out, its close_notify or FIN back; see
    :mod:`ouc.load._client`).
 
@@ -52,7 +54,7 @@ class OucUser(User):
             ``ouc-store``), ``OUC_DEVICE``, ``OUC_BLOCK``.
         frame: the TSEND_C data (default: the ``Send_Data`` data block's 258 start values).
         reply: wait for a TRCV_C answer of ``reply_len`` bytes (default: ``OUC_REPLY``).
-        reply_len: None = as long as ``frame`` (an echo).
+        reply_len: None = as long as ``frame``; its content is not compared with ``frame``.
         timeout: seconds for each connect, handshake, reply and verdict.
     """
 
