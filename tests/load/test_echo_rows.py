@@ -135,3 +135,10 @@ def test_percentiles_are_nearest_rank(count: int, q: float, rank: int) -> None:
     samples = [float(i) for i in range(count, 0, -1)]  # n..1, unsorted on purpose
     assert percentile(samples, q) == float(rank)
     assert percentile([], q) is None
+
+
+def test_the_json_vocabulary_names_the_percentile_definition() -> None:
+    from ouc.cli._vocabulary import FIELDS
+
+    for key in ("p50_ms", "p99_ms"):
+        assert "nearest rank" in FIELDS[key] and "median" not in FIELDS[key], FIELDS[key]
