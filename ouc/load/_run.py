@@ -97,6 +97,14 @@ def _difference(sent: bytes, got: bytes) -> str:
     )
 
 
+def _ahead(sent: bytes, got: bytes) -> int:
+    """How many bytes came before the start of ``sent``'s echo in ``got`` (0: its start is not
+    there): the reply began with surplus of an earlier answer, then the echo."""
+    head = sent[: min(len(sent), 2 * _NUMBER)]
+    at = got.find(head, 1)
+    return at if at > 0 and got[at:] == sent[: len(got) - at] else 0
+
+
 def _surplus(count: int, size: int) -> str:
     return (
         f"{count:,} {'byte' if count == 1 else 'bytes'} more than the {size}-byte frame arrived: "
@@ -361,8 +369,9 @@ def _echoes(
             backoff.after(exc)
             continue
         if got != frame:
-            if got == previous:  # the earlier frame's reply, again: it came twice
-                failed(EXTRA_BYTES, _surplus(size, size))
+            early = size if got == previous else _ahead(frame, got)
+            if early:  # bytes came before this frame's echo: the earlier reply was too long
+                failed(EXTRA_BYTES, _surplus(early, size))
             else:
                 failed(WRONG_REPLY, _difference(frame, got))
         elif client.pending:

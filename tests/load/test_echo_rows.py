@@ -79,6 +79,19 @@ def test_a_peer_answering_each_frame_twice_has_extra_bytes_not_accepted_echoes(
     assert row["ok"] is False
 
 
+def test_bytes_ahead_of_the_echo_are_extra_bytes_not_a_wrong_reply(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """10 bytes, then the echo: the reply read is those 10 bytes and the frame's first 248, the
+    frame's bytes come 10 bytes late. That is a peer sending more than the frame, named so."""
+    with _peer(store, callback(lambda data, peer: bytes(10) + data)) as ahead:
+        row = _echo_row(capsys, f"127.0.0.1:{ahead.port}", store)
+    assert row["accepted"] == 0 and row["failed"] == 6, row
+    (failure,) = row["failures"]
+    assert failure["kind"] == EXTRA_BYTES, failure
+    assert "10 bytes more than the 258-byte frame arrived" in failure["reason"]
+
+
 def test_a_peer_answering_twice_with_zeros_is_a_wrong_reply(
     store: CertStore, capsys: pytest.CaptureFixture[str]
 ) -> None:
