@@ -5,7 +5,7 @@
 * ``ouc db encode FILE [--set PATH=VALUE ...] [--values JSON] [--hex] [-o OUT]`` — the byte image
   (hex on stdout unless ``-o`` names a file; ``-o -`` writes raw bytes to stdout);
 * ``ouc db decode FILE [DATA | --hex HEX] [--json] [--strict]`` — named values of received bytes
-  (DATA is a file, ``-`` for stdin).
+  (DATA is a file, ``-`` for stdin: the raw bytes, or hex text as ``encode`` prints it).
 
 FILE is SCL source (``.scl``, ``.db``: declarations or a whole ``DATA_BLOCK``) or the JSON form.
 ``--set`` values are SCL literals (``TRUE``, ``16#FF``, ``T#5s``); for String and Char variables
@@ -21,8 +21,9 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ouc._notation import hex_digits
 from ouc.cli import _types
-from ouc.cli._inputs import one_stdin, read_input, read_layout
+from ouc.cli._inputs import input_name, not_an_input, one_stdin, read_input, read_layout
 from ouc.db import Entry, Layout, Literal, format_value, json_text, to_json
 from ouc.device import Device, Family
 from ouc.errors import ConfigError
@@ -120,6 +121,7 @@ def _literals(value: Any) -> Any:
 
 def _encode_cmd(args: argparse.Namespace) -> int:
     one_stdin(FILE=args.file, **{"--values": args.values})
+    not_an_input(args.output, FILE=args.file, **{"--values": args.values})
     layout = read_layout(args.file)
     data = layout.encode(_values(args))
     if args.output is None:
@@ -139,12 +141,27 @@ def _encode_cmd(args: argparse.Namespace) -> int:
     return 0
 
 
-def _read_data(args: argparse.Namespace) -> bytes:
+def _read_data(args: argparse.Namespace, size: int) -> bytes:
+    """The bytes to decode: --hex, or DATA holding the raw bytes or hex text.
+
+    A data-block image can be any bytes, hex digits too, so DATA of exactly the layout's
+    ``size`` is always the raw image; otherwise DATA that is hex text (what ``ouc db encode``
+    prints) is read as hex, so ``ouc db encode L > d.hex; ouc db decode L d.hex`` works.
+    """
     if args.hex is not None:
         return args.hex  # parsed by _types.hex_bytes
     if args.data is None:
         raise ConfigError("give the received bytes as a file (DATA, - for stdin) or --hex HEX")
-    return read_input(args.data)
+    raw = read_input(args.data)
+    digits = None if len(raw) == size else hex_digits(raw)
+    if digits is None:
+        return raw
+    if len(digits) % 2:
+        raise ConfigError(
+            f"holds hex text of {len(digits)} digits, an odd number: two digits per byte",
+            path=input_name(args.data),
+        )
+    return bytes.fromhex(digits)
 
 
 def _decode_cmd(args: argparse.Namespace) -> int:
@@ -152,7 +169,7 @@ def _decode_cmd(args: argparse.Namespace) -> int:
     layout = read_layout(args.file)
     if args.data is not None and args.hex is not None:
         raise ConfigError("give DATA or --hex, not both")
-    values = layout.decode(_read_data(args), strict=args.strict)
+    values = layout.decode(_read_data(args, layout.size), strict=args.strict)
     if args.json:
         print(json_text(to_json(values, layout.struct_type), indent=2))
         return 0
@@ -212,7 +229,13 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
 
     p = add("decode", _decode_cmd, "named values of received bytes")
-    p.add_argument("data", metavar="DATA", nargs="?", help="file with the bytes (- for stdin)")
+    p.add_argument(
+        "data",
+        metavar="DATA",
+        nargs="?",
+        help="file with the bytes (- for stdin): raw, or hex text as encode prints it (a file of "
+        "exactly the layout's size is always raw)",
+    )
     p.add_argument(
         "--hex",
         type=_types.hex_bytes,

@@ -2,11 +2,13 @@
 
 Every option and argument that names a file to read takes ``-`` for stdin (one per command:
 stdin can be read once). Parameter blocks are told apart by content: JSON when the first
-non-blank byte is ``{`` or ``[``, else the binary image (:func:`ouc.params.loads`).
+non-blank byte is ``{`` or ``[``, hex text when nothing but hex digits, white space and colons,
+else the binary image (:func:`ouc.params.loads`).
 """
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -14,7 +16,15 @@ from ouc.db import Layout, load_layout, loads_layout
 from ouc.errors import ConfigError, DataBlockError
 from ouc.params import Block, loads
 
-__all__ = ["STDIN", "input_name", "one_stdin", "read_block", "read_input", "read_layout"]
+__all__ = [
+    "STDIN",
+    "input_name",
+    "not_an_input",
+    "one_stdin",
+    "read_block",
+    "read_input",
+    "read_layout",
+]
 
 STDIN = "-"
 
@@ -42,7 +52,8 @@ def read_input(path: str, option: str | None = None) -> bytes:
 def read_block(
     path: str, type_name: str | None = None, *, strict: bool = True, option: str | None = None
 ) -> Block:
-    """A CONNECT block from a file or stdin, JSON or binary by content; errors name the input."""
+    """A CONNECT block from a file or stdin, JSON, hex text or binary by content; errors name the
+    input."""
     return loads(read_input(path, option), type_name, strict=strict, name=input_name(path))
 
 
@@ -57,6 +68,30 @@ def one_stdin(**inputs: str | None) -> None:
         raise ConfigError(
             f"{' and '.join(from_stdin)} both read stdin; stdin can be read once: give files"
         )
+
+
+def not_an_input(output: str | None, **inputs: str | None) -> None:
+    """Refuse an output file that is one of the inputs (``encode s.json -o s.json`` would
+    replace the user's file with what was made from it).
+
+    Args:
+        output: the file to write (None or ``-``: stdout, never an input).
+        inputs: option → the path read (None or ``-``: nothing or stdin).
+    """
+    if output is None or output == STDIN or not os.path.exists(output):
+        return
+    for option, path in inputs.items():
+        if path is None or path == STDIN:
+            continue
+        try:
+            same = os.path.samefile(path, output)
+        except OSError:
+            continue
+        if same:
+            raise ConfigError(
+                f"is the input ({option}); writing there would replace it: choose another file",
+                path="-o " + output,
+            )
 
 
 def read_layout(path: str, option: str | None = None) -> Layout:

@@ -2,8 +2,8 @@
 
 * ``ouc params decode FILE | --hex HEX [--type T] [--json] [--lenient]`` prints the TIA-style
   table (offset, field, type, value) or the TIA-view JSON;
-* ``ouc params encode FILE.json [-o OUT.bin] [--bool-form bits]`` writes the binary image, or
-  prints it as hex without ``-o``;
+* ``ouc params encode FILE.json [-o OUT.bin] [--bool-form bits]`` writes the binary image (raw
+  on stdout with ``-o -``), or prints it as hex without ``-o``; ``-o`` naming FILE is refused;
 * ``ouc params check FILE [--family S7-1500 --firmware V3.1 --own-ip IP --ports-in-use P,..
   --id N --cert-ids 3,9,11 --no-web-server --no-opc-ua --no-profinet --json]`` lists the
   findings with their status codes and the ports the device's switched-on services hold
@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from ouc.cli import _types
-from ouc.cli._inputs import input_name, read_block
+from ouc.cli._inputs import STDIN, input_name, not_an_input, read_block
 from ouc.device import SYSTEM_SERVICES, Device
 from ouc.errors import ConfigError, format_status
 from ouc.params import (
@@ -56,7 +56,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     source = decode.add_mutually_exclusive_group(required=True)
     source.add_argument(
-        "file", nargs="?", help="a block file: JSON or the binary image (- for stdin)"
+        "file", nargs="?", help="a block file: JSON, hex text or the binary image (- for stdin)"
     )
     source.add_argument(
         "--hex",
@@ -76,12 +76,18 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     encode = actions.add_parser(
         "encode",
         help="write a JSON block as its binary image",
-        description="Write a block (TIA-view JSON, or a binary image to re-encode) as the bytes "
-        "the CPU reads: to a file with -o, else as hex on stdout.",
+        description="Write a block (TIA-view JSON, or a binary image or hex text to re-encode) "
+        "as the bytes the CPU reads: to a file with -o (raw on stdout with -o -), else as hex "
+        "on stdout.",
     )
-    encode.add_argument("file", help="a block file (JSON, or binary to re-encode; - for stdin)")
     encode.add_argument(
-        "-o", "--output", type=_types.new_file, help="write the bytes here (default: hex to stdout)"
+        "file", help="a block file (JSON, or hex text or binary to re-encode; - for stdin)"
+    )
+    encode.add_argument(
+        "-o",
+        "--output",
+        type=_types.new_file,
+        help="write the bytes to this file (- for raw bytes on stdout; default: hex on stdout)",
     )
     encode.add_argument(
         "--bool-form",
@@ -97,7 +103,9 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "start it, for one CPU family and firmware: each broken rule is a finding with the "
         "STATUS the instruction would show. Exit 0: no findings; 1: findings; 2: bad input.",
     )
-    check.add_argument("file", help="a block file: JSON or the binary image (- for stdin)")
+    check.add_argument(
+        "file", help="a block file: JSON, hex text or the binary image (- for stdin)"
+    )
     check.add_argument(
         "--family", default="S7-1500", type=_types.family, help="S7-1200 or S7-1500 (S7-1500)"
     )
@@ -177,11 +185,16 @@ def _decode(args: argparse.Namespace) -> int:
 
 
 def _encode(args: argparse.Namespace) -> int:
+    not_an_input(args.output, FILE=args.file)
     block = read_block(args.file)
     form = None if args.bool_form is None else BoolForm(args.bool_form.upper())
     data = build(block, form)
     if args.output is None:
         print(data.hex())
+        return 0
+    if args.output == STDIN:
+        sys.stdout.buffer.write(data)
+        sys.stdout.buffer.flush()
         return 0
     try:
         Path(args.output).write_bytes(data)

@@ -28,11 +28,13 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ouc._notation import hex_digits
 from ouc.errors import ConfigError, OucError, ParamError, Status
 from ouc.params._codec import build, parse
 from ouc.params._schema import layout
 from ouc.params._types import (
     BLOCK_TYPES,
+    SIZES,
     Block,
     BoolForm,
     TconIpV4,
@@ -226,7 +228,8 @@ def _decode_bytes(value: Any, path: str, size: int) -> bytes:
 def load(
     path: str | os.PathLike[str], type_name: str | None = None, *, strict: bool = True
 ) -> Block:
-    """Read a block from a file: JSON (TIA view) or the binary image, told apart by content.
+    """Read a block from a file: JSON (TIA view), hex text or the binary image, told apart by
+    content.
 
     As :func:`loads`, with errors naming the file: ``samples/x.json: ConnPara.RemotePort: ...``.
 
@@ -245,13 +248,16 @@ def load(
 def loads(
     data: bytes, type_name: str | None = None, *, strict: bool = True, name: str | None = None
 ) -> Block:
-    """A block from bytes: JSON (TIA view) or the binary image, told apart by content.
+    """A block from bytes: JSON (TIA view), hex text or the binary image, told apart by content.
 
     Text whose first non-blank byte (after a UTF-8 BOM) is ``{`` or ``[`` is JSON, always: a
     broken JSON text is an error naming its line and column, never decoded as a binary block
     that happens to have a block's size. Anything else is the binary image, including a block
     whose first byte is ``{`` (InterfaceId 16#7Bxx): a binary block holds control bytes (its
-    zero bytes at least), text does not. ``type_name`` and
+    zero bytes at least), text does not. Nothing but hex digits, white space and colons (what
+    ``ouc params encode`` prints) is hex text: a binary block never is, since byte 5 of every
+    type is a Bool, 16#00 or 16#01. With ``strict=False``, which reads any byte 5, hex-digit-only
+    bytes of a block's size are refused as ambiguous (16#8089). ``type_name`` and
     ``strict`` are as for :func:`parse`; for JSON, ``type_name`` must match its ``"type"``.
 
     Args:
@@ -259,7 +265,8 @@ def loads(
 
     Raises:
         ParamError: the content is no valid block (status and field as :func:`parse` /
-            :func:`from_dict` give them; broken JSON: 16#8089 and ``line L, column C``).
+            :func:`from_dict` give them; broken or too deeply nested JSON: 16#8089, with
+            ``line L, column C`` where the parser names one).
     """
     try:
         return _load_bytes(data, type_name, strict)
@@ -277,9 +284,17 @@ _CONTROL = re.compile(rb"[\x00-\x08\x0b\x0c\x0e-\x1f]")
 def _load_bytes(raw: bytes, type_name: str | None, strict: bool) -> Block:
     text = raw[3:] if raw.startswith(b"\xef\xbb\xbf") else raw
     if text.lstrip()[:1] not in (b"{", b"[") or _CONTROL.search(text):
-        return parse(raw, type_name, strict=strict)
+        digits = hex_digits(text)
+        if digits is None:
+            return parse(raw, type_name, strict=strict)
+        return parse(_from_hex(digits, len(raw), strict), type_name, strict=strict)
     try:
         data = json.loads(text.decode("utf-8"))
+    except RecursionError as exc:
+        raise ParamError(
+            "the JSON is nested too deeply to be a block object",
+            status=Status.CONNECT_INVALID,
+        ) from exc
     except UnicodeDecodeError as exc:
         raise ParamError(
             f"starts like JSON but byte {exc.start} is not UTF-8; a block file that starts with "
@@ -307,6 +322,25 @@ def _load_bytes(raw: bytes, type_name: str | None, strict: bool) -> Block:
             path="type",
         )
     return block
+
+
+def _from_hex(digits: str, size: int, strict: bool) -> bytes:
+    """The bytes of hex text (what ``ouc params encode`` prints), refusing what could also be a
+    binary image: only with ``strict=False`` and a block's size, since strictly read every block
+    has a Bool byte (byte 5, 16#00 or 16#01) that is no hex digit."""
+    if not strict and size in SIZES:
+        raise ParamError(
+            f"holds only hex digits: hex text, or a {size}-byte {SIZES[size]} image whose every "
+            "byte is a hex digit; read leniently both would parse: give the hex as text "
+            "(ouc params decode --hex) or read it strictly",
+            status=Status.CONNECT_INVALID,
+        )
+    if len(digits) % 2:
+        raise ParamError(
+            f"holds hex text of {len(digits)} digits, an odd number: two digits per byte",
+            status=Status.CONNECT_INVALID,
+        )
+    return bytes.fromhex(digits)
 
 
 # --------------------------------------------------------------------------- decode table

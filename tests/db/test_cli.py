@@ -92,6 +92,54 @@ def test_decode_file_hex_and_json(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert rows["Stamp"] == "DTL#2024-01-31-12:00:00"
 
 
+def test_encode_to_a_hex_file_then_decode_it(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """``ouc db encode send.scl > d.hex; ouc db decode send.scl d.hex``: DATA that is hex text
+    (and not the layout's size) is read as hex, with or without its newline, from stdin too."""
+    code, out, _ = run(capsys, "encode", SEND, "--set", "Var2=round trip")
+    hex_file = tmp_path / "d.hex"
+    for text in (out, out.strip(), out.upper(), out[:40] + "\n" + out[40:]):
+        hex_file.write_text(text)
+        code, decoded, err = run(capsys, "decode", SEND, str(hex_file), "--json")
+        assert (code, err) == (0, "")
+        assert json.loads(decoded) == {"Var1": True, "Var2": "round trip"}
+    hex_file.write_text(out[:-2])  # one digit short: an odd number
+    code, decoded, err = run(capsys, "decode", SEND, str(hex_file))
+    assert (code, decoded) == (2, "") and "515 digits, an odd number" in err
+
+
+def test_data_of_the_layouts_size_is_raw_even_when_it_is_hex_digits(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    layout = tmp_path / "chars.scl"
+    layout.write_text("Code : Array[0..3] of Char;\n")
+    data = tmp_path / "code.bin"
+    data.write_bytes(b"beef")
+    code, out, err = run(capsys, "decode", str(layout), str(data), "--json")
+    assert (code, err) == (0, "")
+    assert json.loads(out) == {"Code": ["b", "e", "e", "f"]}
+    data.write_bytes(b"62656566\n")  # not the layout's size: hex text
+    code, out, _ = run(capsys, "decode", str(layout), str(data), "--json")
+    assert code == 0 and json.loads(out) == {"Code": ["b", "e", "e", "f"]}
+
+
+def test_encode_refuses_an_output_that_is_an_input(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    layout = tmp_path / "send.scl"
+    layout.write_bytes(Path(SEND).read_bytes())
+    values = tmp_path / "values.json"
+    values.write_text(json.dumps({"Var2": "x"}))
+    for output, option in ((layout, "FILE"), (values, "--values")):
+        argv = ["encode", str(layout), "--values", str(values), "-o", str(output)]
+        code, out, err = run(capsys, *argv)
+        assert (code, out) == (2, "") and err.count("\n") == 1
+        assert f"is the input ({option})" in err
+    assert layout.read_bytes() == Path(SEND).read_bytes()
+    assert json.loads(values.read_text()) == {"Var2": "x"}
+
+
 @pytest.mark.parametrize(
     ("argv", "fragment"),
     [
