@@ -249,13 +249,20 @@ def build(block: Block, bool_form: BoolForm | None = None) -> bytes:
             unless the block was parsed from the bit-packed form). Ignored by other types.
 
     Raises:
-        ParamError: 16#8089 when ``block`` is not a block.
+        ParamError: 16#8089 when ``block`` is not a block, or ``bool_form`` is neither a
+            :class:`BoolForm` nor None (a typo such as ``"BITS"`` must not pass unnoticed).
     """
     name = getattr(block, "type_name", None)
     if not isinstance(block, tuple(BLOCK_TYPES.values())) or name is None:
         raise ParamError(
             f"cannot build {type(block).__name__}: not a connection description",
             status=Status.CONNECT_INVALID,
+        )
+    if bool_form is not None and not isinstance(bool_form, BoolForm):
+        raise ParamError(
+            f"must be BoolForm.BYTES, BoolForm.BITS or None, not {bool_form!r}",
+            status=Status.CONNECT_INVALID,
+            path="bool_form",
         )
     return pack(name, _container(block, bool_form))
 

@@ -318,19 +318,22 @@ def _port_rules(v: _View, ctx: _Context, active: bool) -> Iterator[Finding]:
     tcp = v.protocol is Protocol.TCP
     lp, rp = v.p["local_port"], v.p["remote_port"]
     if tcp and active and v.remote_port == 0:
+        need = "An active TCP connection needs the partner's port"
         yield _f(
             "active_remote_port_zero",
-            rp,
-            "An active TCP connection needs the partner's port, but RemotePort is 0.",
+            *_no_port(v, "rem_tsap_id_len", need, rp, f"{need}, but RemotePort is 0."),
         )
     if tcp and not active and v.local_port == 0:
+        need = "A passive TCP connection needs a port to listen on"
         yield _f(
             "passive_local_port_zero",
-            lp,
-            "A passive TCP connection needs a port to listen on, but LocalPort is 0.",
+            *_no_port(v, "local_tsap_id_len", need, lp, f"{need}, but LocalPort is 0."),
         )
     if v.protocol is Protocol.UDP and v.local_port == 0:
-        yield _f("udp_local_port_zero", lp, "A UDP connection needs a LocalPort; it is 0.")
+        need = "A UDP connection needs a LocalPort"
+        yield _f(
+            "udp_local_port_zero", *_no_port(v, "local_tsap_id_len", need, lp, f"{need}; it is 0.")
+        )
     top, dev = ctx.device.max_port, f"{ctx.device.family.value} {ctx.device.firmware_text}"
     if v.remote_port > top:
         yield _f(
@@ -360,6 +363,20 @@ def _port_rules(v: _View, ctx: _Context, active: bool) -> Iterator[Finding]:
             lp,
             f"LocalPort {v.local_port} is already used by another connection on this CPU.",
         )
+
+
+def _no_port(v: _View, length_path: str, need: str, path: str, message: str) -> tuple[str, str]:
+    """Path and message for a port of 0: a TCON_Param whose TSAP length byte is not 2 holds no
+    port at all (its TCP/UDP port is the 2-byte TSAP), so the length byte is named rather than
+    a port of 0 the block does not hold."""
+    if isinstance(v.block, TconParam):
+        length = getattr(v.block, length_path)
+        if length != 2:
+            return length_path, (
+                f"{need}, but {length_path} is {length}: a TCP or UDP port is the 2-byte TSAP, "
+                f"so set {length_path} to 2."
+            )
+    return path, message
 
 
 def _address_rules(v: _View, ctx: _Context, active: bool) -> Iterator[Finding]:

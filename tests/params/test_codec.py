@@ -239,6 +239,18 @@ def test_build_refuses_what_is_not_a_block() -> None:
         build(object())  # type: ignore[arg-type]
 
 
+@pytest.mark.parametrize("form", ["BITS", "bits", 42, True, 0])
+@pytest.mark.parametrize("block", [STANDARD_SERVER, STANDARD_SERVER.ConnPara])
+def test_build_refuses_a_bool_form_that_is_no_bool_form(block: Block, form: object) -> None:
+    """A typo (``"BITS"`` for ``BoolForm.BITS``) is an error, not silently the default form."""
+    with pytest.raises(
+        ParamError, match=r"must be BoolForm\.BYTES, BoolForm\.BITS or None"
+    ) as info:
+        build(block, form)  # type: ignore[arg-type]
+    assert (info.value.status, info.value.path) == (Status.CONNECT_INVALID, "bool_form")
+    assert build(block, None) == build(block)
+
+
 # --------------------------------------------------------------------------- strictness
 
 

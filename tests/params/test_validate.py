@@ -64,7 +64,8 @@ EXAMPLES: list[tuple[str, Block, dict[str, Any], str]] = [
     ("udp_active", rep(LEGACY, connection_type=19, active_est=True), {}, "active_est"),
     ("active_remote_port_zero", conn(CLIENT, RemotePort=0), {}, "ConnPara.RemotePort"),
     ("passive_local_port_zero", conn(SERVER, LocalPort=0), {}, "ConnPara.LocalPort"),
-    ("passive_local_port_zero", rep(LEGACY, local_tsap_id_len=0), {}, "local_tsap_id"),
+    ("passive_local_port_zero", rep(LEGACY, local_tsap_id_len=0), {}, "local_tsap_id_len"),
+    ("passive_local_port_zero", rep(LEGACY, local_tsap_id=b"\0\0"), {}, "local_tsap_id"),
     ("udp_local_port_zero", rep(UDP, LocalPort=0), {}, "LocalPort"),
     (
         "active_remote_address_zero",

@@ -368,6 +368,30 @@ def test_tcon_param_names_its_own_fields() -> None:
     assert lines(legacy_active(bytes([192, 168, 0, 9]))) == []
 
 
+@pytest.mark.parametrize("length", [0, 1, 3, 16])
+def test_tcon_param_port_of_another_length_names_the_length_byte(length: int) -> None:
+    """A TCP/UDP port is TCON_Param's 2-byte TSAP: with another length the block holds no port,
+    and the finding names the length byte, not a "LocalPort is 0" the user never wrote."""
+    tsap = bytes(range(7, 7 + length))
+    passive = rep(LEGACY, local_tsap_id_len=length, local_tsap_id=tsap)
+    assert lines(passive) == [
+        f"16#80B7 local_tsap_id_len: A passive TCP connection needs a port to listen on, but "
+        f"local_tsap_id_len is {length}: a TCP or UDP port is the 2-byte TSAP, so set "
+        "local_tsap_id_len to 2."
+    ]
+    udp = rep(passive, connection_type=19)
+    assert lines(udp) == [
+        f"16#80B7 local_tsap_id_len: A UDP connection needs a LocalPort, but local_tsap_id_len "
+        f"is {length}: a TCP or UDP port is the 2-byte TSAP, so set local_tsap_id_len to 2."
+    ]
+    active = rep(legacy_active(bytes([192, 168, 0, 9])), rem_tsap_id_len=length, rem_tsap_id=tsap)
+    assert lines(active) == [
+        f"16#80B7 rem_tsap_id_len: An active TCP connection needs the partner's port, but "
+        f"rem_tsap_id_len is {length}: a TCP or UDP port is the 2-byte TSAP, so set "
+        "rem_tsap_id_len to 2."
+    ]
+
+
 def test_tcon_param_tsap_lengths_over_16_for_tcp_and_udp() -> None:
     """For TCP and UDP both TSAP arrays are checked, the local one first; ISO-on-TCP's local
     TSAP has its own rules (16#80B4), so only the partner's length is checked here."""
