@@ -5,9 +5,9 @@
 * ``ouc params encode FILE.json [-o OUT.bin] [--bool-form bits]`` writes the binary image (raw
   on stdout with ``-o -``), or prints it as hex without ``-o``; ``-o`` naming FILE is refused;
 * ``ouc params check FILE [--family S7-1500 --firmware V3.1 --own-ip IP --ports-in-use P,..
-  --id N --cert-ids 3,9,11 --no-web-server --no-opc-ua --no-profinet --json]`` lists the
-  findings with their status codes and the ports the device's switched-on services hold
-  (16#80A2); exit 1 when any finding.
+  --id N --cert-ids 3,9,11 --no-web-server --no-opc-ua --no-profinet --udt65-lengths --json]``
+  lists the findings with their status codes and the ports the device's switched-on services
+  hold (16#80A2); exit 1 when any finding.
 
 Any bad input (file, hex, number, type) is one ``ouc: error: ...`` line on stderr and exit 2.
 """
@@ -149,6 +149,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
             help=f"the CPU's {service.name} is on: it holds {ports}{label}, 16#80A2 "
             "(default: on, so a block that passes is valid whatever the CPU switched on)",
         )
+    check.add_argument(
+        "--udt65-lengths",
+        action="store_true",
+        help="TCON_Param: also apply the UDT 65 length table (16#80B7; a wrong block_length "
+        "is then 16#80B7, not 16#809A). Inferred from a third-party copy of Siemens' table",
+    )
     check.add_argument("--json", action="store_true", help="print the findings as JSON")
     check.set_defaults(func=_check)
 
@@ -246,6 +252,7 @@ def _check(args: argparse.Namespace) -> int:
         block_id=block_ids[0] if block_ids else None,
         ports_in_use=_numbers(args.ports_in_use, "--ports-in-use"),
         cert_ids=None if args.cert_ids is None else _numbers(args.cert_ids, "--cert-ids"),
+        udt65_lengths=args.udt65_lengths,
     )
     where = f"{block.type_name} on {device.family.value} {device.firmware_text}"
     if args.json:

@@ -20,6 +20,11 @@ Decisions where the sources are silent:
   shares port 102 by design and is told apart by its TSAP.
 * Secure OUC on a firmware without TLS support is 16#809A (the CPU does not support the
   structure's secure mode).
+* ``udt65_lengths=True`` adds TCON_Param's length table (rules ``block_length_udt65`` and
+  ``udt65_length``, 16#80B7). Inference from a third-party copy: the VIPA SPEED7 operation list
+  (HB00 OPL_SP7, section "UDT 65 - TCON_PAR", pages 124-128) reproduces Siemens' FB 65/UDT 65
+  table; domain.md is silent. Off by default, since it changes block_length's code and refuses
+  blocks ouc accepts without it.
 """
 
 from __future__ import annotations
@@ -52,6 +57,7 @@ RULES: MappingProxyType[str, int] = MappingProxyType(
         "structure": Status.CONNECT_INVALID,
         # Found by validate, in the order it reports them.
         "block_length": Status.CONNECT_LENGTH,
+        "block_length_udt65": Status.PORT_OR_ADDRESS,  # With udt65_lengths=True (inference).
         "id_range": Status.ID_INVALID,
         "id_mismatch": Status.ID_MISMATCH,
         "interface_id_zero": Status.INTERFACE_ID,
@@ -62,6 +68,7 @@ RULES: MappingProxyType[str, int] = MappingProxyType(
         "udp_local_port_zero": Status.PORT_OR_ADDRESS,
         "active_remote_address_zero": Status.PORT_OR_ADDRESS,
         "address_length": Status.PORT_OR_ADDRESS,
+        "udt65_length": Status.PORT_OR_ADDRESS,  # With udt65_lengths=True (inference).
         "remote_port_range": Status.PORT_OR_ADDRESS,
         "local_port_range": Status.LOCAL_PORT_SYSTEM,
         "local_port_system": Status.LOCAL_PORT_SYSTEM,
@@ -176,6 +183,7 @@ def validate(
     ports_in_use: Collection[int] = (),
     resolve_qdn: Callable[[str], str | None] | None = None,
     cert_ids: Collection[int] | None = None,
+    udt65_lengths: bool = False,
 ) -> list[Finding]:
     """Every rule ``block`` breaks on ``device``: structure first, then the block's own fields
     (protocol, roles, addresses, ports), then the TLS fields. The help lists the codes, not the
@@ -190,13 +198,18 @@ def validate(
         resolve_qdn: name → IPv4 text or None; when given, an unresolvable QDN is 16#80D3.
         cert_ids: IDs of the certificates in the device's store; when given, a TLS reference
             to another ID is 16#80ED.
+        udt65_lengths: also apply TCON_Param's length table as a third-party copy of Siemens'
+            UDT 65 table gives it (16#80B7; an inference, see the module doc): a wrong
+            block_length is then 16#80B7 instead of 16#809A, and rem_subnet_id_len,
+            next_staddr_len and the TSAP/address lengths for each protocol and side are
+            checked.
 
     Returns:
         The findings, empty when the block is valid.
     """
     if not isinstance(block, TconIpV4 | TconIpV4Sec | TconQdn | TconQdnSec | TconIpRfc | TconParam):
         raise ParamError(f"{type(block).__name__} is not a connection description")
-    ctx = _Context(device, block_id, frozenset(ports_in_use), resolve_qdn, cert_ids)
+    ctx = _Context(device, block_id, frozenset(ports_in_use), resolve_qdn, cert_ids, udt65_lengths)
     view = _view(block)
     findings = list(_structure(view, ctx))
     if view.protocol is not None:
@@ -213,6 +226,7 @@ def check(
     ports_in_use: Collection[int] = (),
     resolve_qdn: Callable[[str], str | None] | None = None,
     cert_ids: Collection[int] | None = None,
+    udt65_lengths: bool = False,
 ) -> None:
     """Verify ``block`` by raising: :class:`ParamCheckError` (a ParamError) when any rule breaks.
 
@@ -226,6 +240,7 @@ def check(
         ports_in_use=ports_in_use,
         resolve_qdn=resolve_qdn,
         cert_ids=cert_ids,
+        udt65_lengths=udt65_lengths,
     )
     if findings:
         raise ParamCheckError(findings)
@@ -238,6 +253,7 @@ class _Context:
     ports_in_use: frozenset[int]
     resolve_qdn: Callable[[str], str | None] | None
     cert_ids: Collection[int] | None
+    udt65_lengths: bool = False
 
 
 def _f(rule: str, path: str, message: str) -> Finding:
@@ -249,7 +265,7 @@ def _structure(v: _View, ctx: _Context) -> Iterator[Finding]:
     name = b.type_name
     if isinstance(b, TconParam) and b.block_length != 64:
         yield _f(
-            "block_length",
+            "block_length_udt65" if ctx.udt65_lengths else "block_length",
             "block_length",
             f"The block_length is 16#{b.block_length:04X}; a TCON_Param block is always "
             "64 bytes (16#0040).",
@@ -304,6 +320,8 @@ def _protocol_rules(v: _View, ctx: _Context) -> Iterator[Finding]:
         )
     if isinstance(b, TconParam):
         yield from _legacy_lengths(b)
+        if ctx.udt65_lengths:
+            yield from _udt65_lengths(b)
     if v.protocol is Protocol.ISO_ON_TCP:
         yield from _tsap_rules(v, ctx)
     else:
@@ -572,6 +590,52 @@ def _legacy_lengths(b: TconParam) -> Iterator[Finding]:
                 path,
                 f"The {path} is {length}; the array holds at most 16 bytes.",
             )
+
+
+def _udt65_lengths(b: TconParam) -> Iterator[Finding]:
+    """TCON_Param's length bytes as the UDT 65 table allows them (rule ``udt65_length``,
+    16#80B7), an inference from the third-party copy the module doc names: rem_subnet_id_len 0;
+    next_staddr_len 0 or 1 (UDP: 0); TCP: local_tsap_id_len 0 or 2 active, rem_tsap_id_len 0
+    or 2 passive; ISO-on-TCP: rem_tsap_id_len 0 or 2-16; UDP: rem_staddr_len and
+    rem_tsap_id_len 0. What other rules already report is left to them (the port rules,
+    ``tselector_length`` above 16, ``address_length``, the ISO-on-TCP local TSAP's 16#80B4).
+    """
+    udp = b.protocol is Protocol.UDP
+    checks: list[tuple[str, int, tuple[int, ...], str]] = [
+        ("rem_subnet_id_len", b.rem_subnet_id_len, (0,), "only 0, the field is not used"),
+        (
+            "next_staddr_len",
+            b.next_staddr_len,
+            (0,) if udp else (0, 1),
+            "0 for UDP, the field is not used" if udp else "0 or 1",
+        ),
+    ]
+    if b.protocol is Protocol.TCP and b.active_est:
+        checks.append(
+            ("local_tsap_id_len", b.local_tsap_id_len, (0, 2), "0 or 2 on an active TCP side")
+        )
+    elif b.protocol is Protocol.TCP:
+        checks.append(
+            ("rem_tsap_id_len", b.rem_tsap_id_len, (0, 2), "0 or 2 on a passive TCP side")
+        )
+    elif b.protocol is Protocol.ISO_ON_TCP:
+        checks.append(
+            ("rem_tsap_id_len", b.rem_tsap_id_len, (0, *range(2, 17)), "0 or 2-16 for ISO-on-TCP")
+        )
+    elif udp:
+        unused = "0 for UDP, whose partner comes with each telegram"
+        if b.rem_staddr_len == 4:  # Other values than 0 and 4 are address_length's.
+            checks.append(("rem_staddr_len", 4, (0,), unused))
+        checks.append(("rem_tsap_id_len", b.rem_tsap_id_len, (0,), unused))
+    for path, value, allowed, what in checks:
+        if value in allowed or (path.endswith("tsap_id_len") and value > 16):
+            continue
+        yield _f(
+            "udt65_length",
+            path,
+            f"The {path} is {value}; the UDT 65 table allows {what} (an inference from "
+            "a third-party copy of the table).",
+        )
 
 
 def _tls_rules(v: _View, ctx: _Context) -> Iterator[Finding]:

@@ -86,8 +86,9 @@ def context_for(block: Block, rule: str) -> dict[str, Any]:
     It is derived from the block alone: the ID input (equal to the block's ID except for
     ``id_mismatch``), the device (narrower port range for ``*_port_range``, no TLS firmware for
     ``secure_unsupported``, the partner's address as its own for ``remote_address_own``), the
-    ports in use, a QDN resolver and the certificate IDs of the store. A QDN block's partner is
-    what the resolver returns, so for ``remote_address_own`` that address is the CPU's own.
+    ports in use, a QDN resolver, the certificate IDs of the store, and ``udt65_lengths`` for the
+    two rules of TCON_Param's length table. A QDN block's partner is what the resolver returns,
+    so for ``remote_address_own`` that address is the CPU's own.
     """
     device = Device()
     if rule in ("local_port_range", "remote_port_range"):
@@ -110,6 +111,7 @@ def context_for(block: Block, rule: str) -> dict[str, Any]:
         "ports_in_use": (block.local_port,) if rule == "local_port_in_use" else (),
         "resolve_qdn": resolver,
         "cert_ids": cert_ids,
+        "udt65_lengths": rule in ("block_length_udt65", "udt65_length"),
     }
 
 
@@ -250,6 +252,9 @@ def _recipes() -> dict[str, _Recipe]:
         "length": _Recipe(_ALL, _length),
         "structure": _Recipe(_ALL, _structure),
         "block_length": _Recipe(("TCON_PARAM",), lambda d, b: _replace(b, block_length=d(not_64))),
+        "block_length_udt65": _Recipe(
+            ("TCON_PARAM",), lambda d, b: _replace(b, block_length=d(not_64))
+        ),
         "id_range": _Recipe(_ALL, _id_range),
         "id_mismatch": _Recipe(_ALL, lambda d, b: b),
         "interface_id_zero": _Recipe(
@@ -273,6 +278,7 @@ def _recipes() -> dict[str, _Recipe]:
             lambda d, b: _replace(b, rem_staddr_len=d(not_0_or_4)),
             _Want(role=passive),
         ),
+        "udt65_length": _Recipe(("TCON_PARAM",), _udt65_length),
         # validate checks both ports' range for TCP and UDP alike (UDP's RemotePort too).
         "remote_port_range": port(st.integers(49152, 65535), "remote"),
         "local_port_range": port(st.integers(49152, 65535), "local"),
@@ -306,6 +312,32 @@ def _recipes() -> dict[str, _Recipe]:
         "passive_without_server_cert": tls({"TLSServerCertRef": 0}, passive),
         "cert_ref_unknown": _Recipe(_SEC, _cert_ref_unknown, _Want(secure=True)),
     }
+
+
+def _udt65_length(draw: Draw, block: Block) -> Block:
+    """A TCON_Param length byte the UDT 65 table refuses and no other rule sees (validate's
+    ``_udt65_lengths`` lists them): rem_subnet_id_len or next_staddr_len always; the active
+    TCP side's local TSAP length, the passive TCP side's or ISO-on-TCP's partner TSAP length,
+    UDP's partner address or TSAP length."""
+    assert isinstance(block, TconParam)
+    udp = block.protocol is Protocol.UDP
+    changes: list[dict[str, Any]] = [
+        {"rem_subnet_id_len": draw(st.integers(1, 255))},
+        {"next_staddr_len": draw(st.integers(1 if udp else 2, 255))},
+    ]
+    some_length = st.sampled_from([1, *range(3, 17)])
+    if block.protocol is Protocol.TCP:
+        side = "local_tsap_id" if block.active_est else "rem_tsap_id"
+        length = draw(some_length)
+        changes.append({side + "_len": length, side: draw(st.binary(min_size=16, max_size=16))})
+    elif block.protocol is Protocol.ISO_ON_TCP:
+        changes.append({"rem_tsap_id_len": 1})
+    elif udp:
+        changes.append({"rem_tsap_id_len": draw(st.integers(1, 16))})
+        changes.append(
+            {"rem_staddr_len": 4, "rem_staddr": ipaddress.IPv4Address(draw(_unicast())).packed}
+        )
+    return _replace(block, **draw(st.sampled_from(changes)))
 
 
 def _local_port_in_use(draw: Draw, block: Block) -> Block:

@@ -237,9 +237,14 @@ def _valid_param(
         "next_staddr_len": 0,
         "spare": 0,
     }
+    # The UDT 65 table (validate's udt65_lengths) allows a partner TSAP of 0 or 2-16 bytes for
+    # ISO-on-TCP and none for UDP, whose partner comes with each telegram: the blocks keep to it.
     if protocol is Protocol.ISO_ON_TCP:
-        local, remote = draw(_local_tsap(device, active)), draw(_tsap(0, 16))
+        local, remote = draw(_local_tsap(device, active)), draw(_tsap(0, 0) | _tsap(2, 16))
         address = draw(_partner(device, active))
+    elif protocol is Protocol.UDP:
+        local, remote = draw(_local_port(device)).to_bytes(2, "big"), b""
+        address = "0.0.0.0"
     else:
         ends = _endpoint(draw, protocol, active, device)
         local = ends["LocalPort"].to_bytes(2, "big") if ends["LocalPort"] else b""
@@ -265,7 +270,8 @@ def valid_blocks(
     role: Role | str | None = None,
     protocol: Protocol | str | None = None,
 ) -> st.SearchStrategy[Block]:
-    """Blocks that :func:`ouc.params.validate` accepts on ``device`` (no other context).
+    """Blocks that :func:`ouc.params.validate` accepts on ``device`` (no other context, with or
+    without ``udt65_lengths``).
 
     The narrowing is built in, never filtered, so it costs nothing and never trips hypothesis's
     health checks.

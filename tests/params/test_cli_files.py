@@ -1,8 +1,10 @@
 """``ouc params`` with files as the commands write them: hex text read back, ``-o -`` for raw
-bytes on stdout, an output that is the input refused, JSON nested too deeply refused."""
+bytes on stdout, an output that is the input refused, JSON nested too deeply refused; and
+``check --udt65-lengths``."""
 
 from __future__ import annotations
 
+import json
 import os
 from pathlib import Path
 
@@ -18,7 +20,9 @@ from ouc.params import (
     STANDARD_SERVER,
     Block,
     BoolForm,
+    TconParam,
     build,
+    dump_json,
     loads,
     parse,
 )
@@ -163,3 +167,19 @@ def test_loads_deeply_nested_json_is_a_param_error(text: str) -> None:
     with pytest.raises(ParamError, match="nested too deeply") as info:
         loads(text.encode())
     assert info.value.status == Status.CONNECT_INVALID
+
+
+def test_check_applies_the_udt65_table_only_when_asked(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    block = TconParam(64, 2, 17, False, 1, 2, 1, 0, 0, 0, local_tsap_id=b"\x07\xd0")
+    file = tmp_path / "legacy.json"
+    file.write_text(dump_json(block))
+    code, out, _ = run(capsys, "check", str(file))
+    assert code == 0 and "OK, no findings" in out
+    code, out, _ = run(capsys, "check", str(file), "--udt65-lengths", "--json")
+    findings = json.loads(out)["findings"]
+    assert code == 1
+    assert [(f["status"], f["path"], f["rule"]) for f in findings] == [
+        ("16#80B7", "rem_subnet_id_len", "udt65_length")
+    ]

@@ -11,7 +11,7 @@ from hypothesis import strategies as st
 
 from ouc.device import Device, Family, Role, known_firmware
 from ouc.errors import ConfigError, OucError, ParamError
-from ouc.params import BLOCK_TYPES, RULES, Block, Protocol, build, parse, validate
+from ouc.params import BLOCK_TYPES, RULES, Block, Protocol, TconParam, build, parse, validate
 from ouc.strategies import (
     RULE_NAMES,
     BrokenBlock,
@@ -88,6 +88,17 @@ def test_valid_blocks_validate_clean_on_the_device_they_were_drawn_for(
 ) -> None:
     device, block = pair
     assert validate(block, device=device) == []
+
+
+@settings(max_examples=150, database=None)
+@given(valid_blocks("TCON_PARAM"))
+def test_valid_tcon_param_blocks_keep_to_the_udt65_table_too(block: Block) -> None:
+    """valid_blocks holds for validate with and without udt65_lengths: no UDP partner port or
+    address (the partner comes with each telegram), no 1-byte ISO-on-TCP partner TSAP."""
+    assert validate(block, udt65_lengths=True) == []
+    if block.protocol is Protocol.UDP:
+        assert isinstance(block, TconParam)
+        assert (block.rem_tsap_id_len, block.rem_staddr_len, block.remote_port) == (0, 0, 0)
 
 
 @pytest.mark.parametrize("device", [Device(Family.S7_1200, (4, 3)), Device(Family.S7_1500, (1, 8))])

@@ -134,6 +134,17 @@ def _legacy(**changes: Any) -> Breaker:
     return breaker
 
 
+def _udt65(*changes: dict[str, Any]) -> Breaker:
+    """TCON_Param changes seen under validate's udt65_lengths (TCON_Param's length table)."""
+
+    def breaker(block: Block) -> Iterator[tuple[Block, Context]]:
+        if isinstance(block, TconParam):
+            for change in changes:
+                yield dataclasses.replace(block, **change), {"udt65_lengths": True}
+
+    return breaker
+
+
 def _context(**context: Any) -> Breaker:
     def breaker(block: Block) -> Iterator[tuple[Block, Context]]:
         yield block, context
@@ -163,6 +174,14 @@ def _cert_ref_unknown(block: Block) -> Iterator[tuple[Block, Context]]:
 # One or more ways to break the field each rule names (validate decides whether it applies).
 _BREAKERS: dict[str, Breaker] = {
     "block_length": _legacy(block_length=63),
+    "block_length_udt65": _udt65({"block_length": 63}),
+    "udt65_length": _udt65(
+        {"rem_subnet_id_len": 1},
+        {"next_staddr_len": 7},
+        {"local_tsap_id_len": 1},
+        {"rem_tsap_id_len": 1},
+        {"rem_staddr_len": 4, "rem_staddr": bytes([198, 51, 100, 7])},
+    ),
     "id_range": _conn_field(ID=0),
     "id_mismatch": lambda b: iter([(b, {"block_id": b.conn_id % 4095 + 1})]),
     "interface_id_zero": _conn_field(InterfaceId=0),

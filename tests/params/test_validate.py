@@ -31,6 +31,12 @@ SERVER, CLIENT, QDN = STANDARD_SERVER, STANDARD_CLIENT, QDN_SEC_EXAMPLE
 ISO = SAMPLES["iso_on_tcp"]
 assert isinstance(ISO, TconIpRfc)
 LEGACY = TconParam(64, 2, 17, False, 1, 2, 0, 0, 0, 0, local_tsap_id=b"\x07\xd0")
+LEGACY_ACTIVE = TconParam(
+    64, 2, 17, True, 1, 0, 0, 4, 2, 0, rem_staddr=bytes([198, 51, 100, 7]), rem_tsap_id=b"\x07\xd0"
+)
+LEGACY_UDP = TconParam(64, 2, 19, False, 1, 2, 0, 0, 0, 0, local_tsap_id=b"\x07\xd0")
+LEGACY_ISO = TconParam(64, 2, 18, False, 1, 2, 0, 0, 0, 0, local_tsap_id=b"\xe0\x02")
+UDT65 = {"udt65_lengths": True}  # TCON_Param's length table, an inference (see _validate.py).
 PLAIN = TconIpV4(64, 4, 11, False, "0.0.0.0", 0, 2000)
 UDP = TconIpV4(64, 5, 19, False, "0.0.0.0", 0, 3000)
 
@@ -80,6 +86,20 @@ EXAMPLES: list[tuple[str, Block, dict[str, Any], str]] = [
         "RemoteAddress",
     ),
     ("address_length", rep(LEGACY, rem_staddr_len=6), {}, "rem_staddr_len"),
+    ("block_length_udt65", rep(LEGACY, block_length=48), UDT65, "block_length"),
+    ("udt65_length", rep(LEGACY, rem_subnet_id_len=1), UDT65, "rem_subnet_id_len"),
+    ("udt65_length", rep(LEGACY, next_staddr_len=2), UDT65, "next_staddr_len"),
+    ("udt65_length", rep(LEGACY, rem_tsap_id_len=3), UDT65, "rem_tsap_id_len"),
+    ("udt65_length", rep(LEGACY_ACTIVE, local_tsap_id_len=1), UDT65, "local_tsap_id_len"),
+    ("udt65_length", rep(LEGACY_UDP, rem_tsap_id_len=2), UDT65, "rem_tsap_id_len"),
+    ("udt65_length", rep(LEGACY_UDP, next_staddr_len=1), UDT65, "next_staddr_len"),
+    (
+        "udt65_length",
+        rep(LEGACY_UDP, rem_staddr_len=4, rem_staddr=bytes([198, 51, 100, 7])),
+        UDT65,
+        "rem_staddr_len",
+    ),
+    ("udt65_length", rep(LEGACY_ISO, rem_tsap_id_len=1), UDT65, "rem_tsap_id_len"),
     (
         "remote_port_range",
         conn(CLIENT, RemotePort=50000),
@@ -215,6 +235,38 @@ def test_the_client_ref_is_checked_only_where_it_is_used() -> None:
 def test_every_validation_rule_has_an_example() -> None:
     parse_rules = {"length", "structure"}  # Raised by parse; see test_codec.py.
     assert {e[0] for e in EXAMPLES} == set(RULES) - parse_rules
+
+
+@pytest.mark.parametrize(
+    "block",
+    [
+        rep(LEGACY, rem_subnet_id_len=1),
+        rep(LEGACY, next_staddr_len=2),
+        rep(LEGACY, rem_tsap_id_len=3),
+        rep(LEGACY_ACTIVE, local_tsap_id_len=1),
+        rep(LEGACY_UDP, rem_tsap_id_len=2, rem_tsap_id=b"\x07\xd0"),
+        rep(LEGACY_UDP, rem_staddr_len=4, rem_staddr=bytes([198, 51, 100, 7])),
+        rep(LEGACY_ISO, rem_tsap_id_len=1),
+    ],
+)
+def test_the_udt65_table_is_an_option_that_is_off_by_default(block: TconParam) -> None:
+    """The UDT 65 length rules are inferred from a third-party copy of Siemens' table (the VIPA
+    SPEED7 operation list, UDT 65 - TCON_PAR, pp. 124-128): by default ouc accepts what it
+    accepted before, with the option the length byte is 16#80B7."""
+    for base in (LEGACY, LEGACY_ACTIVE, LEGACY_UDP, LEGACY_ISO):
+        assert validate(base) == [] and validate(base, **UDT65) == []
+    assert validate(block) == []
+    findings = validate(block, **UDT65)
+    assert [(f.rule, f.status) for f in findings] == [("udt65_length", 0x80B7)]
+    assert "inference" in findings[0].message
+    with pytest.raises(ParamCheckError) as info:
+        check(block, **UDT65)
+    assert info.value.status == 0x80B7
+
+
+def test_block_length_is_809a_by_default_and_80b7_with_the_udt65_table() -> None:
+    assert [f.status for f in validate(rep(LEGACY, block_length=48))] == [0x809A]
+    assert [f.status for f in validate(rep(LEGACY, block_length=48), **UDT65)] == [0x80B7]
 
 
 def test_status_table_matches_domain_md() -> None:
