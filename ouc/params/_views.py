@@ -287,7 +287,13 @@ def _load_bytes(raw: bytes, type_name: str | None, strict: bool) -> Block:
         digits = hex_digits(text)
         if digits is None:
             return parse(raw, type_name, strict=strict)
-        return parse(_from_hex(digits, len(raw), strict), type_name, strict=strict)
+        try:
+            return parse(_from_hex(digits, len(raw), strict), type_name, strict=strict)
+        except ParamError as exc:  # Say that the bytes were hex text: "14 bytes" is not the file.
+            message = (
+                exc.message if exc.message.startswith("holds") else f"holds hex text: {exc.message}"
+            )
+            raise ParamError(message, status=exc.status, path=exc.path) from exc
     try:
         data = json.loads(text.decode("utf-8"))
     except RecursionError as exc:

@@ -100,6 +100,10 @@ def test_lenient_hex_digits_of_a_block_size_are_refused_as_ambiguous(
     code, out, err = run(capsys, "decode", str(file))
     _one_line_exit_2(code, out, err)
     assert "5 digits, an odd number" in err
+    file.write_text("1234\n")  # Hex text of no block's size: the error says it was hex.
+    code, out, err = run(capsys, "decode", str(file))
+    _one_line_exit_2(code, out, err)
+    assert "holds hex text: 2 bytes are no connection description" in err and "16#809A" in err
 
 
 @settings(max_examples=60, database=None)
