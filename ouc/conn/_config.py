@@ -65,11 +65,17 @@ class IsoConfig:
         remote_tsap: the partner's TSAP: the called TSAP of our CR (active side); on the passive
             side the calling TSAP a CR must carry, or empty to accept any calling TSAP.
         tpdu_size: the largest TPDU we propose/accept (128..8192); the smaller of both sides wins.
+        refuse_oversized_dt: end the connection as for any other COTP protocol error
+            (``ouc.framing.MALFORMED``) when the partner sends a DT TPDU larger than the
+            negotiated TPDU size. Inference
+            from ISO 8073 (the negotiated size is the largest TPDU either side may send);
+            domain.md §6 is silent, so it is off by default and such a DT is accepted.
     """
 
     local_tsap: bytes
     remote_tsap: bytes = b""
     tpdu_size: int = DEFAULT_ISO_TPDU_SIZE
+    refuse_oversized_dt: bool = False
 
     def __post_init__(self) -> None:
         if self.tpdu_size not in TPDU_SIZES:

@@ -128,6 +128,15 @@ class IsoPhase:
         assembler = self._assembler
         if assembler is None:
             raise LocalProtocolError("ISO-on-TCP DT before the connection was up")
+        size = 3 + len(tpdu.data)  # The TPDU: the DT header (LI, code, EOT/NR) and the data.
+        if self._iso().refuse_oversized_dt and self.tpdu_size and size > self.tpdu_size:
+            # Inference from ISO 8073 (IsoConfig.refuse_oversized_dt); off by default.
+            self._fail(
+                MALFORMED,
+                f"the partner sent a DT TPDU of {size} bytes, more than the negotiated TPDU "
+                f"size of {self.tpdu_size}",
+            )
+            return
         try:
             message = assembler.add(tpdu.data, tpdu.eot)
         except FramingError as exc:

@@ -260,3 +260,38 @@ def test_random_garbage_gives_a_framing_status_never_an_exception(
             assert isinstance(event, Established | FrameReceived)
     if server.ended:
         assert server.trcv.ERROR
+
+
+def _connected_server(refuse: bool) -> Connection:
+    """A passive side that negotiated a 128-byte TPDU size."""
+    iso = IsoConfig(SERVER_TSAP, b"", 1024, refuse_oversized_dt=refuse)
+    conn = Connection(ConnectionConfig(Role.PASSIVE, 1000, iso=iso, conn_id=9), PlainTransport())
+    conn.connect(0.0)
+    request = ConnectionRequest(calling_tsap=CLIENT_TSAP, called_tsap=SERVER_TSAP, src_ref=1)
+    conn.receive_data(request.encode(), 0.0)  # No TPDU size: the class 0 default, 128.
+    assert conn.tpdu_size == 128 and conn.state is ConnState.CONNECTED
+    _events(conn)
+    return conn
+
+
+@pytest.mark.parametrize("data_len", [125, 126, 500])
+def test_a_dt_larger_than_the_tpdu_size_is_accepted_by_default(data_len: int) -> None:
+    """domain.md §6 says nothing about a DT above the negotiated size: accepted by default."""
+    server = _connected_server(refuse=False)
+    server.receive_data(DataTPDU(b"x" * data_len).encode(), 0.0)
+    (event,) = _events(server)
+    assert isinstance(event, FrameReceived) and event.data == b"x" * data_len
+
+
+def test_a_dt_larger_than_the_tpdu_size_is_refused_with_the_option() -> None:
+    """Inference from ISO 8073: the negotiated size bounds every TPDU (3-byte DT header + data),
+    so with refuse_oversized_dt a 129-byte DT on a 128-byte connection ends it."""
+    server = _connected_server(refuse=True)
+    server.receive_data(DataTPDU(b"y" * 125).encode(), 0.0)  # 128 bytes: allowed.
+    (event,) = _events(server)
+    assert isinstance(event, FrameReceived) and event.data == b"y" * 125
+    server.receive_data(DataTPDU(b"z" * 126).encode(), 0.0)
+    (end,) = _events(server)
+    assert isinstance(end, Disconnected) and end.status == MALFORMED
+    assert "DT TPDU of 129 bytes, more than the negotiated TPDU size of 128" in end.reason
+    assert server.state is ConnState.FAILED
