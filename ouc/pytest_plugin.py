@@ -175,7 +175,10 @@ def ouc_pem(ouc_store: CertStore, tmp_path: Path) -> PemFiles:
 def ouc_bad_certs(ouc_store: CertStore) -> BadCertFactory:
     """Bad certificates (expired, wrong SAN, unknown CA, ...) issued under the store's CA 3 for
     the server PLC's plant address 192.168.0.1 (``.for_address(...)`` for another) and the
-    current time; each says the status a PLC reports. Present one with
+    current time. Each says the status a PLC reports: ``.expected_status`` under the defaults
+    (0: accepted), ``.status(role, ext_tls_capabilities=, crls=)`` for a role and configuration
+    (a wrong SAN is refused, 16#80E1, only by an active side with ExtTLSCapabilities bit 0; a
+    revoked one, 16#80E3, only where revocation lists count: a PLC has none). Present one with
     ``ouc_passive(server_cert=ouc_bad_certs.expired())``."""
     from ouc.certs import EXAMPLE_CA_ID, BadCertFactory
 

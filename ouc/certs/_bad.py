@@ -2,12 +2,18 @@
 
 Each method returns a :class:`BadCert`: the certificate, its key, what else a peer would need
 (issuing CA, a CRL) and the status a PLC reports when it verifies it against the factory's CA at
-the factory's ``now`` and address (``expected_status``). Built with real keys and signatures so
-peers under test see exactly what they would see from a device. Pure, no I/O, time passed in.
+the factory's ``now`` and address. Most kinds are refused whoever checks them; two only by a
+check that is off by default, as on the CPU (domain.md §3): ``wrong_san`` only by an active side
+with ExtTLSCapabilities bit 0 (a passive side never checks a client certificate's SAN), and
+``revoked`` only where revocation lists count (the PC side; a PLC has no CRL support). So
+``expected_status`` is the status under the defaults (0: accepted) and :meth:`BadCert.status`
+the status for a given role and configuration. Built with real keys and signatures so peers
+under test see exactly what they would see from a device. Pure, no I/O, time passed in.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 from dataclasses import dataclass
 
@@ -17,11 +23,18 @@ from cryptography.x509.oid import ExtendedKeyUsageOID
 
 from ouc.certs._create import Template, as_utc, create_certificate, reissue
 from ouc.certs._keys import PrivateKey, generate_key
-from ouc.errors import Status
+from ouc.device import Role
+from ouc.errors import ConfigError, Status
 
 __all__ = ["BadCert", "BadCertFactory"]
 
 _DAY = dt.timedelta(days=1)
+_ROLES = {
+    "server": Role.PASSIVE,
+    "passive": Role.PASSIVE,
+    "client": Role.ACTIVE,
+    "active": Role.ACTIVE,
+}
 
 
 @dataclass(frozen=True)
@@ -34,7 +47,13 @@ class BadCert:
         issuer: the CA that signed it (None when self-signed); for "unknown_ca" a CA the
             verifier does not trust.
         crl: for "revoked", the factory CA's CRL naming it.
-        expected_status: what verification against the factory CA reports (16#80Ex).
+        expected_status: what a PLC reports under the defaults, whichever side presents it
+            (ExtTLSCapabilities 16#0, no revocation lists): 16#80Ex, or 0 when it is accepted
+            (``wrong_san``, ``revoked``). :meth:`status` gives it for other configurations.
+        refused_status: the status when the check that catches it is on (= ``expected_status``
+            for the kinds every check refuses).
+        caught_by: None (refused whoever checks), ``"san"`` (only the active side's SAN check,
+            ExtTLSCapabilities bit 0) or ``"crl"`` (only a verifier that honours the CA's CRL).
     """
 
     kind: str
@@ -43,6 +62,45 @@ class BadCert:
     issuer: x509.Certificate | None
     expected_status: int
     crl: x509.CertificateRevocationList | None = None
+    refused_status: int | None = None
+    caught_by: str | None = None
+
+    def status(
+        self,
+        presented_by: Role | str = Role.PASSIVE,
+        *,
+        ext_tls_capabilities: int = 0,
+        crls: bool = False,
+    ) -> int:
+        """The status the side that verifies this certificate reports; 0 when it accepts it.
+
+        Args:
+            presented_by: who presents it: ``Role.PASSIVE``/``"server"`` (the TLS server's
+                certificate, checked by an active side) or ``Role.ACTIVE``/``"client"`` (a
+                client certificate, checked by a passive side with TLSServerReqClientCert).
+            ext_tls_capabilities: the checking active side's ExtTLSCapabilities; bit 0 checks
+                the server certificate's subjectAltName against the address connected to
+                (domain.md §3). A passive side has no such check (bit 0 must be 0 there).
+            crls: the verifier honours the CA's revocation list (``.crl``), as the PC side does
+                with it in ``trusted/crl``; a PLC has no CRL support (domain.md §3).
+
+        Raises:
+            ConfigError: ``presented_by`` is not a role.
+        """
+        role = _ROLES.get(presented_by.lower()) if isinstance(presented_by, str) else presented_by
+        if not isinstance(role, Role):
+            raise ConfigError(
+                f"presented by {presented_by!r}: use Role.PASSIVE/'server' or Role.ACTIVE/'client'",
+                path="presented_by",
+            )
+        if self.caught_by is None:
+            return self.expected_status
+        if self.caught_by == "san":
+            caught = role is Role.PASSIVE and bool(ext_tls_capabilities & 1)
+        else:
+            caught = crls
+        refused = self.expected_status if self.refused_status is None else self.refused_status
+        return refused if caught else int(Status.DONE)
 
 
 class BadCertFactory:
@@ -111,17 +169,17 @@ class BadCertFactory:
         return BadCert(kind, cert, key, None if self_signed else ca_cert, status)
 
     def good(self) -> BadCert:
-        """A certificate that verifies (the control case); ``expected_status`` is 0."""
+        """A certificate that verifies (the control case): 0 in every configuration."""
         return self._make("good", Status.DONE)
 
     def expired(self) -> BadCert:
-        """Valid until yesterday: 16#80E5."""
+        """Valid until yesterday: 16#80E5, either role."""
         return self._make(
             "expired", Status.TLS_CERT_EXPIRED, start=self.now - 400 * _DAY, end=self.now - _DAY
         )
 
     def not_yet_valid(self) -> BadCert:
-        """Valid from tomorrow (or: a PLC whose clock was never set): 16#80E2."""
+        """Valid from tomorrow (or: a PLC whose clock was never set): 16#80E2, either role."""
         return self._make(
             "not_yet_valid",
             Status.TLS_CERT_INVALID,
@@ -130,16 +188,25 @@ class BadCertFactory:
         )
 
     def wrong_san(self) -> BadCert:
-        """An IP SAN other than the address connected to (192.0.2.1, TEST-NET-1): 16#80E1."""
+        """An IP SAN other than the address connected to (192.0.2.1, TEST-NET-1).
+
+        16#80E1 only as the server's certificate checked by an active side with
+        ExtTLSCapabilities bit 0 (the host name check of domain.md §3); accepted (0) by
+        default and as a client certificate. ``expected_status`` is 0;
+        ``status("server", ext_tls_capabilities=1)`` is 16#80E1.
+        """
         other = "192.0.2.1" if self.address != "192.0.2.1" else "192.0.2.2"
-        return self._make("wrong_san", Status.TLS_HANDSHAKE_FAILURE, ip=other)
+        made = self._make("wrong_san", Status.DONE, ip=other)
+        return dataclasses.replace(
+            made, refused_status=Status.TLS_HANDSHAKE_FAILURE, caught_by="san"
+        )
 
     def self_signed_unknown(self) -> BadCert:
-        """Self-signed and trusted by nobody: 16#80E4."""
+        """Self-signed and trusted by nobody: 16#80E4, either role."""
         return self._make("self_signed_unknown", Status.TLS_NO_VALID_CA, self_signed=True)
 
     def unknown_ca(self) -> BadCert:
-        """Issued by a fresh CA the verifier does not know: 16#80E4."""
+        """Issued by a fresh CA the verifier does not know: 16#80E4, either role."""
         key = generate_key(self.key_type)
         stranger = create_certificate(
             common_name="ouc unknown CA",
@@ -151,8 +218,13 @@ class BadCertFactory:
         return self._make("unknown_ca", Status.TLS_NO_VALID_CA, issuer=(stranger, key))
 
     def revoked(self) -> BadCert:
-        """Issued by the CA and listed in the CA's CRL (``.crl``): 16#80E3 when CRLs count."""
-        made = self._make("revoked", Status.TLS_CERT_DISCARDED)
+        """Issued by the CA and listed in the CA's CRL (``.crl``).
+
+        Accepted (0) by a PLC, either role: it has no CRL support (domain.md §3), and ouc
+        accepts it as the CPU does. 16#80E3 where the CRL counts (``status(crls=True)``: the PC
+        side with the list in ``trusted/crl``, or ``verify_peer_chain(crls=[bad.crl])``).
+        """
+        made = self._make("revoked", Status.DONE)
         entry = (
             x509.RevokedCertificateBuilder()
             .serial_number(made.cert.serial_number)
@@ -168,7 +240,9 @@ class BadCertFactory:
             .add_extension(x509.CRLNumber(1), critical=False)
             .sign(self.ca_key, hashes.SHA256())
         )
-        return BadCert(made.kind, made.cert, made.key, made.issuer, made.expected_status, crl)
+        return dataclasses.replace(
+            made, crl=crl, refused_status=Status.TLS_CERT_DISCARDED, caught_by="crl"
+        )
 
     def wrong_key_usage(self) -> BadCert:
         """KeyUsage dataEncipherment only, ExtendedKeyUsage codeSigning: 16#80E2 either role."""
@@ -196,11 +270,12 @@ class BadCertFactory:
         return BadCert(made.kind, cert, made.key, made.issuer, made.expected_status)
 
     def sha1_signed(self) -> BadCert:
-        """Signed by the (non-legacy) CA with SHA-1: 16#80E2."""
+        """Signed by the (non-legacy) CA with SHA-1: 16#80E2, either role."""
         return self._make("sha1_signed", Status.TLS_CERT_INVALID, hash_name="SHA1")
 
     def all_bad(self) -> dict[str, BadCert]:
-        """One of each bad kind, by kind name."""
+        """One of each bad kind, by kind name (``wrong_san`` and ``revoked`` among them, which
+        only their check refuses: see :meth:`BadCert.status`)."""
         makers = (
             self.expired,
             self.not_yet_valid,
