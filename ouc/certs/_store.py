@@ -36,7 +36,14 @@ from ouc.certs._keys import (
     describe_key,
     generate_key,
 )
-from ouc.certs._listing import CertDetails, CertRow, cert_details, cert_row, damaged_row
+from ouc.certs._listing import (
+    CertDetails,
+    CertRow,
+    cert_details,
+    cert_row,
+    damaged_row,
+    used_as,
+)
 from ouc.certs._storebase import StoreBase, device_name, writes
 from ouc.certs._transfer import (
     bundle_from,
@@ -47,7 +54,7 @@ from ouc.certs._transfer import (
     read_bundle,
 )
 from ouc.device import Device
-from ouc.errors import CertError, StoreError
+from ouc.errors import CertError, Status, StoreError
 
 __all__ = ["DEFAULT_CA_IDS", "MAX_DEVICE_CERTS", "CertStore"]
 
@@ -324,16 +331,18 @@ class CertStore(StoreBase):
         longer serve TLS (16#80E2 at the next ``ouc serve``), so that is refused unless
         ``drop_key`` says so. A CA turning into an end-entity certificate, or the other way
         round, changes what every TCON block naming the ID means, so that needs ``change_use``.
+        A TLS server certificate needs an IP SAN, as at :meth:`create` (domain.md §7).
 
         Raises:
             CertError: ``key`` does not belong to ``cert``; the stored key does not match and
                 neither ``key`` nor ``drop_key`` is given; the use changes without
-                ``change_use``.
+                ``change_use``; a TLS server certificate without an IP SAN (16#80E2).
         """
         index = self._current()
         entry = self.entry(cert_id)
         self._check_pair(cert, key)
         self._check_use(cert_id, cert, change_use)
+        _check_server_san(cert_id, cert)
         keep = False
         if key is None and entry.key_file is not None:
             old_key = self.private_key(cert_id)
@@ -628,3 +637,31 @@ class CertStore(StoreBase):
         """Write the CA's revocation list (.crl DER, .pem PEM); a CA that has revoked nothing
         yet first issues its empty list, dated ``now`` (default: the PC's clock)."""
         return export_crl(self, ca_id, path, now=now)
+
+
+def _check_server_san(cert_id: int, cert: x509.Certificate) -> None:
+    """The rule :meth:`CertStore.create` applies through the template, for a certificate from a
+    file: "for a TLS server the IP SAN is mandatory" (domain.md §7). A file has no template, so
+    the template its extensions make it (:func:`used_as`, the "used as" column: serverAuth, or
+    no ExtendedKeyUsage at all) says whether it is a TLS server certificate (inference). One
+    that names an application URI is left alone: OPC UA identifies by URI, not address."""
+    label = used_as(cert)
+    if label not in _TEMPLATE_LABELS or not Template(label).requires_ip_san:
+        return
+    try:
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        san = x509.SubjectAlternativeName([])
+    if san.get_values_for_type(x509.IPAddress) or san.get_values_for_type(
+        x509.UniformResourceIdentifier
+    ):
+        return
+    raise CertError(
+        f"the new certificate is a {label} certificate, a TLS server certificate, and needs an "
+        "IP SAN as at 'ouc certs create --ip': reissue it with the device's address",
+        status=Status.TLS_CERT_INVALID,
+        path=f"ID {cert_id}",
+    )
+
+
+_TEMPLATE_LABELS = frozenset(template.value for template in Template)

@@ -12,6 +12,7 @@ from cryptography import x509
 
 from ouc.certs import CertStore
 from ouc.cli import main
+from ouc.errors import CertError
 
 NOW_TEXT = "2026-01-01T12:00:00"
 
@@ -100,6 +101,59 @@ def test_replace_of_a_tls_certificate_by_a_ca_needs_change_use(
     assert run(capsys, "replace", "11", str(pem), "--change-use", *cli)[0] == 0
     rows = {r.id: r for r in CertStore(example.path).rows()}
     assert rows[11].used_as == "CA" and rows[11].private_key
+
+
+def _without_ip_san(store: CertStore, cert_id: int, path: Path) -> Path:
+    """ID ``cert_id``'s certificate reissued by CA 3 with the same key and a DNS SAN only."""
+    from cryptography.hazmat.primitives import serialization
+
+    from ouc.certs._create import reissue
+
+    old, ca_key = store.certificate(cert_id), store.private_key(3)
+    assert ca_key is not None
+    cert = reissue(
+        old,
+        signer=ca_key,
+        issuer_name=store.certificate(3).subject,
+        public_key=old.public_key(),
+        not_before=old.not_valid_before_utc,
+        not_after=old.not_valid_after_utc,
+        replace=[x509.SubjectAlternativeName([x509.DNSName("plc-1.plant.example")])],
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_replace_refuses_a_tls_server_certificate_without_ip_san_as_create_does(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """domain.md §7: for a TLS server the IP SAN is mandatory; create refuses one without it
+    (16#80E2), so replace does too, and a running serve never gets to present it."""
+    line = refused(capsys, "create", "--template", "tls", "--cn", "x", "--issuer", "3", *cli)
+    assert "needs an IP SAN (16#80E2)" in line
+    nosan = _without_ip_san(example, 9, tmp_path / "srv_nosan.pem")
+    before = _snapshot(example.path)
+    line = refused(capsys, "replace", "9", str(nosan), *cli)
+    assert line == (
+        "ouc: error: ID 9: the new certificate is a TLS Client/Server certificate, a TLS server "
+        "certificate, and needs an IP SAN as at 'ouc certs create --ip': reissue it with the "
+        "device's address (16#80E2)"
+    )
+    assert _snapshot(example.path) == before
+    with pytest.raises(CertError) as info:
+        CertStore(example.path).replace(9, x509.load_pem_x509_certificate(nosan.read_bytes()))
+    assert (info.value.status, info.value.path) == (0x80E2, "ID 9")
+
+
+def test_replace_takes_a_client_only_certificate_without_ip_san(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """A TLS Client certificate (clientAuth only) needs no IP SAN, at create as at replace."""
+    argv = ("create", "--template", "tls-client", "--cn", "client", "--issuer", "3", *cli)
+    assert run(capsys, *argv)[:2] == (0, "created ID 12\n")
+    nosan = _without_ip_san(example, 12, tmp_path / "client.pem")
+    code, out, _ = run(capsys, "replace", "12", str(nosan), *cli)
+    assert (code, out) == (0, f"replaced ID 12 from {nosan}; private key kept\n")
 
 
 # -- errors in the user's words -------------------------------------------------------------------
