@@ -376,14 +376,10 @@ def _connect(args: argparse.Namespace) -> int:
     status = 0
     try:
         _first_connect(endpoint, args)
-        control = plc.start_control(args, endpoint, name="ouc connect")
+        control = plc.start_control(args, _Program(endpoint, printer), name="ouc connect")
         for _ in range(args.count):
             endpoint.send(data, args.len or 0)
-            length = args.len or len(data)
-            printer.line(
-                f"{spec.name} {spec.block_name} 16#0000 sent {length} bytes (LEN {length})",
-                {"event": "sent", "device": spec.name, "len": length},
-            )
+            _show_sent(printer, endpoint, args.len or len(data))
             if args.expect_reply:
                 event = endpoint.receive_event(timeout=args.timeout)
                 if not isinstance(event, FrameReceived):
@@ -394,6 +390,8 @@ def _connect(args: argparse.Namespace) -> int:
                 f"{spec.name} {spec.block_name} under control of {args.control} (Ctrl-C ends)",
                 {"event": "control", "device": spec.name, "path": args.control},
             )
+            # TRCV_C with EN_R = 1 (en_r 0 holds frames): every frame is printed as it comes.
+            endpoint.deliver(lambda event: _show_event(printer, spec, event, reply_layout))
             threading.Event().wait()  # until Ctrl-C or SIGTERM (KeyboardInterrupt)
     except KeyboardInterrupt as exc:
         status = stop_status(exc)
@@ -457,6 +455,36 @@ def _plant_hint(spec: EndpointSpec) -> str:
         if addresses:
             return str(addresses[0])
     return "PLANT_IP"
+
+
+class _Program:
+    """The endpoint as ``ouc plc`` drives it: a REQ prints its "sent" line like the sends of
+    ``ouc connect`` itself; everything else is the endpoint's."""
+
+    def __init__(self, endpoint: ActiveEndpoint, printer: Printer) -> None:
+        self._endpoint = endpoint
+        self._printer = printer
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._endpoint, name)
+
+    def send(self, data: bytes, length: int = 0) -> None:
+        self._endpoint.send(data, length)
+        _show_sent(self._printer, self._endpoint, length or len(data))
+
+
+def _show_sent(printer: Printer, endpoint: ActiveEndpoint, length: int) -> None:
+    spec = endpoint.spec
+    printer.line(
+        f"{spec.name} {spec.block_name} 16#0000 sent {length} bytes (LEN {length})",
+        {"event": "sent", "device": spec.name, "len": length},
+    )
+
+
+def _show_event(printer: Printer, spec: EndpointSpec, event: Any, layout: Layout | None) -> None:
+    """A frame that came under ``--control``; a failed receive has its record line already."""
+    if isinstance(event, FrameReceived):
+        _show_reply(printer, spec, event, layout)
 
 
 def _show_reply(

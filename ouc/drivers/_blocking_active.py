@@ -3,12 +3,13 @@
 :class:`ActiveEndpoint` does its I/O in the calling thread — ``send()`` writes, ``receive()``
 reads until a frame is complete — so a request/response loop costs what a plain socket loop
 costs, with no hand-off between threads. What a PLC does by itself happens in one small watcher
-thread that never reads application data: it waits (``poll``) only for the partner's FIN or RST
-and for the connection's timers. When the connection drops while the program is not inside
-``send()``/``receive()``, the watcher notices, records the drop (16#80C5, ...) and re-establishes
-the connection with backoff, offering the previous TLS session for resumption — the active side
-re-establishes by itself once the connection was up (domain.md §4). A drop seen inside
-``receive()`` is re-established there, and ``send()`` waits for a connection that is down.
+thread that reads no application data unless :meth:`ActiveEndpoint.deliver` asks it to: it
+waits (``poll``) only for the partner's FIN or RST and for the connection's timers. When the
+connection drops while the program is not inside ``send()``/``receive()``, the watcher
+notices, records the drop (16#80C5, ...) and re-establishes the connection with backoff,
+offering the previous TLS session for resumption — the active side re-establishes by itself
+once the connection was up (domain.md §4). A drop seen inside ``receive()`` is re-established
+there, and ``send()`` waits for a connection that is down.
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ import socket
 import threading
 import time
 from collections import deque
+from collections.abc import Callable
 from contextlib import suppress
 from types import TracebackType
 
@@ -148,6 +150,7 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         self._reader_waker: Waker | None = None  # wakes a receive() waiting while EN_R = 0
         self.reconnects = 0  # re-establishments after a drop
         self.connections = 0  # TCP connections established (handshake complete)
+        self._deliver: Callable[[ReceiveEvent], None] | None = None  # see deliver()
 
     # ------------------------------------------------------------------------------ the blocks
 
@@ -249,6 +252,34 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                     self._read_once(link, deadline)
         finally:
             self._readers -= 1
+
+    def deliver(self, callback: Callable[[ReceiveEvent], None] | None) -> None:
+        """Receive continuously: each frame (or failed receive) goes to ``callback`` as soon as
+        it is complete, with no :meth:`receive` call — TRCV_C with EN_R = 1 called in every
+        cycle of the PLC program, as under ``ouc connect --control``.
+
+        The watcher thread then reads whatever arrives (otherwise it only watches for the
+        partner's close), holding the connection only for that moment, so :meth:`send` and the
+        controls from other threads go out at once. EN_R = 0 still holds frames (TRCV_C 16#7004)
+        until EN_R is 1 again. Frames already waiting go to ``callback`` now; it is called from
+        the thread that read the frame (keep it quick). None: frames wait for :meth:`receive`
+        again.
+        """
+        with self._io:
+            self._deliver = callback
+            if callback is not None:
+                self._hand_on(callback)
+        self._wake()
+
+    def _hand_on(self, callback: Callable[[ReceiveEvent], None]) -> None:
+        """Hand the waiting frames to :meth:`deliver`'s callback (with ``_io`` held)."""
+        frames = self._frames
+        while frames:
+            event = frames.popleft()
+            try:
+                callback(event)
+            except Exception:  # the user's callback must not end the connection
+                log.exception("the deliver() callback of %s failed", self.spec.name)
 
     def disconnect(self) -> None:
         """CONT 1→0: close the connection in order; no re-establishment until :meth:`connect`."""
@@ -483,8 +514,13 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 if type(event) is ReceiveFailed:
                     self._record(link, event)
             elif isinstance(event, Disconnected):
+                if self._deliver is not None:
+                    self._hand_on(self._deliver)  # the frames before the end's record
                 self._ended(link, event)
             event = conn.next_event()
+        deliver = self._deliver
+        if deliver is not None and frames:
+            self._hand_on(deliver)
         if self._want_ticket:
             self._capture_session(link)
         self._flush(link)
@@ -660,7 +696,8 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             timer_at = link.conn.next_timer()
             sock = link.sock
         wait = None if timer_at is None else max(0.0, timer_at - time.monotonic())
-        ready = waker.sleep(sock, wait)
+        # Delivering (deliver()): data wakes the watcher too, not only the partner's close.
+        ready = waker.sleep(sock, wait) if self._deliver is None else waker.readable(sock, wait)
         with self._io:
             if self._link is not link or self._closed.is_set():
                 return None
