@@ -40,6 +40,7 @@ __all__ = [
     "RecordLog",
     "Recorder",
     "describe_session",
+    "reporting_block",
     "sequences_of",
     "session_json",
 ]
@@ -74,7 +75,9 @@ class EndpointRecord:
     Attributes:
         kind: what happened.
         device: the emulated device (``PLC_1``).
-        block: ``TRCV_C`` (passive) or ``TSEND_C`` (active).
+        block: the block that shows ``status``: the endpoint's, ``TRCV_C`` (passive) or
+            ``TSEND_C`` (active), unless only the other shows it (the partner's close, 16#80C5,
+            and a failed receive, 16#8088, are TRCV_C's on the active side too).
         status: the STATUS a PLC shows for it (16#0001 connected, 16#80C9 refused, ...).
         peer: the partner as ``plant-address:port`` (None for endpoint-level records).
         local: our local ``address:port`` (the listening address for LISTENING).
@@ -226,6 +229,20 @@ class _Sequences(Mapping[str, str]):
         return repr(self._formatted())
 
 
+def reporting_block(history: list[StatusEntry], status: int, own: str) -> str:
+    """The block whose STATUS shows ``status`` in ``history`` (the latest that does): a record
+    names the block that reports its code, as the STATUS sequences show it — the partner's
+    close is TRCV_C's 16#80C5 while an idle TSEND_C shows 16#80A3 (README, STATUS). ``own``
+    (the endpoint's block) when it shows it too, or neither does."""
+    found = None
+    for _, block, value in reversed(history):
+        if value == status:
+            if block == own:
+                return own
+            found = found or block
+    return found or own
+
+
 EventCallback = Callable[[EndpointRecord], None]
 
 # Kinds logged at WARNING; a partner closing (16#80C5) is ordinary and logs at INFO.
@@ -279,13 +296,17 @@ class Recorder:
             return not log.isEnabledFor(logging.INFO)
         return not log.isEnabledFor(logging.WARNING)
 
-    def emit(self, kind: RecordKind, status: int, **fields: Any) -> EndpointRecord | None:
-        """Build the record and hand it on; None (nothing built) when nobody listens."""
+    def emit(
+        self, kind: RecordKind, status: int, *, block: str | None = None, **fields: Any
+    ) -> EndpointRecord | None:
+        """Build the record and hand it on; None (nothing built) when nobody listens.
+
+        ``block``: the block that shows ``status`` (default: the endpoint's)."""
         level = logging.WARNING if kind in _WARN else logging.INFO
         logged = log.isEnabledFor(level)
         if self._callback is None and not logged:
             return None
-        record = EndpointRecord(kind, self.device, self.block, int(status), **fields)
+        record = EndpointRecord(kind, self.device, block or self.block, int(status), **fields)
         if logged:
             log.log(level, "%s", record.line())
         if self._callback is not None:
@@ -320,20 +341,24 @@ class Recorder:
             kind = RecordKind.CLOSED if orderly else RecordKind.FAILED
             if not self.listened(kind):
                 return None  # skip formatting the STATUS sequences for nobody
+            history = conn.status_history
+            status = event.status or Status.NO_JOB
             return self.emit(
                 kind,
-                event.status or Status.NO_JOB,
+                status,
+                block=reporting_block(history, status, self.block),
                 peer=peer,
                 local=local,
                 reason=event.reason,
                 reset=event.reset,
-                sequences=sequences_of(conn),
+                sequences=_Sequences(history),
                 connection=serial,
             )
         if type(event) is ReceiveFailed:
             return self.emit(
                 RecordKind.RECEIVE_FAILED,
                 event.status,
+                block=reporting_block(conn.status_history, event.status, self.block),
                 peer=peer,
                 local=local,
                 reason=event.reason,

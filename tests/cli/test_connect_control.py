@@ -126,4 +126,7 @@ def test_connect_under_control_receives_every_frame_and_prints_each_req(
     # The server has stopped (close_notify, FIN): the echo came before its close.
     rest = lines_until(proc, '"closed"')
     assert [d["hex"] for d in docs(rest, "frame")] == ["4a4b4c"], rest
+    # The partner's close is TRCV_C's 16#80C5 (TSEND_C, idle, shows 16#80A3).
+    (closed,) = docs(rest, "closed")
+    assert (closed["block"], closed["status"]) == ("TRCV_C", "16#80C5"), closed
     assert log.of(RecordKind.CONNECTED)

@@ -21,7 +21,6 @@ import pytest
 
 from ouc.certs import CertStore
 from ouc.conn import FrameReceived
-from ouc.device import Device
 from ouc.drivers import (
     ActiveEndpoint,
     AddressMap,
@@ -38,7 +37,7 @@ from ouc.drivers import (
     standard_example,
 )
 from ouc.errors import ConfigError, FramingError, OucConnectionError, Status, TLSError
-from ouc.params import ISO_ON_TCP_EXAMPLE, STANDARD_CLIENT, STANDARD_SERVER, TconIpV4Sec
+from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, TconIpV4Sec
 
 WAIT = 10.0  # seconds: the bound of every wait (generous for a loaded 2-core machine)
 
@@ -459,24 +458,11 @@ def test_send_len_errors_are_framing_errors(setup: ExampleSetup) -> None:
         client.send(bytes(258))  # the connection is still fine
 
 
-def test_iso_on_tcp_messages_and_8088(no_leaks: None) -> None:
+def test_iso_on_tcp_messages_and_8088(
+    no_leaks: None, iso_pair: tuple[EndpointSpec, EndpointSpec, AddressMap]
+) -> None:
     """TCON_IP_RFC (plain ISO-on-TCP, RFC 1006): CR/CC, messages, a message too large."""
-    client_block = dataclasses.replace(
-        ISO_ON_TCP_EXAMPLE,
-        ActiveEstablished=True,
-        RemoteAddress="192.168.0.1",
-        RemoteTSelector=ISO_ON_TCP_EXAMPLE.LocalTSelector,
-        LocalTSelector=ISO_ON_TCP_EXAMPLE.RemoteTSelector,
-    )
-    server = EndpointSpec.from_block(
-        ISO_ON_TCP_EXAMPLE,
-        device=Device(name="PLC_1", own_addresses=("192.168.0.1",)),
-        receive_len=100,
-    )
-    client = EndpointSpec.from_block(
-        client_block, device=Device(name="PLC_2", own_addresses=("192.168.0.2",)), receive_len=100
-    )
-    address_map = AddressMap.parse(["192.168.0.1:102=127.0.0.1:0", "192.168.0.2=127.0.0.2"])
+    server, client, address_map = iso_pair
     log = RecordLog()
     with (
         PassiveEndpoint(server, behaviour=echo(), address_map=address_map, on_event=log),
