@@ -20,12 +20,13 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-from ouc._notation import sequence_text, status_list
+from ouc._notation import iso_time, sequence_text, status_list
 from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
 from ouc.cli import _plc as plc
 from ouc.cli import _types
@@ -66,7 +67,15 @@ from ouc.drivers import (
 )
 from ouc.drivers._control_socket import check_socket_path
 from ouc.drivers._setup import Clock
-from ouc.errors import CertError, ConfigError, OucConnectionError, OucError, Status
+from ouc.errors import (
+    CertError,
+    ConfigError,
+    OucConnectionError,
+    OucError,
+    Status,
+    WaitTimeoutError,
+    format_status,
+)
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block
 from ouc.tls import WireProfile
 
@@ -381,17 +390,20 @@ def _connect(args: argparse.Namespace) -> int:
             endpoint.send(data, args.len or 0)
             _show_sent(printer, endpoint, args.len or len(data))
             if args.expect_reply:
-                event = endpoint.receive_event(timeout=args.timeout)
+                try:
+                    event = endpoint.receive_event(timeout=args.timeout)
+                except WaitTimeoutError:
+                    raise _no_reply(printer, endpoint, args) from None
                 if not isinstance(event, FrameReceived):
                     raise OucError(event.reason, status=event.status)
-                received.append(_show_reply(printer, spec, event, reply_layout))
+                received.append(_show_reply(printer, endpoint, event, reply_layout))
         if control is not None:
             printer.line(
                 f"{spec.name} {spec.block_name} under control of {args.control} (Ctrl-C ends)",
                 {"event": "control", "device": spec.name, "path": args.control},
             )
             # TRCV_C with EN_R = 1 (en_r 0 holds frames): every frame is printed as it comes.
-            endpoint.deliver(lambda event: _show_event(printer, spec, event, reply_layout))
+            endpoint.deliver(lambda event: _show_event(printer, endpoint, event, reply_layout))
             threading.Event().wait()  # until Ctrl-C or SIGTERM (KeyboardInterrupt)
     except KeyboardInterrupt as exc:
         status = stop_status(exc)
@@ -401,6 +413,7 @@ def _connect(args: argparse.Namespace) -> int:
             control.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
+        _show_unread(printer, endpoint, args)
         endpoint.close()
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)
@@ -473,26 +486,42 @@ class _Program:
         _show_sent(self._printer, self._endpoint, length or len(data))
 
 
+def _doc(endpoint: ActiveEndpoint, event: str, block: str, status: int) -> dict[str, Any]:
+    """The fields every event of ``ouc connect`` has, as the endpoint's records have them."""
+    return {
+        "event": event,
+        "device": endpoint.spec.name,
+        "block": block,
+        "status": format_status(status),
+        "peer": endpoint.peer_text,
+        "local": endpoint.local_address,
+        "connection": endpoint.serial,
+        "time": iso_time(time.time()),
+    }
+
+
 def _show_sent(printer: Printer, endpoint: ActiveEndpoint, length: int) -> None:
     spec = endpoint.spec
-    printer.line(
-        f"{spec.name} {spec.block_name} 16#0000 sent {length} bytes (LEN {length})",
-        {"event": "sent", "device": spec.name, "len": length},
-    )
+    doc = None
+    if printer.json:
+        doc = {**_doc(endpoint, "sent", spec.block_name, Status.DONE), "len": length}
+    printer.line(f"{spec.name} {spec.block_name} 16#0000 sent {length} bytes (LEN {length})", doc)
 
 
-def _show_event(printer: Printer, spec: EndpointSpec, event: Any, layout: Layout | None) -> None:
+def _show_event(
+    printer: Printer, endpoint: ActiveEndpoint, event: Any, layout: Layout | None
+) -> None:
     """A frame that came under ``--control``; a failed receive has its record line already."""
     if isinstance(event, FrameReceived):
-        _show_reply(printer, spec, event, layout)
+        _show_reply(printer, endpoint, event, layout)
 
 
 def _show_reply(
-    printer: Printer, spec: EndpointSpec, event: FrameReceived, layout: Layout | None
+    printer: Printer, endpoint: ActiveEndpoint, event: FrameReceived, layout: Layout | None
 ) -> Any:
     length = event.rcvd_len
-    text = f"{spec.name} TRCV_C 16#0000 received {length} bytes (RCVD_LEN {length})"
-    doc: dict[str, Any] = {"event": "frame", "device": spec.name, "rcvd_len": event.rcvd_len}
+    text = f"{endpoint.spec.name} TRCV_C 16#0000 received {length} bytes (RCVD_LEN {length})"
+    doc: dict[str, Any] = {**_doc(endpoint, "frame", "TRCV_C", Status.DONE), "rcvd_len": length}
     lines: list[str]
     if layout is not None and event.rcvd_len == layout.size:
         lines, doc["values"] = value_lines(layout, event.data)
@@ -501,6 +530,55 @@ def _show_reply(
         doc["hex"] = event.data.hex()
     printer.line("\n".join([text, *lines]), doc)
     return doc
+
+
+def _no_reply(printer: Printer, endpoint: ActiveEndpoint, args: argparse.Namespace) -> OucError:
+    """The reply did not come within --timeout: say how much of it did, print the event, and
+    return the error to raise (TRCV_C itself would go on waiting in 16#7006)."""
+    conn = endpoint.connection
+    got = conn.buffered if conn is not None else 0
+    expected = endpoint.spec.config.receive_len
+    waited = f"{args.timeout:g} s"
+    if got:
+        reason = (
+            f"{got} of {expected} bytes of the reply arrived in {waited}; TRCV_C waits for all "
+            f"{expected} (16#7006): give --reply-len {got} for replies this long, or --adhoc "
+            "to take what arrives"
+        )
+    else:
+        reason = (
+            f"no reply arrived in {waited} (TRCV_C waits in 16#7006); a partner that answers "
+            "later needs a longer --timeout"
+        )
+    if printer.json:
+        doc = _doc(endpoint, "timeout", "TRCV_C", Status.RECEIVING)
+        printer.line("", {**doc, "reason": reason, "size": got, "seconds": args.timeout})
+    return WaitTimeoutError(reason)
+
+
+def _show_unread(printer: Printer, endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
+    """Before our close: received bytes nobody read are dropped by it (as by TRCV_C), so say
+    how many — a reply longer than --reply-len, or more replies than were read."""
+    if not endpoint.connected:
+        return
+    try:
+        unread = endpoint.unread()
+    except OucError:
+        return  # the connection broke: its record says so
+    conn = endpoint.connection
+    if not unread or conn is None:
+        return
+    why = "more replies than were read"
+    if not args.adhoc:
+        why = f"a reply longer than --reply-len {endpoint.spec.config.receive_len}, or " + why
+    reason = f"{unread} bytes received and not read are dropped by the close ({why}?)"
+    spec = endpoint.spec
+    doc = None
+    if printer.json:
+        doc = {**_doc(endpoint, "unread", "TRCV_C", conn.trcv.STATUS), "size": unread}
+        doc["reason"] = reason
+    status = format_status(conn.trcv.STATUS)
+    printer.line(f"{spec.name} TRCV_C {endpoint.peer_text} {status} unread - {reason}", doc)
 
 
 # -- parser --------------------------------------------------------------------------------------

@@ -14,9 +14,11 @@ import select
 import stat
 import sys
 import threading
+import time
 from collections.abc import Callable, Iterator
 from typing import Any
 
+from ouc._notation import iso_time
 from ouc.conn import FrameReceived
 from ouc.db import Layout, format_value, json_text, to_json
 from ouc.drivers import EndpointRecord, EndpointSpec, PeerContext, RecordKind
@@ -182,7 +184,10 @@ def frame_printer(
                 "event": "frame",
                 "device": device,
                 "block": block,
+                "status": "16#0000",  # TRCV_C: a receive completed (RCVD_LEN)
                 "peer": where,
+                "connection": peer.serial,
+                "time": iso_time(time.time()),
                 "rcvd_len": frame.rcvd_len,
             }
             if layout is None:

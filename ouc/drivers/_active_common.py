@@ -129,6 +129,18 @@ class ActiveCommon(Generic[L]):
         link = self._link
         return link.local if link is not None else None
 
+    @property
+    def serial(self) -> int:
+        """The current connection's number within the endpoint (``connection`` in its records);
+        0 while down."""
+        link = self._link
+        return link.serial if link is not None else 0
+
+    @property
+    def peer_text(self) -> str:
+        """The partner as the records name it: ``plant-address:port``."""
+        return f"{self.remote_plant}:{self.remote_port}"
+
     def target(self) -> tuple[str, int]:
         """Where the next connection attempt goes (after the address map)."""
         if self.connect_to is not None:
@@ -187,11 +199,6 @@ class ActiveCommon(Generic[L]):
         """The link whose live STATUS history :meth:`status_history` appends."""
         return self._link
 
-    @property
-    def _peer_text(self) -> str:
-        """The partner as the records name it: ``plant-address:port``."""
-        return f"{self.remote_plant}:{self.remote_port}"
-
     def _bind_address(self) -> tuple[str, int] | None:
         """The local address to bind before connecting, or None for the system's choice."""
         if self._bind is not None:
@@ -218,7 +225,7 @@ class ActiveCommon(Generic[L]):
     def _record(self, link: L, event: ConnectionEvent) -> None:
         """Record a connection event of ``link`` (7004, the end, a failed receive)."""
         self._recorder.connection_event(
-            event, link.conn, peer=self._peer_text, local=link.local, serial=link.serial
+            event, link.conn, peer=self.peer_text, local=link.local, serial=link.serial
         )
 
     def _record_attempt(self, host: str, port: int) -> None:
@@ -234,7 +241,7 @@ class ActiveCommon(Generic[L]):
         self._recorder.emit(
             RecordKind.CONNECTING,
             Status.CONNECTING,
-            peer=self._peer_text,
+            peer=self.peer_text,
             reason=f"to {host}:{port}",
         )
 
@@ -244,7 +251,7 @@ class ActiveCommon(Generic[L]):
         self._recorder.emit(
             RecordKind.FAILED,
             error.status or Status.NETWORK_ERROR,
-            peer=self._peer_text,
+            peer=self.peer_text,
             reason=error.message,
         )
 
@@ -257,6 +264,6 @@ class ActiveCommon(Generic[L]):
         self._recorder.emit(
             RecordKind.RETRYING,
             exc.status or Status.TEMPORARY,
-            peer=self._peer_text,
+            peer=self.peer_text,
             reason=f"next attempt in {delay:g} s",
         )

@@ -78,7 +78,7 @@ class _ServerLink(Link):
     def on_frame(self, frame: FrameReceived, now: float) -> Awaitable[bytes | None] | None:
         context = self._context
         if context is None:
-            context = self._context = PeerContext(self.peer, self.port, self.conn)
+            context = self._context = PeerContext(self.peer, self.port, self.conn, self.serial)
         try:
             answer = self.behaviour(frame, context)
         except Exception as exc:
@@ -258,7 +258,9 @@ class AsyncPassiveEndpoint(PassiveCommon):
     def peers(self) -> list[PeerContext]:
         """The partners of the connections being served right now."""
         return [
-            PeerContext(link.peer, link.port, link.conn) for link in self._links if link.started
+            PeerContext(link.peer, link.port, link.conn, link.serial)
+            for link in self._links
+            if link.started
         ]
 
     async def stop(self, timeout: float = 5.0) -> None:

@@ -382,7 +382,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             self._give_slot()
             raise
         served = Served(
-            sock, conn, PeerContext(plant, addr[1], conn), serial, self._local_text() or ""
+            sock, conn, PeerContext(plant, addr[1], conn, serial), serial, self._local_text() or ""
         )
         served.slot = self._slots is not None
         with self._lock:

@@ -271,6 +271,18 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 self._hand_on(callback)
         self._wake()
 
+    def unread(self) -> int:
+        """Bytes received and not handed out: frames waiting for :meth:`receive`, an incomplete
+        frame, bytes held while EN_R = 0 — what a close drops, as TRCV_C does. What has arrived
+        is read first, without blocking."""
+        with self._io:
+            link = self._link
+            if link is not None and not link.conn.ended:
+                self._read_available(link)
+            waiting = sum(e.rcvd_len for e in self._frames if type(e) is FrameReceived)
+            conn = self.connection
+            return waiting + (conn.buffered if conn is not None else 0)
+
     def _hand_on(self, callback: Callable[[ReceiveEvent], None]) -> None:
         """Hand the waiting frames to :meth:`deliver`'s callback (with ``_io`` held)."""
         frames = self._frames

@@ -218,6 +218,7 @@ class PeerContext:
     address: str  # the peer's plant address (after the address map)
     port: int
     connection: Connection
+    serial: int = 0  # the connection's number within the endpoint (``connection`` in records)
 
 
 Behaviour = Callable[[FrameReceived, PeerContext], bytes | None]
