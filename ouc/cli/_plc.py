@@ -34,7 +34,8 @@ from ouc.drivers import (
     PlcControlServer,
     control_request,
 )
-from ouc.errors import ConfigError
+from ouc.drivers._active_common import CONT_HINT, RUN_HINT
+from ouc.errors import ConfigError, OucError
 
 __all__ = ["add_options", "register", "spec_options", "start_control"]
 
@@ -130,17 +131,35 @@ def _plc(args: argparse.Namespace) -> int:
         request["len"] = args.len
     elif args.value is not None:
         raise ConfigError(f"{args.op} takes no value", path=args.op)
-    answer = control_request(
-        args.control,
-        request,
-        timeout=CONTROL_TIMEOUT + 5.0,  # the endpoint gives up after CONTROL_TIMEOUT
-        name="the endpoint",
-        start_hint="start it with 'ouc serve --control PATH' or 'ouc connect --control PATH'",
-    )
+    try:
+        answer = control_request(
+            args.control,
+            request,
+            timeout=CONTROL_TIMEOUT + 5.0,  # the endpoint gives up after CONTROL_TIMEOUT
+            name="the endpoint",
+            start_hint="start it with 'ouc serve --control PATH' or 'ouc connect --control PATH'",
+        )
+    except OucError as exc:
+        raise _in_plc_words(exc, args.control) from None
     state = answer["state"]
     # JSON ``connections`` lists the rows the table shows; ``live`` is the header's count.
     print(json.dumps({**state, "live": _live(state)}, indent=2) if args.json else _table(state))
     return 0
+
+
+def _in_plc_words(exc: OucError, control: str) -> OucError:
+    """``exc`` with the Python call its message names replaced by the ``ouc plc`` command
+    that does the same (the CPU's RUN, CONT 1)."""
+    words = {
+        RUN_HINT: f"'ouc plc --control {control} run' brings it back",
+        CONT_HINT: f"CONT is 0: 'ouc plc --control {control} cont 1' connects",
+    }
+    message = exc.message
+    for api, command in words.items():
+        message = message.replace(api, command)
+    if message == exc.message:
+        return exc
+    return type(exc)(message, status=exc.status, path=exc.path)
 
 
 def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:

@@ -22,7 +22,13 @@ from ouc.errors import ConfigError, OucConnectionError, OucError, Status
 from ouc.tls import TLSSession
 from ouc.transport import SessionInfo
 
-__all__ = ["ActiveCommon", "LinkView", "remote_of"]
+__all__ = ["CONT_HINT", "RUN_HINT", "ActiveCommon", "LinkView", "remote_of"]
+
+#: How the active endpoints' errors name the call that brings the connection back: after the
+#: CPU's STOP (:meth:`cpu_run`), after CONT 1→0 (:meth:`connect`). ``ouc plc`` puts its own
+#: command in their place (``run``, ``cont 1``).
+RUN_HINT = "cpu_run() brings it back"
+CONT_HINT = "call connect()"
 
 
 class LinkView(Protocol):

@@ -29,7 +29,7 @@ from ouc.conn import (
     ReceiveFailed,
     StatusEntry,
 )
-from ouc.drivers._active_common import ActiveCommon, remote_of
+from ouc.drivers._active_common import CONT_HINT, RUN_HINT, ActiveCommon, remote_of
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._blocking_active import ReceiveEvent
 from ouc.drivers._keepalive import apply_keepalive
@@ -462,11 +462,11 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         self._check_open()
         if not self._wanted:
             raise OucConnectionError(
-                "not connected (call connect())", status=Status.NO_SUCH_CONNECTION
+                f"not connected ({CONT_HINT})", status=Status.NO_SUCH_CONNECTION
             )
         if not self.cpu_running:
             raise OucConnectionError(
-                "the CPU is in STOP (cpu_run() brings it back)", status=Status.NO_SUCH_CONNECTION
+                f"the CPU is in STOP ({RUN_HINT})", status=Status.NO_SUCH_CONNECTION
             )
         if not (self.reconnect and self._ever_up):
             raise self._last_error or OucConnectionError(
@@ -551,7 +551,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
     def _not_up_error(self) -> OucError:
         if not self._wanted:
             return OucConnectionError(
-                "not connected (call connect())", status=Status.NO_SUCH_CONNECTION
+                f"not connected ({CONT_HINT})", status=Status.NO_SUCH_CONNECTION
             )
         return self._last_error or OucConnectionError(
             "the connection is down", status=Status.NO_SUCH_CONNECTION

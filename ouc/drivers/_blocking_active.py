@@ -32,7 +32,7 @@ from ouc.conn import (
     ReceiveFailed,
     StatusEntry,
 )
-from ouc.drivers._active_common import ActiveCommon, remote_of
+from ouc.drivers._active_common import CONT_HINT, RUN_HINT, ActiveCommon, remote_of
 from ouc.drivers._blocking_controls import ActiveControls
 from ouc.drivers._blocking_link import Link, Waker, error_for, open_link
 from ouc.drivers._records import EventCallback, Recorder
@@ -416,11 +416,11 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 return link
             if not self._wanted:
                 raise OucConnectionError(
-                    "not connected (call connect())", status=Status.NO_SUCH_CONNECTION
+                    f"not connected ({CONT_HINT})", status=Status.NO_SUCH_CONNECTION
                 )
             if not self.cpu_running:
                 raise OucConnectionError(
-                    "the CPU is in STOP (cpu_run() brings it back)",
+                    f"the CPU is in STOP ({RUN_HINT})",
                     status=Status.NO_SUCH_CONNECTION,
                 )
             if not (self.reconnect and self._ever_up):

@@ -130,3 +130,27 @@ def test_connect_under_control_receives_every_frame_and_prints_each_req(
     (closed,) = docs(rest, "closed")
     assert (closed["block"], closed["status"]) == ("TRCV_C", "16#80C5"), closed
     assert log.of(RecordKind.CONNECTED)
+
+
+def test_plc_req_that_cannot_go_out_names_the_plc_command_that_helps(
+    store: CertStore,
+    tmp_path: Path,
+    started: list[subprocess.Popen[bytes]],
+    capsys: pytest.CaptureFixture[str],
+    lines_until: Any,
+) -> None:
+    """After STOP and after CONT 1→0 a REQ has no connection (16#80A3); the line says which
+    ``ouc plc`` command brings it back, not the Python call."""
+    setup = standard_example(store, receive_len=3)
+    control = tmp_path / "plc2.sock"
+    with PassiveEndpoint(setup.server, address_map=setup.address_map) as server:
+        started.append(connect(store, server.port, control, "--hex", "414243"))
+        lines_until(started[0], '"control"')
+        plc(control, "stop", capsys=capsys)
+        for fix in ("run", "cont 1"):
+            assert main(["plc", "--control", str(control), "req", "41"]) == 2
+            err = capsys.readouterr().err
+            assert f"'ouc plc --control {control} {fix}'" in err, err
+            assert "()" not in err and "16#80A3" in err and err.count("\n") == 1
+            plc(control, "run", capsys=capsys)
+            plc(control, "cont", "0", capsys=capsys)
