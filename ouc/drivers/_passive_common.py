@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Protocol
 
+from ouc.drivers._records import ISO_TEXT
 from ouc.drivers._setup import AddressMap, EndpointSpec
 from ouc.errors import OucConnectionError, Status
 
@@ -71,7 +72,7 @@ class PassiveCommon:
             partner = "any"
         plant = self.spec.plant_address
         where = f"plant {plant}:{block.local_port}, " if plant else ""
-        mode = "plain TCP"
+        mode = "plain TCP" if self.spec.config.iso is None else ISO_TEXT
         resolved = self.spec.resolved
         if self.spec.tls is not None and resolved is not None:
             auth = "mutual TLS" if resolved.require_peer_cert else "TLS"

@@ -34,6 +34,7 @@ from ouc.errors import OucError, Status, WaitTimeoutError, format_status
 from ouc.transport import SessionInfo
 
 __all__ = [
+    "ISO_TEXT",
     "EndpointRecord",
     "EventCallback",
     "RecordKind",
@@ -87,6 +88,7 @@ class EndpointRecord:
         connection: serial number of the TCP connection within the endpoint (0: none).
         reset: the connection was reset (RST) instead of closed.
         time: wall-clock seconds (``time.time()``).
+        iso: the connection is ISO-on-TCP (RFC 1006, TCON_IP_RFC: never TLS).
     """
 
     kind: RecordKind
@@ -101,6 +103,7 @@ class EndpointRecord:
     connection: int = 0
     reset: bool = False
     time: float = field(default_factory=time.time)
+    iso: bool = False
 
     @property
     def status_text(self) -> str:
@@ -121,7 +124,7 @@ class EndpointRecord:
             parts.append(f"on {self.local}")
         info = self.info
         if info is not None:
-            parts.append(describe_session(info))
+            parts.append(describe_session(info, iso=self.iso))
         if self.reason and self.reason != self.kind.value:  # not "closed - closed"
             parts.append(f"- {self.reason}")
         if self.reset:
@@ -151,10 +154,15 @@ class EndpointRecord:
         return doc
 
 
-def describe_session(info: SessionInfo) -> str:
-    """``TLSv1.3 TLS_AES_128_GCM_SHA256 x25519 peer CN=PLC_2 (CA 3)`` or ``plain TCP``."""
+#: How a status line names an ISO-on-TCP connection.
+ISO_TEXT = "ISO-on-TCP (no TLS)"
+
+
+def describe_session(info: SessionInfo, *, iso: bool = False) -> str:
+    """``TLSv1.3 TLS_AES_128_GCM_SHA256 x25519 peer CN=PLC_2 (CA 3)``, ``plain TCP``, or
+    ``ISO-on-TCP (no TLS)`` for ``iso`` (TCON_IP_RFC has no secure variant, domain.md §2)."""
     if not info.secure:
-        return "plain TCP"
+        return ISO_TEXT if iso else "plain TCP"
     parts = [info.version or "TLS", info.cipher or "?"]
     if info.group:
         parts.append(info.group)
@@ -335,6 +343,7 @@ class Recorder:
                 local=local,
                 info=event.info,
                 connection=serial,
+                iso=conn.config.iso is not None,
             )
         if type(event) is Disconnected:
             orderly = event.status in _ORDERLY

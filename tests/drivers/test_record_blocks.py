@@ -96,3 +96,21 @@ def test_an_iso_message_too_large_for_the_active_side_is_trcv_cs_8088(
     assert "8088" in trcv and "8088" not in active.format_sequence("TSEND_C")
     assert (failed.status, failed.block) == (Status.RECEIVE_AREA_TOO_SMALL, "TRCV_C")
     assert failed.line().split()[:2] == ["PLC_2", "TRCV_C"]
+
+
+def test_iso_on_tcp_lines_say_iso_on_tcp_not_plain_tcp(
+    iso_pair: tuple[EndpointSpec, EndpointSpec, AddressMap],
+) -> None:
+    """TCON_IP_RFC is ISO-on-TCP (RFC 1006) and never TLS (domain.md §2): the listening and
+    connected lines of both sides say so."""
+    server, client, address_map = iso_pair
+    passive, active = RecordLog(), RecordLog()
+    with (
+        PassiveEndpoint(server, address_map=address_map, on_event=passive),
+        ActiveEndpoint(client, address_map=address_map, on_event=active),
+    ):
+        served = passive.wait_for(RecordKind.CONNECTED, timeout=WAIT)
+    listening = passive.of(RecordKind.LISTENING)[0].line()
+    assert "ISO-on-TCP (no TLS)" in listening and "plain TCP" not in listening, listening
+    for record in (served, active.of(RecordKind.CONNECTED)[0]):
+        assert record.line().endswith("connected ISO-on-TCP (no TLS)"), record.line()
