@@ -26,7 +26,7 @@ from cryptography.hazmat.primitives.serialization import Encoding
 from ouc._notation import sequence_text, status_list
 from ouc.certs import CertStore
 from ouc.cli import _types
-from ouc.cli._endpoints import value_lines
+from ouc.cli._printer import value_lines
 from ouc.conn import FrameReceived
 from ouc.drivers import (
     ActiveEndpoint,

@@ -20,20 +20,27 @@ import os
 import signal
 import sys
 import threading
-import time
 from pathlib import Path
 from typing import Any
 
 from cryptography import x509
 
-from ouc._notation import iso_time, sequence_text, status_list
+from ouc._notation import sequence_text, status_list
 from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
 from ouc.cli import _plc as plc
 from ouc.cli import _types
+from ouc.cli._connect_output import (
+    Program,
+    no_reply,
+    show_event,
+    show_reply,
+    show_sent,
+    show_unread,
+)
 from ouc.cli._db import _values as db_values
 from ouc.cli._inputs import one_stdin, read_block, read_input, read_layout
 from ouc.cli._parser import OldSpelling
-from ouc.cli._printer import Printer, value_lines
+from ouc.cli._printer import Printer
 from ouc.cli._serving import (
     ServeJob,
     on_sighup,
@@ -74,7 +81,6 @@ from ouc.errors import (
     OucError,
     Status,
     WaitTimeoutError,
-    format_status,
 )
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block
 from ouc.tls import WireProfile
@@ -385,25 +391,25 @@ def _connect(args: argparse.Namespace) -> int:
     status = 0
     try:
         _first_connect(endpoint, args)
-        control = plc.start_control(args, _Program(endpoint, printer), name="ouc connect")
+        control = plc.start_control(args, Program(endpoint, printer), name="ouc connect")
         for _ in range(args.count):
             endpoint.send(data, args.len or 0)
-            _show_sent(printer, endpoint, args.len or len(data))
+            show_sent(printer, endpoint, args.len or len(data))
             if args.expect_reply:
                 try:
                     event = endpoint.receive_event(timeout=args.timeout)
                 except WaitTimeoutError:
-                    raise _no_reply(printer, endpoint, args) from None
+                    raise no_reply(printer, endpoint, args) from None
                 if not isinstance(event, FrameReceived):
                     raise OucError(event.reason, status=event.status)
-                received.append(_show_reply(printer, endpoint, event, reply_layout))
+                received.append(show_reply(printer, endpoint, event, reply_layout))
         if control is not None:
             printer.line(
                 f"{spec.name} {spec.block_name} under control of {args.control} (Ctrl-C ends)",
                 {"event": "control", "device": spec.name, "path": args.control},
             )
             # TRCV_C with EN_R = 1 (en_r 0 holds frames): every frame is printed as it comes.
-            endpoint.deliver(lambda event: _show_event(printer, endpoint, event, reply_layout))
+            endpoint.deliver(lambda event: show_event(printer, endpoint, event, reply_layout))
             threading.Event().wait()  # until Ctrl-C or SIGTERM (KeyboardInterrupt)
     except KeyboardInterrupt as exc:
         status = stop_status(exc)
@@ -413,7 +419,7 @@ def _connect(args: argparse.Namespace) -> int:
             control.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        _show_unread(printer, endpoint, args)
+        show_unread(printer, endpoint, args)
         endpoint.close()
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)
@@ -468,117 +474,6 @@ def _plant_hint(spec: EndpointSpec) -> str:
         if addresses:
             return str(addresses[0])
     return "PLANT_IP"
-
-
-class _Program:
-    """The endpoint as ``ouc plc`` drives it: a REQ prints its "sent" line like the sends of
-    ``ouc connect`` itself; everything else is the endpoint's."""
-
-    def __init__(self, endpoint: ActiveEndpoint, printer: Printer) -> None:
-        self._endpoint = endpoint
-        self._printer = printer
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._endpoint, name)
-
-    def send(self, data: bytes, length: int = 0) -> None:
-        self._endpoint.send(data, length)
-        _show_sent(self._printer, self._endpoint, length or len(data))
-
-
-def _doc(endpoint: ActiveEndpoint, event: str, block: str, status: int) -> dict[str, Any]:
-    """The fields every event of ``ouc connect`` has, as the endpoint's records have them."""
-    return {
-        "event": event,
-        "device": endpoint.spec.name,
-        "block": block,
-        "status": format_status(status),
-        "peer": endpoint.peer_text,
-        "local": endpoint.local_address,
-        "connection": endpoint.serial,
-        "time": iso_time(time.time()),
-    }
-
-
-def _show_sent(printer: Printer, endpoint: ActiveEndpoint, length: int) -> None:
-    spec = endpoint.spec
-    doc = None
-    if printer.json:
-        doc = {**_doc(endpoint, "sent", spec.block_name, Status.DONE), "len": length}
-    printer.line(f"{spec.name} {spec.block_name} 16#0000 sent {length} bytes (LEN {length})", doc)
-
-
-def _show_event(
-    printer: Printer, endpoint: ActiveEndpoint, event: Any, layout: Layout | None
-) -> None:
-    """A frame that came under ``--control``; a failed receive has its record line already."""
-    if isinstance(event, FrameReceived):
-        _show_reply(printer, endpoint, event, layout)
-
-
-def _show_reply(
-    printer: Printer, endpoint: ActiveEndpoint, event: FrameReceived, layout: Layout | None
-) -> Any:
-    length = event.rcvd_len
-    text = f"{endpoint.spec.name} TRCV_C 16#0000 received {length} bytes (RCVD_LEN {length})"
-    doc: dict[str, Any] = {**_doc(endpoint, "frame", "TRCV_C", Status.DONE), "rcvd_len": length}
-    lines: list[str]
-    if layout is not None and event.rcvd_len == layout.size:
-        lines, doc["values"] = value_lines(layout, event.data)
-    else:
-        lines = [f"  {event.data[:64].hex(' ')}{' ...' if event.rcvd_len > 64 else ''}"]
-        doc["hex"] = event.data.hex()
-    printer.line("\n".join([text, *lines]), doc)
-    return doc
-
-
-def _no_reply(printer: Printer, endpoint: ActiveEndpoint, args: argparse.Namespace) -> OucError:
-    """The reply did not come within --timeout: say how much of it did, print the event, and
-    return the error to raise (TRCV_C itself would go on waiting in 16#7006)."""
-    conn = endpoint.connection
-    got = conn.buffered if conn is not None else 0
-    expected = endpoint.spec.config.receive_len
-    waited = f"{args.timeout:g} s"
-    if got:
-        reason = (
-            f"{got} of {expected} bytes of the reply arrived in {waited}; TRCV_C waits for all "
-            f"{expected} (16#7006): give --reply-len {got} for replies this long, or --adhoc "
-            "to take what arrives"
-        )
-    else:
-        reason = (
-            f"no reply arrived in {waited} (TRCV_C waits in 16#7006); a partner that answers "
-            "later needs a longer --timeout"
-        )
-    if printer.json:
-        doc = _doc(endpoint, "timeout", "TRCV_C", Status.RECEIVING)
-        printer.line("", {**doc, "reason": reason, "size": got, "seconds": args.timeout})
-    return WaitTimeoutError(reason)
-
-
-def _show_unread(printer: Printer, endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
-    """Before our close: received bytes nobody read are dropped by it (as by TRCV_C), so say
-    how many — a reply longer than --reply-len, or more replies than were read."""
-    if not endpoint.connected:
-        return
-    try:
-        unread = endpoint.unread()
-    except OucError:
-        return  # the connection broke: its record says so
-    conn = endpoint.connection
-    if not unread or conn is None:
-        return
-    why = "more replies than were read"
-    if not args.adhoc:
-        why = f"a reply longer than --reply-len {endpoint.spec.config.receive_len}, or " + why
-    reason = f"{unread} bytes received and not read are dropped by the close ({why}?)"
-    spec = endpoint.spec
-    doc = None
-    if printer.json:
-        doc = {**_doc(endpoint, "unread", "TRCV_C", conn.trcv.STATUS), "size": unread}
-        doc["reason"] = reason
-    status = format_status(conn.trcv.STATUS)
-    printer.line(f"{spec.name} TRCV_C {endpoint.peer_text} {status} unread - {reason}", doc)
 
 
 # -- parser --------------------------------------------------------------------------------------

@@ -253,46 +253,6 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         finally:
             self._readers -= 1
 
-    def deliver(self, callback: Callable[[ReceiveEvent], None] | None) -> None:
-        """Receive continuously: each frame (or failed receive) goes to ``callback`` as soon as
-        it is complete, with no :meth:`receive` call — TRCV_C with EN_R = 1 called in every
-        cycle of the PLC program, as under ``ouc connect --control``.
-
-        The watcher thread then reads whatever arrives (otherwise it only watches for the
-        partner's close), holding the connection only for that moment, so :meth:`send` and the
-        controls from other threads go out at once. EN_R = 0 still holds frames (TRCV_C 16#7004)
-        until EN_R is 1 again. Frames already waiting go to ``callback`` now; it is called from
-        the thread that read the frame (keep it quick). None: frames wait for :meth:`receive`
-        again.
-        """
-        with self._io:
-            self._deliver = callback
-            if callback is not None:
-                self._hand_on(callback)
-        self._wake()
-
-    def unread(self) -> int:
-        """Bytes received and not handed out: frames waiting for :meth:`receive`, an incomplete
-        frame, bytes held while EN_R = 0 — what a close drops, as TRCV_C does. What has arrived
-        is read first, without blocking."""
-        with self._io:
-            link = self._link
-            if link is not None and not link.conn.ended:
-                self._read_available(link)
-            waiting = sum(e.rcvd_len for e in self._frames if type(e) is FrameReceived)
-            conn = self.connection
-            return waiting + (conn.buffered if conn is not None else 0)
-
-    def _hand_on(self, callback: Callable[[ReceiveEvent], None]) -> None:
-        """Hand the waiting frames to :meth:`deliver`'s callback (with ``_io`` held)."""
-        frames = self._frames
-        while frames:
-            event = frames.popleft()
-            try:
-                callback(event)
-            except Exception:  # the user's callback must not end the connection
-                log.exception("the deliver() callback of %s failed", self.spec.name)
-
     def disconnect(self) -> None:
         """CONT 1→0: close the connection in order; no re-establishment until :meth:`connect`."""
         self._wanted = False

@@ -3,7 +3,8 @@ CPU's STOP/RUN, callable from any thread.
 
 :class:`ActiveControls` (TSEND_C side): the thread that holds the connection carries a control
 out — the caller itself, or a thread blocked in ``receive()``, woken for it — and COM_RST and
-RUN establish the connection again at once.
+RUN establish the connection again at once. ``deliver()`` is TRCV_C called in every cycle: the
+watcher thread reads and hands each frame on, so no thread blocks in ``receive()``.
 
 :class:`PassiveControls` (TRCV_C side): each accepted connection has a serving thread, which
 holds the connection's guard except while it waits in ``recv``. EN_R and REQ take the guard and
@@ -17,21 +18,28 @@ STOP closes the port, RUN opens it again on the same address.
 
 from __future__ import annotations
 
+import logging
 import socket
 import threading
 import time
+from collections import deque
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
-from ouc.conn import Connection, ConnState
+from ouc.conn import Connection, ConnState, FrameReceived, ReceiveFailed
 from ouc.drivers._passive_common import LISTENING_STATUS
 from ouc.drivers._records import Recorder, RecordKind, sequences_of
-from ouc.drivers._setup import PeerContext
+from ouc.drivers._setup import EndpointSpec, PeerContext
 from ouc.drivers._sockio import shutdown_quietly
 from ouc.errors import FramingError, OucConnectionError, OucError, Status, WaitTimeoutError
 
 __all__ = ["ActiveControls", "PassiveControls", "Served"]
 
+log = logging.getLogger("ouc.drivers")
+
 _CONNECTED = ConnState.CONNECTED
+
+ReceivedEvent = FrameReceived | ReceiveFailed
 
 
 class Served:
@@ -296,7 +304,14 @@ class ActiveControls:
         _control_turn: threading.Lock
         _control_take: threading.Lock
         _reader_waker: Any
+        _deliver: Callable[[ReceivedEvent], None] | None
+        _frames: deque[ReceivedEvent]
+        spec: EndpointSpec
 
+        @property
+        def connection(self) -> Connection | None: ...
+
+        def _read_available(self, link: Any) -> None: ...
         def connect(self, timeout: float | None = None) -> Any: ...
         def disconnect(self) -> None: ...
         def _interrupt_reader(self, link: Any = None) -> None: ...
@@ -355,6 +370,46 @@ class ActiveControls:
         if waker is not None:
             waker.wake()
         self._wake()  # the watcher applies it when no receive() does
+
+    def deliver(self, callback: Callable[[ReceivedEvent], None] | None) -> None:
+        """Receive continuously: each frame (or failed receive) goes to ``callback`` as soon as
+        it is complete, with no :meth:`receive` call — TRCV_C with EN_R = 1 called in every
+        cycle of the PLC program, as under ``ouc connect --control``.
+
+        The watcher thread then reads whatever arrives (otherwise it only watches for the
+        partner's close), holding the connection only for that moment, so :meth:`send` and the
+        controls from other threads go out at once. EN_R = 0 still holds frames (TRCV_C 16#7004)
+        until EN_R is 1 again. Frames already waiting go to ``callback`` now; it is called from
+        the thread that read the frame (keep it quick). None: frames wait for :meth:`receive`
+        again.
+        """
+        with self._io:
+            self._deliver = callback
+            if callback is not None:
+                self._hand_on(callback)
+        self._wake()
+
+    def unread(self) -> int:
+        """Bytes received and not handed out: frames waiting for :meth:`receive`, an incomplete
+        frame, bytes held while EN_R = 0 — what a close drops, as TRCV_C does. What has arrived
+        is read first, without blocking."""
+        with self._io:
+            link = self._link
+            if link is not None and not link.conn.ended:
+                self._read_available(link)
+            waiting = sum(e.rcvd_len for e in self._frames if type(e) is FrameReceived)
+            conn = self.connection
+            return waiting + (conn.buffered if conn is not None else 0)
+
+    def _hand_on(self, callback: Callable[[ReceivedEvent], None]) -> None:
+        """Hand the waiting frames to :meth:`deliver`'s callback (with ``_io`` held)."""
+        frames = self._frames
+        while frames:
+            event = frames.popleft()
+            try:
+                callback(event)
+            except Exception:  # the user's callback must not end the connection
+                log.exception("the deliver() callback of %s failed", self.spec.name)
 
     def _apply_en_r(self, link: Any) -> None:
         """With ``_io`` held: the connection takes EN_R as the endpoint has it now."""
