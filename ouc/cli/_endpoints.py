@@ -389,6 +389,7 @@ def _connect(args: argparse.Namespace) -> int:
     previous = on_sigterm()
     control = None
     status = 0
+    late = False  # a reply did not come in full: its error says what arrived of it
     try:
         _first_connect(endpoint, args)
         control = plc.start_control(args, Program(endpoint, printer), name="ouc connect")
@@ -399,6 +400,7 @@ def _connect(args: argparse.Namespace) -> int:
                 try:
                     event = endpoint.receive_event(timeout=args.timeout)
                 except WaitTimeoutError:
+                    late = True
                     raise no_reply(printer, endpoint, args) from None
                 if not isinstance(event, FrameReceived):
                     raise OucError(event.reason, status=event.status)
@@ -419,7 +421,8 @@ def _connect(args: argparse.Namespace) -> int:
             control.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        show_unread(printer, endpoint, args)
+        if not late:
+            show_unread(printer, endpoint, args)
         endpoint.close()
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)

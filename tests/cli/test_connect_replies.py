@@ -82,7 +82,9 @@ def test_a_reply_shorter_than_reply_len_says_how_much_arrived(
     err = captured.err.strip()
     assert err.startswith("ouc: error: 3 of 7 bytes of the reply arrived in 3 s"), err
     assert "--reply-len 3" in err and "--adhoc" in err and "16#7006" in err
-    timeout = events(captured.out)["timeout"]
+    docs = events(captured.out)
+    assert "unread" not in docs  # the 3 bytes are the error's, not "a reply too long"
+    timeout = docs["timeout"]
     assert (timeout["block"], timeout["status"], timeout["size"]) == ("TRCV_C", "16#7006", 3)
     assert timeout["seconds"] == 3.0 and set(COMMON) <= set(timeout)
 
