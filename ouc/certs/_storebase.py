@@ -14,7 +14,9 @@ other processes and other threads alike; the index is re-read under it.
 from __future__ import annotations
 
 import datetime as dt
+import logging
 import os
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from functools import wraps
@@ -38,9 +40,15 @@ try:
 except ImportError:  # pragma: no cover - not POSIX: no cross-process lock
     fcntl = None  # type: ignore[assignment]
 
-__all__ = ["LOCK_NAME", "MAX_ID", "StoreBase", "device_name", "writes"]
+__all__ = ["LEFTOVERS_NAME", "LOCK_NAME", "MAX_ID", "StoreBase", "device_name", "writes"]
 
 LOCK_NAME = ".lock"
+#: Where a writer moves the certificate, key and CRL files no index names.
+LEFTOVERS_NAME = "leftovers"
+#: The temporary files of :func:`~ouc.certs._atomic.write_atomic`: ``.NAME.HEX.tmp``.
+_OWN_TMP = re.compile(r"\..+\.[0-9a-f]{8}" + re.escape(TMP_SUFFIX))
+
+log = logging.getLogger("ouc.certs")
 
 _S = TypeVar("_S", bound="StoreBase")
 _P = ParamSpec("_P")
@@ -81,7 +89,7 @@ class StoreBase:
         self._stamp: tuple[int, int, int] | None = stamp
         self._parsed: dict[str, x509.Certificate] = {}
         self._keys: dict[str, PrivateKey] = {}
-        self._orphans_removed: list[Path] = []  # by the last write lock taken
+        self._orphans_moved: list[Path] = []  # to leftovers/ by the last write lock
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -238,8 +246,9 @@ class StoreBase:
         return rev is not None and any(s == serial for s, _ in rev.entries)
 
     @contextmanager
-    def _write_lock(self) -> Iterator[None]:
-        """Hold the store's exclusive write lock (``flock`` on ``.lock``, mode 0600)."""
+    def _write_lock(self, *, sweep: bool = True) -> Iterator[None]:
+        """Hold the store's exclusive write lock (``flock`` on ``.lock``, mode 0600); with
+        ``sweep``, first tidy the files no index names (:meth:`_sweep_orphans`)."""
         if fcntl is None:  # pragma: no cover - not POSIX
             yield
             return
@@ -254,35 +263,62 @@ class StoreBase:
             # Always re-read: the (inode, mtime, size) stamp of _current() can miss a commit of
             # the same size within one timestamp tick (coarse file times; inodes get reused).
             self._index, self._stamp = read_index(self._path)
-            self._orphans_removed = self._remove_orphans()
+            if sweep:
+                self._orphans_moved = self._sweep_orphans()
             yield
         finally:
             os.close(fd)  # releases the lock
 
-    def _remove_orphans(self) -> list[Path]:
-        """Delete files a failed write left behind (called under the write lock).
+    def _sweep_orphans(self) -> list[Path]:
+        """Tidy what no index names (called under the write lock); returns the files moved.
 
         A writer writes the key, then the certificate, then commits the index; a full disk or a
         crash in between leaves ``keys/NNNN-rK.key`` or ``certs/NNNN-rK.pem`` that no index
-        names. Under the lock no other writer is between its writes and its commit, so every
-        such file in ``certs/``, ``keys/`` and ``crls/`` (and a stray ``*.tmp``) is an orphan.
-        Other files in the store's top folder are the user's and stay.
+        names. But so does an ``index.json`` restored from a backup (the advice for a damaged
+        index): then the orphans are the current keys. So nothing is deleted silently: our own
+        temporary files (``.NAME.HEX.tmp``) are removed, every other orphan in ``certs/``,
+        ``keys/`` and ``crls/`` is moved to ``leftovers/`` (mode 0700; a key keeps its 0600)
+        with one warning, for the user to import again or delete. Files in the store's top
+        folder are the user's and stay.
         """
-        removed = [
-            path
-            for path in self.leftovers()
-            if path.parent != self._path or path.name.endswith(TMP_SUFFIX)
-        ]
-        for path in removed:
-            try:
-                path.unlink(missing_ok=True)
-            except OSError:  # pragma: no cover - a read-only file system: the next writer tries
-                return []
-            self._parsed.pop(path.relative_to(self._path).as_posix(), None)
-            self._keys.pop(path.relative_to(self._path).as_posix(), None)
-        if removed:
+        moved: list[Path] = []
+        try:
+            for path in self.leftovers():
+                if _OWN_TMP.fullmatch(path.name):
+                    path.unlink(missing_ok=True)
+                elif path.parent != self._path:
+                    moved.append(self._move_aside(path))
+                else:
+                    continue
+                self._parsed.pop(path.relative_to(self._path).as_posix(), None)
+                self._keys.pop(path.relative_to(self._path).as_posix(), None)
+        except OSError:  # pragma: no cover - a read-only file system: the next writer tries
+            return moved
+        if moved:
             fsync_dir(self._path)
-        return removed
+            names = ", ".join(p.name for p in moved[:4]) + (", ..." if len(moved) > 4 else "")
+            log.warning(
+                "%s: moved %d file(s) no index.json names to %s (%s): left by an interrupted "
+                "write, or the current files of an index.json restored from a backup; import "
+                "what you need ('ouc certs import FILE --key KEY'), then delete the folder",
+                self._path,
+                len(moved),
+                self._path / LEFTOVERS_NAME,
+                names,
+            )
+        return moved
+
+    def _move_aside(self, path: Path) -> Path:
+        folder = self._path / LEFTOVERS_NAME
+        folder.mkdir(mode=0o700, exist_ok=True)
+        os.chmod(folder, 0o700)  # the umask may have narrowed it; keys inside stay private
+        target = folder / path.name
+        for number in range(1, 1000):
+            if not target.exists():
+                break
+            target = folder / f"{path.stem}.{number}{path.suffix}"
+        os.replace(path, target)
+        return target
 
     def _current(self) -> Index:
         """The index, reloaded when another process committed a new one since we read it."""
@@ -389,7 +425,8 @@ class StoreBase:
             raise StoreError(f"cannot read store file: {exc.strerror}", path=name) from exc
 
     def leftovers(self) -> list[Path]:
-        """Files in the store that no index names (interrupted writes); safe to delete."""
+        """Files in the store that no index names: interrupted writes, or the current files of
+        an index restored from a backup (the next writer moves them to ``leftovers/``)."""
         named = self._current().files() | {"index.json", LOCK_NAME}
         found: list[Path] = []
         for folder in (self._path, *(self._path / sub for sub in ("certs", "keys", "crls"))):
@@ -401,18 +438,19 @@ class StoreBase:
                     found.append(child)
         return sorted(found)
 
-    @writes
     def clean(self) -> list[Path]:
-        """Delete :meth:`leftovers`; returns what was removed.
+        """Delete :meth:`leftovers` (what a writer would move to ``leftovers/``); returns them.
 
-        Under the write lock: another writer's new files are leftovers until its commit.
+        Only on request: a leftover may be a key an index restored from a backup forgot. Under
+        the write lock: another writer's new files are leftovers until its commit.
         """
-        removed = self._orphans_removed + self.leftovers()
-        for path in removed:
-            path.unlink(missing_ok=True)
-        if removed:
-            fsync_dir(self._path)
-        return removed
+        with self._write_lock(sweep=False):
+            removed = self.leftovers()
+            for path in removed:
+                path.unlink(missing_ok=True)
+            if removed:
+                fsync_dir(self._path)
+            return removed
 
 
 def device_name(device: str) -> str:

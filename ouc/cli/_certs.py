@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import json
+import logging
 import os
 import sys
 from collections.abc import Callable, Iterator, Sequence
@@ -63,7 +64,22 @@ def _store_folder(args: argparse.Namespace) -> Path:
     return folder
 
 
+class _WarningLine(logging.Handler):
+    """The store's warnings (files moved to ``leftovers/``, a busy lock) as ``ouc: warning:``
+    lines on stderr, written to whatever ``sys.stderr`` is when they happen."""
+
+    def emit(self, record: logging.LogRecord) -> None:
+        print(f"ouc: warning: {record.getMessage()}", file=sys.stderr, flush=True)
+
+
+def _show_store_warnings() -> None:
+    logger = logging.getLogger("ouc.certs")
+    if not any(isinstance(h, _WarningLine) for h in logger.handlers):
+        logger.addHandler(_WarningLine(logging.WARNING))
+
+
 def _open(args: argparse.Namespace) -> CertStore:
+    _show_store_warnings()
     return CertStore(_store_folder(args), password=os.environ.get(STORE_PASSWORD_ENV))
 
 

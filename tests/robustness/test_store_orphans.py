@@ -1,5 +1,6 @@
 """A store write that fails half-way (a full disk) leaves files no index names; the next writer
-removes them, and the store stays usable.
+moves them to ``leftovers/`` (never deletes them: they may be the current files of an index
+restored from a backup), and the store stays usable.
 
 The failure is injected where the disk would report it: the store's atomic file write raises
 the StoreError it raises for ENOSPC, for the certificate file or for the index (the commit).
@@ -9,9 +10,11 @@ from __future__ import annotations
 
 import datetime as dt
 import errno
+import stat
 from pathlib import Path
 
 import pytest
+from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 import ouc.certs._index as index_module
 import ouc.certs._storebase as storebase
@@ -52,7 +55,7 @@ def _files(store: CertStore, folder: str) -> set[str]:
 
 
 @pytest.mark.parametrize("fails", ["certificate", "index"])
-def test_the_next_writer_removes_orphans(
+def test_the_next_writer_moves_orphans_aside(
     store: CertStore,
     monkeypatch: pytest.MonkeyPatch,
     capsys: pytest.CaptureFixture[str],
@@ -82,9 +85,14 @@ def test_the_next_writer_removes_orphans(
     assert all(name.startswith("0012-r1.") for name in orphans)
     (store.path / "notes.txt").write_text("the user's own file stays")
 
-    # The next writer (another process: a fresh CertStore, as the CLI opens one) cleans up.
+    # The next writer (another process: a fresh CertStore, as the CLI opens one) moves them
+    # aside and says so.
     assert main(["certs", "assign", "PLC_1", "3", "--store", str(store.path)]) == 0
+    err = capsys.readouterr().err
+    assert f"ouc: warning: {store.path}: moved {len(orphans)} file(s)" in err
     assert _files(store, "keys") == keys_before and _files(store, "certs") == certs_before
+    assert _files(store, "leftovers") == orphans
+    assert not list(store.path.rglob("*.tmp"))
     assert (store.path / "notes.txt").exists()
     assert CertStore(store.path).leftovers() == [store.path / "notes.txt"]
 
@@ -131,3 +139,69 @@ def test_export_never_creates_folders(store: CertStore, tmp_path: Path) -> None:
     with pytest.raises(StoreError, match="No such file or directory"):
         store.export(9, target)
     assert not (tmp_path / "no").exists()
+
+
+def test_a_restored_index_never_costs_the_current_key(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The store's own advice for a damaged index is "restore index.json from a backup". The
+    files of a later renewal are then named by no index; the next write must not delete them."""
+    backup = (store.path / "index.json").read_bytes()
+    common = ["--store", str(store.path)]
+    assert main(["certs", "renew", "9", "--new-key", *common]) == 0
+    current_key = (store.path / "keys" / "0009-r2.key").read_bytes()
+    current_cert = (store.path / "certs" / "0009-r2.pem").read_bytes()
+    (store.path / "index.json").write_bytes(backup)
+    capsys.readouterr()
+
+    argv = ["certs", "create", "--template", "tls", "--cn", "PLC_9", "--issuer", "3"]
+    assert main([*argv, "--ip", "192.168.0.9", *common]) == 0
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("ouc: warning: ")
+    assert "moved 2 file(s)" in lines[0] and "0009-r2.key" in lines[0]
+    assert "restored from a backup" in lines[0]
+
+    aside = store.path / "leftovers"
+    assert (aside / "0009-r2.key").read_bytes() == current_key
+    assert (aside / "0009-r2.pem").read_bytes() == current_cert
+    assert stat.S_IMODE(aside.stat().st_mode) == 0o700
+    assert stat.S_IMODE((aside / "0009-r2.key").stat().st_mode) == 0o600
+
+    # The current certificate and key go back under their ID from there.
+    replace = ["certs", "replace", "9", str(aside / "0009-r2.pem"), "--key"]
+    assert main([*replace, str(aside / "0009-r2.key"), *common]) == 0
+    reopened = CertStore(store.path)
+    assert (
+        reopened.private_key(9).public_key()
+        == load_pem_private_key(  # type: ignore[union-attr]
+            current_key, None
+        ).public_key()
+    )
+
+
+def test_a_second_orphan_of_the_same_name_is_kept_beside_the_first(store: CertStore) -> None:
+    for text in ("first", "second"):
+        (store.path / "certs" / "0099-r1.pem").write_text(text)
+        assert CertStore(store.path).assign("PLC_1", [3]) == (9, 3)
+    aside = store.path / "leftovers"
+    assert sorted(p.read_text() for p in aside.iterdir()) == ["first", "second"]
+
+
+def test_only_our_own_temp_files_are_deleted(store: CertStore) -> None:
+    own = store.path / "keys" / ".0012-r1.key.0badc0de.tmp"
+    own.write_text("half a key")
+    user = store.path / "keys" / "notes.tmp"
+    user.write_text("not ours")
+    CertStore(store.path).assign("PLC_1", [3])
+    assert not own.exists() and not user.exists()
+    assert (store.path / "leftovers" / "notes.tmp").read_text() == "not ours"
+
+
+def test_clean_deletes_only_on_request(store: CertStore) -> None:
+    orphan = store.path / "certs" / "0099-r1.pem"
+    orphan.write_text("x")
+    reopened = CertStore(store.path)
+    assert reopened.leftovers() == [orphan]
+    assert reopened.clean() == [orphan]
+    assert not orphan.exists() and not (store.path / "leftovers").exists()
