@@ -72,15 +72,37 @@ def _checked_key(key: object, where: str) -> PrivateKey:
     return key
 
 
-def load_key(data: bytes, *, password: str | bytes | None = None, where: str = "key") -> PrivateKey:
+def load_key(
+    data: bytes,
+    *,
+    password: str | bytes | None = None,
+    where: str = "key",
+    plain_ok: bool = False,
+) -> PrivateKey:
     """Load a PEM or DER private key (PKCS#8 or traditional), decrypting with ``password``.
 
+    Args:
+        plain_ok: an unencrypted key is read although a password is given (the password
+            belongs to another file, e.g. the .p12 a separate key file comes with).
+
     Raises:
-        ConfigError: encrypted without (or with a wrong) password.
+        ConfigError: encrypted without (or with a wrong) password; a password for a key that
+            is not encrypted (unless ``plain_ok``).
         CertError: not a key, neither RSA nor EC, or a curve cryptography does not know.
     """
     with parser_warnings(where):
-        return _load_key(data, password=password, where=where)
+        try:
+            return _load_key(data, password=password, where=where)
+        except _NotEncryptedError:
+            if plain_ok:
+                return _load_key(data, password=None, where=where)
+            raise ConfigError(
+                f"{where}: this key is not encrypted; leave the password out", path=where
+            ) from None
+
+
+class _NotEncryptedError(Exception):
+    """A password was given for a key that is not encrypted."""
 
 
 def _load_key(data: bytes, *, password: str | bytes | None, where: str) -> PrivateKey:
@@ -91,6 +113,10 @@ def _load_key(data: bytes, *, password: str | bytes | None, where: str) -> Priva
         else:
             key = serialization.load_der_private_key(data, secret)
     except TypeError as exc:
+        # cryptography's TypeError says either "not encrypted" (a password was given) or
+        # "password was not given" (the key is encrypted).
+        if secret is not None:
+            raise _NotEncryptedError from exc
         raise ConfigError(f"{where}: the key is encrypted; give its password", path=where) from exc
     except ValueError as exc:
         text = "wrong password or not a private key" if secret else "not a private key"

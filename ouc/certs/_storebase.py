@@ -181,8 +181,11 @@ class StoreBase:
                     f"the key of ID {cert_id} is encrypted; open the store with its password",
                     path=entry.key_file,
                 )
+            # The store password decrypts the keys written encrypted; a store may mix them
+            # with plain keys written before the password was set.
+            secret = self._password if entry.key_encrypted else None
             try:
-                key = load_key(self._read(entry.key_file), password=self._password)
+                key = load_key(self._read(entry.key_file), password=secret, where=entry.key_file)
             except (CertError, ConfigError) as exc:
                 raise StoreError(exc.message, path=entry.key_file) from exc
             self._keys[entry.key_file] = key

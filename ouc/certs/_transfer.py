@@ -54,7 +54,9 @@ def bundle_from(
     bundle = load_bundle(data, suffix=suffix, password=password, where=where)
     if key_path is not None:
         key_file = Path(key_path)
-        key = load_key(_read(key_file), password=password, where=str(key_file))
+        # With a .p12 the password is the .p12's; a plain key file beside it is read as is.
+        plain_ok = suffix.lower() in (".p12", ".pfx")
+        key = load_key(_read(key_file), password=password, where=str(key_file), plain_ok=plain_ok)
         bundle = Bundle(certs=bundle.certs, key=key)
     return bundle
 
