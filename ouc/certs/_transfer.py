@@ -113,6 +113,24 @@ def import_bytes(
     return [main, *reversed(new_ids)]
 
 
+def _outside_store(store: CertStore, path: str | Path) -> Path:
+    """``path`` as the export target, refused when it lies inside the store folder (symlinks
+    resolved): an export there would overwrite the store's own files, e.g. put one ID's
+    certificate or key in another ID's file."""
+    target = Path(path)
+    try:
+        inside = target.resolve().is_relative_to(store.path.resolve())
+    except (OSError, RuntimeError) as exc:  # a symlink loop
+        raise StoreError(f"cannot resolve the export target: {exc}", path=str(target)) from exc
+    if inside:
+        raise StoreError(
+            f"the export target is inside the store folder {store.path}, whose files only ouc "
+            "writes; export to a file outside it",
+            path=str(target),
+        )
+    return target
+
+
 def export_cert(
     store: CertStore,
     cert_id: int,
@@ -129,12 +147,15 @@ def export_cert(
     Raises:
         StoreError: a key was asked for and the store has none.
     """
-    target = Path(path)
+    target = _outside_store(store, path)
     key = store.private_key(cert_id) if with_key else None
     if with_key and key is None:
         raise StoreError(
             "the store has no private key for it to export; leave --key out", path=f"ID {cert_id}"
         )
+    key_file = target.with_suffix(".key")
+    if target.suffix.lower() in (".der", ".cer") and key is not None:
+        _outside_store(store, key_file)
     data, separate = export_bytes(
         store.certificate(cert_id),
         suffix=target.suffix,
@@ -147,7 +168,6 @@ def export_cert(
     write_atomic(target, data, mode=0o600 if holds_key else 0o644)
     written = [target]
     if separate is not None:
-        key_file = target.with_suffix(".key")
         write_atomic(key_file, separate, mode=0o600)
         written.append(key_file)
     return written
@@ -164,6 +184,7 @@ def export_crl(
         StoreError: no such ID; the ID is not a CA (the line names its issuing CA, whose list
             would name it); a CA without a list and without a key to sign one.
     """
+    target = _outside_store(store, path)
     entry = store.entry(ca_id)
     if not store.is_ca(ca_id):
         issuer = entry.issuer_id
@@ -182,6 +203,5 @@ def export_crl(
                 path=f"ID {ca_id}",
             )
         crl = store.issue_crl(ca_id, now=now if now is not None else dt.datetime.now(dt.UTC))
-    target = Path(path)
     write_atomic(target, crl_bytes(crl, pem=target.suffix.lower() == ".pem"))
     return target

@@ -205,3 +205,46 @@ def test_clean_deletes_only_on_request(store: CertStore) -> None:
     assert reopened.leftovers() == [orphan]
     assert reopened.clean() == [orphan]
     assert not orphan.exists() and not (store.path / "leftovers").exists()
+
+
+@pytest.mark.parametrize(
+    ("argv", "inside"),
+    [
+        (["11", "certs/0009-r1.pem"], "certs/0009-r1.pem"),
+        (["9", "keys/0011-r1.der", "--key"], "keys/0011-r1.der"),
+        (["3", "ca3.crl"], "ca3.crl"),
+        (["9", "index.json.pem"], "index.json.pem"),
+        (["9", "LINK/certs/0011-r1.pem"], "LINK/certs/0011-r1.pem"),
+    ],
+)
+def test_export_never_writes_into_the_store(
+    store: CertStore,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    argv: list[str],
+    inside: str,
+) -> None:
+    # Through a symlink too: the target is resolved before the check.
+    (tmp_path / "LINK").symlink_to(store.path)
+    before = {p: p.read_bytes() for p in store.path.rglob("*") if p.is_file()}
+    target = (tmp_path / inside) if inside.startswith("LINK") else store.path / inside
+    cmd = ["certs", "export", argv[0], str(target), *argv[2:], "--store", str(store.path)]
+    assert main(cmd) == 2
+    lines = capsys.readouterr().err.strip().splitlines()
+    assert lines == [
+        f"ouc: error: {target}: the export target is inside the store folder {store.path}, "
+        "whose files only ouc writes; export to a file outside it"
+    ]
+    after = {p: p.read_bytes() for p in store.path.rglob("*") if p.is_file()}
+    assert after == before
+    assert CertStore(store.path).certificate(9).subject.rfc4514_string() == "CN=PLC_1"
+
+
+def test_export_next_to_the_store_is_fine(store: CertStore, tmp_path: Path) -> None:
+    # A sibling whose name starts like the store's is outside it.
+    sibling = tmp_path / "store-export"
+    sibling.mkdir()
+    assert store.export(9, sibling / "x.der", with_key=True) == [
+        sibling / "x.der",
+        sibling / "x.key",
+    ]
