@@ -469,32 +469,80 @@ class CertStore(StoreBase):
         return self._issue_crl(index, ca_id, entries, now)
 
     @writes
-    def add_crl(self, crl: x509.CertificateRevocationList) -> int:
+    def add_crl(self, crl: x509.CertificateRevocationList, *, where: str = "crl") -> int:
         """Store an imported revocation list for the CA that signed it; returns the CA's ID.
 
+        A list older than the stored one would silently take back revocations, so the new list
+        must be newer: a higher CRL number (RFC 5280 5.2.3), or a later thisUpdate when either
+        list has no number. Importing the very list the store holds changes nothing.
+
+        Args:
+            where: the file (or ``<stdin>``) the list came from, for error messages.
+
         Raises:
-            CertError: no CA in the store issued and signed this CRL.
+            CertError: no CA in the store has the CRL's issuer name; the signature does not
+                verify with the key of the CA of that name; the list is not newer.
         """
         index = self._current()
-        for ca_id, ca in self.readable():
-            if ca.subject != crl.issuer or not is_ca(ca):
-                continue
+        named = [(i, ca) for i, ca in self.readable() if ca.subject == crl.issuer and is_ca(ca)]
+        for ca_id, ca in named:
             check = partial(crl.is_signature_valid, ca.public_key())  # type: ignore[arg-type]
-            if not checked_parse(check, "crl", "the revocation list's signature"):
+            if not checked_parse(check, where, "the revocation list's signature"):
                 continue
+            if not self._check_newer(ca_id, crl, where):
+                return ca_id  # the very list the store holds: nothing to do
             entries = tuple(
                 (f"{r.serial_number:X}", r.revocation_date_utc.isoformat()) for r in crl
             )
             # Our bookkeeping number only grows, so file names never collide with older CRLs.
-            number = index.revocations.get(ca_id, Revocations()).crl_number + 1
-            try:
-                own = crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-                number = max(number, own)
-            except x509.ExtensionNotFound:
-                pass
+            number = max(
+                index.revocations.get(ca_id, Revocations()).crl_number + 1,
+                _crl_number(crl) or 0,
+            )
             self._save_crl(index, ca_id, crl, number, entries)
             return ca_id
-        raise CertError(f"no CA in the store issued the CRL of {crl.issuer.rfc4514_string()}")
+        issuer = crl.issuer.rfc4514_string()
+        if named:
+            cas = " or ".join(f"CA {ca_id}'s" for ca_id, _ in named)
+            raise CertError(
+                f"the signature of the revocation list of {issuer} does not verify with {cas} "
+                "key; import the list that CA signed",
+                path=where,
+            )
+        raise CertError(
+            f"no CA in the store is {issuer}, the issuer of this revocation list; import the "
+            "CA certificate first",
+            path=where,
+        )
+
+    def _check_newer(self, ca_id: int, crl: x509.CertificateRevocationList, where: str) -> bool:
+        """Refuse a list that is not newer than the one the store holds for ``ca_id``; False
+        when it is that very list (importing it again changes nothing)."""
+        try:
+            stored = self.crl(ca_id)
+        except CertError:  # a damaged stored list: the imported one replaces it
+            return True
+        if stored is None:
+            return True
+        if stored == crl:
+            return False
+        old, new = _crl_number(stored), _crl_number(crl)
+        if old is not None and new is not None:
+            if new <= old:
+                raise CertError(
+                    f"this revocation list of CA {ca_id} is number {new}, not newer than the "
+                    f"stored number {old}; an older list would take back revocations: import "
+                    "the CA's latest list",
+                    path=where,
+                )
+        elif crl.last_update_utc <= stored.last_update_utc:
+            raise CertError(
+                f"this revocation list of CA {ca_id} is of {crl.last_update_utc:%Y-%m-%d %H:%M}Z, "
+                f"not newer than the stored one of {stored.last_update_utc:%Y-%m-%d %H:%M}Z "
+                "(one of them has no CRL number); import the CA's latest list",
+                path=where,
+            )
+        return True
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -665,3 +713,11 @@ def _check_server_san(cert_id: int, cert: x509.Certificate) -> None:
 
 
 _TEMPLATE_LABELS = frozenset(template.value for template in Template)
+
+
+def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
+    """The list's CRL number extension, None when it has none."""
+    try:
+        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
+    except x509.ExtensionNotFound:
+        return None

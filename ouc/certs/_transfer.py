@@ -100,7 +100,7 @@ def import_bytes(
     """:func:`import_file` for bytes read elsewhere (stdin): ``suffix`` names their format,
     ``where`` names them in errors."""
     if suffix.lower() == ".crl":
-        return [store.add_crl(load_crl(data, where=where))]
+        return [store.add_crl(load_crl(data, where=where), where=where)]
     bundle = bundle_from(data, suffix=suffix, where=where, password=password, key_path=key_path)
     known = {cert: cert_id for cert_id, cert in store.readable()}
     if bundle.cert in known:
