@@ -224,8 +224,11 @@ class CertStore(StoreBase):
     def assign(self, device: str, ids: Iterable[int]) -> tuple[int, ...]:
         """Assign certificates to a named device; returns its assigned IDs.
 
+        A device holds at most 64 certificates/keys, key entries counted too (domain.md §7):
+        an ID whose private key is in the store counts twice.
+
         Raises:
-            StoreError: unknown ID, bad device name, or more than 64 certificates on the device.
+            StoreError: unknown ID, bad device name, or more than 64 entries on the device.
         """
         name = device_name(device)
         index = self._current()
@@ -234,10 +237,12 @@ class CertStore(StoreBase):
             self.entry(cert_id)
             if cert_id not in wanted:
                 wanted.append(cert_id)
-        if len(wanted) > MAX_DEVICE_CERTS:
+        keys = sum(1 for cert_id in wanted if index.entries[cert_id].key_file is not None)
+        if len(wanted) + keys > MAX_DEVICE_CERTS:
             raise StoreError(
-                f"device {name} would hold {len(wanted)} certificates; a device holds at most "
-                f"{MAX_DEVICE_CERTS}",
+                f"device {name} would hold {len(wanted) + keys} entries ({len(wanted)} "
+                f"certificates, {keys} of them with their private key); a device holds at most "
+                f"{MAX_DEVICE_CERTS} certificates/keys, a private key counting as one more",
                 path=name,
             )
         devices = {**index.devices, name: tuple(wanted)}

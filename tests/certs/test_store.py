@@ -343,16 +343,26 @@ def test_delete_drops_device_assignments(store: CertStore) -> None:
     assert store.device_ids("PLC_1") == (2,)
 
 
-def test_assign_at_most_64_per_device(store: CertStore) -> None:
+def test_assign_at_most_64_entries_per_device_keys_count_too(store: CertStore) -> None:
+    """domain.md §7: "A device holds at most 64 certificates/keys (key entries count too)"."""
+    assert MAX_DEVICE_CERTS == 64
     ca = store.create(common_name="many", template=Template.CA, now=NOW)
-    ids = [
+    keyed = [
         store.create(common_name=f"c{i}", template=Template.TLS_CLIENT, now=NOW, issuer_id=ca)
-        for i in range(MAX_DEVICE_CERTS - 1)
+        for i in range(30)
     ]
-    assert len(store.assign("PLC_1", [ca, *ids])) == MAX_DEVICE_CERTS
+    # Certificates without a key in the store (imported alone) count once.
+    keyless = [store.add(store.certificate(i)) for i in (1, 2, keyed[0])]
+    assert not any(store.has_private_key(i) for i in keyless)
+    assert len(store.assign("PLC_1", [ca, *keyed, *keyless[:2]])) == 33  # 31 * 2 + 2 = 64
     assert store.assign("PLC_1", [ca]) == store.device_ids("PLC_1")  # no duplicates
-    with pytest.raises(StoreError, match="at most 64"):
-        store.assign("PLC_1", [1])
+    with pytest.raises(StoreError) as caught:
+        store.assign("PLC_1", [keyless[2]])
+    assert caught.value.message == (
+        "device PLC_1 would hold 65 entries (34 certificates, 31 of them with their private "
+        "key); a device holds at most 64 certificates/keys, a private key counting as one more"
+    )
+    assert len(store.device_ids("PLC_1")) == 33
     with pytest.raises(StoreError, match=r"^ID 999: no certificate with this ID in the store"):
         store.assign("PLC_2", [999])
 
