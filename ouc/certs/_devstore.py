@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import logging
 import re
 from collections.abc import Sequence
 from pathlib import Path
@@ -28,6 +29,16 @@ from ouc.errors import CertError, Status, StoreError
 __all__ = ["DeviceCertStore"]
 
 _UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
+#: The files read from ``trusted/`` (WinCC's ``*.DER``, plus the other certificate suffixes)
+#: and from ``trusted/crl/``; other files there (a README) are not certificates.
+_CERT_SUFFIXES = frozenset({".der", ".cer", ".crt", ".pem"})
+_CRL_SUFFIXES = frozenset({".crl", ".der", ".pem"})
+
+log = logging.getLogger("ouc.certs")
+
+
+class _Unreadable:
+    """The cache's note that a file version did not parse (warned about once)."""
 
 
 class DeviceCertStore:
@@ -55,19 +66,44 @@ class DeviceCertStore:
 
     # -- reading the folders -------------------------------------------------------------------
 
-    def _files(self, folder: Path) -> list[Path]:
+    def _files(self, folder: Path, suffixes: frozenset[str] | None = None) -> list[Path]:
+        """The files in ``folder`` (with one of ``suffixes``, any case, when given)."""
         try:
             return sorted(
-                p for p in folder.iterdir() if p.is_file() and not p.name.endswith(TMP_SUFFIX)
+                p
+                for p in folder.iterdir()
+                if p.is_file()
+                and not p.name.endswith(TMP_SUFFIX)
+                and (suffixes is None or p.suffix.lower() in suffixes)
             )
         except OSError as exc:
             raise StoreError(f"cannot read {folder}: {exc.strerror}", path=str(folder)) from exc
 
+    def _readable(self, folder: Path, kind: str) -> list[object]:
+        """The parsed certificates (``kind`` "cert") or revocation lists ("crl") of ``folder``.
+
+        Only the suffixes certificate and CRL files have are read, so a README or a backup file
+        in the folder is not one. A file that cannot be read or parsed is skipped with one
+        warning naming it (once per file version), so one broken file does not fail every
+        partner: a broken trusted certificate trusts nothing, and a broken revocation list
+        revokes nothing, as a missing one would.
+        """
+        suffixes = _CRL_SUFFIXES if kind == "crl" else _CERT_SUFFIXES
+        found = []
+        for path in self._files(folder, suffixes):
+            parsed = self._parsed(path, kind)
+            if not isinstance(parsed, _Unreadable):
+                found.append(parsed)
+        return found
+
     def _parsed(self, path: Path, kind: str) -> object:
         try:
             stat = path.stat()
-            key = (str(path), stat.st_size, stat.st_mtime_ns)
-            if key not in self._cache:
+        except OSError:  # moved away meanwhile (a user's manual trust)
+            return _Unreadable()
+        key = (str(path), stat.st_size, stat.st_mtime_ns)
+        if key not in self._cache:
+            try:
                 data = path.read_bytes()
                 if kind == "crl":
                     self._cache[key] = load_crl(data, where=str(path))
@@ -75,20 +111,21 @@ class DeviceCertStore:
                     self._cache[key] = x509.load_pem_x509_certificate(data)
                 else:
                     self._cache[key] = x509.load_der_x509_certificate(data)
-            return self._cache[key]
-        except OSError as exc:
-            raise StoreError(f"cannot read {path}: {exc.strerror}", path=str(path)) from exc
-        except ValueError as exc:
-            raise StoreError(f"not a certificate: {exc}", path=str(path)) from exc
+            except (OSError, ValueError, CertError, x509.InvalidVersion) as exc:
+                what = "revocation list" if kind == "crl" else "certificate"
+                why = exc.strerror if isinstance(exc, OSError) else str(exc).split("\n")[0][:160]
+                log.warning("%s: skipped, not a readable %s (%s)", path, what, why)
+                self._cache[key] = _Unreadable()
+        return self._cache[key]
 
     def trusted(self) -> list[x509.Certificate]:
         """The certificates in ``trusted/`` right now."""
-        found = [self._parsed(p, "cert") for p in self._files(self.trusted_dir)]
+        found = self._readable(self.trusted_dir, "cert")
         return [c for c in found if isinstance(c, x509.Certificate)]
 
     def crls(self) -> list[x509.CertificateRevocationList]:
         """The revocation lists in ``trusted/crl/`` right now."""
-        found = [self._parsed(p, "crl") for p in self._files(self.crl_dir)]
+        found = self._readable(self.crl_dir, "crl")
         return [c for c in found if isinstance(c, x509.CertificateRevocationList)]
 
     def untrusted(self) -> list[Path]:

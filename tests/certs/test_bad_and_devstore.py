@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import logging
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from ouc.certs import (
     verify_peer_chain,
 )
 from ouc.device import Role
-from ouc.errors import CertError, Status, StoreError
+from ouc.errors import CertError, Status
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 DAY = dt.timedelta(days=1)
@@ -174,11 +175,34 @@ def test_roots_are_trusted_without_files(tmp_path: Path, factory: BadCertFactory
     assert len(store.untrusted()) == 1
 
 
-def test_damaged_file_in_trusted_is_a_store_error(tmp_path: Path, factory: BadCertFactory) -> None:
+def test_a_stray_or_damaged_file_fails_no_partner(
+    tmp_path: Path, factory: BadCertFactory, caplog: pytest.LogCaptureFixture
+) -> None:
+    """A README in ``trusted/`` is not read; a damaged certificate or revocation list is skipped
+    with one warning naming it (once per file version), and every other partner still works."""
     store = DeviceCertStore(tmp_path / "dcs")
+    (store.trusted_dir / "plant-ca.der").write_bytes(
+        factory.ca_cert.public_bytes(serialization.Encoding.DER)
+    )
+    (store.trusted_dir / "README.txt").write_text("put trusted certificates here")
     (store.trusted_dir / "junk.der").write_bytes(b"junk")
-    with pytest.raises(StoreError, match=r"junk\.der"):
-        store.verify(factory.good().cert, (), NOW)
+    (store.crl_dir / "notes.md").write_text("lists")
+    (store.crl_dir / "broken.crl").write_bytes(b"\x30\x03junk")
+    good = factory.good()
+    with caplog.at_level(logging.WARNING, logger="ouc.certs"):
+        for _ in range(2):
+            assert store.verify(good.cert, (), NOW)[-1] == factory.ca_cert
+    warned = [r.getMessage() for r in caplog.records]
+    assert len(warned) == 2, warned
+    assert warned[0].startswith(f"{store.trusted_dir / 'junk.der'}: skipped, not a readable cert")
+    assert warned[1].startswith(f"{store.crl_dir / 'broken.crl'}: skipped, not a readable revoc")
+    assert not any("README" in w or "notes" in w for w in warned)
+    # A new version of the file is read (and warned about) again.
+    (store.trusted_dir / "junk.der").write_bytes(b"other junk")
+    caplog.clear()
+    with caplog.at_level(logging.WARNING, logger="ouc.certs"):
+        assert len(store.trusted()) == 1
+    assert len(caplog.records) == 1
 
 
 def test_verify_needs_a_time(tmp_path: Path, factory: BadCertFactory) -> None:
