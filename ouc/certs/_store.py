@@ -17,6 +17,7 @@ endpoint picks up renewed certificates on its next connection.
 from __future__ import annotations
 
 import datetime as dt
+import os
 from collections.abc import Iterable, Sequence
 from functools import partial
 from pathlib import Path
@@ -87,7 +88,7 @@ class CertStore(StoreBase):
         """Create a new store with the default CAs 1 (SHA-1, legacy) and 2 (SHA-256).
 
         Args:
-            path: folder to create (may exist if empty).
+            path: folder to create, mode 0700 (may exist if empty; it then keeps its mode).
             now: creation time; the CAs are valid from ``now`` for ten years.
             password: encrypts the private keys.
             default_ca_keys: RSA 2048 keys for CA 1 and CA 2 (tests reuse keys; RSA is slow).
@@ -103,7 +104,13 @@ class CertStore(StoreBase):
                 "this is a file, not a folder; a store is a folder: name a new or empty one",
                 path=str(folder),
             )
-        folder.mkdir(parents=True, exist_ok=True)
+        if not folder.exists():
+            # 0700 whatever the umask: only its owner reads the store (the keys in it are the
+            # owner's anyway), and nobody else may swap its index. An existing (empty) folder
+            # keeps the mode its owner gave it.
+            folder.parent.mkdir(parents=True, exist_ok=True)
+            folder.mkdir(mode=0o700)
+            os.chmod(folder, 0o700)
         write_index(folder, Index())
         store = cls(folder, password=password)
         keys = default_ca_keys or (generate_key("RSA-2048"), generate_key("RSA-2048"))

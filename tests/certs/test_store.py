@@ -197,6 +197,21 @@ def test_key_mode_holds_under_a_permissive_umask(
         os.umask(old)
     for key_file in (store.path / "keys").iterdir():
         assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    # The store folder itself is 0700: under umask 000 a plain mkdir made it 0777, and anybody
+    # could have swapped its index.
+    assert stat.S_IMODE(store.path.stat().st_mode) == 0o700
+    for path in store.path.rglob("*"):
+        assert stat.S_IMODE(path.stat().st_mode) & 0o002 == 0, path
+
+
+def test_an_existing_empty_folder_keeps_its_mode(
+    tmp_path: Path, ca_keys: tuple[PrivateKey, PrivateKey]
+) -> None:
+    folder = tmp_path / "shared"
+    folder.mkdir(mode=0o750)
+    os.chmod(folder, 0o750)
+    CertStore.init(folder, now=NOW, default_ca_keys=ca_keys)
+    assert stat.S_IMODE(folder.stat().st_mode) == 0o750
 
 
 def test_encrypted_keys_need_the_password(
