@@ -149,7 +149,12 @@ def _load_bundle(data: bytes, *, suffix: str, password: str | bytes | None, wher
         try:
             p12 = pkcs12.load_pkcs12(data, _password(password))
         except ValueError as exc:
-            raise ConfigError(f"{where}: not a PKCS#12 file or wrong password", path=where) from exc
+            why = (
+                "or the password is wrong"
+                if password
+                else "or it is encrypted: give its password (--password-env VAR)"
+            )
+            raise ConfigError(f"{where}: not a PKCS#12 file, {why}", path=where) from exc
         except Exception as exc:  # e.g. UnsupportedAlgorithm inside the bag
             raise CertError(
                 f"{where}: the PKCS#12 file cannot be read ({str(exc)[:160]})", path=where

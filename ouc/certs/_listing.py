@@ -41,6 +41,14 @@ _SIG_NAMES = {
     SignatureAlgorithmOID.ECDSA_WITH_SHA256: "sha256ECDSA",
     SignatureAlgorithmOID.ECDSA_WITH_SHA384: "sha384ECDSA",
     SignatureAlgorithmOID.ECDSA_WITH_SHA512: "sha512ECDSA",
+    SignatureAlgorithmOID.RSA_WITH_MD5: "md5RSA",
+    SignatureAlgorithmOID.RSA_WITH_SHA224: "sha224RSA",
+    SignatureAlgorithmOID.ECDSA_WITH_SHA224: "sha224ECDSA",
+    SignatureAlgorithmOID.RSASSA_PSS: "RSASSA-PSS",
+    SignatureAlgorithmOID.DSA_WITH_SHA1: "sha1DSA",
+    SignatureAlgorithmOID.DSA_WITH_SHA256: "sha256DSA",
+    SignatureAlgorithmOID.ED25519: "Ed25519",
+    SignatureAlgorithmOID.ED448: "Ed448",
 }
 
 _KU_FIELDS = (

@@ -169,7 +169,8 @@ class StoreBase:
         """The private key of ``cert_id``, None when the store has none.
 
         Raises:
-            StoreError: the key is encrypted and no (or a wrong) store password was given.
+            StoreError: the key is encrypted and no (or a wrong) store password was given; the
+                key does not belong to the certificate.
         """
         entry = self.entry(cert_id)
         if entry.key_file is None:
@@ -188,6 +189,15 @@ class StoreBase:
                 key = load_key(self._read(entry.key_file), password=secret, where=entry.key_file)
             except (CertError, ConfigError) as exc:
                 raise StoreError(exc.message, path=entry.key_file) from exc
+            # A key file swapped on disk or in the index would sign with the wrong key (renew
+            # re-issued the ID with it; a .p12 export was an internal error).
+            if key.public_key() != self.certificate(cert_id).public_key():
+                raise StoreError(
+                    f"the private key in {entry.key_file} does not belong to the certificate "
+                    f"(their public keys differ); give the ID its own key: 'ouc certs export "
+                    f"{cert_id} C.pem', then 'ouc certs replace {cert_id} C.pem --key KEY'",
+                    path=f"ID {cert_id}",
+                )
             self._keys[entry.key_file] = key
         return key
 
@@ -262,7 +272,12 @@ class StoreBase:
                 f"cannot lock the store for writing: {exc.strerror}", path=str(self._path)
             ) from exc
         try:
-            fcntl.flock(fd, fcntl.LOCK_EX)
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                # Said at once rather than after a delay: this layer keeps no clock.
+                log.warning("waiting for another ouc writing %s", self._path)
+                fcntl.flock(fd, fcntl.LOCK_EX)
             # Always re-read: the (inode, mtime, size) stamp of _current() can miss a commit of
             # the same size within one timestamp tick (coarse file times; inodes get reused).
             self._index, self._stamp = read_index(self._path)

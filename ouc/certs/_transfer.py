@@ -104,8 +104,15 @@ def import_bytes(
     bundle = bundle_from(data, suffix=suffix, where=where, password=password, key_path=key_path)
     known = {cert: cert_id for cert_id, cert in store.readable()}
     if bundle.cert in known:
+        cert_id = known[bundle.cert]
+        hint = ""
+        if bundle.key is not None and not store.has_private_key(cert_id):
+            hint = (
+                f", without the private key this file holds; 'ouc certs replace {cert_id} "
+                f"{'-' if where == '<stdin>' else where}' adds it under the same ID"
+            )
         raise StoreError(
-            f"this certificate is already in the store as ID {known[bundle.cert]}", path=where
+            f"this certificate is already in the store as ID {cert_id}{hint}", path=where
         )
     # CAs first, so the main certificate's issuer is found among them.
     new_ids = [store.add(extra) for extra in reversed(bundle.certs[1:]) if extra not in known]
