@@ -170,8 +170,9 @@ class _SchemaError(Exception):
 #: Store files are ``certs/NAME``, ``keys/NAME`` or ``crls/NAME``: one name, no separator, no
 #: ``..``; anything else could make a hand-edited index point ouc at files outside the store.
 _FILE_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}")
-#: A revocation entry's serial: upper-case hex as the store writes it.
-_SERIAL = re.compile(r"[0-9A-F]{1,40}")
+#: A revocation entry's serial: upper-case hex as the store writes it (``f"{serial:X}"``; an
+#: imported list may carry a negative or an over-long one, which the store keeps as it is).
+_SERIAL = re.compile(r"-?[0-9A-F]+")
 
 
 def _kind(value: object) -> str:

@@ -27,7 +27,7 @@ from ouc.cli._inputs import STDIN, input_name, read_input
 from ouc.device import Device
 from ouc.errors import ConfigError, OucError
 
-__all__ = ["register"]
+__all__ = ["register", "show_store_warnings"]
 
 STORE_PASSWORD_ENV = "OUC_STORE_PASSWORD"
 _Handler = Callable[[argparse.Namespace], int]
@@ -72,14 +72,15 @@ class _WarningLine(logging.Handler):
         print(f"ouc: warning: {record.getMessage()}", file=sys.stderr, flush=True)
 
 
-def _show_store_warnings() -> None:
+def show_store_warnings() -> None:
+    """Show the certificate stores' warnings (logger ``ouc.certs``) as ``ouc: warning:`` lines."""
     logger = logging.getLogger("ouc.certs")
     if not any(isinstance(h, _WarningLine) for h in logger.handlers):
         logger.addHandler(_WarningLine(logging.WARNING))
 
 
 def _open(args: argparse.Namespace) -> CertStore:
-    _show_store_warnings()
+    show_store_warnings()
     return CertStore(_store_folder(args), password=os.environ.get(STORE_PASSWORD_ENV))
 
 

@@ -44,6 +44,7 @@ from ouc.channel import (
     format_table,
 )
 from ouc.cli import _types
+from ouc.cli._certs import show_store_warnings
 from ouc.cli._inputs import STDIN, read_input
 from ouc.cli._parser import OldSpelling
 from ouc.cli._serving import INTERRUPTED
@@ -246,6 +247,7 @@ def _run(args: argparse.Namespace) -> int:
     quiet.setLevel(logging.ERROR)
     root = logging.getLogger("ouc")
     root.addHandler(quiet)
+    show_store_warnings()  # a file the device store skips is said, once
     channel = config.build(
         clock=_clock(args.time),
         on_event=printer.event,

@@ -173,3 +173,16 @@ def test_an_untouched_example_index_and_its_round_trip_still_open(store: CertSto
     assert reopened.ids() == [1, 2, 3, 9, keyless] and not reopened.has_private_key(keyless)
     assert reopened.is_revoked(9) is False and reopened.crl(3) is not None
     assert reopened.id_available(11) is False
+
+
+def test_a_negative_revoked_serial_the_store_wrote_reads_back(store: CertStore) -> None:
+    # f"{serial:X}" of a negative serial (an imported list may hold one) starts with "-".
+    def revoke_negative(doc: Doc) -> None:
+        doc["revocations"]["3"] = {
+            "crl_number": 1,
+            "entries": [["-1A", NOW.isoformat()], ["1" * 60, NOW.isoformat()]],
+            "crl_file": None,
+        }
+
+    _edit(store, revoke_negative)
+    assert CertStore(store.path).ids() == [1, 2, 3, 9, 11]
