@@ -89,7 +89,6 @@ class StoreBase:
         self._stamp: tuple[int, int, int] | None = stamp
         self._parsed: dict[str, x509.Certificate] = {}
         self._keys: dict[str, PrivateKey] = {}
-        self._orphans_moved: list[Path] = []  # to leftovers/ by the last write lock
 
     # -- reading --------------------------------------------------------------------------------
 
@@ -190,8 +189,9 @@ class StoreBase:
             except (CertError, ConfigError) as exc:
                 raise StoreError(exc.message, path=entry.key_file) from exc
             # A key file swapped on disk or in the index would sign with the wrong key (renew
-            # re-issued the ID with it; a .p12 export was an internal error).
-            if key.public_key() != self.certificate(cert_id).public_key():
+            # re-issued the ID with it; a .p12 export was an internal error). A damaged
+            # certificate has no public key to compare: replacing it needs its key.
+            if not self._belongs(cert_id, key):
                 raise StoreError(
                     f"the private key in {entry.key_file} does not belong to the certificate "
                     f"(their public keys differ); give the ID its own key: 'ouc certs export "
@@ -200,6 +200,13 @@ class StoreBase:
                 )
             self._keys[entry.key_file] = key
         return key
+
+    def _belongs(self, cert_id: int, key: PrivateKey) -> bool:
+        try:
+            cert = self.certificate(cert_id)
+        except StoreError:
+            return True
+        return key.public_key() == cert.public_key()
 
     def is_ca(self, cert_id: int) -> bool:
         return is_ca(self.certificate(cert_id))
@@ -282,7 +289,7 @@ class StoreBase:
             # the same size within one timestamp tick (coarse file times; inodes get reused).
             self._index, self._stamp = read_index(self._path)
             if sweep:
-                self._orphans_moved = self._sweep_orphans()
+                self._sweep_orphans()
             yield
         finally:
             os.close(fd)  # releases the lock

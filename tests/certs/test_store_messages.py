@@ -152,3 +152,13 @@ def test_a_writer_says_once_that_it_waits_for_the_lock(example: CertStore) -> No
         os.close(fd)
     assert proc.returncode == 0 and err == ""
     assert "PLC_1" in out
+
+
+def test_a_damaged_certificate_can_still_be_replaced_keeping_its_key(example: CertStore) -> None:
+    # The key check compares with the certificate; a damaged one has nothing to compare, and
+    # replacing it (the fix its message names) must keep working.
+    good = example.certificate(11)
+    (example.path / example.entry(11).cert_file).write_text("-----BEGIN CERTIFICATE-----\n")
+    reopened = CertStore(example.path)
+    assert reopened.replace(11, good) == "kept"
+    assert CertStore(example.path).certificate(11) == good
