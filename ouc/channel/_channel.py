@@ -51,6 +51,7 @@ from ouc.drivers import (
 )
 from ouc.errors import ConfigError, OucConnectionError, OucError, Status, WaitTimeoutError
 from ouc.tls import TLSProfile
+from ouc.transport import SessionInfo
 
 __all__ = ["Channel"]
 
@@ -136,7 +137,8 @@ class Channel:
         default = None if device_store is None else self._store(device_store)
         self._links: dict[str, Link] = {}
         self._endpoints: dict[str, ActiveEndpoint] = {}
-        self._threads: list[threading.Thread] = []
+        self._threads: dict[str, threading.Thread] = {}
+        self._establishing: set[str] = set()  # connections inside a TCP connect + handshake
         for settings in connections:
             if settings.name in self._links:
                 raise ConfigError(f"connection {settings.name!r} is named twice", path="name")
@@ -191,12 +193,16 @@ class Channel:
                 thread = threading.Thread(
                     target=self._work, args=(link,), name=f"ouc-channel-{link.name}", daemon=True
                 )
-                self._threads.append(thread)
+                self._threads[link.name] = thread
                 thread.start()
         return self
 
     def close(self, timeout: float | None = None) -> None:
         """Close every connection in order and stop the workers; safe to call twice.
+
+        A worker inside a TCP connect or TLS handshake is not waited for: the blocking attempt
+        cannot be cut short, it ends by ``connect_timeout`` at the latest and its worker then
+        closes what it opened and stops (a daemon thread, so it never holds the process).
 
         Args:
             timeout: seconds to wait for the workers (default: connect_timeout + 5).
@@ -206,8 +212,11 @@ class Channel:
                 link.shutdown()
                 if not self._started:  # no worker: the link closes here
                     link.poll(time.monotonic())
+                    self._flush(link)
             self._cond.notify_all()
-            threads = list(self._threads)
+            threads = [
+                thread for name, thread in self._threads.items() if name not in self._establishing
+            ]
         deadline = time.monotonic() + (self.connect_timeout + 5.0 if timeout is None else timeout)
         for thread in threads:
             if thread is not threading.current_thread():
@@ -476,6 +485,8 @@ class Channel:
                     endpoint = (
                         self._endpoints.pop(link.name, None) if isinstance(action, Drop) else None
                     )
+                    if isinstance(action, Connect):  # close() need not wait for it
+                        self._establishing.add(link.name)
                 if isinstance(action, Drop):
                     if endpoint is not None:
                         endpoint.close()
@@ -488,10 +499,21 @@ class Channel:
             log.exception("channel worker of %s failed", link.name)
 
     def _establish(self, link: Link, action: Connect) -> None:
+        # Until the establishment is confirmed, the end of the connection is the attempt's
+        # failure (``early``); from then on it is a drop the link re-establishes.
+        early: list[EndpointRecord] = []
+        confirmed = False
+
         def on_record(record: EndpointRecord) -> None:
-            if record.kind in _ENDED:
-                reason = record.reason or record.kind.value
-                self._report_drop(link, action.attempt, record.status, reason)
+            if record.kind not in _ENDED:
+                return
+            with self._cond:
+                if not confirmed:
+                    early.append(record)
+                    self._cond.notify_all()
+                    return
+            reason = record.reason or record.kind.value
+            self._report_drop(link, action.attempt, record.status, reason)
 
         try:
             endpoint = self._open(link, action, on_record)
@@ -505,11 +527,26 @@ class Channel:
                 link.failed(action.attempt, exc.status, exc.message, time.monotonic())
                 self._flush(link)
             return
+        finally:
+            with self._cond:
+                self._establishing.discard(link.name)
         with self._cond:
-            self._endpoints[link.name] = endpoint
-            version = (info.version or "TLS") if info.secure else None
-            link.connected(action.attempt, version, info.peer_cert_der)
-            self._flush(link)
+            refused = self._confirm(link, info, early)
+            if refused is None:
+                confirmed = True
+                self._endpoints[link.name] = endpoint
+                version = (info.version or "TLS") if info.secure else None
+                link.connected(action.attempt, version, info.peer_cert_der)
+                self._flush(link)
+        if refused is not None:
+            endpoint.close()
+            with self._cond:
+                status, reason = refused
+                if early:
+                    reason = f"{reason} {_likely_refusal(action)}"
+                link.failed(action.attempt, status, reason, time.monotonic())
+                self._flush(link)
+            return
         if not endpoint.connected:  # it ended before its records counted
             error = endpoint.last_error
             self._report_drop(
@@ -518,6 +555,34 @@ class Channel:
                 None if error is None else error.status,
                 None if error is None else error.message,
             )
+
+    def _confirm(
+        self, link: Link, info: SessionInfo, early: list[EndpointRecord]
+    ) -> tuple[int | None, str] | None:
+        """Wait (lock held) until a TLS 1.3 establishment has lived ``retry_delay`` seconds;
+        None when it did, else the failure (status, reason).
+
+        Under TLS 1.3 the client's handshake is complete before the PLC has checked the client
+        certificate (RFC 8446 §4.4.4: the client's Finished comes after its Certificate and
+        CertificateVerify, and the server answers a refusal with an alert or a reset after
+        that), so a PLC that refuses the PC's certificate ends the connection right after a
+        handshake that looked complete. Counting that as an establishment would reset the
+        back-off and reconnect at once, flooding the PLC. The confirmation is by time only:
+        a PLC need not send anything (a session ticket, data) after accepting. TLS 1.2 and plain
+        TCP need none: the PLC's Finished (or nothing to check) comes after its checks.
+        """
+        if not (info.secure and info.version == "TLSv1.3"):
+            return None
+        until = time.monotonic() + self.rules.retry_delay
+        while not early and link.wanted:
+            remaining = until - time.monotonic()
+            if remaining <= 0:
+                return None
+            self._cond.wait(remaining)
+        if early:
+            record = early[0]
+            return record.status, record.reason or "the PLC closed the connection"
+        return None, "closed before the establishment was confirmed"
 
     def _open(
         self, link: Link, action: Connect, on_record: Callable[[EndpointRecord], None]
@@ -556,6 +621,21 @@ class Channel:
                 time.monotonic(),
             )
             self._flush(link)
+
+
+def _likely_refusal(action: Connect) -> str:
+    """The likely cause of a TLS 1.3 connection the PLC ended right after the handshake."""
+    identity = action.identity
+    own = None if identity is None else identity.own_id
+    if own is None:
+        return (
+            "right after the TLS 1.3 handshake: the PLC likely requires a client certificate "
+            "(the block's TLSClientCertRef is 0)"
+        )
+    return (
+        "right after the TLS 1.3 handshake: the PLC likely refused the PC's certificate "
+        f"{own} (is the PLC's TLSClientCertRef the CA that issued it?)"
+    )
 
 
 def _settled(flag: bool | None, attempts: int) -> Callable[[ChannelRow], bool]:

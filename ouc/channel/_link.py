@@ -232,11 +232,13 @@ _S = LinkState
 #: (state, step) → the next state and the STATUS it shows (None: keep the status given).
 _NEXT: dict[tuple[LinkState, _Step], tuple[LinkState, int | None]] = {
     (_S.DISCONNECTED, _Step.ATTEMPT): (_S.CONNECTING, Status.CONNECTING),
-    (_S.RETRYING, _Step.ATTEMPT): (_S.CONNECTING, Status.CONNECTING),
+    # 7001 is the initial call, 7002 every re-establishment (domain.md §4).
+    (_S.RETRYING, _Step.ATTEMPT): (_S.CONNECTING, Status.IN_PROGRESS),
     (_S.CONNECTING, _Step.SUCCEED): (_S.CONNECTED, Status.CONNECTED_IDLE),
     (_S.CONNECTING, _Step.FAIL): (_S.RETRYING, None),
     (_S.CONNECTED, _Step.DROP): (_S.RETRYING, None),
     (_S.CONNECTED, _Step.RELEASE): (_S.DISCONNECTING, Status.DISCONNECTING),
+    (_S.CONNECTING, _Step.RELEASE): (_S.DISCONNECTING, Status.DISCONNECTING),
     (_S.RETRYING, _Step.RELEASE): (_S.DISCONNECTING, Status.DISCONNECTING),
     (_S.RETRYING, _Step.RELEASED): (_S.RETRYING, None),
     (_S.RETRYING, _Step.OFF): (_S.DISCONNECTED, Status.NO_JOB),
@@ -388,7 +390,10 @@ class Link:
         self._delay = min(rules.max_retry_delay, max(rules.retry_delay, self._delay * 2))
         self._next_attempt = now + self._delay
         self._step(_Step.FAIL, status or Status.TEMPORARY, reason)
-        self._emit("failed", self.status, f"{reason} (next attempt in {self._delay:g} s)")
+        if self.wanted:
+            self._emit("failed", self.status, f"{reason} (next attempt in {self._delay:g} s)")
+        else:  # closing, or ForceConnectionState 0: no attempt follows
+            self._emit("failed", self.status, reason)
 
     def dropped(self, attempt: int, status: int | None, reason: str, now: float) -> None:
         """The endpoint of ``attempt`` ended by itself; re-establish at once.
@@ -400,6 +405,7 @@ class Link:
         self._dropped = True
         self._next_attempt, self._delay = now, 0.0
         self._step(_Step.DROP, status or Status.PARTNER_CLOSED, reason)
+        self._forget_session()
         self._emit("dropped", self.status, reason)
 
     def released(self, attempt: int) -> None:
@@ -407,6 +413,7 @@ class Link:
         if attempt != self._releasing:
             raise AssertionError(f"{self.name}: released {attempt}, but {self._releasing} closes")
         self._releasing, self._dropped = None, False
+        self._forget_session()
         if self.state is LinkState.DISCONNECTING:
             self._step(_Step.RELEASED, reason="")
             if not self._closing:
@@ -419,6 +426,12 @@ class Link:
                 self._kick = self.values.force  # set to 1 again while closing: connect now
         else:
             self._step(_Step.RELEASED)
+
+    @property
+    def wanted(self) -> bool:
+        """Whether the connection should be up: ForceConnectionState 1, not closing, no
+        restart waiting to be applied."""
+        return self.values.force and not self._closing and self._restart is None
 
     def shutdown(self) -> None:
         """The channel closes: release what is open, then stop."""
@@ -441,6 +454,7 @@ class Link:
             return Wait()  # the runner reports the outcome
         if self._closing:
             self._step(_Step.SHUT)
+            self._emit("closed", Status.NO_JOB, "the channel closed the connection")
             return Stop()
         if self._restart is not None:
             self._apply_restart(*self._restart)
@@ -448,6 +462,8 @@ class Link:
         if not force:
             if self.state is LinkState.RETRYING:
                 self._step(_Step.OFF, reason="")
+                why = f"{tag_name(self.name, FORCE_CONNECTION_STATE)} = 0; no more attempts"
+                self._emit("disconnected", Status.NO_JOB, why)
             return Wait()
         if self.state in (LinkState.DISCONNECTED, LinkState.RETRYING):
             if self._kick or now >= self._next_attempt:
@@ -483,12 +499,12 @@ class Link:
         try:
             action = self._plan(attempt, original)
         except OucError as exc:
-            self._emit("connecting", Status.CONNECTING, f"to {self.shown.target}")
+            self._emit("connecting", self.status, f"to {self.shown.target}")
             self.failed(attempt, exc.status, exc.message, now)
             return Wait(self._next_attempt)
         self._unsecured = action.unsecured
         how = f", without TLS ({action.unsecured})" if action.unsecured else ""
-        self._emit("connecting", Status.CONNECTING, f"to {self.shown.target}{how}")
+        self._emit("connecting", self.status, f"to {self.shown.target}{how}")
         return action
 
     def _plan(self, attempt: int, original: str) -> Connect:
@@ -586,6 +602,11 @@ class Link:
             self.status = status
         if reason is not None:
             self.reason = reason
+
+    def _forget_session(self) -> None:
+        """The connection ended: the row no longer shows its TLS version and PLC certificate
+        (they described a connection that is gone)."""
+        self.shown = replace(self.shown, security="", peer=None)
 
     def _emit(self, kind: str, status: int, text: str) -> None:
         self._events.append(ChannelEvent(self.name, kind, int(status), text))

@@ -251,7 +251,7 @@ class ChannelEvent:
     Attributes:
         connection: the connection's name.
         kind: ``set``, ``connecting``, ``connected``, ``failed``, ``dropped``,
-            ``disconnected``.
+            ``disconnected``, ``restart``, ``closed`` (the channel closed it).
         status: the STATUS that goes with it.
         text: one sentence.
         time: wall-clock seconds (the runner stamps it; the sans-I/O core reads no clock).

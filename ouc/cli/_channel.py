@@ -31,9 +31,11 @@ import os
 import signal
 import sys
 import threading
+import time
 from pathlib import Path
 from typing import Any
 
+from ouc._notation import iso_time
 from ouc.channel import (
     ChannelConfig,
     ChannelEvent,
@@ -267,12 +269,24 @@ def _run(args: argparse.Namespace) -> int:
         printer.text(
             f"ouc channel: {count} connection{'' if count == 1 else 's'} ({names}); control socket "
             f"{control.path}",
-            {"event": "started", "names": channel.names, "control": str(control.path)},
+            {
+                "event": "started",
+                "names": channel.names,
+                "control": str(control.path),
+                "time": iso_time(time.time()),
+            },
         )
         done.wait()
+        printer.text(
+            "ouc channel: stopping (SIGTERM)",
+            {"event": "stopping", "time": iso_time(time.time())},
+        )
     except KeyboardInterrupt:
         status = INTERRUPTED
-        printer.text("ouc channel: stopping (Ctrl-C)", {"event": "stopping"})
+        printer.text(
+            "ouc channel: stopping (Ctrl-C)",
+            {"event": "stopping", "time": iso_time(time.time())},
+        )
     finally:
         control.stop()
         channel.close()

@@ -144,6 +144,7 @@ class Plant:
         *,
         cpu: Device | None = None,
         require_client_cert: bool = False,
+        client_ca: int | None = None,
         answer: bytes | None = None,
         log: RecordLog | None = None,
         seen: list[bytes | None] | None = None,
@@ -153,14 +154,18 @@ class Plant:
 
         ``cert_id`` None makes it plain TCP. It answers each frame with ``answer`` (default:
         an echo); ``seen`` collects the client certificate (DER) of each frame's connection.
+        ``client_ca``: with ``require_client_cert``, the CA the PC's certificate must come from
+        (default CA 3, the CA of HMI_1's certificate).
         """
+        if client_ca is not None:
+            self.store.assign(name, [client_ca])
         block = dataclasses.replace(
             STANDARD_SERVER,
             ConnPara=dataclasses.replace(STANDARD_SERVER.ConnPara, RemoteAddress=PC_IP),
             ActivateSecureConn=cert_id is not None,
             TLSServerReqClientCert=require_client_cert,
             TLSServerCertRef=cert_id or 0,
-            TLSClientCertRef=CA_ID if require_client_cert else 0,
+            TLSClientCertRef=(client_ca or CA_ID) if require_client_cert else 0,
         )
         device = cpu or Device()
         spec = EndpointSpec.from_block(

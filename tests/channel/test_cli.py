@@ -282,10 +282,10 @@ class _Output:
 START_WAIT = 6 * WAIT
 
 
-def _ctrl_c(proc: subprocess.Popen[bytes]) -> tuple[bytes, bytes]:
-    """Ctrl-C, then the rest of the output; a process that does not stop within WAIT is killed
-    (never left running) and the test fails."""
-    proc.send_signal(signal.SIGINT)
+def _ctrl_c(proc: subprocess.Popen[bytes], sig: int = signal.SIGINT) -> tuple[bytes, bytes]:
+    """Ctrl-C (or ``sig``), then the rest of the output; a process that does not stop within
+    WAIT is killed (never left running) and the test fails."""
+    proc.send_signal(sig)
     try:
         return proc.communicate(timeout=WAIT)
     except subprocess.TimeoutExpired:
@@ -320,6 +320,26 @@ def test_run_through_a_subprocess_until_ctrl_c(
     assert proc.returncode == 130, err  # Ctrl-C, as a shell reports it
     assert "stopping (Ctrl-C)" in out.decode()
     assert not (plant.tmp_path / "channel.ouc.sock").exists()
+
+
+def test_sigterm_says_stopping_and_closes_each_connection(plant: Plant) -> None:
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9)
+    config = plant.write_config(plant.tmp_path)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "ouc", "channel", "run", str(config)],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+    )
+    output = _Output(proc)
+    try:
+        output.until("connected", START_WAIT)
+    finally:
+        out, err = _ctrl_c(proc, signal.SIGTERM)
+    assert proc.returncode == 0, err  # a stop that was asked for
+    lines = (output.buffer + out).decode().splitlines()
+    assert lines[0] == "ouc channel: stopping (SIGTERM)", lines
+    assert "PLC1 16#7000 closed - the channel closed the connection" in lines
+    assert not any("next attempt" in line for line in lines)
 
 
 def test_run_json_speaks_the_command_lines_vocabulary(

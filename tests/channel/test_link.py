@@ -54,7 +54,8 @@ def _link(plant: Plant, *, force: bool = True, use_alternative: bool = False, **
 def _connect(link: Link, now: float = 0.0) -> Connect:
     action = link.poll(now)
     assert isinstance(action, Connect), action
-    assert link.state is LinkState.CONNECTING and link.status == Status.CONNECTING
+    assert link.state is LinkState.CONNECTING
+    assert link.status in (Status.CONNECTING, Status.IN_PROGRESS)
     return action
 
 
@@ -203,7 +204,62 @@ def test_shutdown_from_every_state_closes_then_stops(plant: Plant, where: str) -
     assert link.poll(0.0) == Stop()
     assert link.state is LinkState.CLOSED
     assert link.poll(1.0) == Stop()
-    assert "disconnected" not in _kinds(link)
+    kinds = _kinds(link)
+    assert "disconnected" not in kinds
+    assert kinds[-1] == "closed" and kinds.count("closed") == 1  # one line per connection
+
+
+def test_an_attempt_failing_after_the_stop_promises_no_next_attempt(plant: Plant) -> None:
+    link = _link(plant)
+    action = _connect(link)
+    link.take_events()
+    link.shutdown()
+    link.failed(action.attempt, Status.TEMPORARY, "not established within 5 s", 0.0)
+    assert link.poll(0.0) == Stop()
+    lines = [(event.kind, event.text) for event in link.take_events()]
+    assert lines == [
+        ("failed", "not established within 5 s"),
+        ("closed", "the channel closed the connection"),
+    ]
+
+
+def test_re_establishments_show_7002_and_the_first_attempt_7001(plant: Plant) -> None:
+    """domain.md §4: 7001 is the initial call, 7002 "active: trying to connect"."""
+    link = _link(plant)
+    first = _connect(link)
+    assert link.status == Status.CONNECTING
+    link.failed(first.attempt, Status.NETWORK_ERROR, "unreachable", 0.0)
+    _connect(link, 1.0)
+    assert link.status == Status.IN_PROGRESS
+    statuses = [event.status for event in link.take_events() if event.kind == "connecting"]
+    assert statuses == [Status.CONNECTING, Status.IN_PROGRESS]
+
+
+def test_the_row_forgets_the_tls_session_of_a_connection_that_ended(plant: Plant) -> None:
+    link = _link(plant)
+    first = _up(link, plant)
+    assert (link.row().security, link.row().peer) == ("TLSv1.3", "CN=PLC_1")
+    link.dropped(first.attempt, Status.PARTNER_CLOSED, "the partner closed", 1.0)
+    row = link.row()
+    assert (row.security, row.peer, row.peer_valid_to) == ("", None, None)
+    assert link.poll(1.0) == Drop(first.attempt)
+    link.released(first.attempt)
+    second = _up(link, plant, 1.0)
+    link.set("ForceConnectionState", 0, 2.0)
+    assert link.poll(2.0) == Drop(second.attempt)
+    link.released(second.attempt)
+    row = link.row()
+    assert (row.state, row.security, row.peer) == (LinkState.DISCONNECTED, "", None)
+
+
+def test_force_0_while_retrying_says_disconnected(plant: Plant) -> None:
+    link = _link(plant)
+    action = _connect(link)
+    link.failed(action.attempt, Status.NETWORK_ERROR, "unreachable", 0.0)
+    link.take_events()
+    link.set("ForceConnectionState", 0, 0.5)
+    link.poll(0.5)
+    assert _kinds(link) == ["set", "disconnected"]
 
 
 def test_an_outcome_for_another_attempt_is_a_bug(plant: Plant) -> None:

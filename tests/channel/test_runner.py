@@ -1,0 +1,80 @@
+"""The runner against real PLCs on loopback: establishments the PLC refuses after the TLS 1.3
+handshake, and closing the channel while an attempt is under way."""
+
+from __future__ import annotations
+
+import socket
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from ouc.channel import ChannelRow, LinkState
+
+Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
+
+
+def test_a_plc_refusing_the_pc_certificate_is_a_failed_attempt_with_back_off(
+    plant: Plant,
+) -> None:
+    """Under TLS 1.3 the PC's handshake is complete before the PLC checks the PC's certificate
+    (RFC 8446 §4.4.4); a PLC whose TLSClientCertRef is a CA the PC's certificate is not from
+    ends the connection right after it. That is a failed attempt with back-off (never
+    "connected", never an immediate retry), and the line names the likely cause."""
+    plant.import_known_ca()
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9, require_client_cert=True, client_ca=plant.other_ca())
+    channel = plant.channel(retry_delay=0.5, max_retry_delay=1.0)
+
+    def three_failed(row: ChannelRow) -> bool:
+        return row.state is LinkState.RETRYING and row.attempts >= 3
+
+    row = channel.wait_for("PLC1", three_failed, timeout=plant.WAIT)
+    # The back-off after the third failure is 1 s: no fourth attempt can have started yet.
+    assert row.attempts == 3 and row.connections == 0
+    events = [event for event in channel.events() if event.connection == "PLC1"]
+    kinds = [event.kind for event in events]
+    assert "connected" not in kinds and "dropped" not in kinds
+    failed = [event.text for event in events if event.kind == "failed"]
+    assert len(failed) == 3
+    assert all(f"refused the PC's certificate {plant.hmi_id}" in text for text in failed)
+    assert [text.rsplit("(next attempt in ", 1)[1] for text in failed] == ["0.5 s)", "1 s)", "1 s)"]
+    # 7001 is the initial call, 7002 every re-establishment (domain.md §4).
+    connecting = [event.status for event in events if event.kind == "connecting"]
+    assert connecting == [0x7001, 0x7002, 0x7002]
+
+
+def test_a_tls_1_3_establishment_is_connected_once_it_lived_the_retry_delay(
+    plant: Plant,
+) -> None:
+    plant.import_known_ca()
+    plant.start_plc("PLC_1", plant.PLC1_IP, 9, require_client_cert=True)
+    channel = plant.channel(retry_delay=0.2, max_retry_delay=0.4)
+    row = channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    assert (row.attempts, row.connections, row.security) == (1, 1, "TLSv1.3")
+    assert channel.request("PLC1", b"ping", timeout=plant.WAIT) == b"ping"
+
+
+@pytest.fixture
+def silent_plc(plant: Plant) -> Iterator[None]:
+    """PLC1's address answers the TCP connect (the kernel's backlog) and then says nothing."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(4)
+    host, port = listener.getsockname()
+    plant.map.add(plant.PLC1_IP, plant.PORT, host, port)
+    try:
+        yield
+    finally:
+        listener.close()
+
+
+def test_closing_during_a_handshake_with_a_silent_plc_does_not_wait_for_it(
+    plant: Plant, silent_plc: None
+) -> None:
+    channel = plant.channel(connect_timeout=60.0)
+    channel.wait_for("PLC1", LinkState.CONNECTING, timeout=plant.WAIT)
+    started = time.monotonic()
+    channel.close()
+    # The attempt's own bound is 60 s; close() does not wait for it.
+    assert time.monotonic() - started < 30.0
