@@ -36,6 +36,18 @@ def _is_ca(cert: x509.Certificate) -> bool:
         return False
 
 
+def _checked_ca(cert: x509.Certificate, where: str | None) -> x509.Certificate:
+    """``cert`` when it is a CA certificate; refused with 16#80E4 (naming ``where``) if not."""
+    if not _is_ca(cert):
+        raise CertError(
+            f"{_subject(cert)} is not a CA certificate (no BasicConstraints CA:TRUE); "
+            "an end-entity certificate is trusted by moving it to the device store's trusted/",
+            status=Status.TLS_NO_VALID_CA,
+            path=where,
+        )
+    return cert
+
+
 def _load_certificates(data: bytes, where: str) -> list[x509.Certificate]:
     try:
         if b"-----BEGIN" in data:
@@ -81,39 +93,33 @@ class TrustedCAs:
                     f"cannot create {self.folder}: {exc.strerror}", path=str(self.folder)
                 ) from exc
         for item in certificates:
-            cert = self._loaded(item)
-            if cert not in self._memory:
-                self._memory.append(cert)
+            for cert in self._loaded(item):
+                if cert not in self._memory:
+                    self._memory.append(cert)
 
     @staticmethod
-    def _loaded(cert: x509.Certificate | bytes | str | Path) -> x509.Certificate:
-        """The CA certificate ``cert`` names, read from bytes or a file when needed."""
+    def _loaded(cert: x509.Certificate | bytes | str | Path) -> list[x509.Certificate]:
+        """The CA certificates ``cert`` names (every one of a PEM bundle), read from bytes or a
+        file when needed; one that is not a CA refuses them all (16#80E4)."""
         if isinstance(cert, x509.Certificate):
-            loaded = cert
+            return [_checked_ca(cert, None)]
+        if isinstance(cert, bytes):
+            data, where = cert, "certificate"
         else:
-            if isinstance(cert, bytes):
-                data, where = cert, "certificate"
-            else:
-                where = str(cert)
-                try:
-                    data = Path(cert).read_bytes()
-                except OSError as exc:
-                    raise StoreError(f"cannot read: {exc.strerror}", path=where) from exc
-            loaded = _load_certificates(data, where)[0]
-        if not _is_ca(loaded):
-            raise CertError(
-                f"{_subject(loaded)} is not a CA certificate (no BasicConstraints CA:TRUE); "
-                "an end-entity certificate is trusted by moving it to the device store's trusted/",
-                status=Status.TLS_NO_VALID_CA,
-                path=None if isinstance(cert, bytes | x509.Certificate) else str(cert),
-            )
-        return loaded
+            where = str(cert)
+            try:
+                data = Path(cert).read_bytes()
+            except OSError as exc:
+                raise StoreError(f"cannot read: {exc.strerror}", path=where) from exc
+        path = None if isinstance(cert, bytes) else where
+        return [_checked_ca(c, path) for c in _load_certificates(data, where)]
 
     def import_ca(self, cert: x509.Certificate | bytes | str | Path) -> x509.Certificate:
         """Import a CA (a certificate, its PEM/DER bytes or a file); returns the certificate.
 
-        With a folder the CA is written there as DER (so it survives a restart), else kept in
-        memory. Importing a CA twice is harmless.
+        A PEM bundle imports every certificate in it (the first is returned); each must be a
+        CA. With a folder each CA is written there as DER (so it survives a restart), else kept
+        in memory. Importing a CA twice is harmless.
 
         Raises:
             CertError: not a CA certificate (16#80E4); StoreError: unreadable or not a
@@ -121,17 +127,25 @@ class TrustedCAs:
         """
         loaded = self._loaded(cert)
         with self._lock:
-            if self.folder is not None:
-                # Atomic (a unique temporary name, fsync, rename): a handshake never reads half
-                # a file, and two processes importing at once do not collide.
-                target = self.folder / DeviceCertStore.file_name(loaded)
-                write_atomic(target, loaded.public_bytes(serialization.Encoding.DER))
-            elif loaded not in self._memory:
-                self._memory.append(loaded)
-        return loaded
+            for ca in loaded:
+                if self.folder is not None:
+                    # Atomic (a unique temporary name, fsync, rename): a handshake never reads
+                    # half a file, and two processes importing at once do not collide.
+                    target = self.folder / DeviceCertStore.file_name(ca)
+                    write_atomic(target, ca.public_bytes(serialization.Encoding.DER))
+                elif ca not in self._memory:
+                    self._memory.append(ca)
+        return loaded[0]
 
     def certificates(self) -> list[x509.Certificate]:
-        """The imported CAs right now (memory first, then the folder's files by name)."""
+        """The imported CAs right now (memory first, then the folder's files by name).
+
+        Raises:
+            CertError: a file of the folder holds a certificate that is not a CA (16#80E4, the
+                file named): as for ``import_ca``, an end-entity certificate is no trust
+                anchor.
+            StoreError: a file is unreadable or not a certificate.
+        """
         with self._lock:
             found = list(self._memory)
         if self.folder is None:
@@ -149,7 +163,8 @@ class TrustedCAs:
                 data = path.read_bytes()
             except OSError as exc:
                 raise StoreError(f"cannot read: {exc.strerror}", path=str(path)) from exc
-            found += [c for c in _load_certificates(data, str(path)) if c not in found]
+            loaded = [_checked_ca(c, str(path)) for c in _load_certificates(data, str(path))]
+            found += [c for c in loaded if c not in found]
         return found
 
     def __repr__(self) -> str:

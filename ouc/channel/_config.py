@@ -31,7 +31,9 @@ connections.PLC1.force``).
 
 from __future__ import annotations
 
+import ipaddress
 import json
+import socket
 import tomllib
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -50,9 +52,10 @@ from ouc.channel._state import (
     parse_tag,
     tag_name,
 )
+from ouc.channel._trust import client_identity
 from ouc.device import Device
 from ouc.drivers import AddressMap, Clock, system_clock
-from ouc.errors import ConfigError, OucError
+from ouc.errors import CertError, ConfigError, OucError, Status
 from ouc.params import load as load_block
 from ouc.tls import TLSProfile
 
@@ -420,6 +423,57 @@ class ChannelConfig:
         except OucError as exc:
             raise type(exc)(exc.message, status=exc.status, path=f"{where}.{exc.path}") from exc
 
+    def _check_own_certificates(self, project: CertStore | None, clock: Clock) -> None:
+        """Refuse at start a TLSClientCertRef the project store cannot give the PC station.
+
+        An unknown reference (16#80ED) is a configuration mistake no retry can mend, as
+        ``ouc serve`` refuses it at start; a certificate that expired or is not yet valid by
+        the channel's clock stays a failure of each attempt (a renewal mends it).
+        """
+        for connection in self.connections:
+            block = connection.block
+            if not (block.secure and int(getattr(block, "TLSClientCertRef", 0))):
+                continue
+            try:
+                client_identity(block, store=project, device=self.device.name, now=clock())
+            except CertError as exc:
+                if exc.status != Status.TLS_CERT_REF_UNKNOWN:
+                    continue
+                if project is None:
+                    key = "project_store"
+                elif "not assigned" in exc.message:
+                    key = "device"
+                else:
+                    key = f"connections.{connection.name}.block"
+                raise ConfigError(
+                    f"connection {connection.name}: {exc.message}",
+                    status=exc.status,
+                    path=f"{self.path}: {key}",
+                ) from exc
+
+    def _check_access_points(self) -> None:
+        """Refuse at start an AccessPoint whose address is not one of this PC's: binding to it
+        would fail every attempt (16#80C6) for ever."""
+        for name, address in self.access_points.items():
+            where = f"{self.path}: access_points.{name}"
+            try:
+                ipaddress.IPv4Address(address)
+            except ValueError:
+                raise ConfigError(
+                    f"{address!r} is not an IPv4 address: give the address of this PC's network "
+                    f"interface for AccessPoint {name}",
+                    path=where,
+                ) from None
+            with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+                try:
+                    probe.bind((address, 0))
+                except OSError as exc:
+                    raise ConfigError(
+                        f"{address} is not an address of this PC ({exc.strerror}): give the "
+                        f"address of its network interface for AccessPoint {name}",
+                        path=where,
+                    ) from exc
+
     def build(
         self,
         *,
@@ -447,12 +501,20 @@ class ChannelConfig:
             project = CertStore(self.project_store, password=password)
         try:
             trust = TrustedCAs(self.cas, folder=self.ca_dir)
+            trust.certificates()  # a bad file in ca_dir is refused now, not at the first attempt
         except OucError as exc:
             # Name the key as well as the file: the file alone does not say which list it is in.
             folder = None if self.ca_dir is None else str(self.ca_dir)
-            key = "ca_dir" if exc.path is not None and exc.path == folder else "cas"
+            in_folder = (
+                folder is not None
+                and exc.path is not None
+                and (exc.path == folder or Path(exc.path).parent == Path(folder))
+            )
+            key = "ca_dir" if in_folder else "cas"
             message = exc.message if exc.path in (None, folder) else f"{exc.path}: {exc.message}"
             raise type(exc)(message, status=exc.status, path=f"{self.path}: {key}") from exc
+        self._check_own_certificates(project, clock)
+        self._check_access_points()
         return Channel(
             self.connections,
             device_store=self.device_store,

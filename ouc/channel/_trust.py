@@ -158,14 +158,36 @@ class ChannelVerifier:
                 ) from exc
         except CertError as exc:
             pending = self._pending_issuer(leaf, roots)
-            if exc.status != Status.TLS_NO_VALID_CA or pending is None:
+            if exc.status != Status.TLS_NO_VALID_CA:
                 raise
+            if pending is None:
+                hint = self._next_step(leaf, exc.message)
+                if not hint:
+                    raise
+                raise CertError(f"{exc.message}: {hint}", status=exc.status, path=exc.path) from exc
             raise CertError(
                 f"{exc.message}; its CA {_subject(pending)} was imported while the channel "
                 f"runs: {RESTART_HINT}",
                 status=exc.status,
                 path=exc.path,
             ) from exc
+
+    def _next_step(self, leaf: x509.Certificate, message: str) -> str:
+        """What the user does about an unknown PLC certificate ("" when the message says it).
+
+        A self-signed one was written to ``untrusted/``: moving it to ``trusted/`` trusts it
+        from the next attempt on (no restart). One issued by a CA the PC does not know needs
+        that CA imported, which applies after a restart (WinCC note, domain.md §8).
+        """
+        if leaf.issuer == leaf.subject:
+            parked = self.store.untrusted_dir / DeviceCertStore.file_name(leaf)
+            return f"written to {parked}; move it to trusted/ to trust it"
+        if message.startswith("no trusted CA for"):
+            return (
+                f"import the certificate of {leaf.issuer.rfc4514_string()} (cas or ca_dir), "
+                "then 'ouc channel restart'"
+            )
+        return ""
 
     def _pending_issuer(
         self, leaf: x509.Certificate, roots: Sequence[x509.Certificate]
@@ -208,16 +230,25 @@ def client_identity(
     key = None
     if own_ref:
         field = "TLSClientCertRef"
-        if store is None or own_ref not in store or own_ref not in store.device_ids(device):
-            where = (
-                "given: no project store is configured"
-                if store is None
-                else "in the project store"
-                if own_ref not in store
-                else f"assigned to the PC station {device}"
-            )
+        if store is None:
             raise CertError(
-                f"client certificate ID {own_ref} is not {where}",
+                f"client certificate ID {own_ref} cannot be found: no project store is "
+                "configured (set project_store to the folder of the project certificate "
+                "store, the one 'ouc certs' manages)",
+                status=Status.TLS_CERT_REF_UNKNOWN,
+                path=field,
+            )
+        if own_ref not in store:
+            raise CertError(
+                f"client certificate ID {own_ref} is not in the project store {store.path} "
+                f"(see 'ouc certs list --store {store.path}')",
+                status=Status.TLS_CERT_REF_UNKNOWN,
+                path=field,
+            )
+        if own_ref not in store.device_ids(device):
+            raise CertError(
+                f"client certificate ID {own_ref} is not assigned to the PC station {device}: "
+                f"assign it with 'ouc certs assign {device} {own_ref} --store {store.path}'",
                 status=Status.TLS_CERT_REF_UNKNOWN,
                 path=field,
             )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from pathlib import Path
 from typing import Any
@@ -10,7 +11,7 @@ import pytest
 
 from ouc.channel import AlternativeAddress, ChannelConfig, LinkState
 from ouc.channel._settings import check_channel_block, with_remote, without_tls
-from ouc.errors import ConfigError, OucError
+from ouc.errors import ConfigError, OucError, Status
 from ouc.params import (
     ISO_ON_TCP_EXAMPLE,
     QDN_SEC_EXAMPLE,
@@ -160,3 +161,83 @@ def test_a_cas_entry_that_is_no_ca_certificate_names_cas_and_the_file(
         err = capsys.readouterr().err
         assert err.count("\n") == 1 and f"{path}: cas: {tmp_path / entry}: " in err, err
         assert "ParseError" not in err and "asn1" not in err, err
+
+
+def test_an_end_entity_certificate_in_ca_dir_is_refused_at_start(
+    plant: Plant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from cryptography.hazmat.primitives.serialization import Encoding
+
+    from ouc.cli import main
+
+    (tmp_path / "b.json").write_text(dump_json(plant.block()))
+    (tmp_path / "cas").mkdir()
+    leaf = tmp_path / "cas" / "leaf.der"
+    leaf.write_bytes(plant.cert(9).public_bytes(Encoding.DER))
+    path = tmp_path / "c.json"
+    connections = {"A": {"block": "b.json", **START}}
+    path.write_text(json.dumps({"ca_dir": "cas", "connections": connections}))
+    with pytest.raises(OucError, match="not a CA") as info:
+        ChannelConfig.load(path).build()
+    assert info.value.path == f"{path}: ca_dir"
+    assert main(["channel", "run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: ca_dir: {leaf}: " in err and "16#80E4" in err, err
+
+
+def _run_config(tmp_path: Path, doc: dict[str, Any]) -> Path:
+    path = tmp_path / "c.json"
+    path.write_text(json.dumps({"connections": {"A": {"block": "b.json", **START}}, **doc}))
+    return path
+
+
+@pytest.mark.parametrize("mistake", ["no project_store", "unknown device", "unknown ID"])
+def test_an_own_certificate_no_retry_can_find_is_refused_at_start(
+    plant: Plant, tmp_path: Path, capsys: pytest.CaptureFixture[str], mistake: str
+) -> None:
+    """A TLSClientCertRef the project store cannot give the PC station is refused by
+    ``ouc channel run`` at start (one line, exit 2, what to do), as ``ouc serve`` refuses it,
+    instead of failing every attempt with 16#80ED for ever."""
+    from ouc.cli import main
+    from ouc.params import dump_json
+
+    block = plant.block()
+    store = str(plant.store.path)
+    doc: dict[str, Any] = {"device": "HMI_1", "project_store": store}
+    if mistake == "no project_store":
+        del doc["project_store"]
+        key, hint = "project_store", "set project_store"
+    elif mistake == "unknown device":
+        doc["device"] = "NOPE"
+        key, hint = "device", f"ouc certs assign NOPE {plant.hmi_id} --store {store}"
+    else:
+        block = dataclasses.replace(block, TLSClientCertRef=99)
+        key, hint = "connections.A.block", f"ouc certs list --store {store}"
+    (tmp_path / "b.json").write_text(dump_json(block))
+    path = _run_config(tmp_path, doc)
+    with pytest.raises(ConfigError) as info:
+        ChannelConfig.load(path).build()
+    assert info.value.path == f"{path}: {key}" and info.value.status == Status.TLS_CERT_REF_UNKNOWN
+    assert main(["channel", "run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and hint in err and "16#80ED" in err, err
+
+
+def test_an_access_point_that_is_no_local_address_is_refused_at_start(
+    plant: Plant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ouc.cli import main
+    from ouc.params import dump_json
+
+    (tmp_path / "b.json").write_text(dump_json(plant.block(own_cert=False)))
+    # 203.0.113.7 (TEST-NET-3) is never this host's: binding to it fails, nothing is sent.
+    for address, text in (("203.0.113.7", "not an address of this PC"), ("x", "not an IPv4")):
+        path = _run_config(tmp_path, {"access_points": {"S7ONLINE": address}})
+        with pytest.raises(ConfigError, match=text) as info:
+            ChannelConfig.load(path).build()
+        assert info.value.path == f"{path}: access_points.S7ONLINE"
+        assert main(["channel", "run", str(path)]) == 2
+        err = capsys.readouterr().err
+        assert err.count("\n") == 1 and "AccessPoint S7ONLINE" in err, err
+    path = _run_config(tmp_path, {"access_points": {"S7ONLINE": "127.0.0.5"}})
+    assert ChannelConfig.load(path).build().names == ["A"]

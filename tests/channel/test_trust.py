@@ -53,14 +53,23 @@ def test_unknown_self_signed_is_parked_once_then_manual_trust_pins_it(
     store: DeviceCertStore = plant.device_store
     (parked,) = store.untrusted()
     assert parked.read_bytes() == leaf.public_bytes(Encoding.DER)
+    # The line says where the certificate is and what to do with it.
+    assert info.value.message == (
+        f"unknown self-signed certificate CN=PLC_1: written to {parked}; move it to trusted/ "
+        "to trust it"
+    )
     store.trust(parked.name)
     assert _verify(verifier, leaf, plant.clock()) == [leaf]
 
 
 def test_ca_issued_leaf_in_trusted_needs_its_ca(plant: Plant, verifier: ChannelVerifier) -> None:
     leaf = plant.cert(plant.plc_cert("PLC_2", plant.PLC2_IP, "unknown-ca"))
-    with pytest.raises(CertError):
+    with pytest.raises(CertError) as info:
         _verify(verifier, leaf, plant.clock())
+    assert info.value.message == (
+        "no trusted CA for CN=PLC_2 (issuer CN=Other CA): import the certificate of "
+        "CN=Other CA (cas or ca_dir), then 'ouc channel restart'"
+    )
     store: DeviceCertStore = plant.device_store
     store.trust(store.untrusted()[0].name)
     with pytest.raises(CertError) as info:
@@ -112,6 +121,43 @@ def test_trusted_cas_refuse_end_entity_certificates(plant: Plant, tmp_path: Path
     assert info.value.status == Status.TLS_NO_VALID_CA
     with pytest.raises(StoreError):
         TrustedCAs().import_ca(tmp_path / "missing.der")
+
+
+def test_a_pem_bundle_imports_every_ca_and_refuses_one_that_is_no_ca(
+    plant: Plant, tmp_path: Path
+) -> None:
+    first, second = plant.cert(plant.CA_ID), plant.cert(plant.other_ca())
+    bundle = tmp_path / "bundle.pem"
+    bundle.write_bytes(first.public_bytes(Encoding.PEM) + second.public_bytes(Encoding.PEM))
+    assert TrustedCAs([bundle]).certificates() == [first, second]
+    trust = TrustedCAs()
+    assert trust.import_ca(bundle) == first
+    assert trust.certificates() == [first, second]
+    folder = TrustedCAs(folder=tmp_path / "cas")
+    folder.import_ca(bundle)
+    assert sorted(c.subject.rfc4514_string() for c in folder.certificates()) == [
+        "CN=CA 3",
+        "CN=Other CA",
+    ]
+    mixed = tmp_path / "mixed.pem"
+    mixed.write_bytes(first.public_bytes(Encoding.PEM) + plant.cert(9).public_bytes(Encoding.PEM))
+    with pytest.raises(CertError, match="CN=PLC_1 is not a CA") as info:
+        TrustedCAs([mixed])
+    assert info.value.path == str(mixed)
+
+
+def test_an_end_entity_certificate_in_the_ca_folder_is_no_trust_anchor(
+    plant: Plant, tmp_path: Path
+) -> None:
+    """``ca_dir`` gets the check ``cas`` has: an end-entity certificate there is refused
+    (16#80E4, the file named) instead of becoming a trust anchor."""
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    (folder / "plc1.der").write_bytes(plant.cert(9).public_bytes(Encoding.DER))
+    with pytest.raises(CertError, match="not a CA") as info:
+        TrustedCAs(folder=folder).certificates()
+    assert info.value.status == Status.TLS_NO_VALID_CA
+    assert info.value.path == str(folder / "plc1.der")
 
 
 def test_client_identity(plant: Plant) -> None:
