@@ -6,8 +6,9 @@ state, the timer) and does only what the links ask: it opens a fresh
 :class:`~ouc.channel._link.Connect`, closes it for a :class:`~ouc.channel._link.Drop`, sleeps
 until a :class:`~ouc.channel._link.Wait` runs out or an event arrives, and reports the outcome
 back to the link. One worker thread per connection (so a slow or unreachable PLC never delays
-another) and the driver's watcher thread per live connection, which reports a drop; one lock
-and condition for the whole channel, held only while a link decides.
+another) and the driver's watcher thread per live connection, which reports a drop and reads
+what the PLC sends as it arrives; one lock and condition for the whole channel, held only while
+a link decides.
 
 Everything that is a rule lives in the link and is tested without sockets or threads
 (``tests/channel/test_link.py``); the tests of this module are about the runner.
@@ -27,7 +28,7 @@ from typing import overload
 
 from ouc.certs import CertStore, DeviceCertStore
 from ouc.channel._cas import TrustedCAs
-from ouc.channel._link import Connect, Drop, Link, LinkRules, Stop, Wait
+from ouc.channel._link import Connect, Drop, Link, LinkRules, Stop, Wait, likely_refusal
 from ouc.channel._settings import ChannelConnection
 from ouc.channel._state import (
     ALTERNATIVE_ADDRESS,
@@ -39,6 +40,7 @@ from ouc.channel._state import (
     parse_tag,
 )
 from ouc.channel._trust import CertSnapshot
+from ouc.conn import FrameReceived, ReceiveFailed
 from ouc.device import Device
 from ouc.drivers import (
     ActiveEndpoint,
@@ -59,6 +61,7 @@ log = logging.getLogger("ouc.channel")
 
 _HISTORY = 1000  # channel events kept for events()
 _ENDED = (RecordKind.CLOSED, RecordKind.FAILED)
+_KEPT_FRAMES = 256  # frames kept for receive() (all are counted and logged)
 
 
 class Channel:
@@ -139,6 +142,8 @@ class Channel:
         self._endpoints: dict[str, ActiveEndpoint] = {}
         self._threads: dict[str, threading.Thread] = {}
         self._establishing: set[str] = set()  # connections inside a TCP connect + handshake
+        # The frames received and not yet taken by receive(); the oldest go when nobody takes.
+        self._inboxes: dict[str, deque[bytes]] = {}
         for settings in connections:
             if settings.name in self._links:
                 raise ConfigError(f"connection {settings.name!r} is named twice", path="name")
@@ -153,6 +158,7 @@ class Channel:
                     path=f"{settings.name}.device_store",
                 )
             self._links[settings.name] = Link(settings, store, self.rules)
+            self._inboxes[settings.name] = deque(maxlen=_KEPT_FRAMES)
         if not self._links:
             raise ConfigError("a channel needs at least one connection", path="connections")
 
@@ -421,14 +427,35 @@ class Channel:
         self._endpoint(name).send(data, length, timeout=timeout)
 
     def receive(self, name: str, *, timeout: float | None = None) -> bytes:
-        """TRCV_C on connection ``name``: the next frame (see :meth:`ActiveEndpoint.receive`)."""
-        return self._endpoint(name).receive(timeout)
+        """TRCV_C on connection ``name``: the oldest frame received and not yet taken.
+
+        The channel reads every frame as it arrives (and logs a ``received`` line); it keeps
+        the last 256 for this call.
+
+        Raises:
+            WaitTimeoutError: none arrived within ``timeout`` seconds (None: wait for ever).
+            OucConnectionError: the connection is not up and nothing is kept.
+        """
+        deadline = None if timeout is None else time.monotonic() + timeout
+        with self._cond:
+            inbox = self._inboxes[self._link(name).name]
+            while True:
+                if inbox:
+                    return inbox.popleft()
+                self._endpoint(name)  # raises when the connection is not up
+                remaining = None if deadline is None else deadline - time.monotonic()
+                if remaining is not None and remaining <= 0:
+                    raise WaitTimeoutError(f"no frame received on {name} within {timeout:g} s")
+                self._cond.wait(remaining)
 
     def request(self, name: str, data: bytes, *, timeout: float = 5.0) -> bytes:
-        """Send ``data`` and return the next frame received (a PLC that answers)."""
+        """Send ``data`` and return the next frame received after it (a PLC that answers);
+        frames that arrived before are discarded (they were logged)."""
         endpoint = self._endpoint(name)
+        with self._cond:
+            self._inboxes[name].clear()
         endpoint.send(data, timeout=timeout)
-        return endpoint.receive(timeout)
+        return self.receive(name, timeout=timeout)
 
     def _endpoint(self, name: str) -> ActiveEndpoint:
         with self._cond:
@@ -538,12 +565,16 @@ class Channel:
                 version = (info.version or "TLS") if info.secure else None
                 link.connected(action.attempt, version, info.peer_cert_der)
                 self._flush(link)
+                self._inboxes[link.name].clear()
+        if refused is None:
+            # Outside the channel's lock: the endpoint calls back with its own lock held.
+            endpoint.deliver(lambda event: self._received(link, endpoint, event))
         if refused is not None:
             endpoint.close()
             with self._cond:
                 status, reason = refused
                 if early:
-                    reason = f"{reason} {_likely_refusal(action)}"
+                    reason = f"{reason} {likely_refusal(action)}"
                 link.failed(action.attempt, status, reason, time.monotonic())
                 self._flush(link)
             return
@@ -610,6 +641,24 @@ class Channel:
             on_event=on_record,
         )
 
+    def _received(
+        self, link: Link, endpoint: ActiveEndpoint, event: FrameReceived | ReceiveFailed
+    ) -> None:
+        """A frame the PLC sent (or a failed receive, 16#8088): counted, logged, kept.
+
+        The endpoint's watcher reads what arrives as it arrives (``deliver``: TRCV_C with EN_R
+        = 1 in every cycle), so a PLC sending by itself never fills the socket.
+        """
+        with self._cond:
+            if self._endpoints.get(link.name) is not endpoint:
+                return  # an endpoint being closed
+            if isinstance(event, FrameReceived):
+                self._inboxes[link.name].append(event.data)
+                link.received(len(event.data))
+            else:
+                link.received(0, status=event.status, failure=event.reason)
+            self._flush(link)
+
     def _report_drop(
         self, link: Link, attempt: int, status: int | None, reason: str | None
     ) -> None:
@@ -621,21 +670,6 @@ class Channel:
                 time.monotonic(),
             )
             self._flush(link)
-
-
-def _likely_refusal(action: Connect) -> str:
-    """The likely cause of a TLS 1.3 connection the PLC ended right after the handshake."""
-    identity = action.identity
-    own = None if identity is None else identity.own_id
-    if own is None:
-        return (
-            "right after the TLS 1.3 handshake: the PLC likely requires a client certificate "
-            "(the block's TLSClientCertRef is 0)"
-        )
-    return (
-        "right after the TLS 1.3 handshake: the PLC likely refused the PC's certificate "
-        f"{own} (is the PLC's TLSClientCertRef the CA that issued it?)"
-    )
 
 
 def _settled(flag: bool | None, attempts: int) -> Callable[[ChannelRow], bool]:

@@ -43,6 +43,7 @@ from typing import Any
 from ouc.certs import CertStore
 from ouc.channel._cas import TrustedCAs
 from ouc.channel._channel import Channel
+from ouc.channel._link import check_access_point
 from ouc.channel._settings import ChannelConnection, check_channel_block, with_remote
 from ouc.channel._state import (
     ALTERNATIVE_ADDRESS,
@@ -452,8 +453,22 @@ class ChannelConfig:
                 ) from exc
 
     def _check_access_points(self) -> None:
-        """Refuse at start an AccessPoint whose address is not one of this PC's: binding to it
-        would fail every attempt (16#80C6) for ever."""
+        """Refuse at start an AccessPoint whose address is not one of this PC's (binding to it
+        would fail every attempt, 16#80C6, for ever), and a start value of AlternativeAddress
+        naming an AccessPoint that ``access_points`` does not list."""
+        for connection in self.connections:
+            alternative = connection.alternative
+            if alternative is None:
+                continue
+            try:
+                check_access_point(alternative, self.access_points)
+            except ConfigError as exc:
+                tag = tag_name(connection.name, ALTERNATIVE_ADDRESS)
+                raise ConfigError(
+                    f"the start value of {tag}: {exc.message}",
+                    status=exc.status,
+                    path=f"{self.path}: tags.{tag}",
+                ) from exc
         for name, address in self.access_points.items():
             where = f"{self.path}: access_points.{name}"
             try:

@@ -78,6 +78,7 @@ __all__ = [
     "Wait",
     "check_access_point",
     "firmware_rule",
+    "likely_refusal",
 ]
 
 CertClock = Callable[[], dt.datetime]
@@ -212,6 +213,21 @@ def firmware_rule(original: str, alternative: str, rules: LinkRules) -> str:
     return f"allow_unsecured: {why}"
 
 
+def likely_refusal(action: Connect) -> str:
+    """The likely cause of a TLS 1.3 connection the PLC ended right after the handshake."""
+    identity = action.identity
+    own = None if identity is None else identity.own_id
+    if own is None:
+        return (
+            "right after the TLS 1.3 handshake: the PLC likely requires a client certificate "
+            "(the block's TLSClientCertRef is 0)"
+        )
+    return (
+        "right after the TLS 1.3 handshake: the PLC likely refused the PC's certificate "
+        f"{own} (is the PLC's TLSClientCertRef the CA that issued it?)"
+    )
+
+
 # ---------------------------------------------------------------------------------- the table
 
 
@@ -297,6 +313,8 @@ class Link:
         self.reason = ""
         self.attempts = 0
         self.connections = 0
+        self.frames_received = 0  # by the connection that is up (or was last)
+        self.bytes_received = 0
         self.shown = _Shown()
         self._open: int | None = None  # the attempt whose endpoint the runner holds
         self._releasing: int | None = None  # the attempt whose endpoint the runner closes
@@ -378,10 +396,26 @@ class Link:
         security = f"without TLS ({unsecured})" if unsecured else version or "plain TCP"
         self._open, self._delay = attempt, 0.0
         self.connections += 1
+        self.frames_received = self.bytes_received = 0
         self.shown = replace(self.shown, security=security, peer=peer)
         self._step(_Step.SUCCEED, reason="")
         who = "" if peer is None else f", peer {peer.subject.rfc4514_string()}"
         self._emit("connected", self.status, f"to {self.shown.target}, {security}{who}")
+
+    def received(self, size: int, *, status: int = Status.DONE, failure: str = "") -> None:
+        """The PLC's data arrived: a frame of ``size`` bytes (TRCV_C DONE, 16#0000), or a
+        failed receive (``failure``, e.g. 16#8088 a message larger than the receive area)."""
+        if failure:
+            self._emit("received", status, failure)
+            return
+        self.frames_received += 1
+        self.bytes_received += size
+        self._emit(
+            "received",
+            Status.DONE,
+            f"{size} bytes (frame {self.frames_received}, {self.bytes_received} bytes on this "
+            "connection)",
+        )
 
     def failed(self, attempt: int, status: int | None, reason: str, now: float) -> None:
         """Attempt ``attempt`` failed: retry after the back-off (doubling up to the maximum)."""

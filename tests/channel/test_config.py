@@ -241,3 +241,28 @@ def test_an_access_point_that_is_no_local_address_is_refused_at_start(
         assert err.count("\n") == 1 and "AccessPoint S7ONLINE" in err, err
     path = _run_config(tmp_path, {"access_points": {"S7ONLINE": "127.0.0.5"}})
     assert ChannelConfig.load(path).build().names == ["A"]
+
+
+def test_an_alternative_address_start_value_naming_no_access_point_names_file_and_tag(
+    plant: Plant, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from ouc.cli import main
+    from ouc.params import dump_json
+
+    (tmp_path / "b.json").write_text(dump_json(plant.block(own_cert=False)))
+    path = tmp_path / "c.json"
+    table = {**START, "alternative_address": "AccessPoint=S7ONLINE; IPAddress=192.168.0.3;"}
+    path.write_text(
+        json.dumps(
+            {
+                "access_points": {"X": "127.0.0.5"},
+                "connections": {"A": {"block": "b.json", **table}},
+            }
+        )
+    )
+    with pytest.raises(ConfigError, match="not one of this PC's access points") as info:
+        ChannelConfig.load(path).build()
+    assert info.value.path == f"{path}: tags.@A@AlternativeAddress"
+    assert main(["channel", "run", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and f"{path}: tags.@A@AlternativeAddress" in err, err

@@ -4,6 +4,7 @@ handshake, and closing the channel while an attempt is under way."""
 from __future__ import annotations
 
 import socket
+import threading
 import time
 from collections.abc import Iterator
 from typing import Any
@@ -11,6 +12,7 @@ from typing import Any
 import pytest
 
 from ouc.channel import ChannelRow, LinkState
+from ouc.errors import WaitTimeoutError
 
 Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
 
@@ -78,3 +80,62 @@ def test_closing_during_a_handshake_with_a_silent_plc_does_not_wait_for_it(
     channel.close()
     # The attempt's own bound is 60 s; close() does not wait for it.
     assert time.monotonic() - started < 30.0
+
+
+@pytest.fixture
+def talking_plc(plant: Plant) -> Iterator[tuple[threading.Thread, list[int]]]:
+    """A plain-TCP PLC at PLC1's address that, once the PC connects, sends it 4 MiB unasked
+    (more than the sockets' buffers hold) and then 5 bytes more; ``sent`` gets the total once
+    every byte went out (a PC that reads nothing leaves the PLC's sendall stuck)."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+    listener.settimeout(plant.WAIT)
+    host, port = listener.getsockname()
+    plant.map.add(plant.PLC1_IP, plant.PORT, host, port)
+    sent: list[int] = []
+
+    def talk() -> None:
+        conn, _ = listener.accept()
+        with conn:
+            conn.settimeout(plant.WAIT)
+            payload = b"\x5a" * (4 << 20)
+            conn.sendall(payload)
+            conn.sendall(b"tail!")
+            sent.append(len(payload) + 5)
+            conn.recv(1)  # until the PC closes
+
+    thread = threading.Thread(target=talk, name="talking-plc", daemon=True)
+    thread.start()
+    try:
+        yield thread, sent
+    finally:
+        listener.close()
+
+
+def test_what_the_plc_sends_unasked_is_read_counted_and_logged(
+    plant: Plant, talking_plc: tuple[threading.Thread, list[int]]
+) -> None:
+    _, sent = talking_plc
+    channel = plant.channel(plant.connection(block=plant.block(secure=False)))
+    channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
+    expected = (4 << 20) + 5
+
+    def all_counted(row: ChannelRow) -> bool:
+        received = [e for e in channel.events() if e.kind == "received"]
+        return bool(received) and received[-1].text.endswith(
+            f"{expected} bytes on this connection)"
+        )
+
+    channel.wait_for("PLC1", all_counted, timeout=plant.WAIT * 3)
+    assert sent == [expected]  # the PLC's sendall finished: the PC drained the socket
+    received = [e for e in channel.events() if e.kind == "received"]
+    assert all(e.status == 0 for e in received)
+    # The last frames are kept for receive(): the oldest kept one is taken first.
+    frames = []
+    while True:
+        try:
+            frames.append(channel.receive("PLC1", timeout=0.0))
+        except WaitTimeoutError:
+            break
+    assert frames and b"".join(frames).endswith(b"\x5a" * 16 + b"tail!")
