@@ -354,7 +354,11 @@ class CertStore(StoreBase):
         entry = self.entry(cert_id)
         self._check_pair(cert, key)
         self._check_use(cert_id, cert, change_use)
-        _check_server_san(cert_id, cert)
+        try:
+            old_cert: x509.Certificate | None = self.certificate(cert_id)
+        except StoreError:
+            old_cert = None  # damaged: nothing to compare with
+        _check_server_san(cert_id, cert, old_cert)
         keep = False
         if key is None and entry.key_file is not None:
             old_key = self.private_key(cert_id)
@@ -699,19 +703,33 @@ class CertStore(StoreBase):
         return export_crl(self, ca_id, path, now=now)
 
 
-def _check_server_san(cert_id: int, cert: x509.Certificate) -> None:
+def _sans(cert: x509.Certificate) -> x509.SubjectAlternativeName:
+    try:
+        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+    except x509.ExtensionNotFound:
+        return x509.SubjectAlternativeName([])
+
+
+def _check_server_san(
+    cert_id: int, cert: x509.Certificate, old: x509.Certificate | None = None
+) -> None:
     """The rule :meth:`CertStore.create` applies through the template, for a certificate from a
     file: "for a TLS server the IP SAN is mandatory" (domain.md §7). A file has no template, so
-    the template its extensions make it (:func:`used_as`, the "used as" column: serverAuth, or
-    no ExtendedKeyUsage at all) says whether it is a TLS server certificate (inference). One
-    that names an application URI is left alone: OPC UA identifies by URI, not address."""
+    the template its extensions make it (:func:`used_as`, the "used as" column) says whether it
+    is a TLS server certificate (inference): one whose ExtendedKeyUsage names serverAuth, or one
+    with none at all that replaces a certificate with an IP SAN (what the ID stood for). A
+    certificate without ExtendedKeyUsage in place of one without an IP SAN is left alone, as
+    at import: many third-party client certificates have none. One that names an application
+    URI is left alone too: OPC UA identifies by URI, not address."""
     label = used_as(cert)
     if label not in _TEMPLATE_LABELS or not Template(label).requires_ip_san:
         return
     try:
-        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        san = x509.SubjectAlternativeName([])
+        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
+    except x509.ExtensionNotFound:  # no EKU: a server only if the ID stood for one
+        if old is None or not _sans(old).get_values_for_type(x509.IPAddress):
+            return
+    san = _sans(cert)
     if san.get_values_for_type(x509.IPAddress) or san.get_values_for_type(
         x509.UniformResourceIdentifier
     ):

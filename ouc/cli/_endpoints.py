@@ -421,7 +421,7 @@ def _connect(args: argparse.Namespace) -> int:
             control.stop()
         if previous is not None:
             signal.signal(signal.SIGTERM, previous)
-        if not late:
+        if args.expect_reply and not late:  # without it, replies are not read by design
             show_unread(printer, endpoint, args)
         endpoint.close()
         if previous_hup is not None:

@@ -154,7 +154,7 @@ def watch_certificates(spec: EndpointSpec, printer: Printer) -> None:
             "event": "certificates",
             "device": spec.name,
             "block": spec.block_name,
-            "own_id": change.own_id,
+            "own_cert_id": change.own_id,
             "serial": None if change.serial is None else f"{change.serial:X}",
             "previous_serial": (
                 None if change.previous_serial is None else f"{change.previous_serial:X}"
@@ -170,7 +170,7 @@ def watch_certificates(spec: EndpointSpec, printer: Printer) -> None:
             "block": spec.block_name,
             "status": None if failure.status is None else format_status(failure.status),
             "reason": failure.reason,
-            "own_id": failure.own_id,
+            "own_cert_id": failure.own_id,
             "serial": None if failure.serial is None else f"{failure.serial:X}",
             "mode": failure.mode,
             "requested": failure.requested,

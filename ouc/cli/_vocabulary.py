@@ -115,6 +115,11 @@ FIELDS: dict[str, str] = {
     "ids": "certificate store IDs",
     "common_name": "a certificate's CN",
     "serial": "a certificate's serial number, hex",
+    "previous_serial": "the serial number before a certificate reload, hex",
+    "mode": "how certificates reach a running endpoint: live or download (--cert-reload)",
+    "requested": "a download was asked for (SIGHUP, ouc plc download) rather than seen live",
+    "hint": "what to do next, in a sentence",
+    "how": "how a --processes worker ended (exit status or signal)",
     "issuer": "the issuer's CN",
     "issuer_dn": "the issuer's distinguished name",
     "issuer_id": "the store ID of the issuing CA",
@@ -193,6 +198,7 @@ FIELDS: dict[str, str] = {
 
 SYNONYMS: dict[str, str] = {
     "own_certificate_id": "own_cert_id",
+    "own_id": "own_cert_id",
     "certificate_id": "peer_cert_id",
     "cert_id": "id",
     "trusted_through_ca": "peer_anchor_id",

@@ -381,12 +381,20 @@ class ActiveControls:
         controls from other threads go out at once. EN_R = 0 still holds frames (TRCV_C 16#7004)
         until EN_R is 1 again. Frames already waiting go to ``callback`` now; it is called from
         the thread that read the frame (keep it quick). None: frames wait for :meth:`receive`
-        again.
+        again. Never waits for a :meth:`receive` in another thread (that one takes the frames it
+        is reading; the watcher hands on the rest).
         """
-        with self._io:
-            self._deliver = callback
-            if callback is not None:
-                self._hand_on(callback)
+        self._deliver = callback
+        if self._io.acquire(blocking=False):
+            try:
+                if callback is not None:
+                    self._hand_on(callback)
+            finally:
+                self._io.release()
+        else:
+            waker = self._reader_waker
+            if waker is not None:
+                waker.wake()
         self._wake()
 
     def unread(self) -> int:

@@ -121,8 +121,7 @@ def listen_error(exc: OSError, host: str, port: int) -> OucConnectionError:
     if exc.errno == errno.EADDRINUSE:
         error = OucConnectionError(
             f"{error.message}; another endpoint or program on this host holds the port: stop "
-            "it, or choose another port (ouc serve: --port, --listen or the --map of the "
-            "LocalPort)",
+            "it, or listen on another port",
             status=error.status,
         )
     return error

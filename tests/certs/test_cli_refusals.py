@@ -4,6 +4,7 @@ and says what to do next (exit 2, store unchanged), and what the tool reports is
 from __future__ import annotations
 
 import io
+import json
 import sys
 from pathlib import Path
 
@@ -356,3 +357,47 @@ def _export(capsys: pytest.CaptureFixture[str], cli: tuple[str, ...], tmp_path: 
     pem = tmp_path / "eleven.pem"
     assert run(capsys, "export", "11", str(pem), *cli)[0] == 0
     return pem
+
+
+def _no_eku(store: CertStore, cert_id: int, path: Path, days: int) -> Path:
+    """ID ``cert_id``'s key in a certificate from CA 3 without ExtendedKeyUsage, a DNS SAN only,
+    valid for ``days`` (as third-party client certificates often come)."""
+    import datetime as dt
+
+    from cryptography.hazmat.primitives import hashes, serialization
+
+    ca_key = store.private_key(3)
+    assert ca_key is not None
+    start = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(x509.Name([x509.NameAttribute(x509.NameOID.COMMON_NAME, "third party")]))
+        .issuer_name(store.certificate(3).subject)
+        .public_key(store.certificate(cert_id).public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(start)
+        .not_valid_after(start + dt.timedelta(days=days))
+        .add_extension(
+            x509.SubjectAlternativeName([x509.DNSName("client.plant.example")]), critical=False
+        )
+        .sign(ca_key, hashes.SHA256())  # type: ignore[arg-type]
+    )
+    path.write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+    return path
+
+
+def test_replace_needs_an_ip_san_without_eku_only_where_the_id_had_one(
+    example: CertStore, cli: tuple[str, ...], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """No ExtendedKeyUsage makes a certificate "TLS Client/Server" by the listing, but whether
+    it is a server's is what the ID stood for: ID 9 had an IP SAN (refused without one); an ID
+    imported without one is replaced as it was imported."""
+    first = _no_eku(example, 11, tmp_path / "short.pem", days=30)
+    code, out, _ = run(capsys, "import", str(first), "--json", *cli)
+    assert code == 0, out
+    (new_id,) = json.loads(out)["ids"]
+    longer = _no_eku(example, 11, tmp_path / "long.pem", days=365)
+    assert run(capsys, "replace", str(new_id), str(longer), *cli)[0] == 0
+    server = _no_eku(example, 9, tmp_path / "server.pem", days=365)
+    line = refused(capsys, "replace", "9", str(server), *cli)
+    assert "needs an IP SAN" in line and line.endswith("(16#80E2)")

@@ -125,3 +125,18 @@ def test_serve_frame_events_carry_status_time_and_connection(
     assert (frame["block"], frame["status"]) == ("TRCV_C", "16#0000")
     assert frame["connection"] == connected["connection"] >= 1
     assert dt.datetime.fromisoformat(frame["time"]) >= dt.datetime.fromisoformat(connected["time"])
+
+
+def test_without_expect_reply_replies_are_not_read_and_not_reported(
+    store: CertStore, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Replies the user did not ask for are left unread by design: no "unread" line, however
+    many of them arrived before the close."""
+    setup = standard_example(store, receive_len=3)
+    with PassiveEndpoint(
+        setup.server, behaviour=reply(bytes(range(12))), address_map=setup.address_map
+    ) as server:
+        where = ["--to", f"127.0.0.1:{server.port}", "--bind", "127.0.0.2"]
+        argv = ["connect", "--store", str(store.path), *where, "--hex", "414243", "--json"]
+        assert main([*argv, "--count", "3"]) == 0
+    assert "unread" not in events(capsys.readouterr().out)

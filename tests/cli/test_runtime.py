@@ -31,6 +31,7 @@ from ouc.certs import CertStore
 from ouc.cli import main
 from ouc.cli._printer import Printer
 from ouc.cli._serving import watch_certificates
+from ouc.cli._vocabulary import problems as vocabulary_problems
 from ouc.drivers import (
     ActiveEndpoint,
     AsyncPassiveEndpoint,
@@ -253,7 +254,8 @@ def test_running_serve_serves_a_certificate_renewed_by_another_process(
         assert der is not None and x509.load_der_x509_certificate(der).serial_number == old
         assert _echoes(established)
     change = next(_events(server, "certificates"))
-    assert (change["own_id"], change["mode"]) == (9, "live")
+    assert (change["own_cert_id"], change["mode"]) == (9, "live")
+    assert vocabulary_problems(change) == []
     assert (change["previous_serial"], change["serial"]) == (f"{old:X}", f"{new:X}")
 
 
@@ -416,7 +418,8 @@ def test_running_serve_says_once_that_a_failed_reload_keeps_the_certificate(
     failed += _rest_events(server, "certificates-failed")
     assert len(failed) == 1, failed
     doc = failed[0]
-    assert (doc["status"], doc["own_id"], doc["serial"]) == ("16#80ED", 9, f"{old:X}")
+    assert (doc["status"], doc["own_cert_id"], doc["serial"]) == ("16#80ED", 9, f"{old:X}")
+    assert vocabulary_problems(doc) == []
     assert (doc["mode"], doc["requested"], doc["device"]) == ("live", False, "PLC_1")
     assert "certificate ID 9 is not in the store" in str(doc["reason"])
     assert f"ouc certs list --store {store.path}" in str(doc["hint"])
@@ -436,7 +439,7 @@ def test_a_failed_download_after_sighup_is_said_in_the_status_stream(
     failed += _rest_events(server, "certificates-failed")
     assert len(failed) == 1, failed
     doc = failed[0]
-    assert (doc["mode"], doc["requested"], doc["own_id"]) == ("download", True, 9)
+    assert (doc["mode"], doc["requested"], doc["own_cert_id"]) == ("download", True, 9)
     assert "TLSServerCertRef" in str(doc["reason"]) and "SIGHUP" in str(doc["hint"])
 
 

@@ -20,6 +20,7 @@ import pytest
 
 from ouc.certs import CertStore
 from ouc.cli._printer import output_discarded, whole_lines
+from ouc.cli._vocabulary import problems as vocabulary_problems
 from ouc.cli._workers import WORKERS_PER_CPU, _spread
 from ouc.drivers import example_pem, received_data_layout
 from ouc.drivers._sockio import RECEIVE_BUFFER, receive_buffer_size
@@ -224,6 +225,7 @@ def test_a_dying_worker_s_line_counts_the_connections_it_held(
         os.kill(victim, signal.SIGKILL)
         died = read_until(lines, "worker-died")[-1]
     assert died["pid"] == victim and died["ended_connections"] == 1
+    assert vocabulary_problems(died) == []
     proc.send_signal(signal.SIGTERM)
     assert proc.wait(WAIT) == 0
 

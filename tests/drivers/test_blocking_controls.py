@@ -300,3 +300,32 @@ def test_two_controls_asked_at_once_both_happen(store: CertStore, pem: ExamplePe
         assert "80C4 → 7002 → 0001" in sequence  # the reset, then a new connection
         wait_until(lambda: len(accepted) == 2)  # the partner's side of the new connection
         assert not endpoint.cpu_running  # and the STOP
+
+
+def test_deliver_from_another_thread_does_not_wait_for_a_blocked_receive(
+    store: CertStore, pem: ExamplePem
+) -> None:
+    """deliver() is a control like EN_R: it returns at once while a receive() waits, and the
+    frames that come after it go to its callback."""
+    with active_and_partner(store, pem) as (endpoint, partner, _):
+        results: list[Any] = []
+
+        def receive() -> None:
+            try:
+                results.append(endpoint.receive(timeout=4.0))
+            except Exception as exc:
+                results.append(exc)
+
+        reader = threading.Thread(target=receive)
+        reader.start()
+        wait_until(lambda: endpoint._readers == 1)
+        delivered: list[Any] = []
+        switching = threading.Thread(target=endpoint.deliver, args=(delivered.append,))
+        switching.start()
+        switching.join(1.0)  # well before the receive() times out
+        assert not switching.is_alive(), "deliver() waited for the blocked receive()"
+        reader.join(SHORT)
+        assert not reader.is_alive() and isinstance(results[0], TimeoutError)  # nothing came
+        partner.sendall(FRAME)
+        wait_until(lambda: len(delivered) == 1)
+        assert delivered[0].data == FRAME
