@@ -28,6 +28,7 @@ from cryptography.hazmat.primitives import hashes
 
 from ouc.certs._checks import checked_parse
 from ouc.certs._create import Template, as_utc, create_certificate, is_ca, reissue, valid_until
+from ouc.certs._crl_order import check_newer, crl_number
 from ouc.certs._formats import crl_bytes
 from ouc.certs._index import MAX_DEVICE_CERTS, Entry, Index, Revocations, write_index
 from ouc.certs._keys import (
@@ -505,7 +506,11 @@ class CertStore(StoreBase):
             check = partial(crl.is_signature_valid, ca.public_key())  # type: ignore[arg-type]
             if not checked_parse(check, where, "the revocation list's signature"):
                 continue
-            if not self._check_newer(ca_id, crl, where):
+            try:
+                stored = self.crl(ca_id)
+            except CertError:  # a damaged stored list: the imported one replaces it
+                stored = None
+            if not check_newer(crl, stored, ca_id=ca_id, where=where):
                 return ca_id  # the very list the store holds: nothing to do
             entries = tuple(
                 (f"{r.serial_number:X}", r.revocation_date_utc.isoformat()) for r in crl
@@ -513,7 +518,7 @@ class CertStore(StoreBase):
             # Our bookkeeping number only grows, so file names never collide with older CRLs.
             number = max(
                 index.revocations.get(ca_id, Revocations()).crl_number + 1,
-                _crl_number(crl) or 0,
+                crl_number(crl) or 0,
             )
             self._save_crl(index, ca_id, crl, number, entries)
             return ca_id
@@ -530,35 +535,6 @@ class CertStore(StoreBase):
             "CA certificate first",
             path=where,
         )
-
-    def _check_newer(self, ca_id: int, crl: x509.CertificateRevocationList, where: str) -> bool:
-        """Refuse a list that is not newer than the one the store holds for ``ca_id``; False
-        when it is that very list (importing it again changes nothing)."""
-        try:
-            stored = self.crl(ca_id)
-        except CertError:  # a damaged stored list: the imported one replaces it
-            return True
-        if stored is None:
-            return True
-        if stored == crl:
-            return False
-        old, new = _crl_number(stored), _crl_number(crl)
-        if old is not None and new is not None:
-            if new <= old:
-                raise CertError(
-                    f"this revocation list of CA {ca_id} is number {new}, not newer than the "
-                    f"stored number {old}; an older list would take back revocations: import "
-                    "the CA's latest list",
-                    path=where,
-                )
-        elif crl.last_update_utc <= stored.last_update_utc:
-            raise CertError(
-                f"this revocation list of CA {ca_id} is of {crl.last_update_utc:%Y-%m-%d %H:%M}Z, "
-                f"not newer than the stored one of {stored.last_update_utc:%Y-%m-%d %H:%M}Z "
-                "(one of them has no CRL number); import the CA's latest list",
-                path=where,
-            )
-        return True
 
     # -- internals ------------------------------------------------------------------------------
 
@@ -743,11 +719,3 @@ def _check_server_san(
 
 
 _TEMPLATE_LABELS = frozenset(template.value for template in Template)
-
-
-def _crl_number(crl: x509.CertificateRevocationList) -> int | None:
-    """The list's CRL number extension, None when it has none."""
-    try:
-        return crl.extensions.get_extension_for_class(x509.CRLNumber).value.crl_number
-    except x509.ExtensionNotFound:
-        return None
