@@ -44,6 +44,16 @@ def _active_side_status(ouc_active, plc, ext: int) -> int:  # type: ignore[no-un
     return 0
 
 
+def _own_refusal(exc: OucError, kind: str) -> int:
+    """A libssl that refuses SHA-1 signatures at its security level (``ca md too weak``: the
+    OpenSSL 4.0.0 of cryptography 47, the floor; 4.0.3 of cryptography 50 takes them) refuses
+    such a certificate already as the side's own, at setup, with the status the partner would
+    report (16#80E2): that status, for that kind only."""
+    assert kind == "sha1_signed" and "md too weak" in exc.message, exc
+    assert exc.status is not None
+    return exc.status
+
+
 def _passive_side_status(ouc_passive, plc) -> int:  # type: ignore[no-untyped-def]
     """The status the passive ouc reports for the client's certificate (0: connected)."""
     log = ouc_passive.log(plc)
@@ -59,10 +69,13 @@ def test_server_certificate_status_is_what_an_active_ouc_reports(
     ouc_passive, ouc_active, ouc_bad_certs: BadCertFactory, kind: str, ext: int
 ) -> None:
     bad = getattr(ouc_bad_certs, kind)()
-    plc = ouc_passive(server_cert=bad)
-    assert _active_side_status(ouc_active, plc, ext) == bad.status(
-        Role.PASSIVE, ext_tls_capabilities=ext
-    )
+    try:
+        plc = ouc_passive(server_cert=bad)
+    except OucError as exc:  # see _own_refusal
+        status = _own_refusal(exc, kind)
+    else:
+        status = _active_side_status(ouc_active, plc, ext)
+    assert status == bad.status(Role.PASSIVE, ext_tls_capabilities=ext)
     if ext == 0:  # the defaults
         assert bad.status("server") == bad.expected_status
 
@@ -73,11 +86,15 @@ def test_client_certificate_status_is_what_a_passive_ouc_reports(
 ) -> None:
     bad = getattr(ouc_bad_certs, kind)()
     plc = ouc_passive()  # STANDARD_SERVER requests and verifies a client certificate
-    client = ouc_active(plc, client_cert=bad, connect=False)
+    expected = bad.status("client")
+    try:
+        client = ouc_active(plc, client_cert=bad, connect=False)
+    except OucError as exc:  # see _own_refusal
+        assert _own_refusal(exc, kind) == expected
+        return
     # TLS 1.3: the refusal may reach the client only after its own handshake ended.
     with contextlib.suppress(OucError):
         client.connect(timeout=WAIT)
-    expected = bad.status("client")
     assert _passive_side_status(ouc_passive, plc) == expected
     assert expected == bad.expected_status  # the defaults are the same for either role
 
