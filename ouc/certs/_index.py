@@ -22,6 +22,7 @@ from ouc.errors import StoreError
 __all__ = [
     "FORMAT",
     "INDEX_NAME",
+    "MAX_CRL_NUMBER",
     "MAX_DEVICE_CERTS",
     "MAX_ID",
     "Entry",
@@ -38,6 +39,8 @@ INDEX_NAME = "index.json"
 MAX_ID = 2**32 - 1
 #: A device holds at most 64 certificates/keys, key entries counted too (domain.md §7).
 MAX_DEVICE_CERTS = 64
+#: The largest CRL number: RFC 5280 5.2.3 allows at most 20 octets (a positive INTEGER).
+MAX_CRL_NUMBER = 2**159 - 1
 
 
 @dataclass(frozen=True)
@@ -235,7 +238,7 @@ def _revocations(ca: object, raw: object) -> tuple[int, Revocations]:
     if not isinstance(raw, dict):
         raise _SchemaError(f"{at} {_kind(raw)}, not an object")
     number = _typed(raw["crl_number"], int, f"{at} crl_number")
-    if not 0 <= number < 2**159:  # RFC 5280: at most 20 octets
+    if not 0 <= number <= MAX_CRL_NUMBER:
         raise _SchemaError(f"{at} crl_number {number} is out of range")
     items = _typed(raw["entries"], list, f"{at} entries")
     entries = []

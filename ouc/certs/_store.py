@@ -30,7 +30,14 @@ from ouc.certs._checks import checked_parse
 from ouc.certs._create import Template, as_utc, create_certificate, is_ca, reissue, valid_until
 from ouc.certs._crl_order import check_newer, crl_number
 from ouc.certs._formats import crl_bytes
-from ouc.certs._index import MAX_DEVICE_CERTS, Entry, Index, Revocations, write_index
+from ouc.certs._index import (
+    MAX_CRL_NUMBER,
+    MAX_DEVICE_CERTS,
+    Entry,
+    Index,
+    Revocations,
+    write_index,
+)
 from ouc.certs._keys import (
     PrivateKey,
     check_key_supported,
@@ -44,8 +51,8 @@ from ouc.certs._listing import (
     cert_details,
     cert_row,
     damaged_row,
-    used_as,
 )
+from ouc.certs._server_san import check_server_san
 from ouc.certs._storebase import StoreBase, device_name, writes
 from ouc.certs._transfer import (
     bundle_from,
@@ -56,7 +63,7 @@ from ouc.certs._transfer import (
     read_bundle,
 )
 from ouc.device import Device
-from ouc.errors import CertError, Status, StoreError
+from ouc.errors import CertError, StoreError
 
 __all__ = ["DEFAULT_CA_IDS", "MAX_DEVICE_CERTS", "CertStore"]
 
@@ -359,7 +366,7 @@ class CertStore(StoreBase):
             old_cert: x509.Certificate | None = self.certificate(cert_id)
         except StoreError:
             old_cert = None  # damaged: nothing to compare with
-        _check_server_san(cert_id, cert, old_cert)
+        check_server_san(cert_id, cert, old_cert)
         keep = False
         if key is None and entry.key_file is not None:
             old_key = self.private_key(cert_id)
@@ -576,7 +583,15 @@ class CertStore(StoreBase):
         number: int,
         entries: tuple[tuple[str, str], ...],
     ) -> None:
-        """Write the CA's CRL file (named by CRL number) and commit it to the index."""
+        """Write the CA's CRL file (named by CRL number) and commit it to the index; a number
+        beyond RFC 5280's 20 octets is refused before anything is written."""
+        if number > MAX_CRL_NUMBER:
+            raise CertError(
+                f"the revocation list of CA {ca_id} would have CRL number {number}, beyond the "
+                "20 octets RFC 5280 allows; this CA can issue no further list: issue its "
+                "certificates from a new CA",
+                path=f"ID {ca_id}",
+            )
         name = f"crls/{ca_id:04d}-{number}.crl"
         self._write_file(name, crl_bytes(crl))
         revocations = {
@@ -677,45 +692,3 @@ class CertStore(StoreBase):
         """Write the CA's revocation list (.crl DER, .pem PEM); a CA that has revoked nothing
         yet first issues its empty list, dated ``now`` (default: the PC's clock)."""
         return export_crl(self, ca_id, path, now=now)
-
-
-def _sans(cert: x509.Certificate) -> x509.SubjectAlternativeName:
-    try:
-        return cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-    except x509.ExtensionNotFound:
-        return x509.SubjectAlternativeName([])
-
-
-def _check_server_san(
-    cert_id: int, cert: x509.Certificate, old: x509.Certificate | None = None
-) -> None:
-    """The rule :meth:`CertStore.create` applies through the template, for a certificate from a
-    file: "for a TLS server the IP SAN is mandatory" (domain.md §7). A file has no template, so
-    the template its extensions make it (:func:`used_as`, the "used as" column) says whether it
-    is a TLS server certificate (inference): one whose ExtendedKeyUsage names serverAuth, or one
-    with none at all that replaces a certificate with an IP SAN (what the ID stood for). A
-    certificate without ExtendedKeyUsage in place of one without an IP SAN is left alone, as
-    at import: many third-party client certificates have none. One that names an application
-    URI is left alone too: OPC UA identifies by URI, not address."""
-    label = used_as(cert)
-    if label not in _TEMPLATE_LABELS or not Template(label).requires_ip_san:
-        return
-    try:
-        cert.extensions.get_extension_for_class(x509.ExtendedKeyUsage)
-    except x509.ExtensionNotFound:  # no EKU: a server only if the ID stood for one
-        if old is None or not _sans(old).get_values_for_type(x509.IPAddress):
-            return
-    san = _sans(cert)
-    if san.get_values_for_type(x509.IPAddress) or san.get_values_for_type(
-        x509.UniformResourceIdentifier
-    ):
-        return
-    raise CertError(
-        f"the new certificate is a {label} certificate, a TLS server certificate, and needs an "
-        "IP SAN as at 'ouc certs create --ip': reissue it with the device's address",
-        status=Status.TLS_CERT_INVALID,
-        path=f"ID {cert_id}",
-    )
-
-
-_TEMPLATE_LABELS = frozenset(template.value for template in Template)

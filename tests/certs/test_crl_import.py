@@ -96,3 +96,19 @@ def test_a_list_signed_by_another_key_names_the_ca_and_the_file(
         "CA 3's key; import the list that CA signed"
     )
     assert example.crl(3) is None
+
+
+def test_a_crl_number_beyond_20_octets_is_refused_and_the_store_stays_readable(
+    example: CertStore, tmp_path: Path
+) -> None:
+    """RFC 5280 5.2.3: at most 20 octets. The largest number is taken; the next list the store
+    would write (a revoke) and a list numbered beyond it are refused before anything is written,
+    so the store never holds a number its own index check refuses."""
+    top = 2**159 - 1
+    assert example.import_file(_crl(example, tmp_path, number=top)) == [3]
+    with pytest.raises(CertError, match=r"beyond the 20 octets RFC 5280 allows"):
+        CertStore(example.path).revoke(11, now=NOW)
+    with pytest.raises(CertError, match=r"beyond the 20 octets RFC 5280 allows"):
+        CertStore(example.path).import_file(_crl(example, tmp_path, number=top + 1))
+    reopened = CertStore(example.path)  # the index check passes: nothing out of range written
+    assert not reopened.is_revoked(11) and reopened.ids()
