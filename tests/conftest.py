@@ -17,6 +17,8 @@ from pathlib import Path
 import pytest
 from hypothesis import HealthCheck, settings
 
+from ouc.certs import PrivateKey, generate_key
+
 # The comparison suite (benchmarks/) is not installed with the package: it is imported from this
 # clone. The clone's root is on sys.path only while importing it and during the tests that spawn
 # its server processes (fixture below): left there for every test, it would also expose the
@@ -27,6 +29,13 @@ try:
     import benchmarks  # noqa: F401
 finally:
     sys.path.remove(_REPO)
+
+
+@pytest.fixture(scope="module")
+def ca_keys() -> tuple[PrivateKey, PrivateKey]:
+    """The default CA 1/2 keys (RSA-2048, slow to make) for the example stores: once per
+    module (the channel tests share one set for the session)."""
+    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

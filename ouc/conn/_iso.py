@@ -128,8 +128,13 @@ class IsoPhase:
         assembler = self._assembler
         if assembler is None:
             raise LocalProtocolError("ISO-on-TCP DT before the connection was up")
-        size = 3 + len(tpdu.data)  # The TPDU: the DT header (LI, code, EOT/NR) and the data.
-        if self._iso().refuse_oversized_dt and self.tpdu_size and size > self.tpdu_size:
+        # Off by default: the size (the DT header of LI, code and EOT/NR, and the data) is
+        # looked at only when the option is on.
+        if (
+            self._iso().refuse_oversized_dt
+            and self.tpdu_size
+            and (size := 3 + len(tpdu.data)) > self.tpdu_size
+        ):
             # Inference from ISO 8073 (IsoConfig.refuse_oversized_dt); off by default.
             self._fail(
                 MALFORMED,

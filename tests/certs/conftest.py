@@ -17,7 +17,7 @@ import pytest
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
-from ouc.certs import CertStore, PrivateKey, build_standard_example, generate_key
+from ouc.certs import CertStore, PrivateKey, build_standard_example
 
 NOW = dt.datetime(2026, 1, 1, 12, 0, tzinfo=dt.UTC)
 
@@ -31,11 +31,6 @@ _OpensslVerify = Callable[..., subprocess.CompletedProcess[str]]
 def now() -> dt.datetime:
     """The emulated clock time every store in these tests is built at."""
     return NOW
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

@@ -16,18 +16,13 @@ from typing import Any
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore, PrivateKey
 from ouc.cli import main
 from ouc.drivers import example_store
 from ouc.errors import StoreError
 
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 Doc = dict[str, Any]
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore, PrivateKey
 from ouc.device import Device
 from ouc.drivers import AddressMap, EndpointSpec, example_store
 from ouc.params import ISO_ON_TCP_EXAMPLE
@@ -18,12 +18,6 @@ from ouc.params import ISO_ON_TCP_EXAMPLE
 sys.path.insert(0, str(Path(__file__).parent))
 
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    """Default CA 1/2 keys (RSA-2048, slow to make): once per module."""
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

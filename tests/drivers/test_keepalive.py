@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore, PrivateKey
 from ouc.drivers import (
     ActiveEndpoint,
     AsyncActiveEndpoint,
@@ -45,11 +45,6 @@ NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 LIMIT = 20.0
 
 Options = tuple[int, int, int, int]  # SO_KEEPALIVE, TCP_KEEPIDLE, TCP_KEEPINTVL, TCP_KEEPCNT
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

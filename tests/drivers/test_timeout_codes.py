@@ -27,7 +27,7 @@ from typing import Any
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore, PrivateKey
 from ouc.conn import ALLOWED_STATUS, StatusEntry
 from ouc.drivers import (
     ActiveEndpoint,
@@ -50,11 +50,6 @@ LIMIT = 20.0  # seconds an asyncio test may run
 SHORT = 0.3  # the timeouts under test
 DRIVERS = ["blocking", "asyncio"]
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")  # CA IDs 1 and 2
 
 
 @pytest.fixture

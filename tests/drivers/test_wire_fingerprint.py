@@ -24,7 +24,7 @@ from pathlib import Path
 import pytest
 from cryptography.hazmat.primitives.serialization import Encoding
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore, PrivateKey
 from ouc.conn import FrameReceived
 from ouc.drivers import (
     ActiveEndpoint,
@@ -44,11 +44,6 @@ NOW = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
 SEED = {"ClientHello": 278, "server flight": 1190, "client flight": 936, "tickets": 158}
 FRAME_RECORD = 280  # the 258-byte frame as one record
 TOLERANCE = 0.10
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

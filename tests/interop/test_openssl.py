@@ -24,7 +24,7 @@ from pathlib import Path
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore, PrivateKey
 from ouc.cli import main
 from ouc.conn import FrameReceived
 from ouc.drivers import (
@@ -53,11 +53,6 @@ pytestmark = [
     pytest.mark.openssl,
     pytest.mark.skipif(OPENSSL is None, reason="the openssl command is not on PATH"),
 ]
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

@@ -15,15 +15,10 @@ from pathlib import Path
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore, PrivateKey
 from ouc.drivers import example_store
 
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

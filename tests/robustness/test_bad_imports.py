@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives.asymmetric import ec, ed25519
 from cryptography.hazmat.primitives.serialization import pkcs12
 from cryptography.x509.oid import ExtensionOID, NameOID
 
-from ouc.certs import CertStore, PrivateKey, generate_key, resolve
+from ouc.certs import CertStore, PrivateKey, resolve
 from ouc.cli import main
 from ouc.drivers import example_store
 from ouc.errors import CertError, OucError
@@ -36,11 +36,6 @@ ONE_LINE = re.compile(r"^ouc( [a-z-]+)*: error: \S")
 #: prime256v1's OID, and one of the same length that names no curve.
 P256_OID = bytes.fromhex("06082a8648ce3d030107")
 NO_CURVE_OID = bytes.fromhex("06082a8648ce3d030163")
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 
-from ouc.certs import CertStore, PrivateKey, generate_key
+from ouc.certs import CertStore, PrivateKey
 from ouc.cli import main
 from ouc.drivers import example_store
 
@@ -26,11 +26,6 @@ NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
 ROOT = Path(__file__).parents[2]
 #: An error line of ouc: the top level's or a sub-command's usage line, never a traceback.
 ONE_LINE = re.compile(r"^ouc( [a-z-]+)*: (error|internal error): \S")
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture

@@ -18,17 +18,12 @@ from cryptography.hazmat.primitives.serialization import load_pem_private_key
 
 import ouc.certs._index as index_module
 import ouc.certs._storebase as storebase
-from ouc.certs import CertStore, PrivateKey, Template, generate_key
+from ouc.certs import CertStore, PrivateKey, Template
 from ouc.cli import main
 from ouc.drivers import example_store
 from ouc.errors import CertError, StoreError
 
 NOW = dt.datetime.now(dt.UTC) - dt.timedelta(hours=1)
-
-
-@pytest.fixture(scope="module")
-def ca_keys() -> tuple[PrivateKey, PrivateKey]:
-    return generate_key("RSA-2048"), generate_key("RSA-2048")
 
 
 @pytest.fixture
