@@ -7,9 +7,11 @@ client near 700 handshakes/s is the bottleneck and rates would compare the clien
 - **handshakes**: ``openssl s_time -new -tls1_3`` (C, OpenSSL 3.0) against ``ouc serve`` (each
   driver; one process and ``--processes N``), ``openssl s_server -www``, a raw pyOpenSSL accept
   loop, the same library on memory BIOs in one epoll loop (the floor of a sans-I/O server in
-  Python, ``pyopenssl-bio``) and Python's ``ssl`` threaded server, for server-auth and mutual
-  TLS 1.3 (EC P-256, X25519). Row value: server CPU µs per handshake; ratios: the baseline's
-  CPU over ouc's (the capacity ratio; ≥ 1 means ouc needs less).
+  Python, ``pyopenssl-bio``; also as N processes on the port), the same loop with OpenSSL on
+  the sockets (``pyopenssl-sock``: the floor of an event-driven server on socket BIOs) and
+  Python's ``ssl`` threaded server, for server-auth and mutual TLS 1.3 (EC P-256, X25519).
+  Row value: server CPU µs per handshake; ratios: the baseline's CPU over ouc's (the capacity
+  ratio; ≥ 1 means ouc needs less).
   One ``s_time`` per row for those; ``ouc serve`` is measured again under N ``s_time`` at once
   for the comparison of one and N processes (``--processes N``: N workers are for N peers at
   once; one sequential client's figure is shown too: on loopback ``ouc serve`` gives each
@@ -17,7 +19,7 @@ client near 700 handshakes/s is the bottleneck and rates would compare the clien
   by the kernel's hash, each then waking with cold caches).
 - **echo**: one TLS connection, 258-byte frames sent and read back by a Python client; server
   CPU µs per round trip against the ``ssl`` threaded echo server, the raw pyOpenSSL loop and
-  the memory-BIO floor.
+  the two floors.
 - **memory**: RSS per idle TLS connection of the ``ouc serve`` process itself while a client
   process (``benchmarks.external_peers hold``) keeps N connections open.
 
@@ -64,7 +66,12 @@ _TICK = os.sysconf("SC_CLK_TCK")
 _FRAME = 258
 _START_TIMEOUT = 60.0
 CONFIGS = ("server-auth", "mutual")
-PEERS = {"pyopenssl": "raw-pyopenssl", "pyopenssl-bio": "pyopenssl-bio", "ssl": "ssl-threaded"}
+PEERS = {
+    "pyopenssl": "raw-pyopenssl",
+    "pyopenssl-bio": "pyopenssl-bio",
+    "pyopenssl-sock": "pyopenssl-sock",
+    "ssl": "ssl-threaded",
+}
 SERVE_OPTIONS: list[str] = []  # --serve-option: more options for every ouc serve
 SPREADS: list[str | None] = [None]  # --spread: an ouc serve --processes row for each (None: auto)
 
@@ -265,12 +272,15 @@ def ouc_server(
     return Server(name, argv, port, listeners=processes, stdout=stdout)
 
 
-def peer_server(m: Material, config: str, role: str) -> Server:
+def peer_server(m: Material, config: str, role: str, processes: int = 1) -> Server:
     port = free_port()
     argv = [sys.executable, "-m", "benchmarks.external_peers", role, "--port", str(port)]
     argv += ["--cert", str(m.server_cert), "--key", str(m.server_key), "--ca", str(m.ca)]
     if config == "mutual":
         argv.append("--mutual")
+    if processes > 1:
+        argv += ["--processes", str(processes)]
+        return Server(f"{PEERS[role]}-x{processes}", argv, port, listeners=processes)
     return Server(PEERS[role], argv, port)
 
 
@@ -335,7 +345,7 @@ def _handshake_of(
     the worker of its CPU; with ``--spread hash`` they go to the workers at random, each
     waking with its caches cold."""
     result = handshake_cpu(m, config, server, seconds)
-    if server.name.startswith("ouc"):
+    if server.name.startswith(("ouc", "pyopenssl-bio")):
         many = handshake_cpu(m, config, server, seconds, clients=processes)
         result["us_clients"], result["rate_clients"] = many["us"], many["rate"]
     return result
@@ -484,6 +494,8 @@ def handshake_rows(
             s_server(m, config),
             peer_server(m, config, "pyopenssl"),
             peer_server(m, config, "pyopenssl-bio"),
+            peer_server(m, config, "pyopenssl-bio", processes=processes),
+            peer_server(m, config, "pyopenssl-sock"),
             peer_server(m, config, "ssl"),
         ]
         measure = functools.partial(_handshake_of, m, config, seconds, processes)
@@ -498,12 +510,20 @@ def handshake_rows(
                 "rate": spread([x["rate"] for x in runs]),
             }
             if name.startswith("ouc"):
-                rows[name]["vs_raw"] = ratios(results, name, "raw-pyopenssl")
                 rows[name]["vs_s_server"] = ratios(results, name, "openssl-s_server")
                 rows[name]["vs_ssl"] = ratios(results, name, "ssl-threaded")
                 rows[name]["vs_bio"] = ratios(results, name, "pyopenssl-bio")
-        for one, each in itertools.product(("ouc-asyncio", "ouc-blocking"), SPREADS):
-            many = f"{one}-x{processes}" + (f"-{each}" if each is not None else "")
+            if name.startswith(("ouc", "pyopenssl")):  # the two floors against the raw loop too
+                rows[name]["vs_raw"] = ratios(results, name, "raw-pyopenssl")
+                rows[name]["vs_sock"] = ratios(results, name, "pyopenssl-sock")
+        pairs_of_one_and_many = [
+            (one, f"{one}-x{processes}" + (f"-{each}" if each is not None else ""))
+            for one, each in itertools.product(("ouc-asyncio", "ouc-blocking"), SPREADS)
+        ]
+        # The floor as N processes too: what a second process costs a server of no work of
+        # its own, the baseline for ouc's figure.
+        pairs_of_one_and_many.append(("pyopenssl-bio", f"pyopenssl-bio-x{processes}"))
+        for one, many in pairs_of_one_and_many:
             pairs = list(zip(results[one], results[many], strict=True))
             rows[many]["cpu_vs_one_process"] = spread([b["us"] / a["us"] for a, b in pairs])
             rows[many]["cpu_vs_one_process_clients"] = spread(
@@ -524,6 +544,7 @@ def echo_rows(m: Material, rounds: int, seconds: float) -> dict[str, Any]:
         ouc_server(m, config, driver="blocking", echo=True),
         peer_server(m, config, "pyopenssl"),
         peer_server(m, config, "pyopenssl-bio"),
+        peer_server(m, config, "pyopenssl-sock"),
         peer_server(m, config, "ssl"),
     ]
     with running(servers):
@@ -538,6 +559,10 @@ def echo_rows(m: Material, rounds: int, seconds: float) -> dict[str, Any]:
             rows[name]["vs_ssl"] = ratios(results, name, "ssl-threaded")
             rows[name]["vs_raw"] = ratios(results, name, "raw-pyopenssl")
             rows[name]["vs_bio"] = ratios(results, name, "pyopenssl-bio")
+        if name.startswith(("ouc", "pyopenssl")):
+            rows[name]["vs_sock"] = ratios(results, name, "pyopenssl-sock")
+        if name.startswith("pyopenssl"):
+            rows[name]["vs_ssl"] = ratios(results, name, "ssl-threaded")
     return rows
 
 
@@ -566,9 +591,11 @@ def table(report: dict[str, Any]) -> str:
         lines.append(f"\nhandshakes, TLS 1.3 {config}: server CPU µs/handshake (median, min–max)")
         lines.append(
             f"{'server':24} {'CPU µs':>22} {'vs raw':>18} {'vs s_server':>18} {'vs bio floor':>18}"
+            f" {'vs sock floor':>18}"
         )
         for name, row in rows.items():
-            cells = [_fmt(row[k]) if k in row else "" for k in ("vs_raw", "vs_s_server", "vs_bio")]
+            columns = ("vs_raw", "vs_s_server", "vs_bio", "vs_sock")
+            cells = [_fmt(row[k]) if k in row else "" for k in columns]
             lines.append(
                 f"{name:24} {_fmt(row['cpu_us'], 0):>22} " + " ".join(f"{c:>18}" for c in cells)
             )
@@ -580,9 +607,10 @@ def table(report: dict[str, Any]) -> str:
                 )
     if "echo" in report:
         lines.append("\necho, 258 bytes: server CPU µs/round trip (median, min–max)")
-        lines.append(f"{'server':24} {'CPU µs':>22} {'vs ssl':>18} {'vs bio floor':>18}")
+        head = f"{'server':24} {'CPU µs':>22} {'vs ssl':>18} {'vs bio floor':>18}"
+        lines.append(f"{head} {'vs sock floor':>18}")
         for name, row in report["echo"].items():
-            cells = [_fmt(row[k]) if k in row else "" for k in ("vs_ssl", "vs_bio")]
+            cells = [_fmt(row[k]) if k in row else "" for k in ("vs_ssl", "vs_bio", "vs_sock")]
             lines.append(
                 f"{name:24} {_fmt(row['cpu_us'], 1):>22} " + " ".join(f"{c:>18}" for c in cells)
             )

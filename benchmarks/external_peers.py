@@ -12,7 +12,15 @@ Run as ``python -m benchmarks.external_peers ROLE ...``; each role is its own pr
   handshake, then echo. No framing, no STATUS, no timers: what a Python server on memory BIOs
   costs before it does anything of its own. Its gap to ``pyopenssl`` is the price of the design
   (the Python that moves every flight between socket and TLS object), not of ouc.
+- ``pyopenssl-sock``: the same epoll loop with each ``Connection`` on the socket itself
+  (OpenSSL's socket BIO, ``SSL_set_fd``): on each readiness, ``SSL_read`` and ``SSL_write``
+  until OpenSSL wants more. What an event-driven Python server gains by handing its sockets to
+  OpenSSL, the alternative to memory BIOs; its gap to ``pyopenssl`` is then the event loop
+  itself (readiness wake-ups, the read that finds nothing), not the BIO.
 - ``ssl``: Python's ``ssl`` module (system OpenSSL 3.0), a thread per connection, the same loop.
+- With ``--processes N`` each server role runs as N processes on one port (SO_REUSEPORT,
+  connections spread by the CPU that received them, as ``ouc serve --processes N`` does on
+  loopback): what a second process costs a server that does nothing of its own.
 - ``hold``: open N TLS connections to a server and keep them idle, for RSS per idle connection.
   Non-blocking, many handshakes in flight; a connection counts once bytes arrived after the
   client's handshake (TLS 1.3 session tickets, sent by the server only after it processed the
@@ -20,15 +28,17 @@ Run as ``python -m benchmarks.external_peers ROLE ...``; each role is its own pr
   state and keeps only the socket: 10,000 connections cost this process a few MB. It prints
   ``held N`` and waits for stdin to close.
 
-Both servers pin X25519, as ``ouc serve`` and ``openssl s_server -groups X25519`` do.
+Every server pins X25519, as ``ouc serve`` and ``openssl s_server -groups X25519`` do.
 """
 
 from __future__ import annotations
 
 import argparse
+import ctypes
 import os
 import select
 import selectors
+import signal
 import socket
 import ssl
 import struct
@@ -39,6 +49,7 @@ from contextlib import suppress
 
 from OpenSSL import SSL
 
+from ouc.drivers._reuseport import attach_spread
 from ouc.tls import _libssl
 
 _RECORD = 16 * 1024
@@ -51,6 +62,7 @@ def _pending(bio: object) -> int:
     return int(_libssl.BIO_get_mem_data(bio, _NULL))
 
 
+_PR_SET_PDEATHSIG = 1  # <linux/prctl.h>
 _FIVE_SECONDS = struct.pack("ll", 5, 0)
 
 
@@ -70,17 +82,35 @@ def _pyopenssl_context(args: argparse.Namespace) -> SSL.Context:
     return ctx
 
 
-def _listener(port: int) -> socket.socket:
+def _listener(args: argparse.Namespace) -> socket.socket:
+    """The listening socket; with ``--processes N`` one of N on the port (SO_REUSEPORT), the
+    group spreading connections by CPU as ``ouc serve --processes N`` does on loopback."""
     lsock = socket.socket()
     lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    lsock.bind(("127.0.0.1", port))
+    if args.processes > 1:
+        lsock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+    lsock.bind(("127.0.0.1", args.port))
     lsock.listen(4096)
+    if args.processes > 1:
+        attach_spread(lsock, args.processes)
     return lsock
+
+
+def _fork_workers(processes: int) -> None:
+    """Become one of ``processes`` servers: the others are children that end with this one
+    (``PR_SET_PDEATHSIG``), so terminating the first stops them all."""
+    first = os.getpid()
+    for _ in range(processes - 1):
+        if os.fork() == 0:
+            ctypes.CDLL(None, use_errno=True).prctl(_PR_SET_PDEATHSIG, signal.SIGTERM)
+            if os.getppid() != first:  # it ended before the call
+                os._exit(0)
+            return
 
 
 def serve_pyopenssl(args: argparse.Namespace) -> None:
     ctx = _pyopenssl_context(args)
-    lsock = _listener(args.port)
+    lsock = _listener(args)
     while True:
         sock, _ = lsock.accept()
         # A peer that stalls must not hold the loop for ever: a kernel receive timeout keeps
@@ -103,7 +133,7 @@ def serve_pyopenssl(args: argparse.Namespace) -> None:
 def serve_pyopenssl_bio(args: argparse.Namespace) -> None:
     """Serve on one epoll loop with memory-BIO TLS objects (see the module docstring)."""
     ctx = _pyopenssl_context(args)
-    lsock = _listener(args.port)
+    lsock = _listener(args)
     lsock.setblocking(False)
     lfd = lsock.fileno()
     poller = select.epoll()
@@ -149,6 +179,47 @@ def serve_pyopenssl_bio(args: argparse.Namespace) -> None:
                 drop(fd)
 
 
+def serve_pyopenssl_sock(args: argparse.Namespace) -> None:
+    """Serve on one epoll loop, each TLS object on its non-blocking socket (module docstring)."""
+    ctx = _pyopenssl_context(args)
+    lsock = _listener(args)
+    lsock.setblocking(False)
+    lfd = lsock.fileno()
+    poller = select.epoll()
+    poller.register(lfd, select.EPOLLIN)
+    conns: dict[int, tuple[socket.socket, SSL.Connection]] = {}
+
+    def drop(fd: int) -> None:
+        sock, _ = conns.pop(fd)
+        poller.unregister(fd)
+        sock.close()
+
+    while True:
+        for fd, _ in poller.poll():
+            if fd == lfd:
+                while True:
+                    try:
+                        sock, _ = lsock.accept()
+                    except BlockingIOError:
+                        break
+                    sock.setblocking(False)
+                    conn = SSL.Connection(ctx, sock)
+                    conn.set_accept_state()
+                    conns[sock.fileno()] = (sock, conn)
+                    poller.register(sock.fileno(), select.EPOLLIN)
+                continue
+            sock, conn = conns[fd]
+            try:
+                # The handshake steps, then one echo per record, until OpenSSL's read finds
+                # the socket empty (WantReadError): the call an event loop cannot avoid.
+                for _ in range(64):  # a fair share per wake-up; epoll reports the rest
+                    conn.sendall(conn.recv(_RECORD))
+            except SSL.WantReadError:
+                pass
+            except (SSL.Error, OSError):
+                drop(fd)
+
+
 def serve_ssl(args: argparse.Namespace) -> None:
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     ctx.minimum_version = ctx.maximum_version = ssl.TLSVersion.TLSv1_3
@@ -157,7 +228,7 @@ def serve_ssl(args: argparse.Namespace) -> None:
     if args.mutual:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(args.ca)
-    lsock = _listener(args.port)
+    lsock = _listener(args)
 
     def handle(sock: socket.socket) -> None:  # a stalled peer holds only its own thread
         try:
@@ -265,10 +336,21 @@ def hold(args: argparse.Namespace) -> None:
         sock.close()
 
 
+_SERVERS = {
+    "pyopenssl": serve_pyopenssl,
+    "pyopenssl-bio": serve_pyopenssl_bio,
+    "pyopenssl-sock": serve_pyopenssl_sock,
+    "ssl": serve_ssl,
+}
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.external_peers")
-    parser.add_argument("role", choices=("pyopenssl", "pyopenssl-bio", "ssl", "hold"))
+    parser.add_argument("role", choices=(*_SERVERS, "hold"))
     parser.add_argument("--port", type=int, required=True)
+    parser.add_argument(
+        "--processes", type=int, default=1, help="servers on the port, spread by CPU (1)"
+    )
     parser.add_argument("--cert")
     parser.add_argument("--key")
     parser.add_argument("--ca", required=True)
@@ -286,12 +368,9 @@ def main() -> None:
         _, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
         resource.setrlimit(resource.RLIMIT_NOFILE, (hard, hard))
         hold(args)
-    elif args.role == "pyopenssl":
-        serve_pyopenssl(args)
-    elif args.role == "pyopenssl-bio":
-        serve_pyopenssl_bio(args)
     else:
-        serve_ssl(args)
+        _fork_workers(args.processes)
+        _SERVERS[args.role](args)
     os._exit(0)
 
 

@@ -6,6 +6,7 @@ same work. Real processes, real sockets on 127.0.0.1, real certificates made per
 from __future__ import annotations
 
 import socket
+import time
 from collections.abc import Iterator
 
 import pytest
@@ -60,3 +61,22 @@ def test_a_mutual_baseline_refuses_a_client_without_a_certificate(
                 echo_once(material, "server-auth", server.port)  # no client certificate
             got, _ = echo_once(material, "mutual", server.port)  # and it still serves
         assert got == FRAME, role
+
+
+def test_a_baseline_as_two_processes_shares_the_port_and_ends_whole(
+    material: external.Material,
+) -> None:
+    server = external.peer_server(material, "server-auth", "pyopenssl-bio", processes=2)
+    with external.running([server]):
+        assert external.listeners(server.port) == 2
+        pids = external.tree(server.pid)
+        assert len(pids) == 2  # the first and the worker it forked
+        for _ in range(4):  # spread by CPU: whichever takes it serves
+            got, _ = echo_once(material, "server-auth", server.port)
+            assert got == FRAME
+    # Terminating the first ends the other (PR_SET_PDEATHSIG): nothing keeps the port.
+    for _ in range(200):  # bounded: up to ~10 s for the kernel to deliver and reap
+        if external.listeners(server.port) == 0:
+            break
+        time.sleep(0.05)  # waiting on another process's exit; bounded above
+    assert external.listeners(server.port) == 0

@@ -39,9 +39,18 @@ SERVERS = {
     "openssl-s_server",
     "raw-pyopenssl",
     "pyopenssl-bio",
+    "pyopenssl-bio-x2",
+    "pyopenssl-sock",
     "ssl-threaded",
 }
-ECHO_SERVERS = {"ouc-asyncio", "ouc-blocking", "raw-pyopenssl", "pyopenssl-bio", "ssl-threaded"}
+ECHO_SERVERS = {
+    "ouc-asyncio",
+    "ouc-blocking",
+    "raw-pyopenssl",
+    "pyopenssl-bio",
+    "pyopenssl-sock",
+    "ssl-threaded",
+}
 
 
 def positive(value: dict[str, float]) -> bool:
@@ -61,9 +70,11 @@ def test_the_external_rows_measure_every_server(tmp_path: Path) -> None:
         for name, row in rows.items():
             assert positive(row["rate"]) and positive(row["cpu_us"]), (config, name, row)
             if name.startswith("ouc"):
-                for ratio in ("vs_raw", "vs_s_server", "vs_bio", "vs_ssl"):
+                for ratio in ("vs_raw", "vs_s_server", "vs_bio", "vs_ssl", "vs_sock"):
                     assert positive(row[ratio]), (config, name, ratio)
-            if name.startswith("ouc"):  # also measured under two clients at once
+            if name.startswith("pyopenssl-"):  # each floor against the raw loop
+                assert positive(row["vs_raw"]) and positive(row["vs_sock"]), (config, name)
+            if name.startswith(("ouc", "pyopenssl-bio")):  # also under two clients at once
                 assert positive(row["cpu_us_clients"]) and positive(row["rate_clients"]), name
             if name.endswith("-x2"):
                 for ratio in ("cpu_vs_one_process", "cpu_vs_one_process_clients"):
@@ -72,6 +83,8 @@ def test_the_external_rows_measure_every_server(tmp_path: Path) -> None:
     assert set(echo) == ECHO_SERVERS
     for name, row in echo.items():
         assert positive(row["cpu_us"]) and row["rate"]["median"] > 100, (name, row)
+        if name.startswith(("ouc", "pyopenssl-")):
+            assert positive(row["vs_ssl"]) and positive(row["vs_sock"]), name
         if name.startswith("ouc"):
-            assert positive(row["vs_ssl"]) and positive(row["vs_bio"]), name
-    assert "vs bio floor" in done.stdout  # the table shows the floor's column
+            assert positive(row["vs_bio"]), name
+    assert "vs bio floor" in done.stdout and "vs sock floor" in done.stdout  # the floors' columns
