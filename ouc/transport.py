@@ -9,8 +9,10 @@ A transport may also offer ``set_plaintext_sink(sink)`` (both here do): the conn
 phase then receives plaintext through ``sink(data)`` during ``receive_data`` instead of one
 :class:`PlaintextReceived` event per chunk, the record path's cheapest hand-off; and ``events``,
 its :class:`EventQueue`, which the connection looks at before calling ``next_event`` (an empty
-queue is the common case). Both are optional, not part of :class:`Transport`, so that any
-object with the three verbs still qualifies.
+queue is the common case); and ``receive_reset()``, the end of the stream when the driver saw
+a TCP reset (ECONNRESET) rather than a FIN: the events then say "reset". All three are
+optional, not part of :class:`Transport`, so that any object with the three verbs still
+qualifies.
 """
 
 from __future__ import annotations
@@ -100,7 +102,10 @@ class PlaintextReceived:
 
 @dataclass(frozen=True)
 class Closed:
-    """The peer ended the stream cleanly (TCP FIN, TLS close_notify)."""
+    """The peer ended the stream (TCP FIN, TLS close_notify), or reset it (``reset``: a TCP
+    RST the driver saw, told through ``receive_reset``)."""
+
+    reset: bool = False
 
 
 @dataclass(frozen=True)
@@ -186,6 +191,12 @@ class PlainTransport(QueuedEvents):
         else:
             self._closed = True
             self._events.append(Closed())
+
+    def receive_reset(self) -> None:
+        """The peer reset the TCP connection (RST): the end of the stream, said as a reset."""
+        if not self._closed:
+            self._closed = True
+            self._events.append(Closed(reset=True))
 
     def send(self, data: bytes) -> None:
         self._out += data

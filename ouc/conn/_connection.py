@@ -6,7 +6,7 @@ calls :meth:`Connection.connect`, which is CONT 0→1 for the blocks) to its end
 TLS engine; the connection never knows which. Over it the driver moves bytes:
 
     conn.connect(now)                          # TCP is up (reestablish=True after a drop)
-    conn.receive_data(chunk, now)              # b"" when the peer closed its side
+    conn.receive_data(chunk, now)              # b"" on FIN; conn.receive_reset(now) on RST
     while (event := conn.next_event()) is not None: ...
     sock.sendall(conn.data_to_send())
     deadline = conn.next_timer(); conn.handle_timer(now)
@@ -40,6 +40,7 @@ from ouc.conn._events import (
     Disconnected,
     Established,
     FrameReceived,
+    partner_gone,
 )
 from ouc.conn._history import (
     DONE,
@@ -86,15 +87,6 @@ from ouc.transport import (
 __all__ = ["TRCV_C", "TSEND_C", "Connection", "StatusEntry", "format_sequence"]
 
 E = BlockEvent
-
-
-def _bytes(count: int, rest: str) -> str:
-    """``1 byte ... was ...`` or ``2 bytes ... were ...``: ``rest`` is said with {were}."""
-    return (
-        f"{count} byte {rest.format(were='was')}"
-        if count == 1
-        else (f"{count} bytes {rest.format(were='were')}")
-    )
 
 
 _CONNECTED = ConnState.CONNECTED
@@ -243,6 +235,22 @@ class Connection(IsoPhase, StatusHistory):
         events = self._tevents
         if events is None or events:
             self._drain()
+
+    def receive_reset(self, now: float) -> None:
+        """The partner reset the TCP connection (the driver saw ECONNRESET): the end of the
+        stream as ``receive_data(b"", now)``, 16#80C5 all the same, with a reason that says
+        reset. After our own close() it ends as "closed", as an EOF would."""
+        reset = getattr(self._transport, "receive_reset", None)
+        state = self._state
+        if reset is None or state is ConnState.IDLE or state in ENDED:
+            self.receive_data(b"", now)  # refused before connect(), ignored once ended
+            return
+        self._now = self._last_activity = now
+        try:
+            reset()
+        except OucError as exc:
+            self._fail_from(exc)
+        self._drain()
 
     def next_event(self) -> ConnectionEvent | None:
         """The next event, or None when more bytes (or a timer) are needed."""
@@ -489,7 +497,7 @@ class Connection(IsoPhase, StatusHistory):
         elif kind is HandshakeComplete:
             self._on_handshake(event.info)  # type: ignore[union-attr]
         elif kind is Closed:
-            self._on_closed()
+            self._on_closed(event.reset)  # type: ignore[union-attr]
         elif kind is Failed:
             self._fail(event.status, event.reason, reset=event.reset, notify=False)  # type: ignore[union-attr]
 
@@ -548,7 +556,7 @@ class Connection(IsoPhase, StatusHistory):
         self._data_handler = None
         self._set_sink(None)
 
-    def _on_closed(self) -> None:
+    def _on_closed(self, reset: bool = False) -> None:
         state = self._state
         if state in ENDED:
             return
@@ -558,31 +566,29 @@ class Connection(IsoPhase, StatusHistory):
         if state is _CONNECTED and self.config.half_close == "answer" and self._events:
             # The partner half-closed with frames still to hand out: they are answered
             # (RFC 8446 §6.1 lets our side keep sending), then next_event() completes the close.
+            # A reset is no half-close: nothing can be answered on it.
+            if reset:
+                self._partner_closed(reset)
+                return
             self._apply(E.HALF_CLOSE)
             self._leave_data_phase()
             allow = getattr(self._transport, "allow_half_open", None)
             if allow is not None:
                 allow()
             return
-        self._partner_closed()
+        self._partner_closed(reset)
 
-    def _partner_closed(self) -> None:
-        """The partner closed: 16#80C5, and the reason says which received bytes went unread.
+    def _partner_closed(self, reset: bool = False) -> None:
+        """The partner closed (FIN, close_notify) or ``reset`` the TCP connection (RST): 16#80C5
+        for both, as the TIA help gives no other code; the reason tells them apart and says
+        which received bytes went unread.
 
         Bytes received while EN_R = 0 are whole frames the program never read, not an incomplete
         frame, and are named so. That they are lost with the connection is an inference (the
         TIA help gives 80C5, not what becomes of the receive buffer).
         """
         unread = len(self._held) if self._held is not None else 0
-        partial = self.buffered - unread
-        reason = "the partner closed the connection"
-        lost = []
-        if unread:
-            lost.append(_bytes(unread, "received while EN_R = 0 {were} never read"))
-        if partial:
-            lost.append(_bytes(partial, "of an incomplete frame {were} dropped"))
-        if lost:
-            reason += f" ({'; '.join(lost)})"
+        reason = partner_gone(reset, unread, self.buffered - unread)
         # Answer the partner's close (TLS close_notify) before the driver closes the socket.
         self._notify_close()
         self._end(E.PARTNER_CLOSED, int(Status.PARTNER_CLOSED), reason)

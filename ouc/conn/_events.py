@@ -20,6 +20,7 @@ __all__ = [
     "Established",
     "FrameReceived",
     "ReceiveFailed",
+    "partner_gone",
 ]
 
 
@@ -165,3 +166,29 @@ class BlockOutputs:
         )
         rcvd = f" RCVD_LEN={self._rcvd_len}" if self.name == "TRCV_C" else ""
         return f"<{self.name} STATUS={self.status_text}{flags}{rcvd}>"
+
+
+def _bytes(count: int, rest: str) -> str:
+    """``1 byte ... was ...`` or ``2 bytes ... were ...``: ``rest`` is said with {were}."""
+    return (
+        f"{count} byte {rest.format(were='was')}"
+        if count == 1
+        else (f"{count} bytes {rest.format(were='were')}")
+    )
+
+
+def partner_gone(reset: bool, unread: int, partial: int) -> str:
+    """The reason of a 16#80C5 end: the partner closed (FIN, close_notify) or ``reset`` the
+    connection (TCP RST), and which received bytes were lost with it: ``unread`` bytes held
+    while EN_R = 0, ``partial`` bytes of an incomplete frame."""
+    reason = (
+        "the partner reset the connection (TCP RST)"
+        if reset
+        else "the partner closed the connection"
+    )
+    lost = []
+    if unread:
+        lost.append(_bytes(unread, "received while EN_R = 0 {were} never read"))
+    if partial:
+        lost.append(_bytes(partial, "of an incomplete frame {were} dropped"))
+    return f"{reason} ({'; '.join(lost)})" if lost else reason

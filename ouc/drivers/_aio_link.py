@@ -45,6 +45,7 @@ from typing import TYPE_CHECKING, Any
 
 from ouc.conn import ConnectionEvent, ConnState, Disconnected, FrameReceived
 from ouc.drivers._aio_loop import Cancellable, TimerSource
+from ouc.drivers._sockio import partner_reset
 from ouc.errors import OucError
 
 if TYPE_CHECKING:
@@ -232,9 +233,13 @@ class Link(asyncio.BufferedProtocol):
             busy.cancel()
         if self.started and self._ending is None:
             # The peer vanished (FIN after our close, RST, network error): the connection
-            # reports how it ended (16#80C5 for the partner, 0 after our own close()).
+            # reports how it ended (16#80C5 for the partner, 0 after our own close()); a
+            # reset says so in the reason.
             now = self.loop.time()
-            self.conn.receive_data(b"", now)
+            if partner_reset(exc):
+                self.conn.receive_reset(now)
+            else:
+                self.conn.receive_data(b"", now)
             self._drain_events(now)
         self._wake_writer()
         self.on_lost()

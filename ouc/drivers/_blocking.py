@@ -51,6 +51,7 @@ from ouc.drivers._sockio import (
     configure_stream,
     connection_error,
     listen_error,
+    partner_reset,
     receive_buffer_size,
     shutdown_quietly,
 )
@@ -603,7 +604,10 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
         log.info(
             "%s %s: %s", self.spec.name, served.peer_text, connection_error(exc, "socket error")
         )
-        conn.receive_data(b"", time.monotonic())
+        if partner_reset(exc):
+            conn.receive_reset(time.monotonic())
+        else:
+            conn.receive_data(b"", time.monotonic())
         self._pump_quietly(served)
 
     def _pump_quietly(self, served: Served) -> None:

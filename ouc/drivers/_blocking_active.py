@@ -41,6 +41,7 @@ from ouc.drivers._sockio import (
     RECEIVE_BUFFER,
     close_socket,
     connection_error,
+    partner_reset,
     shutdown_quietly,
 )
 from ouc.errors import (
@@ -522,7 +523,10 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
         conn = link.conn
         if not conn.ended:
             log.info("%s: %s", self.spec.name, connection_error(exc, "the connection broke"))
-            conn.receive_data(b"", time.monotonic())
+            if partner_reset(exc):
+                conn.receive_reset(time.monotonic())
+            else:
+                conn.receive_data(b"", time.monotonic())
             while (event := conn.next_event()) is not None:
                 if isinstance(event, Disconnected):
                     self._ended(link, event)

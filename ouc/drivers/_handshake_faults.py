@@ -155,6 +155,14 @@ class HandshakeFault:
             self._engine.receive_data(b"".join(records[:trigger]))
         self._trip()
 
+    def receive_reset(self) -> None:
+        """The peer reset the TCP connection: the engine reports it, whatever the fault."""
+        reset = getattr(self._engine, "receive_reset", None)
+        if reset is not None:
+            reset()
+        else:
+            self._engine.receive_data(b"")
+
     def next_event(self) -> TransportEvent | None:
         if self._events:
             return self._events.pop(0)

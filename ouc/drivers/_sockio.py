@@ -27,6 +27,7 @@ __all__ = [
     "listen_error",
     "os_error_status",
     "own_timeout",
+    "partner_reset",
     "receive_buffer_size",
     "shutdown_quietly",
 ]
@@ -73,6 +74,13 @@ def own_timeout(exc: OSError) -> bool:
     if code == errno.ETIMEDOUT:
         return False
     return code in _OWN_TIMEOUT or (code is None and isinstance(exc, TimeoutError))
+
+
+def partner_reset(exc: BaseException | None) -> bool:
+    """Whether a socket error is the partner's TCP reset (RST: ECONNRESET from a read or a
+    write, asyncio's ``connection_lost`` with ConnectionResetError): the connection is told
+    with ``receive_reset``, so that its reason says reset rather than closed."""
+    return isinstance(exc, ConnectionResetError)
 
 
 def os_error_status(exc: OSError, *, timed_out: int = Status.NETWORK_ERROR) -> int:

@@ -272,14 +272,29 @@ class TLSEngine(QueuedEvents):
             state = self._state
         if state is _HANDSHAKING:
             if not data:
-                self._fail(
-                    Status.PARTNER_CLOSED,
-                    "the partner closed the connection during the TLS handshake",
-                    reset=False,
-                )
+                self._ended_in_handshake(reset=False)
                 return
             if self._feed(data):
                 self._handshake()
+
+    def receive_reset(self) -> None:
+        """The peer reset the TCP connection (RST): the end of the stream as with
+        ``receive_data(b"")``, but the events say reset (16#80C5 all the same)."""
+        state = self._state
+        if state is _ESTABLISHED or state is _CLOSING:
+            self._set_state(TLSState.CLOSED)
+            self._events.append(Closed(reset=True))
+            return
+        if state is TLSState.IDLE:
+            self.start()
+        if self._state is _HANDSHAKING:
+            self._ended_in_handshake(reset=True)
+
+    def _ended_in_handshake(self, *, reset: bool) -> None:
+        """The stream ended during the handshake: by a FIN, or by a TCP ``reset`` (RST)."""
+        what = "reset the connection (TCP RST)" if reset else "closed the connection"
+        reason = f"the partner {what} during the TLS handshake"
+        self._fail(Status.PARTNER_CLOSED, reason, reset=False)
 
     def set_plaintext_sink(self, sink: Callable[[bytes], None] | None) -> None:
         """Hand received plaintext straight to ``sink`` instead of queueing PlaintextReceived.

@@ -231,3 +231,92 @@ def test_bytes_after_the_end_put_nothing_on_the_wire(tls_pair: Callable[..., Any
         conn.receive_data(b"\x15\x03\x03\x00\x02\x02\x0a", 2.0)  # a fatal alert
         assert conn.data_to_send() == b""
         assert conn.next_event() is None
+
+
+# ---------------------------------------------------------------------------- partner reset
+
+
+def _plain_pair(pair_factory: Factory, **config: Any) -> Any:
+    pair = pair_factory(4, **config)
+    pair.start(0.0)
+    return pair
+
+
+@pytest.mark.parametrize("transport", ["plain", "tls"])
+def test_a_partner_reset_says_reset_and_keeps_80c5(
+    pair_factory: Factory, tls_pair: Callable[..., Any], transport: str
+) -> None:
+    """The driver saw ECONNRESET: the same end as the partner's FIN (16#80C5, the same block
+    outputs and STATUS history, no reset of our own), with a reason that says reset and keeps
+    the suffix about the dropped bytes."""
+    ends: dict[str, list[Disconnected]] = {}
+    histories: dict[str, Any] = {}
+    for how in ("fin", "rst"):
+        pair = tls_pair() if transport == "tls" else _plain_pair(pair_factory)
+        pair.client.send(b"pi", length=2, now=1.0)  # half of a 4-byte frame
+        pair.server.receive_data(pair.client.data_to_send(), 1.0)
+        if how == "fin":
+            pair.server.receive_data(b"", 2.0)
+        else:
+            pair.server.receive_reset(2.0)
+        ends[how] = _ends(pair.server)
+        histories[how] = (
+            pair.server.tsend.STATUS,
+            pair.server.trcv.STATUS,
+            pair.server.status_history,
+        )
+    dropped = " (2 bytes of an incomplete frame were dropped)"
+    assert ends["fin"] == [Disconnected(0x80C5, "the partner closed the connection" + dropped)]
+    assert ends["rst"] == [
+        Disconnected(0x80C5, "the partner reset the connection (TCP RST)" + dropped)
+    ]
+    assert histories["rst"] == histories["fin"]
+
+
+def test_a_reset_during_the_tls_handshake_says_reset(
+    pair_factory: Factory, tls_engines: Callable[[], Any]
+) -> None:
+    pair = pair_factory(4, transports=tls_engines())
+    pair.server.connect(0.0)
+    pair.client.connect(0.0)
+    pair.server.receive_data(pair.client.data_to_send(), 0.0)  # the ClientHello, answered
+    pair.server.receive_reset(1.0)
+    assert _ends(pair.server) == [
+        Disconnected(0x80C5, "the partner reset the connection (TCP RST) during the TLS handshake")
+    ]
+
+
+@pytest.mark.parametrize("transport", ["plain", "tls"])
+def test_a_reset_after_our_own_close_is_still_a_close(
+    pair_factory: Factory, tls_pair: Callable[..., Any], transport: str
+) -> None:
+    pair = tls_pair() if transport == "tls" else _plain_pair(pair_factory)
+    pair.server.close(1.0)
+    pair.server.receive_reset(2.0)
+    assert _ends(pair.server) == [Disconnected(0, "closed")]
+
+
+def test_a_reset_is_no_half_close(pair_factory: Factory) -> None:
+    """half_close="answer" answers frames before the partner's FIN; after a reset nothing can
+    be answered: the frame is handed out and the connection has already ended."""
+    pair = _plain_pair(pair_factory, half_close="answer")
+    pair.server.receive_data(b"ping", 1.0)
+    pair.server.receive_reset(1.0)
+    assert pair.server.ended
+    assert pair.server.next_event() == FrameReceived(b"ping", 4)
+    assert _ends(pair.server) == [
+        Disconnected(0x80C5, "the partner reset the connection (TCP RST)")
+    ]
+
+
+def test_a_reset_before_connect_is_refused_and_after_the_end_ignored(
+    pair_factory: Factory,
+) -> None:
+    conn = Connection(ConnectionConfig(Role.PASSIVE, 4), PlainTransport())
+    with pytest.raises(OucError):
+        conn.receive_reset(0.0)
+    conn.connect(0.0)
+    conn.next_event()
+    conn.receive_data(b"", 1.0)
+    conn.receive_reset(2.0)
+    assert _ends(conn) == [PARTNER_CLOSED]
