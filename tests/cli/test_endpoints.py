@@ -10,6 +10,7 @@ import datetime as dt
 import json
 import signal
 import socket
+import struct
 import threading
 from pathlib import Path
 from typing import Any
@@ -100,6 +101,31 @@ def test_serve_reports_answers_to_a_partner_that_closed_as_lost_sends(
         )
     ] * 2
     assert "behaviour-failed" not in [doc["event"] for doc in served]
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "blocking"])
+def test_serve_says_when_the_partner_reset_the_connection(
+    store: CertStore, serve: Any, raw_tls: Any, tmp_path: Path, driver: str
+) -> None:
+    """A client that completes the handshake and then closes with SO_LINGER 0 (RST): the
+    line's status is 16#80C5 as for a FIN, its reason says reset."""
+    proc, lines, port = serve.start("--json", "--map", "192.168.0.2=127.0.0.2", "--driver", driver)
+    pem = example_pem(store, tmp_path / "pem")
+    ctx = raw_tls.context(pem.ca, pem.client_cert, pem.client_key)
+    raw = socket.create_connection(
+        ("127.0.0.1", port), timeout=WAIT, source_address=("127.0.0.2", 0)
+    )
+    tls = ctx.wrap_socket(raw)
+    assert json.loads(lines.next())["event"] == "connected"
+    tls.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+    tls.close()
+    ended = json.loads(lines.next())
+    assert (ended["status"], ended["reason"]) == (
+        "16#80C5",
+        "the partner reset the connection (TCP RST)",
+    ), ended
+    proc.send_signal(signal.SIGTERM)
+    assert proc.wait(WAIT) == 0
 
 
 def test_serve_stops_cleanly_on_sigterm(serve: Any) -> None:
