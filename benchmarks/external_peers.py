@@ -45,6 +45,7 @@ import struct
 import sys
 import threading
 import time
+from collections.abc import Callable
 from contextlib import suppress
 
 from OpenSSL import SSL
@@ -130,8 +131,14 @@ def serve_pyopenssl(args: argparse.Namespace) -> None:
         sock.close()
 
 
-def serve_pyopenssl_bio(args: argparse.Namespace) -> None:
-    """Serve on one epoll loop with memory-BIO TLS objects (see the module docstring)."""
+def _epoll_loop(
+    args: argparse.Namespace,
+    on_socket: bool,
+    ready: Callable[[socket.socket, SSL.Connection], bool],
+) -> None:
+    """One epoll loop over non-blocking sockets, each with its TLS object (on the socket itself
+    when ``on_socket``, else on memory BIOs); ``ready(sock, conn)`` serves a readable socket and
+    says whether the connection goes on."""
     ctx = _pyopenssl_context(args)
     lsock = _listener(args)
     lsock.setblocking(False)
@@ -139,12 +146,6 @@ def serve_pyopenssl_bio(args: argparse.Namespace) -> None:
     poller = select.epoll()
     poller.register(lfd, select.EPOLLIN)
     conns: dict[int, tuple[socket.socket, SSL.Connection]] = {}
-
-    def drop(fd: int) -> None:
-        sock, _ = conns.pop(fd)
-        poller.unregister(fd)
-        sock.close()
-
     while True:
         for fd, _ in poller.poll():
             if fd == lfd:
@@ -154,70 +155,59 @@ def serve_pyopenssl_bio(args: argparse.Namespace) -> None:
                     except BlockingIOError:
                         break
                     sock.setblocking(False)
-                    conn = SSL.Connection(ctx, None)
+                    conn = SSL.Connection(ctx, sock if on_socket else None)
                     conn.set_accept_state()
                     conns[sock.fileno()] = (sock, conn)
                     poller.register(sock.fileno(), select.EPOLLIN)
                 continue
             sock, conn = conns[fd]
-            try:
-                data = sock.recv(_RECORD)
-                if not data:
-                    drop(fd)
-                    continue
-                conn.bio_write(data)
-                incoming, outgoing = conn._into_ssl, conn._from_ssl
-                # The handshake steps raise WantReadError (pyOpenSSL's only way to say it);
-                # after it, one SSL_read per record the read brought, no read bound to fail.
-                with suppress(SSL.WantReadError):
-                    conn.send(conn.recv(_RECORD))
-                    while _pending(incoming) > 0 or conn.pending():
-                        conn.send(conn.recv(_RECORD))
-                while _pending(outgoing) > 0:  # a flight or an echo: one bio_read
-                    sock.sendall(conn.bio_read(_OUTPUT))
-            except (SSL.Error, OSError):
-                drop(fd)
+            if not ready(sock, conn):
+                del conns[fd]
+                poller.unregister(fd)
+                sock.close()
+
+
+def _bio_ready(sock: socket.socket, conn: SSL.Connection) -> bool:
+    try:
+        data = sock.recv(_RECORD)
+        if not data:
+            return False
+        conn.bio_write(data)
+        incoming, outgoing = conn._into_ssl, conn._from_ssl
+        # The handshake steps raise WantReadError (pyOpenSSL's only way to say it); after it,
+        # one SSL_read per record the read brought, no read bound to fail.
+        with suppress(SSL.WantReadError):
+            conn.send(conn.recv(_RECORD))
+            while _pending(incoming) > 0 or conn.pending():
+                conn.send(conn.recv(_RECORD))
+        while _pending(outgoing) > 0:  # a flight or an echo: one bio_read
+            sock.sendall(conn.bio_read(_OUTPUT))
+    except (SSL.Error, OSError):
+        return False
+    return True
+
+
+def _sock_ready(sock: socket.socket, conn: SSL.Connection) -> bool:
+    try:
+        # The handshake steps, then one echo per record, until OpenSSL's read finds the
+        # socket empty (WantReadError): the call an event loop cannot avoid.
+        for _ in range(64):  # a fair share per wake-up; epoll reports the rest
+            conn.sendall(conn.recv(_RECORD))
+    except SSL.WantReadError:
+        pass
+    except (SSL.Error, OSError):
+        return False
+    return True
+
+
+def serve_pyopenssl_bio(args: argparse.Namespace) -> None:
+    """Serve on one epoll loop with memory-BIO TLS objects (see the module docstring)."""
+    _epoll_loop(args, False, _bio_ready)
 
 
 def serve_pyopenssl_sock(args: argparse.Namespace) -> None:
     """Serve on one epoll loop, each TLS object on its non-blocking socket (module docstring)."""
-    ctx = _pyopenssl_context(args)
-    lsock = _listener(args)
-    lsock.setblocking(False)
-    lfd = lsock.fileno()
-    poller = select.epoll()
-    poller.register(lfd, select.EPOLLIN)
-    conns: dict[int, tuple[socket.socket, SSL.Connection]] = {}
-
-    def drop(fd: int) -> None:
-        sock, _ = conns.pop(fd)
-        poller.unregister(fd)
-        sock.close()
-
-    while True:
-        for fd, _ in poller.poll():
-            if fd == lfd:
-                while True:
-                    try:
-                        sock, _ = lsock.accept()
-                    except BlockingIOError:
-                        break
-                    sock.setblocking(False)
-                    conn = SSL.Connection(ctx, sock)
-                    conn.set_accept_state()
-                    conns[sock.fileno()] = (sock, conn)
-                    poller.register(sock.fileno(), select.EPOLLIN)
-                continue
-            sock, conn = conns[fd]
-            try:
-                # The handshake steps, then one echo per record, until OpenSSL's read finds
-                # the socket empty (WantReadError): the call an event loop cannot avoid.
-                for _ in range(64):  # a fair share per wake-up; epoll reports the rest
-                    conn.sendall(conn.recv(_RECORD))
-            except SSL.WantReadError:
-                pass
-            except (SSL.Error, OSError):
-                drop(fd)
+    _epoll_loop(args, True, _sock_ready)
 
 
 def serve_ssl(args: argparse.Namespace) -> None:
