@@ -76,6 +76,17 @@ def test_cli_with_the_store_password_set_uses_plain_keys(
     assert main([*argv, "--ip", "192.168.0.2", *common]) == 0, capsys.readouterr()
 
 
+def _write_plain_key(path: Path, key: PrivateKey) -> None:
+    """``key`` as an unencrypted PKCS#8 PEM file at ``path``."""
+    path.write_bytes(
+        key.private_bytes(
+            serialization.Encoding.PEM,
+            serialization.PrivateFormat.PKCS8,
+            serialization.NoEncryption(),
+        )
+    )
+
+
 def test_a_password_for_a_plain_key_file_is_refused_in_words(
     tmp_path: Path, store: CertStore, ca_keys: tuple[PrivateKey, PrivateKey]
 ) -> None:
@@ -86,13 +97,7 @@ def test_a_password_for_a_plain_key_file_is_refused_in_words(
     cert_file = tmp_path / "x.pem"
     store.export(cert_id, cert_file)
     key_file = tmp_path / "x.key"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    _write_plain_key(key_file, key)
     fresh = CertStore.init(tmp_path / "fresh", now=NOW, default_ca_keys=ca_keys)
     with pytest.raises(ConfigError) as caught:
         fresh.import_file(cert_file, key_path=key_file, password="pw")
@@ -111,13 +116,7 @@ def test_a_plain_key_file_beside_a_p12_is_read_with_the_p12_password(
     bundle = tmp_path / "y.p12"
     store.export(cert_id, bundle, password="pw")
     key_file = tmp_path / "y.key"
-    key_file.write_bytes(
-        key.private_bytes(
-            serialization.Encoding.PEM,
-            serialization.PrivateFormat.PKCS8,
-            serialization.NoEncryption(),
-        )
-    )
+    _write_plain_key(key_file, key)
     fresh = CertStore.init(tmp_path / "fresh", now=NOW, default_ca_keys=ca_keys)
     (new_id,) = fresh.import_file(bundle, key_path=key_file, password="pw")
     assert fresh.private_key(new_id).public_key() == key.public_key()  # type: ignore[union-attr]
