@@ -82,10 +82,12 @@ def test_closing_during_a_handshake_with_a_silent_plc_does_not_wait_for_it(
 
 
 @pytest.fixture
-def talking_plc(plant: Plant) -> Iterator[tuple[threading.Thread, list[int]]]:
+def talking_plc(plant: Plant) -> Iterator[tuple[threading.Event, list[int]]]:
     """A plain-TCP PLC at PLC1's address that, once the PC connects, sends it 4 MiB unasked
-    (more than the sockets' buffers hold) and then 5 bytes more; ``sent`` gets the total once
-    every byte went out (a PC that reads nothing leaves the PLC's sendall stuck)."""
+    (more than the sockets' buffers hold) and then 5 bytes more; ``sent`` gets the total and
+    the event is set once every byte went out (a PC that reads nothing leaves the PLC's
+    sendall stuck). The PC may count the last byte before the PLC's thread runs again, so a
+    test waits for the event rather than reading ``sent`` at once."""
     listener = socket.socket()
     listener.bind(("127.0.0.1", 0))
     listener.listen(1)
@@ -93,6 +95,7 @@ def talking_plc(plant: Plant) -> Iterator[tuple[threading.Thread, list[int]]]:
     host, port = listener.getsockname()
     plant.map.add(plant.PLC1_IP, plant.PORT, host, port)
     sent: list[int] = []
+    all_sent = threading.Event()
 
     def talk() -> None:
         conn, _ = listener.accept()
@@ -102,20 +105,21 @@ def talking_plc(plant: Plant) -> Iterator[tuple[threading.Thread, list[int]]]:
             conn.sendall(payload)
             conn.sendall(b"tail!")
             sent.append(len(payload) + 5)
+            all_sent.set()
             conn.recv(1)  # until the PC closes
 
     thread = threading.Thread(target=talk, name="talking-plc", daemon=True)
     thread.start()
     try:
-        yield thread, sent
+        yield all_sent, sent
     finally:
         listener.close()
 
 
 def test_what_the_plc_sends_unasked_is_read_counted_and_logged(
-    plant: Plant, talking_plc: tuple[threading.Thread, list[int]]
+    plant: Plant, talking_plc: tuple[threading.Event, list[int]]
 ) -> None:
-    _, sent = talking_plc
+    all_sent, sent = talking_plc
     channel = plant.channel(plant.connection(block=plant.block(secure=False)))
     channel.wait_for("PLC1", LinkState.CONNECTED, timeout=plant.WAIT)
     expected = (4 << 20) + 5
@@ -127,7 +131,8 @@ def test_what_the_plc_sends_unasked_is_read_counted_and_logged(
         )
 
     channel.wait_for("PLC1", all_counted, timeout=plant.WAIT * 3)
-    assert sent == [expected]  # the PLC's sendall finished: the PC drained the socket
+    # The PLC's sendall finished: the PC drained the socket.
+    assert all_sent.wait(plant.WAIT) and sent == [expected]
     received = [e for e in channel.events() if e.kind == "received"]
     assert all(e.status == 0 for e in received)
     # The last frames are kept for receive(): the oldest kept one is taken first.
