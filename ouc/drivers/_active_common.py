@@ -238,15 +238,19 @@ class ActiveCommon(Generic[L]):
         """Record that a TCP connection attempt to ``host:port`` starts.
 
         While CONT stays 1 after a connection, each attempt shows 7002 on both blocks (TCON
-        establishing again), also when it fails before a connection exists to report it.
+        establishing again), also when it fails before a connection exists to report it; the
+        ``connecting`` record carries the same code (TIA help, TSEND_C STATUS table: 7001 is
+        only the initial call).
         """
+        status = Status.CONNECTING
         if self._started and self._link is None:
             now = time.monotonic()
-            waiting = int(Status.IN_PROGRESS)
+            status = Status.IN_PROGRESS
+            waiting = int(status)
             self._history.extend(((now, "TSEND_C", waiting), (now, "TRCV_C", waiting)))
         self._recorder.emit(
             RecordKind.CONNECTING,
-            Status.CONNECTING,
+            status,
             peer=self.peer_text,
             reason=f"to {host}:{port}",
         )

@@ -372,6 +372,11 @@ def test_drop_seen_inside_receive_is_reestablished_there(setup: ExampleSetup) ->
         RecordKind.CLOSED,
         RecordKind.CONNECTING,
     ]
+    # The first attempt is the initial call (7001); the re-establishment while CONT stays 1
+    # shows 7002 on its line as in the STATUS sequence (TIA help, TSEND_C STATUS table).
+    first, again = client_log.of(RecordKind.CONNECTING)[:2]
+    assert (first.status, again.status) == (Status.CONNECTING, Status.IN_PROGRESS)
+    assert "80A3 → 7002" in client.format_sequence("TSEND_C")
 
 
 def test_server_restart_on_the_same_port(setup: ExampleSetup) -> None:
