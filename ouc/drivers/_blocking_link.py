@@ -18,7 +18,13 @@ from contextlib import suppress
 from ouc.conn import Connection, Disconnected, Established
 from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._setup import EndpointSpec
-from ouc.drivers._sockio import RecvTimeout, close_socket, configure_stream, connection_error
+from ouc.drivers._sockio import (
+    RecvTimeout,
+    close_socket,
+    configure_stream,
+    connection_error,
+    partner_reset,
+)
 from ouc.errors import OucConnectionError, OucError, Status, TLSError
 from ouc.tls import TLSEngine, TLSSession
 
@@ -113,9 +119,7 @@ class Link:
                 if out:
                     sock.sendall(out)
             except OSError as exc:
-                raise connection_error(
-                    exc, "the connection broke during the handshake", timed_out=_STALLED
-                ) from exc
+                self._reset_or_raise(exc)
             event = conn.next_event()
             while event is not None:
                 if type(event) is Established:
@@ -136,10 +140,24 @@ class Link:
                 conn.handle_timer(time.monotonic())
                 continue
             except OSError as exc:
-                raise connection_error(
-                    exc, "the connection broke during the handshake", timed_out=_STALLED
-                ) from exc
+                self._reset_or_raise(exc)
+                continue
             conn.receive_data(view[:n] if n else b"", time.monotonic())  # type: ignore[arg-type]
+
+    def _reset_or_raise(self, exc: OSError) -> None:
+        """A socket error during the handshake: the partner's TCP reset goes to the connection,
+        which ends as the asyncio driver's does (16#80C5, "the partner reset the connection
+        (TCP RST) during the TLS handshake", in the blocks' STATUS history) and is raised from
+        the event loop above; any other error (or a reset the connection already ended on) is
+        raised here."""
+        conn = self.conn
+        if partner_reset(exc) and not conn.ended:
+            conn.receive_reset(time.monotonic())
+            if conn.ended:
+                return
+        raise connection_error(
+            exc, "the connection broke during the handshake", timed_out=_STALLED
+        ) from exc
 
 
 def open_link(

@@ -22,7 +22,7 @@ from typing import Any
 import pytest
 
 from ouc.drivers import EndpointRecord, RecordKind
-from ouc.errors import Status
+from ouc.errors import OucError, Status
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER
 from ouc.pytest_plugin import ActiveFactory, PemFiles
 from ouc.strategies import client_hello
@@ -189,3 +189,72 @@ async def test_the_asyncio_client_tells_a_partner_reset_from_a_close(
     await log.wait_for(RecordKind.CONNECTED, timeout=WAIT)
     partner.end()
     _client_end(how, await log.wait_for(lambda r: r.kind in ENDED, timeout=WAIT))
+
+
+class _HelloResetter:
+    """A partner server on 127.0.0.1 port 0 that accepts one connection, reads the start of
+    the ClientHello and resets (SO_LINGER 0): a TLS handshake the partner breaks off by RST."""
+
+    def __init__(self) -> None:
+        self.listener = socket.create_server(("127.0.0.1", 0))
+        self.listener.settimeout(WAIT)
+        self.address = self.listener.getsockname()
+        self.first: bytes = b""
+        self.error: BaseException | None = None
+        self.thread = threading.Thread(target=self._serve, name="hello-resetter")
+        self.thread.start()
+
+    def _serve(self) -> None:
+        try:
+            sock, _ = self.listener.accept()
+            sock.settimeout(WAIT)
+            self.first = sock.recv(5)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            sock.close()
+        except BaseException as exc:  # handed to the test, which fails with it
+            self.error = exc
+
+    def join(self) -> None:
+        self.thread.join(WAIT)
+        self.listener.close()
+        assert not self.thread.is_alive()
+        if self.error is not None:
+            raise self.error
+        assert self.first[:1] == b"\x16"  # it reset a TLS handshake, not a silent socket
+
+
+def _handshake_reset(error: OucError, record: EndpointRecord, sequence: str) -> None:
+    """What a partner's reset during the handshake looks like from ouc's client side: the
+    same on both drivers (the exception, its record, and TSEND_C's STATUS sequence)."""
+    assert error.status == Status.PARTNER_CLOSED, error
+    assert RESET + " during the TLS handshake" in error.message, error
+    assert record.status == Status.PARTNER_CLOSED, record.line()
+    assert record.reason == RESET + " during the TLS handshake", record.line()
+    assert sequence.endswith("80C5"), sequence
+
+
+def test_the_blocking_client_says_reset_when_the_partner_resets_its_handshake(
+    ouc_active: ActiveFactory,
+) -> None:
+    partner = _HelloResetter()
+    client = ouc_active(partner.address, connect=False, reconnect=False, connect_timeout=WAIT)
+    with pytest.raises(OucError) as caught:
+        client.connect()
+    partner.join()
+    (record,) = ouc_active.log(client).of(RecordKind.FAILED)
+    _handshake_reset(caught.value, record, client.format_sequence("TSEND_C"))
+
+
+@pytest.mark.asyncio
+async def test_the_asyncio_client_says_reset_when_the_partner_resets_its_handshake(
+    ouc_async_active: Any,
+) -> None:
+    partner = _HelloResetter()
+    client = await ouc_async_active(
+        partner.address, connect=False, reconnect=False, connect_timeout=WAIT
+    )
+    with pytest.raises(OucError) as caught:
+        await client.connect()
+    partner.join()
+    (record,) = ouc_async_active.log(client).of(RecordKind.FAILED)
+    _handshake_reset(caught.value, record, client.format_sequence("TSEND_C"))
