@@ -85,13 +85,23 @@ class BadCert:
                 with it in ``trusted/crl``; a PLC has no CRL support (domain.md §3).
 
         Raises:
-            ConfigError: ``presented_by`` is not a role.
+            ConfigError: ``presented_by`` is not a role; ``ext_tls_capabilities`` bit 0 for a
+                client certificate (its verifier, a passive side, refuses such a block with
+                16#80EC before any certificate is checked: domain.md §2).
         """
         role = _ROLES.get(presented_by.lower()) if isinstance(presented_by, str) else presented_by
         if not isinstance(role, Role):
             raise ConfigError(
                 f"presented by {presented_by!r}: use Role.PASSIVE/'server' or Role.ACTIVE/'client'",
                 path="presented_by",
+            )
+        if role is Role.ACTIVE and ext_tls_capabilities & 1:
+            raise ConfigError(
+                "ext_tls_capabilities bit 0 is the active side's subjectAltName check; a client "
+                "certificate is verified by a passive side, whose block is refused with it set "
+                "(16#80EC): pass 0, or presented_by='server'",
+                status=Status.TLS_EXT_CAPABILITIES,
+                path="ext_tls_capabilities",
             )
         if self.caught_by is None:
             return self.expected_status

@@ -103,9 +103,14 @@ def test_the_statuses_that_depend_on_a_check(ouc_bad_certs: BadCertFactory) -> N
     wrong_san, revoked = ouc_bad_certs.wrong_san(), ouc_bad_certs.revoked()
     assert (wrong_san.expected_status, revoked.expected_status) == (0, 0)
     assert wrong_san.status(Role.PASSIVE, ext_tls_capabilities=1) == Status.TLS_HANDSHAKE_FAILURE
-    assert wrong_san.status("client", ext_tls_capabilities=1) == 0  # no SAN check there
+    assert wrong_san.status("client") == 0  # a passive side has no SAN check
+    # ... and its block with bit 0 set is refused (16#80EC, domain.md §2): a mistake, said so.
+    with pytest.raises(ConfigError) as refused:
+        wrong_san.status("client", ext_tls_capabilities=1)
+    assert refused.value.path == "ext_tls_capabilities"
+    assert refused.value.status == Status.TLS_EXT_CAPABILITIES
     assert revoked.status("server", crls=True) == revoked.status("client", crls=True) == 0x80E3
-    assert ouc_bad_certs.expired().status("client", ext_tls_capabilities=1, crls=True) == 0x80E5
+    assert ouc_bad_certs.expired().status("client", crls=True) == 0x80E5
     with pytest.raises(ConfigError) as info:
         revoked.status("plc")
     assert info.value.path == "presented_by"
