@@ -260,7 +260,9 @@ class AsyncPassiveFactory(_AsyncFactory):
             faults=faults,
         )
         log = RecordLog()
-        endpoint_options["on_event"] = chain(log, endpoint_options.pop("on_event", None))
+        endpoint_options["on_event"] = chain(
+            log, self._watch(check_errors), endpoint_options.pop("on_event", None)
+        )
         if "address_map" not in endpoint_options:
             endpoint_options["address_map"] = PassiveFactory._partner_map(
                 block, partner, AddressMap

@@ -47,7 +47,14 @@ if TYPE_CHECKING:
 
     from ouc._plugin_async import AsyncActiveFactory, AsyncPassiveFactory
     from ouc.certs import BadCertFactory, CertStore
-    from ouc.drivers import ActiveEndpoint, Behaviour, PassiveEndpoint, RecordLog
+    from ouc.drivers import (
+        ActiveEndpoint,
+        Behaviour,
+        EndpointRecord,
+        EventCallback,
+        PassiveEndpoint,
+        RecordLog,
+    )
     from ouc.params import Block
 
 __all__ = [
@@ -258,7 +265,6 @@ def _presenting(own: Any, block: Block, store: CertStore, device_name: str, what
     import dataclasses
 
     from cryptography import x509
-    from cryptography.hazmat.primitives import serialization
 
     from ouc.certs import BadCert, resolve
     from ouc.errors import ConfigError
@@ -279,8 +285,7 @@ def _presenting(own: Any, block: Block, store: CertStore, device_name: str, what
         if key is None:
             raise ConfigError(f"{field}={own}: the store has no private key for it", path=field)
     elif isinstance(own, tuple) and len(own) == 2:
-        cert = x509.load_pem_x509_certificate(Path(own[0]).read_bytes())
-        key = serialization.load_pem_private_key(Path(own[1]).read_bytes(), password=None)
+        cert, key = _pem_pair(own, field)
     else:
         raise ConfigError(
             f"{field} takes a BadCert, a store ID or (cert.pem, key.pem), got {own!r}", path=field
@@ -288,8 +293,48 @@ def _presenting(own: Any, block: Block, store: CertStore, device_name: str, what
     return dataclasses.replace(resolved, own_id=own_id, own_cert=cert, own_key=key, chain=chain)
 
 
+def _is_async(behaviour: Any) -> bool:
+    """Whether ``behaviour`` is ``async def`` (a function, a partial of one, or an object with
+    an ``async def __call__``): calling it only makes a coroutine."""
+    return inspect.iscoroutinefunction(behaviour) or inspect.iscoroutinefunction(
+        inspect.getattr_static(type(behaviour), "__call__", None)
+    )
+
+
+def _name(behaviour: Any) -> str:
+    return getattr(behaviour, "__qualname__", None) or type(behaviour).__qualname__
+
+
+def _pem_pair(files: tuple[Any, Any], field: str) -> tuple[Any, Any]:
+    """The certificate (the first in the file) and the unencrypted key of ``(cert.pem,
+    key.pem)``, as the ``server_cert``/``client_cert`` argument ``field`` gave them.
+
+    Raises:
+        ConfigError: a file that cannot be read, or a key that is encrypted.
+        CertError: a file that holds no certificate or no usable key.
+    """
+    from ouc.certs._formats import load_bundle, load_key
+    from ouc.errors import ConfigError
+
+    data = []
+    for what, name in zip(("certificate", "key"), files, strict=True):
+        try:
+            data.append(Path(name).read_bytes())
+        except OSError as exc:
+            raise ConfigError(
+                f"{field}=(cert.pem, key.pem): cannot read the {what} file {str(name)!r} "
+                f"({exc.strerror or exc}); give the path of a PEM file that exists",
+                path=field,
+            ) from exc
+    where = f"{field}: {files[0]}"
+    cert = load_bundle(data[0], suffix=".pem", where=where).cert
+    key = load_key(data[1], where=f"{field}: {files[1]}")
+    return cert, key
+
+
 class _Factory:
-    """What both factories keep: the endpoints they made and each one's status log."""
+    """What both factories keep: the endpoints they made, each one's status log, and what went
+    wrong in the mock PLC's behaviours (to fail the test at teardown)."""
 
     def __init__(self, store: CertStore) -> None:
         self.store = store
@@ -297,6 +342,10 @@ class _Factory:
         self._logs: dict[int, RecordLog] = {}
         #: Exceptions the mock PLC's behaviours raised (with their tracebacks), to fail the test.
         self.errors: list[BaseException] = []
+        #: The ``behaviour-failed`` records of the endpoints that check errors: a behaviour that
+        #: raised, returned something other than bytes or None, or whose answer a fault could
+        #: not shape. A client that merely timed out would otherwise pass.
+        self.failures: list[EndpointRecord] = []
 
     def _guard(self, behaviour: Behaviour, check: bool) -> Behaviour:
         """``behaviour``, with what it raises kept for :meth:`check_errors` (then re-raised,
@@ -316,16 +365,45 @@ class _Factory:
 
         return guarded
 
+    def _watch(self, check: bool) -> EventCallback | None:
+        """An ``on_event`` hook that keeps the endpoint's ``behaviour-failed`` records for
+        :meth:`check_errors` (None with ``check_errors=False``). The records, not only the
+        exceptions :meth:`_guard` sees, because the driver also refuses answers that are not
+        bytes (a ``str``, a coroutine) without anything being raised in the behaviour."""
+        if not check:
+            return None
+        from ouc.drivers import RecordKind
+
+        failures = self.failures
+
+        def watch(record: EndpointRecord) -> None:
+            if record.kind is RecordKind.BEHAVIOUR_FAILED:
+                failures.append(record)
+
+        return watch
+
     def check_errors(self) -> None:
-        """Fail the test when a behaviour raised: a client that merely timed out would
-        otherwise pass. Called at teardown."""
-        if not self.errors:
+        """Fail the test when a behaviour raised or answered something the endpoint could not
+        send: a client that merely timed out would otherwise pass. Called at teardown."""
+        if not self.errors and not self.failures:
             return
-        first = self.errors[0]
-        trace = "".join(traceback.format_exception(first))
+        parts = []
+        if self.errors:
+            trace = "".join(traceback.format_exception(self.errors[0]))
+            parts.append(
+                f"the mock PLC's behaviour raised {len(self.errors)} time(s); the first:\n{trace}"
+            )
+        if self.failures:
+            lines = "\n".join(f"  {record.line()}" for record in self.failures[:5])
+            more = len(self.failures) - 5
+            parts.append(
+                f"the mock PLC recorded {len(self.failures)} behaviour-failed record(s):\n{lines}"
+                + (f"\n  ... and {more} more" if more > 0 else "")
+                + "\n"
+            )
         pytest.fail(
-            f"the mock PLC's behaviour raised {len(self.errors)} time(s); the first:\n{trace}"
-            "(pass check_errors=False to the fixture call to allow it)",
+            "".join(parts) + "(fix the behaviour: it must return bytes or None; or pass "
+            "check_errors=False to the fixture call to allow it)",
             pytrace=False,
         )
 
@@ -375,8 +453,15 @@ class PassiveFactory(_Factory):
         from ouc.drivers import AddressMap, EndpointSpec, PassiveEndpoint, RecordLog, echo
         from ouc.drivers._faults import apply_passive, chain
         from ouc.drivers._handshake_faults import with_handshake_fault
+        from ouc.errors import ConfigError
         from ouc.params import STANDARD_SERVER
 
+        if behaviour is not None and _is_async(behaviour):
+            raise ConfigError(
+                f"ouc_passive(behaviour={_name(behaviour)}) is async def: the blocking endpoint "
+                "cannot await it; use the ouc_async_passive fixture, or make it a plain def",
+                path="behaviour",
+            )
         block = STANDARD_SERVER if block is None else block
         spec_options, endpoint_options = _prepare(
             block,
@@ -392,7 +477,7 @@ class PassiveFactory(_Factory):
         behaviour, on_event, bind = apply_passive(
             faults,
             behaviour=self._guard(echo() if behaviour is None else behaviour, check_errors),
-            on_event=chain(log, endpoint_options.pop("on_event", None)),
+            on_event=chain(log, self._watch(check_errors), endpoint_options.pop("on_event", None)),
         )
         if "address_map" not in endpoint_options:
             endpoint_options["address_map"] = self._partner_map(block, partner, AddressMap)
@@ -558,12 +643,19 @@ def present(ctx: ssl.SSLContext, cert: Any, store: CertStore | None = None) -> s
 
     Returns ``ctx``. The key passes through a private temporary file (``ssl`` loads keys only
     from files), removed before this returns.
+
+    Raises:
+        ConfigError: ``cert`` is neither, or the store has no key for it.
+        CertError: the context refuses the certificate, e.g. a SHA-1 signed one under
+            OpenSSL's default security level (the message says how to lower it).
     """
+    import ssl
     import tempfile
 
     from cryptography.hazmat.primitives import serialization
 
     from ouc.certs import BadCert
+    from ouc.errors import CertError, ConfigError
 
     if isinstance(cert, BadCert):
         leaf, chain = cert.cert, [cert.issuer] if cert.issuer else []
@@ -571,9 +663,16 @@ def present(ctx: ssl.SSLContext, cert: Any, store: CertStore | None = None) -> s
     elif isinstance(cert, int) and store is not None:
         leaf, chain, key = store.certificate(cert), [], store.private_key(cert)
         if key is None:
-            raise ValueError(f"the store has no private key for certificate {cert}")
+            raise ConfigError(
+                f"present(cert={cert}): the store has no private key for certificate {cert}; "
+                "give the ID of a certificate whose key the store holds",
+                path="cert",
+            )
     else:
-        raise TypeError(f"present() takes a BadCert, or a store ID with store=, got {cert!r}")
+        raise ConfigError(
+            f"present() takes a BadCert, or a store ID with store=, got cert={cert!r}",
+            path="cert",
+        )
     pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, *chain))
     secret = key.private_bytes(
         serialization.Encoding.PEM,
@@ -585,8 +684,31 @@ def present(ctx: ssl.SSLContext, cert: Any, store: CertStore | None = None) -> s
         certfile.write_bytes(pem)
         keyfile.touch(mode=0o600)
         keyfile.write_bytes(secret)
-        ctx.load_cert_chain(certfile, keyfile)
+        try:
+            ctx.load_cert_chain(certfile, keyfile)
+        except ssl.SSLError as exc:
+            raise CertError(_refused_text(exc), path="cert") from exc
     return ctx
+
+
+#: OpenSSL's reasons for refusing a certificate under the context's security level.
+_TOO_WEAK = {
+    "CA_MD_TOO_WEAK": "a certificate signed with a weak digest (SHA-1, MD5)",
+    "EE_KEY_TOO_SMALL": "a certificate whose key is too small",
+    "CA_KEY_TOO_SMALL": "a certificate whose issuer's key is too small",
+}
+
+
+def _refused_text(exc: ssl.SSLError) -> str:
+    """One line saying why ``ssl`` refused the certificate and what to do next."""
+    reason = getattr(exc, "reason", None) or str(exc)
+    weak = _TOO_WEAK.get(str(reason))
+    if weak is not None:
+        return (
+            f"present(cert=...): the context's security level refuses {weak} ({reason}); call "
+            'ctx.set_ciphers("DEFAULT:@SECLEVEL=0") before present() to let it through'
+        )
+    return f"present(cert=...): the ssl context refuses the certificate ({reason})"
 
 
 # --------------------------------------------------------------------------- asyncio
