@@ -15,6 +15,7 @@ from enum import Enum
 from ouc.errors import ConfigError
 
 __all__ = [
+    "DEFAULT_FIRMWARE",
     "SYSTEM_PORTS",
     "SYSTEM_SERVICES",
     "Device",
@@ -119,9 +120,8 @@ _RELEASED: dict[Family, frozenset[tuple[int, int]]] = {
 def known_firmware(family: Family) -> frozenset[tuple[int, int]]:
     """The (major, minor) firmware versions released for ``family``.
 
-    ``Device(...)`` accepts any version (a test may emulate one that does not exist);
-    :meth:`Device.from_text`, which reads user text, refuses versions the family never ran, so a
-    typo such as V9.9 does not pass silently.
+    ``Device(...)`` and :meth:`Device.from_text` refuse versions the family never ran, so a
+    typo such as V9.9 (or an S7-1200 with an S7-1500's V3.1) does not pass silently.
     """
     return _RELEASED[family]
 
@@ -136,13 +136,56 @@ def _parse_firmware(text: str) -> tuple[int, int]:
     return int(match.group(1)), int(match.group(2))
 
 
+#: The firmware a :class:`Device` of each family runs when none is given (as the CLI's
+#: ``--family`` without ``--firmware``).
+DEFAULT_FIRMWARE: dict[Family, tuple[int, int]] = {
+    Family.S7_1500: (3, 1),
+    Family.S7_1200: (4, 6),
+}
+
+
+def _family(value: object) -> Family:
+    """A :class:`Family` from itself or its name (``"S7-1500"``, ``"s7_1200"``)."""
+    if isinstance(value, Family):
+        return value
+    if isinstance(value, str):
+        try:
+            return Family(value.strip().upper().replace("S7_", "S7-"))
+        except ValueError:
+            pass
+    known = " or ".join(f.value for f in Family)
+    raise ConfigError(f"unknown CPU family {value!r}; use {known}", path="family")
+
+
+def _firmware(family: Family, value: object, *, shown: str | None = None) -> tuple[int, int]:
+    """``value`` as a (major, minor) firmware that ``family`` was released with.
+
+    ``shown``: how the error shows the value (the user's text, ``'V9.9'``).
+    """
+    if (
+        not isinstance(value, tuple | list)
+        or len(value) != 2
+        or not all(isinstance(n, int) and not isinstance(n, bool) for n in value)
+    ):
+        raise ConfigError(
+            f"firmware must be (major, minor) such as (3, 1), got {value!r}", path="firmware"
+        )
+    version = (value[0], value[1])
+    if version not in _RELEASED[family]:
+        known = ", ".join(f"V{major}.{minor}" for major, minor in sorted(_RELEASED[family]))
+        text = shown or f"V{version[0]}.{version[1]}"
+        raise ConfigError(f"{family.value} has no firmware {text}; known: {known}", path="firmware")
+    return version
+
+
 @dataclass(frozen=True)
 class Device:
     """An emulated CPU.
 
     Args:
-        family: S7-1200 or S7-1500.
-        firmware: (major, minor), e.g. (3, 1) for V3.1.
+        family: S7-1200 or S7-1500 (a :class:`Family` or its name, ``"S7-1200"``).
+        firmware: (major, minor), e.g. (3, 1) for V3.1: one the family was released with
+            (:func:`known_firmware`). Default: V3.1 on S7-1500, V4.6 on S7-1200.
         own_addresses: the device's own IPv4 addresses (a block naming one as partner is 16#80A4).
         name: the device name used by the certificate store's assignments.
         web_server, opc_ua, profinet: which services the CPU has switched on; each holds its
@@ -151,7 +194,8 @@ class Device:
     """
 
     family: Family = Family.S7_1500
-    firmware: tuple[int, int] = (3, 1)
+    # None (the default) becomes the family's default firmware in __post_init__.
+    firmware: tuple[int, int] = None  # type: ignore[assignment]
     own_addresses: tuple[str, ...] = ()
     name: str = "PLC_1"
     web_server: bool = True
@@ -160,6 +204,16 @@ class Device:
     _own: frozenset[ipaddress.IPv4Address] = field(init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        family = _family(self.family)
+        object.__setattr__(self, "family", family)
+        firmware = DEFAULT_FIRMWARE[family] if self.firmware is None else self.firmware
+        object.__setattr__(self, "firmware", _firmware(family, firmware))
+        if isinstance(self.own_addresses, str):
+            raise ConfigError(
+                f"own_addresses must be a tuple of addresses such as ({self.own_addresses!r},), "
+                "not one string",
+                path="own_addresses",
+            )
         try:
             own = frozenset(ipaddress.IPv4Address(a) for a in self.own_addresses)
         except ValueError as exc:
@@ -169,18 +223,9 @@ class Device:
     @classmethod
     def from_text(cls, family: str = "S7-1500", firmware: str = "V3.1", **kwargs: object) -> Device:
         """Build from user text such as ``("S7-1200", "V4.5")``; raises ConfigError when unknown."""
-        try:
-            fam = Family(family.upper().replace("S7_", "S7-"))
-        except ValueError as exc:
-            raise ConfigError(
-                f"unknown CPU family {family!r}; use S7-1200 or S7-1500", path="family"
-            ) from exc
+        fam = _family(family)
         version = _parse_firmware(firmware)
-        if version not in _RELEASED[fam]:
-            known = ", ".join(f"V{major}.{minor}" for major, minor in sorted(_RELEASED[fam]))
-            raise ConfigError(
-                f"{fam.value} has no firmware {firmware!r}; known: {known}", path="firmware"
-            )
+        _firmware(fam, version, shown=repr(firmware))
         return cls(family=fam, firmware=version, **kwargs)  # type: ignore[arg-type]
 
     @property

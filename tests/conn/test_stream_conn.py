@@ -163,7 +163,7 @@ class TestLen:
         ],
     )
     def test_8085(self, pair_factory: Factory, family: Family, data: bytes, length: int) -> None:
-        pair = pair_factory(4, device=Device(family=family, firmware=(4, 5)))
+        pair = pair_factory(4, device=Device(family=family))
         pair.start()
         with pytest.raises(FramingError) as info:
             pair.client.send(data, length, now=0.0)
