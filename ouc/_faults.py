@@ -64,6 +64,14 @@ __all__ = ["HANDSHAKE_POINTS", "FaultScript", "Faults"]
 HANDSHAKE_POINTS = ("after_client_hello", "after_server_flight", "before_finished")
 
 
+_KINDS = {
+    "bool": "True or False",
+    "int": "a whole number of bytes",
+    "float": "a number of seconds",
+    "str": "None or a handshake point",
+}
+
+
 @dataclass(frozen=True)
 class Faults:
     """Which faults an endpoint injects (all off by default); see the module docstring.
@@ -82,8 +90,8 @@ class Faults:
         handshake_stall: the handshake point where the endpoint goes silent.
 
     Raises:
-        ConfigError: a negative or infinite delay, a negative pause, an unknown handshake
-            point.
+        ConfigError: a value of the wrong type (``wrong_length="3"``, ``delay="1"``), a
+            negative or infinite delay, a negative pause, an unknown handshake point.
     """
 
     close_after_handshake: bool = False
@@ -97,6 +105,22 @@ class Faults:
     handshake_stall: str | None = None
 
     def __post_init__(self) -> None:
+        for item in dataclasses.fields(self):
+            value = getattr(self, item.name)
+            if item.name.startswith("handshake_"):
+                ok = value is None or isinstance(value, str)
+            elif isinstance(item.default, bool):
+                ok = isinstance(value, bool)
+            elif isinstance(item.default, int):
+                ok = isinstance(value, int) and not isinstance(value, bool)
+            else:
+                ok = isinstance(value, int | float) and not isinstance(value, bool)
+            if not ok:
+                kind = type(item.default).__name__ if item.default is not None else "str"
+                raise ConfigError(
+                    f"{item.name} must be {_KINDS[kind]}, got {type(value).__name__} {value!r}",
+                    path=item.name,
+                )
         points = HANDSHAKE_POINTS
         for name in ("handshake_abort", "handshake_stall"):
             value = getattr(self, name)

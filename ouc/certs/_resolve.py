@@ -20,6 +20,7 @@ store, or not assigned to the device, is 16#80ED. The own certificate needs its 
 from __future__ import annotations
 
 import datetime as dt
+import os
 from typing import Protocol
 
 from cryptography import x509
@@ -29,7 +30,7 @@ from ouc.certs._keys import PrivateKey
 from ouc.certs._resolved import ResolvedEndpoint
 from ouc.certs._storebase import StoreBase
 from ouc.device import Role
-from ouc.errors import CertError, Status
+from ouc.errors import CertError, ConfigError, Status
 
 __all__ = ["SecureBlock", "resolve"]
 
@@ -142,10 +143,17 @@ def resolve(
         with_crls: include the store's revocation lists (the PLC has none; a PC side may).
 
     Raises:
+        ConfigError: ``store`` is a path, not a store object.
         CertError: 16#80ED unknown/unassigned ID, 16#80E9 passive without server certificate,
             16#80E2 no private key / own certificate not yet valid, 16#80E5 own certificate
             expired, 16#80E4 no usable CA; a block without ActivateSecureConn.
     """
+    if isinstance(store, str | bytes | os.PathLike):
+        raise ConfigError(
+            f"store must be a certificate store object, not the path {os.fsdecode(store)!r}: "
+            "pass ouc.certs.CertStore(path) (with password= for encrypted keys)",
+            path="store",
+        )
     if not block.secure:
         raise CertError(
             "ActivateSecureConn is FALSE: the connection is plain TCP, nothing to resolve",

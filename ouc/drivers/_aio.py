@@ -27,6 +27,7 @@ from types import TracebackType
 
 from ouc.conn import ConnectionEvent, ConnState, Disconnected, FrameReceived
 from ouc.device import Role
+from ouc.drivers import _args as args
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._aio_loop import TimerSource, timer_source
 from ouc.drivers._aio_sock import LeanServer
@@ -184,16 +185,16 @@ class AsyncPassiveEndpoint(PassiveCommon):
                 "AsyncActiveEndpoint",
                 path="ActiveEstablished",
             )
-        if max_connections is not None and max_connections < 1:
-            raise ConfigError("max_connections must be at least 1", path="max_connections")
+        if max_connections is not None:
+            max_connections = args.count(max_connections, "max_connections")
         self.spec = spec
         self.behaviour: Behaviour | AsyncBehaviour = (
             behaviour if behaviour is not None else receive_only()
         )
         self.address_map = address_map if address_map is not None else AddressMap({})
         self.max_connections = max_connections
-        self._listen = listen if listen is not None else self._default_listen()
-        self._backlog = backlog
+        self._listen = args.address(listen, "listen") or self._default_listen()
+        self._backlog = args.count(backlog, "backlog", low=0)
         self._slots = slots
         self._reuse_port = reuse_port
         self._spread_by_cpu = check_spread(spread_by_cpu, reuse_port)

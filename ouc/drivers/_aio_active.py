@@ -29,6 +29,7 @@ from ouc.conn import (
     ReceiveFailed,
     StatusEntry,
 )
+from ouc.drivers import _args as args
 from ouc.drivers._active_common import CONT_HINT, RUN_HINT, ActiveCommon, remote_of
 from ouc.drivers._aio_link import Link, shared_receive_buffer
 from ouc.drivers._blocking_active import ReceiveEvent
@@ -156,17 +157,17 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         remote = remote_of(spec, "AsyncPassiveEndpoint")
         self.spec = spec
         self.address_map = address_map if address_map is not None else AddressMap({})
-        self.connect_to = connect_to
+        self.connect_to = args.address(connect_to, "connect_to", low_port=1)
         self.remote_plant: str = remote
         self.remote_port: int = spec.block.remote_port or 0
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = args.seconds(connect_timeout, "connect_timeout")
         self.reconnect = reconnect
-        self.retry_delay = retry_delay
-        self.max_retry_delay = max_retry_delay
-        self.send_timeout = send_timeout
+        self.retry_delay = args.seconds(retry_delay, "retry_delay")
+        self.max_retry_delay = args.seconds(max_retry_delay, "max_retry_delay")
+        self.send_timeout = args.optional_seconds(send_timeout, "send_timeout")
         self.session_reuse = session_reuse
-        self.max_buffered = max_buffered
-        self._bind = bind
+        self.max_buffered = args.count(max_buffered, "max_buffered")
+        self._bind = args.address(bind, "bind")
         self._recorder = Recorder(spec.name, spec.block_name, on_event)
         self._view = memoryview(b"")
         self._tasks: set[asyncio.Task[None]] = set()

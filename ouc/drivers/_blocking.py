@@ -31,6 +31,7 @@ from ouc.conn import (
     FrameReceived,
 )
 from ouc.device import Role
+from ouc.drivers import _args as args
 from ouc.drivers._blocking_controls import PassiveControls, Served
 from ouc.drivers._keepalive import apply_keepalive
 from ouc.drivers._passive_common import LISTENING_STATUS, ConnectionSlots, PassiveCommon
@@ -119,15 +120,13 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
                 "ActiveEndpoint (ouc connect)",
                 path="ActiveEstablished",
             )
-        if max_connections < 1:
-            raise ConfigError("max_connections must be at least 1", path="max_connections")
         self.spec = spec
         self.behaviour: Behaviour = behaviour if behaviour is not None else receive_only()
         self.address_map = address_map if address_map is not None else AddressMap({})
-        self.max_connections: int = max_connections
-        self.send_timeout = send_timeout
-        self._listen = listen if listen is not None else self._default_listen()
-        self._backlog = backlog
+        self.max_connections: int = args.count(max_connections, "max_connections")
+        self.send_timeout = args.optional_seconds(send_timeout, "send_timeout")
+        self._listen = args.address(listen, "listen") or self._default_listen()
+        self._backlog = args.count(backlog, "backlog", low=0)
         self._spare = max(1, spare_threads)
         self._slots = slots
         self._reuse_port = reuse_port

@@ -282,6 +282,29 @@ def callback(function: Callable[[bytes, PeerContext], bytes | None]) -> Behaviou
     return behaviour
 
 
+def _len(receive_len: object, device: Device) -> int:
+    """TRCV_C's LEN as given to :meth:`EndpointSpec.from_block`: 1..the device's largest LEN.
+
+    0 is refused, as ``--len 0`` on the command line: it is no shorthand for the largest LEN
+    (None is). Outside the device's range it is 16#8085, as TRCV_C reports it.
+    """
+    limit = device.max_send_len
+    if isinstance(receive_len, bool) or not isinstance(receive_len, int):
+        raise ConfigError(
+            f"receive_len must be a whole number of bytes, got {receive_len!r}",
+            path="receive_len",
+        )
+    if not 1 <= receive_len <= limit:
+        # The text names no argument: the CLI puts its flag (--len, --reply-len) in front.
+        hint = f" (None, not 0, receives ad hoc up to {limit} bytes)" if receive_len == 0 else ""
+        raise ConfigError(
+            f"LEN {receive_len} is outside 1..{limit} on an {device.family.value}{hint}",
+            status=Status.LEN_INVALID,
+            path="receive_len",
+        )
+    return receive_len
+
+
 @dataclass(frozen=True)
 class EndpointSpec:
     """One endpoint's fixed configuration, and the factory of its per-TCP-connection machines.
@@ -359,8 +382,9 @@ class EndpointSpec:
             store: the project certificate store, needed when the block is secure (unless
                 ``resolved`` is given).
             device_name: whose certificate assignments count (default ``device.name``).
-            receive_len: TRCV_C LEN: the fixed frame length, or the largest ad hoc piece. When
-                None, receive ad hoc up to the device's largest LEN.
+            receive_len: TRCV_C LEN: the fixed frame length, or the largest ad hoc piece,
+                1..the device's largest LEN (0 is refused, 16#8085). When None, receive ad hoc
+                up to the device's largest LEN.
             adhoc: TRCV_C ADHOC; default: True when ``receive_len`` is None, else False.
             profile / insecure / keylog / verifier / session_tickets / wire: see
                 ``TLSContext.build``.
@@ -399,7 +423,7 @@ class EndpointSpec:
         config = ConnectionConfig.from_block(
             block,
             device,
-            receive_len=receive_len or device.max_send_len,
+            receive_len=device.max_send_len if receive_len is None else _len(receive_len, device),
             adhoc=adhoc,
             handshake_timeout=handshake_timeout,
             idle_timeout=idle_timeout,
