@@ -35,6 +35,37 @@ class OneLineParser(argparse.ArgumentParser):
     def error(self, message: str) -> NoReturn:
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
 
+    def parse_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> argparse.Namespace:
+        """As argparse's, but an unknown option is reported by the command it was typed to
+        (``ouc serve: error: ... (see 'ouc serve --help')``), whose help lists its options."""
+        parsed, extras = self.parse_known_args(args, namespace)
+        if extras:
+            _command_parser(self, parsed).error(f"unrecognized arguments: {' '.join(extras)}")
+        return parsed
+
+    def _check_value(self, action: argparse.Action, value: Any) -> None:
+        """An unknown command lists the commands ``--help`` lists: not the hidden ones (those
+        registered without a help text, such as the removed ``bench`` that only says where its
+        jobs went)."""
+        if not isinstance(action, argparse._SubParsersAction) or value in action.choices:
+            super()._check_value(action, value)
+            return
+        shown = ", ".join(repr(sub.dest) for sub in action._get_subactions())
+        raise argparse.ArgumentError(action, f"invalid choice: {value!r} (choose from {shown})")
+
+
+def _command_parser(parser: argparse.ArgumentParser, parsed: argparse.Namespace) -> Any:
+    """The parser of the (sub-)command that ``parsed`` came to, following each sub-command
+    choice from ``parser`` down."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            name = getattr(parsed, action.dest, None)
+            if name in action.choices:
+                return _command_parser(action.choices[name], parsed)
+    return parser
+
 
 class OldSpelling(argparse.Action):
     """Store the value; given by one of its older spellings (every option string after the

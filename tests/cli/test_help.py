@@ -60,3 +60,30 @@ def test_the_removed_bench_is_not_listed_but_still_answers(
     err = capsys.readouterr().err
     assert "'ouc load HOST:PORT'" in err and "python -m benchmarks" in err
     assert err.count("\n") == 1
+
+
+@pytest.mark.parametrize(
+    ("argv", "command"),
+    [
+        (["serve", "--jsno"], "ouc serve"),
+        (["certs", "list", "--jsno"], "ouc certs list"),
+        (["connect", "--json", "--jsno", "x"], "ouc connect"),
+    ],
+)
+def test_an_unknown_option_points_to_the_help_of_its_command(
+    argv: list[str], command: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The command's own help lists its options; the top level's does not."""
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{command}: error: unrecognized arguments: --jsno"), err
+    assert err.rstrip().endswith(f"(see '{command} --help')") and err.count("\n") == 1
+
+
+def test_an_unknown_command_lists_only_the_commands_help_lists(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    assert main(["bogus"]) == 2
+    err = capsys.readouterr().err
+    assert "invalid choice: 'bogus'" in err and "'serve'" in err and "'load'" in err
+    assert "bench" not in err and err.count("\n") == 1
