@@ -23,7 +23,7 @@ from typing import Any
 from ouc._notation import iso_time
 from ouc.certs import KEY_TYPES, CertRow, CertStore, Template
 from ouc.cli import _types
-from ouc.cli._inputs import STDIN, input_name, read_input
+from ouc.cli._inputs import STDIN, input_name, missing_store, read_input
 from ouc.device import Device
 from ouc.errors import ConfigError, OucError
 
@@ -80,8 +80,13 @@ def show_store_warnings() -> None:
 
 
 def _open(args: argparse.Namespace) -> CertStore:
+    """The existing store ``--store`` names (every command but ``init`` needs one)."""
     show_store_warnings()
-    return CertStore(_store_folder(args), password=os.environ.get(STORE_PASSWORD_ENV))
+    folder = _store_folder(args)
+    missing = missing_store(args.store)
+    if missing is not None:
+        raise missing
+    return CertStore(folder, password=os.environ.get(STORE_PASSWORD_ENV))
 
 
 @contextmanager

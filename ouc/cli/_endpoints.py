@@ -38,7 +38,7 @@ from ouc.cli._connect_output import (
     show_unread,
 )
 from ouc.cli._db import _values as db_values
-from ouc.cli._inputs import one_stdin, read_block, read_input, read_layout
+from ouc.cli._inputs import missing_store, one_stdin, read_block, read_input, read_layout
 from ouc.cli._parser import OldSpelling
 from ouc.cli._printer import Printer
 from ouc.cli._serving import (
@@ -100,15 +100,10 @@ def load_block(path: str | None, default: Block) -> Block:
 
 def open_store(path: str) -> CertStore:
     """The certificate store at ``path``, or a ConfigError that says how to make one."""
-    folder = Path(path)
-    if not (folder / "index.json").is_file():
-        raise ConfigError(
-            f"no certificate store at {folder}: create one with 'ouc certs init --store {path}' "
-            "and the certificates the block names, or get the standard example's "
-            f"(CA 3, certificates 9 and 11) with 'ouc demo --keep-store {path}'",
-            path="--store",
-        )
-    return CertStore(folder, password=os.environ.get(STORE_PASSWORD_ENV))
+    missing = missing_store(path)
+    if missing is not None:
+        raise missing
+    return CertStore(Path(path), password=os.environ.get(STORE_PASSWORD_ENV))
 
 
 def make_clock(text: str | None) -> Clock:

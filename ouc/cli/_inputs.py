@@ -9,6 +9,7 @@ else the binary image (:func:`ouc.params.loads`).
 from __future__ import annotations
 
 import os
+import shlex
 import sys
 from pathlib import Path
 
@@ -20,6 +21,7 @@ __all__ = [
     "STDIN",
     "input_name",
     "not_an_input",
+    "missing_store",
     "one_stdin",
     "read_block",
     "read_input",
@@ -32,6 +34,20 @@ STDIN = "-"
 def input_name(path: str) -> str:
     """How errors name the input: the file, or ``<stdin>``."""
     return "<stdin>" if path == STDIN else path
+
+
+def missing_store(path: str) -> ConfigError | None:
+    """The error for a ``--store`` folder that holds no certificate store (None when it holds
+    one): it says how to make one there, with the ``--store`` the user gave."""
+    if (Path(path) / "index.json").is_file():
+        return None
+    where = shlex.quote(path)
+    return ConfigError(
+        f"no certificate store at {path}: create one with 'ouc certs init --store {where}', "
+        "or get the standard example's (CA 3, certificates 9 and 11) with "
+        f"'ouc demo --keep-store {where}'",
+        path="--store",
+    )
 
 
 def read_input(path: str, option: str | None = None) -> bytes:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import ipaddress
 import os
+import shlex
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -111,10 +112,11 @@ class TargetRecipe:
         store = None
         if block.secure:
             if self.store is None or not (Path(self.store) / "index.json").is_file():
+                where = shlex.quote(self.store or "DIR")
                 raise ConfigError(
                     f"no certificate store at {self.store}: the block is secure and names its "
-                    "certificates by ID; create one with 'ouc certs init', or get the standard "
-                    "example's with 'ouc demo --keep-store DIR'",
+                    f"certificates by ID; create one with 'ouc certs init --store {where}', or "
+                    f"get the standard example's with 'ouc demo --keep-store {where}'",
                     path="--store",
                 )
             store = CertStore(Path(self.store), password=os.environ.get(STORE_PASSWORD_ENV))

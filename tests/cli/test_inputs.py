@@ -129,3 +129,21 @@ def test_load_reads_its_block_from_stdin_once_for_every_process(
     feed(monkeypatch, BLOCK_JSON.read_bytes())
     assert main(["load", "127.0.0.1:1", "--block", "-", "--processes", "2"]) == 2
     assert "--block: the block has ActiveEstablished FALSE" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize(
+    "argv",
+    [["certs", "list"], ["certs", "show", "3"], ["serve"], ["load", "127.0.0.1:1"]],
+    ids=" ".join,
+)
+def test_a_missing_store_is_made_with_the_store_the_user_gave(
+    argv: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The suggested commands carry ``--store``: without it they would act on ./ouc-store."""
+    where = str(tmp_path / "nostore")
+    assert main([*argv, "--store", where]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"ouc: error: --store: no certificate store at {where}"), err
+    assert f"'ouc certs init --store {where}'" in err, err
+    assert f"'ouc demo --keep-store {where}'" in err and err.count("\n") == 1
+    assert not (tmp_path / "nostore").exists()  # nothing made on the way
