@@ -440,14 +440,9 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
             # limit, before any TLS byte (16#80C9 / 16#8087 on its side); all this side sees is
             # the reset. Say what would get past it.
             why = "if the partner is at its connection limit (16#8087 on its side), close one"
-            if not args.own_ip:
-                plant = _plant_hint(endpoint.spec)
-                why += (
-                    "; if it refused this device as its partner (16#80C9 on its side), connect "
-                    f"from the plant address it expects: against a mock PLC on this host "
-                    f"--own-ip {plant} --map {plant}=127.0.0.2, against a real one from the "
-                    "address its RemoteAddress names"
-                )
+            partner = _partner_hint(endpoint, args)
+            if partner:
+                why += f"; if it refused this device as its partner (16#80C9 on its side), {partner}"
             raise OucConnectionError(f"{exc.message}; {why}", status=exc.status) from exc
         if args.to is not None or args.map:
             raise
@@ -457,6 +452,30 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
             f"or --map {host}=127.0.0.1",
             status=exc.status,
         ) from exc
+
+
+def _partner_hint(endpoint: ActiveEndpoint, args: argparse.Namespace) -> str:
+    """What gets this device past a partner check that may have refused it ("" when the
+    options already say where it connects from: a ``--bind``, or an ``--own-ip`` that
+    ``--map`` runs on this host)."""
+    if args.bind is not None:
+        return ""
+    if not args.own_ip:
+        plant = _plant_hint(endpoint.spec)
+        return (
+            "connect from the plant address it expects: against a mock PLC on this host "
+            f"--own-ip {plant} --map {plant}=127.0.0.2, against a real one from the address its "
+            "RemoteAddress names"
+        )
+    own = args.own_ip[0]
+    if address_map(args).to_local(own, 0)[0] != own:
+        return ""
+    return (
+        f"--own-ip {own} is not run on this host by a --map, so this device connected from "
+        "whatever address the system chose: against a mock PLC on this host add the --map "
+        f"that the mock PLC has for it, e.g. --map {own}=127.0.0.2, against a real one --bind "
+        f"{own} on a host that has that address"
+    )
 
 
 def _plant_hint(spec: EndpointSpec) -> str:
@@ -510,7 +529,12 @@ def _common(parser: argparse.ArgumentParser, role: str) -> None:
         help="run a plant address here, e.g. 192.168.0.2=127.0.0.1 (repeatable)",
     )
     if role == "passive":
-        length = "TRCV_C LEN: the frame length (default: the --db size, else ad hoc)"
+        size = received_data_layout().size
+        length = (
+            "TRCV_C LEN: the frame length (default: the --db layout's size; without --db and "
+            f"--block, the standard example's Received_Data, {size} bytes; with --block alone, "
+            "ad hoc)"
+        )
     else:
         length = "TSEND_C LEN: bytes of the data to send (default: all)"
     parser.add_argument("--len", type=_types.length, metavar="N", help=length)

@@ -319,3 +319,38 @@ def test_a_port_another_program_holds_is_80a1_with_what_to_do(
     assert f"cannot listen on 127.0.0.1:{port}: Address already in use" in err
     assert "another endpoint or program on this host holds the port" in err
     assert err.rstrip().endswith("(16#80A1)")
+
+
+@pytest.mark.parametrize("driver", ["asyncio", "blocking"])
+def test_an_own_ip_without_its_map_is_named_when_the_partner_check_refuses(
+    store: CertStore, serve: Any, capsys: pytest.CaptureFixture[str], driver: str
+) -> None:
+    """The likeliest slip: ``--own-ip 192.168.0.2`` without ``--map 192.168.0.2=127.0.0.2``.
+    The mock PLC refuses the peer from 127.0.0.1 (16#80C9 on its side, a reset on this one);
+    the error names the missing --map, then the same command with it gets through."""
+    proc, lines, port = serve.start("--json", "--map", "192.168.0.2=127.0.0.2", "--driver", driver)
+    base = ["connect", "--store", str(store.path), "--to", f"127.0.0.1:{port}"]
+    assert main([*base, "--own-ip", "192.168.0.2"]) == 2
+    err = capsys.readouterr().err
+    assert "16#80C9 on its side" in err and err.count("\n") == 1, err
+    assert "--own-ip 192.168.0.2 is not run on this host by a --map" in err
+    assert "--map 192.168.0.2=127.0.0.2" in err
+    refused = json.loads(lines.next())
+    assert (refused["event"], refused["status"]) == ("refused", "16#80C9")
+    fixed = [*base, "--own-ip", "192.168.0.2", "--map", "192.168.0.2=127.0.0.2"]
+    assert main(fixed) == 0, capsys.readouterr().err
+
+
+def test_the_len_help_says_what_serve_receives_without_len(
+    store: CertStore, serve: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """Without --len, --db and --block, TRCV_C's LEN is Received_Data's 258 bytes, as the help
+    says: 516 bytes sent at once arrive as two frames of 258 (ad hoc would not split them)."""
+    assert main(["serve", "--help"]) == 0
+    help_text = " ".join(capsys.readouterr().out.split())
+    assert "without --db and --block, the standard example's Received_Data, 258 bytes" in help_text
+    proc, lines, port = serve.start("--json", "--count", "2", "--map", "192.168.0.2=127.0.0.2")
+    assert connect_to(store, port, "--hex", "ab" * 516) == 0
+    assert proc.wait(WAIT) == 0
+    frames = [doc for doc in map(json.loads, lines.rest()) if doc["event"] == "frame"]
+    assert [doc["rcvd_len"] for doc in frames] == [258, 258]
