@@ -52,7 +52,7 @@ from ouc.cli._serving import (
     watch_certificates,
 )
 from ouc.cli._workers import parse_processes, serve_processes
-from ouc.conn import FrameReceived
+from ouc.conn import TABLE, BlockEvent, ConnState, FrameReceived
 from ouc.db import Layout
 from ouc.device import Device, Role
 from ouc.drivers import (
@@ -81,6 +81,7 @@ from ouc.errors import (
     OucError,
     Status,
     WaitTimeoutError,
+    format_status,
 )
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block
 from ouc.tls import WireProfile
@@ -421,14 +422,41 @@ def _connect(args: argparse.Namespace) -> int:
         endpoint.close()
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)
-        conn = endpoint.connection
-        if conn is not None:
-            sequences = {b: status_list(endpoint.format_sequence(b)) for b in sequences_of(conn)}
-            text = "\n".join(
-                f"{spec.name} {b} STATUS: {sequence_text(s)}" for b, s in sequences.items()
-            )
-            printer.line(text, {"event": "sequences", "device": spec.name, "sequences": sequences})
+        _show_sequences(printer, endpoint)
     return status
+
+
+def _show_sequences(printer: Printer, endpoint: ActiveEndpoint) -> None:
+    """Both blocks' STATUS sequences at the end, also of an establishment that failed before
+    any connection existed (the TCP connect refused or timed out: 16#80C4)."""
+    spec = endpoint.spec
+    conn = endpoint.connection
+    if conn is not None:
+        sequences = {b: status_list(endpoint.format_sequence(b)) for b in sequences_of(conn)}
+    elif endpoint.last_error is not None and endpoint.last_error.status is not None:
+        sequences = _unconnected_sequences(endpoint.last_error.status)
+    else:
+        return
+    text = "\n".join(f"{spec.name} {b} STATUS: {sequence_text(s)}" for b, s in sequences.items())
+    printer.line(text, {"event": "sequences", "device": spec.name, "sequences": sequences})
+
+
+def _unconnected_sequences(status: int) -> dict[str, list[str]]:
+    """The blocks' STATUS sequences when establishing failed with ``status`` before the core
+    had a connection (no TCP connection, so no history): what the core's table gives for the
+    initial call (CONT 0→1: 7001, 7002) and the failure, after 7000 (TIA help "TSEND_C": 7002
+    while the connection is being established, then the error)."""
+    start = TABLE[(ConnState.IDLE, BlockEvent.CONT_ON)]
+    failed = TABLE[(start.next, BlockEvent.FAILED)]
+    sequences = {}
+    for block, before, after in (
+        ("TSEND_C", start.tsend, failed.tsend),
+        ("TRCV_C", start.trcv, failed.trcv),
+    ):
+        # A negative value is the table's stand-in for the status the failure carries.
+        values = [Status.NO_JOB, *before, *(status if v < 0 else v for v in after)]
+        sequences[block] = [format_status(v) for v in values]
+    return sequences
 
 
 def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
@@ -442,7 +470,8 @@ def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
             why = "if the partner is at its connection limit (16#8087 on its side), close one"
             partner = _partner_hint(endpoint, args)
             if partner:
-                why += f"; if it refused this device as its partner (16#80C9 on its side), {partner}"
+                why += "; if it refused this device as its partner (16#80C9 on its side), "
+                why += partner
             raise OucConnectionError(f"{exc.message}; {why}", status=exc.status) from exc
         if args.to is not None or args.map:
             raise

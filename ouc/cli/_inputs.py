@@ -20,8 +20,8 @@ from ouc.params import Block, loads
 __all__ = [
     "STDIN",
     "input_name",
-    "not_an_input",
     "missing_store",
+    "not_an_input",
     "one_stdin",
     "read_block",
     "read_input",

@@ -233,6 +233,30 @@ def test_connect_refused_is_one_line_80c4(
     assert err.count("\n") == 1 and "16#80C4" in err and "Traceback" not in err
 
 
+@pytest.mark.parametrize("as_json", [False, True])
+def test_a_refused_connect_still_prints_the_status_sequences(
+    store: CertStore, capsys: pytest.CaptureFixture[str], as_json: bool
+) -> None:
+    """No TCP connection, so no connection of the core: the sequences are the table's initial
+    call and the failure, 16#7000 → 16#7001 → 16#7002 → 16#80C4 on both blocks."""
+    expected = ["16#7000", "16#7001", "16#7002", "16#80C4"]
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+        argv = ["connect", "--store", str(store.path), "--to", f"127.0.0.1:{port}"]
+        assert main([*argv, "--json"] if as_json else argv) == 2
+    out, err = capsys.readouterr()
+    assert err.count("\n") == 1 and "16#80C4" in err
+    if as_json:
+        last = json.loads(out.splitlines()[-1])
+        assert last["event"] == "sequences"
+        assert last["sequences"] == {"TSEND_C": expected, "TRCV_C": expected}
+    else:
+        assert out.splitlines()[-2:] == [
+            f"PLC_2 {block} STATUS: {' → '.join(expected)}" for block in ("TSEND_C", "TRCV_C")
+        ]
+
+
 def test_missing_store_says_how_to_make_one(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -328,7 +352,7 @@ def test_an_own_ip_without_its_map_is_named_when_the_partner_check_refuses(
     """The likeliest slip: ``--own-ip 192.168.0.2`` without ``--map 192.168.0.2=127.0.0.2``.
     The mock PLC refuses the peer from 127.0.0.1 (16#80C9 on its side, a reset on this one);
     the error names the missing --map, then the same command with it gets through."""
-    proc, lines, port = serve.start("--json", "--map", "192.168.0.2=127.0.0.2", "--driver", driver)
+    _, lines, port = serve.start("--json", "--map", "192.168.0.2=127.0.0.2", "--driver", driver)
     base = ["connect", "--store", str(store.path), "--to", f"127.0.0.1:{port}"]
     assert main([*base, "--own-ip", "192.168.0.2"]) == 2
     err = capsys.readouterr().err
