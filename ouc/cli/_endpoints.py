@@ -18,6 +18,7 @@ import asyncio
 import datetime as dt
 import os
 import signal
+import socket
 import sys
 import threading
 from pathlib import Path
@@ -228,12 +229,35 @@ def read_file(path: str, option: str) -> bytes:
 
 
 def _check_control(path: str | None) -> None:
-    """``--control`` checked before the endpoint starts (its socket is made after)."""
-    if path is not None:
+    """``--control`` checked before the endpoint starts (its socket is made after): a path
+    that cannot be a socket, or one that a running endpoint answers on, is refused before the
+    port opens, so no partner sees a PLC that listens and is gone."""
+    if path is None:
+        return
+    try:
+        text = check_socket_path(path)
+    except ConfigError as exc:
+        raise ConfigError(f"{exc.path}: {exc.message}", path="--control") from exc
+    if _answers(text):
+        raise ConfigError(
+            f"{path}: another ouc serve or ouc connect is running with this control socket "
+            f"('ouc plc --control {path} status' shows it); stop it or give another --control",
+            path="--control",
+        )
+
+
+def _answers(path: str) -> bool:
+    """Whether something accepts connections on the Unix socket ``path`` (a stale socket file
+    left by an endpoint that died does not: the endpoint replaces it)."""
+    if not os.path.exists(path):
+        return False
+    with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as probe:
+        probe.settimeout(1.0)
         try:
-            check_socket_path(path)
-        except ConfigError as exc:
-            raise ConfigError(f"{exc.path}: {exc.message}", path="--control") from exc
+            probe.connect(path)
+        except OSError:
+            return False
+    return True
 
 
 def _serve(args: argparse.Namespace) -> int:

@@ -271,3 +271,27 @@ def test_req_on_a_running_serve_reaches_a_partner_that_sends_nothing(
     plc(control, "req", b"REQ at once\n".hex(), capsys=capsys)
     # Well before any timer of the connection (the handshake's 10 s) could carry it out.
     client.until(b"REQ at once\n", wait=5.0)
+
+
+@pytest.mark.parametrize("command", ["serve", "connect"])
+def test_a_control_socket_in_use_is_refused_before_the_port_opens(
+    store: CertStore,
+    serve: object,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+    command: str,
+) -> None:
+    """A second endpoint on a running one's --control fails at once: no ``listening`` and
+    ``stopped`` (a partner would have seen a PLC come and go), one line that names the option
+    and what to do, and the first endpoint keeps its socket."""
+    control = tmp_path / "plc1.sock"
+    serve.start("--json", "--control", str(control))  # type: ignore[attr-defined]
+    argv = [command, "--store", str(store.path), "--control", str(control), "--json"]
+    assert (
+        main([*argv, "--port", "0"] if command == "serve" else [*argv, "--to", "127.0.0.1:1"]) == 2
+    )
+    out, err = capsys.readouterr()
+    assert out == "", out
+    assert err.startswith(f"ouc: error: --control: {control}: another ouc serve or ouc connect")
+    assert "stop it or give another --control" in err and err.count("\n") == 1
+    assert plc(control, "status", capsys=capsys)["cpu"] == "RUN"
