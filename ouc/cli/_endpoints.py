@@ -151,13 +151,8 @@ def make_spec(
     name = args.device or default_device
     wire = make_wire(args)
     store = open_store(args.store) if block.secure else None
-    if args.insecure:
-        print(
-            "ouc: WARNING: --insecure: peer certificates are NOT verified, any partner is "
-            "accepted. Use this for commissioning tests only.",
-            file=sys.stderr,
-            flush=True,
-        )
+    if args.insecure and block.secure:
+        print(insecure_warning(block.role), file=sys.stderr, flush=True)
     try:
         return _spec_from_block(args, block, name, store, wire, receive_len, adhoc)
     except CertError as exc:
@@ -165,6 +160,19 @@ def make_spec(
             raise
         hint = _missing_cert_hint(store, args.store, name, getattr(block, exc.path or "", None))
         raise CertError(f"{exc.message}; {hint}", status=exc.status, path=exc.path) from exc
+
+
+def insecure_warning(role: Role) -> str:
+    """What ``--insecure`` switches off, and on the passive side what it leaves on: the partner
+    check on RemoteAddress is the PLC's own (16#80C9), not a certificate check."""
+    text = (
+        "ouc: WARNING: --insecure: the partner's certificate is NOT verified (any certificate "
+        "is accepted: its CA, validity and addresses are not checked; one is still required "
+        "where the block asks for it)."
+    )
+    if role is Role.PASSIVE:
+        text += " The partner check on RemoteAddress stays on (16#80C9)."
+    return text + " Use this for commissioning tests only."
 
 
 def _missing_cert_hint(store: CertStore, where: str, device: str, cert_id: object) -> str:
@@ -391,7 +399,7 @@ def _connect(args: argparse.Namespace) -> int:
     adhoc = True if args.adhoc or receive_len is None else None
     spec = make_spec(args, block, CLIENT_DEVICE, receive_len=receive_len, adhoc=adhoc)
     _check_len(args.len, len(data), spec.device)
-    printer = Printer(args.json)
+    printer = Printer(args.json, insecure=spec.tls is not None and spec.tls.insecure)
     watch_certificates(spec, printer)
     previous_hup = on_sighup(spec)
     connect_to = host_port(args.to, "--to", block.remote_port) if args.to else None

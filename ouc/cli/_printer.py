@@ -24,7 +24,20 @@ from ouc.db import Layout, format_value, json_text, to_json
 from ouc.drivers import EndpointRecord, EndpointSpec, PeerContext, RecordKind
 from ouc.errors import OucError
 
-__all__ = ["Printer", "frame_printer", "output_discarded", "value_lines", "whole_lines"]
+__all__ = [
+    "INSECURE_TEXT",
+    "Printer",
+    "frame_printer",
+    "output_discarded",
+    "value_lines",
+    "whole_lines",
+]
+
+
+#: The records that start an endpoint's work: the first line a user reads.
+_STARTS = frozenset({RecordKind.LISTENING, RecordKind.CONNECTING})
+#: How a status line says that peer verification is off (as a connected line's TLS text does).
+INSECURE_TEXT = "INSECURE (verification off)"
 
 
 class Printer:
@@ -44,8 +57,10 @@ class Printer:
         worker: int | None = None,
         *,
         merged: bool = False,
+        insecure: bool = False,
     ) -> None:
         self.json = as_json
+        self.insecure = insecure  # --insecure: the endpoint's first line says so
         self.partner = partner  # the block's RemoteAddress, for the hint on refused peers
         self.worker = worker
         self.merged = merged or worker is not None  # other processes write to stdout too
@@ -78,6 +93,9 @@ class Printer:
         self._out(text + "\n")
 
     def record(self, record: EndpointRecord) -> None:
+        if self.insecure and record.kind in _STARTS:
+            self._insecure_record(record)
+            return
         if self.json:
             self.line("", record.to_json())
             return
@@ -86,6 +104,14 @@ class Printer:
             local = record.peer.rsplit(":", 1)[0]
             text += f"; to accept it as the partner: --map {self.partner}={local}"
         self.line(text)
+
+    def _insecure_record(self, record: EndpointRecord) -> None:
+        """A listening or connecting line of an endpoint with verification switched off says
+        so, as its connected lines do (``INSECURE (verification off)``; JSON ``insecure``)."""
+        if self.json:
+            self.line("", {**record.to_json(), "insecure": True})
+        else:
+            self.line(f"{record.line()} {INSECURE_TEXT}")
 
     def _out(self, text: str) -> None:
         loop = self._loop

@@ -83,7 +83,9 @@ class ServeJob:
     control: Callable[[Any, asyncio.AbstractEventLoop | None], Any] = lambda endpoint, loop: None
 
     def printer(self, share: WorkerShare | None = None) -> Printer:
-        return Printer(self.as_json, self.partner, None if share is None else share.number)
+        worker = None if share is None else share.number
+        insecure = self.spec.tls is not None and self.spec.tls.insecure
+        return Printer(self.as_json, self.partner, worker, insecure=insecure)
 
     def options(
         self, printer: Printer, reached: Callable[[], None], share: WorkerShare | None

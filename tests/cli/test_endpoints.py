@@ -378,3 +378,36 @@ def test_the_len_help_says_what_serve_receives_without_len(
     assert proc.wait(WAIT) == 0
     frames = [doc for doc in map(json.loads, lines.rest()) if doc["event"] == "frame"]
     assert [doc["rcvd_len"] for doc in frames] == [258, 258]
+
+
+def test_serve_insecure_says_so_in_its_first_line_and_keeps_the_partner_check(
+    store: CertStore, serve: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """--insecure switches off certificate verification, loudly (the listening line, as the
+    connected lines), and not the partner check: a peer from an unmapped address is still
+    refused with 16#80C9, as the warning says."""
+    proc, lines = serve.popen("--port", "0", "--insecure")
+    listening = lines.next()
+    assert " listening on " in listening and listening.rstrip().endswith(
+        "INSECURE (verification off)"
+    ), listening
+    proc.terminate()
+    _, err = proc.communicate(timeout=WAIT)
+    assert "the partner's certificate is NOT verified" in err
+    assert "The partner check on RemoteAddress stays on (16#80C9)" in err
+    assert "any partner is accepted" not in err
+
+    proc, lines, port = serve.start("--json", "--insecure")  # 192.168.0.2 is not mapped
+    assert connect_to(store, port, "--insecure") == 2  # from 127.0.0.2: not RemoteAddress
+    refused = json.loads(lines.next())
+    assert (refused["event"], refused["status"]) == ("refused", "16#80C9")
+    warning = next(line for line in capsys.readouterr().err.splitlines() if "WARNING" in line)
+    assert "NOT verified" in warning and "RemoteAddress" not in warning  # none on this side
+
+
+def test_serve_insecure_json_listening_line_has_insecure(serve: Any) -> None:
+    proc, lines = serve.popen("--port", "0", "--insecure", "--json")
+    listening = json.loads(lines.next())
+    assert listening["event"] == "listening" and listening["insecure"] is True
+    proc.terminate()
+    proc.communicate(timeout=WAIT)
