@@ -13,6 +13,7 @@ from typing import Any
 
 from ouc._notation import iso_time
 from ouc.cli._printer import Printer, value_lines
+from ouc.cli._words import counted
 from ouc.conn import FrameReceived
 from ouc.db import Layout
 from ouc.drivers import ActiveEndpoint
@@ -56,7 +57,8 @@ def show_sent(printer: Printer, endpoint: ActiveEndpoint, length: int) -> None:
     doc = None
     if printer.json:
         doc = {**_doc(endpoint, "sent", spec.block_name, Status.DONE), "len": length}
-    printer.line(f"{spec.name} {spec.block_name} 16#0000 sent {length} bytes (LEN {length})", doc)
+    text = f"{spec.name} {spec.block_name} 16#0000 sent {counted(length, 'byte')} (LEN {length})"
+    printer.line(text, doc)
 
 
 def show_event(
@@ -71,7 +73,8 @@ def show_reply(
     printer: Printer, endpoint: ActiveEndpoint, event: FrameReceived, layout: Layout | None
 ) -> Any:
     length = event.rcvd_len
-    text = f"{endpoint.spec.name} TRCV_C 16#0000 received {length} bytes (RCVD_LEN {length})"
+    text = f"{endpoint.spec.name} TRCV_C 16#0000 received {counted(length, 'byte')} "
+    text += f"(RCVD_LEN {length})"
     doc: dict[str, Any] = {**_doc(endpoint, "frame", "TRCV_C", Status.DONE), "rcvd_len": length}
     lines: list[str]
     if layout is not None and event.rcvd_len == layout.size:
@@ -92,9 +95,9 @@ def no_reply(printer: Printer, endpoint: ActiveEndpoint, args: argparse.Namespac
     waited = f"{args.timeout:g} s"
     if got:
         reason = (
-            f"{got} of {expected} bytes of the reply arrived in {waited}; TRCV_C waits for all "
-            f"{expected} (16#7006): give --reply-len {got} for replies this long, or --adhoc "
-            "to take what arrives"
+            f"{got} of {counted(expected, 'byte')} of the reply arrived in {waited}; TRCV_C "
+            f"waits for all {expected} (16#7006): give --reply-len {got} for replies this long, "
+            "or --adhoc to take what arrives"
         )
     else:
         reason = (
@@ -122,7 +125,7 @@ def show_unread(printer: Printer, endpoint: ActiveEndpoint, args: argparse.Names
     why = "more replies than were read"
     if not args.adhoc:
         why = f"a reply longer than --reply-len {endpoint.spec.config.receive_len}, or " + why
-    reason = f"{unread} bytes received and not read are dropped by the close ({why}?)"
+    reason = f"{counted(unread, 'byte')} received and not read are dropped by the close ({why}?)"
     spec = endpoint.spec
     doc = None
     if printer.json:

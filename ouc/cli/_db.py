@@ -24,6 +24,7 @@ from typing import Any
 from ouc._notation import hex_digits
 from ouc.cli import _types
 from ouc.cli._inputs import input_name, not_an_input, one_stdin, read_input, read_layout
+from ouc.cli._words import counted
 from ouc.db import Entry, Layout, Literal, format_value, json_text, to_json
 from ouc.device import Device, Family
 from ouc.errors import ConfigError
@@ -64,7 +65,7 @@ def _layout_cmd(args: argparse.Namespace) -> int:
 
 
 def _size_line(layout: Layout) -> str:
-    line = f"Total size: {layout.size} bytes (LEN = {layout.size})"
+    line = f"Total size: {counted(layout.size, 'byte')} (LEN = {layout.size})"
     small = Device(family=Family.S7_1200).max_send_len
     if layout.size > small:
         line += f"; more than an S7-1200 sends in one job ({small})"
@@ -138,6 +139,9 @@ def _encode_cmd(args: argparse.Namespace) -> int:
                 out.write_bytes(data)
         except OSError as exc:
             raise ConfigError(f"cannot write: {exc.strerror or exc}", path=args.output) from exc
+        # As 'ouc params encode -o': a file written says so, and how much.
+        form = " as hex text" if args.hex else ""
+        print(f"wrote {counted(len(data), 'byte')} ({layout.name}){form} to {args.output}")
     return 0
 
 

@@ -52,6 +52,7 @@ from ouc.cli._serving import (
     stop_status,
     watch_certificates,
 )
+from ouc.cli._words import counted
 from ouc.cli._workers import parse_processes, serve_processes
 from ouc.conn import TABLE, BlockEvent, ConnState, FrameReceived
 from ouc.db import Layout
@@ -375,7 +376,7 @@ def _check_len(length: int | None, size: int, device: Device) -> None:
         )
     if length > size:
         raise ConfigError(
-            f"LEN {length} is larger than the {size} byte{'s' if size != 1 else ''} of data to "
+            f"LEN {length} is larger than the {counted(size, 'byte')} of data to "
             f"send; give --len {size} or less, or more data",
             status=Status.RECEIVE_AREA_TOO_SMALL,
             path="--len",

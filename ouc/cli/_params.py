@@ -22,6 +22,7 @@ from typing import Any
 
 from ouc.cli import _types
 from ouc.cli._inputs import STDIN, input_name, not_an_input, read_block
+from ouc.cli._words import counted
 from ouc.device import SYSTEM_SERVICES, Device
 from ouc.errors import ConfigError, format_status
 from ouc.params import (
@@ -179,7 +180,7 @@ def _decode(args: argparse.Namespace) -> int:
         note = f", Bools bit-packed in byte {at} (bits .0 and .1)"
     elif form is BoolForm.BYTES:
         note = f", Bools as bytes {at} and {at + 1}"
-    print(f"{block.type_name}, {block.size} bytes{note}")
+    print(f"{block.type_name}, {counted(block.size, 'byte')}{note}")
     table = [("offset", "field", "type", "value")]
     for row in rows:
         name = "  " * row.path.count(".") + row.path.rsplit(".", 1)[-1]
@@ -206,7 +207,7 @@ def _encode(args: argparse.Namespace) -> int:
         Path(args.output).write_bytes(data)
     except OSError as exc:
         raise ConfigError(f"cannot write: {exc.strerror or exc}", path=args.output) from exc
-    print(f"wrote {len(data)} bytes ({block.type_name}) to {args.output}")
+    print(f"wrote {counted(len(data), 'byte')} ({block.type_name}) to {args.output}")
     return 0
 
 

@@ -19,6 +19,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 from ouc._notation import iso_time
+from ouc.cli._words import counted
 from ouc.conn import FrameReceived
 from ouc.db import Layout, format_value, json_text, to_json
 from ouc.drivers import EndpointRecord, EndpointSpec, PeerContext, RecordKind
@@ -225,7 +226,7 @@ def frame_printer(
                     doc["error"] = str(exc)
             printer.line("", doc)
             return
-        text = f"{device} {block} {where} 16#0000 received {frame.rcvd_len} bytes "
+        text = f"{device} {block} {where} 16#0000 received {counted(frame.rcvd_len, 'byte')} "
         text += f"(RCVD_LEN {frame.rcvd_len})"
         if layout is not None:
             try:

@@ -65,6 +65,7 @@ from typing import IO
 from ouc._notation import iso_time
 from ouc.cli._printer import Printer
 from ouc.cli._serving import INTERRUPTED, ServeJob, WorkerShare, stop_status
+from ouc.cli._words import counted
 from ouc.drivers._passive_common import default_listen
 from ouc.drivers._reuseport import probe_spread
 from ouc.drivers._sockio import listen_error
@@ -237,7 +238,7 @@ def serve_processes(job: ServeJob, processes: int, run: Callable[..., int]) -> i
         printer.line(
             f"{name} {processes} worker processes on {host}:{port} (pids "
             f"{', '.join(map(str, pids))}), connections spread by {how}, "
-            f"max {job.max_connections} connections in all",
+            f"max {counted(job.max_connections, 'connection')} in all",
             {
                 "event": "workers",
                 "device": job.spec.name,

@@ -204,8 +204,9 @@ class Layout:
                     status=Status.RECEIVE_AREA_TOO_SMALL,
                     path=self.name,
                 )
+            got = "1 byte is" if len(data) == 1 else f"{len(data)} bytes are"
             raise DataBlockError(
-                f"{len(data)} bytes are {size - len(data)} short of the {size}-byte block "
+                f"{got} {size - len(data)} short of the {size}-byte block "
                 "(a TRCV_C with ADHOC FALSE would still be waiting)",
                 path=self.name,
             )

@@ -411,3 +411,19 @@ def test_serve_insecure_json_listening_line_has_insecure(serve: Any) -> None:
     assert listening["event"] == "listening" and listening["insecure"] is True
     proc.terminate()
     proc.communicate(timeout=WAIT)
+
+
+def test_one_byte_is_one_byte_in_every_line(
+    store: CertStore, serve: Any, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """LEN 1 is a valid TSEND_C job: its lines say "1 byte", on both sides."""
+    proc, lines = serve.popen(
+        "--port", "0", "--adhoc", "--echo", "--count", "1", "--map", "192.168.0.2=127.0.0.2"
+    )
+    port = int(lines.next().split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
+    assert connect_to(store, port, "--hex", "ab", "--expect-reply", "--adhoc") == 0
+    out = capsys.readouterr().out
+    assert "16#0000 sent 1 byte (LEN 1)" in out and "received 1 byte (RCVD_LEN 1)" in out
+    assert proc.wait(WAIT) == 0
+    served = "".join(lines.rest())
+    assert "received 1 byte (RCVD_LEN 1)" in served and "1 bytes" not in served + out

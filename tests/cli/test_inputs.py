@@ -147,3 +147,29 @@ def test_a_missing_store_is_made_with_the_store_the_user_gave(
     assert f"'ouc certs init --store {where}'" in err, err
     assert f"'ouc demo --keep-store {where}'" in err and err.count("\n") == 1
     assert not (tmp_path / "nostore").exists()  # nothing made on the way
+
+
+@pytest.mark.parametrize(
+    ("argv", "written"),
+    [
+        (["db", "encode", str(LAYOUT)], "wrote 258 bytes (Send_Data) to "),
+        (["db", "encode", str(LAYOUT), "--hex"], "wrote 258 bytes (Send_Data) as hex text to "),
+        (["params", "encode", str(BLOCK_JSON)], "wrote 28 bytes (TCON_IP_V4_SEC) to "),
+    ],
+)
+def test_encode_to_a_file_says_what_it_wrote(
+    argv: list[str], written: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """``db encode -o`` and ``params encode -o`` agree: one line naming the bytes and file."""
+    target = tmp_path / "out"
+    assert main([*argv, "-o", str(target)]) == 0
+    assert capsys.readouterr().out == f"{written}{target}\n"
+    assert target.stat().st_size > 0
+
+
+def test_counted_nouns_are_singular_for_one() -> None:
+    from ouc.cli._words import counted
+
+    assert [counted(n, "byte") for n in (0, 1, 2)] == ["0 bytes", "1 byte", "2 bytes"]
+    assert counted(1, "connection") == "1 connection"
+    assert counted(3, "entry", "entries") == "3 entries"
