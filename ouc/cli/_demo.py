@@ -41,7 +41,7 @@ from ouc.drivers import (
     session_json,
     standard_example,
 )
-from ouc.errors import ConfigError, WaitTimeoutError
+from ouc.errors import ConfigError, OucError, WaitTimeoutError, format_status
 from ouc.transport import SessionInfo
 
 __all__ = ["register", "run_demo"]
@@ -240,14 +240,29 @@ def _new_folder(folder: Path) -> None:
         ) from exc
 
 
-def _demo(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace) -> dict[str, Any]:
     if args.keep_store is not None:
         folder = Path(args.keep_store)
         _new_folder(folder)
-        report = run_demo(folder, timeout=args.timeout)
-    else:
-        with tempfile.TemporaryDirectory(prefix="ouc-demo-") as tmp:
-            report = run_demo(Path(tmp) / "store", timeout=args.timeout)
+        return run_demo(folder, timeout=args.timeout)
+    with tempfile.TemporaryDirectory(prefix="ouc-demo-") as tmp:
+        return run_demo(Path(tmp) / "store", timeout=args.timeout)
+
+
+def _demo(args: argparse.Namespace) -> int:
+    try:
+        report = _run(args)
+    except OucError as exc:
+        if args.json:
+            # A script reads ``ok`` whatever happened; the error line goes to stderr as well.
+            failed = {
+                "ok": False,
+                "message": exc.message,
+                "status": None if exc.status is None else format_status(exc.status),
+                "path": "--timeout" if exc.path == "timeout" else exc.path,
+            }
+            print(json.dumps(failed, indent=2, ensure_ascii=False), flush=True)
+        raise
     if args.json:
         doc = {k: v for k, v in report.items() if not k.startswith("_")}
         doc["kept"] = args.keep_store is not None

@@ -121,3 +121,22 @@ def test_keep_store_that_cannot_be_made_names_the_flag(
         assert err.startswith(f"ouc: error: --keep-store: cannot make or write the folder {folder}")
         assert err.count("\n") == 1
     assert not missing.parent.exists()  # no folders made on the way
+
+
+def test_a_failed_demo_still_prints_its_json_with_ok_false(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """A script reading ``ok`` gets a JSON document on stdout whatever happened; the error
+    line is on stderr as ever (exit 2)."""
+    assert main(["demo", "--json", "--timeout", "0.001"]) == 2
+    out, err = capsys.readouterr()
+    doc = json.loads(out)
+    assert doc["ok"] is False and doc["path"] == "--timeout" and doc["status"] is None
+    assert doc["message"].startswith("the demo was not done within 0.001 s")
+    assert err.startswith("ouc: error: --timeout: the demo was not done") and err.count("\n") == 1
+    taken = tmp_path / "taken"
+    taken.mkdir()
+    (taken / "file").write_text("")
+    assert main(["demo", "--json", "--keep-store", str(taken)]) == 2
+    doc = json.loads(capsys.readouterr().out)
+    assert doc["ok"] is False and doc["path"] == "--keep-store" and "not empty" in doc["message"]
