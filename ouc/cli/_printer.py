@@ -20,7 +20,7 @@ from typing import Any
 
 from ouc._notation import iso_time
 from ouc.cli._words import counted
-from ouc.conn import FrameReceived
+from ouc.conn import ConnState, FrameReceived
 from ouc.db import Layout, format_value, json_text, to_json
 from ouc.drivers import EndpointRecord, EndpointSpec, PeerContext, RecordKind
 from ouc.errors import OucError
@@ -28,6 +28,7 @@ from ouc.errors import OucError
 __all__ = [
     "INSECURE_TEXT",
     "Printer",
+    "SentLines",
     "frame_printer",
     "output_discarded",
     "value_lines",
@@ -37,6 +38,8 @@ __all__ = [
 
 #: The records that start an endpoint's work: the first line a user reads.
 _STARTS = frozenset({RecordKind.LISTENING, RecordKind.CONNECTING})
+#: Connection states in which TSEND_C takes a job (``Connection.send``).
+_SENDS = frozenset({ConnState.CONNECTED, ConnState.HALF_CLOSED})
 #: How a status line says that peer verification is off (as a connected line's TLS text does).
 INSECURE_TEXT = "INSECURE (verification off)"
 
@@ -239,3 +242,51 @@ def frame_printer(
         printer.line("\n".join([text, *lines]))
 
     return show
+
+
+class SentLines:
+    """The ``sent`` lines of ``ouc serve``: one per TSEND_C job of the mock PLC, an answer of
+    ``--echo``/``--reply`` or a REQ from ``ouc plc``, with the fields of ``ouc connect``'s.
+
+    Made only when lines are printed (``ouc serve`` with stdout discarded builds none, so a
+    plain echo stays a plain echo). ``local`` is the listening address, known once the
+    endpoint is started.
+    """
+
+    __slots__ = ("_device", "_limit", "_printer", "local")
+
+    def __init__(self, printer: Printer, spec: EndpointSpec) -> None:
+        self._printer = printer
+        self._device = spec.name
+        self._limit = spec.device.max_send_len
+        self.local: str | None = None
+
+    def answer(self, peer: PeerContext, data: bytes) -> None:
+        """The behaviour answered a frame with ``data``: the driver hands it to TSEND_C at once.
+        A job TSEND_C refuses (the connection ended, 16#80A3; LEN beyond the device's limit,
+        16#8085, as ``Connection.send`` checks them) is the driver's ``send-failed`` line
+        instead."""
+        size = len(data)
+        if peer.connection.state in _SENDS and 0 < size <= self._limit:
+            self.show(peer, size)
+
+    def show(self, peer: PeerContext, length: int) -> None:
+        """One job of ``length`` bytes (LEN) handed to the connection with ``peer``."""
+        printer = self._printer
+        where = f"{peer.address}:{peer.port}"
+        if printer.json:
+            doc = {
+                "event": "sent",
+                "device": self._device,
+                "block": "TSEND_C",
+                "status": "16#0000",  # TSEND_C: DONE, the job was handed to the stack
+                "peer": where,
+                "local": self.local,
+                "connection": peer.serial,
+                "time": iso_time(time.time()),
+                "len": length,
+            }
+            printer.line("", doc)
+            return
+        text = f"{self._device} TSEND_C {where} 16#0000 sent {counted(length, 'byte')}"
+        printer.line(f"{text} (LEN {length})")

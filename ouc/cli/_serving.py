@@ -24,8 +24,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
-from ouc.cli._printer import Printer, frame_printer
-from ouc.conn import FrameReceived
+from ouc.cli._printer import Printer, SentLines, frame_printer
+from ouc.conn import ConnState, FrameReceived
 from ouc.db import Layout
 from ouc.drivers import (
     AddressMap,
@@ -39,7 +39,7 @@ from ouc.drivers import (
 )
 from ouc.drivers._aio_sock import lean_event_loop
 from ouc.drivers._passive_common import ConnectionSlots
-from ouc.errors import format_status
+from ouc.errors import Status, format_status
 
 __all__ = [
     "ServeJob",
@@ -87,12 +87,20 @@ class ServeJob:
         insecure = self.spec.tls is not None and self.spec.tls.insecure
         return Printer(self.as_json, self.partner, worker, insecure=insecure)
 
+    def sent_lines(self, printer: Printer) -> SentLines | None:
+        """The ``sent`` lines of this job's TSEND_C jobs (None: stdout is discarded)."""
+        return None if printer.discarded else SentLines(printer, self.spec)
+
     def options(
-        self, printer: Printer, reached: Callable[[], None], share: WorkerShare | None
+        self,
+        printer: Printer,
+        reached: Callable[[], None],
+        share: WorkerShare | None,
+        sent: SentLines | None = None,
     ) -> dict[str, Any]:
         """The keyword arguments of either driver's passive endpoint for this job."""
         return {
-            "behaviour": self.behaviour(printer, reached, share),
+            "behaviour": self.behaviour(printer, reached, share, sent),
             "listen": self.listen,
             "address_map": self.address_map,
             "max_connections": self.max_connections,
@@ -103,10 +111,15 @@ class ServeJob:
         }
 
     def behaviour(
-        self, printer: Printer, reached: Callable[[], None], share: WorkerShare | None = None
+        self,
+        printer: Printer,
+        reached: Callable[[], None],
+        share: WorkerShare | None = None,
+        sent: SentLines | None = None,
     ) -> Behaviour:
-        """The answer, plus the frame's status line unless stdout is discarded, plus the
-        ``--count`` tally: only the parts that are needed, so a plain echo stays a plain echo."""
+        """The answer, plus the frame's status line and the answer's ``sent`` line unless
+        stdout is discarded, plus the ``--count`` tally: only the parts that are needed, so a
+        plain echo stays a plain echo."""
         answer = self.answer
         show = None if printer.discarded else frame_printer(printer, self.spec, self.layout)
         count = self.count
@@ -127,9 +140,61 @@ class ServeJob:
                 show(frame, peer)
             if number == limit:
                 reached()
-            return answer(frame, peer)
+            data = answer(frame, peer)
+            if sent is not None and data is not None:
+                sent.answer(peer, data)
+            return data
 
         return behaviour
+
+
+def _started(endpoint: Any, sent: SentLines | None) -> Any:
+    """A started endpoint as ``--control`` drives it: its REQs print ``sent`` lines (unless
+    stdout is discarded), which also learn the listening address now."""
+    if sent is None:
+        return endpoint
+    host, port = endpoint.address
+    sent.local = f"{host}:{port}"
+    return Requests(endpoint, sent)
+
+
+class Requests:
+    """A passive endpoint whose REQs (``ouc plc req``) print a ``sent`` line per connection
+    the job went to, as ``ouc connect`` prints its own; everything else is the endpoint's."""
+
+    def __init__(self, endpoint: Any, sent: SentLines) -> None:
+        self._endpoint = endpoint
+        self._sent = sent
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._endpoint, name)
+
+    def send(self, data: bytes, length: int = 0) -> Any:
+        """REQ of the server's TSEND_C on every established connection (the endpoint's
+        ``send``; a coroutine for the asyncio endpoint, run on its loop like the endpoint's)."""
+        if isinstance(self._endpoint, AsyncPassiveEndpoint):
+            return self._send_async(data, length)
+        targets = self._established()
+        count: int = self._endpoint.send(data, length)
+        self._show(targets, count, length or len(data))
+        return count
+
+    async def _send_async(self, data: bytes, length: int) -> int:
+        targets = self._established()
+        count: int = await self._endpoint.send(data, length)
+        self._show(targets, count, length or len(data))
+        return count
+
+    def _established(self) -> list[PeerContext]:
+        """The connections a REQ goes to: the established ones (as the endpoint's send)."""
+        return [p for p in self._endpoint.peers() if p.connection.state is ConnState.CONNECTED]
+
+    def _show(self, targets: list[PeerContext], count: int, length: int) -> None:
+        if count != len(targets):
+            # Some job failed (its send-failed line says so): those that TSEND_C completed.
+            targets = [p for p in targets if p.connection.tsend.STATUS == Status.DONE]
+        for peer in targets:
+            self._sent.show(peer, length)
 
 
 def raise_open_files_limit() -> None:
@@ -205,14 +270,15 @@ def serve_blocking(job: ServeJob, share: WorkerShare | None = None) -> int:
     printer = job.printer(share)
     watch_certificates(spec, printer)
     done = threading.Event()
-    endpoint = PassiveEndpoint(spec, **job.options(printer, done.set, share))
+    sent = job.sent_lines(printer)
+    endpoint = PassiveEndpoint(spec, **job.options(printer, done.set, share, sent))
     previous = on_sigterm()
     previous_hup = on_sighup(spec)
     control = None
     status = 0
     try:
         endpoint.start()
-        control = job.control(endpoint, None)
+        control = job.control(_started(endpoint, sent), None)
         done.wait()
     except KeyboardInterrupt as exc:
         status = stop_status(exc)
@@ -290,14 +356,15 @@ async def _serve_loop(job: ServeJob, share: WorkerShare | None) -> int:
         if not stop.done():
             stop.set_result(signum)
 
-    endpoint = AsyncPassiveEndpoint(spec, **job.options(printer, reached, share))
+    sent = job.sent_lines(printer)
+    endpoint = AsyncPassiveEndpoint(spec, **job.options(printer, reached, share, sent))
     handled = _stop_on_signals(loop, interrupted, spec.request_certificate_reload)
     printer.batch(loop)
     control = None
     status = 0
     try:
         await endpoint.start()
-        control = job.control(endpoint, loop)
+        control = job.control(_started(endpoint, sent), loop)
         signum = await stop
         if signum is not None:
             status = stop_status(signum)

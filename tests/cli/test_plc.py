@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import select
 import shutil
 import socket
@@ -21,6 +22,7 @@ import pytest
 from ouc.certs import CertStore
 from ouc.cli import main
 from ouc.drivers import (
+    ActiveEndpoint,
     ExamplePem,
     PassiveEndpoint,
     RecordKind,
@@ -295,3 +297,91 @@ def test_a_control_socket_in_use_is_refused_before_the_port_opens(
     assert err.startswith(f"ouc: error: --control: {control}: another ouc serve or ouc connect")
     assert "stop it or give another --control" in err and err.count("\n") == 1
     assert plc(control, "status", capsys=capsys)["cpu"] == "RUN"
+
+
+@pytest.mark.parametrize("driver", ["blocking", "asyncio"])
+def test_serve_prints_a_sent_line_for_each_echo_and_each_req(
+    driver: str,
+    store: CertStore,
+    serve: object,
+    tmp_path: Path,
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every TSEND_C job of the mock PLC is a ``sent`` line with the fields of ``ouc connect``'s
+    (block TSEND_C, 16#0000, peer, local, connection, time, len): the echo of a frame (a send
+    job per answer, as TSEND_C does) and a REQ from ``ouc plc``, with its LEN."""
+    control = tmp_path / "plc1.sock"
+    _, lines, port = serve.start(  # type: ignore[attr-defined]
+        *("--json", "--echo", "--driver", driver, "--control", str(control)),
+        *("--map", "192.168.0.2=127.0.0.2"),
+    )
+    setup = standard_example(store)
+    client = ActiveEndpoint(
+        setup.client, address_map=setup.address_map, connect_to=("127.0.0.1", port)
+    )
+    with client:
+        client.send(bytes(range(256)) + b"hi")
+        assert client.receive(timeout=WAIT) == bytes(range(256)) + b"hi"
+        plc(control, "req", (b"R" * 300).hex(), "--len", "258", capsys=capsys)
+        assert client.receive(timeout=WAIT) == b"R" * 258
+    docs = []
+    while len([d for d in docs if d["event"] == "sent"]) < 2:
+        docs.append(json.loads(lines.next()))
+    connected = docs[0]
+    frame, echoed, req = [d for d in docs if d["event"] in ("frame", "sent")]
+    assert connected["event"] == "connected"
+    assert (frame["event"], echoed["event"], req["event"]) == ("frame", "sent", "sent")
+    for sent, length in ((echoed, 258), (req, 258)):
+        assert set(sent) == {
+            "event", "device", "block", "status", "peer", "local", "connection", "time", "len"
+        }  # fmt: skip
+        assert (sent["block"], sent["status"], sent["len"]) == ("TSEND_C", "16#0000", length)
+        assert sent["peer"] == connected["peer"] and sent["connection"] == connected["connection"]
+        assert sent["local"] == f"127.0.0.1:{port}"
+
+
+def test_serve_text_sent_line_names_the_peer_and_len(
+    store: CertStore, serve: object, capsys: pytest.CaptureFixture[str]
+) -> None:
+    proc, lines = serve.popen(  # type: ignore[attr-defined]
+        "--port", "0", "--echo", "--count", "1", "--map", "192.168.0.2=127.0.0.2"
+    )
+    port = int(lines.next().split(" listening on ")[1].split()[0].rsplit(":", 1)[1])
+    setup = standard_example(store)
+    with ActiveEndpoint(
+        setup.client, address_map=setup.address_map, connect_to=("127.0.0.1", port)
+    ) as client:
+        client.send(bytes(258))
+        client.receive(timeout=WAIT)
+    assert proc.wait(WAIT) == 0
+    served = "".join(lines.rest())
+    assert re.search(r"PLC_1 TSEND_C 192\.168\.0\.2:\d+ 16#0000 sent 258 bytes \(LEN 258\)", served)
+
+
+def test_with_stdout_discarded_serve_builds_no_sent_lines(
+    store: CertStore, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """No line is printed, so none is built: the behaviour stays the plain answer (the hot
+    path of a mock PLC under load) and REQs go straight to the endpoint."""
+    from ouc.cli._printer import Printer
+    from ouc.cli._serving import ServeJob
+    from ouc.drivers import AddressMap
+
+    job = ServeJob(
+        spec=standard_example(store).server,
+        layout=None,
+        listen=None,
+        answer=echo(),
+        address_map=AddressMap(),
+        max_connections=1,
+        count=None,
+        as_json=True,
+        partner=None,
+    )
+    with open(os.devnull, "w") as null:
+        monkeypatch.setattr(sys, "stdout", null)
+        printer = Printer(as_json=True)
+        assert job.sent_lines(printer) is None
+        assert job.behaviour(printer, lambda: None) is job.answer
+        monkeypatch.undo()
+    assert job.sent_lines(printer) is not None  # stdout is the test's capture again
