@@ -58,7 +58,7 @@ def test_encode_hex_set_and_files(capsys: pytest.CaptureFixture[str], tmp_path: 
     assert out.strip() == ("0000fe05" + b"Hello".hex()).ljust(516, "0")
     raw = tmp_path / "out.bin"
     code, out, _ = run(capsys, "encode", SEND, "--set", "Var2='it$'s'", "-o", str(raw))
-    assert code == 0 and out == ""
+    assert code == 0 and out == f"wrote 258 bytes (Send_Data) to {raw}\n"  # as params encode
     assert raw.read_bytes()[:8] == b"\x01\x00\xfe\x04it's"
     hex_file = tmp_path / "out.hex"
     run(capsys, "encode", SEND, "--hex", "-o", str(hex_file))
