@@ -21,10 +21,11 @@ from typing import TYPE_CHECKING
 
 from ouc.certs import CLIENT_DEVICE
 from ouc.cli import _types
+from ouc.cli._words import counted
 from ouc.errors import ConfigError, Status, format_status
 
 if TYPE_CHECKING:
-    from ouc.load._run import RowResult
+    from ouc.load._run import LoadSettings, RowResult
     from ouc.load._target import TargetRecipe
 
 __all__ = ["register"]
@@ -188,8 +189,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 def _run(args: argparse.Namespace) -> int:
     from ouc.cli._inputs import STDIN, read_block
     from ouc.drivers import split_host_port
-    from ouc.load._report import document, format_table
-    from ouc.load._run import LoadSettings, run_load, select_rows
+    from ouc.load._run import run_load, select_rows
     from ouc.load._target import TargetRecipe, parse_target
 
     if args.target is not None:
@@ -211,13 +211,7 @@ def _run(args: argparse.Namespace) -> int:
         family=args.family, firmware=args.firmware, own_ip=tuple(args.own_ip or ()),
         bind=bind, insecure=args.insecure, profile=args.profile, timeout=args.timeout,
     )  # fmt: skip
-    settings = LoadSettings(
-        seconds=args.seconds,
-        max_ops=args.max_ops,
-        concurrency=args.concurrency,
-        sizes=tuple(dict.fromkeys(args.size or (258,))),
-        processes=args.processes,
-    )
+    settings = _settings(args)
     limit = recipe.device_model().max_send_len
     for size in settings.sizes:
         if size > limit:
@@ -246,23 +240,67 @@ def _run(args: argparse.Namespace) -> int:
         elapsed = time.monotonic() - started
         print(f"ouc load: {name} ({elapsed:.0f} s so far)", file=sys.stderr, flush=True)
 
-    rows = run_load(recipe, names, settings, progress=progress)
-    _add_hints(rows, recipe, args.bind)
     where = f"{host}:{port}" if ":" not in host else f"[{host}]:{port}"
+    measured: list[RowResult] = []
+    try:
+        rows = run_load(recipe, names, settings, progress=progress, done=measured.append)
+    except KeyboardInterrupt:
+        # Ctrl-C: the rows measured so far are results too. Shown, marked as interrupted; then
+        # main says "ouc: interrupted" and exits 130.
+        _show(args, measured, recipe, where, interrupted=len(names))
+        raise
+    return _show(args, rows, recipe, where)
+
+
+def _show(
+    args: argparse.Namespace,
+    rows: list[RowResult],
+    recipe: TargetRecipe,
+    where: str,
+    *,
+    interrupted: int = 0,
+) -> int:
+    """Print the rows (table or JSON) and write ``-o``; the exit status. ``interrupted``: the
+    run was stopped with Ctrl-C before the last of that many rows."""
+    from ouc.load._report import document, format_table
+
+    _add_hints(rows, recipe, args.bind)
+    settings = _settings(args)
     doc = document(rows, settings, where, VERDICT)
+    if interrupted:
+        doc["interrupted"] = True
+        doc["ok"] = False  # not every row ran
     text = json.dumps(doc, indent=2)
     if args.json:
         print(text, flush=True)
     else:
         print(format_table(rows))
+        verdict = _verdict(rows)
+        if interrupted:
+            verdict = (
+                f"interrupted (Ctrl-C) after {counted(len(rows), 'row')} of {interrupted}; "
+                + verdict
+            )
         print(
-            f"\n{where}: {_verdict(rows)}; a handshake counts once {HANDSHAKE_VERDICT}; an echo "
-            f"once {ECHO_VERDICT}.",
+            f"\n{where}: {verdict}; a handshake counts once {HANDSHAKE_VERDICT}; an echo once "
+            f"{ECHO_VERDICT}.",
             flush=True,
         )
     if args.output:  # after printing: a failed write loses no result
         _write(args.output, text + "\n")
     return 0 if doc["ok"] else 1
+
+
+def _settings(args: argparse.Namespace) -> LoadSettings:
+    from ouc.load._run import LoadSettings
+
+    return LoadSettings(
+        seconds=args.seconds,
+        max_ops=args.max_ops,
+        concurrency=args.concurrency,
+        sizes=tuple(dict.fromkeys(args.size or (258,))),
+        processes=args.processes,
+    )
 
 
 def _add_hints(rows: list[RowResult], recipe: TargetRecipe, bind: str | None) -> None:

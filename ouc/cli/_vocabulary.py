@@ -176,6 +176,7 @@ FIELDS: dict[str, str] = {
     "concurrency": "clients at once",
     "sizes": "frame sizes",
     "rows": "result rows",
+    "interrupted": "the run was stopped with Ctrl-C before its last row (rows: those measured)",
     "description": "what a row measures",
     "accepted": "operations the peer accepted",
     "rate": "operations per second",

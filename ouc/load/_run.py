@@ -541,8 +541,12 @@ def run_load(
     settings: LoadSettings,
     *,
     progress: Callable[[str], None] | None = None,
+    done: Callable[[RowResult], None] | None = None,
 ) -> list[RowResult]:
     """Run the rows ``names`` against the recipe's target, in ``settings.processes`` processes.
+
+    ``progress`` is called with each row's name before it runs, ``done`` with each row as soon
+    as it is measured (so a run stopped with Ctrl-C keeps the rows it finished).
 
     Raises:
         OucError: the target does not resolve (bad store, block, IDs), or a process failed.
@@ -554,6 +558,8 @@ def run_load(
             if progress is not None:
                 progress(name)
             rows.append(run_row(target, name, settings))
+            if done is not None:
+                done(rows[-1])
         return rows
     ctx = multiprocessing.get_context("spawn")
     count = settings.processes
@@ -566,6 +572,7 @@ def run_load(
     for proc in procs:
         proc.start()
     by_name: dict[str, list[RowResult]] = {name: [] for name in names}
+    reported = 0
     try:
         for name in names:
             if progress is not None:
@@ -578,6 +585,18 @@ def run_load(
                 if kind == "error":
                     raise OucError(f"a load process failed: {value}")
                 by_name[value.name].append(value)
+                # Rows in order, each once all its processes reported (a result may belong
+                # to the next row already).
+                while reported < len(names) and len(by_name[names[reported]]) == count:
+                    if done is not None:
+                        done(merge(by_name[names[reported]]))
+                    reported += 1
+    except KeyboardInterrupt:
+        # Ctrl-C: the rows left are not run. Workers that did not get the signal themselves
+        # (it was sent to this process alone) stop now rather than after the join's grace.
+        for proc in procs:
+            proc.terminate()
+        raise
     finally:
         for proc in procs:
             proc.join(_JOIN_GRACE)

@@ -11,15 +11,18 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 import pytest
 
 from ouc.certs import CertStore
+from ouc.drivers import AddressMap, PassiveEndpoint, echo, standard_example
 
 WAIT = 20.0
 
@@ -75,3 +78,59 @@ def test_connect_under_control_stops_with_130_on_ctrl_c(
     assert connect.returncode == 130, err
     assert json.loads(out.decode().splitlines()[-1])["event"] == "sequences"
     assert "PLC_2 TSEND_C stopping" in err.decode()
+
+
+def _stderr_until(proc: subprocess.Popen[bytes], marker: bytes, wait: float = WAIT) -> bytes:
+    """stderr of ``proc`` up to ``marker``, every read bounded by ``wait`` in all."""
+    assert proc.stderr is not None
+    fd, seen = proc.stderr.fileno(), b""
+    deadline = time.monotonic() + wait
+    while marker not in seen:
+        remaining = deadline - time.monotonic()
+        ready, _, _ = select.select([fd], [], [], max(remaining, 0))
+        chunk = os.read(fd, 65536) if ready else b""
+        assert chunk, f"no {marker!r} within {wait:g} s; stderr: {seen!r}"
+        seen += chunk
+    return seen
+
+
+@pytest.mark.parametrize("processes", ["1", "2"])
+@pytest.mark.parametrize("as_json", [False, True])
+def test_ctrl_c_of_load_keeps_the_rows_measured_so_far(
+    store: CertStore, as_json: bool, processes: str
+) -> None:
+    """Ctrl-C during the second row: the first row is printed (table or JSON), marked as
+    interrupted, and ``ouc load`` exits with 130. The signal goes to ``ouc load`` alone (a
+    script's kill -INT), so its worker processes too are stopped by it."""
+    setup = standard_example(store, receive_len=258)
+    with PassiveEndpoint(
+        setup.server,
+        behaviour=echo(),
+        listen=("127.0.0.1", 0),
+        address_map=AddressMap.parse(["192.168.0.2=127.0.0.1"]),
+    ) as peer:
+        argv = ["load", f"127.0.0.1:{peer.port}", "--store", str(store.path), "--seconds", "3"]
+        argv += ["--processes", processes, *(["--json"] if as_json else [])]
+        load = subprocess.Popen(
+            [sys.executable, "-m", "ouc", *argv], stdout=subprocess.PIPE, stderr=subprocess.PIPE
+        )
+        try:
+            _stderr_until(load, b"ouc load: handshake-concurrent", wait=60.0)
+            load.send_signal(signal.SIGINT)
+            out, err = load.communicate(timeout=WAIT)
+        finally:
+            if load.poll() is None:
+                load.kill()
+                load.communicate(timeout=WAIT)
+    assert load.returncode == 130, err
+    assert err.decode().rstrip().endswith("ouc: interrupted")
+    if as_json:
+        doc = json.loads(out)
+        assert doc["interrupted"] is True and doc["ok"] is False
+        assert [row["name"] for row in doc["rows"]] == ["handshake"]
+        assert doc["rows"][0]["accepted"] > 0
+    else:
+        text = out.decode()
+        assert text.splitlines()[1].split()[0] == "handshake"
+        assert "interrupted (Ctrl-C) after 1 row of 3" in text
+        assert "handshake-concurrent" not in text
