@@ -2,8 +2,9 @@
 
 ``ouc serve`` listens like the server PLC of a CONNECT block (default: the standard example's
 server block, receiving ``Received_Data``) and prints one status line per connection event
-(``PLC_1 TRCV_C 192.168.0.2:51234 16#0001 connected TLSv1.3 ...``) and per received frame, decoded
-with ``--db``. ``ouc connect`` connects like the client PLC (default: the example's client
+(``PLC_1 TRCV_C 192.168.0.2:51234 16#0001 connected TLSv1.3 ...``), per received frame, decoded
+with ``--db``, and per TSEND_C job (``sent``: each answer of ``--echo``/``--reply`` and each
+REQ of ``ouc plc``). ``ouc connect`` connects like the client PLC (default: the example's client
 block, sending ``Send_Data``), sends a data block or raw bytes, optionally waits for the reply,
 and prints the STATUS sequences. ``--json`` prints one JSON object per line instead.
 

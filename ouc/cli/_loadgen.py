@@ -69,8 +69,9 @@ Columns (in --json: accepted, rate, mb_s, p50_ms, p99_ms, failed and failures):
             than the frame came back), extra-bytes (more bytes than the frame came
             back), error; each with the first reason seen.
 
-Exit status 1 when any operation failed or a row ran nothing. Beyond one
-machine: ouc.locust (pip install 'ouc[locust]').
+Exit status 1 when any operation failed or a row ran nothing. Ctrl-C prints
+the rows measured so far, marked as interrupted (in --json: interrupted), and
+exits 130. Beyond one machine: ouc.locust (pip install 'ouc[locust]').
 """.format(
     accepted=textwrap.fill(
         f"accepted  operations the peer accepted. A handshake: {HANDSHAKE_VERDICT}. An echo: "
