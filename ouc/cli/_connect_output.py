@@ -1,5 +1,6 @@
 """What ``ouc connect`` prints besides the endpoint's records: each send, each reply, a reply
-that did not come in full within ``--timeout``, and received bytes its close drops.
+that did not come in full within ``--timeout``, received bytes its close drops, both blocks'
+STATUS sequences at the end, and a first connect that failed with what to do about it.
 
 Every event carries the records' common fields (``block``, ``status``, ``peer``, ``local``,
 ``connection``, ``time``), so a script reads a ``frame`` as it reads a ``connected``.
@@ -11,15 +12,27 @@ import argparse
 import time
 from typing import Any
 
-from ouc._notation import iso_time
+from cryptography import x509
+
+from ouc._notation import iso_time, sequence_text, status_list
 from ouc.cli._printer import Printer, value_lines
 from ouc.cli._words import counted
-from ouc.conn import FrameReceived
+from ouc.conn import TABLE, BlockEvent, ConnState, FrameReceived
 from ouc.db import Layout
-from ouc.drivers import ActiveEndpoint
-from ouc.errors import OucError, Status, WaitTimeoutError, format_status
+from ouc.drivers import ActiveEndpoint, AddressMap, EndpointSpec, sequences_of
+from ouc.errors import OucConnectionError, OucError, Status, WaitTimeoutError, format_status
 
-__all__ = ["Program", "no_reply", "show_event", "show_reply", "show_sent", "show_unread"]
+__all__ = [
+    "Program",
+    "first_connect",
+    "no_reply",
+    "plant_hint",
+    "show_event",
+    "show_reply",
+    "show_sent",
+    "show_sequences",
+    "show_unread",
+]
 
 
 class Program:
@@ -133,3 +146,99 @@ def show_unread(printer: Printer, endpoint: ActiveEndpoint, args: argparse.Names
         doc["reason"] = reason
     status = format_status(conn.trcv.STATUS)
     printer.line(f"{spec.name} TRCV_C {endpoint.peer_text} {status} unread - {reason}", doc)
+
+
+def show_sequences(printer: Printer, endpoint: ActiveEndpoint) -> None:
+    """Both blocks' STATUS sequences at the end, also of an establishment that failed before
+    any connection existed (the TCP connect refused or timed out: 16#80C4)."""
+    spec = endpoint.spec
+    conn = endpoint.connection
+    if conn is not None:
+        sequences = {b: status_list(endpoint.format_sequence(b)) for b in sequences_of(conn)}
+    elif endpoint.last_error is not None and endpoint.last_error.status is not None:
+        sequences = _unconnected_sequences(endpoint.last_error.status)
+    else:
+        return
+    text = "\n".join(f"{spec.name} {b} STATUS: {sequence_text(s)}" for b, s in sequences.items())
+    printer.line(text, {"event": "sequences", "device": spec.name, "sequences": sequences})
+
+
+def _unconnected_sequences(status: int) -> dict[str, list[str]]:
+    """The blocks' STATUS sequences when establishing failed with ``status`` before the core
+    had a connection (no TCP connection, so no history): what the core's table gives for the
+    initial call (CONT 0→1: 7001, 7002) and the failure, after 7000 (TIA help "TSEND_C": 7002
+    while the connection is being established, then the error)."""
+    start = TABLE[(ConnState.IDLE, BlockEvent.CONT_ON)]
+    failed = TABLE[(start.next, BlockEvent.FAILED)]
+    sequences = {}
+    for block, before, after in (
+        ("TSEND_C", start.tsend, failed.tsend),
+        ("TRCV_C", start.trcv, failed.trcv),
+    ):
+        # A negative value is the table's stand-in for the status the failure carries.
+        values = [Status.NO_JOB, *before, *(status if v < 0 else v for v in after)]
+        sequences[block] = [format_status(v) for v in values]
+    return sequences
+
+
+def first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
+    try:
+        endpoint.connect()
+    except OucConnectionError as exc:
+        if exc.status == Status.PARTNER_CLOSED:
+            # A PLC resets a partner that is not its RemoteAddress, and one over its connection
+            # limit, before any TLS byte (16#80C9 / 16#8087 on its side); all this side sees is
+            # the reset. Say what would get past it.
+            why = "if the partner is at its connection limit (16#8087 on its side), close one"
+            partner = partner_hint(endpoint, args)
+            if partner:
+                why += "; if it refused this device as its partner (16#80C9 on its side), "
+                why += partner
+            raise OucConnectionError(f"{exc.message}; {why}", status=exc.status) from exc
+        if args.to is not None or args.map:
+            raise
+        host, port = endpoint.target()
+        raise OucConnectionError(
+            f"{exc.message}; to reach a mock PLC on this host: --to 127.0.0.1:{port} "
+            f"or --map {host}=127.0.0.1",
+            status=exc.status,
+        ) from exc
+
+
+def partner_hint(endpoint: ActiveEndpoint, args: argparse.Namespace) -> str:
+    """What gets this device past a partner check that may have refused it ("" when the
+    options already say where it connects from: a ``--bind``, or an ``--own-ip`` that
+    ``--map`` runs on this host)."""
+    if args.bind is not None:
+        return ""
+    if not args.own_ip:
+        plant = plant_hint(endpoint.spec)
+        return (
+            "connect from the plant address it expects: against a mock PLC on this host "
+            f"--own-ip {plant} --map {plant}=127.0.0.2, against a real one from the address its "
+            "RemoteAddress names"
+        )
+    own = args.own_ip[0]
+    if AddressMap.parse(list(args.map or ())).to_local(own, 0)[0] != own:
+        return ""
+    return (
+        f"--own-ip {own} is not run on this host by a --map, so this device connected from "
+        "whatever address the system chose: against a mock PLC on this host add the --map "
+        f"that the mock PLC has for it, e.g. --map {own}=127.0.0.2, against a real one --bind "
+        f"{own} on a host that has that address"
+    )
+
+
+def plant_hint(spec: EndpointSpec) -> str:
+    """The plant address to suggest for this device: its certificate's first IP SAN, if any
+    (``ouc connect`` and ``ouc load`` name it when a partner check may have refused them)."""
+    cert = spec.resolved.own_cert if spec.resolved is not None else None
+    if cert is not None:
+        try:
+            ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
+        except x509.ExtensionNotFound:
+            ips = None
+        addresses = ips.get_values_for_type(x509.IPAddress) if ips is not None else []
+        if addresses:
+            return str(addresses[0])
+    return "PLANT_IP"

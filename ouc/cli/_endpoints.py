@@ -25,18 +25,17 @@ import threading
 from pathlib import Path
 from typing import Any
 
-from cryptography import x509
-
-from ouc._notation import sequence_text, status_list
 from ouc.certs import CLIENT_DEVICE, SERVER_DEVICE, CertStore
 from ouc.cli import _plc as plc
 from ouc.cli import _types
 from ouc.cli._connect_output import (
     Program,
+    first_connect,
     no_reply,
     show_event,
     show_reply,
     show_sent,
+    show_sequences,
     show_unread,
 )
 from ouc.cli._db import _values as db_values
@@ -55,7 +54,7 @@ from ouc.cli._serving import (
 )
 from ouc.cli._words import counted
 from ouc.cli._workers import parse_processes, serve_processes
-from ouc.conn import TABLE, BlockEvent, ConnState, FrameReceived
+from ouc.conn import FrameReceived
 from ouc.db import Layout
 from ouc.device import Device, Role
 from ouc.drivers import (
@@ -71,7 +70,6 @@ from ouc.drivers import (
     received_data_layout,
     reply,
     send_data_layout,
-    sequences_of,
     split_host_port,
     system_clock,
 )
@@ -80,11 +78,9 @@ from ouc.drivers._setup import Clock
 from ouc.errors import (
     CertError,
     ConfigError,
-    OucConnectionError,
     OucError,
     Status,
     WaitTimeoutError,
-    format_status,
 )
 from ouc.params import STANDARD_CLIENT, STANDARD_SERVER, Block
 from ouc.tls import WireProfile
@@ -421,7 +417,7 @@ def _connect(args: argparse.Namespace) -> int:
     status = 0
     late = False  # a reply did not come in full: its error says what arrived of it
     try:
-        _first_connect(endpoint, args)
+        first_connect(endpoint, args)
         control = plc.start_control(args, Program(endpoint, printer), name="ouc connect")
         for _ in range(args.count):
             endpoint.send(data, args.len or 0)
@@ -456,104 +452,8 @@ def _connect(args: argparse.Namespace) -> int:
         endpoint.close()
         if previous_hup is not None:
             signal.signal(signal.SIGHUP, previous_hup)
-        _show_sequences(printer, endpoint)
+        show_sequences(printer, endpoint)
     return status
-
-
-def _show_sequences(printer: Printer, endpoint: ActiveEndpoint) -> None:
-    """Both blocks' STATUS sequences at the end, also of an establishment that failed before
-    any connection existed (the TCP connect refused or timed out: 16#80C4)."""
-    spec = endpoint.spec
-    conn = endpoint.connection
-    if conn is not None:
-        sequences = {b: status_list(endpoint.format_sequence(b)) for b in sequences_of(conn)}
-    elif endpoint.last_error is not None and endpoint.last_error.status is not None:
-        sequences = _unconnected_sequences(endpoint.last_error.status)
-    else:
-        return
-    text = "\n".join(f"{spec.name} {b} STATUS: {sequence_text(s)}" for b, s in sequences.items())
-    printer.line(text, {"event": "sequences", "device": spec.name, "sequences": sequences})
-
-
-def _unconnected_sequences(status: int) -> dict[str, list[str]]:
-    """The blocks' STATUS sequences when establishing failed with ``status`` before the core
-    had a connection (no TCP connection, so no history): what the core's table gives for the
-    initial call (CONT 0→1: 7001, 7002) and the failure, after 7000 (TIA help "TSEND_C": 7002
-    while the connection is being established, then the error)."""
-    start = TABLE[(ConnState.IDLE, BlockEvent.CONT_ON)]
-    failed = TABLE[(start.next, BlockEvent.FAILED)]
-    sequences = {}
-    for block, before, after in (
-        ("TSEND_C", start.tsend, failed.tsend),
-        ("TRCV_C", start.trcv, failed.trcv),
-    ):
-        # A negative value is the table's stand-in for the status the failure carries.
-        values = [Status.NO_JOB, *before, *(status if v < 0 else v for v in after)]
-        sequences[block] = [format_status(v) for v in values]
-    return sequences
-
-
-def _first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:
-    try:
-        endpoint.connect()
-    except OucConnectionError as exc:
-        if exc.status == Status.PARTNER_CLOSED:
-            # A PLC resets a partner that is not its RemoteAddress, and one over its connection
-            # limit, before any TLS byte (16#80C9 / 16#8087 on its side); all this side sees is
-            # the reset. Say what would get past it.
-            why = "if the partner is at its connection limit (16#8087 on its side), close one"
-            partner = _partner_hint(endpoint, args)
-            if partner:
-                why += "; if it refused this device as its partner (16#80C9 on its side), "
-                why += partner
-            raise OucConnectionError(f"{exc.message}; {why}", status=exc.status) from exc
-        if args.to is not None or args.map:
-            raise
-        host, port = endpoint.target()
-        raise OucConnectionError(
-            f"{exc.message}; to reach a mock PLC on this host: --to 127.0.0.1:{port} "
-            f"or --map {host}=127.0.0.1",
-            status=exc.status,
-        ) from exc
-
-
-def _partner_hint(endpoint: ActiveEndpoint, args: argparse.Namespace) -> str:
-    """What gets this device past a partner check that may have refused it ("" when the
-    options already say where it connects from: a ``--bind``, or an ``--own-ip`` that
-    ``--map`` runs on this host)."""
-    if args.bind is not None:
-        return ""
-    if not args.own_ip:
-        plant = _plant_hint(endpoint.spec)
-        return (
-            "connect from the plant address it expects: against a mock PLC on this host "
-            f"--own-ip {plant} --map {plant}=127.0.0.2, against a real one from the address its "
-            "RemoteAddress names"
-        )
-    own = args.own_ip[0]
-    if address_map(args).to_local(own, 0)[0] != own:
-        return ""
-    return (
-        f"--own-ip {own} is not run on this host by a --map, so this device connected from "
-        "whatever address the system chose: against a mock PLC on this host add the --map "
-        f"that the mock PLC has for it, e.g. --map {own}=127.0.0.2, against a real one --bind "
-        f"{own} on a host that has that address"
-    )
-
-
-def _plant_hint(spec: EndpointSpec) -> str:
-    """The plant address to suggest for this device: its certificate's first IP SAN, if any
-    (``ouc connect`` and ``ouc load`` name it when a partner check may have refused them)."""
-    cert = spec.resolved.own_cert if spec.resolved is not None else None
-    if cert is not None:
-        try:
-            ips = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
-        except x509.ExtensionNotFound:
-            ips = None
-        addresses = ips.get_values_for_type(x509.IPAddress) if ips is not None else []
-        if addresses:
-            return str(addresses[0])
-    return "PLANT_IP"
 
 
 # -- parser --------------------------------------------------------------------------------------

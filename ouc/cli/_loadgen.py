@@ -323,9 +323,9 @@ def _add_hints(rows: list[RowResult], recipe: TargetRecipe, bind: str | None) ->
 
 def _reset_hint(recipe: TargetRecipe) -> str:
     """Why a peer resets a TSEND_C side before any byte, and what gets past it."""
-    from ouc.cli._endpoints import _plant_hint
+    from ouc.cli._connect_output import plant_hint
 
-    plant = _plant_hint(recipe.build().spec)
+    plant = plant_hint(recipe.build().spec)
     return (
         "if the partner is at its connection limit (16#8087 on its side), lower --concurrency "
         "or --processes; if it refused this device as its partner (16#80C9 on its side), "
