@@ -21,6 +21,7 @@ from ouc.conn._events import (
     Established,
     FrameReceived,
     ReceiveFailed,
+    partner_gone,
 )
 from ouc.conn._table import (
     ALLOWED_STATUS,
@@ -58,4 +59,5 @@ __all__ = [
     "block_flags",
     "decide",
     "format_sequence",
+    "partner_gone",
 ]

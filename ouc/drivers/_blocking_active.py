@@ -42,6 +42,7 @@ from ouc.drivers._sockio import (
     RECEIVE_BUFFER,
     close_socket,
     connection_error,
+    own_timeout,
     partner_reset,
     shutdown_quietly,
 )
@@ -212,11 +213,8 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             try:
                 link.sock.sendall(out)
             except OSError as exc:
-                # A partner that takes nothing until the send timeout is dropped as gone
-                # (16#80C5), as the asyncio driver does (inference: TSEND_C would stay busy).
-                error = connection_error(exc, "sending failed", timed_out=Status.PARTNER_CLOSED)
                 self._lost(link, exc)
-                raise error from exc
+                raise self._send_error(link, exc) from exc
             link.cut = False
 
     def receive(self, timeout: float | None = None) -> bytes:
@@ -519,18 +517,42 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
 
     # ------------------------------------------------------------------------------ ending
 
+    def _send_error(self, link: Link, exc: OSError) -> OucError:
+        """What :meth:`send` raises when the socket failed under it (after :meth:`_lost`):
+        the reason and status the connection ended with, as the records and the asyncio
+        driver say it (a TLS alert the partner sent before its reset: "peer sent TLS alert
+        unknown_ca", 16#80E4)."""
+        end = link.conn.disconnect
+        if own_timeout(exc) or end is None or not end.status:
+            # A partner that takes nothing until the send timeout is dropped as gone
+            # (16#80C5), as the asyncio driver does (inference: TSEND_C would stay busy).
+            return connection_error(exc, "sending failed", timed_out=Status.PARTNER_CLOSED)
+        return error_for(end.status, f"sending failed: {end.reason}")
+
     def _lost(self, link: Link, exc: OSError) -> None:
-        """The socket failed under the connection: end it (16#80C5) and drop the link."""
+        """The socket failed under the connection: end it (16#80C5) and drop the link.
+
+        What the partner sent before the failure is fed first: a TLS alert that came before
+        its reset ends the connection with the alert's status (as the asyncio driver, which
+        reads it before it hears of the reset), frames before it are still received.
+        """
         conn = link.conn
         if not conn.ended:
-            log.info("%s: %s", self.spec.name, connection_error(exc, "the connection broke"))
-            if partner_reset(exc):
-                conn.receive_reset(time.monotonic())
-            else:
-                conn.receive_data(b"", time.monotonic())
+            if not own_timeout(exc):
+                link.read_left(self._buffer, self._view)
+            if not conn.ended:
+                log.info("%s: %s", self.spec.name, connection_error(exc, "the connection broke"))
+                if partner_reset(exc):
+                    conn.receive_reset(time.monotonic())
+                else:
+                    conn.receive_data(b"", time.monotonic())
             while (event := conn.next_event()) is not None:
                 if isinstance(event, Disconnected):
+                    if self._deliver is not None:
+                        self._hand_on(self._deliver)  # the frames before the end's record
                     self._ended(link, event)
+                elif type(event) is FrameReceived or type(event) is ReceiveFailed:
+                    self._frames.append(event)
             conn.data_to_send()  # the socket is broken: nothing more goes out
         if self._link is link:
             self._drop(link, reset=False)

@@ -38,6 +38,10 @@ HANGUP = _RDHUP | select.POLLHUP | select.POLLERR
 _STALLED = int(Status.TEMPORARY)
 
 
+# Reads of a failed socket's leftovers: its receive buffer (a few MB at most) in 256 KiB reads.
+_LEFT_READS = 64
+
+
 def error_for(status: int, reason: str) -> OucError:
     """The exception for a connection that ended with ``status``: TLSError for 16#80Ex."""
     if 0x80E0 <= status <= 0x80EF:
@@ -90,6 +94,22 @@ class Link:
             if not n:
                 return None
         return None
+
+    def read_left(self, buffer: bytearray, view: memoryview) -> None:
+        """Feed the connection what is still readable on a socket that failed (a TLS alert
+        that came before the partner's reset), without the end of the stream: saying how it
+        ended is the caller's. Bounded: at most what the receive buffer held."""
+        sock, conn = self.sock, self.conn
+        for _ in range(_LEFT_READS):
+            try:
+                n = sock.recv_into(buffer, len(buffer), socket.MSG_DONTWAIT)
+            except OSError:
+                return
+            if not n:
+                return
+            conn.receive_data(view[:n], time.monotonic())  # type: ignore[arg-type]
+            if conn.ended:
+                return
 
     def handshake(
         self,

@@ -10,11 +10,13 @@ the timer is re-armed only when the connection's deadline needs it (:class:`Recv
 from __future__ import annotations
 
 import errno
+import os
 import socket
 import struct
 import sys
 from contextlib import suppress
 
+from ouc.conn import partner_gone
 from ouc.errors import OucConnectionError, OucError, Status, WaitTimeoutError
 
 __all__ = [
@@ -26,6 +28,7 @@ __all__ = [
     "connection_error",
     "listen_error",
     "os_error_status",
+    "os_error_text",
     "own_timeout",
     "partner_reset",
     "receive_buffer_size",
@@ -116,10 +119,26 @@ def connection_error(
     OSError through TimeoutError) stays one: an API wait that ran out is no PLC status."""
     if isinstance(exc, WaitTimeoutError):
         return WaitTimeoutError(f"{what}: {exc.message}", path=exc.path)
+    return OucConnectionError(
+        f"{what}: {os_error_text(exc)}", status=os_error_status(exc, timed_out=timed_out)
+    )
+
+
+def os_error_text(exc: OSError) -> str:
+    """Why a socket call failed, the same on both drivers: the partner's reset in the words of
+    the connection's records ("the partner reset the connection (TCP RST)"), other errors by
+    their errno's text ("Connection refused"), not asyncio's own ("Connect call failed
+    ('127.0.0.1', 1)", which says nothing the message does not already)."""
+    if partner_reset(exc):
+        return partner_gone(True, 0, 0)
+    code = exc.errno
+    # Only the builtin OSError family: socket.gaierror and ssl.SSLError number differently.
+    if code is not None and code in errno.errorcode and type(exc).__module__ == "builtins":
+        return os.strerror(code)
     why = exc.strerror or str(exc) or type(exc).__name__
     if isinstance(exc, TimeoutError) and not exc.strerror:
         why = "timed out"
-    return OucConnectionError(f"{what}: {why}", status=os_error_status(exc, timed_out=timed_out))
+    return why
 
 
 def listen_error(exc: OSError, host: str, port: int) -> OucConnectionError:
