@@ -434,6 +434,7 @@ class PassiveEndpoint(PassiveControls, PassiveCommon):
             with self._lock:
                 self._release(served)
                 close_socket(sock, reset=reset)
+            served.done.set()
 
     def _run(self, served: Served, buffer: bytearray) -> bool:
         """The connection's loop (holding its guard except in recv); returns True when the

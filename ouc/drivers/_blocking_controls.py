@@ -33,7 +33,12 @@ from ouc.drivers._setup import EndpointSpec, PeerContext
 from ouc.drivers._sockio import shutdown_quietly
 from ouc.errors import FramingError, OucConnectionError, OucError, Status, WaitTimeoutError
 
-__all__ = ["ActiveControls", "PassiveControls", "Served"]
+__all__ = ["CONTROL_WAIT", "ActiveControls", "PassiveControls", "Served"]
+
+#: Seconds a passive endpoint's COM_RST, STOP or CONT 1→0 waits for the connections it ends to
+#: record their ends (a serving thread stuck in ``sendall`` to a partner that does not read
+#: holds it up to its ``send_timeout``).
+CONTROL_WAIT = 5.0
 
 log = logging.getLogger("ouc.drivers")
 
@@ -49,6 +54,7 @@ class Served:
     __slots__ = (
         "aborted",
         "conn",
+        "done",
         "guard",
         "local",
         "peer",
@@ -57,6 +63,7 @@ class Served:
         "slot",
         "sock",
         "stopping",
+        "thread",
     )
 
     def __init__(
@@ -78,6 +85,10 @@ class Served:
         self.guard = threading.Lock()
         self.aborted = False  # a behaviour raised ResetConnection: reset the socket
         self.slot = False  # holds a slot of the endpoint's shared ConnectionSlots
+        # Set by the serving thread (the one that made this object) once the connection's
+        # end is recorded and its socket closed: a control that ended it waits for that.
+        self.done = threading.Event()
+        self.thread = threading.get_ident()
 
 
 class PassiveControls:
@@ -108,12 +119,18 @@ class PassiveControls:
     def com_rst(self) -> int:
         """COM_RST 0→1: reset every established connection (the peer sees a reset unless the
         spec says ``com_rst="fin"``); the passive side then waits for the partner again.
-        Connections not yet established are left alone (TIA help). Returns how many."""
+        Connections not yet established are left alone (TIA help). Returns how many, once
+        their ends are recorded."""
         return self._signal("com_rst", established_only=True)
 
     def cpu_stop(self) -> None:
         """The CPU goes to STOP: every connection ends (``stop="fin"``: close_notify and FIN,
-        inference) and the port is closed until :meth:`cpu_run`."""
+        inference) and the port is closed until :meth:`cpu_run`.
+
+        Returns once the connections' ends are recorded (at most :data:`CONTROL_WAIT`
+        seconds), so the records read ``stopped``, ``closed`` ..., and a :meth:`cpu_run` that
+        follows adds its ``listening`` after them, as on the asyncio driver.
+        """
         with self._lock:
             if not self.cpu_running or self._stopped:
                 return
@@ -205,7 +222,9 @@ class PassiveControls:
             conn.enable_receive(False, time.monotonic())
 
     def _signal(self, action: str, *, established_only: bool = False) -> int:
-        """Leave ``action`` for each serving thread and wake it: its connection ends."""
+        """Leave ``action`` for each serving thread and wake it: its connection ends. Returns
+        how many, once their serving threads recorded the ends (bounded by
+        :data:`CONTROL_WAIT`; a behaviour calling a control does not wait for its own)."""
         with self._lock:
             targets = [
                 s
@@ -217,6 +236,18 @@ class PassiveControls:
                     continue  # already ending
                 served.stopping = action
                 shutdown_quietly(served.sock, socket.SHUT_RD)
+        deadline = time.monotonic() + CONTROL_WAIT
+        me = threading.get_ident()
+        for served in targets:
+            if served.thread != me and not served.done.wait(max(0.0, deadline - time.monotonic())):
+                log.warning(
+                    "%s: connection %s did not end within %g s of %s",
+                    self._recorder.device,
+                    served.serial,
+                    CONTROL_WAIT,
+                    action,
+                )
+                break
         return len(targets)
 
     def _pump_control(self, served: Served) -> None:

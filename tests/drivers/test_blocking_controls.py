@@ -27,6 +27,7 @@ from ouc.drivers import (
     ExamplePem,
     PassiveEndpoint,
     PlcControl,
+    RecordKind,
     RecordLog,
     echo,
     example_pem,
@@ -45,19 +46,26 @@ def pem(store: CertStore, tmp_path: Path) -> ExamplePem:
 
 
 @contextmanager
-def passive(driver: str, store: CertStore) -> Iterator[tuple[PlcControl, tuple[str, int]]]:
-    """The example's server (echoing) on either driver, and its controls."""
+def passive(
+    driver: str, store: CertStore, log: RecordLog | None = None
+) -> Iterator[tuple[PlcControl, tuple[str, int]]]:
+    """The example's server (echoing) on either driver, and its controls; records to ``log``."""
     setup = standard_example(store)
     if driver == "blocking":
         with PassiveEndpoint(
-            setup.server, behaviour=echo(), address_map=setup.address_map, on_event=RecordLog()
+            setup.server,
+            behaviour=echo(),
+            address_map=setup.address_map,
+            on_event=log if log is not None else RecordLog(),
         ) as server:
             yield PlcControl(server), server.address
         return
     loop = asyncio.new_event_loop()
     thread = threading.Thread(target=loop.run_forever, daemon=True)
     thread.start()
-    aserver = AsyncPassiveEndpoint(setup.server, behaviour=echo(), address_map=setup.address_map)
+    aserver = AsyncPassiveEndpoint(
+        setup.server, behaviour=echo(), address_map=setup.address_map, on_event=log
+    )
 
     def run(coro: Any) -> Any:
         return asyncio.run_coroutine_threadsafe(coro, loop).result(SHORT)
@@ -329,3 +337,25 @@ def test_deliver_from_another_thread_does_not_wait_for_a_blocked_receive(
         partner.sendall(FRAME)
         wait_until(lambda: len(delivered) == 1)
         assert delivered[0].data == FRAME
+
+
+@pytest.mark.parametrize("driver", DRIVERS)
+def test_stop_then_run_records_stopped_closed_listening(
+    driver: str, store: CertStore, pem: ExamplePem
+) -> None:
+    """STOP, then RUN, leaves the same records in the same order on both drivers: ``stopped``,
+    the connection's ``closed``, ``listening``. The blocking driver's ``cpu_stop()`` used to
+    return before the serving thread had recorded the connection's end, so a ``cpu_run()``
+    right after it could log ``listening`` first (about half the rounds; the wire was right)."""
+    log = RecordLog()
+    with passive(driver, store, log) as (control, address):
+        for _ in range(4):  # STOP/RUN rounds
+            with dial(client_context(pem), address) as tls:
+                echo_once(tls)  # established
+                start = len(log.records)
+                control.do("stop")
+                at_stop = [r.kind for r in log.records[start:]]  # on record when STOP returns
+                control.do("run")
+            assert at_stop == [RecordKind.STOPPED, RecordKind.CLOSED]
+            kinds = [r.kind for r in log.records[start:]]
+            assert kinds == [RecordKind.STOPPED, RecordKind.CLOSED, RecordKind.LISTENING]
