@@ -26,6 +26,7 @@ from pathlib import Path
 from types import TracebackType
 from typing import overload
 
+from ouc._input import seconds
 from ouc.certs import CertStore, DeviceCertStore
 from ouc.channel._cas import TrustedCAs
 from ouc.channel._link import Connect, Drop, Link, LinkRules, Stop, Wait, likely_refusal
@@ -90,7 +91,8 @@ class Channel:
         clock: the channel's clock, which PLC certificates are checked against.
         profile: TLS profile ("compatible" alerts, "strict" resets).
         connect_timeout: seconds for one TCP connect plus handshake.
-        retry_delay / max_retry_delay: back-off between failed attempts (seconds).
+        retry_delay / max_retry_delay: back-off between failed attempts (seconds). Each of the
+            three is finite, more than 0 and at most 30 days (else ConfigError naming it).
         on_event: called with each :class:`ChannelEvent` (from worker threads, under the
             channel's lock: keep it quick).
     """
@@ -120,7 +122,9 @@ class Channel:
         self.address_map = address_map if address_map is not None else AddressMap({})
         self.clock = clock
         self.profile = TLSProfile.parse(profile)
-        self.connect_timeout = connect_timeout
+        self.connect_timeout = seconds(connect_timeout, "connect_timeout")
+        retry_delay = seconds(retry_delay, "retry_delay")
+        max_retry_delay = seconds(max_retry_delay, "max_retry_delay")
         self.rules = LinkRules(
             device=self.device,
             project_store=project_store,
@@ -522,8 +526,15 @@ class Channel:
                         self._flush(link)
                 else:
                     self._establish(link, action)
-        except Exception:  # a bug must not pass silently; the connection stops
+        except Exception as exc:  # a bug: the connection stops, visibly (a failed line, closed)
             log.exception("channel worker of %s failed", link.name)
+            with self._cond:
+                endpoint = self._endpoints.pop(link.name, None)
+                self._establishing.discard(link.name)
+                link.broken(f"internal error ({type(exc).__name__}: {exc}); run the channel again")
+                self._flush(link)
+            if endpoint is not None:
+                endpoint.close()
 
     def _establish(self, link: Link, action: Connect) -> None:
         # Until the establishment is confirmed, the end of the connection is the attempt's

@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ouc._input import CONFIG_FILE_LIMIT, load_json, read_capped, seconds
 from ouc.certs import CertStore
 from ouc.channel._cas import TrustedCAs
 from ouc.channel._channel import Channel
@@ -157,11 +158,10 @@ class _Reader:
             return bool(value)
         raise ConfigError(f"must be true/false or 1/0, not {value!r}", path=self.path(key))
 
-    def number(self, key: str, default: float) -> float:
-        value = float(self.get(key, (int, float), default))
-        if value <= 0:
-            raise ConfigError(f"must be more than 0, not {value:g}", path=self.path(key))
-        return value
+    def seconds(self, key: str, default: float) -> float:
+        """A time span: finite, more than 0 and at most 30 days, as the CLI's seconds (``nan`` or
+        ``inf`` would make every attempt fail, or stop the worker)."""
+        return seconds(self.get(key, (int, float), default), self.path(key))
 
     def strings(self, key: str) -> list[str]:
         value = self.get(key, list, [])
@@ -178,7 +178,7 @@ class _Reader:
 
 def _read_document(path: Path) -> dict[str, Any]:
     try:
-        raw = path.read_bytes()
+        raw = read_capped(path, CONFIG_FILE_LIMIT, "a channel configuration")
     except OSError as exc:
         raise ConfigError(f"cannot read: {exc.strerror or exc}", path=str(path)) from exc
     return _parse_document(raw, str(path), toml=path.suffix.lower() == ".toml")
@@ -186,7 +186,8 @@ def _read_document(path: Path) -> dict[str, Any]:
 
 def _parse_document(raw: bytes, where: str, *, toml: bool) -> dict[str, Any]:
     try:
-        doc = tomllib.loads(raw.decode("utf-8")) if toml else json.loads(raw.decode("utf-8-sig"))
+        text = raw.decode("utf-8") if toml else raw.decode("utf-8-sig")
+        doc = tomllib.loads(text) if toml else load_json(text, where=where)
     except UnicodeDecodeError as exc:
         raise ConfigError(f"not UTF-8 text: {exc.reason}", path=where) from exc
     except (tomllib.TOMLDecodeError, json.JSONDecodeError) as exc:
@@ -194,6 +195,39 @@ def _parse_document(raw: bytes, where: str, *, toml: bool) -> dict[str, Any]:
     if not isinstance(doc, dict):
         raise ConfigError("the file must hold a table/object at the top", path=where)
     return doc
+
+
+def _cpu_key(key: str, qdns: set[str]) -> None:
+    """A key of ``cpus``: a PLC's IPv4 address, or the RemoteQDN of a connection of the file.
+
+    Anything else is refused: a mistyped address would silently leave its PLC at
+    ``default_cpu``, and the firmware rule would then judge a change by the wrong CPU.
+    """
+    try:
+        ipaddress.IPv4Address(key)
+    except ValueError:
+        if key not in qdns:
+            also = f" nor the RemoteQDN of a connection ({', '.join(sorted(qdns))})" if qdns else ""
+            raise ConfigError(
+                f"{key!r} is not an IPv4 address{also}: key each CPU by its PLC's address, "
+                'e.g. "192.168.0.3" = "S7-1500 V2.8"',
+                path=f"cpus.{key}",
+            ) from None
+
+
+def _no_ipv6(items: list[str]) -> None:
+    """Refuse an IPv6 address on either side of a ``map`` entry (``192.168.0.2=::1``): ouc,
+    like the PLC's TCON_IP_V4 blocks, speaks IPv4 only, and ``::1`` would be read as host
+    ``:`` with port 1. Two colons or a bracket mark IPv6; ``host:port`` has one colon."""
+    for item in items:
+        for side in item.partition("="):
+            text = side.strip()
+            if text.count(":") > 1 or text.startswith("["):
+                raise ConfigError(
+                    f"{item!r}: {text} is an IPv6 address; ouc uses IPv4 only (as TCON_IP_V4 "
+                    "does): map to an IPv4 address such as 127.0.0.2",
+                    path="map",
+                )
 
 
 _KEYS = {variable: key for key, variable in _ALIASES.items()}
@@ -327,9 +361,10 @@ class ChannelConfig:
         device_store = local(top.get("device_store", str, "device-certificate-store"))
         ca_dir = top.get("ca_dir", str)
         project = top.get("project_store", str)
-        cpus = {ip: cpu_profile(text, f"cpus.{ip}") for ip, text in top.mapping("cpus").items()}
+        cpus = {key: cpu_profile(text, f"cpus.{key}") for key, text in top.mapping("cpus").items()}
         default_cpu = cpu_profile(top.get("default_cpu", str, "S7-1500 V3.1"), "default_cpu")
         items = top.strings("map")
+        _no_ipv6(items)
         try:
             AddressMap.parse(items)
         except ConfigError as exc:
@@ -338,6 +373,11 @@ class ChannelConfig:
             profile = TLSProfile.parse(top.get("profile", str, "compatible"))
         except ConfigError as exc:
             raise ConfigError(exc.message, path="profile") from exc
+        timers = {
+            "connect_timeout": top.seconds("connect_timeout", 5.0),
+            "retry_delay": top.seconds("retry_delay", 1.0),
+            "max_retry_delay": top.seconds("max_retry_delay", 10.0),
+        }
         if "connections" not in doc:
             raise ConfigError("names no connections", path="connections")
         tables = _connection_tables(doc["connections"])
@@ -346,7 +386,15 @@ class ChannelConfig:
             cls._connection(conn_name, table, where, local, tags.get(conn_name, {}))
             for conn_name, table, where in tables
         )
+        qdns = {c.block.remote_qdn for c in connections if c.block.remote_qdn}
+        for key in cpus:
+            _cpu_key(key, qdns)
         control = top.get("control", str)
+        if not connections:
+            raise ConfigError(
+                "names no connections: add one ([connections.PLC1] with its block = ...)",
+                path="connections",
+            )
         return cls(
             path=file,
             connections=connections,
@@ -361,10 +409,8 @@ class ChannelConfig:
             access_points=top.mapping("access_points"),
             allow_unsecured=top.flag("allow_unsecured", False),
             control=local(control) if control else base / f"{stem or file.stem}.ouc.sock",
-            connect_timeout=top.number("connect_timeout", 5.0),
-            retry_delay=top.number("retry_delay", 1.0),
-            max_retry_delay=top.number("max_retry_delay", 10.0),
             profile=profile,
+            **timers,
         )
 
     @staticmethod
@@ -511,7 +557,10 @@ class ChannelConfig:
         if self.project_store is not None:
             if not (self.project_store / "index.json").is_file():
                 raise ConfigError(
-                    f"no certificate store at {self.project_store}", path="project_store"
+                    f"no certificate store at {self.project_store} (no index.json there): give "
+                    "the folder of the project store, or make one with 'ouc certs init --store "
+                    "DIR'",
+                    path=f"{self.path}: project_store",
                 )
             project = CertStore(self.project_store, password=password)
         try:

@@ -242,6 +242,7 @@ class _Step(Enum):
     RELEASED = "released"  # the endpoint is closed
     OFF = "off"  # ForceConnectionState 0 with nothing open
     SHUT = "shut"  # the channel closed
+    BREAK = "break"  # the runner's worker died of a bug: the connection stops for good
 
 
 _S = LinkState
@@ -261,6 +262,7 @@ _NEXT: dict[tuple[LinkState, _Step], tuple[LinkState, int | None]] = {
     (_S.DISCONNECTING, _Step.RELEASED): (_S.DISCONNECTED, Status.NO_JOB),
     (_S.DISCONNECTED, _Step.SHUT): (_S.CLOSED, None),
     (_S.RETRYING, _Step.SHUT): (_S.CLOSED, None),
+    **{(state, _Step.BREAK): (_S.CLOSED, None) for state in _S if state is not _S.CLOSED},
 }
 
 
@@ -466,6 +468,16 @@ class Link:
         """Whether the connection should be up: ForceConnectionState 1, not closing, no
         restart waiting to be applied."""
         return self.values.force and not self._closing and self._restart is None
+
+    def broken(self, reason: str) -> None:
+        """The runner can no longer work on this connection (its worker died of a bug): it is
+        closed for good, with a ``failed`` event line saying why."""
+        if self.state is LinkState.CLOSED:
+            return
+        self._open = self._releasing = None
+        self._forget_session()
+        self._step(_Step.BREAK, reason=reason)
+        self._emit("failed", self.status, reason)
 
     def shutdown(self) -> None:
         """The channel closes: release what is open, then stop."""

@@ -21,6 +21,7 @@ from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
+from ouc._input import load_json
 from ouc._notation import hex_digits
 from ouc.cli import _types
 from ouc.cli._inputs import input_name, not_an_input, one_stdin, read_input, read_layout
@@ -89,7 +90,9 @@ def _values(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
     if args.values:
         try:
-            loaded = json.loads(read_input(args.values, "--values").decode("utf-8-sig"))
+            loaded = load_json(
+                read_input(args.values, "--values").decode("utf-8-sig"), where=args.values
+            )
         except UnicodeDecodeError as exc:
             raise ConfigError("is not UTF-8 text", path=args.values) from exc
         except json.JSONDecodeError as exc:

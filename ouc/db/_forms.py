@@ -22,6 +22,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ouc._input import LAYOUT_FILE_LIMIT, load_json, read_capped
 from ouc.db._layout import Layout
 from ouc.db._literals import Literal, to_json
 from ouc.db._scl import parse_scl, parse_type
@@ -160,13 +161,15 @@ def load_layout(path: str | Path) -> Layout:
     The layout is named after the ``DATA_BLOCK`` (or the JSON ``name``), else the file's stem.
 
     Raises:
-        ConfigError: the file cannot be read.
-        DataBlockError: the content is not a valid layout; ``path`` is ``FILE:LINE`` when the
+        ConfigError: the file cannot be read, or is larger than any layout
+            (``LAYOUT_FILE_LIMIT``).
+        DataBlockError: the content is not a valid layout (a JSON key given twice in one object
+            too); ``path`` is ``FILE:LINE`` when the
             line is known (the variable the error is about is named in the message).
     """
     file = Path(path)
     try:
-        text = file.read_bytes().decode("utf-8-sig")
+        text = read_capped(file, LAYOUT_FILE_LIMIT, "a data-block layout").decode("utf-8-sig")
     except OSError as exc:
         raise ConfigError(f"cannot read the layout: {exc.strerror or exc}", path=str(file)) from exc
     except UnicodeDecodeError as exc:
@@ -200,7 +203,7 @@ def _named(layout: Layout, stem: str) -> Layout:
 
 def _load_json(file: Path, text: str) -> Layout:
     try:
-        data = json.loads(text)
+        data = load_json(text, where=str(file), error=DataBlockError)
     except json.JSONDecodeError as exc:
         raise DataBlockError(f"is not valid JSON: {exc.msg}", path=f"{file}:{exc.lineno}") from exc
     except RecursionError as exc:

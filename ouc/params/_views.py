@@ -28,6 +28,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
+from ouc._input import BLOCK_FILE_LIMIT, load_json, read_capped
 from ouc._notation import hex_digits
 from ouc.errors import ConfigError, OucError, ParamError, Status
 from ouc.params._codec import build, parse
@@ -234,12 +235,13 @@ def load(
     As :func:`loads`, with errors naming the file: ``samples/x.json: ConnPara.RemotePort: ...``.
 
     Raises:
-        ConfigError: the file cannot be read.
+        ConfigError: the file cannot be read, or is larger than any block file
+            (``BLOCK_FILE_LIMIT``).
         ParamError: the content is no valid block (see :func:`loads`).
     """
     file = Path(path)
     try:
-        raw = file.read_bytes()
+        raw = read_capped(file, BLOCK_FILE_LIMIT, "a connection description")
     except OSError as exc:
         raise ConfigError(f"cannot read the file: {exc.strerror or exc}", path=str(file)) from exc
     return loads(raw, type_name, strict=strict, name=str(file))
@@ -265,8 +267,8 @@ def loads(
 
     Raises:
         ParamError: the content is no valid block (status and field as :func:`parse` /
-            :func:`from_dict` give them; broken or too deeply nested JSON: 16#8089, with
-            ``line L, column C`` where the parser names one).
+            :func:`from_dict` give them; broken or too deeply nested JSON, or a key given twice
+            in one object: 16#8089, with ``line L, column C`` where the parser names one).
     """
     try:
         return _load_bytes(data, type_name, strict)
@@ -295,7 +297,9 @@ def _load_bytes(raw: bytes, type_name: str | None, strict: bool) -> Block:
             )
             raise ParamError(message, status=exc.status, path=exc.path) from exc
     try:
-        data = json.loads(text.decode("utf-8"))
+        data = load_json(
+            text.decode("utf-8"), where=None, error=ParamError, status=Status.CONNECT_INVALID
+        )
     except RecursionError as exc:
         raise ParamError(
             "the JSON is nested too deeply to be a block object",

@@ -85,6 +85,15 @@ def test_address_and_port_override_the_block(plant: Plant, tmp_path: Path) -> No
         ({"map": ["nonsense"], "connections": {}}, "map", "PLANT=LOCAL"),
         ({"profile": "loose", "connections": {}}, "profile", "loose"),
         ({"own_address": "host", "connections": {}}, "own_address", "IPv4"),
+        ({"connect_timeout": float("nan"), "connections": {}}, "connect_timeout", "not nan"),
+        ({"retry_delay": float("inf"), "connections": {}}, "retry_delay", "at most 2592000"),
+        ({"max_retry_delay": 10**400, "connections": {}}, "max_retry_delay", "seconds"),
+        ({"retry_delay": 0, "connections": {}}, "retry_delay", "more than 0"),
+        ({"cpus": {"x": "S7-1500 V2.8"}, "connections": {}}, "cpus.x", "not an IPv4 address"),
+        ({"map": ["192.168.0.2=::1"], "connections": {}}, "map", "IPv6 address; ouc uses IPv4"),
+        ({"map": ["[::1]:2000=127.0.0.1"], "connections": {}}, "map", "IPv4 only"),
+        ({"connections": {}}, "connections", "names no connections"),
+        ({"connections": []}, "connections", "names no connections"),
     ],
 )
 def test_errors_name_the_file_and_the_key(
@@ -114,6 +123,68 @@ def test_unreadable_and_malformed_files(tmp_path: Path) -> None:
         ChannelConfig.load(listed)
 
 
+@pytest.mark.parametrize(
+    ("text", "key", "shown"),
+    [
+        ("connect_timeout = nan", "connect_timeout", "nan"),
+        ("retry_delay = inf", "retry_delay", "inf"),
+        ("max_retry_delay = -inf", "max_retry_delay", "-inf"),
+        ("retry_delay = 1e400", "retry_delay", "inf"),
+    ],
+)
+def test_a_toml_time_that_no_timer_can_wait_names_file_and_key(
+    tmp_path: Path, text: str, key: str, shown: str
+) -> None:
+    """``nan`` passed a ``<= 0`` check and made every attempt fail with 16#80C4; ``inf``
+    overflowed the worker's wait and killed it. Both are refused when the file is read."""
+    path = tmp_path / "c.toml"
+    path.write_text(f'{text}\n[connections.A]\nblock = "b.json"\n')
+    with pytest.raises(ConfigError) as info:
+        ChannelConfig.load(path)
+    assert info.value.path == f"{path}: {key}"
+    assert str(info.value).endswith(f"at most 2592000, not {shown}")
+
+
+def test_a_json_key_given_twice_is_refused(plant: Plant, tmp_path: Path) -> None:
+    (tmp_path / "b.json").write_text(dump_json(plant.block()))
+    body = json.dumps({"A": {"block": "b.json", **START}})
+    path = tmp_path / "c.json"
+    path.write_text(f'{{"retry_delay": 1,\n "retry_delay": 2,\n "connections": {body}}}')
+    with pytest.raises(ConfigError, match=r'"retry_delay" is given twice.*\(lines 1 and 2\)') as i:
+        ChannelConfig.load(path)
+    assert i.value.path == str(path)
+    with pytest.raises(ConfigError, match='"retry_delay" is given twice') as i:
+        ChannelConfig.loads(path.read_bytes())
+    assert i.value.path == "<stdin>"
+    path.write_text(f'{{"retry_delay": 1e400, "connections": {body}}}')
+    with pytest.raises(ConfigError, match="retry_delay: must be a number of seconds"):
+        ChannelConfig.load(path)
+
+
+def test_a_cpus_key_may_be_a_connection_qdn(plant: Plant, tmp_path: Path) -> None:
+    block = dataclasses.replace(QDN_SEC_EXAMPLE, TLSClientCertRef=0)
+    assert block.remote_qdn
+    (tmp_path / "q.json").write_text(dump_json(block))
+    doc = {"cpus": {block.remote_qdn: "S7-1500 V2.8"}, "connections": {"Q": {"block": "q.json"}}}
+    (tmp_path / "c.json").write_text(json.dumps({**doc, "tags": _tags("Q")}))
+    config = ChannelConfig.load(tmp_path / "c.json")
+    assert config.cpus[block.remote_qdn].firmware == (2, 8)
+    doc["cpus"] = {"plc1.plant.example": "S7-1500 V2.8"}
+    (tmp_path / "c.json").write_text(json.dumps({**doc, "tags": _tags("Q")}))
+    with pytest.raises(
+        ConfigError, match=f"nor the RemoteQDN of a connection \\({block.remote_qdn}"
+    ):
+        ChannelConfig.load(tmp_path / "c.json")
+
+
+def _tags(name: str) -> dict[str, object]:
+    return {
+        f"@{name}@ForceConnectionState": 1,
+        f"@{name}@UseAlternativeAddress": 0,
+        f"@{name}@AlternativeAddress": "",
+    }
+
+
 def test_building_needs_an_existing_project_store(plant: Plant, tmp_path: Path) -> None:
     (tmp_path / "b.json").write_text(dump_json(plant.block()))
     (tmp_path / "c.json").write_text(
@@ -121,7 +192,7 @@ def test_building_needs_an_existing_project_store(plant: Plant, tmp_path: Path) 
     )
     with pytest.raises(ConfigError, match="no certificate store") as info:
         ChannelConfig.load(tmp_path / "c.json").build()
-    assert info.value.path == "project_store"
+    assert info.value.path == f"{tmp_path / 'c.json'}: project_store"
 
 
 def test_block_variants_for_a_change() -> None:

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 
 from ouc.channel import ChannelRow, LinkState
-from ouc.errors import WaitTimeoutError
+from ouc.errors import ConfigError, WaitTimeoutError
 
 Plant = Any  # the fixture's class lives in conftest (importlib mode: not importable)
 
@@ -143,3 +143,34 @@ def test_what_the_plc_sends_unasked_is_read_counted_and_logged(
         except WaitTimeoutError:
             break
     assert frames and b"".join(frames).endswith(b"\x5a" * 16 + b"tail!")
+
+
+def test_a_worker_that_dies_of_a_bug_stops_its_connection_visibly(
+    plant: Plant, caplog: pytest.LogCaptureFixture
+) -> None:
+    """An unexpected exception in a worker (a bug) is logged, ends that connection with a
+    ``failed`` line naming it (state closed, not a stale "connecting" nobody works on), and
+    closing the channel still stops cleanly."""
+    channel = plant.channel(start=False)
+
+    def broken_open(*args: object) -> None:
+        raise RuntimeError("boom")
+
+    channel._open = broken_open  # type: ignore[method-assign]
+    channel.start()
+    row = channel.wait_for("PLC1", LinkState.CLOSED, timeout=plant.WAIT)
+    assert row.reason.startswith("internal error (RuntimeError: boom)")
+    failed = [e for e in channel.events() if e.kind == "failed"]
+    assert failed and "internal error (RuntimeError: boom)" in failed[-1].line()
+    assert "channel worker of PLC1 failed" in caplog.text
+    started = time.monotonic()
+    channel.close(timeout=plant.WAIT)
+    assert time.monotonic() - started < plant.WAIT
+    assert "did not stop" not in caplog.text
+
+
+@pytest.mark.parametrize("key", ["connect_timeout", "retry_delay", "max_retry_delay"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf"), 0.0])
+def test_a_channel_refuses_a_time_no_timer_can_wait(plant: Plant, key: str, value: float) -> None:
+    with pytest.raises(ConfigError, match=f"^{key}: must be a number of seconds"):
+        plant.channel(start=False, **{key: value})

@@ -266,3 +266,15 @@ def test_decode_json_keeps_other_characters_readable(
     assert (code, err) == (0, "")
     assert '"W": "ä\\udc00"' in out and '"C": "\\ud800"' in out
     assert json.loads(out) == {"W": "ä\udc00", "C": "\ud800"}
+
+
+def test_values_naming_a_variable_twice_are_refused(
+    capsys: pytest.CaptureFixture[str], tmp_path: Path
+) -> None:
+    """JSON keeps the last of two equal keys silently; ``--values`` refuses them instead."""
+    values = tmp_path / "values.json"
+    values.write_text('{"Var2": "first",\n "Var2": "second"}')
+    code, out, err = run(capsys, "encode", SEND, "--values", str(values))
+    assert (code, out) == (2, "")
+    assert f'{values}: the key "Var2" is given twice in one object (lines 1 and 2)' in err
+    assert err.count("\n") == 1 and "Traceback" not in err
