@@ -99,7 +99,8 @@ class CertRow:
     """One line of ``ouc certs list``.
 
     A damaged entry (a store file that no longer reads) is a row too: ``problem`` says what is
-    wrong, ``valid_to`` is None and the other columns are empty.
+    wrong, ``valid_to``, ``key_length`` and ``revoked`` are None (unknown, not 0 or false:
+    they come from the certificate that does not read) and the other columns are empty.
     """
 
     id: int
@@ -110,10 +111,10 @@ class CertRow:
     used_as: str
     private_key: bool
     signature_algorithm: str
-    key_length: int
+    key_length: int | None
     key_type: str
     legacy: bool
-    revoked: bool
+    revoked: bool | None
     problem: str | None = None
 
     def as_json(self) -> dict[str, Any]:
@@ -181,7 +182,9 @@ def cert_row(store: StoreBase, cert_id: int) -> CertRow:
     entry = store.entry(cert_id)
     public = cert.public_key()
     bits = (
-        public.key_size if isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey) else 0
+        public.key_size
+        if isinstance(public, rsa.RSAPublicKey | ec.EllipticCurvePublicKey)
+        else None
     )
     return CertRow(
         id=cert_id,
@@ -211,10 +214,10 @@ def damaged_row(store: StoreBase, cert_id: int, problem: str) -> CertRow:
         used_as="DAMAGED",
         private_key=entry.key_file is not None,
         signature_algorithm="",
-        key_length=0,
+        key_length=None,
         key_type="",
         legacy=entry.legacy,
-        revoked=False,
+        revoked=None,
         problem=problem,
     )
 

@@ -130,7 +130,12 @@ class StoreBase:
         name = self.entry(cert_id).cert_file
         cert = self._parsed.get(name)
         if cert is None:
-            data = self._read(name)
+            data = self._read(
+                name,
+                f"ID {cert_id}",
+                f"replace the certificate ('ouc certs replace {cert_id} FILE') or delete it "
+                f"('ouc certs delete {cert_id}')",
+            )
             try:
                 with parser_warnings(name):
                     cert = checked_parse(
@@ -184,8 +189,13 @@ class StoreBase:
             # The store password decrypts the keys written encrypted; a store may mix them
             # with plain keys written before the password was set.
             secret = self._password if entry.key_encrypted else None
+            data = self._read(
+                entry.key_file,
+                f"ID {cert_id}",
+                f"give the ID its key again ('ouc certs replace {cert_id} C.pem --key KEY')",
+            )
             try:
-                key = load_key(self._read(entry.key_file), password=secret, where=entry.key_file)
+                key = load_key(data, password=secret, where=entry.key_file)
             except (CertError, ConfigError) as exc:
                 raise StoreError(exc.message, path=entry.key_file) from exc
             # A key file swapped on disk or in the index would sign with the wrong key (renew
@@ -251,7 +261,12 @@ class StoreBase:
         rev = self._current().revocations.get(ca_id)
         if rev is None or rev.crl_file is None:
             return None
-        return load_crl(self._read(rev.crl_file), where=rev.crl_file)
+        data = self._read(
+            rev.crl_file,
+            f"the revocation list of CA {ca_id}",
+            "import the CA's revocation list again ('ouc certs import FILE.crl')",
+        )
+        return load_crl(data, where=rev.crl_file)
 
     def crls(self) -> list[x509.CertificateRevocationList]:
         """Every revocation list in the store."""
@@ -443,11 +458,25 @@ class StoreBase:
             ) from exc
         write_atomic(target, data, mode=0o600 if secret else 0o644)
 
-    def _read(self, name: str) -> bytes:
+    def _read(self, name: str, where: str, remedy: str) -> bytes:
+        """The bytes of the store file ``name``.
+
+        Args:
+            where: what the file belongs to (``ID 9``), the error's path.
+            remedy: the store command that mends the entry when the file is lost for good.
+
+        Raises:
+            StoreError: the file cannot be read; the line names the whole path and what to do.
+        """
+        file = self._path / name
         try:
-            return (self._path / name).read_bytes()
+            return file.read_bytes()
         except OSError as exc:
-            raise StoreError(f"cannot read store file: {exc.strerror}", path=name) from exc
+            raise StoreError(
+                f"cannot read {file}: {exc.strerror or exc}; check that the user running ouc "
+                f"may read it (ls -l {file}), or {remedy}",
+                path=where,
+            ) from exc
 
     def leftovers(self) -> list[Path]:
         """Files in the store that no index names: interrupted writes, or the current files of

@@ -136,7 +136,7 @@ def _table(rows: Sequence[CertRow]) -> str:
                 r.used_as + flags,
                 "yes" if r.private_key else "no",
                 r.signature_algorithm,
-                str(r.key_length),
+                "-" if r.key_length is None else str(r.key_length),
             )
         )
     widths = [max(len(line[i]) for line in lines) for i in range(len(head))]

@@ -1,9 +1,11 @@
 """Store messages that say what to do next: .p12 passwords, a key for a keyless ID, a key that
-does not belong to its certificate, MD5 by name, and a writer waiting for the store's lock."""
+does not belong to its certificate, MD5 by name, a writer waiting for the store's lock, and a store
+file that does not read."""
 
 from __future__ import annotations
 
 import fcntl
+import json
 import os
 import selectors
 import shutil
@@ -17,6 +19,7 @@ from cryptography.hazmat.primitives.serialization import pkcs12
 
 from ouc.certs import CertStore
 from ouc.cli import main
+from ouc.errors import StoreError
 
 WAIT = 60.0  # seconds the lock test waits for the other process at most
 OPENSSL = shutil.which("openssl")
@@ -162,3 +165,42 @@ def test_a_damaged_certificate_can_still_be_replaced_keeping_its_key(example: Ce
     reopened = CertStore(example.path)
     assert reopened.replace(11, good) == "kept"
     assert CertStore(example.path).certificate(11) == good
+
+
+def _unreadable(file: Path) -> None:
+    """Make a store file unreadable even for root: a folder where the file was."""
+    file.unlink()
+    file.mkdir()
+
+
+def test_an_unreadable_certificate_is_listed_as_unknown_not_as_made_up_values(
+    capsys: pytest.CaptureFixture[str], example: CertStore
+) -> None:
+    """A certificate file that does not read gives a row with no bits and no revocation state
+    ('-' and null: they come from the certificate), and a line naming the whole file and what
+    to do."""
+    file = example.path / example.entry(11).cert_file
+    _unreadable(file)
+    path = str(example.path)
+    assert main(["certs", "list", "--json", "--store", path]) == 0
+    row = next(r for r in json.loads(capsys.readouterr().out) if r["id"] == 11)
+    assert row["used_as"] == "DAMAGED"
+    assert row["key_length"] is None and row["revoked"] is None
+    assert row["problem"].startswith(f"cannot read {file}: ")
+    assert "ouc certs replace 11 FILE" in row["problem"]
+    assert main(["certs", "list", "--store", path]) == 0
+    out = capsys.readouterr().out
+    line = next(line for line in out.splitlines() if line.startswith("11 "))
+    assert line.split()[-1] == "-"  # Bits
+    assert f"ID 11: cannot read {file}: " in out
+
+
+def test_an_unreadable_key_names_the_file_and_how_to_mend_it(example: CertStore) -> None:
+    key_file = example.entry(11).key_file
+    assert key_file is not None
+    _unreadable(example.path / key_file)
+    with pytest.raises(StoreError) as info:
+        CertStore(example.path).private_key(11)
+    assert info.value.path == "ID 11"
+    assert f"cannot read {example.path / key_file}: " in info.value.message
+    assert "ouc certs replace 11 C.pem --key KEY" in info.value.message
