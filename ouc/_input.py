@@ -24,6 +24,7 @@ from ouc.errors import ConfigError, OucError
 
 __all__ = [
     "BLOCK_FILE_LIMIT",
+    "CERT_FILE_LIMIT",
     "CONFIG_FILE_LIMIT",
     "INPUT_LIMIT",
     "LAYOUT_FILE_LIMIT",
@@ -45,6 +46,9 @@ BLOCK_FILE_LIMIT = 64 * 1024
 LAYOUT_FILE_LIMIT = 16 * 1024 * 1024
 #: A channel configuration: a few hundred bytes per connection, so 4 MiB holds thousands.
 CONFIG_FILE_LIMIT = 4 * 1024 * 1024
+#: A certificate file (PEM, DER, a PEM bundle of CAs): a certificate is 1-2 KB, so 1 MiB holds
+#: hundreds.
+CERT_FILE_LIMIT = 1024 * 1024
 #: Any other file a command reads (blocks, layouts, values, replies, certificates): the largest
 #: of the caps above, so each kind can still apply its own.
 INPUT_LIMIT = LAYOUT_FILE_LIMIT

@@ -16,6 +16,7 @@ from threading import Lock
 from cryptography import x509
 from cryptography.hazmat.primitives import serialization
 
+from ouc._input import CERT_FILE_LIMIT, read_capped
 from ouc.certs import DeviceCertStore
 from ouc.certs._atomic import write_atomic
 from ouc.errors import CertError, Status, StoreError
@@ -108,7 +109,7 @@ class TrustedCAs:
         else:
             where = str(cert)
             try:
-                data = Path(cert).read_bytes()
+                data = read_capped(cert, CERT_FILE_LIMIT, "a certificate file")
             except OSError as exc:
                 raise StoreError(f"cannot read: {exc.strerror}", path=where) from exc
         path = None if isinstance(cert, bytes) else where
@@ -123,7 +124,7 @@ class TrustedCAs:
 
         Raises:
             CertError: not a CA certificate (16#80E4); StoreError: unreadable or not a
-                certificate.
+                certificate; ConfigError: a file larger than any certificate file (1 MiB).
         """
         loaded = self._loaded(cert)
         with self._lock:
@@ -145,6 +146,7 @@ class TrustedCAs:
                 file named): as for ``import_ca``, an end-entity certificate is no trust
                 anchor.
             StoreError: a file is unreadable or not a certificate.
+            ConfigError: a file is larger than any certificate file (1 MiB).
         """
         with self._lock:
             found = list(self._memory)
@@ -160,7 +162,7 @@ class TrustedCAs:
             raise StoreError(f"cannot read: {exc.strerror}", path=str(self.folder)) from exc
         for path in files:
             try:
-                data = path.read_bytes()
+                data = read_capped(path, CERT_FILE_LIMIT, "a certificate file")
             except OSError as exc:
                 raise StoreError(f"cannot read: {exc.strerror}", path=str(path)) from exc
             loaded = [_checked_ca(c, str(path)) for c in _load_certificates(data, str(path))]

@@ -12,12 +12,14 @@ import pytest
 from ouc import db, params
 from ouc._input import (
     BLOCK_FILE_LIMIT,
+    CERT_FILE_LIMIT,
     MAX_SECONDS,
     load_json,
     read_capped,
     read_stream_capped,
     seconds,
 )
+from ouc.channel import TrustedCAs
 from ouc.errors import ConfigError, DataBlockError, ParamError, Status
 from ouc.params import STANDARD_SERVER, dump_json
 
@@ -105,3 +107,17 @@ def test_seconds_takes_what_a_timer_can_wait() -> None:
     assert seconds(0.05, "x") == 0.05
     assert seconds(MAX_SECONDS, "x") == MAX_SECONDS
     assert isinstance(seconds(3, "x"), float)
+
+
+def test_a_ca_file_above_the_cap_is_refused_naming_it(tmp_path: Path) -> None:
+    big = tmp_path / "ca.pem"
+    big.write_bytes(b"\n" * (CERT_FILE_LIMIT + 1))
+    with pytest.raises(ConfigError, match="too large for a certificate file") as info:
+        TrustedCAs([big])
+    assert info.value.path == str(big)
+    folder = tmp_path / "cas"
+    folder.mkdir()
+    (folder / "x.pem").write_bytes(big.read_bytes())
+    with pytest.raises(ConfigError, match="too large for a certificate file") as info:
+        TrustedCAs(folder=folder).certificates()
+    assert info.value.path == str(folder / "x.pem")
