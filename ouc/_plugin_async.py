@@ -9,23 +9,22 @@ anyio's pytest plugin (asyncio backend) alike::
         reader, writer = await asyncio.open_connection(*plc.address, ssl=...)
         await ouc_async_passive.log(plc).wait_for(RecordKind.CONNECTED, timeout=5)
 
-Where the endpoints' event loop runs, and why: in a loop of their own, in a background thread
-the fixture starts and stops. The test awaits them through :class:`AsyncEndpoint`, a proxy whose
-coroutine methods run in that loop and are awaited in the test's loop
-(``asyncio.wrap_future(run_coroutine_threadsafe(...))``). The alternative, async fixtures on the
-test's own loop, needs a fixture decorator per runner (``pytest_asyncio.fixture`` in strict mode,
-anyio's ``anyio_backend``) and a teardown on a loop that the runner may already have closed; a
-background loop makes the fixtures plain ones, their teardown synchronous and bounded, and the
-same code serves every asyncio runner. The price: a behaviour or ``on_event`` callback runs in
-the endpoints' loop, not the test's, so it must not touch the test loop's futures or events (use
-the record log, which is thread-safe, or ``loop.call_soon_threadsafe``). Trio is not supported:
-the driver is asyncio.
+Where the endpoints' event loop runs, and why: in a loop of their own, in a background thread the
+fixture starts and stops. The test awaits them through :class:`AsyncPassive` and
+:class:`AsyncActive`, typed proxies whose coroutine methods run in that loop and are awaited in the
+test's loop (``asyncio.wrap_future(run_coroutine_threadsafe(...))``). The alternative, async
+fixtures on the test's own loop, needs a fixture decorator per runner (``pytest_asyncio.fixture``
+in strict mode, anyio's ``anyio_backend``) and a teardown on a loop that the runner may already
+have closed; a background loop makes the fixtures plain ones, their teardown synchronous and
+bounded, and the same code serves every asyncio runner. The price: a behaviour or ``on_event``
+callback runs in the endpoints' loop, not the test's, so it must not touch the test loop's futures
+or events (use the record log, which is thread-safe, or ``loop.call_soon_threadsafe``). Trio is not
+supported: the driver is asyncio.
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import inspect
 import threading
 from collections.abc import Awaitable, Callable, Coroutine
@@ -33,20 +32,42 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 from ouc._faults import Faults, FaultScript
 from ouc.errors import ConfigError
-from ouc.pytest_plugin import _Factory
+from ouc.pytest_plugin import STOP_TIMEOUT, _Factory
 
 if TYPE_CHECKING:
     from ouc.certs import CertStore
-    from ouc.drivers import EndpointRecord, RecordKind, RecordLog
+    from ouc.conn import BlockOutputs, StatusEntry
+    from ouc.drivers import (
+        AsyncActiveEndpoint,
+        AsyncPassiveEndpoint,
+        EndpointRecord,
+        EndpointSpec,
+        PeerContext,
+        ReceiveEvent,
+        RecordKind,
+        RecordLog,
+    )
     from ouc.drivers._setup import Behaviour
+    from ouc.errors import OucError
     from ouc.params import Block
+    from ouc.transport import SessionInfo
 
-__all__ = ["AsyncActiveFactory", "AsyncEndpoint", "AsyncPassiveFactory", "AsyncRecordLog"]
+__all__ = [
+    "AsyncActive",
+    "AsyncActiveFactory",
+    "AsyncEndpoint",
+    "AsyncPassive",
+    "AsyncPassiveFactory",
+    "AsyncRecordLog",
+]
 
 T = TypeVar("T")
 
-#: Seconds the fixture's teardown gives each endpoint to stop, and the loop thread to end.
-STOP_TIMEOUT = 10.0
+#: Seconds the fixture's teardown gives the endpoints' loop thread to end, and a call run in
+#: that loop at teardown to finish.
+LOOP_TIMEOUT = 10.0
+#: Seconds the teardown waits for an endpoint's stop() beyond its own ``stop_timeout``.
+STOP_GRACE = 5.0
 #: Faults the asyncio fixtures apply (the rest need the blocking driver's serving threads).
 ASYNC_FAULTS = frozenset(
     {
@@ -65,54 +86,248 @@ class LoopThread:
 
     def __init__(self) -> None:
         self.loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(
-            target=self.loop.run_forever, name="ouc-async-fixtures", daemon=True
-        )
+        self._thread = threading.Thread(target=self._run, name="ouc-async-fixtures", daemon=True)
         self._thread.start()
+
+    def _run(self) -> None:
+        """Run the loop until :meth:`close` stops it, then close it here: a loop that was
+        blocked at teardown (a behaviour that waits) first finishes what the teardown asked of
+        it, the endpoints' stop(), bounded, so neither tasks nor the loop are left unclosed."""
+        loop = self.loop
+        try:
+            loop.run_forever()
+            pending = asyncio.all_tasks(loop)
+            if pending:
+                loop.run_until_complete(asyncio.wait(pending, timeout=LOOP_TIMEOUT))
+                for task in pending:
+                    task.cancel()
+                loop.run_until_complete(asyncio.gather(*pending, return_exceptions=True))
+        finally:
+            loop.close()
 
     def submit(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
         """Run ``coro`` in this loop; the result is awaitable in the caller's (asyncio) loop."""
         return asyncio.wrap_future(asyncio.run_coroutine_threadsafe(coro, self.loop))
 
-    def run(self, coro: Coroutine[Any, Any, T], timeout: float = STOP_TIMEOUT) -> T:
+    def run(self, coro: Coroutine[Any, Any, T], timeout: float = LOOP_TIMEOUT) -> T:
         """Run ``coro`` in this loop and block until it is done (teardown)."""
         return asyncio.run_coroutine_threadsafe(coro, self.loop).result(timeout)
 
-    def close(self) -> None:
-        """Stop the loop, join the thread (bounded) and close the loop."""
+    def close(self, timeout: float = LOOP_TIMEOUT) -> None:
+        """Stop the loop and join the thread (at most ``timeout`` seconds), which closes the
+        loop; a blocked loop stops and closes once it is free."""
         self.loop.call_soon_threadsafe(self.loop.stop)
-        self._thread.join(STOP_TIMEOUT)
-        if not self._thread.is_alive():
-            self.loop.close()
+        self._thread.join(timeout)
 
 
 class AsyncEndpoint:
-    """An asyncio endpoint seen from the test's event loop.
+    """An endpoint of the asyncio driver seen from the test's event loop (the base of
+    :class:`AsyncPassive` and :class:`AsyncActive`, which the fixtures return).
 
-    Every coroutine method of the endpoint (``send``, ``receive``, ``stop``, ``com_rst``,
-    ``set_cont``, ...) is awaitable here and runs in the endpoints' loop; properties and plain
-    methods (``address``, ``port``, ``peers()``, ``status_sequence()``) are read directly.
-    ``endpoint`` is the driver's object itself.
+    Each coroutine method runs in the endpoints' loop and is awaited in the test's; properties
+    and plain methods read the endpoint directly. ``endpoint`` is the driver's object itself,
+    for anything not forwarded here (its coroutines then need the endpoints' loop:
+    ``asyncio.run_coroutine_threadsafe(coro, endpoint.loop)``).
     """
 
     def __init__(self, endpoint: Any, runner: LoopThread) -> None:
         self.endpoint = endpoint
         self._runner = runner
 
-    def __getattr__(self, name: str) -> Any:
-        value = getattr(self.endpoint, name)
-        if not inspect.iscoroutinefunction(value):
-            return value
-        runner = self._runner
+    def _run(self, coro: Coroutine[Any, Any, T]) -> Awaitable[T]:
+        return self._runner.submit(coro)
 
-        @functools.wraps(value)
-        def proxied(*args: Any, **kwargs: Any) -> Awaitable[Any]:
-            return runner.submit(value(*args, **kwargs))
+    @property
+    def spec(self) -> EndpointSpec:
+        """The endpoint's setup (block, device, TLS context, timeouts)."""
+        spec: EndpointSpec = self.endpoint.spec
+        return spec
 
-        return proxied
+    @property
+    def cpu_running(self) -> bool:
+        """The emulated CPU's operating state: RUN (True) or STOP."""
+        return bool(self.endpoint.cpu_running)
+
+    @property
+    def cont(self) -> bool:
+        """CONT of the endpoint's block."""
+        return bool(self.endpoint.cont)
+
+    @property
+    def en_r(self) -> bool:
+        """EN_R of TRCV_C."""
+        return bool(self.endpoint.en_r)
+
+    @property
+    def read_pauses(self) -> int:
+        """Times reading paused for backpressure."""
+        return int(self.endpoint.read_pauses)
+
+    async def cpu_stop(self) -> None:
+        """The CPU goes to STOP: every connection ends and the endpoint stays down."""
+        await self._run(self.endpoint.cpu_stop())
+
+    async def cpu_run(self) -> None:
+        """The CPU goes to RUN again."""
+        await self._run(self.endpoint.cpu_run())
+
+    async def set_cont(self, on: bool) -> None:
+        """CONT of the block: 1→0 closes in order, 0→1 sets up again."""
+        await self._run(self.endpoint.set_cont(on))
+
+    async def enable_receive(self, on: bool) -> None:
+        """EN_R of TRCV_C: with 0, received frames wait."""
+        await self._run(self.endpoint.enable_receive(on))
 
     def __repr__(self) -> str:
-        return f"AsyncEndpoint({self.endpoint!r})"
+        return f"{type(self).__name__}({self.endpoint!r})"
+
+
+class AsyncPassive(AsyncEndpoint):
+    """A mock server PLC of ``ouc_async_passive``: the
+    :class:`~ouc.drivers.AsyncPassiveEndpoint` ``endpoint``, its coroutines awaitable in the
+    test's loop."""
+
+    endpoint: AsyncPassiveEndpoint
+
+    @property
+    def address(self) -> tuple[str, int]:
+        """The bound ``(host, port)``."""
+        return self.endpoint.address
+
+    @property
+    def port(self) -> int:
+        """The bound TCP port."""
+        return self.endpoint.port
+
+    @property
+    def connection_count(self) -> int:
+        """Connections being served right now (handshaking or established)."""
+        return self.endpoint.connection_count
+
+    @property
+    def refused(self) -> int:
+        """Peers refused by the partner check (16#80C9) or the limit (16#8087)."""
+        return self.endpoint.refused
+
+    @property
+    def served_total(self) -> int:
+        """Connections served so far."""
+        return self.endpoint.served_total
+
+    def peers(self) -> list[PeerContext]:
+        """The partners of the connections being served right now."""
+        return self.endpoint.peers()
+
+    async def com_rst(self) -> int:
+        """COM_RST 0→1: reset every established connection; returns how many."""
+        return await self._run(self.endpoint.com_rst())
+
+    async def send(self, data: bytes, length: int = 0) -> int:
+        """The server's TSEND_C on every established connection; returns on how many.
+
+        Raises:
+            FramingError: LEN beyond the limit (16#8085) or beyond DATA (16#8088).
+            OucConnectionError: 16#80A3 when no connection is established.
+        """
+        return await self._run(self.endpoint.send(data, length))
+
+    async def stop(self, timeout: float = 5.0) -> None:
+        """Stop accepting and close every connection (the fixture does it after the test)."""
+        await self._run(self.endpoint.stop(timeout))
+
+
+class AsyncActive(AsyncEndpoint):
+    """A mock client PLC of ``ouc_async_active``: the :class:`~ouc.drivers.AsyncActiveEndpoint`
+    ``endpoint``, its coroutines awaitable in the test's loop."""
+
+    endpoint: AsyncActiveEndpoint
+
+    @property
+    def connected(self) -> bool:
+        """True while a connection is established."""
+        return self.endpoint.connected
+
+    @property
+    def info(self) -> SessionInfo | None:
+        """What the current (or last) connection negotiated: TLS version, cipher, peer."""
+        return self.endpoint.info
+
+    @property
+    def last_error(self) -> OucError | None:
+        """Why the last connection attempt or connection failed."""
+        return self.endpoint.last_error
+
+    @property
+    def local_address(self) -> str | None:
+        """Our ``host:port`` of the current connection."""
+        return self.endpoint.local_address
+
+    @property
+    def serial(self) -> int:
+        """The current connection's number within the endpoint (0 while down)."""
+        return self.endpoint.serial
+
+    @property
+    def tsend(self) -> BlockOutputs | None:
+        """TSEND_C's outputs (DONE, BUSY, ERROR, STATUS)."""
+        return self.endpoint.tsend
+
+    @property
+    def trcv(self) -> BlockOutputs | None:
+        """TRCV_C's outputs (with RCVD_LEN)."""
+        return self.endpoint.trcv
+
+    @property
+    def reconnects(self) -> int:
+        """Re-establishments after a drop."""
+        return self.endpoint.reconnects
+
+    @property
+    def connections(self) -> int:
+        """TCP connections established (handshake complete)."""
+        return self.endpoint.connections
+
+    def target(self) -> tuple[str, int]:
+        """Where the next connection attempt goes."""
+        return self.endpoint.target()
+
+    def status_history(self) -> list[StatusEntry]:
+        """Every STATUS change of every connection so far, oldest first."""
+        return self.endpoint.status_history()
+
+    def status_sequence(self, block: str = "TSEND_C") -> list[int]:
+        """The STATUS values ``block`` went through across connections (repeats folded)."""
+        return self.endpoint.status_sequence(block)
+
+    async def connect(self, timeout: float | None = None) -> SessionInfo:
+        """CONT 0→1 and wait until the connection is established (the fixture connects
+        unless ``connect=False``)."""
+        return await self._run(self.endpoint.connect(timeout))
+
+    async def send(self, data: bytes, length: int = 0, *, timeout: float | None = None) -> None:
+        """TSEND_C: send ``length`` bytes of ``data`` (0: all of it)."""
+        await self._run(self.endpoint.send(data, length, timeout=timeout))
+
+    async def receive(self, timeout: float | None = None) -> bytes:
+        """TRCV_C: the next received frame."""
+        return await self._run(self.endpoint.receive(timeout))
+
+    async def receive_event(self, timeout: float | None = None) -> ReceiveEvent:
+        """TRCV_C: the next received frame with its outputs."""
+        return await self._run(self.endpoint.receive_event(timeout))
+
+    async def com_rst(self) -> None:
+        """COM_RST 0→1: reset the connection; the endpoint re-establishes it."""
+        await self._run(self.endpoint.com_rst())
+
+    async def disconnect(self) -> None:
+        """CONT 1→0: close the connection in order."""
+        await self._run(self.endpoint.disconnect())
+
+    async def close(self) -> None:
+        """Disconnect and end the endpoint (the fixture does it after the test)."""
+        await self._run(self.endpoint.close())
 
 
 class AsyncRecordLog:
@@ -189,7 +404,7 @@ class _AsyncFactory(_Factory):
         super().__init__(store)
         self.runner = runner
 
-    def log(self, endpoint: Any) -> AsyncRecordLog:  # type: ignore[override]
+    def log(self, endpoint: AsyncEndpoint) -> AsyncRecordLog:  # type: ignore[override]
         """Every status record of ``endpoint``; ``await .wait_for(kind, timeout=...)``."""
         return AsyncRecordLog(self._logs[id(endpoint)])
 
@@ -224,10 +439,12 @@ class AsyncPassiveFactory(_AsyncFactory):
     the asyncio driver, as ``ouc_passive`` does on the blocking one (same defaults: the standard
     example's block, echo, PLC_1 at 192.168.0.1, LEN 258); stopped after the test.
 
-    ``behaviour`` may be ``async def``; what it raises fails the test at teardown
-    (``check_errors=False`` allows it). Faults: ``delay``, ``wrong_length``, the certificate
-    and the handshake ones. Returns an :class:`AsyncEndpoint` around the
-    :class:`~ouc.drivers.AsyncPassiveEndpoint`.
+    ``behaviour`` may be ``async def``; what it raises or answers that cannot be sent fails the
+    test at teardown (``check_errors=False`` allows it), so does an endpoint that does not stop
+    within ``stop_timeout`` seconds (default 5). Faults: ``delay``, ``wrong_length``, the
+    certificate and the handshake ones; ``close_after_handshake``, ``reset_mid_frame``,
+    ``pause_receiving`` and scripted faults (``Faults.script/first/when``) need ``ouc_passive``.
+    Returns an :class:`AsyncPassive` around the :class:`~ouc.drivers.AsyncPassiveEndpoint`.
     """
 
     async def __call__(
@@ -239,8 +456,9 @@ class AsyncPassiveFactory(_AsyncFactory):
         partner: str | None = "127.0.0.1",
         store: CertStore | None = None,
         check_errors: bool = True,
+        stop_timeout: float = STOP_TIMEOUT,
         **options: Any,
-    ) -> AsyncEndpoint:
+    ) -> AsyncPassive:
         from ouc.certs import SERVER_DEVICE
         from ouc.drivers import AddressMap, AsyncPassiveEndpoint, EndpointSpec, RecordLog, echo
         from ouc.drivers._faults import chain
@@ -248,6 +466,7 @@ class AsyncPassiveFactory(_AsyncFactory):
         from ouc.params import STANDARD_SERVER
         from ouc.pytest_plugin import PassiveFactory, _prepare
 
+        self._check_stop_timeout(stop_timeout)
         _check_async_faults(faults, "ouc_async_passive")
         block = STANDARD_SERVER if block is None else block
         spec_options, endpoint_options = _prepare(
@@ -276,23 +495,36 @@ class AsyncPassiveFactory(_AsyncFactory):
             ),
             **endpoint_options,
         )
-        proxy = AsyncEndpoint(endpoint, self.runner)
-        self._keep(proxy, log)
+        proxy = AsyncPassive(endpoint, self.runner)
+        self._keep(proxy, log, stop_timeout)
         await self.runner.submit(endpoint.start())
         return proxy
 
     def stop_all(self) -> None:
+        """Stop every endpoint, each within its ``stop_timeout``; an endpoint whose stop() does
+        not end (a behaviour that blocks the loop) is noted for :meth:`check_errors`."""
+        if self.stuck:
+            return  # the loop is blocked already (closing a mock client PLC timed out)
         for proxy in reversed(self.endpoints):
-            self.runner.run(proxy.endpoint.stop())
+            timeout = self.stop_timeout(proxy)
+            try:
+                self.runner.run(proxy.endpoint.stop(timeout), timeout + STOP_GRACE)
+            except TimeoutError:
+                self.stuck.append(
+                    f"{proxy!r}: stop() did not end {timeout + STOP_GRACE:g} s later: the "
+                    "endpoints' event loop is blocked (a plain def behaviour that waits? make "
+                    "it async def and await)"
+                )
+                return  # the loop runs nothing more
 
 
 class AsyncActiveFactory(_AsyncFactory):
     """``ouc_async_active``: ``await ouc_async_active(target=None, block=None, faults=None, *,
     connect=True, store=None, **options)`` a mock client PLC on the asyncio driver, as
     ``ouc_active`` (target default: the last ``ouc_async_passive`` endpoint of the test, else
-    an :class:`AsyncEndpoint`, a blocking ``PassiveEndpoint``, ``"HOST:PORT"`` or
+    an :class:`AsyncPassive`, a blocking ``PassiveEndpoint``, ``"HOST:PORT"`` or
     ``(host, port)``); closed after the test. Faults: the certificate and the handshake ones.
-    Returns an :class:`AsyncEndpoint` around the :class:`~ouc.drivers.AsyncActiveEndpoint`
+    Returns an :class:`AsyncActive` around the :class:`~ouc.drivers.AsyncActiveEndpoint`
     (``await plc.send(...)``, ``await plc.receive(timeout=5)``).
     """
 
@@ -309,7 +541,7 @@ class AsyncActiveFactory(_AsyncFactory):
         connect: bool = True,
         store: CertStore | None = None,
         **options: Any,
-    ) -> AsyncEndpoint:
+    ) -> AsyncActive:
         from ouc.certs import CLIENT_DEVICE
         from ouc.drivers import AsyncActiveEndpoint, EndpointSpec, RecordLog
         from ouc.drivers._faults import chain
@@ -339,11 +571,11 @@ class AsyncActiveFactory(_AsyncFactory):
         endpoint_options["on_event"] = chain(log, endpoint_options.pop("on_event", None))
         spec = with_handshake_fault(EndpointSpec.from_block(block, **spec_options), faults)
 
-        async def build() -> Any:  # the endpoint makes its loop objects: build it in that loop
+        async def build() -> AsyncActiveEndpoint:  # it makes its loop objects: build it there
             return AsyncActiveEndpoint(spec, **endpoint_options)
 
         endpoint = await self.runner.submit(build())
-        proxy = AsyncEndpoint(endpoint, self.runner)
+        proxy = AsyncActive(endpoint, self.runner)
         self._keep(proxy, log)
         if connect:
             await self.runner.submit(endpoint.connect())
@@ -371,5 +603,15 @@ class AsyncActiveFactory(_AsyncFactory):
         return address
 
     def close_all(self) -> None:
+        """Close every endpoint; a close that does not end (the loop is blocked) is noted for
+        the passive factory's :meth:`check_errors`, which fails the test."""
         for proxy in reversed(self.endpoints):
-            self.runner.run(proxy.endpoint.close())
+            try:
+                self.runner.run(proxy.endpoint.close(), STOP_TIMEOUT + STOP_GRACE)
+            except TimeoutError:
+                self.passive.stuck.append(
+                    f"{proxy!r}: close() did not end {STOP_TIMEOUT + STOP_GRACE:g} s later: the "
+                    "endpoints' event loop is blocked (a plain def behaviour that waits? make "
+                    "it async def and await)"
+                )
+                return

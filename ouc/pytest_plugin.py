@@ -12,9 +12,12 @@ Installing ouc is enough; every fixture name starts with ``ouc_``:
   starts a mock server PLC (blocking driver) on 127.0.0.1 port 0, stopped after the test.
 * ``ouc_active`` — ``ouc_active(target=None, block=STANDARD_CLIENT, faults=None, connect=True,
   **kw)`` a mock client PLC aimed at a passive endpoint or ``"HOST:PORT"``, closed after the test.
-* ``ouc_async_passive`` / ``ouc_async_active`` — the same on the asyncio driver for ``async def``
-  tests (pytest-asyncio or anyio): ``plc = await ouc_async_passive()``; ``await
-  ouc_async_passive.log(plc).wait_for(RecordKind.CONNECTED, timeout=5)``.
+* ``ouc_async_passive`` / ``ouc_async_active`` — their counterparts on the asyncio driver for
+  ``async def`` tests (pytest-asyncio or anyio): ``plc = await ouc_async_passive()``; ``await
+  ouc_async_passive.log(plc).wait_for(RecordKind.CONNECTED, timeout=5)``. They refuse the faults
+  that need the blocking driver's threads (``close_after_handshake``, ``reset_mid_frame``,
+  ``pause_receiving``, scripted faults) and ``server_cert``/``client_cert``; annotate with
+  :class:`AsyncPassiveFactory` / :class:`AsyncActiveFactory` (importable from here).
 * ``ouc_bad_certs`` — a :class:`~ouc.certs.BadCertFactory` under the store's CA 3.
 
 :class:`Faults` (``from ouc.pytest_plugin import Faults``) makes an endpoint misbehave:
@@ -41,11 +44,17 @@ from typing import TYPE_CHECKING, Any
 import pytest
 
 from ouc._faults import Faults, FaultScript
+from ouc._plugin_certs import present, trust
 
 if TYPE_CHECKING:
-    import ssl
-
-    from ouc._plugin_async import AsyncActiveFactory, AsyncPassiveFactory
+    from ouc._plugin_async import (
+        AsyncActive,
+        AsyncActiveFactory,
+        AsyncEndpoint,
+        AsyncPassive,
+        AsyncPassiveFactory,
+        AsyncRecordLog,
+    )
     from ouc.certs import BadCertFactory, CertStore
     from ouc.drivers import (
         ActiveEndpoint,
@@ -58,8 +67,15 @@ if TYPE_CHECKING:
     from ouc.params import Block
 
 __all__ = [
+    "STOP_TIMEOUT",
     "STORE_AGE",
     "ActiveFactory",
+    "AsyncActive",
+    "AsyncActiveFactory",
+    "AsyncEndpoint",
+    "AsyncPassive",
+    "AsyncPassiveFactory",
+    "AsyncRecordLog",
     "FaultScript",
     "Faults",
     "PassiveFactory",
@@ -81,9 +97,34 @@ __all__ = [
 STORE_AGE = dt.timedelta(days=30)
 #: TRCV_C LEN of the fixtures' endpoints unless given: the example's 258-byte data block.
 DEFAULT_LEN = 258
+#: Seconds the fixtures' teardown gives each endpoint to stop (``stop_timeout=`` changes it).
+STOP_TIMEOUT = 5.0
 #: The plant addresses of the standard example's PLCs (server PLC_1, client PLC_2).
 SERVER_ADDRESS = "192.168.0.1"
 CLIENT_ADDRESS = "192.168.0.2"
+
+
+#: The asyncio fixtures' types, importable from here for annotations
+#: (``ouc_async_passive: AsyncPassiveFactory``) and loaded only when asked for, so that
+#: importing the plugin stays cheap.
+_ASYNC_TYPES = frozenset(
+    {
+        "AsyncActive",
+        "AsyncActiveFactory",
+        "AsyncEndpoint",
+        "AsyncPassive",
+        "AsyncPassiveFactory",
+        "AsyncRecordLog",
+    }
+)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _ASYNC_TYPES:
+        from ouc import _plugin_async
+
+        return getattr(_plugin_async, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _now() -> dt.datetime:
@@ -232,6 +273,7 @@ def _prepare(
     """Split the options and fill in the defaults both factories share: the device (name and
     plant address), LEN 258, the store for a secure block, the certificate it presents, and the
     certificate faults."""
+    from ouc._plugin_certs import _presenting
     from ouc.device import Device
     from ouc.drivers._faults import certificate_options
 
@@ -242,7 +284,7 @@ def _prepare(
     spec_options.setdefault("receive_len", DEFAULT_LEN)
     if own_cert is not None:
         spec_options["resolved"] = _presenting(
-            own_cert, block, store, spec_options["device_name"], what
+            own_cert, block, store, spec_options["device_name"], what, now=_now()
         )
     if block.secure and "resolved" not in spec_options:
         spec_options["store"] = store
@@ -258,41 +300,6 @@ def _prepare(
     return spec_options, endpoint_options
 
 
-def _presenting(own: Any, block: Block, store: CertStore, device_name: str, what: str) -> Any:
-    """The block's certificates resolved from ``store`` as usual, but presenting ``own`` (a
-    BadCert, a store ID or a PEM pair) whatever its validity: the PLC's own check of its
-    certificate (16#80E2/16#80E5 at start-up) is skipped on purpose."""
-    import dataclasses
-
-    from cryptography import x509
-
-    from ouc.certs import BadCert, resolve
-    from ouc.errors import ConfigError
-
-    field = "server_cert" if block.role.value == "passive" else "client_cert"
-    if not block.secure:
-        raise ConfigError(f"{what}({field}=...) needs a secure block", path=field)
-    resolved = resolve(store, block, device=device_name, now=_now())  # type: ignore[arg-type]
-    chain: tuple[x509.Certificate, ...] = ()
-    own_id = resolved.own_id
-    key: Any
-    if isinstance(own, BadCert):
-        cert, key = own.cert, own.key
-        if own.issuer is not None and resolved.chain:
-            chain = (own.issuer,)  # the wire profile sends the issuing CA along
-    elif isinstance(own, int) and not isinstance(own, bool):
-        cert, key, own_id = store.certificate(own), store.private_key(own), own
-        if key is None:
-            raise ConfigError(f"{field}={own}: the store has no private key for it", path=field)
-    elif isinstance(own, tuple) and len(own) == 2:
-        cert, key = _pem_pair(own, field)
-    else:
-        raise ConfigError(
-            f"{field} takes a BadCert, a store ID or (cert.pem, key.pem), got {own!r}", path=field
-        )
-    return dataclasses.replace(resolved, own_id=own_id, own_cert=cert, own_key=key, chain=chain)
-
-
 def _is_async(behaviour: Any) -> bool:
     """Whether ``behaviour`` is ``async def`` (a function, a partial of one, or an object with
     an ``async def __call__``): calling it only makes a coroutine."""
@@ -303,33 +310,6 @@ def _is_async(behaviour: Any) -> bool:
 
 def _name(behaviour: Any) -> str:
     return getattr(behaviour, "__qualname__", None) or type(behaviour).__qualname__
-
-
-def _pem_pair(files: tuple[Any, Any], field: str) -> tuple[Any, Any]:
-    """The certificate (the first in the file) and the unencrypted key of ``(cert.pem,
-    key.pem)``, as the ``server_cert``/``client_cert`` argument ``field`` gave them.
-
-    Raises:
-        ConfigError: a file that cannot be read, or a key that is encrypted.
-        CertError: a file that holds no certificate or no usable key.
-    """
-    from ouc.certs._formats import load_bundle, load_key
-    from ouc.errors import ConfigError
-
-    data = []
-    for what, name in zip(("certificate", "key"), files, strict=True):
-        try:
-            data.append(Path(name).read_bytes())
-        except OSError as exc:
-            raise ConfigError(
-                f"{field}=(cert.pem, key.pem): cannot read the {what} file {str(name)!r} "
-                f"({exc.strerror or exc}); give the path of a PEM file that exists",
-                path=field,
-            ) from exc
-    where = f"{field}: {files[0]}"
-    cert = load_bundle(data[0], suffix=".pem", where=where).cert
-    key = load_key(data[1], where=f"{field}: {files[1]}")
-    return cert, key
 
 
 class _Factory:
@@ -346,6 +326,9 @@ class _Factory:
         #: raised, returned something other than bytes or None, or whose answer a fault could
         #: not shape. A client that merely timed out would otherwise pass.
         self.failures: list[EndpointRecord] = []
+        #: One line per endpoint that did not stop in time (threads or tasks left running).
+        self.stuck: list[str] = []
+        self._stop_timeouts: dict[int, float] = {}
 
     def _guard(self, behaviour: Behaviour, check: bool) -> Behaviour:
         """``behaviour``, with what it raises kept for :meth:`check_errors` (then re-raised,
@@ -384,7 +367,16 @@ class _Factory:
 
     def check_errors(self) -> None:
         """Fail the test when a behaviour raised or answered something the endpoint could not
-        send: a client that merely timed out would otherwise pass. Called at teardown."""
+        send (a client that merely timed out would otherwise pass), or when an endpoint did not
+        stop in time (its threads would run on into the next test). Called at teardown."""
+        if self.stuck:
+            lines = "\n".join(f"  {line}" for line in self.stuck)
+            pytest.fail(
+                f"the mock PLC did not stop in time:\n{lines}\n(most likely a behaviour that "
+                "blocks: let it return, waiting with a timeout shorter than stop_timeout; or "
+                "pass a longer stop_timeout= to the fixture call)",
+                pytrace=False,
+            )
         if not self.errors and not self.failures:
             return
         parts = []
@@ -407,9 +399,25 @@ class _Factory:
             pytrace=False,
         )
 
-    def _keep(self, endpoint: Any, log: RecordLog) -> None:
+    @staticmethod
+    def _check_stop_timeout(stop_timeout: float) -> None:
+        if not stop_timeout > 0:
+            from ouc.errors import ConfigError
+
+            raise ConfigError(
+                f"stop_timeout={stop_timeout!r}: give the seconds an endpoint may take to stop, "
+                f"more than 0 (default {STOP_TIMEOUT:g})",
+                path="stop_timeout",
+            )
+
+    def _keep(self, endpoint: Any, log: RecordLog, stop_timeout: float = STOP_TIMEOUT) -> None:
         self._logs[id(endpoint)] = log
+        self._stop_timeouts[id(endpoint)] = stop_timeout
         self.endpoints.append(endpoint)
+
+    def stop_timeout(self, endpoint: Any) -> float:
+        """The seconds ``endpoint`` may take to stop at teardown (``stop_timeout=``)."""
+        return self._stop_timeouts.get(id(endpoint), STOP_TIMEOUT)
 
     def log(self, endpoint: PassiveEndpoint | ActiveEndpoint) -> RecordLog:
         """Every status record of ``endpoint`` (wait with ``.wait_for(kind, timeout=...)``)."""
@@ -420,15 +428,22 @@ class PassiveFactory(_Factory):
     """``ouc_passive``: starts mock server PLCs; each is stopped after the test.
 
     Call it as ``ouc_passive(block=None, behaviour=None, faults=None, *, partner="127.0.0.1",
-    store=None, **options)``:
+    store=None, server_cert=None, check_errors=True, stop_timeout=5.0, **options)``:
 
     * ``block`` — the CONNECT block (default :data:`ouc.params.STANDARD_SERVER`: mutual TLS,
       server certificate 9, client CA 3, partner 192.168.0.2, LocalPort 2000);
-    * ``behaviour`` — what to do with each frame (default :func:`ouc.drivers.echo`);
-    * ``faults`` — a :class:`Faults` to misbehave;
+    * ``behaviour`` — what to do with each frame, a plain function returning bytes or None
+      (default :func:`ouc.drivers.echo`; ``async def`` ones need ``ouc_async_passive``);
+    * ``faults`` — a :class:`Faults` (or :class:`FaultScript`) to misbehave;
     * ``partner`` — the local address the block's partner (RemoteAddress) connects from: a
       client on 127.0.0.1 counts as 192.168.0.2 for the partner check (16#80C9). None: no map;
     * ``store`` — another certificate store (default ``ouc_store``);
+    * ``server_cert`` — the certificate the PLC presents instead of the block's, whatever its
+      validity: a BadCert from ``ouc_bad_certs``, a store ID or ``(cert.pem, key.pem)``;
+    * ``check_errors`` — fail the test at teardown when the behaviour raised or answered
+      something other than bytes or None (a ``behaviour-failed`` record); False allows it;
+    * ``stop_timeout`` — seconds the endpoint may take to stop at teardown; threads still
+      running then (a behaviour that blocks) fail the test;
     * ``options`` — :meth:`EndpointSpec.from_block` and :class:`PassiveEndpoint` keywords
       (``receive_len`` default 258 fixed, ``device`` default PLC_1 at 192.168.0.1,
       ``handshake_timeout``, ``idle_timeout``, ``max_connections``, ``on_event``, ...).
@@ -447,6 +462,7 @@ class PassiveFactory(_Factory):
         store: CertStore | None = None,
         server_cert: Any = None,
         check_errors: bool = True,
+        stop_timeout: float = STOP_TIMEOUT,
         **options: Any,
     ) -> PassiveEndpoint:
         from ouc.certs import SERVER_DEVICE
@@ -456,6 +472,7 @@ class PassiveFactory(_Factory):
         from ouc.errors import ConfigError
         from ouc.params import STANDARD_SERVER
 
+        self._check_stop_timeout(stop_timeout)
         if behaviour is not None and _is_async(behaviour):
             raise ConfigError(
                 f"ouc_passive(behaviour={_name(behaviour)}) is async def: the blocking endpoint "
@@ -490,7 +507,7 @@ class PassiveFactory(_Factory):
             **endpoint_options,
         )
         bind(endpoint)
-        self._keep(endpoint, log)
+        self._keep(endpoint, log, stop_timeout)
         return endpoint.start()
 
     @staticmethod
@@ -501,8 +518,24 @@ class PassiveFactory(_Factory):
         return map_class({(remote, None): (partner, None)})
 
     def stop_all(self) -> None:
+        """Stop every endpoint, each within its ``stop_timeout``; note those whose threads are
+        still running then (:meth:`check_errors` fails the test for them)."""
         for endpoint in reversed(self.endpoints):
-            endpoint.stop()
+            timeout = self.stop_timeout(endpoint)
+            endpoint.stop(timeout)
+            left = _threads_left(endpoint)
+            if left:
+                self.stuck.append(
+                    f"{endpoint!r}: thread(s) {', '.join(left)} still running {timeout:g} s "
+                    "after stop()"
+                )
+
+
+def _threads_left(endpoint: PassiveEndpoint) -> list[str]:
+    """The names of ``endpoint``'s serving threads still alive. The driver's thread set is
+    read directly: stop() only logs what it left behind, which a passing test hides."""
+    with endpoint._lock:
+        return sorted(thread.name for thread in endpoint._threads if thread.is_alive())
 
 
 @pytest.fixture
@@ -618,99 +651,6 @@ def ouc_active(ouc_store: CertStore, ouc_passive: PassiveFactory) -> Iterator[Ac
     factory.close_all()
 
 
-# --------------------------------------------------------------------------- your own client
-
-
-def trust(ctx: ssl.SSLContext, store: CertStore, *ids: int) -> ssl.SSLContext:
-    """Make a Python ``ssl`` context trust ``store``'s certificates ``ids`` (default: CA 3,
-    which issued the example's certificates), as a PLC trusts its TLSServerCertRef.
-
-    Returns ``ctx``, so ``trust(ssl.create_default_context(), ouc_store)`` is one line.
-    """
-    from cryptography.hazmat.primitives import serialization
-
-    from ouc.certs import EXAMPLE_CA_ID
-
-    for cert_id in ids or (EXAMPLE_CA_ID,):
-        pem = store.certificate(cert_id).public_bytes(serialization.Encoding.PEM)
-        ctx.load_verify_locations(cadata=pem.decode("ascii"))
-    return ctx
-
-
-def present(ctx: ssl.SSLContext, cert: Any, store: CertStore | None = None) -> ssl.SSLContext:
-    """Make a Python ``ssl`` context present ``cert``: a :class:`~ouc.certs.BadCert` (from
-    ``ouc_bad_certs``) or a store ID (with ``store``), with its issuing CA when it has one.
-
-    Returns ``ctx``. The key passes through a private temporary file (``ssl`` loads keys only
-    from files), removed before this returns.
-
-    Raises:
-        ConfigError: ``cert`` is neither, or the store has no key for it.
-        CertError: the context refuses the certificate, e.g. a SHA-1 signed one under
-            OpenSSL's default security level (the message says how to lower it).
-    """
-    import ssl
-    import tempfile
-
-    from cryptography.hazmat.primitives import serialization
-
-    from ouc.certs import BadCert
-    from ouc.errors import CertError, ConfigError
-
-    if isinstance(cert, BadCert):
-        leaf, chain = cert.cert, [cert.issuer] if cert.issuer else []
-        key: Any = cert.key
-    elif isinstance(cert, int) and store is not None:
-        leaf, chain, key = store.certificate(cert), [], store.private_key(cert)
-        if key is None:
-            raise ConfigError(
-                f"present(cert={cert}): the store has no private key for certificate {cert}; "
-                "give the ID of a certificate whose key the store holds",
-                path="cert",
-            )
-    else:
-        raise ConfigError(
-            f"present() takes a BadCert, or a store ID with store=, got cert={cert!r}",
-            path="cert",
-        )
-    pem = b"".join(c.public_bytes(serialization.Encoding.PEM) for c in (leaf, *chain))
-    secret = key.private_bytes(
-        serialization.Encoding.PEM,
-        serialization.PrivateFormat.PKCS8,
-        serialization.NoEncryption(),
-    )
-    with tempfile.TemporaryDirectory(prefix="ouc-present-") as folder:
-        certfile, keyfile = Path(folder, "cert.pem"), Path(folder, "key.pem")
-        certfile.write_bytes(pem)
-        keyfile.touch(mode=0o600)
-        keyfile.write_bytes(secret)
-        try:
-            ctx.load_cert_chain(certfile, keyfile)
-        except ssl.SSLError as exc:
-            raise CertError(_refused_text(exc), path="cert") from exc
-    return ctx
-
-
-#: OpenSSL's reasons for refusing a certificate under the context's security level.
-_TOO_WEAK = {
-    "CA_MD_TOO_WEAK": "a certificate signed with a weak digest (SHA-1, MD5)",
-    "EE_KEY_TOO_SMALL": "a certificate whose key is too small",
-    "CA_KEY_TOO_SMALL": "a certificate whose issuer's key is too small",
-}
-
-
-def _refused_text(exc: ssl.SSLError) -> str:
-    """One line saying why ``ssl`` refused the certificate and what to do next."""
-    reason = getattr(exc, "reason", None) or str(exc)
-    weak = _TOO_WEAK.get(str(reason))
-    if weak is not None:
-        return (
-            f"present(cert=...): the context's security level refuses {weak} ({reason}); call "
-            'ctx.set_ciphers("DEFAULT:@SECLEVEL=0") before present() to let it through'
-        )
-    return f"present(cert=...): the ssl context refuses the certificate ({reason})"
-
-
 # --------------------------------------------------------------------------- asyncio
 
 
@@ -718,9 +658,9 @@ def _refused_text(exc: ssl.SSLError) -> str:
 def ouc_async_passive(ouc_store: CertStore) -> Iterator[AsyncPassiveFactory]:
     """Factory of mock server PLCs on the asyncio driver, for ``async def`` tests under
     pytest-asyncio or anyio: ``plc = await ouc_async_passive(...)`` (see
-    :class:`ouc._plugin_async.AsyncPassiveFactory`; the endpoints run in a loop of their own,
+    :class:`AsyncPassiveFactory`; the endpoints run in a loop of their own,
     in a background thread, stopped after the test)."""
-    from ouc._plugin_async import AsyncPassiveFactory, LoopThread
+    from ouc._plugin_async import LOOP_TIMEOUT, AsyncPassiveFactory, LoopThread
 
     runner = LoopThread()
     factory = AsyncPassiveFactory(ouc_store, runner)
@@ -728,7 +668,7 @@ def ouc_async_passive(ouc_store: CertStore) -> Iterator[AsyncPassiveFactory]:
         yield factory
         factory.stop_all()
     finally:
-        runner.close()
+        runner.close(0.0 if factory.stuck else LOOP_TIMEOUT)  # a blocked loop will not end
     factory.check_errors()
 
 
@@ -737,7 +677,7 @@ def ouc_async_active(
     ouc_store: CertStore, ouc_async_passive: AsyncPassiveFactory
 ) -> Iterator[AsyncActiveFactory]:
     """Factory of mock client PLCs on the asyncio driver: ``plc = await ouc_async_active()``
-    (see :class:`ouc._plugin_async.AsyncActiveFactory`); closed before the passive ones stop."""
+    (see :class:`AsyncActiveFactory`); closed before the passive ones stop."""
     from ouc._plugin_async import AsyncActiveFactory
 
     factory = AsyncActiveFactory(ouc_store, ouc_async_passive.runner, ouc_async_passive)

@@ -78,3 +78,75 @@ def test_an_async_behaviour_is_refused_by_the_blocking_fixture(ouc_passive) -> N
         with pytest.raises(ConfigError, match=r"is async def.*use the ouc_async_passive fixture"):
             ouc_passive(behaviour=behaviour)
     assert ouc_passive.endpoints == []  # refused before anything started
+
+
+# --- a mock PLC that does not stop ----------------------------------------------------------
+
+STUCK = """
+import asyncio, socket, ssl, threading
+import pytest
+from ouc.pytest_plugin import trust
+
+@pytest.fixture
+def release():
+    event = threading.Event()
+    yield event
+    event.set()  # after the mock PLC's teardown: the stuck behaviour ends, bounded
+
+def connect(address, ouc_store, ouc_pem):
+    ctx = trust(ssl.create_default_context(), ouc_store)
+    ctx.load_cert_chain(ouc_pem.client_cert, ouc_pem.client_key)
+    raw = socket.create_connection(address)
+    tls = ctx.wrap_socket(raw, server_hostname="192.168.0.1")
+    tls.sendall(bytes(258))
+    return tls
+
+def test_blocking(release, ouc_passive, ouc_store, ouc_pem):
+    entered = threading.Event()
+
+    def stuck(frame, peer):
+        entered.set()
+        release.wait(30)
+        return None
+
+    plc = ouc_passive(behaviour=stuck, stop_timeout=0.5)
+    with connect(plc.address, ouc_store, ouc_pem):
+        assert entered.wait(10)
+
+@pytest.mark.asyncio
+async def test_async(release, ouc_async_passive, ouc_store, ouc_pem):
+    entered = threading.Event()
+
+    def stuck(frame, peer):  # a plain def that waits: it holds the endpoints' loop
+        entered.set()
+        release.wait(30)
+        return None
+
+    plc = await ouc_async_passive(behaviour=stuck, stop_timeout=0.5)
+    tls = await asyncio.to_thread(connect, plc.address, ouc_store, ouc_pem)
+    assert await asyncio.to_thread(entered.wait, 10)
+    tls.close()
+"""
+
+
+def test_an_endpoint_that_does_not_stop_fails_the_test(pytester: pytest.Pytester) -> None:
+    pytester.makepyfile(test_user=STUCK)
+    result = pytester.runpytest("-p", "no:cacheprovider")
+    result.assert_outcomes(passed=2, errors=2)
+    result.stdout.fnmatch_lines(
+        [
+            "*ERROR at teardown of test_blocking*",
+            "*the mock PLC did not stop in time:",
+            "*<PassiveEndpoint PLC_1 127.0.0.1:*>: thread(s) ouc-PLC_1-* still running 0.5 s "
+            "after stop()",
+            "*a behaviour that blocks*pass a longer stop_timeout=*",
+            "*ERROR at teardown of test_async*",
+            "*the mock PLC did not stop in time:",
+            "*AsyncPassive(*stop() did not end 5.5 s later: the endpoints' event loop is blocked*",
+        ]
+    )
+
+
+def test_stop_timeout_must_be_positive(ouc_passive) -> None:
+    with pytest.raises(ConfigError, match=r"stop_timeout=0: give the seconds .* more than 0"):
+        ouc_passive(stop_timeout=0)
