@@ -36,7 +36,7 @@ from ouc.pytest_plugin import STOP_TIMEOUT, _Factory
 
 if TYPE_CHECKING:
     from ouc.certs import CertStore
-    from ouc.conn import BlockOutputs, StatusEntry
+    from ouc.conn import BlockOutputs, Connection, StatusEntry
     from ouc.drivers import (
         AsyncActiveEndpoint,
         AsyncPassiveEndpoint,
@@ -50,6 +50,7 @@ if TYPE_CHECKING:
     from ouc.drivers._setup import Behaviour
     from ouc.errors import OucError
     from ouc.params import Block
+    from ouc.tls import TLSSession
     from ouc.transport import SessionInfo
 
 __all__ = [
@@ -254,6 +255,21 @@ class AsyncActive(AsyncEndpoint):
         return self.endpoint.info
 
     @property
+    def connection(self) -> Connection | None:
+        """The current (or last) sans-I/O connection."""
+        return self.endpoint.connection
+
+    @property
+    def session(self) -> TLSSession | None:
+        """The TLS session offered on the next connection (None until a ticket arrived)."""
+        return self.endpoint.session
+
+    @property
+    def peer_text(self) -> str:
+        """The partner as the records name it: ``plant-address:port``."""
+        return self.endpoint.peer_text
+
+    @property
     def last_error(self) -> OucError | None:
         """Why the last connection attempt or connection failed."""
         return self.endpoint.last_error
@@ -299,6 +315,10 @@ class AsyncActive(AsyncEndpoint):
     def status_sequence(self, block: str = "TSEND_C") -> list[int]:
         """The STATUS values ``block`` went through across connections (repeats folded)."""
         return self.endpoint.status_sequence(block)
+
+    def format_sequence(self, block: str = "TSEND_C") -> str:
+        """``7000 → 7001 → 7004 → 7005 → 0000`` across connections."""
+        return self.endpoint.format_sequence(block)
 
     async def connect(self, timeout: float | None = None) -> SessionInfo:
         """CONT 0→1 and wait until the connection is established (the fixture connects
