@@ -37,7 +37,6 @@ async def test_client(
 
 @pytest.mark.slow
 def test_mypy_strict_sees_the_async_endpoints(tmp_path: Path) -> None:
-    pytest.importorskip("mypy", reason="mypy (the dev extra) checks the types")
     user = tmp_path / "test_user.py"
     user.write_text(USER_SUITE)
     done = subprocess.run(
