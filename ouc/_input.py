@@ -35,14 +35,14 @@ __all__ = [
     "seconds",
 ]
 
-#: Longest time span a setting may name: 30 days. Longer values overflow the operating system's
-#: timers (``threading.Condition.wait(1e10)`` raises OverflowError); the CLI's seconds use it too.
+#: Longest time span a setting may name: 30 days, the limit of the CLI's seconds. Far longer ones
+#: overflow the timers (a wait beyond ``threading.TIMEOUT_MAX`` raises OverflowError).
 MAX_SECONDS = 30 * 86400.0
 #: A connection description file: the largest block, TCON_QDN_SEC, is 284 bytes binary and about
-#: 1 KB as indented JSON; 64 KiB leaves room for any comment-free formatting.
+#: 1 KB as indented JSON; 64 KiB leaves room for any formatting.
 BLOCK_FILE_LIMIT = 64 * 1024
-#: A data-block layout (JSON or SCL source): a DB of the largest S7-1500 declares at most some
-#: thousand variables, a few MB of source; 16 MiB is well above that.
+#: A data-block layout (JSON or SCL source): even a DB declaring thousands of variables is a
+#: few MB of source at most; 16 MiB is well above that.
 LAYOUT_FILE_LIMIT = 16 * 1024 * 1024
 #: A channel configuration: a few hundred bytes per connection, so 4 MiB holds thousands.
 CONFIG_FILE_LIMIT = 4 * 1024 * 1024
