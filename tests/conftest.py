@@ -6,12 +6,13 @@ would turn scheduler noise into flaky failures. ``HYPOTHESIS_PROFILE=thorough`` 
 
 from __future__ import annotations
 
+import contextlib
 import os
 import signal
 import socket
 import ssl
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -126,6 +127,27 @@ class RawTls:
                 except (ssl.SSLWantReadError, ssl.SSLZeroReturnError):
                     pass
             return plaintext
+
+
+def _open_sockets() -> set[str]:
+    """The sockets this process holds open, as ``socket:[inode]``."""
+    held = set()
+    for fd in os.listdir("/proc/self/fd"):
+        with contextlib.suppress(OSError):  # closed since the listing
+            target = os.readlink(f"/proc/self/fd/{fd}")
+            if target.startswith("socket:"):
+                held.add(target)
+    return held
+
+
+@pytest.fixture
+def open_sockets() -> Callable[[], set[str]]:
+    """The sockets the test process holds open, for leak checks: ``before = open_sockets()``,
+    later ``open_sockets() - before``. A socket's inode is never reused while it is open, so a
+    socket opened during the test is never mistaken for one closed meanwhile — unlike a count
+    of open files, which also changes when a file or socket of an earlier test is closed while
+    this one runs (a lingering thread of its own ending, the garbage collector)."""
+    return _open_sockets
 
 
 @pytest.fixture

@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import datetime as dt
-import os
 from collections.abc import Callable, Coroutine
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -218,7 +217,3 @@ async def connected_pair(
     )
     await client.connect()
     return server, client, srecords, crecords
-
-
-def open_fds() -> int:
-    return len(os.listdir("/proc/self/fd"))

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -25,7 +26,6 @@ from aio_kit import (
     client_spec,
     connected_pair,
     make_pki,
-    open_fds,
     run,
     server_spec,
     wait_until,
@@ -302,9 +302,11 @@ def test_an_answer_to_a_partner_that_closed_is_a_lost_send_not_a_behaviour_failu
     run(main())
 
 
-def test_stop_closes_every_socket_and_leaves_no_task(pki: Pki) -> None:
+def test_stop_closes_every_socket_and_leaves_no_task(
+    pki: Pki, open_sockets: Callable[[], set[str]]
+) -> None:
     async def main() -> None:
-        before = open_fds()
+        before = open_sockets()
         baseline = asyncio.all_tasks()
         gate = asyncio.Event()
 
@@ -334,12 +336,13 @@ def test_stop_closes_every_socket_and_leaves_no_task(pki: Pki) -> None:
         assert not tasks  # the stuck behaviour's task is gone too
         # Our clients answered the server's close_notify and closed during stop(): only the
         # raw peer, which never reads, still has its socket.
-        assert open_fds() == before + 1
+        raw_inode = os.fstat(raw.get_extra_info("socket").fileno()).st_ino
+        assert open_sockets() - before == {f"socket:[{raw_inode}]"}
         raw.close()
         await raw.wait_closed()
         for client in clients:
             await client.close()
-        assert open_fds() == before
+        assert open_sockets() - before == set()
         assert [r.status for r in srecords.of(RecordKind.CLOSED)] == [Status.NO_JOB] * 3
 
     run(main())

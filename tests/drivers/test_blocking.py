@@ -9,11 +9,10 @@ kernel. Waits are bounded (``RecordLog.wait_for``, ``receive(timeout=...)``), ne
 from __future__ import annotations
 
 import dataclasses
-import os
 import socket
 import threading
 from collections import Counter
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -47,17 +46,14 @@ def setup(store: CertStore) -> ExampleSetup:
     return standard_example(store)
 
 
-def _fds() -> int:
-    return len(os.listdir("/proc/self/fd"))
-
-
 @pytest.fixture
-def no_leaks() -> Iterator[None]:
-    """The test leaves no thread and no file descriptor behind."""
-    threads, fds = threading.active_count(), _fds()
+def no_leaks(open_sockets: Callable[[], set[str]]) -> Iterator[None]:
+    """The test leaves no thread and no socket behind (its own: a thread or socket of an
+    earlier test may end while this one runs, which a count would take for this test's)."""
+    threads, sockets = set(threading.enumerate()), open_sockets()
     yield
-    assert threading.active_count() == threads
-    assert _fds() == fds
+    assert [t.name for t in threading.enumerate() if t not in threads] == []
+    assert open_sockets() - sockets == set()
 
 
 def test_standard_example_mutual_tls_and_a_frame(setup: ExampleSetup, no_leaks: None) -> None:
