@@ -20,7 +20,7 @@ from ouc.drivers._aio_sock import LeanServer, LeanTransport
 
 T = TypeVar("T")
 LIMIT = 20.0  # seconds any one test may run
-WAIT = 5.0  # seconds any one wait may take
+WAIT = 10.0  # seconds any one wait may take (generous for a loaded 2-core machine)
 
 
 def run(coro: Coroutine[Any, Any, T]) -> T:

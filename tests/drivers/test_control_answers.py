@@ -17,7 +17,7 @@ from ouc.drivers import PlcControl, PlcControlServer, control_request
 from ouc.drivers import _plc_control as plc_control
 from ouc.errors import OucError, WaitTimeoutError
 
-WAIT = 5.0
+WAIT = 10.0  # seconds any one wait may take (generous for a loaded 2-core machine)
 
 
 class Endpoint:

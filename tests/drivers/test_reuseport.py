@@ -32,7 +32,7 @@ from ouc.drivers import (
 from ouc.drivers._reuseport import attach_spread, check_spread, probe_spread, spread_by_cpu
 from ouc.errors import ConfigError
 
-WAIT = 5.0
+WAIT = 10.0  # seconds any one wait may take (generous for a loaded 2-core machine)
 
 
 @contextmanager
