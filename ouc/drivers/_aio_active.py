@@ -578,13 +578,13 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
             link.update_reading()
 
     def _event(self, link: _ClientLink, event: ConnectionEvent) -> None:
+        if type(event) is Established:
+            self._established(link, event)  # first: the record's reader sees the new counts
         if type(event) is not Disconnected or link.conn.info is not None:
             # A handshake that fails (or is abandoned on timeout) is reported once, as the
             # failed attempt (_attempt); a link that was established reports its end.
             self._record(link, event)
-        if type(event) is Established:
-            self._established(link, event)
-        elif type(event) is ReceiveFailed:
+        if type(event) is ReceiveFailed:
             self._frames.append(event)
             self._wake_receiver()
         elif type(event) is Disconnected:

@@ -359,10 +359,10 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             engine is not None and self.session_reuse and engine.context.session_tickets
         )
         self._capture_session(link)
-        self._record(link, event)
         if self._ever_up:
             self.reconnects += 1
         self._ever_up = True
+        self._record(link, event)  # after the counts: whoever the record wakes sees them
         self._wake()  # the watcher polls the new socket from now on
         # The rest of the handshake flight (a TLS 1.3 ticket) may have come with it.
         self._process(link)

@@ -162,15 +162,17 @@ def test_an_idle_connection_is_dropped_with_80c6_and_the_client_sees_80c5(
     runner(main())
 
 
+def bye(frame: FrameReceived, peer: PeerContext) -> bytes | None:
+    """Echo, except that "BYE" makes the server close the connection."""
+    if frame.data == b"BYE":
+        peer.connection.close(time.monotonic())
+        return None
+    return frame.data
+
+
 def test_the_client_re_establishes_after_a_drop_and_resumes_the_session(pki: Pki) -> None:
     """The server closes the connection (a behaviour calls close() on "BYE"); the client
     re-establishes by itself, offering its TLS 1.3 ticket, and the next send goes through."""
-
-    def bye(frame: FrameReceived, peer: PeerContext) -> bytes | None:
-        if frame.data == b"BYE":
-            peer.connection.close(time.monotonic())
-            return None
-        return frame.data
 
     async def main() -> None:
         fixed3 = {"receive_len": 3, "adhoc": False}
@@ -193,6 +195,39 @@ def test_the_client_re_establishes_after_a_drop_and_resumes_the_session(pki: Pki
         assert client.reconnects == 1 and client.connections == 2
         assert srecords.of(RecordKind.CLOSED)[0].status == Status.NO_JOB  # closed by the server
         assert crecords.of(RecordKind.CLOSED)[0].status == Status.PARTNER_CLOSED
+
+    run(main())
+
+
+def test_a_connected_record_comes_after_the_endpoint_counted_the_connection(pki: Pki) -> None:
+    """The on_event callback of a CONNECTED record (and a thread it wakes) sees the connection
+    counted: ``connected``, ``connections`` and ``reconnects`` are updated before the record."""
+
+    async def main() -> None:
+        fixed3 = {"receive_len": 3, "adhoc": False}
+        server = AsyncPassiveEndpoint(
+            server_spec(pki, **fixed3), behaviour=bye, listen=("127.0.0.1", 0)
+        )
+        await server.start()
+        records = Records()
+        counted: list[tuple[bool, int, int]] = []
+
+        def on_event(record: EndpointRecord) -> None:
+            if record.kind is RecordKind.CONNECTED:
+                counted.append((client.connected, client.connections, client.reconnects))
+            records(record)
+
+        client = AsyncActiveEndpoint(
+            client_spec(pki, **fixed3), connect_to=("127.0.0.1", server.port), on_event=on_event
+        )
+        try:
+            await client.connect()
+            await client.send(b"BYE")
+            await records.wait(RecordKind.CONNECTED, 2)
+        finally:
+            await client.close()
+            await server.stop()
+        assert counted[:2] == [(True, 1, 0), (True, 2, 1)]
 
     run(main())
 

@@ -23,6 +23,7 @@ from ouc.conn import ALLOWED_STATUS, FrameReceived
 from ouc.device import Device
 from ouc.drivers import (
     ActiveEndpoint,
+    EndpointRecord,
     EndpointSpec,
     ExampleSetup,
     PassiveEndpoint,
@@ -354,6 +355,29 @@ def test_reestablished_by_itself_with_session_resumption(setup: ExampleSetup) ->
     # the connection is re-established without a new initial call (7002 → 0001, no 7001).
     assert "80A3 → 7002 → 0001 → 7004" in sequence
     assert sequence.count("7001") == 1
+
+
+def test_a_connected_record_comes_after_the_endpoint_counted_the_connection(
+    setup: ExampleSetup,
+) -> None:
+    """Whoever a CONNECTED record reaches (the on_event callback, a thread it wakes) sees the
+    connection counted in ``connections`` and ``reconnects`` — also for a re-establishment
+    by the watcher thread, which a test waiting for the record would otherwise race."""
+    log = RecordLog()
+    counted: list[tuple[int, int]] = []
+    client: ActiveEndpoint | None = None
+
+    def on_event(record: EndpointRecord) -> None:
+        if record.kind is RecordKind.CONNECTED and client is not None:
+            counted.append((client.connections, client.reconnects))
+        log(record)
+
+    with PassiveEndpoint(setup.server, behaviour=echo_or_close, address_map=setup.address_map):
+        client = ActiveEndpoint(setup.client, address_map=setup.address_map, on_event=on_event)
+        with client:
+            client.send(bytes([CLOSE]) * 258)  # the server closes; the watcher re-establishes
+            log.wait_for(RecordKind.CONNECTED, timeout=WAIT, count=2)
+    assert counted[:2] == [(1, 0), (2, 1)]
 
 
 def test_drop_seen_inside_receive_is_reestablished_there(setup: ExampleSetup) -> None:
