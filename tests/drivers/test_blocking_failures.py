@@ -386,9 +386,15 @@ def test_drop_seen_inside_receive_is_reestablished_there(setup: ExampleSetup) ->
         client = ActiveEndpoint(setup.client, address_map=setup.address_map, on_event=client_log)
         with client:
             client.send(bytes([CLOSE]) * 258)
-            with pytest.raises(WaitTimeoutError) as caught:
-                client.receive(timeout=1.0)  # the drop and the new connection happen in here
-            assert caught.value.status is None
+            # The drop and the new connection happen in here; on a loaded machine they may
+            # take more than one receive's second (bounded: WAIT in all).
+            deadline = time.monotonic() + WAIT
+            for _ in range(int(WAIT) + 1):
+                with pytest.raises(WaitTimeoutError) as caught:
+                    client.receive(timeout=1.0)
+                assert caught.value.status is None
+                if client.reconnects or time.monotonic() > deadline:
+                    break
             assert client.connected and client.reconnects == 1
     assert [r.kind for r in client_log.records][:4] == [
         RecordKind.CONNECTING,
