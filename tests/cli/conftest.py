@@ -39,6 +39,7 @@ class Lines:
     """Reads a subprocess's stdout lines in a thread, so every read can have a timeout."""
 
     def __init__(self, proc: subprocess.Popen[str]) -> None:
+        self._proc = proc
         self._queue: queue.Queue[str | None] = queue.Queue()
         assert proc.stdout is not None
         stream = proc.stdout
@@ -53,8 +54,23 @@ class Lines:
 
     def next(self) -> str:
         line = self._queue.get(timeout=WAIT)
-        assert line is not None, "the process ended"
+        assert line is not None, f"the process ended: {self._ended()}"
         return line
+
+    def _ended(self) -> str:
+        """How the process ended: its exit status and its stderr (what is there, read without
+        blocking: a worker it started may still hold the pipe)."""
+        try:
+            status: int | None = self._proc.wait(WAIT)
+        except subprocess.TimeoutExpired:
+            status = None
+        err = b""
+        if self._proc.stderr is not None:
+            fd = self._proc.stderr.fileno()
+            os.set_blocking(fd, False)
+            with contextlib.suppress(BlockingIOError):
+                err = os.read(fd, 65536)
+        return f"exit status {status}, stderr {err.decode(errors='replace')!r}"
 
     def rest(self) -> list[str]:
         self._thread.join(WAIT)
