@@ -128,10 +128,22 @@ def listeners(port: int) -> int:
         return sum(1 for line in fh if line.split()[1:2] == [wanted] and line.split()[3] == "0A")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
+def reserve_port() -> socket.socket:
+    """A port on 127.0.0.1 held for a server started later (its number: ``getsockname()``).
+
+    The socket is bound with SO_REUSEADDR and never listens: no other bind to port 0 and no
+    outgoing connection gets the number while it is held, yet the server (which sets
+    SO_REUSEADDR on its listener, as ouc, ``openssl s_server`` and the baselines do) binds
+    and listens on it. A probe closed at once would leave the number to whoever asks next
+    before the server starts (a test running in parallel, a client's source port)."""
+    probe = socket.socket()
+    try:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
+    except OSError:
+        probe.close()
+        raise
+    return probe
 
 
 # -- the certificates ---------------------------------------------------------------------------
@@ -191,6 +203,7 @@ class Server:
     cwd: Path = _ROOT  # python -m ouc runs the ouc found here first
     proc: subprocess.Popen[bytes] | None = None
     pids: list[int] = field(default_factory=list)
+    reservation: socket.socket | None = None  # holds the port until close() (reserve_port)
 
     def start(self) -> Server:
         out: Any = self.stdout if self.stdout is not None else subprocess.DEVNULL
@@ -227,6 +240,9 @@ class Server:
         return cpu_seconds(tree(self.pid))
 
     def close(self) -> None:
+        reservation, self.reservation = self.reservation, None
+        if reservation is not None:
+            reservation.close()
         proc = self.proc
         if proc is None:
             return
@@ -253,7 +269,8 @@ def ouc_server(
     max_connections: int = 20_000,
     stdout: IO[bytes] | None = None,
 ) -> Server:
-    port = free_port()
+    reservation = reserve_port()
+    port = reservation.getsockname()[1]
     argv = [sys.executable, "-m", "ouc", "serve", "--store", str(m.store)]
     argv += ["--block", str(m.blocks[config]), "--port", str(port)]
     argv += ["--map", "192.168.0.2=127.0.0.1"]
@@ -269,29 +286,32 @@ def ouc_server(
     argv += SERVE_OPTIONS
     name = f"ouc-{driver}" + (f"-x{processes}" if processes > 1 else "")
     name += f"-{spread}" if spread is not None else ""
-    return Server(name, argv, port, listeners=processes, stdout=stdout)
+    return Server(name, argv, port, listeners=processes, stdout=stdout, reservation=reservation)
 
 
 def peer_server(m: Material, config: str, role: str, processes: int = 1) -> Server:
-    port = free_port()
+    reservation = reserve_port()
+    port = reservation.getsockname()[1]
     argv = [sys.executable, "-m", "benchmarks.external_peers", role, "--port", str(port)]
     argv += ["--cert", str(m.server_cert), "--key", str(m.server_key), "--ca", str(m.ca)]
     if config == "mutual":
         argv.append("--mutual")
     if processes > 1:
         argv += ["--processes", str(processes)]
-        return Server(f"{PEERS[role]}-x{processes}", argv, port, listeners=processes)
-    return Server(PEERS[role], argv, port)
+        name = f"{PEERS[role]}-x{processes}"
+        return Server(name, argv, port, listeners=processes, reservation=reservation)
+    return Server(PEERS[role], argv, port, reservation=reservation)
 
 
 def s_server(m: Material, config: str) -> Server:
-    port = free_port()
+    reservation = reserve_port()
+    port = reservation.getsockname()[1]
     argv = ["openssl", "s_server", "-accept", f"127.0.0.1:{port}", "-www", "-quiet"]
     argv += ["-groups", "X25519", "-tls1_3", "-cert", str(m.server_cert)]
     argv += ["-key", str(m.server_key)]
     if config == "mutual":
         argv += ["-Verify", "1", "-CAfile", str(m.ca)]
-    return Server("openssl-s_server", argv, port)
+    return Server("openssl-s_server", argv, port, reservation=reservation)
 
 
 # -- measurements -------------------------------------------------------------------------------

@@ -79,8 +79,8 @@ def test_s_time_without_a_count_is_no_connection_not_a_traceback(
     """``openssl s_time`` that could not connect prints no count: the round has none."""
     from benchmarks import external
 
-    with socket.socket() as sock:  # a port nobody listens on
+    with socket.socket() as sock:  # a port nobody listens on (held: nobody can meanwhile)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    assert external.s_time(None, "server-auth", port, 1) == 0  # type: ignore[arg-type]
+        assert external.s_time(None, "server-auth", port, 1) == 0  # type: ignore[arg-type]
     assert f"s_time on port {port} printed no count" in capsys.readouterr().err

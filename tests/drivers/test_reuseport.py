@@ -136,26 +136,29 @@ def test_a_kernel_that_refuses_the_program_is_one_error_and_frees_the_port(
     refused = probe_spread(2)
     assert isinstance(refused, OSError)
     setup = standard_example(store)
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    options: dict[str, Any] = {
-        "listen": ("127.0.0.1", port),
-        "reuse_port": True,
-        "spread_by_cpu": 2,
-    }
-    if driver == "blocking":
-        with pytest.raises(ConfigError, match="kernel refused"):
-            PassiveEndpoint(setup.server, **options).start()
-    else:
-
-        async def main() -> None:
+    # The port is held (SO_REUSEADDR, never listening) so that nobody else takes the number
+    # meanwhile; the endpoint and the check below (SO_REUSEADDR too) still bind it.
+    with socket.socket() as holder:
+        holder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        holder.bind(("127.0.0.1", 0))
+        port = holder.getsockname()[1]
+        options: dict[str, Any] = {
+            "listen": ("127.0.0.1", port),
+            "reuse_port": True,
+            "spread_by_cpu": 2,
+        }
+        if driver == "blocking":
             with pytest.raises(ConfigError, match="kernel refused"):
-                await AsyncPassiveEndpoint(setup.server, **options).start()
+                PassiveEndpoint(setup.server, **options).start()
+        else:
 
-        asyncio.run(asyncio.wait_for(main(), 30))
-    with socket.create_server(("127.0.0.1", port)):
-        pass  # bound again: nothing kept the port
+            async def main() -> None:
+                with pytest.raises(ConfigError, match="kernel refused"):
+                    await AsyncPassiveEndpoint(setup.server, **options).start()
+
+            asyncio.run(asyncio.wait_for(main(), 30))
+        with socket.create_server(("127.0.0.1", port)):
+            pass  # bound and listening again: no listener of the endpoint kept the port
 
 
 @pytest.mark.parametrize("driver", ["asyncio", "blocking"])

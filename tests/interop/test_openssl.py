@@ -9,6 +9,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import datetime as dt
 import json
@@ -65,12 +66,16 @@ def pem(store: CertStore, tmp_path: Path) -> ExamplePem:
     return example_pem(store, tmp_path / "pem")
 
 
-def free_port() -> int:
-    """A port free right now (for openssl s_server, which cannot report a port 0 it bound)."""
+@contextlib.contextmanager
+def reserved_port() -> Iterator[int]:
+    """A port for openssl s_server (which cannot report a port 0 it bound), held until it
+    listens: bound with SO_REUSEADDR, never listening, so no other bind to port 0 and no
+    outgoing connection gets the number meanwhile, while s_server (SO_REUSEADDR too) binds
+    it. A probe closed at once would leave the number to a test running in parallel."""
     with socket.socket() as probe:
+        probe.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
+        yield probe.getsockname()[1]
 
 
 class Processes:
@@ -325,25 +330,25 @@ def test_s_client_against_ouc_serve(
 
 def _s_server(pem: ExamplePem, processes: Processes) -> tuple[int, object]:
     assert OPENSSL is not None
-    port = free_port()
-    server = processes.start(
-        OPENSSL,
-        "s_server",
-        "-accept",
-        f"127.0.0.1:{port}",
-        "-cert",
-        pem.server_cert,
-        "-key",
-        pem.server_key,
-        "-CAfile",
-        str(pem.ca),
-        "-Verify",
-        "1",
-        "-naccept",
-        "1",
-        "-rev",
-    )
-    read_until(server, b"ACCEPT")
+    with reserved_port() as port:
+        server = processes.start(
+            OPENSSL,
+            "s_server",
+            "-accept",
+            f"127.0.0.1:{port}",
+            "-cert",
+            pem.server_cert,
+            "-key",
+            pem.server_key,
+            "-CAfile",
+            str(pem.ca),
+            "-Verify",
+            "1",
+            "-naccept",
+            "1",
+            "-rev",
+        )
+        read_until(server, b"ACCEPT")
     return port, server
 
 

@@ -8,6 +8,7 @@ and failures by status. The distributed run is Locust's master with two forked w
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import dataclasses
 import datetime as dt
@@ -34,10 +35,16 @@ pytestmark = pytest.mark.slow
 RUN_TIME = "10s"
 
 
-def _free_port() -> int:
+@contextlib.contextmanager
+def _reserved_port() -> Iterator[int]:
+    """A port for Locust's master, held while the run lasts: bound with SO_REUSEADDR, never
+    listening, so no other bind to port 0 and no outgoing connection gets the number, while
+    the master (ZeroMQ sets SO_REUSEADDR) binds it. A probe closed at once would leave the
+    number to a test running in parallel before the master starts."""
     with socket.socket() as sock:
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+        yield int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -95,11 +102,12 @@ def test_headless_locust_counts_handshakes_and_frames_with_0_failures(
 
 
 def test_distributed_locust_master_and_two_workers(tmp_path: Path, store: Path, serve: str) -> None:
-    port = str(_free_port())
-    done, stats, failures = _locust(
-        tmp_path, serve, store, "--processes", "2", "--master-bind-host", "127.0.0.1",
-        "--master-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port,
-    )  # fmt: skip
+    with _reserved_port() as number:
+        port = str(number)
+        done, stats, failures = _locust(
+            tmp_path, serve, store, "--processes", "2", "--master-bind-host", "127.0.0.1",
+            "--master-host", "127.0.0.1", "--master-bind-port", port, "--master-port", port,
+        )  # fmt: skip
     assert done.returncode == 0, (failures, done.stderr[-1500:])
     assert "(index 0)" in done.stderr and "(index 1)" in done.stderr  # two workers reported
     _assert_clean(stats, failures)
