@@ -178,11 +178,11 @@ def test_a_closed_port_is_counted_as_16_80C4_and_the_clients_back_off(
 ) -> None:
     """Refused connects: each client pauses 10 ms, doubling to 1 s, between attempts, so 4
     clients make a handful of attempts in a second (thousands without), and the row says why."""
-    with socket.socket() as sock:  # a port nobody listens on
+    with socket.socket() as sock:  # a port nobody listens on (held: nobody can meanwhile)
         sock.bind(("127.0.0.1", 0))
         port = sock.getsockname()[1]
-    status = main(["load", f"127.0.0.1:{port}", "--store", str(store.path), "--only", "hand",
-                   "--seconds", "1", "--concurrency", "4", "--json"])  # fmt: skip
+        status = main(["load", f"127.0.0.1:{port}", "--store", str(store.path), "--only",
+                       "hand", "--seconds", "1", "--concurrency", "4", "--json"])  # fmt: skip
     rows = json.loads(capsys.readouterr().out)["rows"]
     assert status == 1
     for row in rows:
