@@ -10,12 +10,15 @@ sockets on 127.0.0.1; every wait is bounded and wakes on a record or a socket ev
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
+import select
 import socket
 import ssl
 import struct
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
@@ -50,6 +53,27 @@ def _same_end_but_the_reason(closed: EndpointRecord, reset: EndpointRecord) -> N
     assert not reset.reset  # the partner reset it; ouc did not
 
 
+def _tickets_arrived(tls: ssl.SSLSocket) -> None:
+    """Wait until the server's TLS 1.3 session tickets have arrived (bounded by WAIT).
+
+    The server records CONNECTED and only then writes its tickets, its last bytes before it
+    waits for frames. A reset that reaches it before that write makes the write fail, and the
+    server ends the connection there without reading what came before the reset (the half
+    frame): a race between the test's thread and the server's, not the end the test is
+    about. Once the tickets are here, the server writes nothing more and reads what comes."""
+    tls.setblocking(False)
+    deadline = time.monotonic() + WAIT
+    try:
+        while not (tls.session is not None and tls.session.has_ticket):
+            remaining = deadline - time.monotonic()
+            assert remaining > 0, "the server's session tickets did not arrive"
+            select.select([tls], [], [], remaining)
+            with contextlib.suppress(ssl.SSLWantReadError):
+                tls.recv(1)  # handles the tickets; no application data comes
+    finally:
+        tls.settimeout(WAIT)
+
+
 # --------------------------------------------------------------------------- ouc is the server
 
 
@@ -67,6 +91,8 @@ def test_the_server_tells_a_partner_reset_from_a_close(
         plc.log.wait_for(
             lambda r, peer=peer: r.peer == peer and r.kind is RecordKind.CONNECTED, timeout=WAIT
         )
+        if transport == "tls":
+            _tickets_arrived(sock)
         sock.sendall(os.urandom(HALF))  # on loopback it is queued before the FIN or RST
         if how == "rst":
             hostile.reset(sock)
