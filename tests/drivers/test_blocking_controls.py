@@ -218,8 +218,8 @@ def test_active_en_r_1_from_another_thread_reaches_a_waiting_receive(
         results: list[Any] = []
 
         def receive() -> None:
-            try:
-                results.append(endpoint.receive(timeout=SHORT))
+            try:  # bounded, and generously: the steps below must all fit into its wait
+                results.append(endpoint.receive(timeout=4 * SHORT))
             except Exception as exc:
                 results.append(exc)
 
@@ -232,10 +232,10 @@ def test_active_en_r_1_from_another_thread_reaches_a_waiting_receive(
         wait_until(lambda: conn.buffered >= len(FRAME))  # read and held by the receive()
         enabling = threading.Thread(target=endpoint.enable_receive, args=(True,))
         enabling.start()
-        enabling.join(SHORT / 2)
+        enabling.join(SHORT)
         assert not enabling.is_alive(), "EN_R 0→1 waited for the blocked receive()"
-        reader.join(SHORT)
-        assert results == [FRAME]
+        reader.join(4 * SHORT)
+        assert results == [FRAME]  # a receive() EN_R had to wait for would have timed out
 
 
 def test_active_control_that_cannot_run_in_time_times_out(
@@ -330,7 +330,9 @@ def test_deliver_from_another_thread_does_not_wait_for_a_blocked_receive(
         delivered: list[Any] = []
         switching = threading.Thread(target=endpoint.deliver, args=(delivered.append,))
         switching.start()
-        switching.join(1.0)  # well before the receive() times out
+        # Bounded below the receive()'s 4 s: a deliver() that waited for it would still be
+        # waiting here; 3 s leave a loaded machine time to run the thread at all.
+        switching.join(3.0)
         assert not switching.is_alive(), "deliver() waited for the blocked receive()"
         reader.join(SHORT)
         assert not reader.is_alive() and isinstance(results[0], TimeoutError)  # nothing came
