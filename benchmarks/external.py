@@ -65,6 +65,7 @@ _ROOT = Path(__file__).resolve().parents[1]
 _TICK = os.sysconf("SC_CLK_TCK")
 _FRAME = 258
 _START_TIMEOUT = 60.0
+_HOLD_TIMEOUT = 240.0  # seconds the holding client may take to open its idle connections
 CONFIGS = ("server-auth", "mutual")
 PEERS = {
     "pyopenssl": "raw-pyopenssl",
@@ -418,6 +419,7 @@ def idle_memory(m: Material, config: str, driver: str, connections: int) -> dict
         base = rss_bytes(server.pid)
         argv = [sys.executable, "-m", "benchmarks.external_peers", "hold"]
         argv += ["--port", str(server.port), "--ca", str(m.ca), "--count", str(connections)]
+        argv += ["--timeout", str(_HOLD_TIMEOUT)]
         if config == "mutual":
             argv += ["--client-cert", str(m.client_cert), "--client-key", str(m.client_key)]
         started = time.monotonic()
