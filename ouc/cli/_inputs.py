@@ -13,6 +13,7 @@ import shlex
 import sys
 from pathlib import Path
 
+from ouc._input import INPUT_LIMIT, read_capped, read_stream_capped
 from ouc.db import Layout, load_layout, loads_layout
 from ouc.errors import ConfigError, DataBlockError
 from ouc.params import Block, loads
@@ -54,12 +55,13 @@ def read_input(path: str, option: str | None = None) -> bytes:
     """The bytes of ``path``, or of stdin for ``-``.
 
     Raises:
-        ConfigError: the file cannot be read (naming it and, when given, the option).
+        ConfigError: the file cannot be read or is larger than ``INPUT_LIMIT`` (naming it and,
+            when given, the option).
     """
     if path == STDIN:
-        return sys.stdin.buffer.read()
+        return read_stream_capped(sys.stdin.buffer, INPUT_LIMIT, "an input of ouc")
     try:
-        return Path(path).read_bytes()
+        return read_capped(path, INPUT_LIMIT, "an input of ouc")
     except OSError as exc:
         where = f"{option} {path}" if option else path
         raise ConfigError(f"cannot read the file: {exc.strerror or exc}", path=where) from exc

@@ -21,6 +21,7 @@ import re
 from collections.abc import Callable
 from pathlib import Path
 
+from ouc._input import MAX_SECONDS
 from ouc.device import Family, known_firmware
 from ouc.errors import OucError
 
@@ -53,8 +54,6 @@ _LATEST = dt.datetime(9000, 1, 1, tzinfo=dt.UTC)
 _EARLIEST = dt.datetime(1970, 1, 1, tzinfo=dt.UTC)
 #: Longest validity ``--days`` accepts: 100 years, far beyond any PLC certificate.
 MAX_DAYS = 36500
-#: Longest timeout: 30 days. Longer values overflow the operating system's timers.
-MAX_SECONDS = 30 * 86400.0
 #: Largest LEN of TSEND_C/TRCV_C on any CPU (S7-1500: 65536, domain.md §2).
 MAX_LEN = 65536
 #: Certificate IDs are UDInt (TLSServerCertRef/TLSClientCertRef), as the store's MAX_ID.

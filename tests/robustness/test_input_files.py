@@ -121,3 +121,15 @@ def test_a_ca_file_above_the_cap_is_refused_naming_it(tmp_path: Path) -> None:
     with pytest.raises(ConfigError, match="too large for a certificate file") as info:
         TrustedCAs(folder=folder).certificates()
     assert info.value.path == str(folder / "x.pem")
+
+
+def test_the_command_line_refuses_dev_zero_with_one_line(
+    capsys: pytest.CaptureFixture[str],
+) -> None:
+    """Every file the CLI reads (``decode``, ``--block``, ``--reply``, ``--values``) goes through
+    one capped read: ``/dev/zero`` ends in one line and exit 2, not in running out of memory."""
+    from ouc.cli import main
+
+    assert main(["params", "decode", "/dev/zero"]) == 2
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and "/dev/zero" in err[0] and "too large" in err[0], err
