@@ -15,6 +15,7 @@ line that says how to report it, exit 2 — and the traceback only with ``ouc --
 from __future__ import annotations
 
 import argparse
+import contextlib
 import importlib
 import os
 import sys
@@ -120,8 +121,21 @@ def _one_line(text: str) -> str:
     return " ".join(text.split())
 
 
+def _tolerant_output() -> None:
+    """Let stdout and stderr show any text: a file name whose bytes are not UTF-8 (Python
+    keeps them as lone surrogates) is printed with backslash escapes, ``e\\xff.pem``, instead
+    of failing with UnicodeEncodeError after the work is done. Streams that cannot be
+    reconfigured (a replaced ``sys.stdout``) are left as they are."""
+    for stream in (sys.stdout, sys.stderr):
+        reconfigure = getattr(stream, "reconfigure", None)
+        if reconfigure is not None:
+            with contextlib.suppress(ValueError, OSError):  # a closed or detached stream
+                reconfigure(errors="backslashreplace")
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 findings, 2 error, 130 Ctrl-C)."""
+    _tolerant_output()
     debug = os.environ.get(DEBUG_ENV, "") not in ("", "0")
     args: argparse.Namespace | None = None
     try:

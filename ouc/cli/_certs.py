@@ -471,7 +471,7 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         "--uri",
         action="append",
         default=[],
-        type=_types.text,
+        type=_types.uri,
         help="URI subjectAltName (repeatable)",
     )
     p.add_argument(

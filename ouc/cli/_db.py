@@ -88,21 +88,20 @@ def _table(rows: Sequence[Sequence[str]]) -> str:
 
 def _values(args: argparse.Namespace) -> dict[str, Any]:
     values: dict[str, Any] = {}
+    where = f"--values {input_name(args.values or '')}"  # "--values <stdin>: is not JSON"
     if args.values:
         try:
             loaded = load_json(
                 read_input(args.values, "--values").decode("utf-8-sig"), where=args.values
             )
         except UnicodeDecodeError as exc:
-            raise ConfigError("is not UTF-8 text", path=args.values) from exc
+            raise ConfigError("is not UTF-8 text", path=where) from exc
         except json.JSONDecodeError as exc:
-            raise ConfigError(
-                f"is not JSON: {exc.msg} (line {exc.lineno})", path=args.values
-            ) from exc
+            raise ConfigError(f"is not JSON: {exc.msg} (line {exc.lineno})", path=where) from exc
         except RecursionError as exc:
-            raise ConfigError("is nested too deeply", path=args.values) from exc
+            raise ConfigError("is nested too deeply", path=where) from exc
         if not isinstance(loaded, dict):
-            raise ConfigError("must hold a JSON object of variable values", path=args.values)
+            raise ConfigError("must hold a JSON object of variable values", path=where)
         values.update(_literals(loaded))
     for item in args.set or ():
         path, sep, text = item.partition("=")

@@ -38,9 +38,9 @@ from ouc.cli._connect_output import (
     show_sequences,
     show_unread,
 )
-from ouc.cli._db import _values as db_values
-from ouc.cli._inputs import missing_store, one_stdin, read_block, read_input, read_layout
+from ouc.cli._inputs import missing_store, one_stdin, read_block, read_layout
 from ouc.cli._parser import OldSpelling
+from ouc.cli._payloads import answer, check_len, payload
 from ouc.cli._printer import Printer
 from ouc.cli._serving import (
     ServeJob,
@@ -52,24 +52,17 @@ from ouc.cli._serving import (
     stop_status,
     watch_certificates,
 )
-from ouc.cli._words import counted
 from ouc.cli._workers import parse_processes, serve_processes
 from ouc.conn import FrameReceived
-from ouc.db import Layout
 from ouc.device import Device, Role
 from ouc.drivers import (
     ActiveEndpoint,
     AddressMap,
-    Behaviour,
     EndpointSpec,
     KeepAlive,
-    echo,
     offset_clock,
     parse_keepalive,
-    receive_only,
     received_data_layout,
-    reply,
-    send_data_layout,
     split_host_port,
     system_clock,
 )
@@ -226,11 +219,6 @@ def host_port(text: str, option: str, default_port: int | None = None) -> tuple[
     return host or "127.0.0.1", port
 
 
-def read_file(path: str, option: str) -> bytes:
-    """The bytes of the file ``option`` names (``-``: stdin)."""
-    return read_input(path, option)
-
-
 # -- ouc serve -----------------------------------------------------------------------------------
 
 
@@ -291,12 +279,9 @@ def _serve(args: argparse.Namespace) -> int:
         layout = received_data_layout()  # the example's receive area
     receive_len = args.len if args.len is not None else layout.size if layout else None
     adhoc = True if args.adhoc else None
+    listen = _listen(args, block)
+    reply_with = answer(args, make_device(args, args.device or SERVER_DEVICE))
     spec = make_spec(args, block, SERVER_DEVICE, receive_len=receive_len, adhoc=adhoc)
-    listen = None
-    if args.listen is not None or args.port is not None:
-        default_port = block.local_port or 0
-        host, port = host_port(args.listen or "127.0.0.1", "--listen", default_port)
-        listen = (host, args.port if args.port is not None else port)
     raise_open_files_limit()
 
     def control(endpoint: Any, loop: asyncio.AbstractEventLoop | None) -> Any:
@@ -306,7 +291,7 @@ def _serve(args: argparse.Namespace) -> int:
         spec=spec,
         layout=layout,
         listen=listen,
-        answer=_answer(args),
+        answer=reply_with,
         address_map=address_map(args),
         max_connections=args.max_connections,
         count=args.count,
@@ -321,63 +306,24 @@ def _serve(args: argparse.Namespace) -> int:
     return run(job)
 
 
-def _answer(args: argparse.Namespace) -> Behaviour:
-    if args.echo:
-        return echo()
-    if args.reply is not None:
-        return reply(read_file(args.reply, "--reply"))
-    if args.reply_hex is not None:
-        return reply(args.reply_hex)
-    return receive_only()
+def _listen(args: argparse.Namespace, block: Block) -> tuple[str, int] | None:
+    """``--listen HOST[:PORT]`` and ``--port N``: where serve listens (None: the driver's
+    default). A port in both is refused rather than one silently winning."""
+    if args.listen is None and args.port is None:
+        return None
+    where, named = split_host_port(args.listen or "127.0.0.1", "--listen")
+    host = where or "127.0.0.1"
+    if named is not None and args.port is not None:
+        raise ConfigError(
+            f"--listen {args.listen} names the port already; give the port once: "
+            f"--listen {host}:{args.port}, or --listen {host} --port {args.port}",
+            path="--port",
+        )
+    port = args.port if args.port is not None else named
+    return host, block.local_port or 0 if port is None else port
 
 
 # -- ouc connect ---------------------------------------------------------------------------------
-
-
-def _some(data: bytes, option: str) -> bytes:
-    """The bytes ``option`` gave, refused before connecting when there are none (TSEND_C's
-    LEN is 1 at least: 16#8085)."""
-    if not data:
-        raise ConfigError(
-            "gives no bytes to send; TSEND_C sends 1 byte at least",
-            status=Status.LEN_INVALID,
-            path=option,
-        )
-    return data
-
-
-def _payload(args: argparse.Namespace) -> tuple[bytes, Layout | None]:
-    sources = [x for x in (args.hex, args.file) if x is not None]
-    if len(sources) > 1 or (sources and (args.db or args.set)):
-        raise ConfigError("give one of --db (with --set), --hex or --file")
-    if args.hex is not None:
-        return _some(args.hex, "--hex"), None
-    if args.file is not None:
-        return _some(read_file(args.file, "--file"), "--file"), None
-    layout = read_layout(args.db, "--db") if args.db else send_data_layout()
-    args.values = None  # ``ouc db``'s value reader also knows --values; not offered here
-    return layout.encode(db_values(args)), layout
-
-
-def _check_len(length: int | None, size: int, device: Device) -> None:
-    """``--len`` checked before connecting, as TSEND_C checks it on REQ (16#8085 outside the
-    CPU's range, 16#8088 larger than the data)."""
-    limit = device.max_send_len
-    if not length:
-        return
-    if length > limit:
-        raise ConfigError(
-            f"LEN {length} is outside 1..{limit} on an {device.family.value}",
-            status=Status.LEN_INVALID,
-            path="--len",
-        )
-    if length > size:
-        raise ConfigError(
-            f"LEN {length} is larger than the {counted(size, 'byte')} of data to "
-            f"send; give --len {size} or less, or more data",
-            status=Status.RECEIVE_AREA_TOO_SMALL,
-            path="--len",
-        )
 
 
 def _connect(args: argparse.Namespace) -> int:
@@ -389,24 +335,23 @@ def _connect(args: argparse.Namespace) -> int:
             "the block has ActiveEstablished FALSE (the passive side): use 'ouc serve'",
             path="--block",
         )
-    data, layout = _payload(args)
+    data, layout = payload(args, make_device(args, args.device or CLIENT_DEVICE))
     reply_layout = read_layout(args.reply_db, "--reply-db") if args.reply_db else layout
     receive_len = args.reply_len
     if receive_len is None and not args.adhoc:
         receive_len = reply_layout.size if reply_layout is not None else len(data) or None
     adhoc = True if args.adhoc or receive_len is None else None
     spec = make_spec(args, block, CLIENT_DEVICE, receive_len=receive_len, adhoc=adhoc)
-    _check_len(args.len, len(data), spec.device)
+    check_len(args.len, len(data), spec.device)
     printer = Printer(args.json, insecure=spec.tls is not None and spec.tls.insecure)
     watch_certificates(spec, printer)
     previous_hup = on_sighup(spec)
     connect_to = host_port(args.to, "--to", block.remote_port) if args.to else None
-    bind = host_port(args.bind, "--bind", 0) if args.bind else None
     endpoint = ActiveEndpoint(
         spec,
         address_map=address_map(args),
         connect_to=connect_to,
-        bind=bind,
+        bind=args.bind,
         connect_timeout=args.timeout,
         reconnect=args.control is not None,  # CONT stays 1 under the program's control
         on_event=printer.record,
@@ -594,9 +539,16 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     _common(p, "passive")
-    p.add_argument("--listen", metavar="HOST:PORT", help="where to listen (127.0.0.1:LocalPort)")
     p.add_argument(
-        "--port", type=_types.port_or_zero, metavar="N", help="listen port (0: any free port)"
+        "--listen",
+        metavar="HOST[:PORT]",
+        help="where to listen (127.0.0.1:LocalPort); the port here or in --port, not both",
+    )
+    p.add_argument(
+        "--port",
+        type=_types.port_or_zero,
+        metavar="N",
+        help="listen port (0: any free port; default the block's LocalPort)",
     )
     p.add_argument("--db", metavar="LAYOUT", help="decode each frame with this data-block layout")
     answer = p.add_mutually_exclusive_group()
@@ -656,9 +608,17 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     _common(p, "active")
     p.add_argument(
-        "--to", metavar="HOST:PORT", help="connect here instead of RemoteAddress:RemotePort"
+        "--to",
+        type=_types.ipv4_target,
+        metavar="HOST:PORT",
+        help="connect here instead of RemoteAddress:RemotePort (an IPv4 address, as a PLC's)",
     )
-    p.add_argument("--bind", metavar="HOST[:PORT]", help="local address to connect from")
+    p.add_argument(
+        "--bind",
+        type=_types.bind_address,
+        metavar="HOST[:PORT]",
+        help="local address to connect from: an IPv4 address of this host",
+    )
     p.add_argument("--db", metavar="LAYOUT", help="the data block to send (default: Send_Data)")
     p.add_argument("--set", action="append", metavar="PATH=VALUE", help="a value, e.g. Var2='Hi'")
     p.add_argument(

@@ -10,6 +10,7 @@ ran nothing. ``-o FILE`` is checked before the first row runs, so a typo costs n
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import json
 import os
 import secrets
@@ -138,7 +139,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     who.add_argument(
         "--own-ip", action="append", metavar="IP", help="the device's own plant address"
     )
-    who.add_argument("--bind", metavar="HOST[:PORT]", help="local address to connect from")
+    who.add_argument(
+        "--bind",
+        type=_types.bind_address,
+        metavar="HOST[:PORT]",
+        help="local address to connect from: an IPv4 address of this host",
+    )
     who.add_argument(
         "--profile", choices=("compatible", "strict"), default="compatible", help="TLS profile"
     )
@@ -189,12 +195,12 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
 
 def _run(args: argparse.Namespace) -> int:
     from ouc.cli._inputs import STDIN, read_block
-    from ouc.drivers import split_host_port
     from ouc.load._run import run_load, select_rows
     from ouc.load._target import TargetRecipe, parse_target
 
     if args.target is not None:
         host, port = parse_target(args.target)
+        _check_literal(host)
     elif args.list:
         host, port = "", 0  # --list connects nowhere
     else:
@@ -203,10 +209,7 @@ def _run(args: argparse.Namespace) -> int:
             "--list shows the rows without one"
         )
     block = read_block(args.block, option="--block") if args.block == STDIN else args.block
-    bind = None
-    if args.bind:
-        bind_host, bind_port = split_host_port(args.bind, "--bind")
-        bind = (bind_host or "0.0.0.0", bind_port or 0)
+    bind = args.bind
     recipe = TargetRecipe(
         host=host, port=port, store=args.store, block=block, device=args.device,
         family=args.family, firmware=args.firmware, own_ip=tuple(args.own_ip or ()),
@@ -265,7 +268,7 @@ def _show(
     run was stopped with Ctrl-C before the last of that many rows."""
     from ouc.load._report import document, format_table
 
-    _add_hints(rows, recipe, args.bind)
+    _add_hints(rows, recipe)
     settings = _settings(args)
     doc = document(rows, settings, where, VERDICT)
     if interrupted:
@@ -304,12 +307,26 @@ def _settings(args: argparse.Namespace) -> LoadSettings:
     )
 
 
-def _add_hints(rows: list[RowResult], recipe: TargetRecipe, bind: str | None) -> None:
+def _check_literal(host: str) -> None:
+    """The target is an address, not a name: a PLC has no name to look up, and a name that
+    does not resolve would be counted as thousands of failed connects (16#80C6)."""
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        raise ConfigError(
+            f"{host!r} is not an IPv4 address such as 192.0.2.10 (a PLC's address is one; ouc "
+            "looks up no names)",
+            path="HOST:PORT",
+        ) from None
+
+
+def _add_hints(rows: list[RowResult], recipe: TargetRecipe) -> None:
     """Add what to do next to the first reason of failures with a usual cause, as ``ouc
     connect`` does: a reset before any reply (a partner check or a connection limit), a local
     port in use because ``--bind`` named one."""
     reset = format_status(Status.PARTNER_CLOSED)
     in_use = format_status(Status.LOCAL_PORT_IN_USE)
+    bind = f"{recipe.bind[0]}:{recipe.bind[1]}" if recipe.bind is not None else ""
     for row in rows:
         if reset in row.failures:
             row.reasons[reset] += f"; {_reset_hint(recipe)}"

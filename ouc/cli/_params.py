@@ -122,7 +122,6 @@ def register(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
     )
     check.add_argument(
         "--ports-in-use",
-        default="",
         metavar="PORT,...",
         help="local ports already taken, 1..65535: 2000,2001",
     )
@@ -239,7 +238,20 @@ def _numbers(text: str | None, option: str) -> list[int]:
     return values
 
 
+def _given(option: str, *values: str | None) -> None:
+    """An option given with no value at all (``--own-ip ''``) is refused: left out silently,
+    the check would pass for a device that was never described."""
+    if any(value is not None and not value.replace(",", "").strip() for value in values):
+        raise ConfigError(
+            f"is empty; give a value (see 'ouc params check --help') or leave {option} out",
+            path=option,
+        )
+
+
 def _check(args: argparse.Namespace) -> int:
+    _given("--own-ip", *args.own_ip)
+    _given("--ports-in-use", args.ports_in_use)
+    _given("--id", args.id)
     own = tuple(a.strip() for item in args.own_ip for a in item.split(",") if a.strip())
     settings = {s.setting: getattr(args, s.setting) for s in SYSTEM_SERVICES if s.setting}
     device = Device.from_text(args.family, args.firmware, own_addresses=own, **settings)

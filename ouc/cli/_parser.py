@@ -32,8 +32,39 @@ class OneLineParser(argparse.ArgumentParser):
     def format_help(self) -> str:
         return plain_help(super().format_help())
 
+    _given: Sequence[str] = ()
+
     def error(self, message: str) -> NoReturn:
+        if "required" in message:
+            # argparse checks required arguments before it reports unknown ones; a mistyped
+            # flag is the likelier cause (``--frob`` hid behind "file or --hex is required").
+            unknown = self._unknown_options()
+            if unknown:
+                message = f"unrecognized arguments: {' '.join(unknown)}"
         self.exit(2, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+    def parse_known_args(  # type: ignore[override]
+        self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None
+    ) -> tuple[argparse.Namespace, list[str]]:
+        """As argparse's; the arguments this parser was given are kept for :meth:`error`."""
+        self._given = list(sys.argv[1:] if args is None else args)
+        return super().parse_known_args(args, namespace)
+
+    def _unknown_options(self) -> list[str]:
+        """The option-like arguments given to this parser that none of its options matches
+        (up to a ``--``, after which everything is positional)."""
+        unknown = []
+        for arg in self._given:
+            if arg == "--":
+                break
+            if not arg.startswith("-") or len(arg) == 1 or arg in self._option_string_actions:
+                continue
+            if len(self._get_option_tuples(arg)) > 1:  # ambiguous: argparse says so itself
+                continue
+            found = self._parse_optional(arg)
+            if found is not None and found[0] is None:
+                unknown.append(arg)
+        return unknown
 
     def parse_args(  # type: ignore[override]
         self, args: Sequence[str] | None = None, namespace: argparse.Namespace | None = None

@@ -3,7 +3,8 @@
 Each function here is an ``argparse`` ``type=``: it takes the text of one argument and returns
 the value, or raises :class:`argparse.ArgumentTypeError` with a short reason. argparse then
 prints one line that names the flag (``ouc serve: error: argument --port: ...``) and exits 2,
-before any store is opened or socket bound. So the library below never sees a port of 70000, a
+before any store is opened or socket bound (``--bind`` binds its address once, to refuse one
+this host does not have, and releases it). So the library below never sees a port of 70000, a
 timeout of -1, a clock in the year 10000 or a common name with undecodable bytes, and no error
 line has to name a Python argument.
 
@@ -16,8 +17,11 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import errno
+import ipaddress
 import math
 import re
+import socket
 from collections.abc import Callable
 from pathlib import Path
 
@@ -26,6 +30,7 @@ from ouc.device import Family, known_firmware
 from ouc.errors import OucError
 
 __all__ = [
+    "bind_address",
     "cert_id",
     "common_name",
     "conn_id",
@@ -35,6 +40,8 @@ __all__ = [
     "firmware",
     "hash_name",
     "hex_bytes",
+    "ipv4",
+    "ipv4_target",
     "key_type",
     "length",
     "moment",
@@ -46,6 +53,7 @@ __all__ = [
     "seconds",
     "template",
     "text",
+    "uri",
 ]
 
 #: Latest moment an emulated clock may show: X.509 times end at 9999-12-31, and a certificate
@@ -60,6 +68,8 @@ MAX_LEN = 65536
 MAX_CERT_ID = 2**32 - 1
 #: The ID input of TSEND_C/TRCV_C and a block's ID: CONN_OUC (Word), 1..4095 (domain.md §2).
 MAX_CONN_ID = 4095
+#: RFC 3986: scheme ":" and something after it (urn:..., opc.tcp://host:4840, https://...).
+_URI = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]*:\S+$")
 _INT = re.compile(r"^\s*[+-]?\d{1,20}\s*$")
 
 
@@ -97,6 +107,63 @@ def port(value: str) -> int:
 def port_or_zero(value: str) -> int:
     """A TCP port to listen on, 1..65535, or 0 for any free port."""
     return _integer(value, 0, 65535, "a port (0: any free port)")
+
+
+def ipv4(value: str) -> str:
+    """An IPv4 address written as one (192.168.0.1): a PLC's addresses are, and ouc looks up
+    no names (``nohost`` or ``300.1.1.1`` would otherwise go to the resolver and fail as an
+    unreachable partner)."""
+    host = text(value).strip()
+    try:
+        ipaddress.IPv4Address(host)
+    except ValueError:
+        raise _fail(
+            f"{value!r} is not an IPv4 address such as 192.168.0.1 (a PLC's address is one; "
+            "ouc looks up no names)"
+        ) from None
+    return host
+
+
+def _ipv4_port(value: str, low_port: int) -> tuple[str, int | None]:
+    """``HOST[:PORT]`` with an IPv4 HOST; the port None when not given."""
+    host, sep, number = text(value).strip().rpartition(":")
+    if not sep:
+        return ipv4(number), None
+    return ipv4(host), _integer(number, low_port, 65535, "a port")
+
+
+def ipv4_target(value: str) -> str:
+    """``HOST[:PORT]`` to connect to: an IPv4 address, a port 1..65535; returns the text."""
+    _ipv4_port(value, 1)
+    return value.strip()
+
+
+def bind_address(value: str) -> tuple[str, int]:
+    """``HOST[:PORT]`` to connect from: an IPv4 address of this host (port 0 or none: any).
+
+    The address is bound once here and released, so one this host does not have is refused as
+    ``--bind``'s error before anything starts, not reported as a partner that cannot be reached
+    (16#80C6) on every attempt. A port in use is let through: each attempt then fails with
+    16#80A1 (local port in use), which names the cause.
+    """
+    host, number = _ipv4_port(value, 0)
+    port = number or 0
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as probe:
+        try:
+            probe.bind((host, port))
+        except OSError as exc:
+            reason = exc.strerror or str(exc)
+            if exc.errno == errno.EADDRNOTAVAIL:
+                raise _fail(
+                    f"{host} is not an address of this host ({reason}); give one it has, "
+                    "e.g. 127.0.0.2, or leave --bind out"
+                ) from None
+            if exc.errno == errno.EADDRINUSE:
+                # The port is busy now; it may be free when the connect comes, and if not the
+                # attempt fails with the PLC's 16#80A1, which names the cause, not the peer.
+                return host, port
+            raise _fail(f"cannot bind {host}:{port}: {reason}") from None
+    return host, port
 
 
 def positive_int(value: str) -> int:
@@ -213,6 +280,18 @@ def common_name(value: str) -> str:
     name = text(value)
     if not 1 <= len(name) <= 64:
         raise _fail(f"a common name needs 1..64 characters, got {len(name)}")
+    return name
+
+
+def uri(value: str) -> str:
+    """A URI for a certificate's subjectAltName: a scheme, a colon and something after it
+    (``urn:example:plc1``, ``opc.tcp://192.168.0.1:4840``), no blanks (RFC 3986)."""
+    name = text(value).strip()
+    if not _URI.match(name):
+        raise _fail(
+            f"{value!r} is not a URI: write a scheme, a colon and the rest, e.g. "
+            "urn:example:plc1 or opc.tcp://192.168.0.1:4840"
+        )
     return name
 
 

@@ -263,7 +263,7 @@ def test_bad_input_is_one_line_and_exit_2(
         (["127.0.0.1:2000", "--store", str(tmp_path / "none")], "no certificate store"),
         (
             [
-                "h:1",
+                "127.0.0.1:1",
                 "--store",
                 str(store.path),
                 "--size",
@@ -281,8 +281,8 @@ def test_bad_input_is_one_line_and_exit_2(
         err = capsys.readouterr().err.strip()
         assert err.count("\n") == 0 and text in err, (args, err)
     for args, text in [
-        (["h:1", "--processes", "0"], "--processes"),
-        (["h:1", "--seconds", "-1"], "--seconds"),
+        (["127.0.0.1:1", "--processes", "0"], "--processes"),
+        (["127.0.0.1:1", "--seconds", "-1"], "--seconds"),
     ]:  # argparse's usage errors
         assert main(["load", *args]) == 2
         err = capsys.readouterr().err.strip()

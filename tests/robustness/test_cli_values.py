@@ -249,16 +249,16 @@ def test_cut_off_scl(capsys: pytest.CaptureFixture[str], tmp_path: Path, source:
     assert line.startswith("ouc: error: ")
 
 
-def test_send_longer_than_any_reply_names_the_flag(
+def test_send_longer_than_any_len_names_the_file(
     capsys: pytest.CaptureFixture[str], store: str, tmp_path: Path
 ) -> None:
-    # Without --reply-len the reply's LEN defaults to the length sent; 70000 bytes is beyond
-    # every CPU's LEN, and the line must say which flag sets it.
+    # 70000 bytes is beyond every CPU's TSEND_C LEN: the --file is refused with the device's
+    # limit before the reply's LEN is derived from it (not blamed on --reply-len, never given).
     big = tmp_path / "big.bin"
     big.write_bytes(bytes(70000))
     line = refused(capsys, "connect", "--file", str(big), "--store", store, "--to", "127.0.0.1:9")
-    assert "receive_len" not in line
-    assert "--reply-len" in line and "16#8085" in line
+    assert "receive_len" not in line and "--reply-len" not in line
+    assert "--file" in line and "LEN 1..65536" in line and "16#8085" in line
 
 
 def test_ctrl_c_while_starting(
