@@ -1,6 +1,7 @@
 """What ``ouc connect`` prints besides the endpoint's records: each send, each reply, a reply
 that did not come in full within ``--timeout``, received bytes its close drops, both blocks'
-STATUS sequences at the end, and a first connect that failed with what to do about it.
+STATUS sequences at the end, and a first connect that failed with what to do about it (under
+``--control`` the attempts go on, as TSEND_C's with CONT = 1 do).
 
 Every event carries the records' common fields (``block``, ``status``, ``peer``, ``local``,
 ``connection``, ``time``), so a script reads a ``frame`` as it reads a ``connected``.
@@ -9,6 +10,7 @@ Every event carries the records' common fields (``block``, ``status``, ``peer``,
 from __future__ import annotations
 
 import argparse
+import threading
 import time
 from typing import Any
 
@@ -19,11 +21,26 @@ from ouc.cli._printer import Printer, value_lines
 from ouc.cli._words import counted
 from ouc.conn import TABLE, BlockEvent, ConnState, FrameReceived
 from ouc.db import Layout
-from ouc.drivers import ActiveEndpoint, AddressMap, EndpointSpec, sequences_of
-from ouc.errors import OucConnectionError, OucError, Status, WaitTimeoutError, format_status
+from ouc.drivers import (
+    ActiveEndpoint,
+    AddressMap,
+    EndpointRecord,
+    EndpointSpec,
+    RecordKind,
+    sequences_of,
+)
+from ouc.errors import (
+    OucConnectionError,
+    OucError,
+    Status,
+    TLSError,
+    WaitTimeoutError,
+    format_status,
+)
 
 __all__ = [
     "Program",
+    "establish",
     "first_connect",
     "no_reply",
     "plant_hint",
@@ -179,6 +196,54 @@ def _unconnected_sequences(status: int) -> dict[str, list[str]]:
         values = [Status.NO_JOB, *before, *(status if v < 0 else v for v in after)]
         sequences[block] = [format_status(v) for v in values]
     return sequences
+
+
+def establish(endpoint: ActiveEndpoint, args: argparse.Namespace, printer: Printer) -> bool:
+    """Set up the connection; whether it is up.
+
+    Without ``--control`` one attempt, and its failure is the command's error (with what to do
+    about it). Under ``--control`` the program runs with CONT = 1, and TSEND_C keeps trying to
+    establish the connection until CONT goes to 0 or the CPU stops (TIA help "TSEND_C": CONT
+    = 1 keeps the connection and establishes it; 7002 on every further attempt): the first
+    failure is printed once with its hints, then each attempt's lines, after a back-off that
+    doubles from the endpoint's ``retry_delay`` up to its ``max_retry_delay``, as its own
+    re-establishment after a drop. Ctrl-C ends; ``ouc plc ... cont 0`` stops the attempts
+    (False: not connected, the program goes on under control).
+    """
+    try:
+        first_connect(endpoint, args)
+        return True
+    except (OucConnectionError, TLSError) as exc:
+        if args.control is None:
+            raise
+        printer.line(
+            f"ouc connect: {exc}; CONT stays 1 under --control, so TSEND_C keeps trying (Ctrl-C "
+            f"ends, 'ouc plc --control {args.control} cont 0' stops trying)",
+            None,
+        )
+        error: OucError = exc
+    pause = threading.Event()  # never set: an interruptible wait (Ctrl-C, SIGTERM)
+    delay = 0.0
+    while endpoint.cont and endpoint.cpu_running and not endpoint.connected:
+        delay = min(endpoint.max_retry_delay, max(endpoint.retry_delay, delay * 2))
+        spec = endpoint.spec
+        retry = EndpointRecord(
+            RecordKind.RETRYING,
+            spec.name,
+            spec.block_name,
+            int(error.status or Status.TEMPORARY),
+            peer=endpoint.peer_text,
+            reason=f"next attempt in {delay:g} s",
+        )
+        printer.record(retry)
+        pause.wait(delay)
+        if not (endpoint.cont and endpoint.cpu_running):
+            break
+        try:
+            endpoint.connect()
+        except (OucConnectionError, TLSError) as exc:
+            error = exc
+    return endpoint.connected
 
 
 def first_connect(endpoint: ActiveEndpoint, args: argparse.Namespace) -> None:

@@ -30,7 +30,7 @@ from ouc.cli import _plc as plc
 from ouc.cli import _types
 from ouc.cli._connect_output import (
     Program,
-    first_connect,
+    establish,
     no_reply,
     show_event,
     show_reply,
@@ -362,9 +362,10 @@ def _connect(args: argparse.Namespace) -> int:
     status = 0
     late = False  # a reply did not come in full: its error says what arrived of it
     try:
-        first_connect(endpoint, args)
-        control = plc.start_control(args, Program(endpoint, printer), name="ouc connect")
-        for _ in range(args.count):
+        if args.control is not None:  # before the first attempt: 'cont 0' stops the attempts
+            control = plc.start_control(args, Program(endpoint, printer), name="ouc connect")
+        connected = establish(endpoint, args, printer)
+        for _ in range(args.count if connected else 0):
             endpoint.send(data, args.len or 0)
             show_sent(printer, endpoint, args.len or len(data))
             if args.expect_reply:

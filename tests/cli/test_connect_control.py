@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import json
 import os
+import signal
+import socket
 import subprocess
 import sys
 import threading
@@ -154,3 +156,68 @@ def test_plc_req_that_cannot_go_out_names_the_plc_command_that_helps(
             assert "()" not in err and "16#80A3" in err and err.count("\n") == 1
             plc(control, "run", capsys=capsys)
             plc(control, "cont", "0", capsys=capsys)
+
+
+@pytest.fixture
+def refusing() -> Iterator[int]:
+    """A port where connects are refused: bound, not listening, until the test lets it go."""
+    with socket.socket() as reserved:
+        reserved.bind(("127.0.0.1", 0))
+        yield reserved.getsockname()[1]
+
+
+def test_under_control_a_failed_first_connect_is_tried_again_until_the_partner_is_up(
+    store: CertStore,
+    tmp_path: Path,
+    started: list[subprocess.Popen[bytes]],
+    lines_until: Any,
+) -> None:
+    """CONT = 1 under the program's control: TSEND_C keeps establishing (TIA help "TSEND_C"),
+    so a partner that is not up yet is no error: each attempt is printed, the hints once."""
+    setup = standard_example(store, receive_len=3)
+    with socket.socket() as reserved:  # connects are refused until the partner listens here
+        reserved.bind(("127.0.0.1", 0))
+        port = reserved.getsockname()[1]
+        proc = connect(store, port, tmp_path / "plc2.sock", "--hex", "414243")
+        started.append(proc)
+        early = lines_until(proc, '"retrying"') + lines_until(proc, '"retrying"')
+    assert len(docs(early, "failed")) >= 2 and len(docs(early, "connecting")) >= 2, early
+    assert {d["status"] for d in docs(early, "failed")} == {"16#80C4"}, early
+    server = PassiveEndpoint(
+        setup.server, listen=("127.0.0.1", port), address_map=setup.address_map
+    )
+    with server:
+        up = lines_until(proc, '"control"')
+        assert docs(up, "connected") and docs(up, "sent"), up
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=WAIT)
+    assert proc.returncode == 130, err
+    assert err.count(b"keeps trying") == 1 and b"cont 0' stops trying" in err, err
+
+
+def test_under_control_cont_0_stops_the_attempts(
+    store: CertStore,
+    tmp_path: Path,
+    started: list[subprocess.Popen[bytes]],
+    capsys: pytest.CaptureFixture[str],
+    lines_until: Any,
+    refusing: int,
+) -> None:
+    control = tmp_path / "plc2.sock"
+    started.append(connect(store, refusing, control, "--hex", "414243"))
+    lines_until(started[0], '"retrying"')
+    plc(control, "cont", "0", capsys=capsys)
+    # The attempts end; the program stays under control (not connected, nothing sent).
+    rest = lines_until(started[0], '"control"')
+    assert not docs(rest, "sent") and not docs(rest, "connected"), rest
+    assert plc(control, "status", capsys=capsys)["cont"] is False
+    assert started[0].poll() is None
+
+
+def test_without_control_a_failed_first_connect_is_the_error(
+    store: CertStore, refusing: int, capsys: pytest.CaptureFixture[str]
+) -> None:
+    argv = ["connect", "--store", str(store.path), "--to", f"127.0.0.1:{refusing}"]
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("ouc: error: cannot connect") and "keeps trying" not in err, err
