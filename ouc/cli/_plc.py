@@ -46,7 +46,9 @@ def add_options(parser: argparse.ArgumentParser) -> None:
         "--control",
         metavar="PATH",
         help="take 'ouc plc' commands (COM_RST, STOP/RUN, CONT, EN_R, REQ) on this Unix "
-        "socket; 'ouc connect' then stays connected until Ctrl-C",
+        "socket; 'ouc connect' then runs with CONT = 1 until Ctrl-C: it stays connected and, "
+        "as TSEND_C does, keeps trying while the partner is not up ('ouc plc ... cont 0' stops "
+        "trying)",
     )
     parser.add_argument(
         "--half-close",
