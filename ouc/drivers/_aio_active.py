@@ -207,6 +207,8 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
                 to the connect in time or unreachable (16#80C6), reset (16#80C5), ...
             TLSError: the handshake failed (16#80E0..16#80E7).
         """
+        if timeout is not None:
+            timeout = args.seconds(timeout, "timeout")
         self._check_open()
         self.loop = asyncio.get_running_loop()
         self._cont_on()
@@ -234,6 +236,8 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
             FramingError: 16#8085 / 16#8088 for a bad LEN (TSEND_C shows it too).
             OucConnectionError / TLSError: no connection, or it broke while sending.
         """
+        if timeout is not None:
+            timeout = args.seconds(timeout, "timeout")
         link = self._link
         if link is None:
             link = await self._ensure_up(self.connect_timeout if timeout is None else timeout)
@@ -520,7 +524,7 @@ class AsyncActiveEndpoint(ActiveCommon[_ClientLink]):
         period rather than once per frame, which is what ``wait_for`` would cost.
         """
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        deadline = None if timeout is None else loop.time() + args.wait(timeout)
         waiters = self._rx_waiters
         while not self._frames:
             if self._link is None and self._pending is None:

@@ -9,43 +9,41 @@ Both drivers use them. This module does no I/O.
 
 from __future__ import annotations
 
+from ouc._input import MAX_SECONDS
+from ouc._input import seconds as _seconds
 from ouc.errors import ConfigError
 
-__all__ = ["MAX_SECONDS", "address", "count", "optional_seconds", "seconds"]
-
-#: Longest time an endpoint argument may give: 30 days (as the CLI's ``--timeout``). Longer
-#: values overflow the operating system's timers (SO_SNDTIMEO, poll).
-MAX_SECONDS = 30 * 86400.0
+__all__ = ["MAX_SECONDS", "address", "count", "optional_seconds", "seconds", "wait"]
 
 
-def seconds(value: object, name: str, *, none: bool = False) -> float:
-    """``value`` as seconds greater than 0 and at most :data:`MAX_SECONDS`.
-
-    Args:
-        value: what the caller gave.
-        name: the argument, as the error names it.
-        none: say in the error that None ("no limit") is allowed too (see
-            :func:`optional_seconds`).
+def seconds(value: object, name: str) -> float:
+    """``value`` as seconds greater than 0 and at most :data:`MAX_SECONDS` (as every setting
+    that names a time span, :func:`ouc._input.seconds`).
 
     Raises:
         ConfigError: not a number (a bool or a string is none), 0 or less, NaN, too long.
     """
-    if isinstance(value, bool) or not isinstance(value, int | float):
-        raise ConfigError(
-            f"{name} must be a number of seconds, got {type(value).__name__} {value!r}",
-            path=name,
-        )
-    if not 0 < value <= MAX_SECONDS:  # NaN fails too
-        what = "greater than 0" + (" (None: no limit)" if none else "")
-        if value > MAX_SECONDS:
-            what = f"at most {MAX_SECONDS:.0f} (30 days)"
-        raise ConfigError(f"{name} must be seconds {what}, got {value!r}", path=name)
-    return float(value)
+    return _seconds(value, name)
 
 
 def optional_seconds(value: object, name: str) -> float | None:
     """Like :func:`seconds`, and None (no limit) stays None."""
-    return None if value is None else seconds(value, name, none=True)
+    return None if value is None else seconds(value, name)
+
+
+def wait(value: float, name: str = "timeout") -> float:
+    """A call's own ``timeout`` (not None: the caller checks that, the call is on the record
+    path): seconds of 0 (do not wait) or more, at most :data:`MAX_SECONDS`.
+
+    Raises:
+        ConfigError: not a number, negative, NaN or too long.
+    """
+    kind = type(value)  # exact types: True is no timeout
+    if (kind is float or kind is int) and 0 <= value <= MAX_SECONDS:
+        return value  # checked inline: receive(timeout=) runs once per frame
+    if (kind is float or kind is int) and value < 0:
+        raise ConfigError(f"must be 0 or more seconds, not {value!r}", path=name)
+    return seconds(value, name)
 
 
 def count(value: object, name: str, *, low: int = 1) -> int:

@@ -168,6 +168,8 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
                 to the connect in time or unreachable (16#80C6), reset (16#80C5), ...
             TLSError: the handshake failed (16#80E0..16#80E7).
         """
+        if timeout is not None:
+            timeout = args.seconds(timeout, "timeout")
         with self._io:
             self._check_open()
             self._cont_on()
@@ -193,6 +195,8 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
             FramingError: 16#8085 / 16#8088 for a bad LEN (TSEND_C shows it too).
             OucConnectionError / TLSError: no connection, or it broke while sending.
         """
+        if timeout is not None:
+            timeout = args.seconds(timeout, "timeout")
         with self._io:
             link = self._intact(self._link)
             if link is None or link.conn.state is not _CONNECTED:
@@ -234,7 +238,7 @@ class ActiveEndpoint(ActiveControls, ActiveCommon[Link]):
 
     def receive_event(self, timeout: float | None = None) -> ReceiveEvent:
         """Like :meth:`receive`, but returns the event (with RCVD_LEN), a failed receive too."""
-        deadline = None if timeout is None else time.monotonic() + timeout
+        deadline = None if timeout is None else time.monotonic() + args.wait(timeout)
         frames = self._frames
         self._readers += 1  # before the lock: a reader about to block is one to wake
         try:

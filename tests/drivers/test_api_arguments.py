@@ -9,7 +9,10 @@ store). The CLI refuses the same values with its argument types (``ouc.cli._type
 
 from __future__ import annotations
 
+import asyncio
 import math
+import socket
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -138,13 +141,13 @@ def test_active_times_are_checked_up_front(pki: Pki, cls: Any, name: str, value:
         cls(client_spec(pki), **{name: value})
     assert info.value.path == name
     assert info.value.status is None  # the caller's mistake, no PLC status
-    assert str(info.value).startswith(f"{name}: {name} must be")
+    assert str(info.value).startswith(f"{name}: must be a number of seconds more than 0")
 
 
 @pytest.mark.parametrize("cls", ACTIVE)
 def test_connect_timeout_minus_one_no_longer_fails_later_with_80c4(pki: Pki, cls: Any) -> None:
     """It used to be accepted and fail at connect() with "not established within -1 s"."""
-    with pytest.raises(ConfigError, match="connect_timeout must be seconds greater than 0"):
+    with pytest.raises(ConfigError, match="connect_timeout: must be a number of seconds"):
         cls(client_spec(pki), connect_timeout=-1)
 
 
@@ -210,3 +213,57 @@ def test_faults_of_the_wrong_type_are_refused(name: str, value: object) -> None:
 def test_faults_of_the_right_types_are_kept() -> None:
     faults = Faults(delay=1, wrong_length=-2, pause_receiving=math.inf, reset_mid_frame=True)
     assert faults.names == ("reset_mid_frame", "delay", "wrong_length", "pause_receiving")
+
+
+# ------------------------------------------------------------------------------ per call
+
+CALLS = [
+    ("connect", (), -1),
+    ("connect", (), 0),
+    ("send", (b"x",), -1),
+    ("send", (b"x",), "5"),
+    ("receive", (), -1),
+    ("receive", (), math.nan),
+    ("receive_event", (), "1"),
+]
+
+
+@pytest.fixture
+def refusing() -> Iterator[tuple[str, int]]:
+    """A bound loopback port nobody listens on: where the calls below would connect (and be
+    refused) if they did not check their timeout first."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        yield sock.getsockname()[:2]
+
+
+@pytest.mark.parametrize(("call", "positional", "timeout"), CALLS)
+def test_a_calls_own_timeout_is_checked_on_the_blocking_driver(
+    pki: Pki, refusing: tuple[str, int], call: str, positional: tuple[object, ...], timeout: object
+) -> None:
+    endpoint = ActiveEndpoint(client_spec(pki), connect_to=refusing, watch=False)
+    try:
+        with pytest.raises(ConfigError) as info:
+            getattr(endpoint, call)(*positional, timeout=timeout)
+    finally:
+        endpoint.close()
+    assert info.value.path == "timeout"
+    assert endpoint.connections == 0  # refused before any attempt
+
+
+@pytest.mark.parametrize(("call", "positional", "timeout"), CALLS)
+def test_a_calls_own_timeout_is_checked_on_the_asyncio_driver(
+    pki: Pki, refusing: tuple[str, int], call: str, positional: tuple[object, ...], timeout: object
+) -> None:
+    async def main() -> ConfigError:
+        endpoint = AsyncActiveEndpoint(client_spec(pki), connect_to=refusing)
+        try:
+            with pytest.raises(ConfigError) as info:
+                await getattr(endpoint, call)(*positional, timeout=timeout)
+        finally:
+            await endpoint.close()
+        assert endpoint.connections == 0
+        return info.value
+
+    error = asyncio.run(asyncio.wait_for(main(), 10.0))
+    assert error.path == "timeout"
