@@ -80,7 +80,11 @@ class PassiveCommon:
             if resolved.anchor_ids:
                 mode += f", client CA {', '.join(map(str, resolved.anchor_ids))}"
         limit = self.max_connections
-        limit_text = "no connection limit" if limit is None else f"max {limit} connections"
+        limit_text = (
+            "no connection limit"
+            if limit is None
+            else f"max {limit} connection{'' if limit == 1 else 's'}"
+        )
         return f"{where}partner {partner}, {mode}, {limit_text}"
 
     def _peer_plant(self, host: str) -> str:

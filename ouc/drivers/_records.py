@@ -418,7 +418,8 @@ class Recorder:
             why = f"the connection had ended ({ended.reason})"
         else:
             why = exc.message.removeprefix("cannot send: ")
-        what = f"answer of {size} bytes" if answer else f"{size} bytes"
+        what = f"{size} byte{'' if size == 1 else 's'}"
+        what = f"answer of {what}" if answer else what
         return self.emit(
             RecordKind.SEND_FAILED,
             exc.status or Status.NO_JOB,

@@ -27,6 +27,8 @@ from ouc.drivers import (
     AsyncPassiveEndpoint,
     EndpointSpec,
     PassiveEndpoint,
+    RecordKind,
+    RecordLog,
 )
 from ouc.errors import ConfigError, Status
 from ouc.params import STANDARD_SERVER
@@ -267,3 +269,18 @@ def test_a_calls_own_timeout_is_checked_on_the_asyncio_driver(
 
     error = asyncio.run(asyncio.wait_for(main(), 10.0))
     assert error.path == "timeout"
+
+
+# ------------------------------------------------------------------------------ wording
+
+
+@pytest.mark.parametrize(("limit", "text"), [(1, "max 1 connection"), (2, "max 2 connections")])
+def test_the_listening_line_counts_its_connection_limit_in_words(
+    pki: Pki, limit: int, text: str
+) -> None:
+    log = RecordLog()
+    with PassiveEndpoint(
+        server_spec(pki), listen=("127.0.0.1", 0), max_connections=limit, on_event=log
+    ):
+        (listening,) = log.of(RecordKind.LISTENING)
+    assert listening.reason.endswith(text), listening.line()
