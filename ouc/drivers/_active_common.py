@@ -256,8 +256,15 @@ class ActiveCommon(Generic[L]):
         )
 
     def _attempt_failed(self, error: OucError) -> None:
-        """Keep ``error`` as :attr:`last_error` and record the failed attempt."""
+        """Keep ``error`` as :attr:`last_error` and record the failed attempt.
+
+        While CONT stays 1 the initial call is over: the next attempt, also one that follows a
+        connect refused before any TCP connection, establishes again with 7002, not a second
+        7001 (TIA help, TSEND_C STATUS table: 7001 is only the initial call).
+        """
         self._last_error = error
+        if self._wanted:
+            self._started = True
         self._recorder.emit(
             RecordKind.FAILED,
             error.status or Status.NETWORK_ERROR,

@@ -316,6 +316,23 @@ def test_connection_refused_is_80c4(setup: ExampleSetup) -> None:
     assert client.last_error is caught.value
 
 
+def test_a_refused_connect_tried_again_while_cont_stays_1_is_7002(setup: ExampleSetup) -> None:
+    """TIA help, TSEND_C STATUS table: 7001 is the initial call only. connect() again after a
+    refused one (CONT never went to 0: how ``ouc connect --control`` keeps trying) establishes
+    again, 7002 on its line, not a second 7001."""
+    log = RecordLog()
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]  # bound, never listening: connecting is refused
+        client = ActiveEndpoint(setup.client, connect_to=("127.0.0.1", port), on_event=log)
+        for _ in range(2):
+            with pytest.raises(OucConnectionError):
+                client.connect()
+        client.close()
+    statuses = [r.status for r in log.of(RecordKind.CONNECTING)]
+    assert statuses == [Status.CONNECTING, Status.IN_PROGRESS], log.records
+
+
 def test_receive_timeout_has_no_plc_status_and_the_connection_stays(setup: ExampleSetup) -> None:
     """TRCV_C would keep waiting in 7006: the caller's limit is no PLC code."""
     with (
