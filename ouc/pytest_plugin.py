@@ -107,16 +107,7 @@ CLIENT_ADDRESS = "192.168.0.2"
 #: The asyncio fixtures' types, importable from here for annotations
 #: (``ouc_async_passive: AsyncPassiveFactory``) and loaded only when asked for, so that
 #: importing the plugin stays cheap.
-_ASYNC_TYPES = frozenset(
-    {
-        "AsyncActive",
-        "AsyncActiveFactory",
-        "AsyncEndpoint",
-        "AsyncPassive",
-        "AsyncPassiveFactory",
-        "AsyncRecordLog",
-    }
-)
+_ASYNC_TYPES = frozenset(name for name in __all__ if name.startswith("Async"))
 
 
 def __getattr__(name: str) -> Any:
